@@ -1,0 +1,1 @@
+"""Core building blocks: models, configuration, Redis key names and errors."""

@@ -1,0 +1,429 @@
+"""Configuration: where Redis is, the workers and what they serve, queue-wide settings.
+
+A :class:`FairQueueConfig` is what queues, workers and the scheduler are built from. Make
+one with ``create_default(...)`` in code, ``from_yaml(path)`` for a ``fairque_config.yaml``
+file (checked against ``schemas/config.schema.json``), ``from_dict`` or ``from_url``.
+Every config object validates itself on construction and raises a
+:class:`~fairque.core.errors.ConfigValueError` naming the field. The environment
+variable ``FAIRQUE_REDIS_URL``, when set, overrides the Redis location of any config.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar
+from urllib.parse import SplitResult, quote, unquote, urlsplit
+
+import yaml
+
+from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError, FairQueueError
+from fairque.core.models import validate_identifier
+from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
+
+REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
+CONFIG_SCHEMA = "config.schema.json"
+MAX_CONFIG_BYTES = 1024 * 1024
+ALL_USERS = "*"
+
+_Path = tuple[str | int, ...]
+
+
+@dataclass
+class RedisConfig:
+    """Where the Redis (or Valkey) server is and how to talk to it."""
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    url: str | None = field(default=None, repr=False)  # when set, host..ssl are ignored
+    socket_timeout: float = 5.0
+    socket_connect_timeout: float = 5.0
+    ssl: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
+            raise ConfigValueError(("host",), f"must be a host name or address, not {self.host!r}")
+        _integer(self.port, "port", 1, 65535)
+        _integer(self.db, "db", 0)
+        _optional_text(self.username, "username")
+        _optional_text(self.password, "password")
+        if self.url is not None:
+            _parse_url(self.url, ("url",))
+        _number(self.socket_timeout, "socket_timeout")
+        _number(self.socket_connect_timeout, "socket_connect_timeout")
+        _flag(self.ssl, "ssl")
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisConfig:
+        """A config for ``url``; host, port, db, credentials and ssl are read from it too."""
+        parts = _parse_url(url, ("url",))
+        if parts.scheme == "unix":
+            return cls(url=url)
+        db = parts.path.strip("/")
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or 6379,
+            db=int(db) if db else 0,
+            username=unquote(parts.username) if parts.username else None,
+            password=None if parts.password is None else unquote(parts.password),
+            url=url,
+            ssl=parts.scheme == "rediss",
+        )
+
+    def resolved_url(self) -> str:
+        """The URL to connect to: ``FAIRQUE_REDIS_URL`` if set, else ``url``, else built."""
+        env = os.environ.get(REDIS_URL_ENV, "").strip()
+        if env:
+            _parse_url(env, (REDIS_URL_ENV,))
+            return env
+        if self.url:
+            return self.url
+        auth = ""
+        if self.username or self.password:
+            auth = quote(self.username or "", safe="")
+            auth += f":{quote(self.password, safe='')}@" if self.password else "@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "rediss" if self.ssl else "redis"
+        return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
+
+    def redacted_url(self) -> str:
+        """:meth:`resolved_url` with the password replaced by ``***``, for logs and messages."""
+        url = self.resolved_url()
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+        return parts._replace(netloc=netloc).geturl()
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis.from_url(url, **kwargs)`` (sync or asyncio)."""
+        return {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "health_check_interval": 30,
+            "retry_on_timeout": False,
+        }
+
+
+@dataclass
+class WorkerConfig:
+    """One worker process: which users it serves, how much at once, and its safety limits."""
+
+    id: str = "worker-001"
+    assigned_users: list[str] = field(default_factory=lambda: [ALL_USERS])
+    steal_targets: list[str] = field(default_factory=list)
+    poll_interval_seconds: float = 1.0
+    max_concurrent_tasks: int = 10
+    lease_seconds: float = 30.0
+    allowed_modules: list[str] = field(default_factory=lambda: ["examples", "dags"])
+    shutdown_grace_seconds: float = 30.0
+    max_recoveries: int = 3
+    heartbeat_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        _identifier(self.id, ("id",), "worker id")
+        self.assigned_users = _user_list(self.assigned_users, "assigned_users")
+        self.steal_targets = _user_list(self.steal_targets, "steal_targets")
+        if not self.assigned_users and not self.steal_targets:
+            raise ConfigValueError(
+                ("assigned_users",),
+                "and steal_targets are both empty, so the worker would never take a task; "
+                "use ['*'] to serve every user",
+            )
+        _number(self.poll_interval_seconds, "poll_interval_seconds")
+        _integer(self.max_concurrent_tasks, "max_concurrent_tasks", 1)
+        _number(self.lease_seconds, "lease_seconds")
+        self.allowed_modules = _module_list(self.allowed_modules)
+        _number(self.shutdown_grace_seconds, "shutdown_grace_seconds", positive=False)
+        _integer(self.max_recoveries, "max_recoveries", 0)
+        _number(self.heartbeat_seconds, "heartbeat_seconds")
+
+    def allows_module(self, module: str) -> bool:
+        """True if the worker may import ``module``: "a.b" allows a.b and a.b.c, not a.bc."""
+        return any(
+            prefix == "*" or module == prefix or module.startswith(prefix + ".")
+            for prefix in self.allowed_modules
+        )
+
+
+@dataclass
+class QueueConfig:
+    """Settings shared by every producer and worker of one queue."""
+
+    stats_prefix: str = "fq"
+    default_max_retries: int = 3
+    default_retry_delay_seconds: float = 1.0
+    retry_backoff_max_seconds: float = 3600.0
+    enable_pipeline_optimization: bool = True
+    xcom_ttl_seconds: int = 3600
+    max_xcom_bytes: int = 1_048_576
+    max_payload_bytes: int = 1_048_576
+    priority_aging_seconds: float = 300.0  # waiting this long is worth one priority step
+    result_ttl_seconds: int = 86_400  # how long finished/failed/canceled records are kept
+
+    def __post_init__(self) -> None:
+        _identifier(self.stats_prefix, ("stats_prefix",), "stats_prefix")
+        _integer(self.default_max_retries, "default_max_retries", 0)
+        _number(self.default_retry_delay_seconds, "default_retry_delay_seconds", positive=False)
+        _number(self.retry_backoff_max_seconds, "retry_backoff_max_seconds")
+        _flag(self.enable_pipeline_optimization, "enable_pipeline_optimization")
+        _number(self.priority_aging_seconds, "priority_aging_seconds")
+        for name in (
+            "xcom_ttl_seconds",
+            "max_xcom_bytes",
+            "max_payload_bytes",
+            "result_ttl_seconds",
+        ):
+            _integer(getattr(self, name), name, 1)
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every Redis key (``stats_prefix`` in the seed's YAML)."""
+        return self.stats_prefix
+
+
+@dataclass
+class FairQueueConfig:
+    """The whole configuration: Redis, the workers, queue settings, and which worker this is."""
+
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    workers: list[WorkerConfig] = field(default_factory=lambda: [WorkerConfig()])
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    worker_id: str | None = None  # which of `workers` this process is; None = the first
+
+    def __post_init__(self) -> None:
+        _instance(self.redis, RedisConfig, ("redis",))
+        _instance(self.queue, QueueConfig, ("queue",))
+        if not isinstance(self.workers, (list, tuple)) or not self.workers:
+            raise ConfigValueError(("workers",), "must be a non-empty list of WorkerConfig")
+        self.workers = list(self.workers)
+        seen: dict[str, int] = {}
+        for i, worker in enumerate(self.workers):
+            _instance(worker, WorkerConfig, ("workers", i))
+            if worker.id in seen:
+                raise ConfigValueError(
+                    ("workers", i, "id"),
+                    f"{worker.id!r} is already used by workers[{seen[worker.id]}]; "
+                    "worker ids must be unique",
+                )
+            seen[worker.id] = i
+        if self.worker_id is not None:
+            self._find(self.worker_id)
+
+    @property
+    def worker(self) -> WorkerConfig:
+        """The worker this process is: the one named by ``worker_id``, else the first."""
+        return self.workers[0] if self.worker_id is None else self._find(self.worker_id)
+
+    def for_worker(self, worker_id: str) -> FairQueueConfig:
+        """A copy of this config that selects the worker ``worker_id``."""
+        self._find(worker_id)
+        clone = copy.deepcopy(self)
+        clone.worker_id = worker_id
+        return clone
+
+    def _find(self, worker_id: str) -> WorkerConfig:
+        for worker in self.workers:
+            if worker.id == worker_id:
+                return worker
+        known = ", ".join(w.id for w in self.workers)
+        raise ConfigValueError(
+            ("worker_id",), f"{worker_id!r} is not a configured worker; known worker ids: {known}"
+        )
+
+    @classmethod
+    def create_default(
+        cls,
+        worker_id: str = "worker-001",
+        assigned_users: list[str] | None = None,
+        steal_targets: list[str] | None = None,
+        *,
+        redis: RedisConfig | str | None = None,
+        queue: QueueConfig | None = None,
+        **settings: Any,
+    ) -> FairQueueConfig:
+        """A one-worker config; ``settings`` are WorkerConfig or QueueConfig fields."""
+        worker_keys = _field_names(WorkerConfig) - {"id", "assigned_users", "steal_targets"}
+        queue_keys = _field_names(QueueConfig)
+        _refuse_unknown(settings, worker_keys | queue_keys)
+        worker = WorkerConfig(
+            id=worker_id,
+            assigned_users=[ALL_USERS] if assigned_users is None else assigned_users,
+            steal_targets=[] if steal_targets is None else steal_targets,
+            **{k: v for k, v in settings.items() if k in worker_keys},
+        )
+        base_queue = QueueConfig() if queue is None else _instance(queue, QueueConfig, ("queue",))
+        return cls(
+            redis=RedisConfig.from_url(redis) if isinstance(redis, str) else redis or RedisConfig(),
+            workers=[worker],
+            queue=replace(base_queue, **{k: v for k, v in settings.items() if k in queue_keys}),
+            worker_id=worker_id,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> FairQueueConfig:
+        """A one-worker config for the Redis at ``url`` (see :meth:`create_default`)."""
+        return cls.create_default(redis=url, **settings)
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | os.PathLike[str], worker_id: str | None = None
+    ) -> FairQueueConfig:
+        """Load a YAML config file; problems raise ConfigFileError with field and line."""
+        source = os.fspath(path)
+        data, root = read_yaml_file(source, MAX_CONFIG_BYTES, ConfigFileError)
+        config = cls._from_document(data, source, root)
+        return config if worker_id is None else config.for_worker(worker_id)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> FairQueueConfig:
+        """Build from parsed data shaped like the YAML file (the inverse of :meth:`to_dict`)."""
+        return cls._from_document(data, source, None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, shaped like the YAML file (it includes the password, if any)."""
+        return asdict(self)
+
+    @classmethod
+    def _from_document(cls, data: object, source: str, root: yaml.Node | None) -> FairQueueConfig:
+        if not isinstance(data, Mapping):
+            shown = "the file is empty" if data is None else f"found {type(data).__name__}"
+            raise ConfigFileError(
+                source, [f"the document must be a mapping of redis, workers and queue ({shown})"]
+            )
+        problems = [ConfigValueError(p, m) for p, m in schema_problems(data, CONFIG_SCHEMA)]
+        if not problems:
+            try:
+                return cls(
+                    redis=_section(RedisConfig, data.get("redis", {}), "redis"),
+                    workers=[
+                        _section(WorkerConfig, values, "workers", i)
+                        for i, values in enumerate(data.get("workers", [{}]))
+                    ],
+                    queue=_section(QueueConfig, data.get("queue", {}), "queue"),
+                    worker_id=data.get("worker_id"),
+                )
+            except ConfigValueError as e:
+                problems = [e]
+        raise ConfigFileError(source, _located(problems, root))
+
+
+# --- value checks (each raises ConfigValueError naming the field) ---------------------
+
+_C = TypeVar("_C")
+
+
+def _instance(value: object, kind: type[_C], path: _Path) -> _C:
+    if not isinstance(value, kind):
+        raise ConfigValueError(path, f"must be a {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _number(value: object, name: str, *, positive: bool = True) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigValueError((name,), f"must be a number, not {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ConfigValueError((name,), f"must be {'>' if positive else '>='} 0, not {value!r}")
+
+
+def _integer(value: object, name: str, minimum: int, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigValueError((name,), f"must be an integer, not {value!r}")
+    if value < minimum:
+        raise ConfigValueError((name,), f"must be >= {minimum}, not {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigValueError((name,), f"must be <= {maximum}, not {value!r}")
+
+
+def _flag(value: object, name: str) -> None:
+    if not isinstance(value, bool):
+        raise ConfigValueError((name,), f"must be true or false, not {value!r}")
+
+
+def _optional_text(value: object, name: str) -> None:
+    if value is not None and not isinstance(value, str):  # the value may be a secret: not shown
+        raise ConfigValueError((name,), f"must be a string or None, not {type(value).__name__}")
+
+
+def _identifier(value: object, path: _Path, what: str) -> None:
+    try:
+        validate_identifier(value, what)
+    except FairQueueError as e:
+        raise ConfigValueError(path, f"is invalid: {e}") from None
+
+
+def _text_list(value: object, name: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigValueError((name,), f"must be a list of strings, not {value!r}")
+    return list(value)
+
+
+def _user_list(value: object, name: str) -> list[str]:
+    users = _text_list(value, name)
+    for i, user in enumerate(users):
+        if user != ALL_USERS:
+            _identifier(user, (name, i), "user_id")
+    return users
+
+
+def _module_list(value: object) -> list[str]:
+    modules = _text_list(value, "allowed_modules")
+    for i, module in enumerate(modules):
+        if module != "*" and not all(part.isidentifier() for part in module.split(".")):
+            raise ConfigValueError(
+                ("allowed_modules", i),
+                f"must be a dotted module prefix such as 'myapp.tasks', or '*', not {module!r}",
+            )
+    return modules
+
+
+def _parse_url(url: object, path: _Path) -> SplitResult:
+    """Check a Redis URL without echoing it (it may hold a password)."""
+    if not isinstance(url, str):
+        raise ConfigValueError(path, f"must be a string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigValueError(
+            path, "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigValueError(path, "has an invalid port number") from None
+    db = parts.path.strip("/")
+    if port == 0 or (parts.scheme != "unix" and db and not db.isdigit()):
+        raise ConfigValueError(path, "must look like redis://host:port/db with a numeric db")
+    return parts
+
+
+def _field_names(kind: type[Any]) -> set[str]:
+    return {f.name for f in fields(kind)}
+
+
+def _refuse_unknown(settings: Mapping[str, Any], accepted: set[str]) -> None:
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        known = sorted(
+            accepted | {"worker_id", "assigned_users", "steal_targets", "redis", "queue"}
+        )
+        shown = ", ".join(f"{name!r}{did_you_mean(name, known)}" for name in unknown)
+        noun = "setting" if len(unknown) == 1 else "settings"
+        raise ConfigError(f"unknown {noun} {shown}; known settings: {', '.join(known)}")
+
+
+def _section(kind: type[_C], values: Mapping[str, Any], *where: str | int) -> _C:
+    try:
+        return kind(**values)
+    except ConfigValueError as e:
+        raise e.under(*where) from None
+
+
+def _located(problems: Sequence[ConfigValueError], root: yaml.Node | None) -> list[str]:
+    found = sorted(((line_of(root, p.path), str(p)) for p in problems), key=lambda x: x[0] or 0)
+    return [f"line {line}: {text}" if line else text for line, text in found]

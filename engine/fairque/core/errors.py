@@ -1,0 +1,128 @@
+"""The exception tree of fairque: one root, one base per subsystem.
+
+Every error raised on purpose by fairque derives from :class:`FairQueueError`;
+Redis failures are wrapped at the boundary (``raise RedisUnavailableError(...) from e``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FairQueueError(Exception):
+    """Root of every error fairque raises on purpose."""
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class ConfigError(FairQueueError):
+    """A configuration value or file is invalid."""
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file is unreadable or does not match its schema."""
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(f"{path}: " + "; ".join(self.problems))
+
+
+class ConfigValueError(ConfigError, ValueError):
+    """One configuration value is invalid; ``path`` locates it, e.g. ``("workers", 1, "port")``."""
+
+    def __init__(self, path: Sequence[str | int], problem: str) -> None:
+        self.path = tuple(path)
+        self.problem = problem
+        super().__init__(f"{self.field} {problem}" if self.path else problem)
+
+    @property
+    def field(self) -> str:
+        """The path as text, e.g. ``workers[1].lease_seconds``."""
+        text = ""
+        for part in self.path:
+            text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+        return text
+
+    def under(self, *prefix: str | int) -> ConfigValueError:
+        """The same problem, located inside an enclosing section."""
+        return ConfigValueError((*prefix, *self.path), self.problem)
+
+
+# --- connection ----------------------------------------------------------------------
+
+
+class RedisUnavailableError(FairQueueError):
+    """The Redis/Valkey server cannot be reached or stopped answering."""
+
+
+class ServerError(FairQueueError):
+    """The embedded server could not be started, found or stopped."""
+
+
+# --- tasks and queue -----------------------------------------------------------------
+
+
+class TaskError(FairQueueError):
+    """A task definition or value is invalid."""
+
+
+class InvalidPriorityError(TaskError, ValueError):
+    """A priority is not one of 1..6 or a known priority name."""
+
+
+class InvalidUserIdError(TaskError, ValueError):
+    """A user (tenant) id is empty, not a string, too long or has forbidden characters."""
+
+
+class PayloadError(TaskError, ValueError):
+    """A payload, argument or result is not JSON-serialisable or is too large."""
+
+
+class QueueError(FairQueueError):
+    """A queue operation was refused."""
+
+
+class TaskNotFoundError(QueueError, KeyError):
+    """No task with this id exists."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(task_id)
+
+    def __str__(self) -> str:
+        return f"no task with id {self.task_id!r}"
+
+
+class DuplicateTaskError(QueueError):
+    """A task with this id is still active (queued, started, deferred or scheduled)."""
+
+    def __init__(self, task_id: str, state: str) -> None:
+        self.task_id = task_id
+        self.state = state
+        super().__init__(
+            f"task id {task_id!r} is still active (state {state}); "
+            "use another task_id or wait for it to end"
+        )
+
+
+class InvalidStateError(QueueError):
+    """The operation does not apply to the task in its current state."""
+
+    def __init__(self, task_id: str, state: str, operation: str) -> None:
+        self.task_id = task_id
+        self.state = state
+        self.operation = operation
+        super().__init__(f"cannot {operation} task {task_id!r}: it is {state}")
+
+
+class LeaseLostError(QueueError):
+    """The caller no longer holds the task's lease (expired, reclaimed or fenced)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"lease on task {task_id!r} was lost: it expired and was reclaimed, "
+            "or the task was canceled or deleted"
+        )

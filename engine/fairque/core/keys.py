@@ -1,0 +1,150 @@
+"""Every Redis key and channel name fairque uses, built from one prefix.
+
+No other module (and no Lua script) spells a key. Layout, with the default prefix ``fq``::
+
+    fq:queue:user:{user_id}:critical   List    CRITICAL tasks, FIFO (RPUSH / LPOP)
+    fq:queue:user:{user_id}:normal     ZSet    priority 1-5 tasks, score = order (see ordering.py)
+    fq:state:{state}                   ZSet    task ids per state (score: see below)
+    fq:task:{task_id}                  Hash    task record
+    fq:deps:waiting:{task_id}          Set     tasks waiting on this task
+    fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
+    fq:xcom:{run_id}                   Hash    XCom values of one run (with TTL)
+    fq:stats                           Hash    counters (per user and state, totals)
+    fq:schedules                       Hash    cron schedules
+    fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
+    fq:users:active                    ZSet    users with ready tasks, score = virtual time
+    fq:users:all                       Set     every user that ever had a task (for stats)
+    fq:clock                           String  last order stamp handed out (monotonic, µs)
+    fq:events:ready                    PubSub  a user became ready: idle workers wake up
+    fq:workers                         ZSet    live workers, score = heartbeat expiry
+    fq:worker:{worker_id}              Hash    worker heartbeat record
+
+State registries are sorted sets so that each can be ranged by time: the score of
+``started`` is the lease expiry, of ``scheduled`` the due time, of every other state
+the time the task entered it (all in milliseconds on the Redis server's clock).
+
+Scripts receive fixed keys through KEYS. A script that must reach records it cannot
+name before it runs (pop picks a user and a task id; promote, reclaim and the release of
+dependents find ids in a registry) receives the key *templates* below through ARGV and
+only appends an id: the layout is still spelled here alone.
+
+For Redis Cluster, wrap the per-tenant part in a hash tag here (e.g. ``{user_id}``);
+scripts receive every key through KEYS and need no change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fairque.core.models import TaskState
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder for one prefix."""
+
+    prefix: str = "fq"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- per user --------------------------------------------------------------------
+    def critical(self, user_id: str) -> str:
+        """List of the user's CRITICAL tasks (FIFO)."""
+        return self._k("queue", "user", user_id, "critical")
+
+    def normal(self, user_id: str) -> str:
+        """Sorted set of the user's priority 1-5 tasks."""
+        return self._k("queue", "user", user_id, "normal")
+
+    def user_queues(self, user_id: str) -> tuple[str, str]:
+        """The user's (critical, normal) queue keys, in the order scripts take them."""
+        return self.critical(user_id), self.normal(user_id)
+
+    # --- per task --------------------------------------------------------------------
+    def task(self, task_id: str) -> str:
+        """Hash holding one task's record."""
+        return self._k("task", task_id)
+
+    def deps_waiting(self, task_id: str) -> str:
+        """Set of tasks waiting on ``task_id``."""
+        return self._k("deps", "waiting", task_id)
+
+    def deps_blocked(self, task_id: str) -> str:
+        """Set of tasks ``task_id`` is blocked by."""
+        return self._k("deps", "blocked", task_id)
+
+    def xcom(self, run_id: str) -> str:
+        """Hash of one run's XCom values."""
+        return self._k("xcom", run_id)
+
+    # --- registries and global state -------------------------------------------------
+    def state(self, state: TaskState | str) -> str:
+        """Sorted set of the task ids in ``state``."""
+        return self._k("state", TaskState(state).value)
+
+    def all_states(self) -> list[str]:
+        """Every state registry, in TaskState order (the order scripts take them)."""
+        return [self.state(s) for s in TaskState]
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters."""
+        return self._k("stats")
+
+    @property
+    def schedules(self) -> str:
+        """Hash of cron schedules."""
+        return self._k("schedules")
+
+    @property
+    def scheduler_lock(self) -> str:
+        """The scheduler's distributed lock."""
+        return self._k("scheduler", "lock")
+
+    @property
+    def active_users(self) -> str:
+        """Sorted set of users with ready tasks, scored by virtual time."""
+        return self._k("users", "active")
+
+    @property
+    def all_users(self) -> str:
+        """Set of every user that ever had a task."""
+        return self._k("users", "all")
+
+    @property
+    def clock(self) -> str:
+        """Monotonic order stamp (microseconds) for FIFO within a priority."""
+        return self._k("clock")
+
+    @property
+    def ready_channel(self) -> str:
+        """Pub/sub channel announcing that a user has ready tasks."""
+        return self._k("events", "ready")
+
+    @property
+    def workers(self) -> str:
+        """Sorted set of live workers, scored by heartbeat expiry."""
+        return self._k("workers")
+
+    def worker(self, worker_id: str) -> str:
+        """Hash holding one worker's heartbeat record."""
+        return self._k("worker", worker_id)
+
+    # --- templates for scripts that find ids at run time -----------------------------
+    def templates(self) -> list[str]:
+        """Key templates, in the order every script receives them as ARGV[1..6].
+
+        task prefix, user-queue head, critical tail, normal tail,
+        deps-waiting prefix, deps-blocked prefix.
+        """
+        head, tail_critical = self.critical("\x00").split("\x00")
+        _, tail_normal = self.normal("\x00").split("\x00")
+        return [
+            self.task(""),
+            head,
+            tail_critical,
+            tail_normal,
+            self.deps_waiting(""),
+            self.deps_blocked(""),
+        ]

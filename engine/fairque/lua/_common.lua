@@ -1,0 +1,126 @@
+-- _common.lua: shared helpers, inlined where a script says `--!include _common.lua`.
+--
+-- Every script receives the same leading KEYS and ARGV (built by fairque/core/keys.py
+-- and fairque/queue/calls.py); its own arguments follow them.
+-- KEYS[1..7]  state registries (ZSet) in this order: queued, started, deferred,
+--             finished, failed, canceled, scheduled
+-- KEYS[8]     stats (Hash)       KEYS[9]  active users (ZSet, score = virtual time)
+-- KEYS[10]    order clock (String, microseconds)
+-- KEYS[11]    every user (Set)
+-- ARGV[1..6]  key templates: task prefix, user-queue head, critical tail, normal tail,
+--             deps-waiting prefix, deps-blocked prefix
+-- ARGV[7]     ready channel (Pub/Sub)
+-- ARGV[8]     priority ageing step in microseconds
+-- ARGV[9]     seconds to keep a task record after it ends
+
+local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
+local REG = {}
+for i, name in ipairs(STATES) do REG[name] = KEYS[i] end
+local ACTIVE_STATE = {queued = true, started = true, deferred = true, scheduled = true}
+local STATS, ACTIVE_USERS, CLOCK, ALL_USERS = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local TASK_PREFIX, QUEUE_HEAD, CRITICAL_TAIL, NORMAL_TAIL = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local WAITING_PREFIX, BLOCKED_PREFIX = ARGV[5], ARGV[6]
+local READY_CHANNEL = ARGV[7]
+local AGING_US = tonumber(ARGV[8])
+local RESULT_TTL = tonumber(ARGV[9])
+local CRITICAL = 6
+
+local function fmt(n) return string.format('%.0f', n) end
+
+-- Server time: milliseconds and microseconds since the epoch.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function now_ms() return math.floor(now_us() / 1000) end
+local function seconds(ms) return string.format('%.3f', ms / 1000) end
+
+local function task_key(id) return TASK_PREFIX .. id end
+local function critical_key(user) return QUEUE_HEAD .. user .. CRITICAL_TAIL end
+local function normal_key(user) return QUEUE_HEAD .. user .. NORMAL_TAIL end
+
+-- A strictly increasing stamp (µs): FIFO order within a priority, even inside one script.
+local function next_stamp()
+  local stamp = now_us()
+  local last = tonumber(redis.call('GET', CLOCK) or '0')
+  if stamp <= last then stamp = last + 1 end
+  redis.call('SET', CLOCK, fmt(stamp))
+  return stamp
+end
+
+-- Move a task between state registries and keep the per-user counters in step.
+-- Counters of active states go up and down; counters of terminal states only go up.
+local function set_state(tkey, id, user, from, to, score)
+  if from then
+    redis.call('ZREM', REG[from], id)
+    if ACTIVE_STATE[from] then redis.call('HINCRBY', STATS, from .. ' ' .. user, -1) end
+  end
+  redis.call('ZADD', REG[to], fmt(score), id)
+  redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
+  if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
+  redis.call('HSET', tkey, 'state', to)
+end
+
+-- A user with ready tasks joins the active set at the smallest virtual time present,
+-- so an idle user keeps no hoard of credit; idle workers are told through Pub/Sub.
+local function activate(user)
+  if redis.call('ZSCORE', ACTIVE_USERS, user) then return end
+  local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', ACTIVE_USERS, first[2] or '0', user)
+  redis.call('PUBLISH', READY_CHANNEL, user)
+end
+
+-- Drop a user from the active set when both of its queues are empty.
+local function deactivate_if_idle(user)
+  if redis.call('LLEN', critical_key(user)) == 0 and redis.call('ZCARD', normal_key(user)) == 0 then
+    redis.call('ZREM', ACTIVE_USERS, user)
+    return true
+  end
+  return false
+end
+
+-- Put a ready task in its user's queue. CRITICAL: the list (at the front when `front`);
+-- priorities 1-5: score = order stamp - priority * ageing step, smallest served first.
+local function enqueue(id, user, priority, stamp, front)
+  if priority == CRITICAL then
+    if front then
+      redis.call('LPUSH', critical_key(user), id)
+    else
+      redis.call('RPUSH', critical_key(user), id)
+    end
+  else
+    redis.call('ZADD', normal_key(user), fmt(stamp - priority * AGING_US), id)
+  end
+  activate(user)
+end
+
+-- Remove a queued task from its user's queue (for cancel and delete).
+local function dequeue(id, user, priority)
+  if priority == CRITICAL then
+    redis.call('LREM', critical_key(user), 1, id)
+  else
+    redis.call('ZREM', normal_key(user), id)
+  end
+  deactivate_if_idle(user)
+end
+
+-- End a task for good: record the time, expire the record after the retention period.
+local function finalize(tkey, id, user, from, to, now)
+  set_state(tkey, id, user, from, to, now)
+  redis.call('HSET', tkey, 'finished_at', seconds(now))
+  if RESULT_TTL > 0 then redis.call('EXPIRE', tkey, RESULT_TTL) end
+end
+
+-- The task's user when the caller still holds the claim `token`; else nil and a reply.
+local function held(tkey, token)
+  local r = redis.call('HMGET', tkey, 'state', 'claim', 'user_id')
+  if not r[1] then return nil, {'lease_lost', 'deleted'} end
+  if r[1] ~= 'started' or r[2] ~= token then return nil, {'lease_lost', r[1]} end
+  return r[3]
+end
+
+-- Where a started task that ended goes: CANCELED when cancellation was asked for.
+local function end_state(tkey, wanted)
+  if redis.call('HGET', tkey, 'cancel_requested') == '1' then return 'canceled' end
+  return wanted
+end

@@ -1,0 +1,16 @@
+-- delete.lua: remove a task and every trace of it, whatever its state.
+--!include _common.lua
+-- ARGV[10] task id
+-- Returns {'ok', former state} or {'not_found'}.
+-- A started task's worker finds its lease gone and cannot record an outcome.
+
+local id = ARGV[10]
+local tkey = task_key(id)
+local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
+local state, user = r[1], r[2]
+if not state then return {'not_found'} end
+if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+redis.call('ZREM', REG[state], id)
+if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
+redis.call('DEL', tkey, WAITING_PREFIX .. id, BLOCKED_PREFIX .. id)
+return {'ok', state}

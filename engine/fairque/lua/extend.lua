@@ -1,0 +1,24 @@
+-- extend.lua: renew the leases of claimed tasks.
+--!include _common.lua
+-- ARGV[10]    lease in milliseconds from now
+-- ARGV[11..]  pairs: task id, claim token
+-- Returns one word per pair: 'ok', 'cancel' (still held, cancellation requested) or
+-- 'lost' (the lease is gone: the caller must stop working on the task).
+
+local expiry = now_ms() + tonumber(ARGV[10])
+local out = {}
+for i = 11, #ARGV, 2 do
+  local id = ARGV[i]
+  local tkey = task_key(id)
+  if held(tkey, ARGV[i + 1]) then
+    redis.call('ZADD', REG.started, 'XX', fmt(expiry), id)
+    if redis.call('HGET', tkey, 'cancel_requested') == '1' then
+      out[#out + 1] = 'cancel'
+    else
+      out[#out + 1] = 'ok'
+    end
+  else
+    out[#out + 1] = 'lost'
+  end
+end
+return out

@@ -1,0 +1,28 @@
+-- promote.lua: queue SCHEDULED tasks whose time has come (retries, execute_after),
+-- and forget registry entries of ended tasks older than the retention period.
+--!include _common.lua
+-- ARGV[10] the most tasks to promote in this call
+-- Returns {promoted count, trimmed count}.
+
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', REG.scheduled, '-inf', now, 'LIMIT', 0, tonumber(ARGV[10]))
+for _, id in ipairs(due) do
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'user_id', 'priority')
+  if r[1] then
+    local stamp = next_stamp()
+    redis.call('HSET', tkey, 'order', fmt(stamp))
+    set_state(tkey, id, r[1], 'scheduled', 'queued', now)
+    enqueue(id, r[1], tonumber(r[2]), stamp, false)
+  else
+    redis.call('ZREM', REG.scheduled, id)
+  end
+end
+local trimmed = 0
+if RESULT_TTL > 0 then
+  local cutoff = now - RESULT_TTL * 1000
+  for _, name in ipairs({'finished', 'failed', 'canceled'}) do
+    trimmed = trimmed + redis.call('ZREMRANGEBYSCORE', REG[name], '-inf', cutoff)
+  end
+end
+return {#due, trimmed}

@@ -1,0 +1,15 @@
+-- requeue.lua: hand a claimed task back to the front of its queue at once
+-- (graceful shutdown); the interrupted run does not count as an attempt.
+--!include _common.lua
+-- ARGV[10] task id   ARGV[11] claim token
+-- Returns {'ok', 'queued'} or {'lease_lost', state or 'deleted'}.
+
+local id = ARGV[10]
+local tkey = task_key(id)
+local user, refusal = held(tkey, ARGV[11])
+if not user then return refusal end
+local r = redis.call('HMGET', tkey, 'priority', 'order')
+redis.call('HINCRBY', tkey, 'attempts', -1)
+set_state(tkey, id, user, 'started', 'queued', now_ms())
+enqueue(id, user, tonumber(r[1]), tonumber(r[2] or '0'), true)
+return {'ok', 'queued'}

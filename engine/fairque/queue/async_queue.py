@@ -1,0 +1,151 @@
+"""AsyncTaskQueue: the asyncio twin of TaskQueue (redis.asyncio), same calls and rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis.asyncio
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.models import Task, TaskState
+from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.calls import FailOutcome, ReadCall, ScriptCall
+from fairque.queue.scripts import SCRIPT_NAMES, script_source
+
+T = TypeVar("T")
+
+
+class AsyncTaskQueue(QueueBase):
+    """The asyncio form of :class:`~fairque.queue.sync_queue.TaskQueue`.
+
+    Use ``async with AsyncTaskQueue(config) as queue:`` (which checks the connection), or
+    call :meth:`ping` first and :meth:`close` at the end. Same semantics as TaskQueue.
+    """
+
+    def __init__(
+        self,
+        config: FairQueueConfig | None = None,
+        *,
+        client: redis.asyncio.Redis | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
+            self.url, **self._client_options()
+        )
+        self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
+
+    async def __aenter__(self) -> AsyncTaskQueue:
+        await self.ping()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the connection pool."""
+        await self.redis.aclose()
+
+    async def ping(self) -> None:
+        """Check that the server answers."""
+        with self._guard("connect"):
+            await self.redis.ping()
+
+    async def _run(self, call: ScriptCall[T]) -> T:
+        with self._guard(f"run {call.script}"):
+            reply = await self._scripts[call.script](keys=call.keys, args=call.args)
+        return call.parse(reply)
+
+    async def _read(self, call: ReadCall[T]) -> T:
+        with self._guard("read"):
+            pipe = self.redis.pipeline(transaction=False)
+            for command in call.commands:
+                pipe.execute_command(*command)
+            replies = await pipe.execute()
+        return call.parse(replies)
+
+    # --- producing -------------------------------------------------------------------
+
+    async def push(self, task: Task) -> dict[str, Any]:
+        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
+        return await self._run(self.calls.push([task], batch=False))
+
+    async def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        """Add many tasks in one round trip, all or none.
+
+        Returns ``{"success": True, "count", "task_ids", "states"}``.
+        """
+        return await self._run(self.calls.push(tasks))
+
+    # --- consuming -------------------------------------------------------------------
+
+    async def pop(self) -> Task | None:
+        """Claim the next task for this config's worker, or None when there is none."""
+        tasks = await self.pop_many(1)
+        return tasks[0] if tasks else None
+
+    async def pop_many(self, max_tasks: int) -> list[Task]:
+        """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
+        return await self._run(self.calls.pop(self.config.worker, max_tasks))
+
+    async def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+        """Record success; raises LeaseLostError if the lease was lost meanwhile."""
+        return await self._run(self.calls.finish(task.task_id, task.claim, result, duration))
+
+    async def fail(
+        self,
+        task: Task,
+        error: BaseException | str | dict[str, Any],
+        *,
+        duration: float = 0.0,
+        retryable: bool = True,
+    ) -> FailOutcome:
+        """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
+        call = self.calls.fail(
+            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+        )
+        return await self._run(call)
+
+    async def requeue(self, task: Task) -> TaskState:
+        """Hand a claimed task back to the front of its queue at once."""
+        return await self._run(self.calls.requeue(task.task_id, task.claim))
+
+    async def extend_lease(
+        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+    ) -> dict[str, str]:
+        """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
+        seconds = lease_seconds or self.config.worker.lease_seconds
+        return await self._run(self.calls.extend(leases_of(tasks), seconds))
+
+    # --- managing --------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task:
+        """The task's current record; raises TaskNotFoundError for an unknown id."""
+        return await self._read(self.calls.get_task(task_id))
+
+    async def cancel(self, task_id: str, reason: str = "canceled by user") -> str:
+        """Cancel a task: 'canceled', or 'requested' when it is running."""
+        return await self._run(self.calls.cancel(task_id, reason))
+
+    async def delete_task(self, task_id: str) -> TaskState:
+        """Remove a task entirely; returns the state it was in."""
+        return await self._run(self.calls.delete(task_id))
+
+    async def get_stats(self) -> dict[str, Any]:
+        """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""
+        return await self._read(self.calls.stats())
+
+    async def promote_due(self, limit: int = 1000) -> int:
+        """Queue SCHEDULED tasks whose time has come; returns how many."""
+        return await self._run(self.calls.promote(limit))
+
+    async def reclaim_expired(self, limit: int = 1000) -> tuple[int, int]:
+        """Take back tasks whose lease expired; returns (requeued, failed)."""
+        max_recoveries = self.config.worker.max_recoveries
+        return await self._run(self.calls.reclaim(limit, max_recoveries))

@@ -1,0 +1,285 @@
+"""Everything the sync and async queues share: script arguments and reply parsing.
+
+A :class:`ScriptCall` names a Lua script, its KEYS and ARGV, and how to turn the reply
+into a Python value or one of our exceptions; a :class:`ReadCall` is a batch of plain
+read commands sent in one pipeline. ``TaskQueue`` and ``AsyncTaskQueue`` only execute
+these, so every rule lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fairque.core.config import FairQueueConfig, WorkerConfig
+from fairque.core.errors import (
+    DuplicateTaskError,
+    InvalidStateError,
+    LeaseLostError,
+    PayloadError,
+    QueueError,
+    TaskNotFoundError,
+)
+from fairque.core.keys import Keys
+from fairque.core.models import Task, TaskState, to_json
+
+T = TypeVar("T")
+Arg = str | int | float
+
+
+@dataclass(frozen=True)
+class ScriptCall(Generic[T]):
+    """One run of a Lua script and the parser of its reply."""
+
+    script: str
+    keys: Sequence[str]
+    args: Sequence[Arg]
+    parse: Callable[[Any], T]
+
+
+@dataclass(frozen=True)
+class ReadCall(Generic[T]):
+    """Read commands sent together in one pipeline, and the parser of their replies."""
+
+    commands: Sequence[tuple[Arg, ...]]
+    parse: Callable[[list[Any]], T]
+
+
+@dataclass(frozen=True)
+class FailOutcome:
+    """What became of a failed task: retried at ``retry_at`` or ended in ``state``."""
+
+    state: TaskState
+    retry_at: float | None = None
+
+
+class QueueCalls:
+    """Builds every queue operation for one configuration."""
+
+    def __init__(self, config: FairQueueConfig) -> None:
+        self.config = config
+        self.keys = Keys(config.queue.prefix)
+        k = self.keys
+        self._common_keys = [*k.all_states(), k.stats, k.active_users, k.clock, k.all_users]
+        aging_us = int(config.queue.priority_aging_seconds * 1_000_000)
+        self._common_args: list[Arg] = [
+            *k.templates(),
+            k.ready_channel,
+            aging_us,
+            int(config.queue.result_ttl_seconds),
+        ]
+
+    def _call(self, script: str, args: Sequence[Arg], parse: Callable[[Any], T]) -> ScriptCall[T]:
+        return ScriptCall(script, self._common_keys, [*self._common_args, *args], parse)
+
+    # --- writes ----------------------------------------------------------------------
+
+    def push(self, tasks: Sequence[Task], *, batch: bool = True) -> ScriptCall[dict[str, Any]]:
+        """Add ``tasks`` atomically; validates before any I/O.
+
+        The reply is ``{"success", "count", "task_ids", "states"}`` for a batch, and
+        ``{"success", "task_id", "state"}`` otherwise.
+        """
+        if not tasks:
+            raise QueueError("push_batch needs at least one task")
+        seen: set[str] = set()
+        docs = []
+        for task in tasks:
+            if task.task_id in seen:
+                raise DuplicateTaskError(task.task_id, "in this batch twice")
+            seen.add(task.task_id)
+            docs.append(self._push_doc(task))
+        ids = [t.task_id for t in tasks]
+        return self._call("push", [len(docs), *docs], lambda r: _parse_push(r, ids, batch))
+
+    def _push_doc(self, task: Task) -> str:
+        task.validate()
+        q = self.config.queue
+        fields = task.to_hash()
+        fields.setdefault("max_retries", str(q.default_max_retries))
+        fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
+        size = (
+            len(fields["payload"].encode())
+            + len(fields.get("args", ""))
+            + len(fields.get("kwargs", ""))
+        )
+        if size > q.max_payload_bytes:
+            raise PayloadError(
+                f"task {task.task_id!r}: payload and arguments are {size} bytes; "
+                f"the limit is {q.max_payload_bytes} (queue.max_payload_bytes)"
+            )
+        doc: dict[str, Any] = {
+            "id": task.task_id,
+            "user": task.user_id,
+            "priority": int(task.priority),
+            "fields": fields,
+        }
+        if task.execute_after is not None:
+            doc["due_ms"] = int(task.execute_after * 1000)
+        return to_json(doc, "task")
+
+    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
+        """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
+        args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
+        for group in (worker.assigned_users, worker.steal_targets):
+            args += [len(group), *group]
+        return self._call("pop", args, _parse_tasks)
+
+    def finish(
+        self, task_id: str, claim: int, result: Any, duration: float
+    ) -> ScriptCall[TaskState]:
+        """Record success of a claimed task (FINISHED, or CANCELED if asked meanwhile)."""
+        result_json = to_json(result, f"result of task {task_id!r}")
+        args: list[Arg] = [task_id, claim, result_json, _seconds(duration)]
+        return self._call("finish", args, lambda r: _parse_end(r, task_id))
+
+    def fail(
+        self,
+        task_id: str,
+        claim: int,
+        error: dict[str, Any],
+        duration: float,
+        *,
+        retryable: bool = True,
+    ) -> ScriptCall[FailOutcome]:
+        """Record failure of a claimed task: retry later with backoff, or FAILED."""
+        q = self.config.queue
+        args: list[Arg] = [
+            task_id,
+            claim,
+            to_json(error, "error"),
+            _seconds(duration),
+            random.random(),
+            q.retry_backoff_max_seconds,
+            "1" if retryable else "0",
+        ]
+        return self._call("fail", args, lambda r: _parse_fail(r, task_id))
+
+    def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
+        """Hand a claimed task back to the front of its queue (graceful shutdown)."""
+        return self._call("requeue", [task_id, claim], lambda r: _parse_end(r, task_id))
+
+    def extend(
+        self, leases: Sequence[tuple[str, int]], lease_seconds: float
+    ) -> ScriptCall[dict[str, str]]:
+        """Renew leases; the reply maps each task id to 'ok', 'cancel' or 'lost'."""
+        args: list[Arg] = [int(lease_seconds * 1000)]
+        for task_id, claim in leases:
+            args += [task_id, claim]
+        ids = [task_id for task_id, _ in leases]
+        return self._call("extend", args, lambda r: dict(zip(ids, r, strict=True)))
+
+    def cancel(self, task_id: str, reason: str) -> ScriptCall[str]:
+        """Cancel a task; the reply is 'canceled', or 'requested' for a started task."""
+        return self._call("cancel", [task_id, reason], lambda r: _parse_cancel(r, task_id))
+
+    def delete(self, task_id: str) -> ScriptCall[TaskState]:
+        """Remove a task entirely; the reply is the state it was in."""
+        return self._call("delete", [task_id], lambda r: _parse_end(r, task_id))
+
+    def promote(self, limit: int) -> ScriptCall[int]:
+        """Queue due SCHEDULED tasks; the reply is how many were queued."""
+        return self._call("promote", [limit], lambda r: int(r[0]))
+
+    def reclaim(self, limit: int, max_recoveries: int) -> ScriptCall[tuple[int, int]]:
+        """Take back expired leases; the reply is (requeued, failed)."""
+        return self._call("reclaim", [limit, max_recoveries], lambda r: (int(r[0]), int(r[1])))
+
+    # --- reads -----------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> ReadCall[Task]:
+        """The task's current record."""
+        return ReadCall([("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id))
+
+    def stats(self) -> ReadCall[dict[str, Any]]:
+        """Counts per state (overall and per user), totals and active users."""
+        k = self.keys
+        commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
+        commands += [("HGETALL", k.stats), ("ZCARD", k.active_users)]
+        return ReadCall(commands, _parse_stats)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def _status(reply: Any, task_id: str, operation: str) -> list[str]:
+    """Raise the exception a script's refusal stands for; return the reply otherwise."""
+    code = reply[0]
+    if code == "not_found":
+        raise TaskNotFoundError(task_id)
+    if code == "lease_lost":
+        raise LeaseLostError(task_id)
+    if code == "invalid":
+        raise InvalidStateError(task_id, reply[1], operation)
+    return list(reply)
+
+
+def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
+    if reply[0] == "duplicate":
+        raise DuplicateTaskError(reply[1], reply[2])
+    states = [TaskState(s).value for s in reply[1]]
+    if not batch:
+        return {"success": True, "task_id": ids[0], "state": states[0]}
+    return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
+
+
+def _parse_end(reply: Any, task_id: str) -> TaskState:
+    return TaskState(_status(reply, task_id, "end")[1])
+
+
+def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
+    status = _status(reply, task_id, "fail")
+    if status[0] == "retry":
+        return FailOutcome(TaskState.SCHEDULED, retry_at=int(status[1]) / 1000)
+    return FailOutcome(TaskState(status[1]))
+
+
+def _parse_cancel(reply: Any, task_id: str) -> str:
+    return _status(reply, task_id, "cancel")[1]
+
+
+def _parse_tasks(reply: Any) -> list[Task]:
+    return [Task.from_hash(_pairs(flat)) for flat in reply]
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _parse_task(replies: list[Any], task_id: str) -> Task:
+    record = replies[0]
+    if not record:
+        raise TaskNotFoundError(task_id)
+    return Task.from_hash(record)
+
+
+def _parse_stats(replies: list[Any]) -> dict[str, Any]:
+    states = [s.value for s in TaskState]
+    counts = dict(zip(states, (int(n) for n in replies[: len(states)]), strict=True))
+    raw: dict[str, str] = replies[len(states)]
+    per_user: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for field, value in raw.items():
+        scope, _, name = field.partition(" ")
+        if scope == "total":
+            totals[name] = int(value)
+        elif scope in counts:
+            per_user.setdefault(name, {})[scope] = int(value)
+    active = sum(counts[s.value] for s in TaskState if s.is_active)
+    return {
+        "tasks_active": active,
+        "states": counts,
+        "totals": totals,
+        "users": per_user,
+        "active_users": int(replies[len(states) + 1]),
+        **{f"tasks_{name}": n for name, n in counts.items()},
+    }
+
+
+def decode_json(text: str | None) -> Any:
+    """JSON text from Redis, or None."""
+    return None if text is None else json.loads(text)

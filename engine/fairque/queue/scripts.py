@@ -1,0 +1,48 @@
+"""Loading of the Lua scripts shipped in ``fairque/lua``.
+
+Each operation is one ``.lua`` file. A line ``--!include NAME.lua`` is replaced by that
+file's text, so shared helpers are written once. Scripts are registered with redis-py's
+``register_script``, which runs EVALSHA and reloads the script on NOSCRIPT (after a
+server restart or SCRIPT FLUSH).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+SCRIPT_NAMES = (
+    "push",
+    "pop",
+    "finish",
+    "fail",
+    "requeue",
+    "extend",
+    "cancel",
+    "delete",
+    "promote",
+    "reclaim",
+)
+
+_INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)
+
+
+@cache
+def script_source(name: str) -> str:
+    """The full text of script ``name`` with its includes inlined."""
+    return _expand(f"{name}.lua", seen=())
+
+
+def _read(filename: str) -> str:
+    return resources.files("fairque.lua").joinpath(filename).read_text(encoding="utf-8")
+
+
+def _expand(filename: str, seen: tuple[str, ...]) -> str:
+    if filename in seen:
+        raise RuntimeError(f"include cycle in Lua scripts: {' -> '.join((*seen, filename))}")
+
+    def inline(match: re.Match[str]) -> str:
+        return _expand(match.group(1), (*seen, filename))
+
+    return _INCLUDE.sub(inline, _read(filename))

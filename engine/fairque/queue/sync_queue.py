@@ -1,0 +1,148 @@
+"""TaskQueue: the blocking queue API (redis-py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.models import Task, TaskState
+from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.calls import FailOutcome, ReadCall, ScriptCall
+from fairque.queue.scripts import SCRIPT_NAMES, script_source
+
+T = TypeVar("T")
+
+
+class TaskQueue(QueueBase):
+    """A connection to the fair queue. Use as a context manager, or call :meth:`close`.
+
+    Raises :class:`~fairque.core.errors.RedisUnavailableError` at once when the server
+    cannot be reached. Delivery is at least once: a task taken with :meth:`pop` and
+    neither finished, failed nor handed back goes back to its queue when its lease
+    (``lease_seconds``) expires and :meth:`reclaim_expired` runs (every worker runs it).
+    """
+
+    def __init__(
+        self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
+    ) -> None:
+        super().__init__(config)
+        self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
+        self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
+        self.ping()
+
+    def __enter__(self) -> TaskQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.redis.close()
+
+    def ping(self) -> None:
+        """Check that the server answers."""
+        with self._guard("connect"):
+            self.redis.ping()
+
+    def _run(self, call: ScriptCall[T]) -> T:
+        with self._guard(f"run {call.script}"):
+            reply = self._scripts[call.script](keys=call.keys, args=call.args)
+        return call.parse(reply)
+
+    def _read(self, call: ReadCall[T]) -> T:
+        with self._guard("read"):
+            pipe = self.redis.pipeline(transaction=False)
+            for command in call.commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            replies = pipe.execute()
+        return call.parse(replies)
+
+    # --- producing -------------------------------------------------------------------
+
+    def push(self, task: Task) -> dict[str, Any]:
+        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
+        return self._run(self.calls.push([task], batch=False))
+
+    def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        """Add many tasks in one round trip, all or none.
+
+        Returns ``{"success": True, "count", "task_ids", "states"}``.
+        """
+        return self._run(self.calls.push(tasks))
+
+    # --- consuming -------------------------------------------------------------------
+
+    def pop(self) -> Task | None:
+        """Claim the next task for this config's worker, or None when there is none."""
+        tasks = self.pop_many(1)
+        return tasks[0] if tasks else None
+
+    def pop_many(self, max_tasks: int) -> list[Task]:
+        """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
+        return self._run(self.calls.pop(self.config.worker, max_tasks))
+
+    def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+        """Record success; raises LeaseLostError if the lease was lost meanwhile."""
+        return self._run(self.calls.finish(task.task_id, task.claim, result, duration))
+
+    def fail(
+        self,
+        task: Task,
+        error: BaseException | str | dict[str, Any],
+        *,
+        duration: float = 0.0,
+        retryable: bool = True,
+    ) -> FailOutcome:
+        """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
+        call = self.calls.fail(
+            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+        )
+        return self._run(call)
+
+    def requeue(self, task: Task) -> TaskState:
+        """Hand a claimed task back to the front of its queue at once."""
+        return self._run(self.calls.requeue(task.task_id, task.claim))
+
+    def extend_lease(
+        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+    ) -> dict[str, str]:
+        """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
+        seconds = lease_seconds or self.config.worker.lease_seconds
+        return self._run(self.calls.extend(leases_of(tasks), seconds))
+
+    # --- managing --------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> Task:
+        """The task's current record; raises TaskNotFoundError for an unknown id."""
+        return self._read(self.calls.get_task(task_id))
+
+    def cancel(self, task_id: str, reason: str = "canceled by user") -> str:
+        """Cancel a task: 'canceled', or 'requested' when it is running."""
+        return self._run(self.calls.cancel(task_id, reason))
+
+    def delete_task(self, task_id: str) -> TaskState:
+        """Remove a task entirely; returns the state it was in."""
+        return self._run(self.calls.delete(task_id))
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""
+        return self._read(self.calls.stats())
+
+    def promote_due(self, limit: int = 1000) -> int:
+        """Queue SCHEDULED tasks whose time has come; returns how many."""
+        return self._run(self.calls.promote(limit))
+
+    def reclaim_expired(self, limit: int = 1000) -> tuple[int, int]:
+        """Take back tasks whose lease expired; returns (requeued, failed)."""
+        max_recoveries = self.config.worker.max_recoveries
+        return self._run(self.calls.reclaim(limit, max_recoveries))

@@ -1,0 +1,237 @@
+"""Task lifecycle through the scripts: finish, retry with backoff, cancel, delete,
+leases and fencing, delayed start, NOSCRIPT recovery and statistics."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from fairque import Priority, Task, TaskState
+from fairque.core.errors import (
+    DuplicateTaskError,
+    InvalidStateError,
+    LeaseLostError,
+    TaskNotFoundError,
+)
+
+from .conftest import QueueFactory
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", payload={"order": 7}, task_id="t1"))
+    task = queue.pop()
+    assert task is not None and task.state is TaskState.STARTED and task.attempts == 1
+    assert queue.finish(task, {"total": 99.99}, duration=0.25) is TaskState.FINISHED
+    done = queue.get_task("t1")
+    assert done.state is TaskState.FINISHED
+    assert done.result == {"total": 99.99} and done.duration == 0.25
+    assert done.payload == {"order": 7}
+    assert done.enqueued_at is not None and done.started_at is not None
+    assert done.finished_at is not None and done.finished_at >= done.started_at
+    assert queue.pop() is None
+
+
+def test_failure_retries_with_exponential_backoff_then_fails(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="flaky", max_retries=2, retry_delay_seconds=0.2))
+    delays = []
+    for attempt in (1, 2):
+        task = queue.pop()
+        assert task is not None and task.attempts == attempt
+        before = time.time()
+        outcome = queue.fail(task, ValueError(f"boom {attempt}"))
+        assert outcome.state is TaskState.SCHEDULED and outcome.retry_at is not None
+        delays.append(outcome.retry_at - before)
+        assert queue.get_task("flaky").state is TaskState.SCHEDULED
+        assert queue.pop() is None  # not before its time
+        _wait_for(lambda: queue.promote_due() == 1)
+    # delay * 2^(attempt-1) times a jitter factor in [0.5, 1): 0.1-0.2 s, then 0.2-0.4 s
+    assert 0.08 <= delays[0] <= 0.25 and 0.18 <= delays[1] <= 0.45
+    task = queue.pop()
+    assert task is not None and task.attempts == 3
+    assert queue.fail(task, ValueError("final")).state is TaskState.FAILED
+    failed = queue.get_task("flaky")
+    assert failed.state is TaskState.FAILED
+    assert failed.error is not None and failed.error["type"] == "ValueError"
+    assert failed.error["message"] == "final" and "ValueError: final" in failed.error["traceback"]
+
+
+def test_a_non_retryable_failure_ends_at_once(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="t", max_retries=5))
+    task = queue.pop()
+    assert task is not None
+    assert queue.fail(task, "not allowed", retryable=False).state is TaskState.FAILED
+
+
+def test_execute_after_waits_in_scheduled_state(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    result = queue.push(Task.create("u", task_id="later", execute_after=time.time() + 0.3))
+    assert result["state"] == "scheduled"
+    assert queue.promote_due() == 0 and queue.pop() is None
+    _wait_for(lambda: queue.promote_due() == 1)
+    task = queue.pop()
+    assert task is not None and task.task_id == "later"
+
+
+def test_expired_lease_goes_back_to_the_front_of_its_queue(make_queue: QueueFactory) -> None:
+    queue = make_queue(lease_seconds=0.2)
+    queue.push_batch([Task.create("u", task_id=f"t{n}") for n in range(3)])
+    lost = queue.pop()
+    assert lost is not None and lost.task_id == "t0"
+    assert queue.reclaim_expired() == (0, 0)
+    _wait_for(lambda: queue.reclaim_expired() == (1, 0))
+    again = queue.pop()
+    assert again is not None and again.task_id == "t0"
+    assert again.attempts == 2 and again.recoveries == 1 and again.claim == 2
+    with pytest.raises(LeaseLostError):  # the first claim is fenced off
+        queue.finish(lost, "late")
+    assert queue.finish(again, "on time") is TaskState.FINISHED
+    assert queue.get_task("t0").result == "on time"
+
+
+def test_lease_renewal_keeps_a_task_claimed(make_queue: QueueFactory) -> None:
+    queue = make_queue(lease_seconds=0.3)
+    queue.push(Task.create("u", task_id="long"))
+    task = queue.pop()
+    assert task is not None
+    for _ in range(4):
+        time.sleep(0.1)
+        assert queue.extend_lease(task) == {"long": "ok"}
+        assert queue.reclaim_expired() == (0, 0)
+    assert queue.finish(task) is TaskState.FINISHED
+    assert queue.extend_lease(task) == {"long": "lost"}
+
+
+def test_recoveries_are_bounded(make_queue: QueueFactory) -> None:
+    queue = make_queue(lease_seconds=0.05, max_recoveries=1)
+    queue.push(Task.create("u", task_id="poison", max_retries=10))
+    for expected in ((1, 0), (0, 1)):
+        assert queue.pop() is not None
+        _wait_for(lambda expected=expected: queue.reclaim_expired() == expected)
+    dead = queue.get_task("poison")
+    assert dead.state is TaskState.FAILED and dead.error is not None
+    assert dead.error["type"] == "LeaseExpired"
+
+
+def test_requeue_hands_a_task_back_without_counting_an_attempt(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push_batch([Task.create("u", task_id="a"), Task.create("u", task_id="b")])
+    task = queue.pop()
+    assert task is not None and task.task_id == "a"
+    assert queue.requeue(task) is TaskState.QUEUED
+    again = queue.pop()
+    assert again is not None and again.task_id == "a" and again.attempts == 1
+
+
+def test_cancel_in_each_state(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="queued"))
+    queue.push(Task.create("u", task_id="later", execute_after=time.time() + 60))
+    queue.push(Task.create("u", Priority.CRITICAL, task_id="running"))
+    running = queue.pop()
+    assert running is not None and running.task_id == "running"
+    assert queue.cancel("queued") == "canceled"
+    assert queue.cancel("later") == "canceled"
+    assert queue.cancel("running") == "requested"
+    assert queue.pop() is None  # the canceled queued task left its queue
+    assert queue.extend_lease(running) == {"running": "cancel"}
+    assert queue.finish(running, "done anyway") is TaskState.CANCELED
+    for task_id in ("queued", "later", "running"):
+        assert queue.get_task(task_id).state is TaskState.CANCELED
+    with pytest.raises(InvalidStateError, match="canceled"):
+        queue.cancel("queued")
+    with pytest.raises(TaskNotFoundError):
+        queue.cancel("nope")
+    assert queue.get_stats()["active_users"] == 0
+
+
+def test_delete_removes_every_trace(make_queue: QueueFactory, redis_client: redis.Redis) -> None:
+    queue = make_queue()
+    queue.push_batch([Task.create("u", task_id="x"), Task.create("u", task_id="y")])
+    assert queue.delete_task("x") is TaskState.QUEUED
+    with pytest.raises(TaskNotFoundError):
+        queue.get_task("x")
+    with pytest.raises(TaskNotFoundError):
+        queue.delete_task("x")
+    task = queue.pop()
+    assert task is not None and task.task_id == "y"
+    assert queue.delete_task("y") is TaskState.STARTED  # the seed's pop-then-delete
+    with pytest.raises(LeaseLostError):
+        queue.finish(task)
+    stats = queue.get_stats()
+    assert stats["tasks_active"] == 0 and stats["users"]["u"]["queued"] == 0
+    assert not redis_client.exists(queue.keys.task("y"))
+
+
+def test_an_active_task_id_cannot_be_pushed_twice(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="same", payload={"v": 1}))
+    with pytest.raises(DuplicateTaskError, match="still active"):
+        queue.push(Task.create("u", task_id="same", payload={"v": 2}))
+    assert queue.get_task("same").payload == {"v": 1}
+    task = queue.pop()
+    assert task is not None
+    queue.finish(task)
+    queue.push(Task.create("u", task_id="same", payload={"v": 3}))  # ended ids may be reused
+    assert queue.get_task("same").payload == {"v": 3}
+
+
+def test_batch_push_is_all_or_nothing(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="taken"))
+    batch = [Task.create("u", task_id="new-1"), Task.create("v", task_id="taken")]
+    with pytest.raises(DuplicateTaskError):
+        queue.push_batch(batch)
+    with pytest.raises(TaskNotFoundError):
+        queue.get_task("new-1")
+    with pytest.raises(DuplicateTaskError):
+        queue.push_batch([Task.create("u", task_id="twin"), Task.create("u", task_id="twin")])
+    assert queue.get_stats()["tasks_queued"] == 1
+
+
+def test_scripts_reload_after_script_flush(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u"))
+    redis_client.script_flush()
+    queue.push(Task.create("u"))
+    assert len(queue.pop_many(5)) == 2
+
+
+def test_stats_count_states_per_user_and_totals(make_queue: QueueFactory) -> None:
+    queue = make_queue(assigned_users=["*"])
+    queue.push_batch([Task.create("a") for _ in range(3)] + [Task.create("b") for _ in range(2)])
+    first = queue.pop()
+    assert first is not None
+    queue.finish(first)
+    second = queue.pop()
+    assert second is not None
+    stats = queue.get_stats()
+    assert stats["tasks_active"] == 4
+    assert stats["states"] == {
+        "queued": 3,
+        "started": 1,
+        "deferred": 0,
+        "finished": 1,
+        "failed": 0,
+        "canceled": 0,
+        "scheduled": 0,
+    }
+    assert stats["totals"] == {"finished": 1}
+    users = stats["users"]
+    assert users[first.user_id]["finished"] == 1
+    assert users["a"]["queued"] + users["b"]["queued"] == 3
+    assert stats["active_users"] == 2
