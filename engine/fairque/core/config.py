@@ -111,6 +111,11 @@ class RedisConfig:
         }
 
 
+def module_allowed(allowed: Sequence[str], module: str) -> bool:
+    """True if ``module`` lies under one of the ``allowed`` prefixes ("*" allows all)."""
+    return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
+
+
 @dataclass
 class WorkerConfig:
     """One worker process: which users it serves, how much at once, and its safety limits."""
@@ -146,10 +151,7 @@ class WorkerConfig:
 
     def allows_module(self, module: str) -> bool:
         """True if the worker may import ``module``: "a.b" allows a.b and a.b.c, not a.bc."""
-        return any(
-            prefix == "*" or module == prefix or module.startswith(prefix + ".")
-            for prefix in self.allowed_modules
-        )
+        return module_allowed(self.allowed_modules, module)
 
 
 @dataclass

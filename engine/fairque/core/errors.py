@@ -126,3 +126,22 @@ class LeaseLostError(QueueError):
             f"lease on task {task_id!r} was lost: it expired and was reclaimed, "
             "or the task was canceled or deleted"
         )
+
+
+# --- workers -------------------------------------------------------------------------
+
+
+class WorkerError(FairQueueError):
+    """A worker could not run a task or keep running."""
+
+
+class TaskImportError(WorkerError):
+    """A task's function cannot be imported, or its module is not allowed."""
+
+
+class TaskTimeoutError(WorkerError):
+    """A task ran longer than its ``timeout_seconds``."""
+
+
+class TaskCanceledError(WorkerError):
+    """A running task noticed that it was canceled."""

@@ -16,7 +16,7 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:users:all                       Set     every user that ever had a task (for stats)
     fq:clock                           String  last order stamp handed out (monotonic, µs)
     fq:events:ready                    PubSub  a user became ready: idle workers wake up
-    fq:workers                         ZSet    live workers, score = heartbeat expiry
+    fq:workers                         Set     ids of registered workers
     fq:worker:{worker_id}              Hash    worker heartbeat record
 
 State registries are sorted sets so that each can be ranged by time: the score of
@@ -124,7 +124,7 @@ class Keys:
 
     @property
     def workers(self) -> str:
-        """Sorted set of live workers, scored by heartbeat expiry."""
+        """Set of registered worker ids (a record that expired is a dead worker)."""
         return self._k("workers")
 
     def worker(self, worker_id: str) -> str:

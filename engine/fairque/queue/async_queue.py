@@ -11,7 +11,7 @@ import redis.asyncio
 from fairque.core.config import FairQueueConfig
 from fairque.core.models import Task, TaskState
 from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, ReadCall, ScriptCall
+from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
@@ -57,13 +57,15 @@ class AsyncTaskQueue(QueueBase):
         with self._guard("connect"):
             await self.redis.ping()
 
-    async def _run(self, call: ScriptCall[T]) -> T:
+    async def run_script(self, call: ScriptCall[T]) -> T:
+        """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
         with self._guard(f"run {call.script}"):
             reply = await self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
-    async def _read(self, call: ReadCall[T]) -> T:
-        with self._guard("read"):
+    async def run_pipeline(self, call: PipelineCall[T]) -> T:
+        """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
+        with self._guard("send commands"):
             pipe = self.redis.pipeline(transaction=False)
             for command in call.commands:
                 pipe.execute_command(*command)
@@ -74,14 +76,14 @@ class AsyncTaskQueue(QueueBase):
 
     async def push(self, task: Task) -> dict[str, Any]:
         """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
-        return await self._run(self.calls.push([task], batch=False))
+        return await self.run_script(self.calls.push([task], batch=False))
 
     async def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return await self._run(self.calls.push(tasks))
+        return await self.run_script(self.calls.push(tasks))
 
     # --- consuming -------------------------------------------------------------------
 
@@ -92,11 +94,11 @@ class AsyncTaskQueue(QueueBase):
 
     async def pop_many(self, max_tasks: int) -> list[Task]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
-        return await self._run(self.calls.pop(self.config.worker, max_tasks))
+        return await self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
     async def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return await self._run(self.calls.finish(task.task_id, task.claim, result, duration))
+        return await self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
 
     async def fail(
         self,
@@ -110,42 +112,42 @@ class AsyncTaskQueue(QueueBase):
         call = self.calls.fail(
             task.task_id, task.claim, error_record(error), duration, retryable=retryable
         )
-        return await self._run(call)
+        return await self.run_script(call)
 
     async def requeue(self, task: Task) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return await self._run(self.calls.requeue(task.task_id, task.claim))
+        return await self.run_script(self.calls.requeue(task.task_id, task.claim))
 
     async def extend_lease(
         self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
-        return await self._run(self.calls.extend(leases_of(tasks), seconds))
+        return await self.run_script(self.calls.extend(leases_of(tasks), seconds))
 
     # --- managing --------------------------------------------------------------------
 
     async def get_task(self, task_id: str) -> Task:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
-        return await self._read(self.calls.get_task(task_id))
+        return await self.run_pipeline(self.calls.get_task(task_id))
 
     async def cancel(self, task_id: str, reason: str = "canceled by user") -> str:
         """Cancel a task: 'canceled', or 'requested' when it is running."""
-        return await self._run(self.calls.cancel(task_id, reason))
+        return await self.run_script(self.calls.cancel(task_id, reason))
 
     async def delete_task(self, task_id: str) -> TaskState:
         """Remove a task entirely; returns the state it was in."""
-        return await self._run(self.calls.delete(task_id))
+        return await self.run_script(self.calls.delete(task_id))
 
     async def get_stats(self) -> dict[str, Any]:
         """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""
-        return await self._read(self.calls.stats())
+        return await self.run_pipeline(self.calls.stats())
 
     async def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""
-        return await self._run(self.calls.promote(limit))
+        return await self.run_script(self.calls.promote(limit))
 
     async def reclaim_expired(self, limit: int = 1000) -> tuple[int, int]:
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
-        return await self._run(self.calls.reclaim(limit, max_recoveries))
+        return await self.run_script(self.calls.reclaim(limit, max_recoveries))

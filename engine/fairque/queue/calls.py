@@ -1,7 +1,7 @@
 """Everything the sync and async queues share: script arguments and reply parsing.
 
 A :class:`ScriptCall` names a Lua script, its KEYS and ARGV, and how to turn the reply
-into a Python value or one of our exceptions; a :class:`ReadCall` is a batch of plain
+into a Python value or one of our exceptions; a :class:`PipelineCall` is a batch of plain
 read commands sent in one pipeline. ``TaskQueue`` and ``AsyncTaskQueue`` only execute
 these, so every rule lives here once.
 """
@@ -41,8 +41,8 @@ class ScriptCall(Generic[T]):
 
 
 @dataclass(frozen=True)
-class ReadCall(Generic[T]):
-    """Read commands sent together in one pipeline, and the parser of their replies."""
+class PipelineCall(Generic[T]):
+    """Plain commands sent together in one pipeline, and the parser of their replies."""
 
     commands: Sequence[tuple[Arg, ...]]
     parse: Callable[[list[Any]], T]
@@ -190,16 +190,18 @@ class QueueCalls:
 
     # --- reads -----------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> ReadCall[Task]:
+    def get_task(self, task_id: str) -> PipelineCall[Task]:
         """The task's current record."""
-        return ReadCall([("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id))
+        return PipelineCall(
+            [("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id)
+        )
 
-    def stats(self) -> ReadCall[dict[str, Any]]:
+    def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user), totals and active users."""
         k = self.keys
         commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
         commands += [("HGETALL", k.stats), ("ZCARD", k.active_users)]
-        return ReadCall(commands, _parse_stats)
+        return PipelineCall(commands, _parse_stats)
 
 
 def _seconds(value: float) -> str:

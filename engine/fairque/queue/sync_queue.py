@@ -11,7 +11,7 @@ import redis
 from fairque.core.config import FairQueueConfig
 from fairque.core.models import Task, TaskState
 from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, ReadCall, ScriptCall
+from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
@@ -54,13 +54,15 @@ class TaskQueue(QueueBase):
         with self._guard("connect"):
             self.redis.ping()
 
-    def _run(self, call: ScriptCall[T]) -> T:
+    def run_script(self, call: ScriptCall[T]) -> T:
+        """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
         with self._guard(f"run {call.script}"):
             reply = self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
-    def _read(self, call: ReadCall[T]) -> T:
-        with self._guard("read"):
+    def run_pipeline(self, call: PipelineCall[T]) -> T:
+        """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
+        with self._guard("send commands"):
             pipe = self.redis.pipeline(transaction=False)
             for command in call.commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
@@ -71,14 +73,14 @@ class TaskQueue(QueueBase):
 
     def push(self, task: Task) -> dict[str, Any]:
         """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
-        return self._run(self.calls.push([task], batch=False))
+        return self.run_script(self.calls.push([task], batch=False))
 
     def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return self._run(self.calls.push(tasks))
+        return self.run_script(self.calls.push(tasks))
 
     # --- consuming -------------------------------------------------------------------
 
@@ -89,11 +91,11 @@ class TaskQueue(QueueBase):
 
     def pop_many(self, max_tasks: int) -> list[Task]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
-        return self._run(self.calls.pop(self.config.worker, max_tasks))
+        return self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
     def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return self._run(self.calls.finish(task.task_id, task.claim, result, duration))
+        return self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
 
     def fail(
         self,
@@ -107,42 +109,42 @@ class TaskQueue(QueueBase):
         call = self.calls.fail(
             task.task_id, task.claim, error_record(error), duration, retryable=retryable
         )
-        return self._run(call)
+        return self.run_script(call)
 
     def requeue(self, task: Task) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return self._run(self.calls.requeue(task.task_id, task.claim))
+        return self.run_script(self.calls.requeue(task.task_id, task.claim))
 
     def extend_lease(
         self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
-        return self._run(self.calls.extend(leases_of(tasks), seconds))
+        return self.run_script(self.calls.extend(leases_of(tasks), seconds))
 
     # --- managing --------------------------------------------------------------------
 
     def get_task(self, task_id: str) -> Task:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
-        return self._read(self.calls.get_task(task_id))
+        return self.run_pipeline(self.calls.get_task(task_id))
 
     def cancel(self, task_id: str, reason: str = "canceled by user") -> str:
         """Cancel a task: 'canceled', or 'requested' when it is running."""
-        return self._run(self.calls.cancel(task_id, reason))
+        return self.run_script(self.calls.cancel(task_id, reason))
 
     def delete_task(self, task_id: str) -> TaskState:
         """Remove a task entirely; returns the state it was in."""
-        return self._run(self.calls.delete(task_id))
+        return self.run_script(self.calls.delete(task_id))
 
     def get_stats(self) -> dict[str, Any]:
         """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""
-        return self._read(self.calls.stats())
+        return self.run_pipeline(self.calls.stats())
 
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""
-        return self._run(self.calls.promote(limit))
+        return self.run_script(self.calls.promote(limit))
 
     def reclaim_expired(self, limit: int = 1000) -> tuple[int, int]:
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
-        return self._run(self.calls.reclaim(limit, max_recoveries))
+        return self.run_script(self.calls.reclaim(limit, max_recoveries))

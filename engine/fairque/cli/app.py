@@ -1,0 +1,78 @@
+"""The root ``fairque`` command: ``--version`` and one sub-app per command group.
+
+To add a command group, create ``fairque/cli/<group>.py`` with its own
+``typer.Typer`` and register it below with ``app.add_typer``; a single command
+(``fairque demo``, ``fairque worker``) is registered with ``app.command``.
+Sub-modules must not import this module (it imports them).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
+
+from fairque.cli.server import server_app
+
+app = typer.Typer(
+    name="fairque",
+    no_args_is_help=True,
+    help=(
+        "A fair, multi-tenant task queue and DAG workflow engine on Redis or Valkey.\n\n"
+        "With nothing configured, commands share a private Valkey server kept in ./.fairque "
+        "(see `fairque server`); set FAIRQUE_REDIS_URL or --redis-url to use your own."
+    ),
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _package_version() -> str:
+    """The installed version of fairque, or ``unknown`` from a bare source tree."""
+    try:
+        return version("fairque")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    """Eager ``--version`` callback: print ``fairque <version>`` and exit 0."""
+    if value:
+        typer.echo(f"fairque {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Root options, evaluated before any sub-command (only ``--version`` for now)."""
+
+
+# --- command groups: one line each, in the order of `fairque --help` ----------------
+app.add_typer(server_app, name="server")
+# app.add_typer(queue_app, name="queue")
+# app.add_typer(dag_app, name="dag")
+# app.add_typer(run_app, name="run")
+
+# --- single commands ------------------------------------------------------------------
+# app.command(name="worker")(worker)
+# app.command(name="scheduler")(scheduler)
+# app.command(name="demo")(demo)
+
+
+def main() -> None:
+    """Entry point of the ``fairque`` console script, ``python cli.py`` and ``-m``."""
+    app(prog_name="fairque")
+
+
+if __name__ == "__main__":
+    main()

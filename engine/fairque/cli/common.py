@@ -1,0 +1,89 @@
+"""What every fairque command shares: options, consoles, error handling, URL choice.
+
+Typical command::
+
+    @server_app.command()
+    def stats(redis_url: RedisUrlOption = None, state_dir: StateDirOption = None) -> None:
+        with cli_errors():
+            url = redis_url_for(redis_url, state_dir)
+            ...
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from fairque.core.errors import FairQueueError
+from fairque.server import resolve_redis_url
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+"""Rich console on stdout: results a user may pipe or capture."""
+
+err_console = Console(stderr=True)
+"""Rich console on stderr: errors, warnings and progress."""
+
+RedisUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="FAIRQUE_REDIS_URL",
+        help="Redis/Valkey URL, e.g. redis://127.0.0.1:6379/0; `embedded` (the default) "
+        "uses the private server of the state folder.",
+        show_default=False,
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="FAIRQUE_STATE_DIR",
+        help="State folder of the embedded server [default: ./.fairque].",
+        show_default=False,
+        file_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` in red on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn a :class:`FairQueueError` raised inside the block into :func:`fail`."""
+    try:
+        yield
+    except FairQueueError as e:
+        fail(str(e))
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorator form of :func:`cli_errors` for a whole command (keeps its signature)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with cli_errors():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def redis_url_for(
+    redis_url: str | None, state_dir: Path | None, *, start_embedded: bool = True
+) -> str:
+    """The URL a command should use (see :func:`fairque.server.resolve_redis_url`)."""
+    return resolve_redis_url(redis_url, start_embedded=start_embedded, state_dir=state_dir)

@@ -1,0 +1,253 @@
+"""AsyncWorker: the asyncio twin of Worker.
+
+``async def`` task functions run concurrently on the event loop (up to
+``max_concurrent_tasks``), other functions in threads. Timeouts cancel the coroutine.
+The bookkeeping and every rule come from :class:`~fairque.worker.runtime.WorkerCore`;
+only the I/O differs from :class:`~fairque.worker.sync_worker.Worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import redis.exceptions
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
+from fairque.core.models import Task
+from fairque.queue.async_queue import AsyncTaskQueue
+from fairque.worker import heartbeat
+from fairque.worker.execute import run_task_async
+from fairque.worker.handler import TaskHandler
+from fairque.worker.runtime import Outcome, WorkerCore
+from fairque.worker.signals import STOP_SIGNALS
+
+logger = logging.getLogger("fairque.worker")
+
+
+@dataclass(frozen=True)
+class _Stop:
+    graceful: bool
+
+
+_WAKE = object()
+_Item = Outcome | _Stop | object
+
+
+class AsyncWorker:
+    """Runs tasks from the fair queue on an event loop until stopped.
+
+    ``await worker.start()`` runs until :meth:`stop` or SIGTERM/SIGINT (handlers are
+    installed in the main thread); ``worker.start_background()`` returns an
+    ``asyncio.Task``. Stopping follows the same rules as Worker.
+    """
+
+    def __init__(
+        self,
+        config: FairQueueConfig | None = None,
+        handler: TaskHandler | None = None,
+        *,
+        queue: AsyncTaskQueue | None = None,
+    ) -> None:
+        self.config = config or FairQueueConfig.create_default()
+        self.handler = handler or TaskHandler()
+        self.handler.bind(self.config.worker.allowed_modules)
+        self.queue = queue or AsyncTaskQueue(self.config)
+        self.core = WorkerCore(self.config)
+        self.worker_id = self.config.worker.id
+        self._inbox: asyncio.Queue[_Item] | None = None
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._early_stop: _Stop | None = None
+
+    async def __aenter__(self) -> AsyncWorker:
+        await self.queue.ping()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.queue.close()
+
+    # --- control ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Process tasks until stopped; returns after a clean shutdown."""
+        loop = asyncio.get_running_loop()
+        installed = threading.current_thread() is threading.main_thread()
+        if installed:
+            received = [0]
+
+            def handle(sig: signal.Signals) -> None:
+                received[0] += 1
+                logger.warning("received %s: stopping", sig.name)
+                self.stop(graceful=received[0] == 1)
+
+            for sig in STOP_SIGNALS:
+                loop.add_signal_handler(sig, handle, sig)
+        try:
+            await self.run()
+        finally:
+            if installed:
+                for sig in STOP_SIGNALS:
+                    loop.remove_signal_handler(sig)
+
+    def start_background(self) -> asyncio.Task[None]:
+        """Run :meth:`run` as a task of the running loop."""
+        return asyncio.get_running_loop().create_task(self.run())
+
+    def stop(self, graceful: bool = True) -> None:
+        """Ask the worker to stop (safe from any thread)."""
+        item = _Stop(graceful)
+        if self._loop is None or self._inbox is None:
+            self._early_stop = item
+            return
+        self._loop.call_soon_threadsafe(self._inbox.put_nowait, item)
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The worker loop, on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._inbox = asyncio.Queue()
+        if self._early_stop is not None:
+            self._inbox.put_nowait(self._early_stop)
+        logger.info("async worker %s started", self.worker_id)
+        listener = asyncio.create_task(self._listen())
+        failures = 0
+        try:
+            while not self.core.done():
+                try:
+                    await self._cycle()
+                    failures = 0
+                except (RedisUnavailableError, QueueError) as e:
+                    failures += 1
+                    delay = min(5.0, 0.1 * 2**failures)
+                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
+                    await self._wait(delay)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await self._retire()
+            logger.info("async worker %s stopped", self.worker_id)
+
+    async def _cycle(self) -> None:
+        await self._record()
+        if self.core.stopping and self.core.grace_over():
+            await self._hand_back()
+        await self._maintain()
+        free = self.core.free_slots()
+        if free:
+            for task in await self.queue.pop_many(free):
+                self.core.claimed(task)
+                self._jobs[task.task_id] = asyncio.create_task(self._execute(task))
+        if not self.core.done():
+            await self._wait(self.core.wait_time())
+
+    async def _execute(self, task: Task) -> None:
+        outcome = await run_task_async(self.handler, task)
+        assert self._inbox is not None
+        self._inbox.put_nowait(outcome)
+
+    async def _wait(self, timeout: float) -> None:
+        assert self._inbox is not None
+        try:
+            item = await asyncio.wait_for(self._inbox.get(), timeout)
+        except asyncio.TimeoutError:
+            return
+        while True:
+            self._take(item)
+            try:
+                item = self._inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+
+    def _take(self, item: _Item) -> None:
+        if isinstance(item, Outcome):
+            if self.core.finished(item):
+                self._jobs.pop(item.task.task_id, None)
+        elif isinstance(item, _Stop):
+            self.core.begin_stop(None if item.graceful else 0.0)
+
+    async def _record(self) -> None:
+        while self.core.pending:
+            call = self.core.record_call(self.core.pending[0])
+            try:
+                await self.queue.run_script(call)
+            except LeaseLostError as e:
+                logger.warning("outcome of task %s discarded: %s", e.task_id, e)
+            self.core.recorded()
+
+    async def _maintain(self) -> None:
+        core = self.core
+        if core.renewal_due():
+            call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
+            for entry in core.lease_report(await self.queue.run_script(call)):
+                self._cancel_job(entry.task.task_id)
+        for entry in core.timed_out():
+            self._cancel_job(entry.task.task_id)
+        if core.maintenance_due():
+            await self.queue.promote_due()
+            await self.queue.reclaim_expired()
+        if core.heartbeat_due():
+            await self.queue.run_pipeline(self._beat())
+
+    def _beat(self) -> Any:
+        return heartbeat.beat(
+            self.queue.keys,
+            self.config.worker,
+            running=sorted(self.core.running),
+            processed=self.core.processed,
+            failed=self.core.failed,
+            started_at=self.core.started_at,
+        )
+
+    def _cancel_job(self, task_id: str) -> None:
+        job = self._jobs.pop(task_id, None)
+        if job is not None:
+            job.cancel()
+
+    async def _hand_back(self) -> None:
+        for entry in list(self.core.running.values()):
+            self._cancel_job(entry.task.task_id)
+            try:
+                await self.queue.requeue(entry.task)
+                logger.warning("handed task %s back to its queue", entry.task.task_id)
+            except LeaseLostError:
+                pass
+            del self.core.running[entry.task.task_id]
+
+    async def _retire(self) -> None:
+        try:
+            await self._record()
+            await self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
+        except (RedisUnavailableError, QueueError) as e:
+            logger.warning("worker %s could not sign off: %s", self.worker_id, e)
+
+    async def _listen(self) -> None:
+        """Wake the loop whenever a user gets ready tasks (Pub/Sub)."""
+        assert self._inbox is not None
+        while True:
+            try:
+                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)
+                try:
+                    await pubsub.subscribe(self.queue.keys.ready_channel)
+                    while True:
+                        message = await pubsub.get_message(timeout=0.5)
+                        if message is not None:
+                            self._inbox.put_nowait(_WAKE)
+                finally:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except redis.exceptions.RedisError:
+                await asyncio.sleep(1.0)

@@ -1,0 +1,59 @@
+"""Running one task through a TaskHandler, in a thread or on the event loop."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fairque.core.errors import WorkerError
+from fairque.core.models import Task
+from fairque.worker.handler import TaskHandler
+from fairque.worker.runtime import Outcome
+
+logger = logging.getLogger("fairque.worker")
+
+
+def run_task(handler: TaskHandler, task: Task) -> Outcome:
+    """Run ``task`` with ``handler`` (blocking) and report how it ended."""
+    _call_hook(handler.on_task_start, task)
+    started = time.perf_counter()
+    try:
+        ok = handler._process_task(task)
+        error: Exception | None = None if ok else _refused(task)
+    except Exception as e:
+        error = e
+    return _conclude(handler, task, time.perf_counter() - started, error)
+
+
+async def run_task_async(handler: TaskHandler, task: Task) -> Outcome:
+    """Run ``task`` with ``handler`` on the event loop and report how it ended."""
+    _call_hook(handler.on_task_start, task)
+    started = time.perf_counter()
+    try:
+        ok = await handler._process_task_async(task)
+        error: Exception | None = None if ok else _refused(task)
+    except Exception as e:
+        error = e
+    return _conclude(handler, task, time.perf_counter() - started, error)
+
+
+def _refused(task: Task) -> WorkerError:
+    return WorkerError(f"the handler reported failure for task {task.task_id!r}")
+
+
+def _conclude(
+    handler: TaskHandler, task: Task, duration: float, error: Exception | None
+) -> Outcome:
+    if error is None:
+        _call_hook(handler.on_task_success, task, duration)
+        return Outcome(task, True, duration, result=task.result)
+    logger.info("task %s failed: %s: %s", task.task_id, type(error).__name__, error)
+    _call_hook(handler.on_task_failure, task, error, duration)
+    return Outcome(task, False, duration, error=error)
+
+
+def _call_hook(hook: object, *args: object) -> None:
+    try:
+        hook(*args)  # type: ignore[operator]
+    except Exception:
+        logger.exception("a TaskHandler hook raised; the task's outcome is unchanged")

@@ -1,0 +1,108 @@
+"""TaskHandler: how a worker runs one task.
+
+A function task (``task.func = "module:function"``) is imported, only from the worker's
+``allowed_modules`` prefixes, and called with the task's JSON args and kwargs; its return
+value becomes the task's result. A payload-only task needs a subclass that overrides
+:meth:`TaskHandler._process_task`. Hooks do nothing unless overridden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fairque.core.config import module_allowed
+from fairque.core.errors import TaskImportError, WorkerError
+from fairque.core.models import Task
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_function(path: str, allowed: Sequence[str]) -> Callable[..., Any]:
+    """Import ``module:function``; the module is checked against ``allowed`` first.
+
+    Nothing is imported when the module is not allowed. An ``@task`` wrapper resolves to
+    the function it wraps.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise TaskImportError(f"task function {path!r} is not an import path 'module:function'")
+    if not module_allowed(allowed, module_name):
+        raise TaskImportError(
+            f"module {module_name!r} is not in this worker's allowed_modules "
+            f"{list(allowed)}; add its prefix to allowed_modules to run {path!r}"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as e:
+        raise TaskImportError(f"cannot import task function {path!r}: {e}") from e
+    target = getattr(target, "__fairque_function__", target)
+    if not callable(target):
+        raise TaskImportError(f"task function {path!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+class TaskHandler:
+    """Runs tasks for a worker. Subclass it to handle payload-only tasks or add hooks.
+
+    :meth:`_process_task` returns True on success (the result is ``task.result``) and
+    False for a failure without an exception; an exception fails the task and is
+    retried per the task's ``max_retries``, except :class:`TaskImportError`.
+    """
+
+    def __init__(self, allowed_modules: Sequence[str] | None = None) -> None:
+        self.allowed_modules: list[str] = list(allowed_modules or [])
+
+    def bind(self, allowed_modules: Sequence[str]) -> None:
+        """Take the worker's allowed module prefixes unless some were given explicitly."""
+        if not self.allowed_modules:
+            self.allowed_modules = list(allowed_modules)
+
+    def function_of(self, task: Task) -> Callable[..., Any]:
+        """The task's function, imported under the allowed-modules rule."""
+        if task.func is None:
+            raise WorkerError(
+                f"task {task.task_id!r} has no function and {type(self).__name__} does not "
+                "handle payload-only tasks; override _process_task in a TaskHandler subclass"
+            )
+        return resolve_function(task.func, self.allowed_modules)
+
+    def _process_task(self, task: Task) -> bool:
+        """Run a function task and keep its return value in ``task.result``."""
+        function = self.function_of(task)
+        result = function(*task.args, **task.kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        task.result = result
+        return True
+
+    async def _process_task_async(self, task: Task) -> bool:
+        """The AsyncWorker's entry: ``async def`` functions are awaited, the rest run in a
+        thread through :meth:`_process_task`."""
+        if task.func is not None and type(self)._process_task is TaskHandler._process_task:
+            function = self.function_of(task)
+            if inspect.iscoroutinefunction(function):
+                task.result = await function(*task.args, **task.kwargs)
+                return True
+        return await asyncio.to_thread(self._process_task, task)
+
+    # --- hooks (no-ops by default) ---------------------------------------------------
+
+    def on_task_start(self, task: Task) -> None:
+        """Called before a task runs."""
+
+    def on_task_success(self, task: Task, duration: float) -> None:
+        """Called after a task succeeded; ``task.result`` holds its result."""
+
+    def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
+        """Called after a task failed (it may still be retried)."""
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable

@@ -1,0 +1,202 @@
+"""What Worker and AsyncWorker share: the bookkeeping of running tasks and timers,
+and the turning of an outcome into the script call that records it. No I/O here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.errors import PayloadError, TaskImportError, TaskTimeoutError
+from fairque.core.models import Task
+from fairque.queue.base import error_record
+from fairque.queue.calls import QueueCalls, ScriptCall
+
+logger = logging.getLogger("fairque.worker")
+
+MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
+
+
+@dataclass
+class Running:
+    """A claimed task this worker is running."""
+
+    task: Task
+    started: float  # monotonic
+    deadline: float | None  # monotonic time of its timeout
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run of a task ended."""
+
+    task: Task
+    ok: bool
+    duration: float
+    result: Any = None
+    error: BaseException | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """False for failures a retry cannot mend (a disallowed or missing function)."""
+        return not isinstance(self.error, (TaskImportError, PayloadError))
+
+
+@dataclass
+class WorkerCore:
+    """Slots, timers and counters of one worker, for its sync or async shell."""
+
+    config: FairQueueConfig
+    running: dict[str, Running] = field(default_factory=dict)
+    pending: list[Outcome] = field(default_factory=list)
+    processed: int = 0
+    failed: int = 0
+    started_at: float = field(default_factory=time.time)
+    stopping: bool = False
+    stop_deadline: float | None = None
+    _next_renewal: float = 0.0
+    _next_maintenance: float = 0.0
+    _next_heartbeat: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.worker = self.config.worker
+        self.calls = QueueCalls(self.config)
+
+    # --- slots -----------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        """How many more tasks may be claimed now."""
+        if self.stopping:
+            return 0
+        return max(0, self.worker.max_concurrent_tasks - len(self.running))
+
+    def claimed(self, task: Task) -> Running:
+        """Note a claimed task as running."""
+        now = time.monotonic()
+        deadline = now + task.timeout_seconds if task.timeout_seconds else None
+        entry = Running(task, now, deadline)
+        self.running[task.task_id] = entry
+        return entry
+
+    def finished(self, outcome: Outcome) -> bool:
+        """Take a run's outcome; False if the task was already given up (timeout, lost)."""
+        entry = self.running.get(outcome.task.task_id)
+        if entry is None or entry.task.claim != outcome.task.claim:
+            return False
+        del self.running[outcome.task.task_id]
+        self.pending.append(outcome)
+        return True
+
+    def timed_out(self) -> list[Running]:
+        """Give up the tasks past their timeout; each gets a failure outcome."""
+        now = time.monotonic()
+        late = [r for r in self.running.values() if r.deadline is not None and now > r.deadline]
+        for entry in late:
+            del self.running[entry.task.task_id]
+            error = TaskTimeoutError(
+                f"task {entry.task.task_id!r} ran longer than its timeout of "
+                f"{entry.task.timeout_seconds} s"
+            )
+            self.pending.append(Outcome(entry.task, False, now - entry.started, error=error))
+            logger.warning("%s", error)
+        return late
+
+    def lease_report(self, report: dict[str, str]) -> list[Running]:
+        """Apply a lease renewal reply; returns the tasks whose lease was lost."""
+        lost = [self.running.pop(i) for i, word in report.items() if word == "lost"]
+        for entry in lost:
+            logger.warning(
+                "lost the lease of task %s (it was reclaimed, canceled or deleted); "
+                "its outcome will not be recorded",
+                entry.task.task_id,
+            )
+        for task_id, word in report.items():
+            if word == "cancel" and task_id in self.running:
+                self.running[task_id].task.cancel_requested = True
+        return lost
+
+    # --- timers ----------------------------------------------------------------------
+
+    def renewal_due(self) -> bool:
+        """True when the running tasks' leases should be renewed (every lease / 3)."""
+        return self._due("_next_renewal", self.worker.lease_seconds / 3) and bool(self.running)
+
+    def maintenance_due(self) -> bool:
+        """True when due retries should be promoted and expired leases reclaimed."""
+        return self._due("_next_maintenance", self.worker.poll_interval_seconds)
+
+    def heartbeat_due(self) -> bool:
+        """True when the worker's liveness record should be refreshed."""
+        return self._due("_next_heartbeat", self.worker.heartbeat_seconds)
+
+    def _due(self, attribute: str, interval: float) -> bool:
+        now = time.monotonic()
+        if now < getattr(self, attribute):
+            return False
+        setattr(self, attribute, now + interval)
+        return True
+
+    def wait_time(self) -> float:
+        """How long the loop may sleep before a timer or a timeout needs it."""
+        now = time.monotonic()
+        moments = [self._next_maintenance, self._next_heartbeat]
+        if self.running:
+            moments.append(self._next_renewal)
+        moments += [r.deadline for r in self.running.values() if r.deadline is not None]
+        if self.stop_deadline is not None:
+            moments.append(self.stop_deadline)
+        return max(0.0, min(min(moments) - now, self.worker.poll_interval_seconds))
+
+    # --- stopping --------------------------------------------------------------------
+
+    def begin_stop(self, grace: float | None = None) -> None:
+        """Stop claiming; running tasks may finish until the grace period ends."""
+        if grace is None:
+            grace = self.worker.shutdown_grace_seconds
+        deadline = time.monotonic() + grace
+        if self.stop_deadline is None or deadline < self.stop_deadline:
+            self.stop_deadline = deadline
+        self.stopping = True
+
+    def grace_over(self) -> bool:
+        """True when stopping and the grace period has ended."""
+        return self.stop_deadline is not None and time.monotonic() >= self.stop_deadline
+
+    def done(self) -> bool:
+        """True when stopping, nothing runs and every outcome is recorded."""
+        return self.stopping and not self.running and not self.pending
+
+    # --- recording -------------------------------------------------------------------
+
+    def record_call(self, outcome: Outcome) -> ScriptCall[Any]:
+        """The script call that records ``outcome`` (a result that is not JSON fails it)."""
+        task = outcome.task
+        if outcome.ok:
+            try:
+                return self.calls.finish(task.task_id, task.claim, outcome.result, outcome.duration)
+            except PayloadError as e:
+                outcome = Outcome(task, False, outcome.duration, error=e)
+                self.pending[0] = outcome
+        assert outcome.error is not None
+        return self.calls.fail(
+            task.task_id,
+            task.claim,
+            error_record(outcome.error),
+            outcome.duration,
+            retryable=outcome.retryable,
+        )
+
+    def recorded(self) -> Outcome:
+        """Drop the first pending outcome once Redis has it, and count it."""
+        outcome = self.pending.pop(0)
+        if outcome.ok:
+            self.processed += 1
+        else:
+            self.failed += 1
+        return outcome
+
+    def leases(self) -> list[tuple[str, int]]:
+        """(task id, claim) of every running task, for lease renewal."""
+        return [(r.task.task_id, r.task.claim) for r in self.running.values()]

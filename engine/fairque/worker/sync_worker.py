@@ -1,0 +1,269 @@
+"""Worker: processes the fair queue with threads, leases, timeouts and graceful stop.
+
+One loop thread owns every Redis call of the worker (claim, record, renew, maintain);
+task functions run on daemon threads and send their outcome back through an inbox.
+A Pub/Sub listener wakes the loop when a user gets ready tasks; the loop also polls
+every ``poll_interval_seconds`` in case a notification is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from queue import Empty, SimpleQueue
+from types import TracebackType
+from typing import Any
+
+import redis
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
+from fairque.core.models import Task
+from fairque.queue.sync_queue import TaskQueue
+from fairque.worker import heartbeat
+from fairque.worker.execute import run_task
+from fairque.worker.handler import TaskHandler
+from fairque.worker.runtime import Outcome, WorkerCore
+from fairque.worker.signals import stop_on_signals
+
+logger = logging.getLogger("fairque.worker")
+
+
+@dataclass(frozen=True)
+class _Stop:
+    graceful: bool
+
+
+_WAKE = object()
+_Item = Outcome | _Stop | object
+
+
+class Worker:
+    """Runs tasks from the fair queue until stopped.
+
+    ``start()`` blocks until :meth:`stop` is called or SIGTERM/SIGINT arrives (signal
+    handlers are installed when it runs in the main thread); ``start_background()``
+    runs the same loop on a thread and returns at once. On a graceful stop the worker
+    claims nothing more, lets running tasks finish for ``shutdown_grace_seconds`` and
+    hands the rest back to the front of their queues; a second signal stops at once.
+    """
+
+    def __init__(
+        self,
+        config: FairQueueConfig | None = None,
+        handler: TaskHandler | None = None,
+        *,
+        queue: TaskQueue | None = None,
+    ) -> None:
+        self.config = config or FairQueueConfig.create_default()
+        self.handler = handler or TaskHandler()
+        self.handler.bind(self.config.worker.allowed_modules)
+        self.queue = queue or TaskQueue(self.config)
+        self.core = WorkerCore(self.config)
+        self.worker_id = self.config.worker.id
+        self._inbox: SimpleQueue[_Item] = SimpleQueue()
+        self._pool = _ThreadPool(f"fairque-{self.worker_id}")
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self.join()
+        self.queue.close()
+
+    # --- control ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Process tasks until stopped; blocks. Returns after a clean shutdown."""
+        with stop_on_signals(self.stop):
+            self.run()
+
+    def start_background(self) -> threading.Thread:
+        """Run :meth:`run` on a daemon thread and return the thread."""
+        self._thread = threading.Thread(target=self.run, name=f"fairque-{self.worker_id}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self._thread
+
+    def stop(self, graceful: bool = True) -> None:
+        """Ask the worker to stop (thread-safe and signal-safe)."""
+        self._inbox.put(_Stop(graceful))
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a background worker to end; True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self) -> None:
+        """The worker loop, in the calling thread."""
+        logger.info("worker %s started (%s)", self.worker_id, self.config.worker.assigned_users)
+        listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
+        listener.start()
+        failures = 0
+        try:
+            while not self.core.done():
+                try:
+                    self._cycle()
+                    failures = 0
+                except (RedisUnavailableError, QueueError) as e:
+                    failures += 1
+                    delay = min(5.0, 0.1 * 2**failures)
+                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
+                    self._wait(delay)
+        finally:
+            self._closed.set()
+            self._retire()
+            logger.info("worker %s stopped", self.worker_id)
+
+    def _cycle(self) -> None:
+        self._record()
+        if self.core.stopping and self.core.grace_over():
+            self._hand_back()
+        self._maintain()
+        free = self.core.free_slots()
+        if free:
+            for task in self.queue.pop_many(free):
+                self.core.claimed(task)
+                self._pool.submit(self._execute, task)
+        if not self.core.done():
+            self._wait(self.core.wait_time())
+
+    def _execute(self, task: Task) -> None:
+        try:
+            outcome = run_task(self.handler, task)
+        except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
+            outcome = Outcome(task, False, 0.0, error=e)
+        self._inbox.put(outcome)
+
+    def _wait(self, timeout: float) -> None:
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except Empty:
+            return
+        while True:
+            self._take(item)
+            try:
+                item = self._inbox.get_nowait()
+            except Empty:
+                return
+
+    def _take(self, item: _Item) -> None:
+        if isinstance(item, Outcome):
+            self.core.finished(item)
+        elif isinstance(item, _Stop):
+            self.core.begin_stop(None if item.graceful else 0.0)
+
+    def _record(self) -> None:
+        while self.core.pending:
+            call = self.core.record_call(self.core.pending[0])
+            try:
+                self.queue.run_script(call)
+            except LeaseLostError as e:
+                logger.warning("outcome of task %s discarded: %s", e.task_id, e)
+            self.core.recorded()
+
+    def _maintain(self) -> None:
+        core = self.core
+        if core.renewal_due():
+            call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
+            core.lease_report(self.queue.run_script(call))
+        core.timed_out()
+        if core.maintenance_due():
+            self.queue.promote_due()
+            self.queue.reclaim_expired()
+        if core.heartbeat_due():
+            self.queue.run_pipeline(self._beat())
+
+    def _beat(self) -> Any:
+        return heartbeat.beat(
+            self.queue.keys,
+            self.config.worker,
+            running=sorted(self.core.running),
+            processed=self.core.processed,
+            failed=self.core.failed,
+            started_at=self.core.started_at,
+        )
+
+    def _hand_back(self) -> None:
+        for entry in list(self.core.running.values()):
+            try:
+                self.queue.requeue(entry.task)
+                logger.warning("handed task %s back to its queue", entry.task.task_id)
+            except LeaseLostError:
+                pass
+            del self.core.running[entry.task.task_id]
+
+    def _retire(self) -> None:
+        try:
+            self._record()
+            self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
+        except (RedisUnavailableError, QueueError) as e:
+            logger.warning("worker %s could not sign off: %s", self.worker_id, e)
+
+    def _listen(self) -> None:
+        """Wake the loop whenever a user gets ready tasks (Pub/Sub), until closed."""
+        channel = self.queue.keys.ready_channel
+        while not self._closed.is_set():
+            try:
+                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                try:
+                    pubsub.subscribe(channel)
+                    while not self._closed.is_set():
+                        if pubsub.get_message(timeout=0.5) is not None:
+                            self._inbox.put(_WAKE)
+                finally:
+                    pubsub.close()
+            except redis.RedisError:
+                self._closed.wait(1.0)
+
+
+class _ThreadPool:
+    """Daemon threads that run jobs, growing when all are busy, so that a task given up
+    on (timed out, lease lost) keeps its thread without blocking a slot."""
+
+    def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
+        self._name = name
+        self._idle_seconds = idle_seconds
+        self._jobs: SimpleQueue[tuple[Callable[[Task], None], Task]] = SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def submit(self, job: Callable[[Task], None], task: Task) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self._count += 1
+                threading.Thread(
+                    target=self._serve, name=f"{self._name}-{self._count}", daemon=True
+                ).start()
+        self._jobs.put((job, task))
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job, task = self._jobs.get(timeout=self._idle_seconds)
+            except Empty:
+                with self._lock:
+                    if self._idle:
+                        self._idle -= 1
+                        return
+                continue
+            job(task)
+            with self._lock:
+                self._idle += 1

@@ -1,0 +1,66 @@
+"""Fixtures shared by every fairque test: a real Redis/Valkey server, never a mock.
+
+- ``redis_url`` (session): ``$FAIRQUE_TEST_REDIS_URL`` when set, else a private
+  embedded Valkey started in a temporary folder and stopped at the end of the session.
+- ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
+- ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
+  and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
+  so tests never touch the repository's ``.fairque/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from fairque.server import EmbeddedServer
+
+TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the test server: ``$FAIRQUE_TEST_REDIS_URL`` or a session-wide embedded Valkey."""
+    external = os.environ.get(TEST_REDIS_URL_ENV, "").strip()
+    if external:
+        yield external
+        return
+    server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the test database (db of ``redis_url``), emptied before the test."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """Per-test environment: no inherited Redis URL, a private state folder (yielded)."""
+    monkeypatch.delenv("FAIRQUE_REDIS_URL", raising=False)
+    monkeypatch.delenv("FAIRQUE_DAGS_FOLDER", raising=False)
+    state_dir = tmp_path / "fairque-state"
+    monkeypatch.setenv("FAIRQUE_STATE_DIR", str(state_dir))
+    yield state_dir
+    if (state_dir / "server.json").exists():
+        EmbeddedServer(state_dir).stop()
+
+
+@pytest.fixture
+def state_dir(_isolated_env: Path) -> Path:
+    """The per-test state folder that ``FAIRQUE_STATE_DIR`` points to (not created yet)."""
+    return _isolated_env

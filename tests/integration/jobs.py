@@ -1,0 +1,53 @@
+"""Task functions the worker tests run (importable as tests.integration.jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def add(a: int, b: int) -> int:
+    """Return a + b."""
+    return a + b
+
+
+def noop() -> None:
+    """Do nothing."""
+
+
+def sleep_then(seconds: float, value: Any = None) -> Any:
+    """Sleep, then return ``value``."""
+    time.sleep(seconds)
+    return value
+
+
+def boom(message: str = "boom") -> None:
+    """Always raise ValueError."""
+    raise ValueError(message)
+
+
+def not_json() -> object:
+    """Return a value that is not JSON."""
+    return object()
+
+
+def mark(path: str, token: str, seconds: float = 0.0) -> str:
+    """Append ``token`` and our pid to a file (a run log), then sleep."""
+    with Path(path).open("a") as f:
+        f.write(f"{token} {os.getpid()}\n")
+    time.sleep(seconds)
+    return token
+
+
+def die_hard() -> None:
+    """Kill the worker process running this task (a poison task)."""
+    os._exit(13)
+
+
+async def async_sleep_then(seconds: float, value: Any = None) -> Any:
+    """Sleep on the event loop, then return ``value``."""
+    await asyncio.sleep(seconds)
+    return value
