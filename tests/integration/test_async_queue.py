@@ -271,15 +271,9 @@ def test_delete_queued_and_started_tasks(
             stats = await queue.get_stats()
             assert stats["tasks_active"] == 0 and stats["users"]["u"]["queued"] == 0
             assert stats["users"]["u"]["started"] == 0
+            assert redis_client.exists(queue.keys.task("x"), queue.keys.task("y")) == 0
 
     run(scenario())
-    keys = run_sync_keys(redis_client)
-    assert not any(key.endswith((":task:x", ":task:y")) for key in keys)
-
-
-def run_sync_keys(client: redis.Redis) -> list[str]:
-    """Every key of the test database (small: test data only)."""
-    return [key.decode() for key in client.keys("*")]
 
 
 # --- leases --------------------------------------------------------------------------
@@ -287,7 +281,7 @@ def run_sync_keys(client: redis.Redis) -> list[str]:
 
 def test_extend_lease_then_fencing_after_reclaim(make_config: ConfigFactory) -> None:
     async def scenario() -> None:
-        async with AsyncTaskQueue(make_config(lease_seconds=0.2)) as queue:
+        async with AsyncTaskQueue(make_config(lease_seconds=0.3)) as queue:
             await queue.push_batch([Task.create("u", task_id=f"t{n}") for n in range(2)])
             lost = await queue.pop()
             assert lost is not None and lost.task_id == "t0"
@@ -311,8 +305,6 @@ def test_extend_lease_then_fencing_after_reclaim(make_config: ConfigFactory) -> 
                 await queue.fail(lost, "late")
             with pytest.raises(LeaseLostError):
                 await queue.requeue(lost)
-            leases = await queue.extend_lease([lost, again], lease_seconds=5)
-            assert leases == {"t0": "lost"} or leases == {"t0": "ok"}  # same id twice
             assert await queue.extend_lease(again, lease_seconds=5) == {"t0": "ok"}
             assert await queue.finish(again, "on time") is TaskState.FINISHED
             assert (await queue.get_task("t0")).result == "on time"
@@ -472,13 +464,16 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
     with TaskQueue(make_config(worker_id="w", stats_prefix="sync")) as queue:
         queue.push_batch(tasks())
         sync_first = [summary(t) for t in queue.pop_many(7)]
-        queue.finish(queue.pop() or Task("none", "none"))
+        eighth = queue.pop()
+        assert eighth is not None and queue.finish(eighth) is TaskState.FINISHED
         sync_rest = []
         while (task := queue.pop()) is not None:
             sync_rest.append(summary(task))
-            if task.task_id == "retry":
+            if task.task_id == "retry" and task.attempts == 1:
                 assert queue.fail(task, "again").state is TaskState.SCHEDULED
-                while queue.promote_due() == 0:
+                deadline = time.monotonic() + 5
+                while queue.promote_due() == 0:  # due at once: no retry delay
+                    assert time.monotonic() < deadline
                     time.sleep(0.005)
         sync_stats = queue.get_stats()
 
@@ -486,14 +481,18 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
         async with AsyncTaskQueue(make_config(worker_id="w", stats_prefix="async")) as queue:
             await queue.push_batch(tasks())
             first = [summary(t) for t in await queue.pop_many(7)]
-            await queue.finish(await queue.pop() or Task("none", "none"))
+            eighth = await queue.pop()
+            assert eighth is not None and await queue.finish(eighth) is TaskState.FINISHED
             rest = []
             while (task := await queue.pop()) is not None:
                 rest.append(summary(task))
-                if task.task_id == "retry":
+                if task.task_id == "retry" and task.attempts == 1:
                     assert (await queue.fail(task, "again")).state is TaskState.SCHEDULED
-                    while await queue.promote_due() == 0:
-                        await asyncio.sleep(0.005)
+
+                    async def promoted() -> bool:
+                        return await queue.promote_due() == 1
+
+                    await wait_for(promoted)
             return first, rest, await queue.get_stats()
 
     async_first, async_rest, async_stats = run(scenario())
@@ -501,4 +500,5 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
     assert async_rest == sync_rest
     assert ("retry", "x", 2, 2) in async_rest  # the retry ran again in the same drain
     assert async_stats == sync_stats
-    assert async_stats["tasks_started"] == 19 and async_stats["tasks_finished"] == 1
+    assert len(async_first) == 7 and len(async_rest) == 12
+    assert async_stats["tasks_started"] == 18 and async_stats["tasks_finished"] == 1

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from fairque.cli.server import server_app
+from fairque.cli.worker import health, worker_app
 
 app = typer.Typer(
     name="fairque",
@@ -59,12 +60,13 @@ def root(
 
 # --- command groups: one line each, in the order of `fairque --help` ----------------
 app.add_typer(server_app, name="server")
+app.add_typer(worker_app, name="worker")
 # app.add_typer(queue_app, name="queue")
 # app.add_typer(dag_app, name="dag")
 # app.add_typer(run_app, name="run")
 
 # --- single commands ------------------------------------------------------------------
-# app.command(name="worker")(worker)
+app.command(name="health")(health)
 # app.command(name="scheduler")(scheduler)
 # app.command(name="demo")(demo)
 

@@ -230,6 +230,22 @@ class FairQueueConfig:
         clone.worker_id = worker_id
         return clone
 
+    def with_worker(self, **settings: Any) -> FairQueueConfig:
+        """A copy whose selected worker has ``settings`` (WorkerConfig fields) changed."""
+        _refuse_unknown(settings, _field_names(WorkerConfig))
+        clone = copy.deepcopy(self)
+        index = clone.workers.index(clone.worker)
+        clone.workers[index] = replace(clone.worker, **settings)
+        if "id" in settings:
+            clone.worker_id = settings["id"]
+        return clone
+
+    def with_redis(self, url: str) -> FairQueueConfig:
+        """A copy that connects to the Redis at ``url``."""
+        clone = copy.deepcopy(self)
+        clone.redis = RedisConfig.from_url(url)
+        return clone
+
     def _find(self, worker_id: str) -> WorkerConfig:
         for worker in self.workers:
             if worker.id == worker_id:

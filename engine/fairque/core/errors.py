@@ -145,3 +145,34 @@ class TaskTimeoutError(WorkerError):
 
 class TaskCanceledError(WorkerError):
     """A running task noticed that it was canceled."""
+
+
+# --- workflows: pipelines and DAGs ---------------------------------------------------
+
+
+class DagError(FairQueueError):
+    """A pipeline or DAG definition is invalid."""
+
+
+class DagCycleError(DagError):
+    """The dependencies form a cycle; ``cycle`` lists it, first node repeated at the end."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__("dependency cycle: " + " -> ".join(self.cycle))
+
+
+class UnknownDependencyError(DagError):
+    """A task depends on a task that does not exist in its run or queue."""
+
+    def __init__(self, task: str, missing: Sequence[str]) -> None:
+        self.task = task
+        self.missing = list(missing)
+        super().__init__(
+            f"task {task!r} depends on {', '.join(repr(m) for m in self.missing)}, "
+            "which does not exist in this run or queue"
+        )
+
+
+class XComError(FairQueueError):
+    """An XCom value is missing, not JSON, too large, or used outside a task."""

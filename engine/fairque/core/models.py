@@ -47,7 +47,7 @@ class Priority(IntEnum):
                 raise InvalidPriorityError(_priority_hint(repr(value))) from None
         if isinstance(value, str):
             text = value.strip()
-            if text.isdigit():
+            if text.isascii() and text.isdigit():
                 return cls.parse(int(text))
             try:
                 return cls[text.upper()]
@@ -64,6 +64,17 @@ class Priority(IntEnum):
 def _priority_hint(shown: str) -> str:
     names = ", ".join(f"{p.name}={p.value}" for p in Priority)
     return f"unknown priority {shown}; use 1..6 or one of {names}"
+
+
+TRIGGER_RULES = (
+    "all_success",
+    "all_done",
+    "all_failed",
+    "one_success",
+    "one_failed",
+    "none_failed",
+)
+"""When a task with upstreams may run (as in Airflow); ``all_success`` is the default."""
 
 
 class TaskState(str, Enum):
@@ -169,6 +180,12 @@ class Task:
     worker_id: str | None = None
     claim: int = 0
     cancel_requested: bool = False
+    run_id: str | None = None
+    name: str | None = None
+    trigger_rule: str = "all_success"
+    enable_xcom: bool = False
+    xcom_push_key: str | None = None
+    xcom_pulls: list[str] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -192,6 +209,8 @@ class Task:
             raise TaskError(
                 f"unknown Task option(s) {sorted(unknown)}; known: {sorted(known - {'task_id'})}"
             )
+        if payload is not None and not isinstance(payload, Mapping):
+            raise PayloadError(f"payload must be a dict, not {type(payload).__name__}")
         task = cls(
             task_id=new_task_id() if task_id is None else task_id,
             user_id=user_id,
@@ -210,6 +229,9 @@ class Task:
         if not isinstance(self.payload, dict):
             raise PayloadError(f"payload must be a dict, not {type(self.payload).__name__}")
         to_json(self.payload, "payload")
+        for name, kind in (("args", list), ("kwargs", dict), ("depends_on", list)):
+            if not isinstance(getattr(self, name), kind):
+                raise TaskError(f"{name} must be a {kind.__name__}, not {getattr(self, name)!r}")
         to_json(self.args, "args")
         to_json(self.kwargs, "kwargs")
         if self.func is not None and (not isinstance(self.func, str) or ":" not in self.func):
@@ -224,6 +246,10 @@ class Task:
             _check_number(self.timeout_seconds, "timeout_seconds", positive=True)
         if self.execute_after is not None:
             _check_number(self.execute_after, "execute_after")
+        if self.trigger_rule not in TRIGGER_RULES:
+            raise TaskError(
+                f"unknown trigger_rule {self.trigger_rule!r}; use one of {', '.join(TRIGGER_RULES)}"
+            )
 
     # --- serialisation ---------------------------------------------------------------
 
@@ -330,6 +356,8 @@ _HASH_CODECS: dict[str, _Codec] = {
     "duration": _FLOAT,
     "state": (str, TaskState),
     "cancel_requested": (lambda b: "1" if b else "0", lambda s: s == "1"),
+    "enable_xcom": (lambda b: "1" if b else "0", lambda s: s == "1"),
+    "xcom_pulls": _JSON,
 }
 
 # Fields the Lua scripts own: never written from a Task by push.

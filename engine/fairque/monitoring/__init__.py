@@ -1,0 +1,1 @@
+"""Statistics, worker liveness and health checks of a running system."""
