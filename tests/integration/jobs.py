@@ -51,3 +51,47 @@ async def async_sleep_then(seconds: float, value: Any = None) -> Any:
     """Sleep on the event loop, then return ``value``."""
     await asyncio.sleep(seconds)
     return value
+
+
+class Gauge:
+    """Counts tasks running at once in this process (for in-process worker tests)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.now = self.peak = 0
+
+
+GAUGE = Gauge()
+
+
+def gauged(seconds: float) -> None:
+    """Sleep while counted in GAUGE."""
+    with GAUGE.lock:
+        GAUGE.now += 1
+        GAUGE.peak = max(GAUGE.peak, GAUGE.now)
+    time.sleep(seconds)
+    with GAUGE.lock:
+        GAUGE.now -= 1
+
+
+async def async_gauged(seconds: float) -> None:
+    """Sleep on the event loop while counted in GAUGE."""
+    with GAUGE.lock:
+        GAUGE.now += 1
+        GAUGE.peak = max(GAUGE.peak, GAUGE.now)
+    await asyncio.sleep(seconds)
+    with GAUGE.lock:
+        GAUGE.now -= 1
+
+
+async def async_boom(message: str = "async boom") -> None:
+    """Always raise ValueError, asynchronously."""
+    await asyncio.sleep(0)
+    raise ValueError(message)

@@ -84,6 +84,11 @@ def worker(
         int | None, typer.Option("--concurrency", "-c", help="max_concurrent_tasks.")
     ] = None,
     lease_seconds: Annotated[float | None, typer.Option("--lease-seconds")] = None,
+    grace: Annotated[
+        float | None, typer.Option("--shutdown-grace", help="shutdown_grace_seconds.")
+    ] = None,
+    max_recoveries: Annotated[int | None, typer.Option("--max-recoveries")] = None,
+    poll: Annotated[float | None, typer.Option("--poll-interval")] = None,
     allowed_modules: Annotated[
         str | None,
         typer.Option("--allowed-modules", help="Module prefixes tasks may come from."),
@@ -120,6 +125,9 @@ def worker(
             steal_targets=_split(steal),
             max_concurrent_tasks=concurrency,
             lease_seconds=lease_seconds,
+            shutdown_grace_seconds=grace,
+            max_recoveries=max_recoveries,
+            poll_interval_seconds=poll,
             allowed_modules=_split(allowed_modules),
         )
         if instance is not None:

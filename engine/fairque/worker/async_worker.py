@@ -112,7 +112,8 @@ class AsyncWorker:
         if self._loop is None or self._inbox is None:
             self._early_stop = item
             return
-        self._loop.call_soon_threadsafe(self._inbox.put_nowait, item)
+        if not self._loop.is_closed():  # a closed loop means the worker has ended
+            self._loop.call_soon_threadsafe(self._inbox.put_nowait, item)
 
     # --- the loop --------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 from fairque.core.config import module_allowed
 from fairque.core.errors import TaskImportError, WorkerError
 from fairque.core.models import Task
+from fairque.worker.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class TaskHandler:
             if inspect.iscoroutinefunction(function):
                 task.result = await function(*task.args, **task.kwargs)
                 return True
-        return await asyncio.to_thread(self._process_task, task)
+        return await in_daemon_thread(self._process_task, task)
 
     # --- hooks (no-ops by default) ---------------------------------------------------
 

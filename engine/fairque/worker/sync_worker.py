@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from types import TracebackType
@@ -27,6 +26,7 @@ from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import Outcome, WorkerCore
 from fairque.worker.signals import stop_on_signals
+from fairque.worker.threads import DaemonPool
 
 logger = logging.getLogger("fairque.worker")
 
@@ -64,7 +64,7 @@ class Worker:
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[_Item] = SimpleQueue()
-        self._pool = _ThreadPool(f"fairque-{self.worker_id}")
+        self._pool = DaemonPool(f"fairque-{self.worker_id}")
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -126,6 +126,7 @@ class Worker:
                     self._wait(delay)
         finally:
             self._closed.set()
+            listener.join(timeout=2.0)
             self._retire()
             logger.info("worker %s stopped", self.worker_id)
 
@@ -227,43 +228,6 @@ class Worker:
                             self._inbox.put(_WAKE)
                 finally:
                     pubsub.close()
-            except redis.RedisError:
+            except (redis.RedisError, OSError, ValueError) as e:
+                logger.debug("wake-up listener: %s; resubscribing", e)
                 self._closed.wait(1.0)
-
-
-class _ThreadPool:
-    """Daemon threads that run jobs, growing when all are busy, so that a task given up
-    on (timed out, lease lost) keeps its thread without blocking a slot."""
-
-    def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
-        self._name = name
-        self._idle_seconds = idle_seconds
-        self._jobs: SimpleQueue[tuple[Callable[[Task], None], Task]] = SimpleQueue()
-        self._idle = 0
-        self._lock = threading.Lock()
-        self._count = 0
-
-    def submit(self, job: Callable[[Task], None], task: Task) -> None:
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            else:
-                self._count += 1
-                threading.Thread(
-                    target=self._serve, name=f"{self._name}-{self._count}", daemon=True
-                ).start()
-        self._jobs.put((job, task))
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                job, task = self._jobs.get(timeout=self._idle_seconds)
-            except Empty:
-                with self._lock:
-                    if self._idle:
-                        self._idle -= 1
-                        return
-                continue
-            job(task)
-            with self._lock:
-                self._idle += 1

@@ -1,0 +1,71 @@
+"""Daemon threads for task functions: a task given up on (timed out, lease lost, or
+left behind by a stop) keeps its thread without blocking a slot or the exit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class DaemonPool:
+    """Reusable daemon threads that grow when all are busy and retire when idle."""
+
+    def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
+        self._name = name
+        self._idle_seconds = idle_seconds
+        self._jobs: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._idle = 0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``function(*args)`` on a pool thread; its result or error lands in a Future."""
+        future: Future[T] = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(function(*args))
+            except BaseException as e:  # the future carries it to whoever waits
+                future.set_exception(e)
+
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self._count += 1
+                thread = threading.Thread(target=self._serve, name=f"{self._name}-{self._count}")
+                thread.daemon = True
+                thread.start()
+        self._jobs.put(job)
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_seconds)
+            except Empty:
+                with self._lock:
+                    if self._idle:
+                        self._idle -= 1
+                        return
+                continue
+            job()
+            with self._lock:
+                self._idle += 1
+
+
+_SHARED = DaemonPool("fairque-task")
+
+
+async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
+    """Await ``function(*args)`` run on a daemon thread (unlike asyncio.to_thread, the
+    event loop's shutdown does not wait for it)."""
+    return await asyncio.wrap_future(_SHARED.submit(function, *args))

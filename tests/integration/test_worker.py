@@ -1,0 +1,351 @@
+"""Worker and AsyncWorker in this process: function and payload tasks, failures,
+timeouts, concurrency, import rules, wake-up, graceful stop and cancellation.
+
+Each scenario runs with both workers (the ``kind`` fixture); only the I/O differs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fairque import AsyncWorker, FairQueueConfig, Task, TaskHandler, TaskQueue, TaskState, Worker
+from tests.integration import jobs
+
+from .conftest import ConfigFactory
+
+JOBS = "tests.integration.jobs"
+
+
+class Running:
+    """A worker of either kind running in the background of a test."""
+
+    def __init__(self, kind: str, config: FairQueueConfig, handler: TaskHandler | None) -> None:
+        self.kind = kind
+        if kind == "sync":
+            self.worker: Worker | AsyncWorker = Worker(config, handler)
+            self._thread = self.worker.start_background()  # type: ignore[union-attr]
+        else:
+            self.worker = AsyncWorker(config, handler)
+            self._thread = threading.Thread(target=asyncio.run, args=(self._main(),))
+            self._thread.start()
+
+    async def _main(self) -> None:
+        assert isinstance(self.worker, AsyncWorker)
+        await self.worker.run()
+        await self.worker.queue.close()
+
+    def stop(self, graceful: bool = True) -> None:
+        self.worker.stop(graceful)
+
+    def join(self, timeout: float = 10) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def queue(make_config: ConfigFactory) -> Iterator[TaskQueue]:
+    with TaskQueue(make_config()) as q:
+        yield q
+
+
+@pytest.fixture
+def start(make_config: ConfigFactory, kind: str) -> Iterator[Callable[..., Running]]:
+    """Start a worker of the test's kind; stopped at teardown."""
+    started: list[Running] = []
+
+    def run(handler: TaskHandler | None = None, **settings: Any) -> Running:
+        settings.setdefault("allowed_modules", ["tests"])
+        settings.setdefault("poll_interval_seconds", 0.1)
+        settings.setdefault("worker_id", f"{kind}-{len(started)}")
+        worker = Running(kind, make_config(**settings), handler)
+        started.append(worker)
+        return worker
+
+    yield run
+    for worker in started:
+        worker.stop(graceful=False)
+    for worker in started:
+        assert worker.join(), "worker did not stop"
+    if isinstance(started[0].worker, Worker) if started else False:
+        for worker in started:
+            worker.worker.queue.close()  # type: ignore[union-attr]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def state_of(queue: TaskQueue, task_id: str) -> TaskState | None:
+    return queue.get_task(task_id).state
+
+
+def ended(queue: TaskQueue, task_id: str) -> Callable[[], bool]:
+    return lambda: bool((s := state_of(queue, task_id)) and s.is_terminal)
+
+
+def func_task(name: str, *args: Any, **options: Any) -> Task:
+    return Task.create("u", func=f"{JOBS}:{name}", args=list(args), **options)
+
+
+def test_function_tasks_run_and_results_are_recorded(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    ids = [queue.push(func_task("add", n, 10))["task_id"] for n in range(5)]
+    for task_id in ids:
+        wait_for(ended(queue, task_id))
+    records = [queue.get_task(i) for i in ids]
+    assert [r.result for r in records] == [10, 11, 12, 13, 14]
+    assert all(r.state is TaskState.FINISHED and r.duration is not None for r in records)
+
+
+def test_async_functions_run(queue: TaskQueue, start: Callable[..., Running]) -> None:
+    start()
+    task_id = queue.push(func_task("async_sleep_then", 0.01, {"v": 1}))["task_id"]
+    wait_for(ended(queue, task_id))
+    assert queue.get_task(task_id).result == {"v": 1}
+
+
+def test_a_raising_task_is_retried_then_failed_with_its_error(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    task_id = queue.push(func_task("boom", "bad", max_retries=2, retry_delay_seconds=0.05))[
+        "task_id"
+    ]
+    wait_for(ended(queue, task_id))
+    record = queue.get_task(task_id)
+    assert record.state is TaskState.FAILED and record.attempts == 3
+    assert record.error is not None and record.error["type"] == "ValueError"
+    assert record.error["message"] == "bad" and "in boom" in record.error["traceback"]
+
+
+def test_a_task_past_its_timeout_fails_and_frees_its_slot(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(max_concurrent_tasks=1)
+    slow = queue.push(func_task("sleep_then", 3, timeout_seconds=0.2, max_retries=0))["task_id"]
+    quick = queue.push(func_task("add", 1, 1))["task_id"]
+    started = time.monotonic()
+    wait_for(ended(queue, quick))
+    assert time.monotonic() - started < 2  # did not wait for the 3 s task
+    record = queue.get_task(slow)
+    assert record.state is TaskState.FAILED
+    assert record.error is not None and record.error["type"] == "TaskTimeoutError"
+
+
+def test_max_concurrent_tasks_is_never_exceeded(
+    queue: TaskQueue, start: Callable[..., Running], kind: str
+) -> None:
+    jobs.GAUGE.reset()
+    start(max_concurrent_tasks=3)
+    name = "gauged" if kind == "sync" else "async_gauged"
+    ids = [queue.push(func_task(name, 0.1))["task_id"] for _ in range(10)]
+    for task_id in ids:
+        wait_for(ended(queue, task_id))
+    assert jobs.GAUGE.peak == 3
+
+
+def test_a_function_outside_allowed_modules_is_refused_and_never_run(
+    queue: TaskQueue, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    start()
+    target = tmp_path / "hacked"
+    task = Task.create("u", func="pathlib:Path.touch", args=[str(target)], max_retries=3)
+    queue.push(task)
+    wait_for(ended(queue, task.task_id))
+    record = queue.get_task(task.task_id)
+    assert record.state is TaskState.FAILED and record.attempts == 1  # not retried
+    assert record.error is not None and "allowed_modules" in record.error["message"]
+    assert not target.exists()
+
+
+def test_a_result_that_is_not_json_fails_the_task(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    task_id = queue.push(func_task("not_json"))["task_id"]
+    wait_for(ended(queue, task_id))
+    record = queue.get_task(task_id)
+    assert record.state is TaskState.FAILED
+    assert record.error is not None and "JSON" in record.error["message"]
+
+
+class Recorder(TaskHandler):
+    """Handles payload tasks and records the hooks it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, str]] = []
+
+    def _process_task(self, task: Task) -> bool:
+        if task.func is None:
+            task.result = {"handled": task.payload["action"]}
+            return task.payload["action"] != "refuse"
+        return super()._process_task(task)
+
+    def on_task_success(self, task: Task, duration: float) -> None:
+        self.events.append(("success", task.task_id))
+
+    def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
+        self.events.append(("failure", task.task_id))
+
+
+def test_a_custom_handler_runs_payload_tasks_and_hooks(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    handler = Recorder()
+    start(handler)
+    ok = queue.push(Task.create("u", payload={"action": "ship"}))["task_id"]
+    refused = queue.push(Task.create("u", payload={"action": "refuse"}, max_retries=0))["task_id"]
+    fn = queue.push(func_task("add", 2, 2))["task_id"]
+    for task_id in (ok, refused, fn):
+        wait_for(ended(queue, task_id))
+    assert queue.get_task(ok).result == {"handled": "ship"}
+    assert queue.get_task(refused).state is TaskState.FAILED
+    assert queue.get_task(fn).result == 4
+    assert sorted(handler.events) == sorted(
+        [("success", ok), ("failure", refused), ("success", fn)]
+    )
+
+
+def test_payload_task_without_a_handler_fails_clearly(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    task_id = queue.push(Task.create("u", payload={"x": 1}, max_retries=0))["task_id"]
+    wait_for(ended(queue, task_id))
+    record = queue.get_task(task_id)
+    assert record.error is not None and "_process_task" in record.error["message"]
+
+
+def test_an_idle_worker_wakes_on_push_not_on_its_poll(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(poll_interval_seconds=5.0)
+    time.sleep(0.2)  # let it settle into waiting on its queues
+    began = time.monotonic()
+    task_id = queue.push(func_task("noop"))["task_id"]
+    wait_for(ended(queue, task_id), timeout=4)
+    assert time.monotonic() - began < 1.0
+
+
+def test_it_polls_when_notifications_are_lost(
+    queue: TaskQueue, start: Callable[..., Running], kind: str
+) -> None:
+    worker = start(poll_interval_seconds=0.2)
+    time.sleep(0.1)
+    queue.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    task_id = queue.push(func_task("noop"))["task_id"]
+    wait_for(ended(queue, task_id), timeout=3)
+    assert worker.worker.core.processed >= 1
+
+
+def test_steals_only_when_its_own_users_are_idle(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    queue.push_batch([func_task("sleep_then", 0.05, "other") for _ in range(3)])
+    mine = [Task.create("mine", func=f"{JOBS}:sleep_then", args=[0.05, "mine"]) for _ in range(3)]
+    for task in mine:
+        queue.push(task)
+    start(assigned_users=["mine"], steal_targets=["u"], max_concurrent_tasks=1)
+    wait_for(lambda: queue.get_stats()["tasks_finished"] == 6)
+    order = sorted(
+        (queue.get_task(t).started_at or 0, queue.get_task(t).user_id)
+        for t in queue.redis.zrange(queue.keys.state("finished"), 0, -1)
+    )
+    assert [user for _, user in order][:3] == ["mine"] * 3
+
+
+def test_graceful_stop_lets_running_tasks_finish(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    worker = start()
+    task_id = queue.push(func_task("sleep_then", 0.3, "done"))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    worker.stop()
+    assert worker.join(5)
+    assert queue.get_task(task_id).state is TaskState.FINISHED
+
+
+def test_after_the_grace_period_running_tasks_are_handed_back(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    worker = start(shutdown_grace_seconds=0.2)
+    task_id = queue.push(func_task("sleep_then", 5, "late"))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    began = time.monotonic()
+    worker.stop()
+    assert worker.join(5)
+    assert time.monotonic() - began < 2
+    record = queue.get_task(task_id)
+    assert record.state is TaskState.QUEUED and record.attempts == 0
+
+
+def test_a_second_stop_request_stops_at_once(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    worker = start(shutdown_grace_seconds=30)
+    task_id = queue.push(func_task("sleep_then", 5))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    worker.stop()
+    worker.stop(graceful=False)
+    assert worker.join(3)
+    assert queue.get_task(task_id).state is TaskState.QUEUED
+
+
+def test_canceling_a_running_task_ends_it_canceled(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(lease_seconds=0.3)
+    task_id = queue.push(func_task("sleep_then", 0.5))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    assert queue.cancel(task_id) == "requested"
+    wait_for(ended(queue, task_id))
+    assert queue.get_task(task_id).state is TaskState.CANCELED
+
+
+def test_leases_are_renewed_while_a_long_task_runs(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(lease_seconds=0.3)
+    task_id = queue.push(func_task("sleep_then", 1.2, "kept"))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    for _ in range(8):  # another party reclaiming expired leases finds none
+        time.sleep(0.1)
+        assert queue.reclaim_expired() == (0, 0)
+    wait_for(ended(queue, task_id))
+    record = queue.get_task(task_id)
+    assert record.result == "kept" and record.recoveries == 0
+
+
+def test_a_live_worker_keeps_a_heartbeat_record(
+    queue: TaskQueue, start: Callable[..., Running], kind: str
+) -> None:
+    from fairque.monitoring.health import check_health, live_workers
+
+    worker = start(assigned_users=["alice"])
+    wait_for(lambda: len(live_workers(queue)) == 1)
+    (info,) = live_workers(queue)
+    assert info.id == f"{kind}-0" and info.assigned_users == ["alice"]
+    queue.push(Task.create("bob", task_id="lonely"))
+    report = check_health(queue)
+    assert report.unserved_users == ["bob"] and not report.ok
+    worker.stop()
+    assert worker.join(5)
+    assert live_workers(queue) == []
