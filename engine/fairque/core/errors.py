@@ -176,3 +176,15 @@ class UnknownDependencyError(DagError):
 
 class XComError(FairQueueError):
     """An XCom value is missing, not JSON, too large, or used outside a task."""
+
+
+class XComNotFoundError(XComError):
+    """No XCom value is stored under ``key`` in ``scope`` (a run id or ``user:<id>``)."""
+
+    def __init__(self, scope: str, key: str) -> None:
+        self.scope = scope
+        self.key = key
+        super().__init__(
+            f"no XCom value for key {key!r} in scope {scope!r}; check that an upstream task "
+            "pushed it (and ran first), or pass a default to xcom_pull"
+        )

@@ -8,7 +8,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:task:{task_id}                  Hash    task record
     fq:deps:waiting:{task_id}          Set     tasks waiting on this task
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
-    fq:xcom:{run_id}                   Hash    XCom values of one run (with TTL)
+    fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
+    fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL)
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
@@ -74,9 +75,13 @@ class Keys:
         """Set of tasks ``task_id`` is blocked by."""
         return self._k("deps", "blocked", task_id)
 
-    def xcom(self, run_id: str) -> str:
-        """Hash of one run's XCom values."""
-        return self._k("xcom", run_id)
+    def xcom(self, scope: str) -> str:
+        """Hash of the XCom values of one scope (a run, or a user's standalone tasks)."""
+        return self._k("xcom", scope)
+
+    def lineage(self, scope: str) -> str:
+        """List of the XCom pushes and pulls of one scope, oldest first."""
+        return self._k("lineage", scope)
 
     # --- registries and global state -------------------------------------------------
     def state(self, state: TaskState | str) -> str:

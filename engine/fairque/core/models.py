@@ -301,6 +301,16 @@ class Task:
                 values[f.name] = codec[1](text[f.name]) if codec else text[f.name]
         return cls(**values)
 
+    @property
+    def xcom_scope(self) -> str:
+        """Where the task's XCom values live: its run, or its user's standalone tasks."""
+        return self.run_id if self.run_id else f"user:{self.user_id}"
+
+    @property
+    def label(self) -> str:
+        """The task's name in its run, or its id."""
+        return self.name or self.task_id
+
     def with_state(self, state: TaskState) -> Task:
         """A copy in another state (for in-process runs and tests)."""
         return replace(self, state=state)

@@ -12,6 +12,8 @@
 -- ARGV[7]     ready channel (Pub/Sub)
 -- ARGV[8]     priority ageing step in microseconds
 -- ARGV[9]     seconds to keep a task record after it ends
+-- ARGV[10]    XCom key prefix (+ scope)   ARGV[11] lineage key prefix (+ scope)
+-- ARGV[12]    seconds to keep XCom values and lineage
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -23,6 +25,7 @@ local WAITING_PREFIX, BLOCKED_PREFIX = ARGV[5], ARGV[6]
 local READY_CHANNEL = ARGV[7]
 local AGING_US = tonumber(ARGV[8])
 local RESULT_TTL = tonumber(ARGV[9])
+local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
 
 local function fmt(n) return string.format('%.0f', n) end
@@ -104,11 +107,106 @@ local function dequeue(id, user, priority)
   deactivate_if_idle(user)
 end
 
--- End a task for good: record the time, expire the record after the retention period.
-local function finalize(tkey, id, user, from, to, now)
+-- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
+local function make_ready(tkey, id, user, from, now)
+  local r = redis.call('HMGET', tkey, 'priority', 'execute_after')
+  local due = r[2] and math.floor(tonumber(r[2]) * 1000)
+  if due and due > now then
+    set_state(tkey, id, user, from, 'scheduled', due)
+    return 'scheduled'
+  end
+  local stamp = next_stamp()
+  redis.call('HSET', tkey, 'order', fmt(stamp))
+  set_state(tkey, id, user, from, 'queued', now)
+  enqueue(id, user, tonumber(r[1]), stamp, false)
+  return 'queued'
+end
+
+-- Trigger rules: may a task run, given how its upstreams ended so far?
+-- (the same table as fairque/tasks/rules.py)
+local function decide(rule, total, finished, failed, canceled)
+  local done = finished + failed + canceled
+  if rule == 'all_done' then
+    if done == total then return 'run' end
+  elseif rule == 'all_failed' then
+    if finished > 0 then return 'cancel' elseif done == total then return 'run' end
+  elseif rule == 'one_success' then
+    if finished > 0 then return 'run' elseif done == total then return 'cancel' end
+  elseif rule == 'one_failed' then
+    if failed > 0 then return 'run' elseif done == total then return 'cancel' end
+  elseif rule == 'none_failed' then
+    if failed > 0 then return 'cancel' elseif done == total then return 'run' end
+  else -- all_success
+    if failed + canceled > 0 then return 'cancel' elseif finished == total then return 'run' end
+  end
+  return 'wait'
+end
+
+-- The verdict for a task from the upstream counters kept on its record.
+local function verdict_of(tkey)
+  local c = redis.call('HMGET', tkey, 'trigger_rule', 'deps_total', 'deps_finished',
+    'deps_failed', 'deps_canceled')
+  return decide(c[1] or 'all_success', tonumber(c[2] or '0'), tonumber(c[3] or '0'),
+    tonumber(c[4] or '0'), tonumber(c[5] or '0'))
+end
+
+-- Record the end of a task: state, time, and expiry of the record and its deps keys.
+local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)
   redis.call('HSET', tkey, 'finished_at', seconds(now))
+  redis.call('DEL', BLOCKED_PREFIX .. id)
   if RESULT_TTL > 0 then redis.call('EXPIRE', tkey, RESULT_TTL) end
+end
+
+-- Tell the dependents of an ended task how it ended: each deferred one runs, is
+-- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
+local function release(first_id, first_outcome, now)
+  local work = {{first_id, first_outcome}}
+  local i = 1
+  while i <= #work do
+    local id, outcome = work[i][1], work[i][2]
+    i = i + 1
+    local waiting = WAITING_PREFIX .. id
+    local dependents = redis.call('SMEMBERS', waiting)
+    redis.call('DEL', waiting)
+    for _, dep in ipairs(dependents) do
+      local dkey = task_key(dep)
+      local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule')
+      if r[1] == 'deferred' then
+        redis.call('SREM', BLOCKED_PREFIX .. dep, id)
+        redis.call('HINCRBY', dkey, 'deps_' .. outcome, 1)
+        local verdict = verdict_of(dkey)
+        if verdict == 'run' then
+          redis.call('DEL', BLOCKED_PREFIX .. dep)
+          make_ready(dkey, dep, r[2], 'deferred', now)
+        elseif verdict == 'cancel' then
+          redis.call('HSET', dkey, 'error', cjson.encode({type = 'UpstreamFailed',
+            message = 'upstream ' .. id .. ' ended ' .. outcome .. ', so trigger rule ' ..
+              (r[3] or 'all_success') .. ' can no longer be met', traceback = ''}))
+          conclude(dkey, dep, r[2], 'deferred', 'canceled', now)
+          work[#work + 1] = {dep, 'canceled'}
+        end
+      end
+    end
+  end
+end
+
+-- End a task for good and release its dependents.
+local function finalize(tkey, id, user, from, to, now)
+  conclude(tkey, id, user, from, to, now)
+  release(id, to, now)
+end
+
+-- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it.
+local function xcom_store(scope, key, value_json, producer, now)
+  local xkey, lkey = XCOM_PREFIX .. scope, LINEAGE_PREFIX .. scope
+  redis.call('HSET', xkey, key, cjson.encode({producer = producer}) .. '\n' .. value_json)
+  redis.call('RPUSH', lkey, cjson.encode({kind = 'push', key = key, producer = producer,
+    consumer = cjson.null, bytes = #value_json, time = now / 1000}))
+  if XCOM_TTL > 0 then
+    redis.call('EXPIRE', xkey, XCOM_TTL)
+    redis.call('EXPIRE', lkey, XCOM_TTL)
+  end
 end
 
 -- The task's user when the caller still holds the claim `token`; else nil and a reply.

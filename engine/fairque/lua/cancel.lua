@@ -1,11 +1,11 @@
 -- cancel.lua: cancel a task that has not ended.
 --!include _common.lua
--- ARGV[10] task id   ARGV[11] reason (stored on the task as its error message)
+-- ARGV[13] task id   ARGV[14] reason (stored on the task as its error message)
 -- Returns {'ok', 'canceled'} (queued, deferred or scheduled task),
 --         {'ok', 'requested'} (started: its worker records CANCELED when it ends),
 --         {'invalid', state} (already ended) or {'not_found'}.
 
-local id = ARGV[10]
+local id = ARGV[13]
 local tkey = task_key(id)
 local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
 local state, user = r[1], r[2]
@@ -17,6 +17,6 @@ if state == 'started' then
 end
 if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
 redis.call('HSET', tkey, 'error',
-  cjson.encode({type = 'Canceled', message = ARGV[11], traceback = ''}))
+  cjson.encode({type = 'Canceled', message = ARGV[14], traceback = ''}))
 finalize(tkey, id, user, state, 'canceled', now_ms())
 return {'ok', 'canceled'}

@@ -1,10 +1,11 @@
 -- delete.lua: remove a task and every trace of it, whatever its state.
 --!include _common.lua
--- ARGV[10] task id
+-- ARGV[13] task id
 -- Returns {'ok', former state} or {'not_found'}.
 -- A started task's worker finds its lease gone and cannot record an outcome.
+-- Deleting a task that had not ended counts as its cancellation for its dependents.
 
-local id = ARGV[10]
+local id = ARGV[13]
 local tkey = task_key(id)
 local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
 local state, user = r[1], r[2]
@@ -12,5 +13,7 @@ if not state then return {'not_found'} end
 if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
 redis.call('ZREM', REG[state], id)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
-redis.call('DEL', tkey, WAITING_PREFIX .. id, BLOCKED_PREFIX .. id)
+redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
+if ACTIVE_STATE[state] then release(id, 'canceled', now_ms()) end
+redis.call('DEL', WAITING_PREFIX .. id)
 return {'ok', state}

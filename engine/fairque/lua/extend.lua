@@ -1,13 +1,13 @@
 -- extend.lua: renew the leases of claimed tasks.
 --!include _common.lua
--- ARGV[10]    lease in milliseconds from now
--- ARGV[11..]  pairs: task id, claim token
+-- ARGV[13]    lease in milliseconds from now
+-- ARGV[14..]  pairs: task id, claim token
 -- Returns one word per pair: 'ok', 'cancel' (still held, cancellation requested) or
 -- 'lost' (the lease is gone: the caller must stop working on the task).
 
-local expiry = now_ms() + tonumber(ARGV[10])
+local expiry = now_ms() + tonumber(ARGV[13])
 local out = {}
-for i = 11, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   local id = ARGV[i]
   local tkey = task_key(id)
   if held(tkey, ARGV[i + 1]) then

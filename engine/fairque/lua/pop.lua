@@ -1,10 +1,10 @@
 -- pop.lua: claim up to N ready tasks, fairly across users, each with a lease.
 --!include _common.lua
--- ARGV[10]   N, the most tasks to claim
--- ARGV[11]   lease in milliseconds
--- ARGV[12]   worker id
--- ARGV[13]   A, number of assigned users, then A user ids ('*' = every active user)
--- ARGV[14+A] S, number of steal targets, then S user ids ('*' allowed)
+-- ARGV[13]   N, the most tasks to claim
+-- ARGV[14]   lease in milliseconds
+-- ARGV[15]   worker id
+-- ARGV[16]   A, number of assigned users, then A user ids ('*' = every active user)
+-- ARGV[17+A] S, number of steal targets, then S user ids ('*' allowed)
 -- Returns a list of claimed task records, each a flat HGETALL list (may be empty).
 --
 -- Fairness: among the users the worker may serve (assigned ones, or the steal targets
@@ -13,9 +13,9 @@
 -- The served user's virtual time becomes max(own, next smallest - 1) + 1: plain round
 -- robin among busy users, and a user that was idle gains at most one turn of credit.
 
-local max_claims = tonumber(ARGV[10])
-local lease_ms = tonumber(ARGV[11])
-local worker = ARGV[12]
+local max_claims = tonumber(ARGV[13])
+local lease_ms = tonumber(ARGV[14])
+local worker = ARGV[15]
 
 local function read_group(at)
   local count = tonumber(ARGV[at])
@@ -26,7 +26,7 @@ local function read_group(at)
   end
   return group, at + count + 1
 end
-local assigned, next_at = read_group(13)
+local assigned, next_at = read_group(16)
 local steal = read_group(next_at)
 
 -- The user to serve in a group, its virtual time, and the next smallest virtual time.

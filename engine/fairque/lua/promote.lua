@@ -1,19 +1,16 @@
 -- promote.lua: queue SCHEDULED tasks whose time has come (retries, execute_after),
 -- and forget registry entries of ended tasks older than the retention period.
 --!include _common.lua
--- ARGV[10] the most tasks to promote in this call
+-- ARGV[13] the most tasks to promote in this call
 -- Returns {promoted count, trimmed count}.
 
 local now = now_ms()
-local due = redis.call('ZRANGEBYSCORE', REG.scheduled, '-inf', now, 'LIMIT', 0, tonumber(ARGV[10]))
+local due = redis.call('ZRANGEBYSCORE', REG.scheduled, '-inf', now, 'LIMIT', 0, tonumber(ARGV[13]))
 for _, id in ipairs(due) do
   local tkey = task_key(id)
-  local r = redis.call('HMGET', tkey, 'user_id', 'priority')
+  local r = redis.call('HMGET', tkey, 'user_id')
   if r[1] then
-    local stamp = next_stamp()
-    redis.call('HSET', tkey, 'order', fmt(stamp))
-    set_state(tkey, id, r[1], 'scheduled', 'queued', now)
-    enqueue(id, r[1], tonumber(r[2]), stamp, false)
+    make_ready(tkey, id, r[1], 'scheduled', now)
   else
     redis.call('ZREM', REG.scheduled, id)
   end

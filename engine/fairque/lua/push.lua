@@ -1,19 +1,43 @@
--- push.lua: add one or more tasks atomically (all or none).
+-- push.lua: add one or more tasks atomically (all or none), with their dependencies.
 --!include _common.lua
--- ARGV[10]    number of tasks N
--- ARGV[11..]  N task documents (JSON): {id, user, priority, due_ms (optional),
---             fields: {name: string value, ...}}
+-- ARGV[13]    number of tasks N
+-- ARGV[14..]  N task documents (JSON): {id, user, priority, deps (upstream task ids),
+--             fields: {name: string value, ...}},
+--             upstreams inside the batch listed before their dependents
 -- Returns {'ok', {state of each task}}
---      or {'duplicate', task_id, state} when an id is still active (nothing written).
--- A task whose due time is in the future becomes SCHEDULED, any other QUEUED.
+--      or {'duplicate', task_id, state} when an id is still active,
+--      or {'unknown_dependency', task_id, upstream id} (nothing written either way).
+-- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
+-- decided by its trigger rule at once; any other is SCHEDULED (due later) or QUEUED.
 
-local n = tonumber(ARGV[10])
-local docs = {}
+local n = tonumber(ARGV[13])
+local docs, in_batch = {}, {}
 for i = 1, n do
-  local doc = cjson.decode(ARGV[10 + i])
+  local doc = cjson.decode(ARGV[13 + i])
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
+  for _, up in ipairs(doc.deps or {}) do
+    if not in_batch[up] and redis.call('EXISTS', task_key(up)) == 0 then
+      return {'unknown_dependency', doc.id, up}
+    end
+  end
+  in_batch[doc.id] = true
   docs[i] = doc
+end
+
+-- Count the upstreams that already ended; wait on the others. Returns the verdict.
+local function link(tkey, id, deps)
+  redis.call('HSET', tkey, 'deps_total', #deps)
+  for _, up in ipairs(deps) do
+    local state = redis.call('HGET', task_key(up), 'state')
+    if ACTIVE_STATE[state] then
+      redis.call('SADD', BLOCKED_PREFIX .. id, up)
+      redis.call('SADD', WAITING_PREFIX .. up, id)
+    else
+      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
+    end
+  end
+  return verdict_of(tkey)
 end
 
 local now = now_ms()
@@ -23,7 +47,7 @@ for _, doc in ipairs(docs) do
   local tkey = task_key(id)
   local old = redis.call('HGET', tkey, 'state')
   if old then redis.call('ZREM', REG[old], id) end
-  redis.call('DEL', tkey)
+  redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
   local flat = {}
   for name, value in pairs(doc.fields) do
     flat[#flat + 1] = name
@@ -32,15 +56,19 @@ for _, doc in ipairs(docs) do
   redis.call('HSET', tkey, 'attempts', '0', 'recoveries', '0', 'claim', '0',
     'enqueued_at', seconds(now), unpack(flat))
   redis.call('SADD', ALL_USERS, user)
-  if doc.due_ms and doc.due_ms > now then
-    set_state(tkey, id, user, nil, 'scheduled', doc.due_ms)
-    states[#states + 1] = 'scheduled'
+  local verdict = 'run'
+  if doc.deps and #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end
+  if verdict == 'wait' then
+    set_state(tkey, id, user, nil, 'deferred', now)
+    states[#states + 1] = 'deferred'
+  elseif verdict == 'cancel' then
+    redis.call('HSET', tkey, 'error', cjson.encode({type = 'UpstreamFailed',
+      message = 'its upstreams already ended so that its trigger rule cannot be met',
+      traceback = ''}))
+    conclude(tkey, id, user, nil, 'canceled', now)
+    states[#states + 1] = 'canceled'
   else
-    local stamp = next_stamp()
-    redis.call('HSET', tkey, 'order', fmt(stamp))
-    set_state(tkey, id, user, nil, 'queued', now)
-    enqueue(id, user, doc.priority, stamp, false)
-    states[#states + 1] = 'queued'
+    states[#states + 1] = make_ready(tkey, id, user, nil, now)
   end
 end
 return {'ok', states}

@@ -1,14 +1,14 @@
 -- reclaim.lua: take back started tasks whose lease expired (their worker died, hung
 -- or lost Redis). The lost run counts as an attempt and as a recovery.
 --!include _common.lua
--- ARGV[10] the most tasks to reclaim in this call   ARGV[11] max recoveries
+-- ARGV[13] the most tasks to reclaim in this call   ARGV[14] max recoveries
 -- Returns {requeued count, failed count}.
 -- A task goes back to the front of its queue, or becomes FAILED when its attempts
 -- (max_retries + 1) or its recoveries (max recoveries) are spent.
 
 local now = now_ms()
-local max_recoveries = tonumber(ARGV[11])
-local expired = redis.call('ZRANGEBYSCORE', REG.started, '-inf', now, 'LIMIT', 0, tonumber(ARGV[10]))
+local max_recoveries = tonumber(ARGV[14])
+local expired = redis.call('ZRANGEBYSCORE', REG.started, '-inf', now, 'LIMIT', 0, tonumber(ARGV[13]))
 local requeued, failed = 0, 0
 for _, id in ipairs(expired) do
   local tkey = task_key(id)

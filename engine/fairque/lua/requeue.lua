@@ -1,12 +1,12 @@
 -- requeue.lua: hand a claimed task back to the front of its queue at once
 -- (graceful shutdown); the interrupted run does not count as an attempt.
 --!include _common.lua
--- ARGV[10] task id   ARGV[11] claim token
+-- ARGV[13] task id   ARGV[14] claim token
 -- Returns {'ok', 'queued'} or {'lease_lost', state or 'deleted'}.
 
-local id = ARGV[10]
+local id = ARGV[13]
 local tkey = task_key(id)
-local user, refusal = held(tkey, ARGV[11])
+local user, refusal = held(tkey, ARGV[14])
 if not user then return refusal end
 local r = redis.call('HMGET', tkey, 'priority', 'order')
 redis.call('HINCRBY', tkey, 'attempts', -1)

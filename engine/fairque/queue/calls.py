@@ -14,14 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import networkx as nx
+
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
+    DagCycleError,
+    DagError,
     DuplicateTaskError,
     InvalidStateError,
     LeaseLostError,
     PayloadError,
     QueueError,
     TaskNotFoundError,
+    UnknownDependencyError,
 )
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskState, to_json
@@ -64,12 +69,15 @@ class QueueCalls:
         self.keys = Keys(config.queue.prefix)
         k = self.keys
         self._common_keys = [*k.all_states(), k.stats, k.active_users, k.clock, k.all_users]
-        aging_us = int(config.queue.priority_aging_seconds * 1_000_000)
+        q = config.queue
         self._common_args: list[Arg] = [
             *k.templates(),
             k.ready_channel,
-            aging_us,
-            int(config.queue.result_ttl_seconds),
+            int(q.priority_aging_seconds * 1_000_000),
+            int(q.result_ttl_seconds),
+            k.xcom(""),
+            k.lineage(""),
+            int(q.xcom_ttl_seconds),
         ]
 
     def _call(self, script: str, args: Sequence[Arg], parse: Callable[[Any], T]) -> ScriptCall[T]:
@@ -85,13 +93,7 @@ class QueueCalls:
         """
         if not tasks:
             raise QueueError("push_batch needs at least one task")
-        seen: set[str] = set()
-        docs = []
-        for task in tasks:
-            if task.task_id in seen:
-                raise DuplicateTaskError(task.task_id, "in this batch twice")
-            seen.add(task.task_id)
-            docs.append(self._push_doc(task))
+        docs = [self._push_doc(task) for task in in_dependency_order(tasks)]
         ids = [t.task_id for t in tasks]
         return self._call("push", [len(docs), *docs], lambda r: _parse_push(r, ids, batch))
 
@@ -111,14 +113,15 @@ class QueueCalls:
                 f"task {task.task_id!r}: payload and arguments are {size} bytes; "
                 f"the limit is {q.max_payload_bytes} (queue.max_payload_bytes)"
             )
+        if task.enable_xcom or task.xcom_push_key:
+            fields["xcom_scope"] = task.xcom_scope
         doc: dict[str, Any] = {
             "id": task.task_id,
             "user": task.user_id,
             "priority": int(task.priority),
+            "deps": task.depends_on,
             "fields": fields,
         }
-        if task.execute_after is not None:
-            doc["due_ms"] = int(task.execute_after * 1000)
         return to_json(doc, "task")
 
     def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
@@ -204,6 +207,31 @@ class QueueCalls:
         return PipelineCall(commands, _parse_stats)
 
 
+def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
+    """``tasks`` with every upstream inside the batch before its dependents.
+
+    Refuses a task id given twice, a task depending on itself and a cycle.
+    """
+    index: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        if task.task_id in index:
+            raise DuplicateTaskError(task.task_id, "in this batch twice")
+        if task.task_id in task.depends_on:
+            raise DagError(f"task {task.task_id!r} depends on itself")
+        index[task.task_id] = i
+    edges = [(up, t.task_id) for t in tasks for up in t.depends_on if up in index]
+    if not edges:
+        return list(tasks)
+    graph = nx.DiGraph(edges)
+    graph.add_nodes_from(index)
+    try:
+        order = nx.lexicographical_topological_sort(graph, key=index.__getitem__)
+        return [tasks[index[task_id]] for task_id in order]
+    except nx.NetworkXUnfeasible:
+        cycle = [edge[0] for edge in nx.find_cycle(graph)]
+        raise DagCycleError([*cycle, cycle[0]]) from None
+
+
 def _seconds(value: float) -> str:
     return f"{value:.6f}"
 
@@ -223,6 +251,8 @@ def _status(reply: Any, task_id: str, operation: str) -> list[str]:
 def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
     if reply[0] == "duplicate":
         raise DuplicateTaskError(reply[1], reply[2])
+    if reply[0] == "unknown_dependency":
+        raise UnknownDependencyError(reply[1], [reply[2]])
     states = [TaskState(s).value for s in reply[1]]
     if not batch:
         return {"success": True, "task_id": ids[0], "state": states[0]}
