@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from fairque.cli.demo import demo
 from fairque.cli.server import server_app
 from fairque.cli.worker import health, worker_app
 
@@ -68,7 +69,7 @@ app.add_typer(worker_app, name="worker")
 # --- single commands ------------------------------------------------------------------
 app.command(name="health")(health)
 # app.command(name="scheduler")(scheduler)
-# app.command(name="demo")(demo)
+app.command(name="demo")(demo)
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""``fairque demo``: fairness shown on a real server and a real worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, console, redis_url_for
+from fairque.demo import FLOOD, LIGHT, Served, run_demo
+
+_COLOURS = {FLOOD: "red", LIGHT[0]: "green", LIGHT[1]: "cyan"}
+
+
+def demo(
+    flood: Annotated[int, typer.Option(help="Tasks the flooding user pushes.", min=1)] = 40,
+    light: Annotated[int, typer.Option(help="Tasks each light user pushes.", min=1)] = 5,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Push a flood for one user and a few tasks for two others; show the served order."""
+    with cli_errors():
+        url = redis_url_for(redis_url, state_dir)
+        console.print(f"[bold]fairque demo[/bold] on {url}")
+        console.print(
+            f"{FLOOD} pushes {flood} tasks and one worker starts on them, one at a time. "
+            f"Then {LIGHT[0]} and {LIGHT[1]} push {light} tasks each (and {LIGHT[1]} one "
+            "CRITICAL task), behind the whole flood.\n"
+        )
+        served = run_demo(url, flood=flood, light=light)
+    _show(served, light)
+
+
+def _show(served: list[Served], light: int) -> None:
+    table = Table("#", "user", "task", "priority", "state", title="Served order (first 24)")
+    for s in served[:24]:
+        colour = _COLOURS.get(s.user_id, "white")
+        table.add_row(
+            str(s.position),
+            f"[{colour}]{s.user_id}[/{colour}]",
+            s.label,
+            s.priority.name,
+            s.state.value,
+        )
+    console.print(table)
+    strip = "".join(
+        f"[{_COLOURS.get(s.user_id, 'white')}]{s.user_id.split(':')[-1][0].upper()}[/]"
+        for s in served
+    )
+    console.print(f"Whole order: {strip}")
+    for user in LIGHT:
+        mine = [s.position for s in served if s.user_id == user]
+        console.print(
+            f"{user}: its {len(mine)} tasks were served at positions {mine[0]}-{mine[-1]} "
+            f"of {len(served)}; in a FIFO queue they would have waited behind the flood."
+        )
+    unfinished = [s for s in served if s.state.value != "finished"]
+    if unfinished:
+        raise typer.Exit(1)

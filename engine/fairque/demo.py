@@ -1,0 +1,97 @@
+"""The ``fairque demo``: one tenant floods the queue, two others push a few tasks, and
+a real worker serves them; the order it served them in shows the fairness.
+
+Its task functions live here, so the demo needs nothing but the installed package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.models import Priority, Task, TaskState
+from fairque.queue.sync_queue import TaskQueue
+from fairque.worker.sync_worker import Worker
+
+DEMO_PREFIX = "fqdemo"
+FLOOD, LIGHT = "user:flood", ("user:alice", "user:bob")
+
+
+def handle_order(user: str, number: int) -> dict[str, object]:
+    """A stand-in for real work: a few milliseconds per order."""
+    time.sleep(0.002)
+    return {"user": user, "order": number, "status": "processed"}
+
+
+@dataclass(frozen=True)
+class Served:
+    """One task as the worker served it."""
+
+    position: int
+    user_id: str
+    label: str
+    priority: Priority
+    state: TaskState
+
+
+def _flood(count: int) -> list[Task]:
+    path = f"{__name__}:handle_order"
+    return [
+        Task.create(FLOOD, func=path, args=[FLOOD, n], task_id=f"{FLOOD}-{n}") for n in range(count)
+    ]
+
+
+def _light(light: int) -> list[Task]:
+    path = f"{__name__}:handle_order"
+    tasks: list[Task] = []
+    for user in LIGHT:
+        tasks += [
+            Task.create(user, func=path, args=[user, n], task_id=f"{user}-{n}")
+            for n in range(light)
+        ]
+    tasks.append(
+        Task.create(LIGHT[1], Priority.CRITICAL, func=path, args=[LIGHT[1], 99], task_id="critical")
+    )
+    return tasks
+
+
+def run_demo(redis_url: str, flood: int = 40, light: int = 5) -> list[Served]:
+    """Push the demo's tasks, let one worker run them one at a time, return the order."""
+    config = FairQueueConfig.create_default(
+        worker_id="demo-worker",
+        redis=redis_url,
+        stats_prefix=DEMO_PREFIX,
+        allowed_modules=[__name__],
+        max_concurrent_tasks=1,
+        poll_interval_seconds=0.1,
+    )
+    tasks = _flood(flood) + _light(light)
+    with TaskQueue(config) as queue:
+        _forget_previous_run(queue, tasks)
+        queue.push_batch(tasks[:flood])
+        with Worker(config) as worker:
+            worker.start_background()
+            _wait_until(lambda: queue.get_stats()["tasks_finished"] >= 3, timeout=10)
+            queue.push_batch(tasks[flood:])  # the light users arrive behind the flood
+            _wait_until(lambda: not queue.get_stats()["tasks_active"], timeout=30)
+        records = [queue.get_task(t.task_id) for t in tasks]
+    records.sort(key=lambda r: (r.started_at or 0, r.enqueued_at or 0))
+    return [
+        Served(i + 1, r.user_id, r.task_id, r.priority, r.state or TaskState.QUEUED)
+        for i, r in enumerate(records)
+    ]
+
+
+def _forget_previous_run(queue: TaskQueue, tasks: list[Task]) -> None:
+    for task in tasks:
+        with contextlib.suppress(KeyError):
+            queue.delete_task(task.task_id)
+
+
+def _wait_until(condition: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -1,0 +1,37 @@
+"""``fairque demo`` runs end to end and shows light users interleaved with a flood."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fairque.demo import FLOOD, LIGHT, run_demo
+
+
+def test_run_demo_serves_light_users_among_the_flood(redis_url: str, redis_client: object) -> None:
+    served = run_demo(redis_url, flood=30, light=4)
+    assert len(served) == 30 + 2 * 4 + 1
+    assert all(s.state.value == "finished" for s in served)
+    for user in LIGHT:
+        last = max(s.position for s in served if s.user_id == user)
+        assert last <= 30  # a FIFO queue would serve them after position 30
+    flood_positions = [s.position for s in served if s.user_id == FLOOD]
+    assert flood_positions[-1] == len(served)
+
+
+def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "FAIRQUE_REDIS_URL": redis_url, "FAIRQUE_STATE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "fairque.cli.app", "demo", "--flood", "20", "--light", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Whole order:" in result.stdout
+    assert "user:alice: its 3 tasks were served" in result.stdout
