@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from fairque.cli.demo import demo
+from fairque.cli.queue import queue_app
 from fairque.cli.server import server_app
 from fairque.cli.worker import health, worker_app
 
@@ -62,7 +63,7 @@ def root(
 # --- command groups: one line each, in the order of `fairque --help` ----------------
 app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
-# app.add_typer(queue_app, name="queue")
+app.add_typer(queue_app, name="queue")
 # app.add_typer(dag_app, name="dag")
 # app.add_typer(run_app, name="run")
 
