@@ -199,6 +199,16 @@ class QueueCalls:
             [("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id)
         )
 
+    def states(self, task_ids: Sequence[str]) -> PipelineCall[dict[str, TaskState | None]]:
+        """The current state of each task (None for an unknown or expired id)."""
+        commands: list[tuple[Arg, ...]] = [("HGET", self.keys.task(i), "state") for i in task_ids]
+        return PipelineCall(
+            commands,
+            lambda r: {
+                i: None if s is None else TaskState(s) for i, s in zip(task_ids, r, strict=True)
+            },
+        )
+
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user), totals and active users."""
         k = self.keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -135,6 +136,23 @@ class TaskQueue(QueueBase):
     def delete_task(self, task_id: str) -> TaskState:
         """Remove a task entirely; returns the state it was in."""
         return self.run_script(self.calls.delete(task_id))
+
+    def wait_for(
+        self, task_ids: Sequence[str], timeout: float = 30.0, poll: float = 0.02
+    ) -> dict[str, TaskState | None]:
+        """Wait until every task has ended (or is unknown); returns their states.
+
+        Raises TimeoutError naming the tasks still active after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.run_pipeline(self.calls.states(task_ids))
+            active = [i for i, s in states.items() if s is not None and s.is_active]
+            if not active:
+                return states
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tasks still active after {timeout} s: {active[:10]}")
+            time.sleep(poll)
 
     def get_stats(self) -> dict[str, Any]:
         """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""

@@ -1,0 +1,38 @@
+"""Every script in examples/ runs against the test server, so the README never lies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(
+    p.stem for p in (ROOT / "examples").glob("*.py") if p.stem not in ("__init__", "common")
+)
+
+EXPECTED = {
+    "manual_task_management": ["Task pushed: True", "Active tasks: 0"],
+    "custom_task_handler": ["finished result={'processed': 7}", "finished result=42"],
+}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_runs(name: str, redis_url: str, redis_client: object, tmp_path: Path) -> None:
+    env = {**os.environ, "FAIRQUE_REDIS_URL": redis_url, "FAIRQUE_STATE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", f"examples.{name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert name in EXPECTED, f"say what examples/{name}.py must print in EXPECTED"
+    for text in EXPECTED[name]:
+        assert text in result.stdout, result.stdout
