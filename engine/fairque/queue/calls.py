@@ -191,6 +191,25 @@ class QueueCalls:
         """Take back expired leases; the reply is (requeued, failed)."""
         return self._call("reclaim", [limit, max_recoveries], lambda r: (int(r[0]), int(r[1])))
 
+    # --- XCom ------------------------------------------------------------------------
+
+    def xcom_push(self, scope: str, key: str, value_json: str, producer: str) -> ScriptCall[int]:
+        """Store an XCom value (JSON text) and log the push; the reply is its size."""
+        return self._call("xcom_push", [scope, key, value_json, producer], lambda r: int(r[1]))
+
+    def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
+        """Read an XCom value's JSON text (None when missing) and log the pull."""
+        return self._call(
+            "xcom_pull", [scope, key, consumer], lambda r: r[1] if r[0] == "ok" else None
+        )
+
+    def lineage(self, scope: str) -> PipelineCall[list[dict[str, Any]]]:
+        """Every XCom push and pull of a scope, oldest first."""
+        return PipelineCall(
+            [("LRANGE", self.keys.lineage(scope), 0, -1)],
+            lambda r: [json.loads(event) for event in r[0]],
+        )
+
     # --- reads -----------------------------------------------------------------------
 
     def get_task(self, task_id: str) -> PipelineCall[Task]:

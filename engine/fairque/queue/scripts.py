@@ -23,6 +23,8 @@ SCRIPT_NAMES = (
     "delete",
     "promote",
     "reclaim",
+    "xcom_push",
+    "xcom_pull",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -13,6 +13,7 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.models import Task, TaskState
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.runs import Compilable, RunHandle, compile_run, new_run_id
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
@@ -82,6 +83,23 @@ class TaskQueue(QueueBase):
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
         return self.run_script(self.calls.push(tasks))
+
+    def enqueue(
+        self,
+        pipeline: Compilable | Task,
+        *,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> RunHandle:
+        """Write one run of ``pipeline`` (its tasks and dependencies) in one atomic step.
+
+        Each run gets its own records ``{run_id}:{name}``; ``user_id`` overrides whose
+        fair share the run uses. Returns a handle to wait for the run and read results.
+        """
+        run = run_id or new_run_id()
+        tasks = compile_run(pipeline, run, user_id)
+        self.push_batch(tasks)
+        return RunHandle(self, run, {t.label: t.task_id for t in tasks})
 
     # --- consuming -------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
 from fairque.queue.async_queue import AsyncTaskQueue
+from fairque.queue.sync_queue import TaskQueue
+from fairque.tasks.xcom import RedisXCom
 from fairque.worker import heartbeat
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
@@ -58,8 +60,8 @@ class AsyncWorker:
     ) -> None:
         self.config = config or FairQueueConfig.create_default()
         self.handler = handler or TaskHandler()
-        self.handler.bind(self.config.worker.allowed_modules)
         self.queue = queue or AsyncTaskQueue(self.config)
+        self._xcom_queue: TaskQueue | None = None  # XCom calls are blocking: a sync client
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[_Item] | None = None
@@ -70,6 +72,11 @@ class AsyncWorker:
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
         return self
+
+    def _bind_xcom(self) -> None:
+        if self._xcom_queue is None:
+            self._xcom_queue = TaskQueue(self.config)
+            self.handler.bind(self.config.worker.allowed_modules, RedisXCom(self._xcom_queue))
 
     async def __aexit__(
         self,
@@ -121,6 +128,7 @@ class AsyncWorker:
         """The worker loop, on the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
+        self._bind_xcom()
         if self._early_stop is not None:
             self._inbox.put_nowait(self._early_stop)
         logger.info("async worker %s started", self.worker_id)
@@ -141,6 +149,9 @@ class AsyncWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._retire()
+            if self._xcom_queue is not None:
+                self._xcom_queue.close()
+                self._xcom_queue = None
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from fairque.core.config import module_allowed
 from fairque.core.errors import TaskImportError, WorkerError
 from fairque.core.models import Task
+from fairque.tasks.context import XComBackend, local_xcom, running
 from fairque.worker.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
@@ -59,11 +60,15 @@ class TaskHandler:
 
     def __init__(self, allowed_modules: Sequence[str] | None = None) -> None:
         self.allowed_modules: list[str] = list(allowed_modules or [])
+        self.xcom: XComBackend = local_xcom()
 
-    def bind(self, allowed_modules: Sequence[str]) -> None:
-        """Take the worker's allowed module prefixes unless some were given explicitly."""
+    def bind(self, allowed_modules: Sequence[str], xcom: XComBackend | None = None) -> None:
+        """Take the worker's allowed module prefixes (unless some were given explicitly)
+        and the XCom backend that running tasks reach through ``xcom_pull``/``xcom_push``."""
         if not self.allowed_modules:
             self.allowed_modules = list(allowed_modules)
+        if xcom is not None:
+            self.xcom = xcom
 
     def function_of(self, task: Task) -> Callable[..., Any]:
         """The task's function, imported under the allowed-modules rule."""
@@ -75,11 +80,16 @@ class TaskHandler:
         return resolve_function(task.func, self.allowed_modules)
 
     def _process_task(self, task: Task) -> bool:
-        """Run a function task and keep its return value in ``task.result``."""
+        """Run a function task and keep its return value in ``task.result``.
+
+        The function runs inside the task's context (``current_task()``, XCom); the
+        queue stores an ``xcom_push_key`` result when it records the success.
+        """
         function = self.function_of(task)
-        result = function(*task.args, **task.kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
+        with running(task, self.xcom):
+            result = function(*task.args, **task.kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
         task.result = result
         return True
 
@@ -89,7 +99,8 @@ class TaskHandler:
         if task.func is not None and type(self)._process_task is TaskHandler._process_task:
             function = self.function_of(task)
             if inspect.iscoroutinefunction(function):
-                task.result = await function(*task.args, **task.kwargs)
+                with running(task, self.xcom):
+                    task.result = await function(*task.args, **task.kwargs)
                 return True
         return await in_daemon_thread(self._process_task, task)
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import PayloadError, TaskImportError, TaskTimeoutError
+from fairque.core.errors import PayloadError, TaskImportError, TaskTimeoutError, XComError
 from fairque.core.models import Task
 from fairque.queue.base import error_record
 from fairque.queue.calls import QueueCalls, ScriptCall
+from fairque.tasks.context import encode_xcom
 
 logger = logging.getLogger("fairque.worker")
 
@@ -41,7 +42,7 @@ class Outcome:
     @property
     def retryable(self) -> bool:
         """False for failures a retry cannot mend (a disallowed or missing function)."""
-        return not isinstance(self.error, (TaskImportError, PayloadError))
+        return not isinstance(self.error, (TaskImportError, PayloadError, XComError))
 
 
 @dataclass
@@ -63,6 +64,7 @@ class WorkerCore:
     def __post_init__(self) -> None:
         self.worker = self.config.worker
         self.calls = QueueCalls(self.config)
+        self.max_xcom_bytes = self.config.queue.max_xcom_bytes
 
     # --- slots -----------------------------------------------------------------------
 
@@ -175,8 +177,10 @@ class WorkerCore:
         task = outcome.task
         if outcome.ok:
             try:
+                if task.xcom_push_key:
+                    encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
                 return self.calls.finish(task.task_id, task.claim, outcome.result, outcome.duration)
-            except PayloadError as e:
+            except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
                 self.pending[0] = outcome
         assert outcome.error is not None

@@ -21,6 +21,7 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
 from fairque.queue.sync_queue import TaskQueue
+from fairque.tasks.xcom import RedisXCom
 from fairque.worker import heartbeat
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
@@ -59,8 +60,8 @@ class Worker:
     ) -> None:
         self.config = config or FairQueueConfig.create_default()
         self.handler = handler or TaskHandler()
-        self.handler.bind(self.config.worker.allowed_modules)
         self.queue = queue or TaskQueue(self.config)
+        self.handler.bind(self.config.worker.allowed_modules, RedisXCom(self.queue))
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[_Item] = SimpleQueue()

@@ -1,0 +1,36 @@
+"""Tasks and workflows in plain Python: ``@task``, pipelines, XCom and trigger rules.
+
+Nothing here talks to Redis: the queue and the workers build on these pieces.
+"""
+
+from fairque.tasks.context import (
+    LineageEvent,
+    MemoryXCom,
+    TaskContext,
+    XComBackend,
+    current_task,
+    xcom_pull,
+    xcom_push,
+)
+from fairque.tasks.decorators import FunctionTask, TaskFunction, task, xcom_task
+from fairque.tasks.inprocess import InProcessRun, run_in_process
+from fairque.tasks.pipeline import Pipeline
+from fairque.tasks.rules import decide
+
+__all__ = [
+    "FunctionTask",
+    "InProcessRun",
+    "LineageEvent",
+    "MemoryXCom",
+    "Pipeline",
+    "TaskContext",
+    "TaskFunction",
+    "XComBackend",
+    "current_task",
+    "decide",
+    "run_in_process",
+    "task",
+    "xcom_pull",
+    "xcom_push",
+    "xcom_task",
+]
