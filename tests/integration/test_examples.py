@@ -11,12 +11,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
-    p.stem for p in (ROOT / "examples").glob("*.py") if p.stem not in ("__init__", "common")
+    p.stem
+    for p in (ROOT / "examples").glob("*.py")
+    if p.stem not in ("__init__", "common", "etl")  # etl holds task functions only
 )
 
 EXPECTED = {
     "manual_task_management": ["Task pushed: True", "Active tasks: 0"],
     "custom_task_handler": ["finished result={'processed': 7}", "finished result=42"],
+    "quickstart": [
+        "Confirmation is deferred",
+        "Confirmation result: confirmation sent for 12345",
+        "Active tasks: 0",
+    ],
+    "pipelines": [
+        "linear: extract=finished, transform=finished, load=finished",
+        "complex: extract=finished, transform=finished, validate=finished, backup=finished, "
+        "load=finished, notify=finished",
+        "complex load result: {'status': 'loaded', 'records': 2000}",
+    ],
+    "xcom": [
+        "states: extract=finished, transform=finished",
+        "pull: extracted (36 bytes) by extract -> transform",
+        "in-process transform: {'processed_records': 2000, 'source': 'file'}",
+    ],
 }
 
 
