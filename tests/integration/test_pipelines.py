@@ -122,3 +122,43 @@ def test_seed_quickstart_confirmation_waits_for_the_order(
     states = queue.wait_for([first.task_id, second.task_id], timeout=10)
     assert set(states.values()) == {S.FINISHED}
     assert queue.get_task(second.task_id).started_at >= queue.get_task("process_order").finished_at  # type: ignore[operator]
+
+
+def test_runs_are_recorded_and_their_state_follows_their_tasks(
+    queue: TaskQueue, workers: list[Worker]
+) -> None:
+    from fairque.queue.runs import RunState
+
+    good = queue.enqueue(flows.extract() >> flows.branch_b(0.0), user_id="tenant-1")
+    bad = queue.enqueue(flows.fails() >> (flows.after_failure() | flows.cleanup()))
+    good.wait(timeout=20)
+    bad.wait(timeout=20)
+    info = queue.get_run(good.run_id)
+    assert info.state is RunState.SUCCESS and info.tenant == "tenant-1"
+    assert set(info.tasks) == {"extract", "b"} and info.ended_at is not None
+    assert queue.get_run(bad.run_id).state is RunState.FAILED  # cleanup ran, run still failed
+    listed = [r.run_id for r in queue.list_runs()]
+    assert listed[:2] == [bad.run_id, good.run_id]  # newest first
+    data = info.to_dict()
+    assert data["state"] == "success" and data["tasks"]["b"]["result"] == 20
+
+
+def test_a_run_id_is_created_once_ever(queue: TaskQueue) -> None:
+    from fairque.core.errors import RunExistsError, RunNotFoundError
+
+    queue.enqueue(flows.step(1), run_id="nightly__2026-11-28T09:00")
+    with pytest.raises(RunExistsError):
+        queue.enqueue(flows.step(1), run_id="nightly__2026-11-28T09:00")
+    assert queue.get_stats()["tasks_queued"] == 1
+    with pytest.raises(RunNotFoundError):
+        queue.get_run("never")
+
+
+def test_cancel_run_cancels_what_has_not_ended(queue: TaskQueue) -> None:
+    from fairque.queue.runs import RunState
+
+    run = queue.enqueue(flows.extract() >> flows.branch_b() >> flows.join_d())
+    assert queue.get_run(run.run_id).state is RunState.QUEUED
+    info = queue.cancel_run(run.run_id)
+    assert info.state is RunState.CANCELED
+    assert set(run.states().values()) == {S.CANCELED}

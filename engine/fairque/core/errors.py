@@ -107,6 +107,25 @@ class DuplicateTaskError(QueueError):
         )
 
 
+class RunNotFoundError(QueueError, KeyError):
+    """No run with this id exists."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(run_id)
+
+    def __str__(self) -> str:
+        return f"no run with id {self.run_id!r}"
+
+
+class RunExistsError(QueueError):
+    """A run with this id was already created (runs are created once, ever)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id!r} already exists")
+
+
 class InvalidStateError(QueueError):
     """The operation does not apply to the task in its current state."""
 

@@ -10,6 +10,9 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
     fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL)
+    fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
+    fq:runs                            ZSet    every run id, by creation time
+    fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
@@ -82,6 +85,20 @@ class Keys:
     def lineage(self, scope: str) -> str:
         """List of the XCom pushes and pulls of one scope, oldest first."""
         return self._k("lineage", scope)
+
+    # --- runs ------------------------------------------------------------------------
+    def run(self, run_id: str) -> str:
+        """Hash describing one run (of a pipeline or a DAG)."""
+        return self._k("run", run_id)
+
+    @property
+    def runs(self) -> str:
+        """Sorted set of every run id, scored by creation time."""
+        return self._k("runs")
+
+    def runs_of(self, dag_id: str) -> str:
+        """Sorted set of the run ids of one DAG, scored by creation time."""
+        return self._k("runs", "dag", dag_id)
 
     # --- registries and global state -------------------------------------------------
     def state(self, state: TaskState | str) -> str:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
 
 from fairque.core.config import FairQueueConfig
+from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
+from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
-from fairque.queue.runs import AsyncRunHandle, Compilable, compile_run, new_run_id
+from fairque.queue.runs import (
+    AsyncRunHandle,
+    Compilable,
+    RunInfo,
+    compile_run,
+    new_run_id,
+    run_fields,
+)
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
@@ -101,9 +110,54 @@ class AsyncTaskQueue(QueueBase):
         fair share the run uses. Returns a handle to wait for the run and read results.
         """
         run = run_id or new_run_id()
-        tasks = compile_run(pipeline, run, user_id)
-        await self.push_batch(tasks)
-        return AsyncRunHandle(self, run, {t.label: t.task_id for t in tasks})
+        return await self.enqueue_tasks(compile_run(pipeline, run, user_id), run, tenant=user_id)
+
+    async def enqueue_tasks(
+        self,
+        tasks: Sequence[Task],
+        run_id: str,
+        *,
+        dag_id: str | None = None,
+        logical_date: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+        tenant: str | None = None,
+    ) -> AsyncRunHandle:
+        """Write a compiled run and its record at once; RunExistsError if the id was used."""
+        task_ids = {t.label: t.task_id for t in tasks}
+        fields = run_fields(
+            task_ids, dag_id=dag_id, logical_date=logical_date, conf=conf, tenant=tenant
+        )
+        await self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        return AsyncRunHandle(self, run_id, task_ids)
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        """A run's record and tasks; RunNotFoundError for an unknown id."""
+        return await self._drive(steps.get_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    async def list_runs(self, dag_id: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """The newest runs (of one DAG, or of all), newest first."""
+        return await self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
+
+    async def cancel_run(self, run_id: str) -> RunInfo:
+        """Cancel every task of the run that has not ended; returns the run."""
+        return await self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    async def _drive(self, flow: steps.Steps) -> Any:
+        reply: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                call = flow.throw(error) if error else flow.send(reply)
+            except StopIteration as done:
+                return done.value
+            error = None
+            try:
+                if isinstance(call, ScriptCall):
+                    reply = await self.run_script(call)
+                else:
+                    reply = await self.run_pipeline(call)
+            except FairQueueError as e:
+                error = e
 
     # --- consuming -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -25,11 +25,13 @@ from fairque.core.errors import (
     LeaseLostError,
     PayloadError,
     QueueError,
+    RunExistsError,
     TaskNotFoundError,
     UnknownDependencyError,
 )
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskState, to_json
+from fairque.queue.runs import RunInfo, parse_run
 
 T = TypeVar("T")
 Arg = str | int | float
@@ -80,22 +82,44 @@ class QueueCalls:
             int(q.xcom_ttl_seconds),
         ]
 
-    def _call(self, script: str, args: Sequence[Arg], parse: Callable[[Any], T]) -> ScriptCall[T]:
-        return ScriptCall(script, self._common_keys, [*self._common_args, *args], parse)
+    def _call(
+        self,
+        script: str,
+        args: Sequence[Arg],
+        parse: Callable[[Any], T],
+        extra_keys: Sequence[str] = (),
+    ) -> ScriptCall[T]:
+        keys = [*self._common_keys, *extra_keys]
+        return ScriptCall(script, keys, [*self._common_args, *args], parse)
 
     # --- writes ----------------------------------------------------------------------
 
-    def push(self, tasks: Sequence[Task], *, batch: bool = True) -> ScriptCall[dict[str, Any]]:
+    def push(
+        self,
+        tasks: Sequence[Task],
+        *,
+        batch: bool = True,
+        run: tuple[str, str | None, Mapping[str, str]] | None = None,
+    ) -> ScriptCall[dict[str, Any]]:
         """Add ``tasks`` atomically; validates before any I/O.
 
-        The reply is ``{"success", "count", "task_ids", "states"}`` for a batch, and
+        ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
+        record, refused with RunExistsError when that run id was ever created. The reply
+        is ``{"success", "count", "task_ids", "states"}`` for a batch, and
         ``{"success", "task_id", "state"}`` otherwise.
         """
         if not tasks:
             raise QueueError("push_batch needs at least one task")
-        docs = [self._push_doc(task) for task in in_dependency_order(tasks)]
+        args: list[Arg] = [len(tasks), *(self._push_doc(t) for t in in_dependency_order(tasks))]
+        extra: list[str] = []
+        if run is not None:
+            run_id, dag_id, fields = run
+            extra = [self.keys.run(run_id), self.keys.runs]
+            if dag_id is not None:
+                extra.append(self.keys.runs_of(dag_id))
+            args.append(to_json({"id": run_id, "fields": dict(fields)}, "run"))
         ids = [t.task_id for t in tasks]
-        return self._call("push", [len(docs), *docs], lambda r: _parse_push(r, ids, batch))
+        return self._call("push", args, lambda r: _parse_push(r, ids, batch), extra)
 
     def _push_doc(self, task: Task) -> str:
         task.validate()
@@ -228,6 +252,30 @@ class QueueCalls:
             },
         )
 
+    def run_ids(self, dag_id: str | None, limit: int) -> PipelineCall[list[str]]:
+        """The newest ``limit`` run ids, of one DAG or of all."""
+        key = self.keys.runs if dag_id is None else self.keys.runs_of(dag_id)
+        return PipelineCall([("ZREVRANGE", key, 0, limit - 1)], lambda r: list(r[0]))
+
+    def run_records(self, run_ids: Sequence[str]) -> PipelineCall[list[RunInfo | None]]:
+        """Each run's record without its tasks (None for an unknown run)."""
+        commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.run(i)) for i in run_ids]
+        return PipelineCall(
+            commands,
+            lambda r: [
+                parse_run(i, raw) if raw else None for i, raw in zip(run_ids, r, strict=True)
+            ],
+        )
+
+    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[Task | None]]:
+        """Each task's record (None for an unknown or expired id)."""
+        commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
+        return PipelineCall(commands, lambda r: [Task.from_hash(raw) if raw else None for raw in r])
+
+    def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
+        """Note on the run's record that it was canceled."""
+        return PipelineCall([("HSET", self.keys.run(run_id), "canceled", "1")], lambda _: None)
+
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user), totals and active users."""
         k = self.keys
@@ -282,6 +330,8 @@ def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
         raise DuplicateTaskError(reply[1], reply[2])
     if reply[0] == "unknown_dependency":
         raise UnknownDependencyError(reply[1], [reply[2]])
+    if reply[0] == "run_exists":
+        raise RunExistsError(reply[1])
     states = [TaskState(s).value for s in reply[1]]
     if not batch:
         return {"success": True, "task_id": ids[0], "state": states[0]}

@@ -6,9 +6,11 @@ and writes them all in one atomic push, so the same pipeline can run many times 
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
@@ -41,6 +43,144 @@ def compile_run(item: Compilable | Task, run_id: str, user_id: str | None) -> li
             changes["user_id"] = user_id
         return [replace(item, **changes)]
     return item.compile(run_id, user_id=user_id)
+
+
+class RunState(str, Enum):
+    """The state of a run, derived from its tasks' states (see :func:`run_state`)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_finished(self) -> bool:
+        """True for success, failed and canceled."""
+        return self in (RunState.SUCCESS, RunState.FAILED, RunState.CANCELED)
+
+
+_WAITING = frozenset({TaskState.QUEUED, TaskState.DEFERRED, TaskState.SCHEDULED})
+
+
+def run_state(tasks: Sequence[Task | None], canceled: bool = False) -> RunState:
+    """A run's state from its tasks (None: a record that expired).
+
+    queued: no task has started yet. running: some task started, retries or waits while
+    others ended. Once every task has ended: canceled if the run was canceled, failed if
+    any task FAILED, else success. Tasks CANCELED by their trigger rule count as skipped,
+    so a run whose failure was handled still reports failed: an ``all_done`` clean-up
+    task at the end runs and is recorded, but does not turn a failed run into a success.
+    """
+    known = [t for t in tasks if t is not None and t.state is not None]
+    if any(t.state.is_active for t in known):  # type: ignore[union-attr]
+        fresh = all(t.state in _WAITING and t.attempts == 0 for t in known)
+        return RunState.QUEUED if fresh else RunState.RUNNING
+    if canceled:
+        return RunState.CANCELED
+    if any(t.state is TaskState.FAILED for t in known):
+        return RunState.FAILED
+    return RunState.SUCCESS
+
+
+@dataclass
+class RunInfo:
+    """A run's record and its tasks, as ``fairque run show`` presents it."""
+
+    run_id: str
+    task_ids: dict[str, str]
+    dag_id: str | None = None
+    logical_date: str | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
+    created_at: float | None = None
+    canceled: bool = False
+    tasks: dict[str, Task | None] = field(default_factory=dict)
+
+    @property
+    def state(self) -> RunState:
+        """Derived from the tasks (see :func:`run_state`)."""
+        return run_state(list(self.tasks.values()), self.canceled)
+
+    @property
+    def started_at(self) -> float | None:
+        """When its first task started."""
+        times = [t.started_at for t in self.tasks.values() if t and t.started_at]
+        return min(times) if times else None
+
+    @property
+    def ended_at(self) -> float | None:
+        """When its last task ended, once the run has finished."""
+        if not self.state.is_finished:
+            return None
+        times = [t.finished_at for t in self.tasks.values() if t and t.finished_at]
+        return max(times) if times else None
+
+    def to_dict(self, with_tasks: bool = True) -> dict[str, Any]:
+        """JSON-compatible form (what ``--json`` prints)."""
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "dag_id": self.dag_id,
+            "logical_date": self.logical_date,
+            "state": self.state.value,
+            "tenant": self.tenant,
+            "conf": self.conf,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+        if with_tasks:
+            data["tasks"] = {
+                name: None if t is None else _task_view(t) for name, t in self.tasks.items()
+            }
+        return data
+
+
+def _task_view(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "state": None if task.state is None else task.state.value,
+        "attempts": task.attempts,
+        "duration": task.duration,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "result": task.result,
+        "error": task.error,
+        "worker_id": task.worker_id,
+    }
+
+
+def run_fields(
+    task_ids: Mapping[str, str],
+    *,
+    dag_id: str | None = None,
+    logical_date: str | None = None,
+    conf: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
+) -> dict[str, str]:
+    """The string fields of a run's hash."""
+    fields = {"task_ids": json.dumps(dict(task_ids)), "conf": json.dumps(dict(conf or {}))}
+    for name, value in (("dag_id", dag_id), ("logical_date", logical_date), ("tenant", tenant)):
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
+    """A RunInfo (without tasks) from the run's hash."""
+    return RunInfo(
+        run_id=run_id,
+        task_ids=json.loads(raw.get("task_ids", "{}")),
+        dag_id=raw.get("dag_id"),
+        logical_date=raw.get("logical_date"),
+        conf=json.loads(raw.get("conf", "{}")),
+        tenant=raw.get("tenant"),
+        created_at=float(raw["created_at"]) if "created_at" in raw else None,
+        canceled=raw.get("canceled") == "1",
+    )
 
 
 def ended_result(task: Task) -> Any:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
 
 from fairque.core.config import FairQueueConfig
+from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
+from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
-from fairque.queue.runs import Compilable, RunHandle, compile_run, new_run_id
+from fairque.queue.runs import (
+    Compilable,
+    RunHandle,
+    RunInfo,
+    compile_run,
+    new_run_id,
+    run_fields,
+)
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
@@ -97,9 +106,54 @@ class TaskQueue(QueueBase):
         fair share the run uses. Returns a handle to wait for the run and read results.
         """
         run = run_id or new_run_id()
-        tasks = compile_run(pipeline, run, user_id)
-        self.push_batch(tasks)
-        return RunHandle(self, run, {t.label: t.task_id for t in tasks})
+        return self.enqueue_tasks(compile_run(pipeline, run, user_id), run, tenant=user_id)
+
+    def enqueue_tasks(
+        self,
+        tasks: Sequence[Task],
+        run_id: str,
+        *,
+        dag_id: str | None = None,
+        logical_date: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+        tenant: str | None = None,
+    ) -> RunHandle:
+        """Write a compiled run and its record at once; RunExistsError if the id was used."""
+        task_ids = {t.label: t.task_id for t in tasks}
+        fields = run_fields(
+            task_ids, dag_id=dag_id, logical_date=logical_date, conf=conf, tenant=tenant
+        )
+        self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        return RunHandle(self, run_id, task_ids)
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """A run's record and tasks; RunNotFoundError for an unknown id."""
+        return self._drive(steps.get_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    def list_runs(self, dag_id: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """The newest runs (of one DAG, or of all), newest first."""
+        return self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
+
+    def cancel_run(self, run_id: str) -> RunInfo:
+        """Cancel every task of the run that has not ended; returns the run."""
+        return self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    def _drive(self, flow: steps.Steps) -> Any:
+        reply: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                call = flow.throw(error) if error else flow.send(reply)
+            except StopIteration as done:
+                return done.value
+            error = None
+            try:
+                if isinstance(call, ScriptCall):
+                    reply = self.run_script(call)
+                else:
+                    reply = self.run_pipeline(call)
+            except FairQueueError as e:
+                error = e
 
     # --- consuming -------------------------------------------------------------------
 

@@ -1,0 +1,56 @@
+"""Multi-step queue operations written once for both queues.
+
+Each function is a generator that yields the calls it needs (script or pipeline calls)
+and receives their replies; ``TaskQueue`` and ``AsyncTaskQueue`` drive it, one with
+blocking I/O and one with ``await``. A refused call is thrown back into the generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from typing import Any
+
+from fairque.core.errors import InvalidStateError, RunNotFoundError
+from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
+from fairque.queue.runs import RunInfo
+
+Call = ScriptCall[Any] | PipelineCall[Any]
+Steps = Generator[Call, Any, Any]
+
+
+def get_run(calls: QueueCalls, run_id: str) -> Steps:
+    """A run with its tasks; RunNotFoundError for an unknown id."""
+    (info,) = yield calls.run_records([run_id])
+    if info is None:
+        raise RunNotFoundError(run_id)
+    yield from _fill([info], calls)
+    return info
+
+
+def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
+    """The newest runs (of one DAG, or all), with their tasks, newest first."""
+    ids = yield calls.run_ids(dag_id, limit)
+    if not ids:
+        return []
+    infos = [i for i in (yield calls.run_records(ids)) if i is not None]
+    yield from _fill(infos, calls)
+    return infos
+
+
+def cancel_run(calls: QueueCalls, run_id: str) -> Steps:
+    """Cancel every task of a run that has not ended, and mark the run canceled."""
+    info: RunInfo = yield from get_run(calls, run_id)
+    yield calls.mark_run_canceled(run_id)
+    for task_id in info.task_ids.values():
+        with contextlib.suppress(InvalidStateError, KeyError):  # ended (or expired) already
+            yield calls.cancel(task_id, f"run {run_id} was canceled")
+    refreshed: RunInfo = yield from get_run(calls, run_id)
+    return refreshed
+
+
+def _fill(infos: list[RunInfo], calls: QueueCalls) -> Steps:
+    ids = [task_id for info in infos for task_id in info.task_ids.values()]
+    tasks = iter((yield calls.task_records(ids)) if ids else [])
+    for info in infos:
+        info.tasks = {name: next(tasks) for name in info.task_ids}
