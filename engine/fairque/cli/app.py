@@ -15,6 +15,7 @@ import typer
 
 from fairque.cli.demo import demo
 from fairque.cli.queue import queue_app
+from fairque.cli.scheduler import scheduler
 from fairque.cli.server import server_app
 from fairque.cli.worker import health, worker_app
 
@@ -69,7 +70,7 @@ app.add_typer(queue_app, name="queue")
 
 # --- single commands ------------------------------------------------------------------
 app.command(name="health")(health)
-# app.command(name="scheduler")(scheduler)
+app.command(name="scheduler")(scheduler)
 app.command(name="demo")(demo)
 
 

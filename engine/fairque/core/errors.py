@@ -207,3 +207,69 @@ class XComNotFoundError(XComError):
             f"no XCom value for key {key!r} in scope {scope!r}; check that an upstream task "
             "pushed it (and ran first), or pass a default to xcom_pull"
         )
+
+
+# --- DAG files -----------------------------------------------------------------------
+
+
+class DagFileError(DagError):
+    """A DAG file cannot be read or parsed; ``problems`` lists what is wrong."""
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(f"{path}: " + "; ".join(self.problems))
+
+
+class DagConfError(DagError, ValueError):
+    """A run's conf does not match the DAG's params; ``problems`` lists every mismatch."""
+
+    def __init__(self, dag_id: str, problems: Sequence[str]) -> None:
+        self.dag_id = dag_id
+        self.problems = list(problems)
+        super().__init__(f"conf for DAG {dag_id!r} is invalid: " + "; ".join(self.problems))
+
+
+class FlowSyntaxError(DagError):
+    """A ``flow`` expression does not parse; ``column`` (1-based) is where it broke."""
+
+    def __init__(self, expression: str, column: int, found: str, expected: str) -> None:
+        self.expression = expression
+        self.column = column
+        self.found = found
+        self.expected = expected
+        super().__init__(f"flow: unexpected {found} at column {column} (expected {expected})")
+
+
+class DagNotFoundError(DagError, KeyError):
+    """No DAG with this id was loaded."""
+
+    def __init__(self, dag_id: str, hint: str = "") -> None:
+        self.dag_id = dag_id
+        self.hint = hint
+        super().__init__(dag_id)
+
+    def __str__(self) -> str:
+        return f"no DAG with id {self.dag_id!r}{self.hint}"
+
+
+# --- scheduler -----------------------------------------------------------------------
+
+
+class SchedulerError(FairQueueError):
+    """A schedule is invalid or the scheduler cannot run."""
+
+
+class CronError(SchedulerError, ValueError):
+    """A cron expression or time zone is invalid."""
+
+
+class ScheduleNotFoundError(SchedulerError, KeyError):
+    """No schedule with this id exists."""
+
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(schedule_id)
+
+    def __str__(self) -> str:
+        return f"no schedule with id {self.schedule_id!r}"

@@ -13,9 +13,11 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
     fq:runs                            ZSet    every run id, by creation time
     fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
+    fq:dags:paused                     Set     ids of paused DAGs (their schedule does not fire)
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
+    fq:schedules:cursor                Hash    schedule or DAG id -> last tick handled
     fq:users:active                    ZSet    users with ready tasks, score = virtual time
     fq:users:all                       Set     every user that ever had a task (for stats)
     fq:clock                           String  last order stamp handed out (monotonic, µs)
@@ -100,6 +102,11 @@ class Keys:
         """Sorted set of the run ids of one DAG, scored by creation time."""
         return self._k("runs", "dag", dag_id)
 
+    @property
+    def paused_dags(self) -> str:
+        """Set of the ids of paused DAGs."""
+        return self._k("dags", "paused")
+
     # --- registries and global state -------------------------------------------------
     def state(self, state: TaskState | str) -> str:
         """Sorted set of the task ids in ``state``."""
@@ -123,6 +130,11 @@ class Keys:
     def scheduler_lock(self) -> str:
         """The scheduler's distributed lock."""
         return self._k("scheduler", "lock")
+
+    @property
+    def schedule_cursors(self) -> str:
+        """Hash of the last tick handled per schedule (and per scheduled DAG)."""
+        return self._k("schedules", "cursor")
 
     @property
     def active_users(self) -> str:

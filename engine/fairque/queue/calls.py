@@ -215,6 +215,22 @@ class QueueCalls:
         """Take back expired leases; the reply is (requeued, failed)."""
         return self._call("reclaim", [limit, max_recoveries], lambda r: (int(r[0]), int(r[1])))
 
+    # --- locks and cursors (scheduler) -----------------------------------------------
+
+    def lock(self, key: str, token: str, ttl_seconds: float) -> ScriptCall[bool]:
+        """Take or renew the lock ``key`` for ``token``; the reply says if it is ours."""
+        args: list[Arg] = [token, max(1, int(ttl_seconds * 1000))]
+        return ScriptCall("lock", [key], args, lambda r: r[0] in ("acquired", "renewed"))
+
+    def unlock(self, key: str, token: str) -> ScriptCall[bool]:
+        """Release the lock if ``token`` holds it; the reply says if it did."""
+        return ScriptCall("unlock", [key], [token], lambda r: bool(r))
+
+    def advance(self, schedule_id: str, tick: float) -> ScriptCall[float]:
+        """Move a schedule's cursor forward to ``tick`` (never back); replies the cursor."""
+        key = self.keys.schedule_cursors
+        return ScriptCall("advance", [key], [schedule_id, repr(tick)], lambda r: float(r))
+
     # --- XCom ------------------------------------------------------------------------
 
     def xcom_push(self, scope: str, key: str, value_json: str, producer: str) -> ScriptCall[int]:

@@ -25,6 +25,9 @@ SCRIPT_NAMES = (
     "reclaim",
     "xcom_push",
     "xcom_pull",
+    "lock",
+    "unlock",
+    "advance",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -1,0 +1,47 @@
+"""``fairque scheduler``: fire cron schedules and scheduled DAGs (run several for HA)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, redis_url_for
+from fairque.core.config import FairQueueConfig
+from fairque.scheduler.scheduler import TaskScheduler
+
+
+def scheduler(
+    dags_folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dags-folder",
+            envvar="FAIRQUE_DAGS_FOLDER",
+            help="Folder of DAG files whose `schedule:` to fire [default: ./dags].",
+            show_default=False,
+        ),
+    ] = None,
+    no_dags: Annotated[bool, typer.Option("--no-dags", help="Fire task schedules only.")] = False,
+    tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 0.2,
+    lock_ttl: Annotated[float, typer.Option(help="Seconds the lock outlives its owner.")] = 3.0,
+    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Fire due ticks while holding the scheduler lock; stand by otherwise. Also queues
+    due retries and reclaims expired leases. Stops cleanly on SIGTERM/SIGINT."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.path.insert(0, os.getcwd())
+    with cli_errors():
+        url = redis_url_for(redis_url, state_dir)
+        config = FairQueueConfig.create_default(worker_id=f"scheduler-{os.getpid()}", redis=url)
+        folder = None if no_dags else (dags_folder or Path("dags"))
+        TaskScheduler(
+            config, dags_folder=folder, tick_seconds=tick, lock_ttl_seconds=lock_ttl
+        ).start()

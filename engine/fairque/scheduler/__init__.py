@@ -1,0 +1,1 @@
+"""Cron schedules for tasks and DAGs, fired once per tick by one of many schedulers."""

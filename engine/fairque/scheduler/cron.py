@@ -1,0 +1,95 @@
+"""Cron maths: validation, and fire times across DST changes (pure, no Redis).
+
+Expressions have 5 fields (minute hour day month weekday) or 6 with seconds first
+(``*/10 * * * * *``), read by croniter. Times are computed on the wall clock of the
+schedule's time zone and then placed on the time line:
+
+- a wall time skipped by a DST change (02:30 on the spring-forward day in Europe/Berlin)
+  fires once, at the same distance after the gap's start (03:30 local);
+- a wall time that occurs twice when clocks go back fires once, the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from fairque.core.errors import CronError
+
+MAX_FIELDS = 6
+
+
+def check_cron(expression: object) -> str:
+    """``expression`` if it is a valid 5- or 6-field cron expression; CronError otherwise."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise CronError(f"a cron expression must be a non-empty string, not {expression!r}")
+    fields = expression.split()
+    if len(fields) not in (5, MAX_FIELDS):
+        raise CronError(
+            f"cron expression {expression!r} has {len(fields)} fields; use 5 (minute hour "
+            "day month weekday) or 6 with seconds first"
+        )
+    if not croniter.is_valid(expression, second_at_beginning=len(fields) == MAX_FIELDS):
+        raise CronError(f"cron expression {expression!r} is not valid")
+    return expression
+
+
+def check_timezone(name: object) -> ZoneInfo:
+    """The ZoneInfo named ``name``; CronError for an unknown zone."""
+    if not isinstance(name, str) or not name:
+        raise CronError(f"a time zone must be a name such as 'UTC', not {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CronError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
+        ) from None
+
+
+_DST_SLACK = timedelta(hours=2)
+
+
+def _place(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The instant (UTC) of a naive wall time in ``zone``: skipped times move forward by
+    the gap, repeated times take their first occurrence."""
+    return wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+
+
+def _wall_times(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Naive wall-clock fire times strictly after ``after`` (aware), in order."""
+    start = after.astimezone(zone).replace(tzinfo=None)
+    seconds = len(expression.split()) == MAX_FIELDS
+    # Step back one hour so a fire in the repeated hour after ``after`` is not lost.
+    cron = croniter(expression, start - timedelta(hours=1), second_at_beginning=seconds)
+    while True:
+        yield cron.get_next(datetime)
+
+
+def fire_times(
+    expression: str, zone: ZoneInfo, after: datetime, until: datetime, limit: int = 10_000
+) -> list[datetime]:
+    """The fire times in (``after``, ``until``], oldest first, as aware UTC datetimes
+    (at most ``limit`` of them: the oldest)."""
+    check_cron(expression)
+    found: set[datetime] = set()
+    horizon = until + _DST_SLACK  # wall times run up to an hour off the time line
+    for wall in _wall_times(expression, zone, after):
+        instant = _place(wall, zone)
+        if instant > horizon or len(found) >= limit:
+            break
+        if after < instant <= until:
+            found.add(instant)
+    return sorted(found)
+
+
+def next_fire(expression: str, zone: ZoneInfo, after: datetime | None = None) -> datetime:
+    """The first fire time strictly after ``after`` (default: now), aware, in UTC."""
+    moment = after or datetime.now(timezone.utc)
+    for wall in _wall_times(expression, zone, moment):
+        instant = _place(wall, zone)
+        if instant > moment:
+            return instant
+    raise CronError(f"cron expression {expression!r} never fires")  # pragma: no cover

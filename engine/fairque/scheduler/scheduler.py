@@ -1,0 +1,255 @@
+"""TaskScheduler: cron schedules of tasks and DAGs, safe to run on many machines.
+
+Every scheduler process does housekeeping (queues due SCHEDULED tasks, reclaims expired
+leases); the one holding ``fq:scheduler:lock`` (a token with a TTL, renewed on every
+pass) fires the ticks. Ticks are fired by idempotent writes: a tick's run id comes from
+the schedule and the tick's time, and a run can be created once only, so even two
+schedulers that both believe they hold the lock cannot fire a tick twice. A cursor per
+schedule (``fq:schedules:cursor``) records the last tick handled, so a scheduler taking
+over carries on where the previous owner stopped.
+
+Missed ticks (downtime, handover): with ``catchup`` off only the latest missed tick
+fires; with it on every missed tick fires, oldest first, at most ``catchup_limit``
+(default 100) per pass. A schedule seen for the first time starts from its creation
+(task schedules) or from now (DAGs): nothing before that is fired. Paused schedules and
+paused DAGs skip their ticks (unpausing does not fire the ones missed meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fairque.core.config import FairQueueConfig
+from fairque.core.errors import (
+    FairQueueError,
+    RunExistsError,
+    ScheduleNotFoundError,
+)
+from fairque.core.models import Task, validate_identifier
+from fairque.queue.runs import compile_run
+from fairque.queue.sync_queue import TaskQueue
+from fairque.scheduler.cron import check_cron, check_timezone, fire_times
+from fairque.scheduler.schedules import Schedule
+from fairque.worker.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from fairque.scheduler.dags import DagSource
+
+logger = logging.getLogger("fairque.scheduler")
+
+Clock = Callable[[], datetime]
+
+
+class TaskScheduler:
+    """Fires cron schedules (``add_schedule``) and the schedules of DAG files."""
+
+    def __init__(
+        self,
+        config: FairQueueConfig | None = None,
+        *,
+        dags_folder: str | Path | None = None,
+        clock: Clock | None = None,
+        tick_seconds: float = 0.2,
+        lock_ttl_seconds: float = 3.0,
+        catchup_limit: int = 100,
+    ) -> None:
+        self.config = config or FairQueueConfig.create_default()
+        self.queue = TaskQueue(self.config)
+        self.keys = self.queue.keys
+        self.dags: DagSource | None = None
+        if dags_folder is not None:
+            from fairque.scheduler.dags import DagSource  # DAG files only when asked for
+
+            self.dags = DagSource(dags_folder)
+        self.clock: Clock = clock or self._server_time
+        self.tick_seconds = tick_seconds
+        self.lock_ttl_seconds = lock_ttl_seconds
+        self.catchup_limit = catchup_limit
+        self.token = f"{self.config.worker.id}:{uuid.uuid4().hex[:12]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- schedules -------------------------------------------------------------------
+
+    def add_schedule(
+        self,
+        cron_expr: str,
+        task: Task,
+        timezone: str = "UTC",
+        *,
+        schedule_id: str | None = None,
+        catchup: bool = False,
+    ) -> str:
+        """Store a schedule that pushes a copy of ``task`` at each tick; returns its id.
+
+        A bad cron expression or an unknown time zone is refused (CronError) here.
+        """
+        check_cron(cron_expr)
+        check_timezone(timezone)
+        task.validate()
+        sid = validate_identifier(schedule_id or f"sched_{uuid.uuid4().hex[:12]}", "schedule_id")
+        schedule = Schedule(sid, cron_expr, task, timezone, catchup)
+        self.queue.redis.hset(self.keys.schedules, sid, schedule.to_json())
+        return sid
+
+    def remove_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule; ScheduleNotFoundError if there is none."""
+        if not self.queue.redis.hdel(self.keys.schedules, schedule_id):
+            raise ScheduleNotFoundError(schedule_id)
+        self.queue.redis.hdel(self.keys.schedule_cursors, schedule_id)
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        """One schedule; ScheduleNotFoundError if there is none."""
+        text = self.queue.redis.hget(self.keys.schedules, schedule_id)
+        if text is None:
+            raise ScheduleNotFoundError(schedule_id)
+        return Schedule.from_json(str(text))
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every stored schedule, by id."""
+        raw = self.queue.redis.hgetall(self.keys.schedules)
+        return [Schedule.from_json(str(raw[k])) for k in sorted(raw)]
+
+    def pause(self, schedule_id: str) -> None:
+        """Stop a schedule from firing until :meth:`resume`."""
+        self._set_paused(schedule_id, True)
+
+    def resume(self, schedule_id: str) -> None:
+        """Let a paused schedule fire again (missed ticks are not fired)."""
+        self._set_paused(schedule_id, False)
+
+    def _set_paused(self, schedule_id: str, paused: bool) -> None:
+        schedule = self.get_schedule(schedule_id)
+        schedule.paused = paused
+        self.queue.redis.hset(self.keys.schedules, schedule_id, schedule.to_json())
+
+    # --- running ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock."""
+        with stop_on_signals(lambda graceful: self.stop()):
+            self.run()
+
+    def start_background(self) -> threading.Thread:
+        """Run :meth:`run` on a daemon thread and return it."""
+        self._thread = threading.Thread(target=self.run, name="fairque-scheduler", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask the loop to end (thread-safe and signal-safe)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a background scheduler to end; True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def close(self) -> None:
+        """Release the lock (if held) and the connection."""
+        try:
+            self.queue.run_script(self.queue.calls.unlock(self.keys.scheduler_lock, self.token))
+        except FairQueueError as e:
+            logger.warning("could not release the scheduler lock: %s", e)
+        self.queue.close()
+
+    def run(self) -> None:
+        """The scheduler loop in the calling thread; survives Redis outages."""
+        logger.info("scheduler %s started", self.token)
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.run_once()
+                    failures = 0
+                except FairQueueError as e:
+                    failures += 1
+                    logger.warning("scheduler pass failed: %s", e)
+                self._stop.wait(min(5.0, self.tick_seconds * 2 ** min(failures, 5)))
+        finally:
+            self.close()
+            logger.info("scheduler %s stopped", self.token)
+
+    def holds_lock(self) -> bool:
+        """Take or renew the lock; True while this scheduler owns it."""
+        call = self.queue.calls.lock(self.keys.scheduler_lock, self.token, self.lock_ttl_seconds)
+        return self.queue.run_script(call)
+
+    def run_once(self) -> list[str]:
+        """One pass: housekeeping, then (as lock owner) fire what is due; returns run ids."""
+        self.queue.promote_due()
+        self.queue.reclaim_expired()
+        if not self.holds_lock():
+            return []
+        now = self.clock()
+        fired = [run for s in self.list_schedules() for run in self._fire_schedule(s, now)]
+        if self.dags is not None:
+            fired += self.dags.fire_due(self, now)
+        return fired
+
+    # --- firing ----------------------------------------------------------------------
+
+    def due_ticks(
+        self, key: str, cron: str, zone_name: str, catchup: bool, start: float, now: datetime
+    ) -> list[datetime]:
+        """The ticks of one schedule to fire now, per its cursor and catchup policy."""
+        cursor = self.queue.redis.hget(self.keys.schedule_cursors, key)
+        if cursor is None:
+            self.advance(key, start)
+            after = datetime.fromtimestamp(start, tz=timezone.utc)
+        else:
+            after = datetime.fromtimestamp(float(cursor), tz=timezone.utc)
+        limit = self.catchup_limit if catchup else 10_000
+        ticks = fire_times(cron, check_timezone(zone_name), after, now, limit=limit)
+        return ticks if catchup else ticks[-1:]
+
+    def advance(self, key: str, tick: float) -> None:
+        """Record ``tick`` as handled for ``key`` (the cursor only moves forward)."""
+        self.queue.run_script(self.queue.calls.advance(key, tick))
+
+    def _fire_schedule(self, schedule: Schedule, now: datetime) -> list[str]:
+        ticks = self.due_ticks(
+            schedule.schedule_id,
+            schedule.cron_expr,
+            schedule.timezone,
+            schedule.catchup,
+            schedule.created_at,
+            now,
+        )
+        fired = []
+        for tick in ticks:
+            if not schedule.paused:
+                run_id = f"{schedule.schedule_id}__{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+                if self._create(schedule, run_id, tick):
+                    fired.append(run_id)
+            self.advance(schedule.schedule_id, tick.timestamp())
+        return fired
+
+    def _create(self, schedule: Schedule, run_id: str, tick: datetime) -> bool:
+        tasks = compile_run(schedule.task, run_id, None)
+        try:
+            self.queue.enqueue_tasks(
+                tasks, run_id, logical_date=tick.isoformat(), tenant=schedule.task.user_id
+            )
+        except RunExistsError:
+            return False
+        logger.info(
+            "fired schedule %s for %s: run %s, task %s",
+            schedule.schedule_id,
+            tick.isoformat(),
+            run_id,
+            tasks[0].task_id,
+        )
+        return True
+
+    def _server_time(self) -> datetime:
+        seconds, micros = self.queue.redis.time()
+        return datetime.fromtimestamp(seconds + micros / 1_000_000, tz=timezone.utc)
