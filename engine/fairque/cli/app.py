@@ -13,8 +13,10 @@ from typing import Annotated
 
 import typer
 
+from fairque.cli.dag import dag_app
 from fairque.cli.demo import demo
 from fairque.cli.queue import queue_app
+from fairque.cli.run import run_app
 from fairque.cli.scheduler import scheduler
 from fairque.cli.server import server_app
 from fairque.cli.worker import health, worker_app
@@ -65,8 +67,8 @@ def root(
 app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
 app.add_typer(queue_app, name="queue")
-# app.add_typer(dag_app, name="dag")
-# app.add_typer(run_app, name="run")
+app.add_typer(dag_app, name="dag")
+app.add_typer(run_app, name="run")
 
 # --- single commands ------------------------------------------------------------------
 app.command(name="health")(health)

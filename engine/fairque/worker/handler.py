@@ -86,7 +86,7 @@ class TaskHandler:
         queue stores an ``xcom_push_key`` result when it records the success.
         """
         function = self.function_of(task)
-        with running(task, self.xcom):
+        with running(task, self.xcom, task.payload.get("conf")):
             result = function(*task.args, **task.kwargs)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
@@ -99,7 +99,7 @@ class TaskHandler:
         if task.func is not None and type(self)._process_task is TaskHandler._process_task:
             function = self.function_of(task)
             if inspect.iscoroutinefunction(function):
-                with running(task, self.xcom):
+                with running(task, self.xcom, task.payload.get("conf")):
                     task.result = await function(*task.args, **task.kwargs)
                 return True
         return await in_daemon_thread(self._process_task, task)

@@ -1,0 +1,313 @@
+"""``fairque dag list|validate|render|trigger|test|pause|unpause``."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from fairque.cli.common import (
+    JsonOption,
+    RedisUrlOption,
+    StateDirOption,
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    redis_url_for,
+)
+from fairque.core.config import FairQueueConfig
+from fairque.core.errors import FairQueueError
+from fairque.dag.loader import DagBag, dags_folder, load_dags
+from fairque.dag.model import DAG
+from fairque.dag.render import render
+from fairque.dag.runs import graph_view, paused_dags, set_paused, trigger
+from fairque.dag.validate import validate_paths
+from fairque.queue.runs import RunInfo
+from fairque.queue.sync_queue import TaskQueue
+from fairque.tasks.inprocess import run_in_process
+
+dag_app = typer.Typer(help="DAG files: list, validate, render, trigger, test, pause.")
+
+DagsFolderOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dags-folder",
+        envvar="FAIRQUE_DAGS_FOLDER",
+        help="Folder of DAG files [default: ./dags].",
+        show_default=False,
+    ),
+]
+ConfOption = Annotated[
+    str | None, typer.Option("--conf", help='Run parameters as JSON, e.g. \'{"source": "api"}\'.')
+]
+
+
+def _bag(folder: Path | None) -> DagBag:
+    bag = load_dags(dags_folder(folder))
+    for problem in bag.problems:
+        err_console.print(f"[yellow]warning:[/yellow] {problem}")
+    return bag
+
+
+def _dag(folder: Path | None, dag_id: str) -> DAG:
+    bag = _bag(folder)
+    if dag_id not in bag.dags:
+        known = ", ".join(sorted(bag.dags)) or "none"
+        fail(f"no DAG {dag_id!r} in {dags_folder(folder)} (known: {known})")
+    return bag.dags[dag_id]
+
+
+def _conf(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"--conf is not valid JSON: {e}")
+    if not isinstance(value, dict):
+        fail('--conf must be a JSON object, e.g. \'{"source": "api"}\'')
+    return value
+
+
+def _queue(redis_url: str | None, state_dir: Path | None) -> TaskQueue:
+    url = redis_url_for(redis_url, state_dir)
+    return TaskQueue(FairQueueConfig.create_default(redis=url))
+
+
+def next_run(dag: DAG, after: datetime | None = None) -> datetime | None:
+    """When the DAG's schedule fires next (None for a manual-only DAG)."""
+    if not dag.schedule:
+        return None
+    from fairque.scheduler.cron import next_fire
+
+    return next_fire(dag.schedule, ZoneInfo(dag.timezone), after)
+
+
+@dag_app.command("list")
+def list_dags(
+    as_json: JsonOption = False,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """DAGs with their schedule, next run, paused flag and last run's state."""
+    with cli_errors():
+        bag = _bag(dags_folder_)
+        with _queue(redis_url, state_dir) as queue:
+            paused = paused_dags(queue)
+            rows = [_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("dag_id", "schedule", "next run", "paused", "last run", "tasks", "file")
+    for row in rows:
+        table.add_row(
+            row["dag_id"],
+            row["schedule"] or "manual",
+            row["next_run"] or "-",
+            "yes" if row["paused"] else "no",
+            row["last_run_state"] or "-",
+            str(row["tasks"]),
+            row["file"] or "",
+        )
+    console.print(table)
+
+
+def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
+    last = queue.list_runs(dag.dag_id, limit=1)
+    upcoming = next_run(dag)
+    return {
+        "dag_id": dag.dag_id,
+        "schedule": dag.schedule,
+        "timezone": dag.timezone,
+        "next_run": upcoming.isoformat() if upcoming else None,
+        "paused": paused,
+        "last_run_id": last[0].run_id if last else None,
+        "last_run_state": last[0].state.value if last else None,
+        "tasks": len(dag.task_names),
+        "file": dag.source,
+    }
+
+
+@dag_app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="DAG files or folders.")] = None,
+    allowed_modules: Annotated[
+        str, typer.Option("--allowed-modules", help="Module prefixes callables may come from.")
+    ] = "examples,dags",
+    as_json: JsonOption = False,
+    dags_folder_: DagsFolderOption = None,
+) -> None:
+    """Check DAG files without running anything; exit 1 listing every problem."""
+    with cli_errors():
+        targets = paths or [dags_folder(dags_folder_)]
+        allowed = [m.strip() for m in allowed_modules.split(",") if m.strip()]
+        report = validate_paths(targets, allowed)
+    problems = [p for found in report.values() for p in found]
+    if as_json:
+        console.print_json(
+            json.dumps({f: [p.to_dict() for p in found] for f, found in report.items()})
+        )
+    else:
+        for file, found in report.items():
+            mark = "[green]ok[/green]" if not found else f"[red]{len(found)} problem(s)[/red]"
+            console.print(f"{file}: {mark}")
+            for problem in found:
+                console.print(f"  {problem}", markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@dag_app.command("render")
+def render_dag(
+    dag_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help=".dot, .svg, .png or .mmd")],
+    run_id: Annotated[str | None, typer.Option("--run", help="Colour by this run.")] = None,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Draw the DAG (or one run of it, coloured by state, with its XCom lineage)."""
+    with cli_errors():
+        dag = _dag(dags_folder_, dag_id)
+        if run_id is None:
+            view = graph_view(dag)
+        else:
+            with _queue(redis_url, state_dir) as queue:
+                run = queue.get_run(run_id)
+                lineage = queue.run_pipeline(queue.calls.lineage(run_id))
+            view = graph_view(dag, run, lineage)
+        written = render(view, output)
+    console.print(f"wrote {written}")
+
+
+@dag_app.command("trigger")
+def trigger_dag(
+    dag_id: str,
+    conf: ConfOption = None,
+    tenant: Annotated[str | None, typer.Option(help="Whose fair share the run uses.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    as_json: JsonOption = False,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Start a run of a DAG; with --wait, exit 0 if it succeeded and 1 if not."""
+    with cli_errors():
+        dag = _dag(dags_folder_, dag_id)
+        with _queue(redis_url, state_dir) as queue:
+            handle = trigger(queue, dag, conf=_conf(conf), tenant=tenant)
+            if not as_json:
+                console.print(f"run [bold]{handle.run_id}[/bold] of {dag_id} queued")
+            if not wait:
+                if as_json:
+                    console.print_json(json.dumps(queue.get_run(handle.run_id).to_dict()))
+                return
+            info = _follow(queue, handle.run_id, timeout, quiet=as_json)
+    if as_json:
+        console.print_json(json.dumps(info.to_dict()))
+    else:
+        console.print(f"run {info.run_id}: [bold]{info.state}[/bold]")
+    if info.state.value != "success":
+        raise typer.Exit(1)
+
+
+def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunInfo:
+    deadline = time.monotonic() + timeout
+    info = queue.get_run(run_id)
+    with Live(run_table(info), console=err_console, transient=quiet) as live:
+        while not info.state.is_finished:
+            if time.monotonic() > deadline:
+                raise FairQueueError(
+                    f"run {run_id} did not end within {timeout} s (it goes on; "
+                    f"see `fairque run show {run_id}`); is a worker running?"
+                )
+            time.sleep(0.2)
+            info = queue.get_run(run_id)
+            live.update(run_table(info))
+    return info
+
+
+def run_table(info: RunInfo) -> Table:
+    """A run's tasks with state, attempts, duration and error."""
+    table = Table(
+        "task", "state", "attempts", "duration", "error", title=f"{info.run_id}: {info.state}"
+    )
+    for name, task in info.tasks.items():
+        if task is None:
+            table.add_row(name, "expired", "", "", "")
+            continue
+        duration = f"{task.duration:.2f} s" if task.duration is not None else ""
+        error = task.error.get("message", "") if task.error else ""
+        table.add_row(name, str(task.state), str(task.attempts), duration, error[:80])
+    return table
+
+
+@dag_app.command("test")
+def test_dag(
+    dag_id: str,
+    conf: ConfOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the task records a trigger would write.")
+    ] = False,
+    dags_folder_: DagsFolderOption = None,
+) -> None:
+    """Run the whole DAG in this process (no worker, no Redis), or show its records."""
+    import sys
+
+    sys.path.insert(0, str(Path.cwd()))
+    with cli_errors():
+        dag = _dag(dags_folder_, dag_id)
+        merged = dag.check_conf(_conf(conf))
+        if dry_run:
+            records = [t.to_dict() for t in dag.compile("dry-run", conf=merged)]
+            console.print_json(json.dumps(records))
+            return
+        result = run_in_process(dag.pipeline_for(merged), conf=merged)
+    for name in dag.task_names:
+        state = result.states.get(name)
+        detail = result.errors.get(name) or json.dumps(result.results.get(name))
+        console.print(f"{name}: [bold]{state}[/bold] {detail}", highlight=False)
+    if not result.succeeded:
+        raise typer.Exit(1)
+
+
+@dag_app.command()
+def pause(
+    dag_id: str,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Stop the DAG's schedule from firing (manual triggers still work)."""
+    _set_paused(dag_id, True, dags_folder_, redis_url, state_dir)
+
+
+@dag_app.command()
+def unpause(
+    dag_id: str,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Let the DAG's schedule fire again."""
+    _set_paused(dag_id, False, dags_folder_, redis_url, state_dir)
+
+
+def _set_paused(
+    dag_id: str, paused: bool, folder: Path | None, redis_url: str | None, state_dir: Path | None
+) -> None:
+    with cli_errors():
+        _dag(folder, dag_id)
+        with _queue(redis_url, state_dir) as queue:
+            set_paused(queue, dag_id, paused)
+    console.print(f"{dag_id} {'paused' if paused else 'unpaused'}")

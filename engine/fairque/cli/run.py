@@ -1,0 +1,100 @@
+"""``fairque run list|show|cancel``: runs of pipelines and DAGs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fairque.cli.common import (
+    JsonOption,
+    RedisUrlOption,
+    StateDirOption,
+    cli_errors,
+    console,
+    redis_url_for,
+)
+from fairque.core.config import FairQueueConfig
+from fairque.queue.sync_queue import TaskQueue
+
+run_app = typer.Typer(help="Runs of pipelines and DAGs.")
+
+
+def _queue(redis_url: str | None, state_dir: Path | None) -> TaskQueue:
+    return TaskQueue(FairQueueConfig.create_default(redis=redis_url_for(redis_url, state_dir)))
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@run_app.command("list")
+def list_runs(
+    dag_id: Annotated[str | None, typer.Argument(help="Only the runs of this DAG.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
+    as_json: JsonOption = False,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """The newest runs with their state, logical date and times."""
+    with cli_errors(), _queue(redis_url, state_dir) as queue:
+        runs = queue.list_runs(dag_id, limit=limit)
+    if as_json:
+        console.print_json(json.dumps([r.to_dict(with_tasks=False) for r in runs]))
+        return
+    table = Table("run_id", "dag", "state", "logical date", "tenant", "started", "ended")
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            run.dag_id or "(pipeline)",
+            run.state.value,
+            run.logical_date or "-",
+            run.tenant or "-",
+            _when(run.started_at),
+            _when(run.ended_at),
+        )
+    console.print(table)
+
+
+@run_app.command()
+def show(
+    run_id: str,
+    as_json: JsonOption = False,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """A run's tasks (state, attempts, duration, error) and its XCom lineage."""
+    from fairque.cli.dag import run_table
+
+    with cli_errors(), _queue(redis_url, state_dir) as queue:
+        info = queue.get_run(run_id)
+        lineage = queue.run_pipeline(queue.calls.lineage(run_id))
+    if as_json:
+        console.print_json(json.dumps({**info.to_dict(), "lineage": lineage}))
+        return
+    console.print(run_table(info))
+    if lineage:
+        table = Table("kind", "key", "producer", "consumer", "bytes", title="XCom lineage")
+        for e in lineage:
+            table.add_row(
+                e["kind"], e["key"], e["producer"] or "-", e["consumer"] or "-", str(e["bytes"])
+            )
+        console.print(table)
+
+
+@run_app.command()
+def cancel(
+    run_id: str,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Cancel every task of the run that has not ended."""
+    with cli_errors(), _queue(redis_url, state_dir) as queue:
+        info = queue.cancel_run(run_id)
+    console.print(f"run {run_id}: {info.state}")

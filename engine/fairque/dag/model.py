@@ -1,0 +1,479 @@
+"""The DAG model: a named Pipeline of task templates plus its schedule, params and tenant.
+
+A :class:`DAG` comes from a YAML file (see :mod:`fairque.dag.loader`) or is built in a
+Python DAG file with the Pipeline operators::
+
+    DAG(dag_id="orders_etl", pipeline=extract() >> (transform() | validate()) >> load())
+
+Construction checks everything that can be checked without running a task (ids, cron,
+timezone, params, dependencies, cycles) and raises a :class:`DagError` subclass.
+:meth:`DAG.compile` turns it, plus a run's conf, into the task records of one run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import networkx as nx
+from croniter import croniter
+
+from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
+from fairque.core.models import Priority, Task, to_json, validate_identifier
+from fairque.core.schemas import did_you_mean
+from fairque.tasks.pipeline import Pipeline, clone_task
+
+DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+PARAM_TYPES = ("string", "integer", "number", "boolean", "object", "array")
+DEFAULT_ARG_KEYS = (
+    "priority",
+    "max_retries",
+    "retry_delay_seconds",
+    "timeout_seconds",
+    "trigger_rule",
+)
+"""The keys ``default_args`` may set; each may also be set on a task (the task wins)."""
+
+_PLACEHOLDER = re.compile(r"^\{\{\s*params\.([A-Za-z0-9_.-]+)\s*\}\}$")
+
+
+class _NoDefault:
+    """The ``default`` of a ParamSpec that has none (the param is required)."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+# --- params ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One typed DAG param. Without a ``default`` it is required in every run's conf.
+
+    A default of ``None`` makes the param optional and lets a conf set it to null.
+    """
+
+    type: str = "string"
+    default: Any = NO_DEFAULT
+    description: str = ""
+    enum: tuple[Any, ...] | None = None
+
+    @classmethod
+    def of(cls, value: ParamSpec | Mapping[str, Any]) -> ParamSpec:
+        """A ParamSpec from itself or from a mapping with the YAML keys."""
+        if isinstance(value, ParamSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise DagError(f"a param is a mapping such as {{type: string}}, not {value!r}")
+        unknown = sorted(set(value) - {"type", "default", "description", "enum"})
+        if unknown:
+            hint = did_you_mean(unknown[0], ["type", "default", "description", "enum"])
+            raise DagError(f"unknown param key(s) {unknown}{hint}")
+        enum = value.get("enum")
+        return cls(
+            type=value.get("type", "string"),
+            default=value.get("default", NO_DEFAULT),
+            description=value.get("description", ""),
+            enum=None if enum is None else tuple(enum),
+        )
+
+    @property
+    def required(self) -> bool:
+        """True when a run's conf must give this param."""
+        return self.default is NO_DEFAULT
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for this param, or None."""
+        if value is None and self.default is None:
+            return None
+        if not _type_ok(self.type, value):
+            return f"must be {_TYPE_WORDS.get(self.type, self.type)}, not {_shown(value)}"
+        if self.enum is not None and value not in self.enum:
+            return f"must be one of {', '.join(_shown(v) for v in self.enum)}, not {_shown(value)}"
+        return None
+
+    def problems(self) -> list[str]:
+        """What is wrong with the spec itself (unknown type, default or enum of the wrong type)."""
+        if self.type not in PARAM_TYPES:
+            return [f"type {self.type!r} is unknown{did_you_mean(self.type, PARAM_TYPES)}"]
+        found = [
+            f"enum value {_shown(v)} must be {_TYPE_WORDS[self.type]}"
+            for v in self.enum or ()
+            if not _type_ok(self.type, v)
+        ]
+        if not self.required and self.default is not None:
+            problem = self.check(self.default)
+            if problem:
+                found.append(f"default {problem}")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-compatible data (``default`` only when there is one)."""
+        data: dict[str, Any] = {"type": self.type, "description": self.description}
+        if not self.required:
+            data["default"] = self.default
+        if self.enum is not None:
+            data["enum"] = list(self.enum)
+        return data
+
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer":
+        return isinstance(value, int)
+    if kind == "number":
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    checks: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "object": Mapping,
+        "array": (list, tuple),
+    }
+    return kind in checks and isinstance(value, checks[kind])
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if _jsonable(value) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# --- schedule ----------------------------------------------------------------------------
+
+
+def make_croniter(expression: str, start: datetime | float | None = None) -> Any:
+    """A croniter for a DAG ``schedule``: 5 fields, or 6 with the seconds field FIRST
+    (``"30 */5 * * * *"`` = at second 30 of every fifth minute), as the scheduler reads it."""
+    return croniter(expression, start, second_at_beginning=True)
+
+
+def schedule_problem(expression: object) -> str | None:
+    """Why ``expression`` is not a usable cron schedule, or None."""
+    if not isinstance(expression, str) or not expression.strip():
+        return f"schedule must be a cron expression such as '0 9 * * *', not {expression!r}"
+    fields = expression.split()
+    if len(fields) not in (5, 6):
+        return (
+            f"cron {expression!r} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
+            "use 5 (minute hour day month "
+            "weekday) or 6 with seconds first (second minute hour day month weekday)"
+        )
+    try:
+        make_croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except (ValueError, KeyError, TypeError) as e:  # croniter errors derive from ValueError
+        return f"cron {expression!r} is invalid: {e}"
+    return None
+
+
+def timezone_problem(name: object) -> str | None:
+    """Why ``name`` is not an IANA timezone such as ``Europe/Paris``, or None."""
+    if not isinstance(name, str) or not name:
+        return f"timezone must be an IANA name such as 'UTC' or 'Europe/Paris', not {name!r}"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown timezone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'"
+    return None
+
+
+# --- the DAG -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a DAG file says about a task beyond its record: a description, and the XCom
+    keys it pushes by hand (besides ``xcom_push_key``), for lineage drawn before a run."""
+
+    description: str = ""
+    xcom_pushes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class DAG:
+    """A workflow: named task templates and their edges, with schedule, params and tenant.
+
+    ``pipeline`` may be a single Task. ``default_args`` fill what a template leaves at
+    its default (``max_retries``/``retry_delay_seconds``/``timeout_seconds`` unset,
+    priority NORMAL, trigger rule all_success); ``defaults_applied=True`` says the
+    templates already include them (the YAML loader merges them itself).
+    """
+
+    dag_id: str
+    pipeline: Pipeline
+    description: str = ""
+    schedule: str | None = None
+    timezone: str = "UTC"
+    catchup: bool = False
+    max_active_runs: int = 16
+    tenant: str = "default"
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    default_args: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    task_info: Mapping[str, TaskInfo] = field(default_factory=dict)
+    defaults_applied: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._check_fields()
+        pipeline = self.pipeline
+        if isinstance(pipeline, Task):
+            pipeline = Pipeline.of(pipeline)
+        if not isinstance(pipeline, Pipeline):
+            raise DagError(
+                f"DAG {self.dag_id!r}: pipeline must be a Pipeline or a Task "
+                f"(e.g. a() >> b()), not {type(pipeline).__name__}"
+            )
+        if not len(pipeline):
+            raise DagError(f"DAG {self.dag_id!r} has no tasks")
+        params = {name: ParamSpec.of(spec) for name, spec in dict(self.params).items()}
+        self._check_params(params)
+        defaults = dict(self.default_args)
+        if not self.defaults_applied:
+            pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
+        self._check_graph(pipeline, params)
+        set_ = object.__setattr__
+        set_(self, "pipeline", pipeline)
+        set_(self, "params", MappingProxyType(params))
+        set_(self, "default_args", MappingProxyType(defaults))
+        set_(self, "task_info", MappingProxyType(dict(self.task_info)))
+        set_(self, "defaults_applied", True)
+
+    def _check_fields(self) -> None:
+        if not isinstance(self.dag_id, str) or not DAG_ID_PATTERN.match(self.dag_id):
+            raise DagError(
+                f"dag_id {self.dag_id!r} is invalid: use 1-200 letters, digits, '_', '.' or '-'"
+            )
+        problem = (None if self.schedule is None else schedule_problem(self.schedule)) or (
+            timezone_problem(self.timezone)
+        )
+        if problem:
+            raise DagError(f"DAG {self.dag_id!r}: {problem}")
+        if isinstance(self.max_active_runs, bool) or not isinstance(self.max_active_runs, int):
+            raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be an integer")
+        if self.max_active_runs < 1:
+            raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be 1 or more")
+        if not isinstance(self.catchup, bool):
+            raise DagError(f"DAG {self.dag_id!r}: catchup must be true or false")
+        validate_identifier(self.tenant, "user_id")
+
+    def _check_params(self, params: Mapping[str, ParamSpec]) -> None:
+        problems = [f"param {name!r}: {p}" for name, s in params.items() for p in s.problems()]
+        if problems:
+            raise DagError(f"DAG {self.dag_id!r}: " + "; ".join(problems))
+
+    def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
+        external = pipeline.external_dependencies()
+        if external:
+            name = min(external)
+            raise UnknownDependencyError(name, external[name])
+        pipeline.validate()
+        for name, task in pipeline.nodes.items():
+            for used in placeholders([task.args, task.kwargs]):
+                if used not in params:
+                    hint = did_you_mean(used, params)
+                    raise DagError(
+                        f"DAG {self.dag_id!r}: task {name!r} uses {{{{ params.{used} }}}} "
+                        f"but the DAG has no param {used!r}{hint}"
+                    )
+
+    # --- reading -------------------------------------------------------------------------
+
+    @property
+    def task_names(self) -> list[str]:
+        """The task names in topological order (ties broken by name)."""
+        return self.pipeline.order()
+
+    def planned_lineage(self) -> list[tuple[str, str, str]]:
+        """(producer, key, consumer) for every XCom key a task declares it pulls.
+
+        The producers of a key are the tasks that push it (``xcom_push_key`` or declared
+        ``xcom_pushes``) and run before the consumer; when none does, any other task
+        that pushes it. Keys nobody declares pushing are left out.
+        """
+        pushers: dict[str, list[str]] = {}
+        for name, task in self.pipeline.nodes.items():
+            keys = [task.xcom_push_key, *self.task_info.get(name, TaskInfo()).xcom_pushes]
+            for key in dict.fromkeys(k for k in keys if k):
+                pushers.setdefault(key, []).append(name)
+        graph = self.pipeline.graph()
+        lineage: list[tuple[str, str, str]] = []
+        for consumer in self.task_names:
+            before = nx.ancestors(graph, consumer)
+            for key in self.pipeline.nodes[consumer].xcom_pulls:
+                candidates = [p for p in pushers.get(key, []) if p != consumer]
+                upstream = [p for p in candidates if p in before]
+                lineage.extend((p, key, consumer) for p in sorted(upstream or candidates))
+        return lineage
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible description of the DAG (for ``--json`` and dry runs)."""
+        return {
+            "dag_id": self.dag_id,
+            "description": self.description,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "catchup": self.catchup,
+            "max_active_runs": self.max_active_runs,
+            "tenant": self.tenant,
+            "params": {name: spec.to_dict() for name, spec in self.params.items()},
+            "default_args": dict(self.default_args),
+            "source": self.source,
+            "tasks": self.task_names,
+            "pipeline": self.pipeline.to_dict(),
+            "planned_lineage": [list(item) for item in self.planned_lineage()],
+        }
+
+    # --- running -------------------------------------------------------------------------
+
+    def check_conf(self, conf: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``conf`` merged over the params' defaults, or DagConfError listing every
+        problem: unknown keys, missing required params, wrong types, values off the enum."""
+        given = {} if conf is None else conf
+        if not isinstance(given, Mapping):
+            raise DagConfError(self.dag_id, [f"conf must be a mapping, not {_shown(given)}"])
+        problems = [
+            f"unknown param {key!r}{did_you_mean(str(key), self.params)}; "
+            f"known: {', '.join(self.params) or 'none'}"
+            for key in given
+            if key not in self.params
+        ]
+        merged: dict[str, Any] = {}
+        for name, spec in self.params.items():
+            if name in given:
+                problem = spec.check(given[name])
+                if problem:
+                    problems.append(f"param {name!r} {problem}")
+                merged[name] = given[name]
+            elif spec.required:
+                problems.append(f"param {name!r} is required ({_TYPE_WORDS.get(spec.type)})")
+            else:
+                merged[name] = copy.deepcopy(spec.default)
+        if problems:
+            raise DagConfError(self.dag_id, problems)
+        return json.loads(to_json(merged, "conf"))  # type: ignore[no-any-return]
+
+    def pipeline_for(self, conf: Mapping[str, Any] | None = None) -> Pipeline:
+        """The pipeline as one run with ``conf`` executes it: conf checked (DagConfError)
+        and merged over the params' defaults, every template's ``payload["conf"]`` set to
+        it, and every string in args or kwargs (at any depth) that is exactly
+        ``"{{ params.NAME }}"`` replaced by that param's value. For in-process runs."""
+        merged = self.check_conf(conf)
+        nodes = {
+            name: clone_task(
+                task,
+                payload={**task.payload, "conf": copy.deepcopy(merged)},
+                args=substitute(task.args, merged),
+                kwargs=substitute(task.kwargs, merged),
+            )
+            for name, task in self.pipeline.nodes.items()
+        }
+        return Pipeline(nodes, self.pipeline.edges, self.pipeline.heads, self.pipeline.tails)
+
+    def compile(
+        self,
+        run_id: str,
+        *,
+        user_id: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+    ) -> list[Task]:
+        """The task records of one run, upstreams first; nothing is written anywhere.
+
+        The conf is applied as in :meth:`pipeline_for` (a task reads it as
+        ``current_task().conf``); ``task_id`` is ``"<run_id>:<name>"``; ``user_id``
+        (else the DAG's ``tenant``) is whose fair share the run uses.
+        """
+        pipeline = self.pipeline_for(conf)
+        return pipeline.compile(run_id, user_id=user_id or self.tenant)
+
+
+def placeholders(value: Any) -> list[str]:
+    """The param names used as ``"{{ params.NAME }}"`` strings anywhere in ``value``."""
+    if isinstance(value, str):
+        match = _PLACEHOLDER.match(value)
+        return [match.group(1)] if match else []
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [name for item in value for name in placeholders(item)]
+    return []
+
+
+def substitute(value: Any, params: Mapping[str, Any]) -> Any:
+    """``value`` with every ``"{{ params.NAME }}"`` string replaced by ``params[NAME]``."""
+    if isinstance(value, str):
+        match = _PLACEHOLDER.match(value)
+        return copy.deepcopy(params[match.group(1)]) if match else value
+    if isinstance(value, Mapping):
+        return {k: substitute(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, params) for v in value]
+    return value
+
+
+def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str) -> Pipeline:
+    """The pipeline with ``defaults`` filled into every template field left at its default."""
+    unknown = [key for key in defaults if key not in DEFAULT_ARG_KEYS]
+    if unknown:
+        raise DagError(
+            f"DAG {dag_id!r}: unknown default_args key {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], DEFAULT_ARG_KEYS)}; known: {', '.join(DEFAULT_ARG_KEYS)}"
+        )
+    if not defaults:
+        return pipeline
+    unset: dict[str, Any] = {
+        "priority": Priority.NORMAL,
+        "trigger_rule": "all_success",
+        "max_retries": None,
+        "retry_delay_seconds": None,
+        "timeout_seconds": None,
+    }
+    nodes: dict[str, Task] = {}
+    for name, task in pipeline.nodes.items():
+        changes = {k: v for k, v in defaults.items() if getattr(task, k) == unset[k]}
+        if "priority" in changes:
+            changes["priority"] = Priority.parse(changes["priority"])
+        nodes[name] = clone_task(task, **changes) if changes else task
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
+
+
+__all__ = [
+    "DAG",
+    "DEFAULT_ARG_KEYS",
+    "NO_DEFAULT",
+    "PARAM_TYPES",
+    "ParamSpec",
+    "TaskInfo",
+    "make_croniter",
+    "placeholders",
+    "schedule_problem",
+    "substitute",
+    "timezone_problem",
+]

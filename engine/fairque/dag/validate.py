@@ -1,0 +1,492 @@
+"""Checking DAG files without running anything: every problem, located by line:column.
+
+The checks on a YAML document are pure functions of its data and node tree:
+schema errors (with did-you-mean for unknown keys), duplicate keys, dependencies on
+unknown tasks, self-dependencies, cycles (the whole path), ``flow`` syntax, cron,
+timezone, params, and callables (imported to check they exist and are allowed; never
+called). :func:`validate_dag_file` and :func:`validate_paths` apply them, through the
+loader, to files and folders.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from fairque.core.config import module_allowed
+from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
+from fairque.core.models import Task
+from fairque.core.schemas import did_you_mean, schema_problems
+from fairque.dag.flow import Flow, parse_flow, unknown_names
+from fairque.dag.model import (
+    PARAM_TYPES,
+    ParamSpec,
+    placeholders,
+    schedule_problem,
+    timezone_problem,
+)
+from fairque.tasks.pipeline import Pipeline
+
+SCHEMA = "dag.schema.json"
+MAX_NODES = 200_000
+"""Most YAML nodes a DAG file may expand to (aliases counted each time they are used)."""
+
+Path_ = tuple[str | int, ...]
+_REQUIRED = re.compile(r"^is invalid: '(.+)' is a required property$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a DAG file, located as precisely as known.
+
+    ``line``/``column`` are 1-based (None when unknown); ``pointer`` is a JSON pointer
+    into the document (``/tasks/load/depends_on/0``), ``""`` for the whole file.
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        at = f" [at {self.pointer}]" if self.pointer else ""
+        return f"{where}: {self.message}{at}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as JSON-compatible data."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "pointer": self.pointer,
+            "message": self.message,
+        }
+
+
+def json_pointer(path: Sequence[str | int]) -> str:
+    """The RFC 6901 pointer of ``path``: ``("tasks", "a/b", 0)`` -> ``/tasks/a~1b/0``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+# --- where things are in the YAML -----------------------------------------------------
+
+
+def entry_node(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
+    """The node that best locates ``path``: the key of a mapping entry, the item of a
+    list, else the nearest enclosing one found."""
+    node, best = root, root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            pairs = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not pairs:
+                return best
+            best, node = pairs[-1]  # the last duplicate key wins, as in the data
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return best
+            best = node = node.value[part]
+        else:
+            return best
+    return best
+
+
+def value_node(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
+    """The value node at ``path``, or None when the path is not in the tree."""
+    node = root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            pairs = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            node = pairs[-1] if pairs else None
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            return None
+    return node
+
+
+def _problem(file: str, root: yaml.Node | None, path: Path_, message: str) -> Problem:
+    node = entry_node(root, path)
+    mark = None if node is None else node.start_mark
+    line = None if mark is None else mark.line + 1
+    column = None if mark is None else mark.column + 1
+    return Problem(file, line, column, json_pointer(path), message)
+
+
+# --- the shape of the document ----------------------------------------------------------
+
+
+def expansion_problem(root: yaml.Node | None, limit: int = MAX_NODES) -> str | None:
+    """A message when the node tree expands (through aliases) to more than ``limit``
+    nodes, as a billion-laughs YAML bomb does; the walk stops at the limit."""
+    stack = [] if root is None else [root]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return (
+                f"the YAML expands to more than {limit} nodes through aliases (a 'YAML "
+                "bomb'?); refused"
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+    return None
+
+
+def duplicate_keys(file: str, root: yaml.Node | None) -> list[Problem]:
+    """One problem per repeated key of a mapping (YAML keeps only the last one silently).
+
+    Keys brought in by a ``<<`` merge are not duplicates: overriding them is the point.
+    """
+    problems: list[Problem] = []
+    for node, path in _mappings(root):
+        first: dict[str, yaml.Node] = {}
+        for key, _ in node.value:
+            if key.start_mark.index < node.start_mark.index:
+                continue  # merged in from an anchor defined earlier
+            name = str(key.value)
+            if name not in first:
+                first[name] = key
+                continue
+            what = "task name" if path == ("tasks",) else "key"
+            where = first[name].start_mark.line + 1
+            problems.append(
+                Problem(
+                    file,
+                    key.start_mark.line + 1,
+                    key.start_mark.column + 1,
+                    json_pointer((*path, name)),
+                    f"duplicate {what} {name!r} (first at line {where}); each must be unique",
+                )
+            )
+    return problems
+
+
+def _mappings(root: yaml.Node | None) -> Iterator[tuple[yaml.MappingNode, Path_]]:
+    """Every mapping node once (aliases are not followed twice), with its path."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Path_]] = [] if root is None else [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            yield node, path
+            stack.extend((v, (*path, str(k.value))) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node.value))
+
+
+def schema_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Every way the document breaks ``dag.schema.json``, each at its line:column."""
+    problems = []
+    for path, message in schema_problems(data, SCHEMA):
+        required = _REQUIRED.match(message)
+        if required:
+            text = f"missing required key {required.group(1)!r}"
+        else:
+            text = f"{_subject(path)} {message}"
+        problems.append(_problem(file, root, path, text))
+    return problems
+
+
+def _subject(path: Path_) -> str:
+    """What a schema message is about: ``the document``, ``priority``, ``depends_on[0]``."""
+    if not path:
+        return "the document"
+    if isinstance(path[-1], int):
+        return f"{path[-2]}[{path[-1]}]" if len(path) > 1 else f"item {path[-1]}"
+    return str(path[-1])
+
+
+# --- what the document means ------------------------------------------------------------
+
+
+def _tasks(data: Any) -> dict[str, dict[str, Any]]:
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(tasks, dict):
+        return {}
+    return {str(name): spec for name, spec in tasks.items() if isinstance(spec, dict)}
+
+
+def _string_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Task and param names that YAML read as something else than a string (``on``,
+    ``no`` and ``1`` become true, false and 1 unless quoted)."""
+    problems = []
+    for section in ("tasks", "params"):
+        mapping = data.get(section) if isinstance(data, dict) else None
+        for key in mapping if isinstance(mapping, dict) else ():
+            if not isinstance(key, str):
+                shown = str(key).lower() if isinstance(key, bool) else str(key)
+                text = (
+                    f"{section[:-1]} name {shown} is not a string (YAML reads it as "
+                    f"{type(key).__name__}); put it in quotes"
+                )
+                problems.append(_problem(file, root, (section,), text))
+    return problems
+
+
+def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
+    tasks = _tasks(data)
+    problems = []
+    for name, spec in tasks.items():
+        for i, upstream in enumerate(_string_list(spec.get("depends_on"))):
+            path = ("tasks", name, "depends_on", i)
+            if upstream == name:
+                text = f"task {name!r} depends on itself; remove it from its own depends_on"
+            elif upstream not in tasks:
+                text = (
+                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
+                    f"DAG{did_you_mean(upstream, tasks)}"
+                )
+            else:
+                continue
+            problems.append(_problem(file, root, path, text))
+    return problems
+
+
+def flows(data: Any) -> list[tuple[Path_, str]]:
+    """The document's flow expressions with their paths (``/flow`` or ``/flow/i``)."""
+    flow = data.get("flow") if isinstance(data, dict) else None
+    if isinstance(flow, str):
+        return [(("flow",), flow)]
+    if isinstance(flow, list):
+        return [(("flow", i), text) for i, text in enumerate(flow) if isinstance(text, str)]
+    return []
+
+
+def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Flow expressions that do not parse (at the column where they broke, within the
+    file when the string sits on one line) or that name unknown tasks."""
+    tasks = _tasks(data)
+    problems = []
+    for path, text in flows(data):
+        try:
+            flow = parse_flow(text)
+        except FlowSyntaxError as e:
+            problems.append(_flow_problem(file, root, path, e))
+            continue
+        for name in unknown_names(flow, tasks):
+            problems.append(
+                _problem(
+                    file,
+                    root,
+                    path,
+                    f"flow names {name!r}, which is not a task of this DAG"
+                    f"{did_you_mean(name, tasks)}",
+                )
+            )
+    return problems
+
+
+def _flow_problem(
+    file: str, root: yaml.Node | None, path: Path_, error: FlowSyntaxError
+) -> Problem:
+    problem = _problem(file, root, path, str(error))
+    node = value_node(root, path)
+    if isinstance(node, yaml.ScalarNode) and node.start_mark.line == node.end_mark.line:
+        quote = 1 if node.style in ("'", '"') else 0
+        column = node.start_mark.column + quote + error.column
+        return Problem(file, node.start_mark.line + 1, column, problem.pointer, problem.message)
+    return problem
+
+
+def graph_edges(data: Any) -> set[tuple[str, str]]:
+    """Every (upstream, downstream) edge between known tasks, from depends_on and flow."""
+    tasks = _tasks(data)
+    edges = {
+        (upstream, name)
+        for name, spec in tasks.items()
+        for upstream in _string_list(spec.get("depends_on"))
+        if upstream in tasks
+    }
+    for _, text in flows(data):
+        try:
+            flow: Flow = parse_flow(text)
+        except FlowSyntaxError:
+            continue
+        edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
+    return edges
+
+
+def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """One problem per group of tasks that depend on each other in a circle, with the
+    whole cycle as a path ``a -> b -> c -> a`` (self-dependencies are reported apart)."""
+    edges = {(a, b) for a, b in graph_edges(data) if a != b}
+    graph = nx.DiGraph(sorted(edges))
+    problems = []
+    groups = [sorted(g) for g in nx.strongly_connected_components(graph) if len(g) > 1]
+    for group in sorted(groups):
+        members = set(group)
+        nodes = {name: Task(task_id=name, user_id="default") for name in group}
+        inside = frozenset((a, b) for a, b in edges if a in members and b in members)
+        try:
+            Pipeline(nodes, inside).validate()
+        except DagCycleError as e:
+            problems.append(_problem(file, root, ("tasks", e.cycle[0]), str(e)))
+    return problems
+
+
+def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """A bad cron schedule or timezone, params whose default or enum do not fit their
+    type, and ``{{ params.NAME }}`` naming no param."""
+    if not isinstance(data, dict):
+        return []
+    found: list[tuple[Path_, str]] = []
+    if isinstance(data.get("schedule"), str):
+        found.append((("schedule",), schedule_problem(data["schedule"]) or ""))
+    if isinstance(data.get("timezone"), str):
+        found.append((("timezone",), timezone_problem(data["timezone"]) or ""))
+    given = data.get("params")
+    params: dict[str, Any] = given if isinstance(given, dict) else {}
+    for name, spec in params.items():
+        if not isinstance(spec, dict) or spec.get("type", "string") not in PARAM_TYPES:
+            continue  # the schema reports it
+        try:
+            problems = ParamSpec.of(spec).problems()
+        except DagError as e:
+            problems = [str(e)]
+        found.extend((("params", name), f"param {name!r}: {p}") for p in problems)
+    for name, spec in _tasks(data).items():
+        for key in ("args", "kwargs"):
+            for used in placeholders(spec.get(key)):
+                if used not in params:
+                    text = f"{{{{ params.{used} }}}} names no param{did_you_mean(used, params)}"
+                    found.append((("tasks", name, key), f"task {name!r}: {text}"))
+    return [_problem(file, root, path, text) for path, text in found if text]
+
+
+# --- callables ---------------------------------------------------------------------------
+
+
+def import_callable(path: str, allowed: Sequence[str]) -> Any:
+    """The object named by ``module:function`` (an ``@task`` function stays wrapped).
+
+    Raises DagError when the module is outside ``allowed`` (nothing is imported then),
+    cannot be imported, lacks the attribute, or the attribute is not a function. The
+    function is never called.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise DagError(f"callable {path!r} is not an import path 'module:function'")
+    if not module_allowed(allowed, module_name):
+        raise DagError(
+            f"callable {path!r}: module {module_name!r} is not in allowed_modules {list(allowed)}"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as e:
+        raise DagError(f"callable {path!r}: cannot import {module_name!r}: {e}") from e
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(target) if not n.startswith("_")]
+            hint = did_you_mean(part, names)
+            raise DagError(f"callable {path!r}: {module_name} has no {part!r}{hint}")
+        target = getattr(target, part)
+    if isinstance(target, Task) or not callable(target):
+        raise DagError(f"callable {path!r} is a {type(target).__name__}, not a function")
+    return target
+
+
+def callable_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """Callables that cannot be imported or lie outside ``allowed`` (checked, not run)."""
+    problems = []
+    for name, spec in _tasks(data).items():
+        path = spec.get("callable")
+        if not isinstance(path, str) or ":" not in path:
+            continue  # the schema reports it
+        try:
+            import_callable(path, allowed)
+        except DagError as e:
+            problems.append(_problem(file, root, ("tasks", name, "callable"), str(e)))
+    return problems
+
+
+def document_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
+) -> list[Problem]:
+    """Every problem of one parsed YAML DAG document, in file order."""
+    if data is None:
+        return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
+    problems = [
+        *duplicate_keys(file, root),
+        *schema_check(file, data, root),
+        *name_problems(file, data, root),
+        *dependency_problems(file, data, root),
+        *flow_problems(file, data, root),
+        *cycle_problems(file, data, root),
+        *setting_problems(file, data, root),
+        *callable_problems(file, data, root, allowed),
+    ]
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+# --- files and folders -------------------------------------------------------------------
+
+
+def validate_dag_file(path: str | Path, allowed_modules: Sequence[str] = ("*",)) -> list[Problem]:
+    """Every problem of one DAG file (YAML or Python); an empty list when it is valid."""
+    from fairque.dag.loader import load_dag_file  # the loader builds on these checks
+
+    return load_dag_file(path, allowed_modules).problems
+
+
+def validate_paths(
+    paths: Sequence[str | Path], allowed_modules: Sequence[str] = ("*",)
+) -> dict[str, list[Problem]]:
+    """Problems per DAG file under ``paths`` (files, and folders' DAG files), every file
+    listed (``[]`` when valid); a dag_id defined twice among them is a problem in each."""
+    from fairque.dag.loader import load_paths
+
+    return dict(load_paths(paths, allowed_modules).files)
+
+
+def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
+    """All problems of a :func:`validate_paths` report, in one list."""
+    return [problem for found in report.values() for problem in found]
+
+
+__all__ = [
+    "MAX_NODES",
+    "Problem",
+    "callable_problems",
+    "cycle_problems",
+    "dependency_problems",
+    "document_problems",
+    "duplicate_keys",
+    "entry_node",
+    "expansion_problem",
+    "flow_problems",
+    "graph_edges",
+    "import_callable",
+    "json_pointer",
+    "name_problems",
+    "problems_of",
+    "schema_check",
+    "setting_problems",
+    "validate_dag_file",
+    "validate_paths",
+    "value_node",
+]

@@ -1,0 +1,3 @@
+"""A Python file in a DAG folder that defines no DAG."""
+
+VALUE = 1

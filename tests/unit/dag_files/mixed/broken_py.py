@@ -1,0 +1,1 @@
+raise RuntimeError("this DAG file is broken on purpose")
