@@ -3,6 +3,7 @@ catchup, DST, pause, the lock, and several scheduler processes firing once per t
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -244,7 +245,7 @@ def test_three_scheduler_processes_fire_each_tick_exactly_once(
     counts = Counter(dates)
     assert counts and max(counts.values()) == 1, counts  # never twice
     seconds = sorted(datetime.fromisoformat(d).timestamp() for d in dates)
-    gaps = [b - a for a, b in zip(seconds, seconds[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(seconds)]
     assert gaps and max(gaps) == 1.0, gaps  # and none missed, across the handover
     assert len(seconds) >= 6
 
