@@ -255,3 +255,81 @@ def _lock_owner(redis_url: str) -> int:
         token = queue.redis.get(queue.keys.scheduler_lock)
     assert token, "no scheduler holds the lock"
     return int(str(token).split(":")[0].removeprefix("scheduler-"))
+
+
+DAG_YAML = """\
+dag_id: {dag_id}
+schedule: "{cron}"
+catchup: {catchup}
+max_active_runs: {max_active}
+tasks:
+  only:
+    callable: "examples.etl:backup_data"
+"""
+
+
+def _dag_file(
+    folder: Path, dag_id: str, cron: str = "* * * * *", catchup: bool = False, max_active: int = 16
+) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{dag_id}.yaml"
+    path.write_text(
+        DAG_YAML.format(
+            dag_id=dag_id, cron=cron, catchup=str(catchup).lower(), max_active=max_active
+        )
+    )
+    return path
+
+
+def test_dag_schedules_fire_runs_named_after_their_tick(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    _dag_file(folder, "every_minute", catchup=True)
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    scheduler = make_scheduler(clock, dags_folder=folder)
+    assert scheduler.run_once() == []  # first seen now: nothing before it fires
+    clock.advance(minutes=2)
+    fired = scheduler.run_once()
+    assert fired == ["every_minute__2026-01-01T12:01:00Z", "every_minute__2026-01-01T12:02:00Z"]
+    assert scheduler.run_once() == []
+    run = scheduler.queue.get_run(fired[0])
+    assert run.dag_id == "every_minute" and run.logical_date == "2026-01-01T12:01:00+00:00"
+
+
+def test_max_active_runs_holds_new_runs_back(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    _dag_file(folder, "one_at_a_time", max_active=1)
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    scheduler = make_scheduler(clock, dags_folder=folder)
+    scheduler.run_once()
+    clock.advance(minutes=1)
+    (first,) = scheduler.run_once()
+    clock.advance(minutes=1)
+    assert scheduler.run_once() == []  # no worker: the first run is unfinished
+    scheduler.queue.cancel_run(first)
+    assert len(scheduler.run_once()) == 1
+
+
+def test_paused_dags_do_not_fire_and_changed_files_are_reloaded(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
+) -> None:
+    from fairque.dag.runs import set_paused
+
+    folder = tmp_path / "dags"
+    _dag_file(folder, "quiet")
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    scheduler = make_scheduler(clock, dags_folder=folder)
+    set_paused(scheduler.queue, "quiet", True)
+    scheduler.run_once()
+    clock.advance(minutes=2)
+    assert scheduler.run_once() == []
+    _dag_file(folder, "newcomer")
+    assert scheduler.dags is not None
+    scheduler.dags.reload()
+    assert "newcomer" in scheduler.dags.dags
+    scheduler.run_once()
+    clock.advance(minutes=1)
+    assert [r.split("__")[0] for r in scheduler.run_once()] == ["newcomer"]
