@@ -7,12 +7,15 @@ Its task functions live here, so the demo needs nothing but the installed packag
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.models import Priority, Task, TaskState
+from fairque.queue.runs import RunInfo
 from fairque.queue.sync_queue import TaskQueue
 from fairque.worker.sync_worker import Worker
 
@@ -95,3 +98,42 @@ def _wait_until(condition: Callable[[], object], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+DEMO_DAGS = ("orders_etl", "failure_cleanup")
+
+
+@dataclass(frozen=True)
+class DagDemo:
+    """One demo DAG run and the picture drawn of it."""
+
+    run: RunInfo
+    picture: Path
+
+
+def run_dag_demo(redis_url: str, dags_folder: Path, out_dir: Path) -> list[DagDemo]:
+    """Trigger the example DAGs, run them on a worker, and draw each run.
+
+    Pictures are SVG when Graphviz's ``dot`` is installed, else Mermaid (``.mmd``).
+    """
+    from fairque.dag.loader import load_dags
+    from fairque.dag.render import render
+    from fairque.dag.runs import graph_view, trigger
+
+    bag = load_dags(dags_folder)
+    dags = [bag.dags[d] for d in DEMO_DAGS if d in bag.dags]
+    config = FairQueueConfig.create_default(
+        worker_id="demo-dag-worker", redis=redis_url, poll_interval_seconds=0.1
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = ".svg" if shutil.which("dot") else ".mmd"
+    results = []
+    with TaskQueue(config) as queue, Worker(config) as worker:
+        worker.start_background()
+        handles = [(dag, trigger(queue, dag)) for dag in dags]
+        for dag, handle in handles:
+            handle.wait(timeout=30)
+            info = queue.get_run(handle.run_id)
+            view = graph_view(dag, info, handle.lineage())
+            results.append(DagDemo(info, render(view, out_dir / f"{dag.dag_id}{suffix}")))
+    return results

@@ -24,14 +24,20 @@ def test_run_demo_serves_light_users_among_the_flood(redis_url: str, redis_clien
 def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "FAIRQUE_REDIS_URL": redis_url, "FAIRQUE_STATE_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "fairque.cli.app", "demo", "--flood", "20", "--light", "3"],
+        [
+            *(sys.executable, "-m", "fairque.cli.app", "demo", "--flood", "20", "--light", "3"),
+            *("--out", str(tmp_path / "pictures")),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
-        cwd=tmp_path,
+        cwd=Path(__file__).resolve().parents[2],
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "Whole order:" in result.stdout
     assert "user:alice: its 3 tasks were served" in result.stdout
+    assert "failure_cleanup" in result.stdout and "the orders API is down" in result.stdout
+    pictures = sorted(p.stem for p in (tmp_path / "pictures").iterdir())
+    assert pictures == ["failure_cleanup", "orders_etl"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, console, redis_url_for
-from fairque.demo import FLOOD, LIGHT, Served, run_demo
+from fairque.cli.dag import run_table
+from fairque.demo import FLOOD, LIGHT, Served, run_dag_demo, run_demo
 
 _COLOURS = {FLOOD: "red", LIGHT[0]: "green", LIGHT[1]: "cyan"}
 
@@ -16,10 +20,14 @@ _COLOURS = {FLOOD: "red", LIGHT[0]: "green", LIGHT[1]: "cyan"}
 def demo(
     flood: Annotated[int, typer.Option(help="Tasks the flooding user pushes.", min=1)] = 40,
     light: Annotated[int, typer.Option(help="Tasks each light user pushes.", min=1)] = 5,
+    dags_folder: Annotated[
+        Path, typer.Option("--dags-folder", envvar="FAIRQUE_DAGS_FOLDER", help="Example DAGs.")
+    ] = Path("dags"),
+    out: Annotated[Path, typer.Option(help="Where the run pictures go.")] = Path(".fairque/demo"),
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Push a flood for one user and a few tasks for two others; show the served order."""
+    """Fairness under a flood, then the example DAGs run by a worker and drawn."""
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)
         console.print(f"[bold]fairque demo[/bold] on {url}")
@@ -29,7 +37,16 @@ def demo(
             "CRITICAL task), behind the whole flood.\n"
         )
         served = run_demo(url, flood=flood, light=light)
-    _show(served, light)
+        _show(served, light)
+        if not dags_folder.is_dir():
+            console.print(f"\n(no {dags_folder}/ folder here: skipping the DAG part)")
+            return
+        sys.path.insert(0, os.getcwd())  # the DAGs' task functions live in examples/
+        console.print("\n[bold]DAGs[/bold]: the example DAGs, triggered and run by a worker")
+        for shown in run_dag_demo(url, dags_folder, out):
+            console.print(run_table(shown.run))
+            console.print(f"picture of the run: {shown.picture}\n")
+        console.print("See them again with `fairque run list` and `fairque run show RUN_ID`.")
 
 
 def _show(served: list[Served], light: int) -> None:
@@ -55,6 +72,5 @@ def _show(served: list[Served], light: int) -> None:
             f"{user}: its {len(mine)} tasks were served at positions {mine[0]}-{mine[-1]} "
             f"of {len(served)}; in a FIFO queue they would have waited behind the flood."
         )
-    unfinished = [s for s in served if s.state.value != "finished"]
-    if unfinished:
+    if any(s.state.value != "finished" for s in served):
         raise typer.Exit(1)
