@@ -56,6 +56,19 @@ class PipelineCall(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """How one claimed run ended, as ``settle`` records it: success with a result
+    (``data`` is its JSON) or failure with an error (``data`` is the error's JSON)."""
+
+    ok: bool
+    task_id: str
+    claim: int
+    data: str
+    duration: float
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
 class FailOutcome:
     """What became of a failed task: retried at ``retry_at`` or ended in ``state``."""
 
@@ -184,6 +197,31 @@ class QueueCalls:
             "1" if retryable else "0",
         ]
         return self._call("fail", args, lambda r: _parse_fail(r, task_id))
+
+    def settle(
+        self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
+    ) -> ScriptCall[tuple[list[FailOutcome | LeaseLostError], list[Task]]]:
+        """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
+
+        The reply pairs each settlement with its result (a LeaseLostError instance when
+        the lease was lost, not raised) and lists the claimed tasks.
+        """
+        q = self.config.queue
+        args: list[Arg] = [
+            max_tasks,
+            int(worker.lease_seconds * 1000),
+            worker.id,
+            q.retry_backoff_max_seconds,
+            len(settlements),
+        ]
+        for s in settlements:
+            kind = "ok" if s.ok else "fail"
+            retry = "1" if s.retryable else "0"
+            args += [kind, s.task_id, s.claim, s.data, _seconds(s.duration), random.random(), retry]
+        for group in (worker.assigned_users, worker.steal_targets):
+            args += [len(group), *group]
+        ids = [s.task_id for s in settlements]
+        return self._call("settle", args, lambda r: _parse_settle(r, ids))
 
     def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
@@ -363,6 +401,18 @@ def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
     if status[0] == "retry":
         return FailOutcome(TaskState.SCHEDULED, retry_at=int(status[1]) / 1000)
     return FailOutcome(TaskState(status[1]))
+
+
+def _parse_settle(
+    reply: Any, ids: list[str]
+) -> tuple[list[FailOutcome | LeaseLostError], list[Task]]:
+    results: list[FailOutcome | LeaseLostError] = []
+    for task_id, one in zip(ids, reply[0], strict=True):
+        if one[0] == "lease_lost":
+            results.append(LeaseLostError(task_id))
+        else:
+            results.append(_parse_fail(one, task_id))
+    return results, _parse_tasks(reply[1])
 
 
 def _parse_cancel(reply: Any, task_id: str) -> str:

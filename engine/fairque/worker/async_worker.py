@@ -155,17 +155,22 @@ class AsyncWorker:
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:
-        await self._record()
         if self.core.stopping and self.core.grace_over():
             await self._hand_back()
         await self._maintain()
-        free = self.core.free_slots()
-        if free:
-            for task in await self.queue.pop_many(free):
-                self.core.claimed(task)
-                self._jobs[task.task_id] = asyncio.create_task(self._execute(task))
+        await self._settle(self.core.free_slots())
         if not self.core.done():
             await self._wait(self.core.wait_time())
+
+    async def _settle(self, free: int) -> None:
+        """Record what ended and claim up to ``free`` tasks: one round trip."""
+        if not (free or self.core.pending):
+            return
+        results, tasks = await self.queue.run_script(self.core.settle_call(free))
+        self.core.settled(results)
+        for task in tasks:
+            self.core.claimed(task)
+            self._jobs[task.task_id] = asyncio.create_task(self._execute(task))
 
     async def _execute(self, task: Task) -> None:
         outcome = await run_task_async(self.handler, task)
@@ -191,15 +196,6 @@ class AsyncWorker:
                 self._jobs.pop(item.task.task_id, None)
         elif isinstance(item, _Stop):
             self.core.begin_stop(None if item.graceful else 0.0)
-
-    async def _record(self) -> None:
-        while self.core.pending:
-            call = self.core.record_call(self.core.pending[0])
-            try:
-                await self.queue.run_script(call)
-            except LeaseLostError as e:
-                logger.warning("outcome of task %s discarded: %s", e.task_id, e)
-            self.core.recorded()
 
     async def _maintain(self) -> None:
         core = self.core
@@ -242,7 +238,7 @@ class AsyncWorker:
 
     async def _retire(self) -> None:
         try:
-            await self._record()
+            await self._settle(0)
             await self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
         except (RedisUnavailableError, QueueError) as e:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)

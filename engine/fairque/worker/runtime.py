@@ -9,10 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import PayloadError, TaskImportError, TaskTimeoutError, XComError
-from fairque.core.models import Task
+from fairque.core.errors import (
+    LeaseLostError,
+    PayloadError,
+    TaskImportError,
+    TaskTimeoutError,
+    XComError,
+)
+from fairque.core.models import Task, TaskState, to_json
 from fairque.queue.base import error_record
-from fairque.queue.calls import QueueCalls, ScriptCall
+from fairque.queue.calls import FailOutcome, QueueCalls, ScriptCall, Settlement
 from fairque.tasks.context import encode_xcom
 
 logger = logging.getLogger("fairque.worker")
@@ -172,34 +178,39 @@ class WorkerCore:
 
     # --- recording -------------------------------------------------------------------
 
-    def record_call(self, outcome: Outcome) -> ScriptCall[Any]:
-        """The script call that records ``outcome`` (a result that is not JSON fails it)."""
+    def settlement(self, outcome: Outcome) -> Settlement:
+        """What ``settle`` records for ``outcome``: a result that is not JSON (or too big
+        for its XCom key) fails the task instead, without a retry."""
         task = outcome.task
         if outcome.ok:
             try:
                 if task.xcom_push_key:
                     encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
-                return self.calls.finish(task.task_id, task.claim, outcome.result, outcome.duration)
+                data = to_json(outcome.result, f"result of task {task.task_id!r}")
+                return Settlement(True, task.task_id, task.claim, data, outcome.duration)
             except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
-                self.pending[0] = outcome
         assert outcome.error is not None
-        return self.calls.fail(
-            task.task_id,
-            task.claim,
-            error_record(outcome.error),
-            outcome.duration,
-            retryable=outcome.retryable,
+        error = to_json(error_record(outcome.error), "error")
+        return Settlement(
+            False, task.task_id, task.claim, error, outcome.duration, outcome.retryable
         )
 
-    def recorded(self) -> Outcome:
-        """Drop the first pending outcome once Redis has it, and count it."""
-        outcome = self.pending.pop(0)
-        if outcome.ok:
-            self.processed += 1
-        else:
-            self.failed += 1
-        return outcome
+    def settle_call(self, max_tasks: int) -> ScriptCall[Any]:
+        """One call recording every pending outcome and claiming up to ``max_tasks``."""
+        settlements = [self.settlement(o) for o in self.pending]
+        return self.calls.settle(self.worker, settlements, max_tasks)
+
+    def settled(self, results: list[FailOutcome | LeaseLostError]) -> None:
+        """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
+        for outcome, result in zip(self.pending, results, strict=False):
+            if isinstance(result, LeaseLostError):
+                logger.warning("outcome of task %s discarded: %s", result.task_id, result)
+            elif result.state is TaskState.FINISHED:
+                self.processed += 1
+            elif result.state is not TaskState.CANCELED or not outcome.ok:
+                self.failed += 1
+        del self.pending[: len(results)]
 
     def leases(self) -> list[tuple[str, int]]:
         """(task id, claim) of every running task, for lease renewal."""

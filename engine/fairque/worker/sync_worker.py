@@ -132,17 +132,22 @@ class Worker:
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
-        self._record()
         if self.core.stopping and self.core.grace_over():
             self._hand_back()
         self._maintain()
-        free = self.core.free_slots()
-        if free:
-            for task in self.queue.pop_many(free):
-                self.core.claimed(task)
-                self._pool.submit(self._execute, task)
+        self._settle(self.core.free_slots())
         if not self.core.done():
             self._wait(self.core.wait_time())
+
+    def _settle(self, free: int) -> None:
+        """Record what ended and claim up to ``free`` tasks: one round trip."""
+        if not (free or self.core.pending):
+            return
+        results, tasks = self.queue.run_script(self.core.settle_call(free))
+        self.core.settled(results)
+        for task in tasks:
+            self.core.claimed(task)
+            self._pool.submit(self._execute, task)
 
     def _execute(self, task: Task) -> None:
         try:
@@ -168,15 +173,6 @@ class Worker:
             self.core.finished(item)
         elif isinstance(item, _Stop):
             self.core.begin_stop(None if item.graceful else 0.0)
-
-    def _record(self) -> None:
-        while self.core.pending:
-            call = self.core.record_call(self.core.pending[0])
-            try:
-                self.queue.run_script(call)
-            except LeaseLostError as e:
-                logger.warning("outcome of task %s discarded: %s", e.task_id, e)
-            self.core.recorded()
 
     def _maintain(self) -> None:
         core = self.core
@@ -211,7 +207,7 @@ class Worker:
 
     def _retire(self) -> None:
         try:
-            self._record()
+            self._settle(0)
             self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
         except (RedisUnavailableError, QueueError) as e:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)

@@ -1,0 +1,39 @@
+-- _outcomes.lua: recording how a claimed run ended (included by finish, fail, settle).
+-- Needs _common.lua first.
+
+-- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end.
+-- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
+local function finish_one(id, token, result, duration, now)
+  local tkey = task_key(id)
+  local user, refusal = held(tkey, token)
+  if not user then return refusal end
+  local state = end_state(tkey, 'finished')
+  redis.call('HSET', tkey, 'result', result, 'duration', duration)
+  if state == 'finished' then
+    local x = redis.call('HMGET', tkey, 'xcom_push_key', 'xcom_scope', 'name')
+    if x[1] then xcom_store(x[2], x[1], result, x[3] or id, now) end
+  end
+  finalize(tkey, id, user, 'started', state, now)
+  return {'ok', state}
+end
+
+-- Failure: SCHEDULED for a retry after retry_delay_seconds * 2^(attempts-1) (capped at
+-- backoff_max, times a factor in [0.5, 1) from jitter), or the end when retries are spent
+-- or the failure is not retryable. Returns {'retry', due_ms}, {'ok', state} or a refusal.
+local function fail_one(id, token, err, duration, jitter, backoff_max, retryable, now)
+  local tkey = task_key(id)
+  local user, refusal = held(tkey, token)
+  if not user then return refusal end
+  redis.call('HSET', tkey, 'error', err, 'duration', duration)
+  local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')
+  local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or '0')
+  local state = end_state(tkey, 'failed')
+  if retryable and state == 'failed' and attempts <= max_retries then
+    local backoff = math.min(backoff_max, tonumber(r[3] or '0') * 2 ^ (attempts - 1))
+    local due = now + math.floor(backoff * (0.5 + jitter / 2) * 1000)
+    set_state(tkey, id, user, 'started', 'scheduled', due)
+    return {'retry', fmt(due)}
+  end
+  finalize(tkey, id, user, 'started', state, now)
+  return {'ok', state}
+end

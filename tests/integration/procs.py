@@ -1,0 +1,183 @@
+"""Real processes for the fault tests: start them, wait on conditions, signal, clean up.
+
+Every process starts in a session of its own, so :meth:`Procs.kill_all` can end it and
+whatever it started (the children of ``fairque worker --processes N``) by process group,
+without touching anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TypeVar
+
+from fairque.server.process import pid_alive
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "fairque.cli.app"]
+POLL_SECONDS = 0.02
+CLI_TIMEOUT = 30.0
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str | Callable[[], str]) -> T:
+    """Poll ``condition`` every 20 ms until it returns something truthy, and return it.
+
+    Fails the test after ``timeout`` seconds with ``what`` (a callable is evaluated only
+    then, so it can show the latest process logs).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            message = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(POLL_SECONDS)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m fairque.cli.app ARGS`` to completion (output captured)."""
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+def read_runs(path: Path) -> list[tuple[str, int]]:
+    """The run log written by ``tests.integration.jobs.mark``: (token, pid) per line."""
+    if not path.exists():
+        return []
+    runs: list[tuple[str, int]] = []
+    for line in path.read_text().splitlines():
+        token, _, pid = line.rpartition(" ")
+        if token and pid.isdigit():  # a line being written is skipped until complete
+            runs.append((token, int(pid)))
+    return runs
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes in process group ``pgid`` (Linux /proc)."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return sorted(members)
+
+
+class Proc:
+    """One started process; its stdout and stderr go to ``log``."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self._out: IO[bytes] = log.open("ab")
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the output, for assertion messages."""
+        text = "\n".join(self.output().splitlines()[-lines:])
+        return f"\n--- {self.name} (pid {self.pid}, exit {self.popen.poll()}) ---\n{text}"
+
+    def send(self, sig: signal.Signals) -> None:
+        self.popen.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to end and return its exit code (fails after timeout)."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"{self.name} still running {timeout} s later{self.tail()}"
+            ) from None
+
+    def kill_group(self) -> None:
+        """SIGKILL the process's whole group (it and what it started), then reap it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+        self._out.close()
+
+
+class Procs:
+    """A factory of processes for one test; :meth:`kill_all` ends every one of them."""
+
+    def __init__(self, folder: Path, redis_url: str) -> None:
+        self.folder = folder
+        self.redis_url = redis_url
+        self.started: list[Proc] = []
+
+    def start(self, name: str, argv: list[str]) -> Proc:
+        proc = Proc(name, argv, self.folder / f"{name}.log")
+        self.started.append(proc)
+        return proc
+
+    def worker(self, worker_id: str, *options: str, redis_url: str | None = None) -> Proc:
+        """``fairque worker`` with fast polling, serving every user, running ``tests.*``."""
+        argv = [
+            *CLI,
+            "worker",
+            "--redis-url",
+            redis_url or self.redis_url,
+            "--allowed-modules",
+            "tests",
+            "--worker-id",
+            worker_id,
+            "--poll-interval",
+            "0.1",
+            *options,
+        ]
+        return self.start(worker_id, argv)
+
+    def tails(self) -> str:
+        """The end of every process's output."""
+        return "".join(proc.tail() for proc in self.started)
+
+    def kill_all(self) -> None:
+        """SIGKILL every process group started here and wait until none is left."""
+        for proc in self.started:
+            proc.kill_group()
+
+        def leftovers() -> list[int]:
+            return [p for proc in self.started for p in group_members(proc.pid) if pid_alive(p)]
+
+        wait_for(lambda: not leftovers(), 10.0, lambda: f"processes to die: {leftovers()}")
