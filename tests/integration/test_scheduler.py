@@ -226,11 +226,12 @@ def test_three_scheduler_processes_fire_each_tick_exactly_once(
     logs = [(tmp_path / f"s{i}.log").open("wb") for i in range(3)]
     procs = [_spawn(redis_url, log) for log in logs]
     try:
-        time.sleep(3.5)
+        _wait(lambda: _lock_owner(redis_url) and _run_count(config) >= 2, timeout=20)
         owner = _lock_owner(redis_url)
         victim = next(p for p in procs if p.pid == owner)
         os.kill(victim.pid, signal.SIGKILL)  # the owner dies mid-run
-        time.sleep(4.5)
+        before = _run_count(config)
+        _wait(lambda: _run_count(config) >= before + 3, timeout=20)  # another took over
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -247,14 +248,25 @@ def test_three_scheduler_processes_fire_each_tick_exactly_once(
     seconds = sorted(datetime.fromisoformat(d).timestamp() for d in dates)
     gaps = [b - a for a, b in itertools.pairwise(seconds)]
     assert gaps and max(gaps) == 1.0, gaps  # and none missed, across the handover
-    assert len(seconds) >= 6
+    assert len(seconds) >= 5
 
 
-def _lock_owner(redis_url: str) -> int:
+def _lock_owner(redis_url: str) -> int | None:
     with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as queue:
         token = queue.redis.get(queue.keys.scheduler_lock)
-    assert token, "no scheduler holds the lock"
-    return int(str(token).split(":")[0].removeprefix("scheduler-"))
+    return int(str(token).split(":")[0].removeprefix("scheduler-")) if token else None
+
+
+def _run_count(config: FairQueueConfig) -> int:
+    with TaskQueue(config) as queue:
+        return len(queue.list_runs(limit=1000))
+
+
+def _wait(condition: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 DAG_YAML = """\

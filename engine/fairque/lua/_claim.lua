@@ -69,7 +69,11 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
       redis.call('HINCRBY', tkey, 'attempts', 1)
       redis.call('HSET', tkey, 'started_at', seconds(now), 'worker_id', worker)
       set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
-      claimed[#claimed + 1] = redis.call('HGETALL', tkey)
+      local record = redis.call('HGETALL', tkey)
+      for i = 1, #record, 2 do
+        if record[i] == 'priority' then count_queued(user, record[i + 1], -1) end
+      end
+      claimed[#claimed + 1] = record
     end
   end
   return claimed

@@ -92,6 +92,11 @@ local function deactivate_if_idle(user)
   return false
 end
 
+-- Keep the count of a user's queued tasks per priority (for statistics).
+local function count_queued(user, priority, delta)
+  redis.call('HINCRBY', STATS, 'p' .. priority .. ' ' .. user, delta)
+end
+
 -- Put a ready task in its user's queue. CRITICAL: the list (at the front when `front`);
 -- priorities 1-5: score = order stamp - priority * ageing step, smallest served first.
 local function enqueue(id, user, priority, stamp, front)
@@ -104,6 +109,7 @@ local function enqueue(id, user, priority, stamp, front)
   else
     redis.call('ZADD', normal_key(user), fmt(stamp - priority * AGING_US), id)
   end
+  count_queued(user, priority, 1)
   activate(user)
 end
 
@@ -114,6 +120,7 @@ local function dequeue(id, user, priority)
   else
     redis.call('ZREM', normal_key(user), id)
   end
+  count_queued(user, priority, -1)
   deactivate_if_idle(user)
 end
 

@@ -331,11 +331,42 @@ class QueueCalls:
         return PipelineCall([("HSET", self.keys.run(run_id), "canceled", "1")], lambda _: None)
 
     def stats(self) -> PipelineCall[dict[str, Any]]:
-        """Counts per state (overall and per user), totals and active users."""
+        """Counts per state (overall and per user, queued also per priority), totals,
+        active users, tasks ended in the last minute and the oldest queued task's age."""
         k = self.keys
         commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
-        commands += [("HGETALL", k.stats), ("ZCARD", k.active_users)]
+        commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
+        commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
         return PipelineCall(commands, _parse_stats)
+
+    def ended_since(self, since_ms: int) -> PipelineCall[dict[str, int]]:
+        """How many tasks finished and failed since ``since_ms`` (server clock)."""
+        ended = (TaskState.FINISHED, TaskState.FAILED)
+        commands: list[tuple[Arg, ...]] = [
+            ("ZCOUNT", self.keys.state(s), since_ms, "+inf") for s in ended
+        ]
+        return PipelineCall(
+            commands, lambda r: {s.value: int(n) for s, n in zip(ended, r, strict=True)}
+        )
+
+    def queue_heads(self, users: Sequence[str]) -> PipelineCall[list[list[str]]]:
+        """The next task of each user's CRITICAL list and sorted set (empty when none)."""
+        commands: list[tuple[Arg, ...]] = []
+        for user in users:
+            critical, normal = self.keys.user_queues(user)
+            commands += [("LRANGE", critical, 0, 0), ("ZRANGE", normal, 0, 0)]
+
+        def parse(replies: list[Any]) -> list[list[str]]:
+            return [replies[i] + replies[i + 1] for i in range(0, len(replies), 2)]
+
+        return PipelineCall(commands, parse)
+
+    def enqueued_times(self, task_ids: Sequence[str]) -> PipelineCall[list[float | None]]:
+        """When each task was queued (server clock, seconds)."""
+        commands: list[tuple[Arg, ...]] = [
+            ("HGET", self.keys.task(i), "enqueued_at") for i in task_ids
+        ]
+        return PipelineCall(commands, lambda r: [None if t is None else float(t) for t in r])
 
 
 def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
@@ -434,26 +465,36 @@ def _parse_task(replies: list[Any], task_id: str) -> Task:
     return Task.from_hash(record)
 
 
+_PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
+
+
 def _parse_stats(replies: list[Any]) -> dict[str, Any]:
     states = [s.value for s in TaskState]
-    counts = dict(zip(states, (int(n) for n in replies[: len(states)]), strict=True))
-    raw: dict[str, str] = replies[len(states)]
-    per_user: dict[str, dict[str, int]] = {}
+    n = len(states)
+    counts = dict(zip(states, (int(c) for c in replies[:n]), strict=True))
+    per_user: dict[str, dict[str, Any]] = {}
     totals: dict[str, int] = {}
-    for field, value in raw.items():
+    for field, value in replies[n].items():
         scope, _, name = field.partition(" ")
         if scope == "total":
             totals[name] = int(value)
         elif scope in counts:
             per_user.setdefault(name, {})[scope] = int(value)
-    active = sum(counts[s.value] for s in TaskState if s.is_active)
+        elif scope in _PRIORITY_FIELDS and int(value):
+            by_priority = per_user.setdefault(name, {}).setdefault("queued_by_priority", {})
+            by_priority[scope[1:]] = int(value)
+    seconds, micros = replies[n + 2]
+    now = int(seconds) + int(micros) / 1_000_000
+    oldest = replies[n + 3]
     return {
-        "tasks_active": active,
+        "tasks_active": sum(counts[s.value] for s in TaskState if s.is_active),
         "states": counts,
         "totals": totals,
         "users": per_user,
-        "active_users": int(replies[len(states) + 1]),
-        **{f"tasks_{name}": n for name, n in counts.items()},
+        "active_users": int(replies[n + 1]),
+        "server_time": now,
+        "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
+        **{f"tasks_{name}": c for name, c in counts.items()},
     }
 
 

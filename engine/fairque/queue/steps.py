@@ -54,3 +54,23 @@ def _fill(infos: list[RunInfo], calls: QueueCalls) -> Steps:
     tasks = iter((yield calls.task_records(ids)) if ids else [])
     for info in infos:
         info.tasks = {name: next(tasks) for name in info.task_ids}
+
+
+def stats(calls: QueueCalls) -> Steps:
+    """Counts per state, per user and per priority; throughput over the last minute;
+    the oldest queued task's age overall and, per user, the age of its next task."""
+    result = yield calls.stats()
+    now = result["server_time"]
+    result["ended_last_minute"] = yield calls.ended_since(int((now - 60) * 1000))
+    result["throughput_per_second"] = sum(result["ended_last_minute"].values()) / 60
+    users = [u for u, counts in result["users"].items() if counts.get("queued", 0) > 0]
+    if users:
+        heads = yield calls.queue_heads(users)
+        ids = [task_id for head in heads for task_id in head]
+        times = iter((yield calls.enqueued_times(ids)) if ids else [])
+        for user, head in zip(users, heads, strict=True):
+            queued_at = [t for t in (next(times) for _ in head) if t is not None]
+            result["users"][user]["next_task_age"] = (
+                round(now - min(queued_at), 3) if queued_at else None
+            )
+    return result

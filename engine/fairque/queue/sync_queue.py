@@ -227,8 +227,11 @@ class TaskQueue(QueueBase):
             time.sleep(poll)
 
     def get_stats(self) -> dict[str, Any]:
-        """Counts per state (``tasks_active``, ``states``, ``users``, ``totals``)."""
-        return self.run_pipeline(self.calls.stats())
+        """Counts per state overall (``tasks_active``, ``states``, ``totals`` of ended
+        tasks since the start) and per user (``users``: counts per state, queued per
+        priority, the age of its next task), tasks ended in the last minute
+        (``throughput_per_second``) and ``oldest_queued_age`` (seconds)."""
+        return self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""
