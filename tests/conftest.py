@@ -53,6 +53,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
     """Per-test environment: no inherited Redis URL, a private state folder (yielded)."""
     monkeypatch.delenv("FAIRQUE_REDIS_URL", raising=False)
     monkeypatch.delenv("FAIRQUE_DAGS_FOLDER", raising=False)
+    monkeypatch.delenv("FAIRQUE_ALLOWED_MODULES", raising=False)
     state_dir = tmp_path / "fairque-state"
     monkeypatch.setenv("FAIRQUE_STATE_DIR", str(state_dir))
     yield state_dir

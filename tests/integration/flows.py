@@ -60,3 +60,15 @@ def after_failure() -> str:
 def step(value: int) -> int:
     """Return value + 1."""
     return value + 1
+
+
+@task(task_id="slow_middle", max_retries=2)
+def slow_middle(log: str, seconds: float = 2.0) -> str:
+    """Note this run (pid) in ``log``, then work for a while."""
+    import os
+    from pathlib import Path
+
+    with Path(log).open("a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return "middle done"

@@ -528,3 +528,13 @@ def test_schema_top_level_properties_are_documented() -> None:
     )
     for name, prop in schema["properties"].items():
         assert prop["title"] and prop["description"], name
+
+
+def test_allowed_modules_default_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FAIRQUE_ALLOWED_MODULES", raising=False)
+    assert WorkerConfig().allowed_modules == ["examples", "dags"]
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "myapp.tasks, billing")
+    assert WorkerConfig().allowed_modules == ["myapp.tasks", "billing"]
+    assert WorkerConfig(allowed_modules=["x"]).allowed_modules == ["x"]

@@ -111,6 +111,17 @@ class RedisConfig:
         }
 
 
+ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
+
+
+def default_allowed_modules() -> list[str]:
+    """``$FAIRQUE_ALLOWED_MODULES`` (comma-separated prefixes) when set, else the
+    project's own ``examples`` and ``dags``."""
+    configured = os.environ.get(ALLOWED_MODULES_ENV, "")
+    prefixes = [p.strip() for p in configured.split(",") if p.strip()]
+    return prefixes or ["examples", "dags"]
+
+
 def module_allowed(allowed: Sequence[str], module: str) -> bool:
     """True if ``module`` lies under one of the ``allowed`` prefixes ("*" allows all)."""
     return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
@@ -126,7 +137,7 @@ class WorkerConfig:
     poll_interval_seconds: float = 1.0
     max_concurrent_tasks: int = 10
     lease_seconds: float = 30.0
-    allowed_modules: list[str] = field(default_factory=lambda: ["examples", "dags"])
+    allowed_modules: list[str] = field(default_factory=lambda: default_allowed_modules())
     shutdown_grace_seconds: float = 30.0
     max_recoveries: int = 3
     heartbeat_seconds: float = 5.0

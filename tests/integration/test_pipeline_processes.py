@@ -1,0 +1,41 @@
+"""A pipeline survives the death of the worker running it (real processes)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from fairque import FairQueueConfig, TaskQueue, TaskState
+from tests.integration import flows
+from tests.integration.procs import Procs, wait_for
+
+
+@pytest.fixture
+def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
+    started = Procs(tmp_path, redis_url)
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+def test_a_run_finishes_when_its_worker_is_killed_midway(
+    procs: Procs, redis_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "middle.log"
+    with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as queue:
+        run = queue.enqueue(flows.extract() >> flows.slow_middle(str(log), 2.0) >> flows.step(1))
+        first = procs.worker("first", "--lease-seconds", "1")
+        wait_for(lambda: log.exists() and log.read_text().strip(), 20, "the middle task to start")
+        first.send(signal.SIGKILL)
+        procs.worker("second", "--lease-seconds", "1")
+        states = run.wait(timeout=30)
+        assert set(states.values()) == {TaskState.FINISHED}, states
+        middle = run.task("slow_middle")
+        assert middle.attempts == 2 and middle.recoveries == 1
+        assert run.result("step") == 2
+        assert len(log.read_text().split()) == 2  # it ran again on the second worker
