@@ -15,13 +15,15 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
+from fairque.queue.sync_queue import TaskQueue
 from fairque.server import resolve_redis_url
 
 P = ParamSpec("P")
@@ -87,3 +89,9 @@ def redis_url_for(
 ) -> str:
     """The URL a command should use (see :func:`fairque.server.resolve_redis_url`)."""
     return resolve_redis_url(redis_url, start_embedded=start_embedded, state_dir=state_dir)
+
+
+def open_queue(redis_url: str | None, state_dir: Path | None, **settings: Any) -> TaskQueue:
+    """A TaskQueue on the server a command should use (``settings`` as in create_default)."""
+    url = redis_url_for(redis_url, state_dir)
+    return TaskQueue(FairQueueConfig.create_default(redis=url, **settings))

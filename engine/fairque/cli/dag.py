@@ -21,9 +21,8 @@ from fairque.cli.common import (
     console,
     err_console,
     fail,
-    redis_url_for,
+    open_queue,
 )
-from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.dag.loader import DagBag, dags_folder, load_dags
 from fairque.dag.model import DAG
@@ -77,11 +76,6 @@ def _conf(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _queue(redis_url: str | None, state_dir: Path | None) -> TaskQueue:
-    url = redis_url_for(redis_url, state_dir)
-    return TaskQueue(FairQueueConfig.create_default(redis=url))
-
-
 def next_run(dag: DAG, after: datetime | None = None) -> datetime | None:
     """When the DAG's schedule fires next (None for a manual-only DAG)."""
     if not dag.schedule:
@@ -101,7 +95,7 @@ def list_dags(
     """DAGs with their schedule, next run, paused flag and last run's state."""
     with cli_errors():
         bag = _bag(dags_folder_)
-        with _queue(redis_url, state_dir) as queue:
+        with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
             rows = [_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
     if as_json:
@@ -181,7 +175,7 @@ def render_dag(
         if run_id is None:
             view = graph_view(dag)
         else:
-            with _queue(redis_url, state_dir) as queue:
+            with open_queue(redis_url, state_dir) as queue:
                 run = queue.get_run(run_id)
                 lineage = queue.run_pipeline(queue.calls.lineage(run_id))
             view = graph_view(dag, run, lineage)
@@ -204,7 +198,7 @@ def trigger_dag(
     """Start a run of a DAG; with --wait, exit 0 if it succeeded and 1 if not."""
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
-        with _queue(redis_url, state_dir) as queue:
+        with open_queue(redis_url, state_dir) as queue:
             handle = trigger(queue, dag, conf=_conf(conf), tenant=tenant)
             if not as_json:
                 console.print(f"run [bold]{handle.run_id}[/bold] of {dag_id} queued")
@@ -308,6 +302,6 @@ def _set_paused(
 ) -> None:
     with cli_errors():
         _dag(folder, dag_id)
-        with _queue(redis_url, state_dir) as queue:
+        with open_queue(redis_url, state_dir) as queue:
             set_paused(queue, dag_id, paused)
     console.print(f"{dag_id} {'paused' if paused else 'unpaused'}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,16 +15,10 @@ from fairque.cli.common import (
     StateDirOption,
     cli_errors,
     console,
-    redis_url_for,
+    open_queue,
 )
-from fairque.core.config import FairQueueConfig
-from fairque.queue.sync_queue import TaskQueue
 
 run_app = typer.Typer(help="Runs of pipelines and DAGs.")
-
-
-def _queue(redis_url: str | None, state_dir: Path | None) -> TaskQueue:
-    return TaskQueue(FairQueueConfig.create_default(redis=redis_url_for(redis_url, state_dir)))
 
 
 def _when(seconds: float | None) -> str:
@@ -43,7 +36,7 @@ def list_runs(
     state_dir: StateDirOption = None,
 ) -> None:
     """The newest runs with their state, logical date and times."""
-    with cli_errors(), _queue(redis_url, state_dir) as queue:
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
         runs = queue.list_runs(dag_id, limit=limit)
     if as_json:
         console.print_json(json.dumps([r.to_dict(with_tasks=False) for r in runs]))
@@ -72,7 +65,7 @@ def show(
     """A run's tasks (state, attempts, duration, error) and its XCom lineage."""
     from fairque.cli.dag import run_table
 
-    with cli_errors(), _queue(redis_url, state_dir) as queue:
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.get_run(run_id)
         lineage = queue.run_pipeline(queue.calls.lineage(run_id))
     if as_json:
@@ -95,6 +88,6 @@ def cancel(
     state_dir: StateDirOption = None,
 ) -> None:
     """Cancel every task of the run that has not ended."""
-    with cli_errors(), _queue(redis_url, state_dir) as queue:
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.cancel_run(run_id)
     console.print(f"run {run_id}: {info.state}")
