@@ -9,10 +9,13 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fairque.cli.common import (
@@ -25,12 +28,18 @@ from fairque.cli.common import (
     redis_url_for,
 )
 from fairque.core.config import FairQueueConfig
-from fairque.monitoring.health import check_health, live_workers
+from fairque.monitoring.alerts import AlertThresholds, evaluate
+from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
+from fairque.monitoring.stats import system_view
 from fairque.queue.sync_queue import TaskQueue
 from fairque.worker.async_worker import AsyncWorker
 from fairque.worker.handler import TaskHandler, resolve_function
+from fairque.worker.runtime import WorkerObserver
 from fairque.worker.supervisor import supervise
 from fairque.worker.sync_worker import Worker
+
+if TYPE_CHECKING:
+    from fairque.monitoring.metrics import WorkerMetrics
 
 worker_app = typer.Typer(help="Run workers and list the live ones.")
 
@@ -105,6 +114,15 @@ def worker(
         int | None, typer.Option("--instance", hidden=True, help="Suffix of a child's id.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            help="Serve Prometheus metrics on this port (needs fairque[metrics]); "
+            "with --processes N, process i serves on port + i - 1.",
+        ),
+    ] = None,
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
@@ -132,14 +150,53 @@ def worker(
         )
         if instance is not None:
             config = config.with_worker(id=f"{config.worker.id}-{instance}")
+        metrics = None if metrics_port is None else _metrics_class()
         if processes > 1:
             raise typer.Exit(_supervise(config, processes))
         task_handler = _handler(handler, config)
-        if use_async:
-            asyncio.run(_run_async(config, task_handler))
-        else:
-            with Worker(config, task_handler) as running:
-                running.start()
+        with _observer(metrics, _instance_port(metrics_port, instance), config) as observer:
+            if use_async:
+                asyncio.run(_run_async(config, task_handler, observer))
+            else:
+                with Worker(config, task_handler) as running:
+                    running.core.observer = observer
+                    running.start()
+
+
+def _instance_port(port: int | None, instance: int | None) -> int | None:
+    """Process ``instance`` of a supervised group serves on ``port + instance - 1``."""
+    if not port or instance is None:
+        return port
+    return port + instance - 1
+
+
+def _metrics_class() -> type[WorkerMetrics]:
+    try:
+        from fairque.monitoring.metrics import WorkerMetrics
+    except ImportError as e:
+        fail(f"--metrics-port: {e}")
+    return WorkerMetrics
+
+
+@contextmanager
+def _observer(
+    metrics: type[WorkerMetrics] | None, port: int | None, config: FairQueueConfig
+) -> Iterator[WorkerObserver]:
+    """The worker's observer: WorkerMetrics serving ``port`` when asked, else a no-op."""
+    if metrics is None or port is None:
+        yield WorkerObserver()
+        return
+    with TaskQueue(config) as queue:
+        observer = metrics(queue)
+        try:
+            server = observer.serve(port)
+        except OSError as e:
+            fail(f"cannot serve metrics on port {port}: {e}")
+        logging.getLogger("fairque.metrics").info("metrics on :%d/metrics", server.port)
+        try:
+            yield observer
+        finally:
+            server.close()
 
 
 def _supervise(config: FairQueueConfig, processes: int) -> int:
@@ -181,8 +238,11 @@ def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
     return instance
 
 
-async def _run_async(config: FairQueueConfig, handler: TaskHandler) -> None:
+async def _run_async(
+    config: FairQueueConfig, handler: TaskHandler, observer: WorkerObserver
+) -> None:
     async with AsyncWorker(config, handler) as running:
+        running.core.observer = observer
         await running.start()
 
 
@@ -217,23 +277,59 @@ def list_workers(
 
 def health(
     as_json: JsonOption = False,
+    max_queue_depth: Annotated[
+        int | None,
+        typer.Option("--max-queue-depth", min=0, help="Alert when a user has more queued tasks."),
+    ] = None,
+    max_oldest_age: Annotated[
+        float | None,
+        typer.Option("--max-oldest-age", min=0, help="Alert when a task waited longer (s)."),
+    ] = None,
+    max_failure_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-failure-rate",
+            min=0,
+            max=1,
+            help="Alert when more of the tasks ended in the last minute failed (0..1; "
+            "judged from 10 ended tasks on).",
+        ),
+    ] = None,
+    require_scheduler: Annotated[
+        bool, typer.Option("--require-scheduler", help="Alert when no scheduler holds the lock.")
+    ] = False,
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Exit 1 when Redis is unreachable or a user with queued tasks has no live worker."""
+    """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
+    live worker, or a threshold given here crossed; 0 otherwise."""
+    thresholds = AlertThresholds(
+        max_queue_depth_per_user=max_queue_depth,
+        max_oldest_age_seconds=max_oldest_age,
+        max_failure_rate=max_failure_rate,
+        require_scheduler_lock=require_scheduler,
+    )
     with cli_errors():
         url = redis_url_for(redis_url, state_dir, start_embedded=False)
         with TaskQueue(FairQueueConfig.create_default(redis=url)) as queue:
-            report = check_health(queue)
+            workers = live_workers(queue)
+            stats = queue.get_stats()
+            owner = scheduler_lock_owner(queue)
+    report = health_report(stats, workers)
+    alerts = evaluate(system_view(stats, workers), thresholds, lock_held=owner is not None)
     if as_json:
-        console.print_json(json.dumps(report.to_dict()))
+        document = {
+            **report.to_dict(),
+            "ok": not alerts,
+            "alerts": [a.to_dict() for a in alerts],
+            "scheduler_lock_owner": owner,
+        }
+        console.print_json(json.dumps(document))
     else:
         console.print(f"live workers: {len(report.workers)}")
-        for user in report.unserved_users:
-            console.print(
-                f"[red]unserved:[/red] {user} has {report.queued_by_user[user]} queued task(s) "
-                "and no live worker serves it"
-            )
-        console.print("[green]healthy[/green]" if report.ok else "[red]unhealthy[/red]")
-    if not report.ok:
+        console.print(f"scheduler lock: {escape(owner) if owner else 'not held'}")
+        for alert in alerts:
+            console.print(f"[red]{alert.name}:[/red] {escape(alert.message)}")
+        console.print("[red]unhealthy[/red]" if alerts else "[green]healthy[/green]")
+    if alerts:
         raise typer.Exit(1)

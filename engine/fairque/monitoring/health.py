@@ -1,11 +1,13 @@
-"""Health of a deployment: live workers, and users whose queued tasks no live worker
-can take."""
+"""Health of a deployment: live workers, users whose queued tasks no live worker can
+take, and who holds the scheduler lock."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairque.queue.calls import PipelineCall
 from fairque.queue.sync_queue import TaskQueue
 from fairque.worker import heartbeat
 from fairque.worker.heartbeat import WorkerInfo
@@ -42,11 +44,22 @@ def live_workers(queue: TaskQueue) -> list[WorkerInfo]:
     return queue.run_pipeline(heartbeat.records(queue.keys, ids))
 
 
-def check_health(queue: TaskQueue) -> HealthReport:
-    """Live workers, queued tasks per user, and the users no live worker serves."""
-    workers = live_workers(queue)
-    users = queue.get_stats()["users"]
-    queued = {user: counts.get("queued", 0) for user, counts in users.items()}
+def health_report(stats: Mapping[str, Any], workers: list[WorkerInfo]) -> HealthReport:
+    """The report for ``queue.get_stats()`` and the live workers (no I/O)."""
+    queued = {user: counts.get("queued", 0) for user, counts in stats["users"].items()}
     queued = {user: n for user, n in sorted(queued.items()) if n > 0}
     unserved = [user for user in queued if not any(w.serves(user) for w in workers)]
     return HealthReport(workers, queued, unserved)
+
+
+def check_health(queue: TaskQueue) -> HealthReport:
+    """Live workers, queued tasks per user, and the users no live worker serves."""
+    workers = live_workers(queue)
+    return health_report(queue.get_stats(), workers)
+
+
+def scheduler_lock_owner(queue: TaskQueue) -> str | None:
+    """The token of the scheduler holding the lock (``{worker id}:{nonce}``), or None."""
+    call = PipelineCall([("GET", queue.keys.scheduler_lock)], lambda r: r[0])
+    owner: str | None = queue.run_pipeline(call)
+    return owner

@@ -207,7 +207,7 @@ class AsyncWorker:
             self._cancel_job(entry.task.task_id)
         if core.maintenance_due():
             await self.queue.promote_due()
-            await self.queue.reclaim_expired()
+            core.reclaimed(*await self.queue.reclaim_expired())
         if core.heartbeat_due():
             await self.queue.run_pipeline(self._beat())
 

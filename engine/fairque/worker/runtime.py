@@ -1,10 +1,12 @@
 """What Worker and AsyncWorker share: the bookkeeping of running tasks and timers,
-and the turning of an outcome into the script call that records it. No I/O here."""
+the turning of an outcome into the script call that records it, and the observer hook
+(metrics). No I/O here."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,24 @@ class Outcome:
         return not isinstance(self.error, (TaskImportError, PayloadError, XComError))
 
 
+class WorkerObserver:
+    """Hook told what a worker does (e.g. :class:`~fairque.monitoring.metrics.WorkerMetrics`).
+
+    Every method does nothing; a subclass overrides what it needs. Calls come from the
+    worker's loop; an exception raised by one is logged and ignored.
+    """
+
+    def claimed(self, task: Task) -> None:
+        """A task was claimed (its record as read at the claim)."""
+
+    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+        """A run's outcome was recorded: ``result.state`` is the task's state after it
+        (SCHEDULED for a retry), or a LeaseLostError when the outcome was discarded."""
+
+    def reclaimed(self, requeued: int, failed: int) -> None:
+        """This worker took back tasks whose lease expired (``reclaim_expired``)."""
+
+
 @dataclass
 class WorkerCore:
     """Slots, timers and counters of one worker, for its sync or async shell."""
@@ -61,6 +81,7 @@ class WorkerCore:
     processed: int = 0
     failed: int = 0
     started_at: float = field(default_factory=time.time)
+    observer: WorkerObserver = field(default_factory=WorkerObserver)
     stopping: bool = False
     stop_deadline: float | None = None
     _next_renewal: float = 0.0
@@ -86,6 +107,7 @@ class WorkerCore:
         deadline = now + task.timeout_seconds if task.timeout_seconds else None
         entry = Running(task, now, deadline)
         self.running[task.task_id] = entry
+        self._notify(self.observer.claimed, task)
         return entry
 
     def finished(self, outcome: Outcome) -> bool:
@@ -204,6 +226,7 @@ class WorkerCore:
     def settled(self, results: list[FailOutcome | LeaseLostError]) -> None:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
         for outcome, result in zip(self.pending, results, strict=False):
+            self._notify(self.observer.settled, outcome, result)
             if isinstance(result, LeaseLostError):
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:
@@ -211,6 +234,17 @@ class WorkerCore:
             elif result.state is not TaskState.CANCELED or not outcome.ok:
                 self.failed += 1
         del self.pending[: len(results)]
+
+    def reclaimed(self, requeued: int, failed: int) -> None:
+        """Tell the observer what ``reclaim_expired`` took back."""
+        if requeued or failed:
+            self._notify(self.observer.reclaimed, requeued, failed)
+
+    def _notify(self, hook: Callable[..., None], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("worker observer %s failed", type(self.observer).__name__)
 
     def leases(self) -> list[tuple[str, int]]:
         """(task id, claim) of every running task, for lease renewal."""

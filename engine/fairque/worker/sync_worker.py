@@ -182,7 +182,7 @@ class Worker:
         core.timed_out()
         if core.maintenance_due():
             self.queue.promote_due()
-            self.queue.reclaim_expired()
+            core.reclaimed(*self.queue.reclaim_expired())
         if core.heartbeat_due():
             self.queue.run_pipeline(self._beat())
 

@@ -1,0 +1,247 @@
+"""Prometheus metrics of a worker (optional extra: ``pip install 'fairque[metrics]'``).
+
+:class:`WorkerMetrics` is a worker observer (``worker.core.observer = metrics``) that
+counts outcomes and lease reclaims and records task durations and per-user waits; with a
+queue it also exports queue depths, read from ``get_stats()`` on every scrape. Metrics
+live in the instance's own registry, served by :meth:`WorkerMetrics.serve`::
+
+    fairque_tasks_total{outcome}            finished, failed, canceled, retried, lease_lost
+    fairque_task_duration_seconds           histogram of run durations
+    fairque_lease_reclaims_total{result}    requeued, failed
+    fairque_task_wait_seconds{user}         histogram, enqueue (or due time) to start
+    fairque_queue_depth{user,state}         queued, started, deferred, scheduled
+    fairque_queue_oldest_age_seconds        age of the oldest queued task
+    fairque_queue_stats_up                  1 when the last scrape could read the stats
+
+User labels are bounded: the first ``max_user_labels`` distinct users seen keep their
+id, the rest are counted as ``other``. Every worker exports the same queue depths, so
+aggregate them with ``max``, not ``sum``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+try:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+    from prometheus_client.core import GaugeMetricFamily, Metric
+except ImportError as e:  # the message `fairque worker --metrics-port` shows
+    raise ImportError(
+        "Prometheus metrics need the prometheus-client package: pip install 'fairque[metrics]'"
+    ) from e
+
+from fairque.core.errors import FairQueueError, LeaseLostError
+from fairque.core.models import Task, TaskState
+from fairque.queue.calls import FailOutcome
+from fairque.worker.runtime import Outcome, WorkerObserver
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from fairque.queue.sync_queue import TaskQueue
+
+logger = logging.getLogger("fairque.metrics")
+
+OTHER_USERS = "other"
+INF = float("inf")
+DURATION_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    INF,
+)
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, INF)
+OUTCOMES = ("finished", "failed", "canceled", "retried", "lease_lost")
+DEPTH_STATES = (TaskState.QUEUED, TaskState.STARTED, TaskState.DEFERRED, TaskState.SCHEDULED)
+
+
+class UserLabels:
+    """Label values for user ids: the first ``limit`` distinct users keep their id,
+    later ones become ``other`` (bounded cardinality). Thread-safe."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, user_id: str) -> str:
+        with self._lock:
+            if user_id in self._known:
+                return user_id
+            if len(self._known) < self.limit:
+                self._known.add(user_id)
+                return user_id
+        return OTHER_USERS
+
+
+def outcome_label(result: FailOutcome | LeaseLostError) -> str:
+    """The ``outcome`` label of a settled run."""
+    if isinstance(result, LeaseLostError):
+        return "lease_lost"
+    if result.state is TaskState.SCHEDULED:
+        return "retried"
+    return str(result.state)
+
+
+def wait_seconds(task: Task) -> float | None:
+    """Seconds from enqueue (or the due time of a delayed task) to the start of its first
+    run; None for retries, recovered tasks and DAG dependents, whose records do not say
+    when they became ready."""
+    if task.attempts != 1 or task.recoveries or task.depends_on:
+        return None
+    if task.enqueued_at is None or task.started_at is None:
+        return None
+    ready = max(task.enqueued_at, task.execute_after or 0.0)
+    return max(0.0, task.started_at - ready)
+
+
+class QueueDepthCollector:
+    """Gauges read from ``queue.get_stats()`` at each scrape."""
+
+    def __init__(self, queue: TaskQueue, users: UserLabels) -> None:
+        self.queue = queue
+        self.users = users
+
+    def describe(self) -> Iterable[Metric]:
+        """The families this collector yields (so registering it reads nothing)."""
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the statistics and yield the gauges."""
+        depth, oldest, up = self._families()
+        try:
+            stats = self.queue.get_stats()
+        except FairQueueError as e:
+            logger.warning("queue statistics unavailable for metrics: %s", e)
+            up.add_metric([], 0)
+            return [up]
+        totals: dict[tuple[str, str], int] = {}
+        for user, counts in sorted(stats["users"].items()):
+            label = self.users(user)
+            for state in DEPTH_STATES:
+                key = (label, str(state))
+                totals[key] = totals.get(key, 0) + int(counts.get(str(state), 0))
+        for (label, state_name), n in totals.items():
+            depth.add_metric([label, state_name], n)
+        oldest.add_metric([], stats.get("oldest_queued_age") or 0.0)
+        up.add_metric([], 1)
+        return [depth, oldest, up]
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "fairque_queue_depth", "Tasks per user and active state.", labels=["user", "state"]
+            ),
+            GaugeMetricFamily("fairque_queue_oldest_age_seconds", "Age of the oldest queued task."),
+            GaugeMetricFamily(
+                "fairque_queue_stats_up", "1 when the queue statistics could be read."
+            ),
+        )
+
+
+@dataclass
+class MetricsServer:
+    """A running ``/metrics`` HTTP endpoint."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful after asking for port 0)."""
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class WorkerMetrics(WorkerObserver):
+    """Prometheus metrics of one worker process, in a registry of its own.
+
+    ``queue`` (a blocking TaskQueue, also for an AsyncWorker) enables the queue-depth
+    gauges; without it only the worker's own counters and histograms are exported.
+    """
+
+    def __init__(
+        self,
+        queue: TaskQueue | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        max_user_labels: int = 100,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.users = UserLabels(max_user_labels)
+        r = self.registry
+        self.outcomes = Counter(
+            "fairque_tasks", "Runs recorded, by outcome.", ["outcome"], registry=r
+        )
+        self.durations = Histogram(
+            "fairque_task_duration_seconds",
+            "Run durations.",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.reclaims = Counter(
+            "fairque_lease_reclaims",
+            "Tasks taken back after their lease expired, by result.",
+            ["result"],
+            registry=r,
+        )
+        self.waits = Histogram(
+            "fairque_task_wait_seconds",
+            "Wait from enqueue to start, per user.",
+            ["user"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        for name in OUTCOMES:
+            self.outcomes.labels(outcome=name)
+        for name in ("requeued", "failed"):
+            self.reclaims.labels(result=name)
+        if queue is not None:
+            r.register(QueueDepthCollector(queue, self.users))
+
+    # --- WorkerObserver ----------------------------------------------------------------
+
+    def claimed(self, task: Task) -> None:
+        """Record the task's wait."""
+        wait = wait_seconds(task)
+        if wait is not None:
+            self.waits.labels(user=self.users(task.user_id)).observe(wait)
+
+    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+        """Count the outcome and record the run's duration."""
+        self.outcomes.labels(outcome=outcome_label(result)).inc()
+        self.durations.observe(outcome.duration)
+
+    def reclaimed(self, requeued: int, failed: int) -> None:
+        """Count the tasks taken back."""
+        self.reclaims.labels(result="requeued").inc(requeued)
+        self.reclaims.labels(result="failed").inc(failed)
+
+    # --- serving -----------------------------------------------------------------------
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> MetricsServer:
+        """Serve ``/metrics`` on ``addr:port`` (port 0: any free port) from a thread."""
+        server, thread = start_http_server(port, addr, registry=self.registry)
+        return MetricsServer(server, thread)
