@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from fairque.cli.bench import bench
 from fairque.cli.dag import dag_app
 from fairque.cli.demo import demo
 from fairque.cli.queue import queue_app
@@ -74,6 +75,10 @@ app.add_typer(run_app, name="run")
 app.command(name="health")(health)
 app.command(name="scheduler")(scheduler)
 app.command(name="demo")(demo)
+app.command(
+    name="bench",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(bench)
 
 
 def main() -> None:
