@@ -203,11 +203,11 @@ class Task:
         ``execute_after``). Raises a :class:`~fairque.core.errors.TaskError` subclass
         naming the bad value.
         """
-        known = {f.name for f in fields(cls)} - _QUEUE_OWNED
-        unknown = set(options) - known
+        unknown = set(options) - _SETTABLE
         if unknown:
             raise TaskError(
-                f"unknown Task option(s) {sorted(unknown)}; known: {sorted(known - {'task_id'})}"
+                f"unknown Task option(s) {sorted(unknown)}; "
+                f"known: {sorted(_SETTABLE - {'task_id'})}"
             )
         if payload is not None and not isinstance(payload, Mapping):
             raise PayloadError(f"payload must be a dict, not {type(payload).__name__}")
@@ -221,19 +221,23 @@ class Task:
         task.validate()
         return task
 
-    def validate(self) -> None:
-        """Check every field a user can set; raise a TaskError subclass naming the problem."""
+    def validate(self, *, check_json: bool = True) -> None:
+        """Check every field a user can set; raise a TaskError subclass naming the problem.
+
+        ``check_json=False`` leaves the JSON check of payload, args and kwargs to
+        :meth:`to_hash`, which encodes them anyway (the queue's push does so).
+        """
         validate_identifier(self.task_id, "task_id")
         validate_identifier(self.user_id, "user_id")
         self.priority = Priority.parse(self.priority)
         if not isinstance(self.payload, dict):
             raise PayloadError(f"payload must be a dict, not {type(self.payload).__name__}")
-        to_json(self.payload, "payload")
         for name, kind in (("args", list), ("kwargs", dict), ("depends_on", list)):
             if not isinstance(getattr(self, name), kind):
                 raise TaskError(f"{name} must be a {kind.__name__}, not {getattr(self, name)!r}")
-        to_json(self.args, "args")
-        to_json(self.kwargs, "kwargs")
+        if check_json:
+            for name in ("payload", "args", "kwargs"):
+                to_json(getattr(self, name), name)
         if self.func is not None and (not isinstance(self.func, str) or ":" not in self.func):
             raise TaskError(f"func must be an import path 'module:function', not {self.func!r}")
         for dep in self.depends_on:
@@ -282,12 +286,15 @@ class Task:
     def to_hash(self) -> dict[str, str]:
         """The flat string fields written to the task's Redis hash (empty values omitted)."""
         out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or f.name in _QUEUE_OWNED:
+        for name in _PUSHED:
+            value = getattr(self, name)
+            if value is None:
                 continue
-            codec = _HASH_CODECS.get(f.name)
-            out[f.name] = codec[0](value) if codec else str(value)
+            if name in _JSON_FIELDS:
+                out[name] = to_json(value, name)
+            else:
+                codec = _HASH_CODECS.get(name)
+                out[name] = codec[0](value) if codec else str(value)
         return out
 
     @classmethod
@@ -399,3 +406,6 @@ _QUEUE_OWNED = frozenset(
 )
 
 _TASK_FIELDS = frozenset(f.name for f in fields(Task))
+_SETTABLE = _TASK_FIELDS - _QUEUE_OWNED
+_PUSHED = tuple(f.name for f in fields(Task) if f.name not in _QUEUE_OWNED)
+_JSON_FIELDS = frozenset(name for name, codec in _HASH_CODECS.items() if codec is _JSON)

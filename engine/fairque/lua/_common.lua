@@ -30,13 +30,6 @@ local CRITICAL = 6
 
 local function fmt(n) return string.format('%.0f', n) end
 
--- {name = value, ...} as a flat {name, value, ...} list for HSET.
-local function flatten(map)
-  local flat = {}
-  for name, value in pairs(map) do
-    flat[#flat + 1] = name
-    flat[#flat + 1] = value
-  end
   return flat
 end
 

@@ -1,11 +1,9 @@
 -- push.lua: add one or more tasks atomically (all or none), with their dependencies.
 --!include _common.lua
 -- KEYS[12..14] (only when the batch is a run) the run's hash, every run, the DAG's runs
--- ARGV[13]    number of tasks N
--- ARGV[14..]  N task documents (JSON): {id, user, priority, deps (upstream task ids),
---             fields: {name: string value, ...}},
---             upstreams inside the batch listed before their dependents
--- ARGV[14+N]  (only with the run keys) the run record: {id, fields: {name: value}}
+-- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
+--             id, user, priority, D, D upstream task ids, F, F field names and values
+-- then        (only with the run keys) the run: id, F, F field names and values
 -- Returns {'ok', {state of each task}}
 --      or {'duplicate', task_id, state} when an id is still active,
 --      or {'unknown_dependency', task_id, upstream id}
@@ -13,12 +11,35 @@
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
 -- decided by its trigger rule at once; any other is SCHEDULED (due later) or QUEUED.
 
+-- Read F name/value pairs from ARGV[at + 1...] (ARGV[at] is F); returns them and the next.
+local function read_fields(at)
+  local count = tonumber(ARGV[at])
+  local flat = {}
+  for i = 1, 2 * count do flat[i] = ARGV[at + i] end
+  return flat, at + 2 * count + 1
+end
+
+local function read_task(at)
+  local doc = {id = ARGV[at], user = ARGV[at + 1], priority = tonumber(ARGV[at + 2]), deps = {}}
+  local ndeps = tonumber(ARGV[at + 3])
+  for i = 1, ndeps do doc.deps[i] = ARGV[at + 3 + i] end
+  doc.fields, at = read_fields(at + 4 + ndeps)
+  return doc, at
+end
+
 local n = tonumber(ARGV[13])
-local run = ARGV[14 + n] and cjson.decode(ARGV[14 + n])
-if run and redis.call('EXISTS', KEYS[12]) == 1 then return {'run_exists', run.id} end
+local at = 14
+local parsed = {}
+for i = 1, n do parsed[i], at = read_task(at) end
+local run
+if KEYS[12] then
+  run = {id = ARGV[at]}
+  run.fields = read_fields(at + 1)
+  if redis.call('EXISTS', KEYS[12]) == 1 then return {'run_exists', run.id} end
+end
 local docs, in_batch = {}, {}
 for i = 1, n do
-  local doc = cjson.decode(ARGV[13 + i])
+  local doc = parsed[i]
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
   for _, up in ipairs(doc.deps or {}) do
@@ -47,7 +68,7 @@ end
 
 local now = now_ms()
 if run then
-  redis.call('HSET', KEYS[12], 'created_at', seconds(now), unpack(flatten(run.fields)))
+  redis.call('HSET', KEYS[12], 'created_at', seconds(now), unpack(run.fields))
   redis.call('ZADD', KEYS[13], now, run.id)
   if KEYS[14] then redis.call('ZADD', KEYS[14], now, run.id) end
 end
@@ -59,10 +80,10 @@ for _, doc in ipairs(docs) do
   if old then redis.call('ZREM', REG[old], id) end
   redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
   redis.call('HSET', tkey, 'attempts', '0', 'recoveries', '0', 'claim', '0',
-    'enqueued_at', seconds(now), unpack(flatten(doc.fields)))
+    'enqueued_at', seconds(now), unpack(doc.fields))
   redis.call('SADD', ALL_USERS, user)
   local verdict = 'run'
-  if doc.deps and #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end
+  if #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end
   if verdict == 'wait' then
     set_state(tkey, id, user, nil, 'deferred', now)
     states[#states + 1] = 'deferred'

@@ -123,19 +123,23 @@ class QueueCalls:
         """
         if not tasks:
             raise QueueError("push_batch needs at least one task")
-        args: list[Arg] = [len(tasks), *(self._push_doc(t) for t in in_dependency_order(tasks))]
+        args: list[Arg] = [len(tasks)]
+        for task in in_dependency_order(tasks):
+            args += self._push_args(task)
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
             extra = [self.keys.run(run_id), self.keys.runs]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
-            args.append(to_json({"id": run_id, "fields": dict(fields)}, "run"))
+            args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
         return self._call("push", args, lambda r: _parse_push(r, ids, batch), extra)
 
-    def _push_doc(self, task: Task) -> str:
-        task.validate()
+    def _push_args(self, task: Task) -> list[Arg]:
+        """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
+        the record's fields (count, names and values)."""
+        task.validate(check_json=False)  # to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
         fields.setdefault("max_retries", str(q.default_max_retries))
@@ -152,14 +156,12 @@ class QueueCalls:
             )
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
-        doc: dict[str, Any] = {
-            "id": task.task_id,
-            "user": task.user_id,
-            "priority": int(task.priority),
-            "deps": task.depends_on,
-            "fields": fields,
-        }
-        return to_json(doc, "task")
+        return [
+            *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
+            *task.depends_on,
+            len(fields),
+            *(item for pair in fields.items() for item in pair),
+        ]
 
     def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
         """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
