@@ -30,9 +30,6 @@ local CRITICAL = 6
 
 local function fmt(n) return string.format('%.0f', n) end
 
-  return flat
-end
-
 -- Server time: milliseconds and microseconds since the epoch.
 local function now_us()
   local t = redis.call('TIME')
