@@ -1,0 +1,70 @@
+"""Dramatiq with the Redis broker: ``dramatiq module --processes 1 --threads 8``.
+
+Its actors are bound to one queue each, so a per-user queue is not how its users share
+a worker; it is measured with one shared queue only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from importlib.metadata import version
+
+import redis
+
+from tests.performance.common import WORKER_SLOTS
+from tests.performance.peers import dramatiq_app
+from tests.performance.procs import Launcher
+from tests.performance.systems import SHARED, System, python_module
+
+QUEUE = "default"
+
+
+class DramatiqSystem(System):
+    name = "dramatiq"
+    layouts = (SHARED,)
+    setup = f"dramatiq --processes 1 --threads {WORKER_SLOTS}"
+
+    def __init__(self, redis_url: str, launcher: Launcher) -> None:
+        super().__init__(redis_url, launcher)
+        self.connection = redis.Redis.from_url(redis_url)
+        # every message not yet acknowledged (queued or running) is in this hash
+        self._messages = f"{dramatiq_app.broker.namespace}:{QUEUE}.msgs"
+
+    @property
+    def version(self) -> str:
+        return version("dramatiq")
+
+    def queue_of(self, user: str) -> str:
+        return QUEUE
+
+    def time_enqueue_one(self, count: int, user: str) -> float:
+        send = dramatiq_app.noop.send
+        started = time.perf_counter()
+        for _ in range(count):
+            send()
+        return time.perf_counter() - started
+
+    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
+        if tokens is None:
+            for _ in range(count):
+                dramatiq_app.noop.send()
+        else:
+            for token in tokens:
+                dramatiq_app.stamp.send(token)
+
+    def push_stamp(self, token: str, user: str) -> None:
+        dramatiq_app.stamp.send(token)
+
+    def remaining(self) -> int:
+        return int(self.connection.hlen(self._messages))
+
+    def worker_argv(self) -> list[str]:
+        return python_module(
+            "dramatiq",
+            "tests.performance.peers.dramatiq_app",
+            *("--processes", "1", "--threads", str(WORKER_SLOTS)),
+        )
+
+    def close(self) -> None:
+        self.connection.close()
