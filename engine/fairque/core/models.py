@@ -284,11 +284,13 @@ class Task:
         return cls.from_dict(json.loads(text))
 
     def to_hash(self) -> dict[str, str]:
-        """The flat string fields written to the task's Redis hash (empty values omitted)."""
+        """The flat string fields written to the task's Redis hash. Fields at their
+        default (None, empty, the default trigger rule) are left out to save memory;
+        :meth:`from_hash` and the scripts read a missing field as its default."""
         out: dict[str, str] = {}
         for name in _PUSHED:
             value = getattr(self, name)
-            if value is None:
+            if value is None or _DEFAULTS.get(name, _NO_DEFAULT) == value:
                 continue
             if name in _JSON_FIELDS:
                 out[name] = to_json(value, name)
@@ -409,3 +411,13 @@ _TASK_FIELDS = frozenset(f.name for f in fields(Task))
 _SETTABLE = _TASK_FIELDS - _QUEUE_OWNED
 _PUSHED = tuple(f.name for f in fields(Task) if f.name not in _QUEUE_OWNED)
 _JSON_FIELDS = frozenset(name for name, codec in _HASH_CODECS.items() if codec is _JSON)
+_NO_DEFAULT = object()
+_DEFAULTS: dict[str, Any] = {
+    "payload": {},
+    "args": [],
+    "kwargs": {},
+    "depends_on": [],
+    "trigger_rule": "all_success",
+    "enable_xcom": False,
+    "xcom_pulls": [],
+}

@@ -79,8 +79,7 @@ for _, doc in ipairs(docs) do
   local old = redis.call('HGET', tkey, 'state')
   if old then redis.call('ZREM', REG[old], id) end
   redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
-  redis.call('HSET', tkey, 'attempts', '0', 'recoveries', '0', 'claim', '0',
-    'enqueued_at', seconds(now), unpack(doc.fields))
+  redis.call('HSET', tkey, 'enqueued_at', seconds(now), unpack(doc.fields))
   redis.call('SADD', ALL_USERS, user)
   local verdict = 'run'
   if #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end

@@ -145,7 +145,7 @@ class QueueCalls:
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
         size = (
-            len(fields["payload"].encode())
+            len(fields.get("payload", "").encode())
             + len(fields.get("args", ""))
             + len(fields.get("kwargs", ""))
         )
