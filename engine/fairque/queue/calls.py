@@ -498,8 +498,3 @@ def _parse_stats(replies: list[Any]) -> dict[str, Any]:
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
         **{f"tasks_{name}": c for name, c in counts.items()},
     }
-
-
-def decode_json(text: str | None) -> Any:
-    """JSON text from Redis, or None."""
-    return None if text is None else json.loads(text)

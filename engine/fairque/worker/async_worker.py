@@ -13,9 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import redis.exceptions
 
@@ -28,19 +26,10 @@ from fairque.tasks.xcom import RedisXCom
 from fairque.worker import heartbeat
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import Outcome, WorkerCore
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
 from fairque.worker.signals import STOP_SIGNALS
 
 logger = logging.getLogger("fairque.worker")
-
-
-@dataclass(frozen=True)
-class _Stop:
-    graceful: bool
-
-
-_WAKE = object()
-_Item = Outcome | _Stop | object
 
 
 class AsyncWorker:
@@ -64,10 +53,10 @@ class AsyncWorker:
         self._xcom_queue: TaskQueue | None = None  # XCom calls are blocking: a sync client
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
-        self._inbox: asyncio.Queue[_Item] | None = None
+        self._inbox: asyncio.Queue[InboxItem] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._early_stop: _Stop | None = None
+        self._early_stop: Stop | None = None
 
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
@@ -115,7 +104,7 @@ class AsyncWorker:
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (safe from any thread)."""
-        item = _Stop(graceful)
+        item = Stop(graceful)
         if self._loop is None or self._inbox is None:
             self._early_stop = item
             return
@@ -190,12 +179,10 @@ class AsyncWorker:
             except asyncio.QueueEmpty:
                 return
 
-    def _take(self, item: _Item) -> None:
-        if isinstance(item, Outcome):
-            if self.core.finished(item):
-                self._jobs.pop(item.task.task_id, None)
-        elif isinstance(item, _Stop):
-            self.core.begin_stop(None if item.graceful else 0.0)
+    def _take(self, item: InboxItem) -> None:
+        if self.core.take(item):
+            assert isinstance(item, Outcome)
+            self._jobs.pop(item.task.task_id, None)
 
     async def _maintain(self) -> None:
         core = self.core
@@ -209,17 +196,7 @@ class AsyncWorker:
             await self.queue.promote_due()
             core.reclaimed(*await self.queue.reclaim_expired())
         if core.heartbeat_due():
-            await self.queue.run_pipeline(self._beat())
-
-    def _beat(self) -> Any:
-        return heartbeat.beat(
-            self.queue.keys,
-            self.config.worker,
-            running=sorted(self.core.running),
-            processed=self.core.processed,
-            failed=self.core.failed,
-            started_at=self.core.started_at,
-        )
+            await self.queue.run_pipeline(self.core.beat_call())
 
     def _cancel_job(self, task_id: str) -> None:
         job = self._jobs.pop(task_id, None)
@@ -254,7 +231,7 @@ class AsyncWorker:
                     while True:
                         message = await pubsub.get_message(timeout=0.5)
                         if message is not None:
-                            self._inbox.put_nowait(_WAKE)
+                            self._inbox.put_nowait(WAKE)
                 finally:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             except redis.exceptions.RedisError:

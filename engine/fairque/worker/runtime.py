@@ -20,8 +20,9 @@ from fairque.core.errors import (
 )
 from fairque.core.models import Task, TaskState, to_json
 from fairque.queue.base import error_record
-from fairque.queue.calls import FailOutcome, QueueCalls, ScriptCall, Settlement
+from fairque.queue.calls import FailOutcome, PipelineCall, QueueCalls, ScriptCall, Settlement
 from fairque.tasks.context import encode_xcom
+from fairque.worker import heartbeat
 
 logger = logging.getLogger("fairque.worker")
 
@@ -71,6 +72,19 @@ class WorkerObserver:
         """This worker took back tasks whose lease expired (``reclaim_expired``)."""
 
 
+@dataclass(frozen=True)
+class Stop:
+    """A request to stop, put in a worker's inbox (a second one is not graceful)."""
+
+    graceful: bool
+
+
+WAKE = object()
+"""Put in a worker's inbox when a user gets ready tasks."""
+
+InboxItem = Outcome | Stop | object
+
+
 @dataclass
 class WorkerCore:
     """Slots, timers and counters of one worker, for its sync or async shell."""
@@ -118,6 +132,25 @@ class WorkerCore:
         del self.running[outcome.task.task_id]
         self.pending.append(outcome)
         return True
+
+    def take(self, item: InboxItem) -> bool:
+        """Apply one inbox item; True when it was the accepted outcome of a running task."""
+        if isinstance(item, Outcome):
+            return self.finished(item)
+        if isinstance(item, Stop):
+            self.begin_stop(None if item.graceful else 0.0)
+        return False
+
+    def beat_call(self) -> PipelineCall[None]:
+        """The call refreshing this worker's heartbeat record."""
+        return heartbeat.beat(
+            self.calls.keys,
+            self.worker,
+            running=sorted(self.running),
+            processed=self.processed,
+            failed=self.failed,
+            started_at=self.started_at,
+        )
 
     def timed_out(self) -> list[Running]:
         """Give up the tasks past their timeout; each gets a failure outcome."""

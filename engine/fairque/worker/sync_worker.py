@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import Any
 
 import redis
 
@@ -25,20 +23,11 @@ from fairque.tasks.xcom import RedisXCom
 from fairque.worker import heartbeat
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import Outcome, WorkerCore
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
 from fairque.worker.signals import stop_on_signals
 from fairque.worker.threads import DaemonPool
 
 logger = logging.getLogger("fairque.worker")
-
-
-@dataclass(frozen=True)
-class _Stop:
-    graceful: bool
-
-
-_WAKE = object()
-_Item = Outcome | _Stop | object
 
 
 class Worker:
@@ -64,7 +53,7 @@ class Worker:
         self.handler.bind(self.config.worker.allowed_modules, RedisXCom(self.queue))
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
-        self._inbox: SimpleQueue[_Item] = SimpleQueue()
+        self._inbox: SimpleQueue[InboxItem] = SimpleQueue()
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,7 +87,7 @@ class Worker:
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (thread-safe and signal-safe)."""
-        self._inbox.put(_Stop(graceful))
+        self._inbox.put(Stop(graceful))
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a background worker to end; True if it has."""
@@ -162,17 +151,11 @@ class Worker:
         except Empty:
             return
         while True:
-            self._take(item)
+            self.core.take(item)
             try:
                 item = self._inbox.get_nowait()
             except Empty:
                 return
-
-    def _take(self, item: _Item) -> None:
-        if isinstance(item, Outcome):
-            self.core.finished(item)
-        elif isinstance(item, _Stop):
-            self.core.begin_stop(None if item.graceful else 0.0)
 
     def _maintain(self) -> None:
         core = self.core
@@ -184,17 +167,7 @@ class Worker:
             self.queue.promote_due()
             core.reclaimed(*self.queue.reclaim_expired())
         if core.heartbeat_due():
-            self.queue.run_pipeline(self._beat())
-
-    def _beat(self) -> Any:
-        return heartbeat.beat(
-            self.queue.keys,
-            self.config.worker,
-            running=sorted(self.core.running),
-            processed=self.core.processed,
-            failed=self.core.failed,
-            started_at=self.core.started_at,
-        )
+            self.queue.run_pipeline(self.core.beat_call())
 
     def _hand_back(self) -> None:
         for entry in list(self.core.running.values()):
@@ -222,7 +195,7 @@ class Worker:
                     pubsub.subscribe(channel)
                     while not self._closed.is_set():
                         if pubsub.get_message(timeout=0.5) is not None:
-                            self._inbox.put(_WAKE)
+                            self._inbox.put(WAKE)
                 finally:
                     pubsub.close()
             except (redis.RedisError, OSError, ValueError) as e:
