@@ -211,7 +211,7 @@ def test_xcom_task_refuses_a_bad_push_key() -> None:
 
 def test_depends_on_accepts_one_name() -> None:
     decorator = task(depends_on="extract")
-    assert decorator.options.depends_on == ("extract",)
+    assert decorator.options.values["depends_on"] == ["extract"]
 
 
 def test_with_options_returns_a_modified_copy() -> None:

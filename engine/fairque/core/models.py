@@ -1,4 +1,10 @@
-"""Task model: priorities, the seven task states and the Task record.
+"""Task model: priorities, the seven task states, the field table and the Task record.
+
+**The field table** is the Task dataclass's field declarations (search for "the field
+table" below): one row per field with its type, default, Redis hash codec, who may set it
+(:class:`Setter`) and its check. Everything else that lists task fields reads it through
+:data:`TASK_FIELDS` / :func:`task_fields`. To add a task option, add its row and a test;
+``tests/unit/test_field_table.py`` names any other place to touch.
 
 A :class:`Task` is plain data. It round-trips through JSON (``to_dict``/``from_dict``)
 and through the flat Redis hash the Lua scripts read (``to_hash``/``from_hash``).
@@ -13,9 +19,9 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from enum import Enum, IntEnum
-from typing import Any
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from enum import Enum, Flag, IntEnum, auto
+from typing import Any, NamedTuple
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
 
@@ -146,6 +152,165 @@ def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
+# --- the field table ----------------------------------------------------------------------
+#
+# Every task field is declared once, below, in the Task dataclass: its type, its default,
+# and in ``metadata`` its Redis hash codec, who may set it (Setter) and how it is checked.
+# The hash codecs and defaults, Task.create's options, ``with_options``, ``@task``'s
+# options, ``default_args`` keys, YAML task keys and the pipeline's template fields are all
+# read from it (see :func:`task_fields`); tests/unit/test_field_table.py checks the places
+# that cannot read it (``@task``'s signature, schemas/dag.schema.json).
+
+
+class Setter(Flag):
+    """Who may set a task field."""
+
+    TASK = auto()
+    """``Task.create``, ``Task(...)`` and ``push``."""
+    OPTIONS = auto()
+    """``FunctionTask.with_options`` (a copy of an ``@task`` call's task)."""
+    DECORATOR = auto()
+    """``@task(...)`` and ``@xcom_task(...)`` keyword options."""
+    DEFAULT_ARGS = auto()
+    """A DAG's ``default_args`` (a task's own setting wins)."""
+    YAML = auto()
+    """A task key in a YAML DAG file."""
+    QUEUE = auto()
+    """Owned by the Lua scripts: read-only to users, never written by push."""
+
+
+class Codec(NamedTuple):
+    """How a field is written to and read from the task's Redis hash (flat strings)."""
+
+    encode: Callable[[Any], str]
+    decode: Callable[[str], Any]
+
+
+def _json_loads(text: str) -> Any:
+    """json.loads with the empty list and mapping (most task fields) taken fast."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return json.loads(text)
+
+
+def _opt_float(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def _opt_int(text: str) -> int | None:
+    return int(text) if text else None
+
+
+TEXT = Codec(str, str)
+INT = Codec(str, int)
+OPT_INT = Codec(str, _opt_int)
+FLOAT = Codec(str, float)
+OPT_FLOAT = Codec(str, _opt_float)
+BOOL = Codec(lambda b: "1" if b else "0", lambda s: s == "1")
+JSON = Codec(lambda v: to_json(v, "value"), _json_loads)
+PRIORITY = Codec(lambda p: str(int(p)), lambda s: Priority(int(s)))
+STATE = Codec(str, TaskState)
+
+
+def _check_identifier(value: Any, name: str) -> Any:
+    return validate_identifier(value, name)
+
+
+def _check_priority(value: Any, name: str) -> Any:
+    return Priority.parse(value)
+
+
+def _check_payload(value: Any, name: str) -> Any:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{name} must be a dict, not {type(value).__name__}")
+    return value
+
+
+def _check_list(value: Any, name: str) -> Any:
+    if not isinstance(value, list):
+        raise TaskError(f"{name} must be a list, not {value!r}")
+    return value
+
+
+def _check_dict(value: Any, name: str) -> Any:
+    if not isinstance(value, dict):
+        raise TaskError(f"{name} must be a dict, not {value!r}")
+    return value
+
+
+def _check_ids(value: Any, name: str) -> Any:
+    for item in _check_list(value, name):
+        validate_identifier(item, f"{name} entry")
+    return value
+
+
+def _check_func(value: Any, name: str) -> Any:
+    if value is not None and (not isinstance(value, str) or ":" not in value):
+        raise TaskError(f"{name} must be an import path 'module:function', not {value!r}")
+    return value
+
+
+def _check_count(value: Any, name: str) -> Any:
+    if value is not None:
+        _check_number(value, name, integer=True)
+    return value
+
+
+def _check_seconds(value: Any, name: str) -> Any:
+    if value is not None:
+        _check_number(value, name)
+    return value
+
+
+def _check_positive_seconds(value: Any, name: str) -> Any:
+    if value is not None:
+        _check_number(value, name, positive=True)
+    return value
+
+
+def _check_trigger_rule(value: Any, name: str) -> Any:
+    if value not in TRIGGER_RULES:
+        raise TaskError(f"unknown {name} {value!r}; use one of {', '.join(TRIGGER_RULES)}")
+    return value
+
+
+_Check = Callable[[Any, str], Any]
+
+
+def _option(
+    default: Any = MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    setters: Setter,
+    codec: Codec = TEXT,
+    check: _Check | None = None,
+    sparse: bool = False,
+    key: str | None = None,
+) -> Any:
+    """One row of the field table.
+
+    ``default`` (none: the field is required; a list or dict default is copied for
+    every task) or ``factory`` (called for every task); ``setters`` who may
+    set the field; ``codec`` its Redis hash encoding; ``check`` validates and normalises
+    a value (raises a TaskError subclass); ``sparse`` leaves the field out of the hash at
+    its default (the scripts read a missing field as its default); ``key`` is its name
+    in ``@task`` and YAML when that differs from the field's.
+    """
+    metadata = {"setters": setters, "codec": codec, "check": check, "sparse": sparse, "key": key}
+    if isinstance(default, (list, dict)):
+        factory = type(default)
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+_USER = Setter.TASK | Setter.OPTIONS
+_ANYWHERE = _USER | Setter.DECORATOR | Setter.YAML
+_RETRY = _ANYWHERE | Setter.DEFAULT_ARGS
+
+
 @dataclass
 class Task:
     """A unit of work for one user (tenant).
@@ -153,39 +318,64 @@ class Task:
     Fields set by the queue (``state``, ``attempts``, timestamps, ``result``, ``error``)
     reflect the task's record in Redis when the Task comes from ``TaskQueue.get_task``.
     Times are seconds since the epoch on the Redis server's clock.
+
+    The field declarations below are *the field table*: see :class:`Setter` and
+    :func:`_option`. Adding a task option is one declaration here plus its test.
     """
 
-    task_id: str
-    user_id: str
-    priority: Priority = Priority.NORMAL
-    payload: dict[str, Any] = field(default_factory=dict)
-    func: str | None = None
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    depends_on: list[str] = field(default_factory=list)
-    max_retries: int | None = None
-    retry_delay_seconds: float | None = None
-    timeout_seconds: float | None = None
-    execute_after: float | None = None
-    created_at: float = field(default_factory=time.time)
-    state: TaskState | None = None
-    attempts: int = 0
-    recoveries: int = 0
-    enqueued_at: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    duration: float | None = None
-    result: Any = None
-    error: dict[str, Any] | None = None
-    worker_id: str | None = None
-    claim: int = 0
-    cancel_requested: bool = False
-    run_id: str | None = None
-    name: str | None = None
-    trigger_rule: str = "all_success"
-    enable_xcom: bool = False
-    xcom_push_key: str | None = None
-    xcom_pulls: list[str] = field(default_factory=list)
+    task_id: str = _option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    user_id: str = _option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    priority: Priority = _option(
+        Priority.NORMAL, setters=_RETRY, codec=PRIORITY, check=_check_priority
+    )
+    payload: dict[str, Any] = _option(
+        {}, setters=_USER, codec=JSON, check=_check_payload, sparse=True
+    )
+    func: str | None = _option(
+        None, setters=Setter.TASK | Setter.YAML, check=_check_func, key="callable"
+    )
+    args: list[Any] = _option(
+        [], setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_list, sparse=True
+    )
+    kwargs: dict[str, Any] = _option(
+        {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_dict, sparse=True
+    )
+    depends_on: list[str] = _option(
+        [], setters=_ANYWHERE, codec=JSON, check=_check_ids, sparse=True
+    )
+    max_retries: int | None = _option(None, setters=_RETRY, codec=OPT_INT, check=_check_count)
+    retry_delay_seconds: float | None = _option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=_check_seconds
+    )
+    timeout_seconds: float | None = _option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=_check_positive_seconds
+    )
+    execute_after: float | None = _option(
+        None, setters=_USER, codec=OPT_FLOAT, check=_check_seconds
+    )
+    created_at: float = _option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
+    state: TaskState | None = _option(None, setters=Setter.QUEUE, codec=STATE)
+    attempts: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    recoveries: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    enqueued_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    started_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    finished_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    duration: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    result: Any = _option(None, setters=Setter.QUEUE, codec=JSON)
+    error: dict[str, Any] | None = _option(None, setters=Setter.QUEUE, codec=JSON)
+    worker_id: str | None = _option(None, setters=Setter.QUEUE)
+    claim: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    cancel_requested: bool = _option(False, setters=Setter.QUEUE, codec=BOOL)
+    run_id: str | None = _option(None, setters=_USER)
+    name: str | None = _option(None, setters=_USER)
+    trigger_rule: str = _option(
+        "all_success", setters=_RETRY, check=_check_trigger_rule, sparse=True
+    )
+    enable_xcom: bool = _option(False, setters=_USER | Setter.DECORATOR, codec=BOOL, sparse=True)
+    xcom_push_key: str | None = _option(
+        None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
+    )
+    xcom_pulls: list[str] = _option([], setters=_ANYWHERE, codec=JSON, sparse=True)
 
     @classmethod
     def create(
@@ -198,10 +388,10 @@ class Task:
     ) -> Task:
         """Build a validated task; a unique ``task_id`` is generated when none is given.
 
-        ``options`` are any other Task field (``func``, ``args``, ``kwargs``,
+        ``options`` are any other field a user may set (``func``, ``args``, ``kwargs``,
         ``depends_on``, ``max_retries``, ``retry_delay_seconds``, ``timeout_seconds``,
-        ``execute_after``). Raises a :class:`~fairque.core.errors.TaskError` subclass
-        naming the bad value.
+        ``execute_after``, ...: the fields with :attr:`Setter.TASK`). Raises a
+        :class:`~fairque.core.errors.TaskError` subclass naming the bad value.
         """
         unknown = set(options) - _SETTABLE
         if unknown:
@@ -224,36 +414,18 @@ class Task:
     def validate(self, *, check_json: bool = True) -> None:
         """Check every field a user can set; raise a TaskError subclass naming the problem.
 
-        ``check_json=False`` leaves the JSON check of payload, args and kwargs to
+        ``check_json=False`` leaves the JSON check of the JSON-encoded fields to
         :meth:`to_hash`, which encodes them anyway (the queue's push does so).
         """
-        validate_identifier(self.task_id, "task_id")
-        validate_identifier(self.user_id, "user_id")
-        self.priority = Priority.parse(self.priority)
-        if not isinstance(self.payload, dict):
-            raise PayloadError(f"payload must be a dict, not {type(self.payload).__name__}")
-        for name, kind in (("args", list), ("kwargs", dict), ("depends_on", list)):
-            if not isinstance(getattr(self, name), kind):
-                raise TaskError(f"{name} must be a {kind.__name__}, not {getattr(self, name)!r}")
+        for spec in _CHECKED:
+            value = getattr(self, spec.name)
+            checked = spec.check(value, spec.name)  # type: ignore[misc]
+            if checked is not value:
+                setattr(self, spec.name, checked)
         if check_json:
-            for name in ("payload", "args", "kwargs"):
-                to_json(getattr(self, name), name)
-        if self.func is not None and (not isinstance(self.func, str) or ":" not in self.func):
-            raise TaskError(f"func must be an import path 'module:function', not {self.func!r}")
-        for dep in self.depends_on:
-            validate_identifier(dep, "depends_on entry")
-        if self.max_retries is not None:
-            _check_number(self.max_retries, "max_retries", integer=True)
-        if self.retry_delay_seconds is not None:
-            _check_number(self.retry_delay_seconds, "retry_delay_seconds")
-        if self.timeout_seconds is not None:
-            _check_number(self.timeout_seconds, "timeout_seconds", positive=True)
-        if self.execute_after is not None:
-            _check_number(self.execute_after, "execute_after")
-        if self.trigger_rule not in TRIGGER_RULES:
-            raise TaskError(
-                f"unknown trigger_rule {self.trigger_rule!r}; use one of {', '.join(TRIGGER_RULES)}"
-            )
+            for spec in _PUSHED:
+                if spec.codec is JSON:
+                    to_json(getattr(self, spec.name), spec.name)
 
     # --- serialisation ---------------------------------------------------------------
 
@@ -284,31 +456,28 @@ class Task:
         return cls.from_dict(json.loads(text))
 
     def to_hash(self) -> dict[str, str]:
-        """The flat string fields written to the task's Redis hash. Fields at their
-        default (None, empty, the default trigger rule) are left out to save memory;
-        :meth:`from_hash` and the scripts read a missing field as its default."""
+        """The flat string fields written to the task's Redis hash: every field push owns
+        (not :attr:`Setter.QUEUE`). None, and a ``sparse`` field at its default, are left
+        out to save memory; :meth:`from_hash` and the scripts read a missing field as its
+        default."""
         out: dict[str, str] = {}
-        for name in _PUSHED:
-            value = getattr(self, name)
-            if value is None or _DEFAULTS.get(name, _NO_DEFAULT) == value:
+        for spec in _PUSHED:
+            value = getattr(self, spec.name)
+            if value is None or (spec.sparse and value == spec.default):
                 continue
-            if name in _JSON_FIELDS:
-                out[name] = to_json(value, name)
-            else:
-                codec = _HASH_CODECS.get(name)
-                out[name] = codec[0](value) if codec else str(value)
+            out[spec.name] = (
+                to_json(value, spec.name) if spec.codec is JSON else spec.codec.encode(value)
+            )
         return out
 
     @classmethod
     def from_hash(cls, raw: Mapping[str, str] | Mapping[bytes, bytes]) -> Task:
         """Build a Task from a Redis hash as returned by HGETALL (bytes or str)."""
-        names = _TASK_FIELDS
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            name, text = _text(key), _text(value)
-            if name in names:
-                codec = _HASH_CODECS.get(name)
-                values[name] = codec[1](text) if codec else text
+            spec = _BY_NAME.get(_text(key))
+            if spec is not None:
+                values[spec.name] = spec.codec.decode(_text(value))
         return cls(**values)
 
     @property
@@ -326,6 +495,61 @@ class Task:
         return replace(self, state=state)
 
 
+@dataclass(frozen=True)
+class FieldSpec:
+    """One row of the field table, as read from the Task declarations."""
+
+    name: str
+    type: str
+    default: Any
+    """The default value (a fresh empty list/dict for those); MISSING when required."""
+    has_factory: bool
+    setters: Setter
+    codec: Codec
+    check: _Check | None
+    sparse: bool
+    key: str
+    """The field's name in ``@task`` keywords and YAML task keys."""
+
+    @property
+    def required(self) -> bool:
+        """True when every task must give the field (no default)."""
+        return self.default is MISSING and not self.has_factory
+
+
+def _spec(f: Field[Any]) -> FieldSpec:
+    meta = f.metadata
+    factory = f.default_factory
+    has_factory = factory is not MISSING
+    default = factory() if factory in (list, dict) else f.default
+    return FieldSpec(
+        name=f.name,
+        type=str(f.type),
+        default=default,
+        has_factory=has_factory,
+        setters=meta["setters"],
+        codec=meta["codec"],
+        check=meta["check"],
+        sparse=meta["sparse"],
+        key=meta["key"] or f.name,
+    )
+
+
+TASK_FIELDS: tuple[FieldSpec, ...] = tuple(_spec(f) for f in fields(Task))
+"""The field table, in declaration order (see the Task class)."""
+
+
+def task_fields(setter: Setter) -> tuple[FieldSpec, ...]:
+    """The rows of the field table that ``setter`` may set, in declaration order."""
+    return tuple(spec for spec in TASK_FIELDS if spec.setters & setter)
+
+
+_BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
+_PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
+_SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
+_CHECKED = tuple(spec for spec in TASK_FIELDS if spec.check is not None)
+
+
 def _check_number(
     value: object, what: str, *, integer: bool = False, positive: bool = False
 ) -> None:
@@ -340,84 +564,3 @@ def _check_number(
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _json_loads(text: str) -> Any:
-    """json.loads with the empty list and mapping (most task fields) taken fast."""
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    return json.loads(text)
-
-
-def _opt_float(text: str) -> float | None:
-    return float(text) if text else None
-
-
-def _json_dumps(value: Any) -> str:
-    return to_json(value, "value")
-
-
-_Codec = tuple[Callable[[Any], str], Callable[[str], Any]]
-_JSON: _Codec = (_json_dumps, _json_loads)
-_FLOAT: _Codec = (str, _opt_float)
-_INT: _Codec = (str, int)
-_HASH_CODECS: dict[str, _Codec] = {
-    "priority": (lambda p: str(int(p)), lambda s: Priority(int(s))),
-    "payload": _JSON,
-    "args": _JSON,
-    "kwargs": _JSON,
-    "depends_on": _JSON,
-    "result": _JSON,
-    "error": _JSON,
-    "max_retries": (str, lambda s: int(s) if s else None),
-    "attempts": _INT,
-    "recoveries": _INT,
-    "claim": _INT,
-    "retry_delay_seconds": _FLOAT,
-    "timeout_seconds": _FLOAT,
-    "execute_after": _FLOAT,
-    "created_at": (str, float),
-    "enqueued_at": _FLOAT,
-    "started_at": _FLOAT,
-    "finished_at": _FLOAT,
-    "duration": _FLOAT,
-    "state": (str, TaskState),
-    "cancel_requested": (lambda b: "1" if b else "0", lambda s: s == "1"),
-    "enable_xcom": (lambda b: "1" if b else "0", lambda s: s == "1"),
-    "xcom_pulls": _JSON,
-}
-
-# Fields the Lua scripts own: never written from a Task by push.
-_QUEUE_OWNED = frozenset(
-    {
-        "state",
-        "attempts",
-        "recoveries",
-        "enqueued_at",
-        "started_at",
-        "finished_at",
-        "duration",
-        "result",
-        "error",
-        "worker_id",
-        "claim",
-        "cancel_requested",
-    }
-)
-
-_TASK_FIELDS = frozenset(f.name for f in fields(Task))
-_SETTABLE = _TASK_FIELDS - _QUEUE_OWNED
-_PUSHED = tuple(f.name for f in fields(Task) if f.name not in _QUEUE_OWNED)
-_JSON_FIELDS = frozenset(name for name, codec in _HASH_CODECS.items() if codec is _JSON)
-_NO_DEFAULT = object()
-_DEFAULTS: dict[str, Any] = {
-    "payload": {},
-    "args": [],
-    "kwargs": {},
-    "depends_on": [],
-    "trigger_rule": "all_success",
-    "enable_xcom": False,
-    "xcom_pulls": [],
-}

@@ -23,28 +23,14 @@ from typing import Any, TypeVar
 import networkx as nx
 
 from fairque.core.errors import DagCycleError, DagError, TaskError
-from fairque.core.models import Task, validate_identifier
+from fairque.core.models import Setter, Task, task_fields, validate_identifier
 
 T = TypeVar("T", bound=Task)
 
-_TEMPLATE_FIELDS = (
-    "task_id",
-    "name",
-    "func",
-    "args",
-    "kwargs",
-    "payload",
-    "user_id",
-    "priority",
-    "depends_on",
-    "trigger_rule",
-    "max_retries",
-    "retry_delay_seconds",
-    "timeout_seconds",
-    "execute_after",
-    "enable_xcom",
-    "xcom_push_key",
-    "xcom_pulls",
+_TEMPLATE_FIELDS = tuple(
+    spec.name
+    for spec in task_fields(Setter.TASK)
+    if spec.name not in ("created_at", "run_id")  # set when a run is compiled
 )
 
 
