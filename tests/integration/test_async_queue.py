@@ -107,7 +107,7 @@ def test_push_pop_finish(make_config: ConfigFactory) -> None:
             assert (await queue.get_task("t1")).state is TaskState.QUEUED
             task = await queue.pop()
             assert task is not None and task.task_id == "t1"
-            assert task.state is TaskState.STARTED and task.attempts == 1 and task.claim == 1
+            assert task.state is TaskState.STARTED and task.attempts == 1 and task.claim_token == 1
             assert task.worker_id == "async-worker" and task.payload == {"order": 7}
             assert await queue.pop() is None
             state = await queue.finish(task, {"total": 99.99}, duration=0.25)
@@ -139,7 +139,7 @@ def test_pop_many_and_requeue(make_config: ConfigFactory) -> None:
             assert await queue.requeue(first) is TaskState.QUEUED
             again = await queue.pop()
             assert again is not None and again.task_id == first.task_id
-            assert again.attempts == 1 and again.claim == 2
+            assert again.attempts == 1 and again.claim_token == 2
 
     run(scenario())
 
@@ -298,7 +298,7 @@ def test_extend_lease_then_fencing_after_reclaim(make_config: ConfigFactory) -> 
             assert await queue.extend_lease(lost) == {"t0": "lost"}
             again = await queue.pop()
             assert again is not None and again.task_id == "t0"  # back at the front
-            assert again.attempts == 2 and again.recoveries == 1 and again.claim == 2
+            assert again.attempts == 2 and again.recoveries == 1 and again.claim_token == 2
             with pytest.raises(LeaseLostError):
                 await queue.finish(lost, "late")
             with pytest.raises(LeaseLostError):
@@ -459,7 +459,7 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
         return made
 
     def summary(task: Task) -> tuple[str, str, int, int]:
-        return (task.task_id, task.user_id, task.attempts, task.claim)
+        return (task.task_id, task.user_id, task.attempts, task.claim_token)
 
     with TaskQueue(make_config(worker_id="w", stats_prefix="sync")) as queue:
         queue.push_batch(tasks())

@@ -94,7 +94,7 @@ def test_expired_lease_goes_back_to_the_front_of_its_queue(make_queue: QueueFact
     _wait_for(lambda: queue.reclaim_expired() == (1, 0))
     again = queue.pop()
     assert again is not None and again.task_id == "t0"
-    assert again.attempts == 2 and again.recoveries == 1 and again.claim == 2
+    assert again.attempts == 2 and again.recoveries == 1 and again.claim_token == 2
     with pytest.raises(LeaseLostError):  # the first claim is fenced off
         queue.finish(lost, "late")
     assert queue.finish(again, "on time") is TaskState.FINISHED

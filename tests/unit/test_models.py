@@ -141,7 +141,7 @@ def test_create_defaults_and_given_values() -> None:
     task = Task.create("user:1")
     assert task.user_id == "user:1" and task.priority is Priority.NORMAL
     assert task.payload == {} and task.args == [] and task.kwargs == {}
-    assert task.state is None and task.attempts == 0 and task.claim == 0
+    assert task.state is None and task.attempts == 0 and task.claim_token == 0
     named = Task.create("u", "high", {"k": "v"}, task_id="mine")
     assert named.task_id == "mine" and named.priority is Priority.HIGH
     assert named.payload == {"k": "v"}
@@ -163,7 +163,9 @@ def test_unknown_create_option_lists_the_known_ones() -> None:
     assert "'task_id'" not in message.split("known:")[1]
 
 
-@pytest.mark.parametrize("owned", ["state", "attempts", "result", "error", "claim", "worker_id"])
+@pytest.mark.parametrize(
+    "owned", ["state", "attempts", "result", "error", "claim_token", "worker_id"]
+)
 def test_fields_owned_by_the_queue_are_not_create_options(owned: str) -> None:
     with pytest.raises(TaskError, match=f"unknown Task option.*'{owned}'"):
         Task.create("u", **{owned: None})
@@ -351,7 +353,7 @@ def _full_task() -> Task:
         result={"total": 99.99, "rows": [1, 2]},
         error={"type": "ValueError", "message": "boom", "traceback": "Traceback ..."},
         worker_id="worker-7",
-        claim=4,
+        claim_token=4,
         cancel_requested=True,
         run_id="run-1",
         name="step",
@@ -463,7 +465,7 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
         "state": "finished",
         "attempts": "2",
         "recoveries": "1",
-        "claim": "3",
+        "claim_token": "3",
         "enqueued_at": "10.000",
         "started_at": "11.500",
         "finished_at": "12.250",
@@ -476,7 +478,7 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
     }
     task = Task.from_hash(record)
     assert task.state is TaskState.FINISHED
-    assert (task.attempts, task.recoveries, task.claim) == (2, 1, 3)
+    assert (task.attempts, task.recoveries, task.claim_token) == (2, 1, 3)
     assert (task.enqueued_at, task.started_at, task.finished_at) == (10.0, 11.5, 12.25)
     assert task.duration == 0.75 and task.result == {"ok": True}
     assert task.error == {"type": "Error", "message": "m", "traceback": ""}

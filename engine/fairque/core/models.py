@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from enum import Enum, Flag, IntEnum, auto
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
 
@@ -72,15 +72,18 @@ def _priority_hint(shown: str) -> str:
     return f"unknown priority {shown}; use 1..6 or one of {names}"
 
 
-TRIGGER_RULES = (
+TriggerRule = Literal[
     "all_success",
     "all_done",
     "all_failed",
     "one_success",
     "one_failed",
     "none_failed",
-)
+]
 """When a task with upstreams may run (as in Airflow); ``all_success`` is the default."""
+
+TRIGGER_RULES: tuple[TriggerRule, ...] = get_args(TriggerRule)
+"""Every trigger rule, in declaration order."""
 
 
 class TaskState(str, Enum):
@@ -364,11 +367,11 @@ class Task:
     result: Any = _option(None, setters=Setter.QUEUE, codec=JSON)
     error: dict[str, Any] | None = _option(None, setters=Setter.QUEUE, codec=JSON)
     worker_id: str | None = _option(None, setters=Setter.QUEUE)
-    claim: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    claim_token: int = _option(0, setters=Setter.QUEUE, codec=INT)
     cancel_requested: bool = _option(False, setters=Setter.QUEUE, codec=BOOL)
     run_id: str | None = _option(None, setters=_USER)
     name: str | None = _option(None, setters=_USER)
-    trigger_rule: str = _option(
+    trigger_rule: TriggerRule = _option(
         "all_success", setters=_RETRY, check=_check_trigger_rule, sparse=True
     )
     enable_xcom: bool = _option(False, setters=_USER | Setter.DECORATOR, codec=BOOL, sparse=True)

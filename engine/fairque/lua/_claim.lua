@@ -65,7 +65,7 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
     advance_user(user, score, second)
     if id then
       local tkey = task_key(id)
-      redis.call('HINCRBY', tkey, 'claim', 1)
+      redis.call('HINCRBY', tkey, 'claim_token', 1)
       redis.call('HINCRBY', tkey, 'attempts', 1)
       redis.call('HSET', tkey, 'started_at', seconds(now), 'worker_id', worker)
       set_state(tkey, id, user, 'queued', 'started', now + lease_ms)

@@ -172,7 +172,9 @@ class AsyncTaskQueue(QueueBase):
 
     async def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return await self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return await self.run_script(
+            self.calls.finish(task.task_id, task.claim_token, result, duration)
+        )
 
     async def fail(
         self,
@@ -184,13 +186,13 @@ class AsyncTaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return await self.run_script(call)
 
     async def requeue(self, task: Task) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return await self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return await self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     async def extend_lease(
         self, tasks: Task | Sequence[Task], lease_seconds: float | None = None

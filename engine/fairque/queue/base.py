@@ -62,4 +62,4 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
 def leases_of(tasks: Task | Sequence[Task]) -> list[tuple[str, int]]:
     """(task id, claim token) pairs for lease renewal."""
     items = [tasks] if isinstance(tasks, Task) else list(tasks)
-    return [(t.task_id, t.claim) for t in items]
+    return [(t.task_id, t.claim_token) for t in items]

@@ -62,7 +62,7 @@ class Settlement:
 
     ok: bool
     task_id: str
-    claim: int
+    claim_token: int
     data: str
     duration: float
     retryable: bool = True
@@ -171,17 +171,17 @@ class QueueCalls:
         return self._call("pop", args, _parse_tasks)
 
     def finish(
-        self, task_id: str, claim: int, result: Any, duration: float
+        self, task_id: str, claim_token: int, result: Any, duration: float
     ) -> ScriptCall[TaskState]:
         """Record success of a claimed task (FINISHED, or CANCELED if asked meanwhile)."""
         result_json = to_json(result, f"result of task {task_id!r}")
-        args: list[Arg] = [task_id, claim, result_json, _seconds(duration)]
+        args: list[Arg] = [task_id, claim_token, result_json, _seconds(duration)]
         return self._call("finish", args, lambda r: _parse_end(r, task_id))
 
     def fail(
         self,
         task_id: str,
-        claim: int,
+        claim_token: int,
         error: dict[str, Any],
         duration: float,
         *,
@@ -191,7 +191,7 @@ class QueueCalls:
         q = self.config.queue
         args: list[Arg] = [
             task_id,
-            claim,
+            claim_token,
             to_json(error, "error"),
             _seconds(duration),
             random.random(),
@@ -219,23 +219,31 @@ class QueueCalls:
         for s in settlements:
             kind = "ok" if s.ok else "fail"
             retry = "1" if s.retryable else "0"
-            args += [kind, s.task_id, s.claim, s.data, _seconds(s.duration), random.random(), retry]
+            args += [
+                kind,
+                s.task_id,
+                s.claim_token,
+                s.data,
+                _seconds(s.duration),
+                random.random(),
+                retry,
+            ]
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
         ids = [s.task_id for s in settlements]
         return self._call("settle", args, lambda r: _parse_settle(r, ids))
 
-    def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
+    def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
-        return self._call("requeue", [task_id, claim], lambda r: _parse_end(r, task_id))
+        return self._call("requeue", [task_id, claim_token], lambda r: _parse_end(r, task_id))
 
     def extend(
         self, leases: Sequence[tuple[str, int]], lease_seconds: float
     ) -> ScriptCall[dict[str, str]]:
         """Renew leases; the reply maps each task id to 'ok', 'cancel' or 'lost'."""
         args: list[Arg] = [int(lease_seconds * 1000)]
-        for task_id, claim in leases:
-            args += [task_id, claim]
+        for task_id, claim_token in leases:
+            args += [task_id, claim_token]
         ids = [task_id for task_id, _ in leases]
         return self._call("extend", args, lambda r: dict(zip(ids, r, strict=True)))
 

@@ -168,7 +168,7 @@ class TaskQueue(QueueBase):
 
     def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return self.run_script(self.calls.finish(task.task_id, task.claim_token, result, duration))
 
     def fail(
         self,
@@ -180,13 +180,13 @@ class TaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return self.run_script(call)
 
     def requeue(self, task: Task) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     def extend_lease(
         self, tasks: Task | Sequence[Task], lease_seconds: float | None = None

@@ -28,6 +28,7 @@ from fairque.core.models import (
     Setter,
     Task,
     TaskState,
+    TriggerRule,
     new_task_id,
     task_fields,
     to_json,
@@ -253,7 +254,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator: ...
@@ -271,7 +272,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskFunction[..., Any] | TaskDecorator:
@@ -301,7 +302,7 @@ def xcom_task(
     retry_delay_seconds: float | None = None,
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.

@@ -127,7 +127,7 @@ class WorkerCore:
     def finished(self, outcome: Outcome) -> bool:
         """Take a run's outcome; False if the task was already given up (timeout, lost)."""
         entry = self.running.get(outcome.task.task_id)
-        if entry is None or entry.task.claim != outcome.task.claim:
+        if entry is None or entry.task.claim_token != outcome.task.claim_token:
             return False
         del self.running[outcome.task.task_id]
         self.pending.append(outcome)
@@ -242,13 +242,13 @@ class WorkerCore:
                 if task.xcom_push_key:
                     encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
                 data = to_json(outcome.result, f"result of task {task.task_id!r}")
-                return Settlement(True, task.task_id, task.claim, data, outcome.duration)
+                return Settlement(True, task.task_id, task.claim_token, data, outcome.duration)
             except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
         assert outcome.error is not None
         error = to_json(error_record(outcome.error), "error")
         return Settlement(
-            False, task.task_id, task.claim, error, outcome.duration, outcome.retryable
+            False, task.task_id, task.claim_token, error, outcome.duration, outcome.retryable
         )
 
     def settle_call(self, max_tasks: int) -> ScriptCall[Any]:
@@ -280,5 +280,5 @@ class WorkerCore:
             logger.exception("worker observer %s failed", type(self.observer).__name__)
 
     def leases(self) -> list[tuple[str, int]]:
-        """(task id, claim) of every running task, for lease renewal."""
-        return [(r.task.task_id, r.task.claim) for r in self.running.values()]
+        """(task id, claim token) of every running task, for lease renewal."""
+        return [(r.task.task_id, r.task.claim_token) for r in self.running.values()]
