@@ -2,7 +2,7 @@
 
 from fairque.core.config import FairQueueConfig, QueueConfig, RedisConfig, WorkerConfig
 from fairque.core.errors import FairQueueError
-from fairque.core.models import Priority, Task, TaskState
+from fairque.core.models import Priority, Task, TaskRecord, TaskState
 from fairque.queue import AsyncTaskQueue, TaskQueue
 from fairque.queue.runs import AsyncRunHandle, RunHandle
 from fairque.tasks import (
@@ -32,6 +32,7 @@ __all__ = [
     "TaskContext",
     "TaskHandler",
     "TaskQueue",
+    "TaskRecord",
     "TaskState",
     "Worker",
     "WorkerConfig",

@@ -3,12 +3,13 @@ leases and fencing, delayed start, NOSCRIPT recovery and statistics."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 import redis
 
-from fairque import Priority, Task, TaskState
+from fairque import Priority, Task, TaskRecord, TaskState
 from fairque.core.errors import (
     DuplicateTaskError,
     InvalidStateError,
@@ -32,8 +33,12 @@ def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> N
     queue.push(Task.create("u", payload={"order": 7}, task_id="t1"))
     task = queue.pop()
     assert task is not None and task.state is TaskState.STARTED and task.attempts == 1
+    assert isinstance(task, TaskRecord) and task.claim_token == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.result = "changed here"  # type: ignore[misc]
     assert queue.finish(task, {"total": 99.99}, duration=0.25) is TaskState.FINISHED
     done = queue.get_task("t1")
+    assert isinstance(done, TaskRecord)
     assert done.state is TaskState.FINISHED
     assert done.result == {"total": 99.99} and done.duration == 0.25
     assert done.payload == {"order": 7}

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from fairque import AsyncWorker, FairQueueConfig, Task, TaskHandler, TaskQueue, TaskState, Worker
+from fairque import (
+    AsyncWorker,
+    FairQueueConfig,
+    Task,
+    TaskHandler,
+    TaskQueue,
+    TaskRecord,
+    TaskState,
+    Worker,
+)
 from tests.integration import jobs
 
 from .conftest import ConfigFactory
@@ -192,15 +201,17 @@ class Recorder(TaskHandler):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[str, str]] = []
+        self.results: dict[str, Any] = {}
 
     def _process_task(self, task: Task) -> bool:
         if task.func is None:
-            task.result = {"handled": task.payload["action"]}
+            self.set_result({"handled": task.payload["action"]})
             return task.payload["action"] != "refuse"
         return super()._process_task(task)
 
-    def on_task_success(self, task: Task, duration: float) -> None:
+    def on_task_success(self, task: TaskRecord, duration: float) -> None:
         self.events.append(("success", task.task_id))
+        self.results[task.task_id] = task.result
 
     def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
         self.events.append(("failure", task.task_id))
@@ -222,6 +233,29 @@ def test_a_custom_handler_runs_payload_tasks_and_hooks(
     assert sorted(handler.events) == sorted(
         [("success", ok), ("failure", refused), ("success", fn)]
     )
+    assert handler.results == {ok: {"handled": "ship"}, fn: 4}  # the hook's record has it
+
+
+class OnlyTrue(TaskHandler):
+    """The README's handler shape: payload tasks return True without a result."""
+
+    def _process_task(self, task: TaskRecord) -> bool:
+        if task.payload.get("action") == "custom_processing":
+            return True
+        return super()._process_task(task)
+
+
+def test_a_handler_returning_only_true_keeps_function_results(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(OnlyTrue())
+    payload = queue.push(Task.create("u", payload={"action": "custom_processing"}))["task_id"]
+    fn = queue.push(func_task("add", 20, 22))["task_id"]
+    for task_id in (payload, fn):
+        wait_for(ended(queue, task_id))
+    assert queue.get_task(payload).state is TaskState.FINISHED
+    assert queue.get_task(payload).result is None
+    assert queue.get_task(fn).result == 42
 
 
 def test_payload_task_without_a_handler_fails_clearly(
@@ -318,6 +352,18 @@ def test_canceling_a_running_task_ends_it_canceled(
     assert queue.cancel(task_id) == "requested"
     wait_for(ended(queue, task_id))
     assert queue.get_task(task_id).state is TaskState.CANCELED
+
+
+def test_a_running_function_sees_its_cancellation(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(lease_seconds=0.3)
+    task_id = queue.push(func_task("until_canceled", 8.0))["task_id"]
+    wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
+    assert queue.cancel(task_id) == "requested"
+    wait_for(ended(queue, task_id), timeout=4)  # well before the function's 8 s
+    record = queue.get_task(task_id)
+    assert record.state is TaskState.CANCELED
 
 
 def test_leases_are_renewed_while_a_long_task_runs(

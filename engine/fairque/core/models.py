@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from enum import Enum, Flag, IntEnum, auto
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
 
@@ -309,21 +309,24 @@ def _option(
     return field(default=default, metadata=metadata)
 
 
+_T = TypeVar("_T", bound="Task")
 _USER = Setter.TASK | Setter.OPTIONS
 _ANYWHERE = _USER | Setter.DECORATOR | Setter.YAML
 _RETRY = _ANYWHERE | Setter.DEFAULT_ARGS
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
-    """A unit of work for one user (tenant).
+    """A unit of work for one user (tenant): what a user asks for (the spec).
 
-    Fields set by the queue (``state``, ``attempts``, timestamps, ``result``, ``error``)
-    reflect the task's record in Redis when the Task comes from ``TaskQueue.get_task``.
-    Times are seconds since the epoch on the Redis server's clock.
+    Frozen: every field is checked and normalised when the task is made (a TaskError
+    subclass names a bad value; ``priority`` is parsed); copy with
+    ``dataclasses.replace``. What the queue records about a task (state, attempts,
+    result, ...) is a :class:`TaskRecord`, which ``pop`` and ``get_task`` return.
 
-    The field declarations below are *the field table*: see :class:`Setter` and
-    :func:`_option`. Adding a task option is one declaration here plus its test.
+    The field declarations below, with :class:`TaskRecord`'s, are *the field table*:
+    see :class:`Setter` and :func:`_option`. Adding a task option is one declaration
+    here plus its test.
     """
 
     task_id: str = _option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
@@ -357,18 +360,6 @@ class Task:
         None, setters=_USER, codec=OPT_FLOAT, check=_check_seconds
     )
     created_at: float = _option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
-    state: TaskState | None = _option(None, setters=Setter.QUEUE, codec=STATE)
-    attempts: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    recoveries: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    enqueued_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    started_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    finished_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    duration: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    result: Any = _option(None, setters=Setter.QUEUE, codec=JSON)
-    error: dict[str, Any] | None = _option(None, setters=Setter.QUEUE, codec=JSON)
-    worker_id: str | None = _option(None, setters=Setter.QUEUE)
-    claim_token: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    cancel_requested: bool = _option(False, setters=Setter.QUEUE, codec=BOOL)
     run_id: str | None = _option(None, setters=_USER)
     name: str | None = _option(None, setters=_USER)
     trigger_rule: TriggerRule = _option(
@@ -414,17 +405,21 @@ class Task:
         task.validate()
         return task
 
-    def validate(self, *, check_json: bool = True) -> None:
-        """Check every field a user can set; raise a TaskError subclass naming the problem.
-
-        ``check_json=False`` leaves the JSON check of the JSON-encoded fields to
-        :meth:`to_hash`, which encodes them anyway (the queue's push does so).
-        """
+    def __post_init__(self) -> None:
         for spec in _CHECKED:
             value = getattr(self, spec.name)
             checked = spec.check(value, spec.name)  # type: ignore[misc]
             if checked is not value:
-                setattr(self, spec.name, checked)
+                object.__setattr__(self, spec.name, checked)
+
+    def validate(self, *, check_json: bool = True) -> None:
+        """Check every field a user can set; raise a TaskError subclass naming the problem.
+
+        Construction already checks the fields; this adds the JSON check of the
+        JSON-encoded ones, which ``check_json=False`` leaves to :meth:`to_hash` (the
+        queue's push encodes them anyway).
+        """
+        self.__post_init__()
         if check_json:
             for spec in _PUSHED:
                 if spec.codec is JSON:
@@ -436,15 +431,16 @@ class Task:
         """All fields as JSON-compatible values."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["priority"] = int(self.priority)
-        data["state"] = None if self.state is None else self.state.value
+        if isinstance(data.get("state"), TaskState):
+            data["state"] = data["state"].value
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Task:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored (forward compatibility)."""
-        names = {f.name for f in fields(cls)}
+    def from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+        """Inverse of :meth:`to_dict`; unknown keys (and a record's fields, read as a
+        Task) are ignored (forward compatibility)."""
+        names = _names_of(cls)
         values = {k: v for k, v in data.items() if k in names}
-        values["priority"] = Priority.parse(values.get("priority", Priority.NORMAL))
         if values.get("state") is not None:
             values["state"] = TaskState(values["state"])
         return cls(**values)
@@ -454,7 +450,7 @@ class Task:
         return to_json(self.to_dict(), "task")
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Task:
+    def from_json(cls: type[_T], text: str | bytes) -> _T:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
@@ -474,12 +470,14 @@ class Task:
         return out
 
     @classmethod
-    def from_hash(cls, raw: Mapping[str, str] | Mapping[bytes, bytes]) -> Task:
-        """Build a Task from a Redis hash as returned by HGETALL (bytes or str)."""
+    def from_hash(cls: type[_T], raw: Mapping[str, str] | Mapping[bytes, bytes]) -> _T:
+        """Build a Task (or a TaskRecord) from a Redis hash as returned by HGETALL (bytes
+        or str); fields the class does not have are ignored."""
+        names = _names_of(cls)
         values: dict[str, Any] = {}
         for key, value in raw.items():
             spec = _BY_NAME.get(_text(key))
-            if spec is not None:
+            if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(_text(value))
         return cls(**values)
 
@@ -493,8 +491,42 @@ class Task:
         """The task's name in its run, or its id."""
         return self.name or self.task_id
 
-    def with_state(self, state: TaskState) -> Task:
-        """A copy in another state (for in-process runs and tests)."""
+    def with_state(self, state: TaskState) -> TaskRecord:
+        """A record of this task in ``state`` (for in-process runs and tests)."""
+        return TaskRecord.of(self, state=state)
+
+
+@dataclass(frozen=True)
+class TaskRecord(Task):
+    """What the queue records about a task: its spec plus the fields the Lua scripts own.
+
+    ``TaskQueue.pop``, ``pop_many``, ``get_task`` and ``wait_for`` return records; a
+    worker's ``finish``/``fail`` take the record it claimed (its ``claim_token`` proves
+    the claim). Read-only: the queue changes the record in Redis, never this copy.
+    Times are seconds since the epoch on the Redis server's clock.
+    """
+
+    state: TaskState | None = _option(None, setters=Setter.QUEUE, codec=STATE)
+    attempts: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    recoveries: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    enqueued_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    started_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    finished_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    duration: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    result: Any = _option(None, setters=Setter.QUEUE, codec=JSON)
+    error: dict[str, Any] | None = _option(None, setters=Setter.QUEUE, codec=JSON)
+    worker_id: str | None = _option(None, setters=Setter.QUEUE)
+    claim_token: int = _option(0, setters=Setter.QUEUE, codec=INT)
+    cancel_requested: bool = _option(False, setters=Setter.QUEUE, codec=BOOL)
+
+    @classmethod
+    def of(cls, task: Task, **queue_fields: Any) -> TaskRecord:
+        """A record of ``task`` with the given queue-owned fields (e.g. ``state``)."""
+        spec = {f.name: getattr(task, f.name) for f in fields(Task)}
+        return cls(**spec, **queue_fields)
+
+    def with_state(self, state: TaskState) -> TaskRecord:
+        """A copy in another state."""
         return replace(self, state=state)
 
 
@@ -538,8 +570,8 @@ def _spec(f: Field[Any]) -> FieldSpec:
     )
 
 
-TASK_FIELDS: tuple[FieldSpec, ...] = tuple(_spec(f) for f in fields(Task))
-"""The field table, in declaration order (see the Task class)."""
+TASK_FIELDS: tuple[FieldSpec, ...] = tuple(_spec(f) for f in fields(TaskRecord))
+"""The field table, in declaration order (Task's rows, then TaskRecord's)."""
 
 
 def task_fields(setter: Setter) -> tuple[FieldSpec, ...]:
@@ -551,6 +583,17 @@ _BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
 _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple(spec for spec in TASK_FIELDS if spec.check is not None)
+
+
+_NAMES_OF: dict[type, frozenset[str]] = {}
+
+
+def _names_of(cls: type[Task]) -> frozenset[str]:
+    """The field names of ``cls`` (Task, TaskRecord or a subclass), computed once."""
+    names = _NAMES_OF.get(cls)
+    if names is None:
+        names = _NAMES_OF[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def _check_number(

@@ -11,7 +11,7 @@ import redis.exceptions
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import QueueError, RedisUnavailableError
-from fairque.core.models import Task
+from fairque.core.models import TaskRecord
 from fairque.queue.calls import QueueCalls
 
 
@@ -59,7 +59,7 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
     return {"type": type(error).__name__, "message": str(error), "traceback": tb}
 
 
-def leases_of(tasks: Task | Sequence[Task]) -> list[tuple[str, int]]:
+def leases_of(tasks: TaskRecord | Sequence[TaskRecord]) -> list[tuple[str, int]]:
     """(task id, claim token) pairs for lease renewal."""
-    items = [tasks] if isinstance(tasks, Task) else list(tasks)
+    items = [tasks] if isinstance(tasks, TaskRecord) else list(tasks)
     return [(t.task_id, t.claim_token) for t in items]

@@ -30,7 +30,7 @@ from fairque.core.errors import (
     UnknownDependencyError,
 )
 from fairque.core.keys import Keys
-from fairque.core.models import Task, TaskState, to_json
+from fairque.core.models import Task, TaskRecord, TaskState, to_json
 from fairque.queue.runs import RunInfo, parse_run
 
 T = TypeVar("T")
@@ -163,7 +163,7 @@ class QueueCalls:
             *(item for pair in fields.items() for item in pair),
         ]
 
-    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
+    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[TaskRecord]]:
         """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
         for group in (worker.assigned_users, worker.steal_targets):
@@ -202,7 +202,7 @@ class QueueCalls:
 
     def settle(
         self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
-    ) -> ScriptCall[tuple[list[FailOutcome | LeaseLostError], list[Task]]]:
+    ) -> ScriptCall[tuple[list[FailOutcome | LeaseLostError], list[TaskRecord]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
@@ -300,7 +300,7 @@ class QueueCalls:
 
     # --- reads -----------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> PipelineCall[Task]:
+    def get_task(self, task_id: str) -> PipelineCall[TaskRecord]:
         """The task's current record."""
         return PipelineCall(
             [("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id)
@@ -331,10 +331,12 @@ class QueueCalls:
             ],
         )
 
-    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[Task | None]]:
+    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[TaskRecord | None]]:
         """Each task's record (None for an unknown or expired id)."""
         commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
-        return PipelineCall(commands, lambda r: [Task.from_hash(raw) if raw else None for raw in r])
+        return PipelineCall(
+            commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
+        )
 
     def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
         """Note on the run's record that it was canceled."""
@@ -446,7 +448,7 @@ def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
 
 def _parse_settle(
     reply: Any, ids: list[str]
-) -> tuple[list[FailOutcome | LeaseLostError], list[Task]]:
+) -> tuple[list[FailOutcome | LeaseLostError], list[TaskRecord]]:
     results: list[FailOutcome | LeaseLostError] = []
     for task_id, one in zip(ids, reply[0], strict=True):
         if one[0] == "lease_lost":
@@ -460,19 +462,19 @@ def _parse_cancel(reply: Any, task_id: str) -> str:
     return _status(reply, task_id, "cancel")[1]
 
 
-def _parse_tasks(reply: Any) -> list[Task]:
-    return [Task.from_hash(_pairs(flat)) for flat in reply]
+def _parse_tasks(reply: Any) -> list[TaskRecord]:
+    return [TaskRecord.from_hash(_pairs(flat)) for flat in reply]
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _parse_task(replies: list[Any], task_id: str) -> Task:
+def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
     record = replies[0]
     if not record:
         raise TaskNotFoundError(task_id)
-    return Task.from_hash(record)
+    return TaskRecord.from_hash(record)
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}

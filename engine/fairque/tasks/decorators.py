@@ -27,7 +27,6 @@ from fairque.core.models import (
     Priority,
     Setter,
     Task,
-    TaskState,
     TriggerRule,
     new_task_id,
     task_fields,
@@ -87,10 +86,6 @@ class FunctionTask(Task, Generic[R]):
         for key in _LIST_OPTIONS & changes.keys():
             changes[key] = _names(changes[key], key)
         return clone_task(self, **changes)
-
-    def with_state(self, state: TaskState) -> FunctionTask[R]:
-        """A copy in another state, still callable."""
-        return clone_task(self, state=state)
 
     def __rshift__(self, other: Task | Pipeline) -> Pipeline:
         return Pipeline.of(self).then(other)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -49,9 +49,11 @@ def clone_task(task: T, **changes: Any) -> T:
     unknown = sorted(set(changes) - known)
     if unknown:
         raise TaskError(f"unknown Task field(s) {unknown}")
-    new = copy.deepcopy(task)
-    for name, value in changes.items():
-        setattr(new, name, value)
+    kept = {name: copy.deepcopy(getattr(task, name)) for name in known - changes.keys()}
+    new = replace(task, **kept, **changes)
+    for name, value in vars(task).items():
+        if name not in known:  # private attributes, e.g. a FunctionTask's function
+            object.__setattr__(new, name, value)
     new.validate()
     return new
 

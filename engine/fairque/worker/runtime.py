@@ -18,10 +18,10 @@ from fairque.core.errors import (
     TaskTimeoutError,
     XComError,
 )
-from fairque.core.models import Task, TaskState, to_json
+from fairque.core.models import TaskRecord, TaskState, to_json
 from fairque.queue.base import error_record
 from fairque.queue.calls import FailOutcome, PipelineCall, QueueCalls, ScriptCall, Settlement
-from fairque.tasks.context import encode_xcom
+from fairque.tasks.context import Attempt, encode_xcom
 from fairque.worker import heartbeat
 
 logger = logging.getLogger("fairque.worker")
@@ -31,18 +31,19 @@ MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
 
 @dataclass
 class Running:
-    """A claimed task this worker is running."""
+    """A claimed task this worker is running, and the attempt its code reports to."""
 
-    task: Task
+    task: TaskRecord
     started: float  # monotonic
     deadline: float | None  # monotonic time of its timeout
+    attempt: Attempt
 
 
 @dataclass(frozen=True)
 class Outcome:
     """How one run of a task ended."""
 
-    task: Task
+    task: TaskRecord
     ok: bool
     duration: float
     result: Any = None
@@ -61,7 +62,7 @@ class WorkerObserver:
     worker's loop; an exception raised by one is logged and ignored.
     """
 
-    def claimed(self, task: Task) -> None:
+    def claimed(self, task: TaskRecord) -> None:
         """A task was claimed (its record as read at the claim)."""
 
     def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
@@ -115,11 +116,11 @@ class WorkerCore:
             return 0
         return max(0, self.worker.max_concurrent_tasks - len(self.running))
 
-    def claimed(self, task: Task) -> Running:
-        """Note a claimed task as running."""
+    def claimed(self, task: TaskRecord) -> Running:
+        """Note a claimed task as running; run ``entry.attempt`` (``run_task``)."""
         now = time.monotonic()
         deadline = now + task.timeout_seconds if task.timeout_seconds else None
-        entry = Running(task, now, deadline)
+        entry = Running(task, now, deadline, Attempt(task))
         self.running[task.task_id] = entry
         self._notify(self.observer.claimed, task)
         return entry
@@ -177,7 +178,7 @@ class WorkerCore:
             )
         for task_id, word in report.items():
             if word == "cancel" and task_id in self.running:
-                self.running[task_id].task.cancel_requested = True
+                self.running[task_id].attempt.cancel_requested = True
         return lost
 
     # --- timers ----------------------------------------------------------------------
