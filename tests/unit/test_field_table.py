@@ -35,7 +35,10 @@ from fairque.tasks.decorators import task, xcom_task
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "schemas" / "dag.schema.json").read_text(encoding="utf-8")
 )
-TABLE = "the field table (Task's field declarations in engine/fairque/core/models.py)"
+TABLE = (
+    "the field table (the field declarations of Task and TaskRecord in "
+    "engine/fairque/core/models.py)"
+)
 YAML_ONLY_KEYS = {"xcom_pushes", "description"}  # TaskInfo, not Task fields
 
 
@@ -58,8 +61,9 @@ def test_task_keywords_are_the_decorator_rows_of_the_table() -> None:
     params = _keywords(task)
     missing, extra = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
     assert not missing and not extra, (
-        f"@task's keyword parameters must be the Setter.DECORATOR rows of {TABLE}, by key: "
-        f"missing {missing}, extra {extra}"
+        f"@task's keyword parameters (both signatures of task() in "
+        f"engine/fairque/tasks/decorators.py) must be the Setter.DECORATOR rows of {TABLE}, "
+        f"by key: missing {missing}, extra {extra}"
     )
     for key, param in params.items():
         assert _default_agrees(expected[key], param.default), (
@@ -71,9 +75,11 @@ def test_task_keywords_are_the_decorator_rows_of_the_table() -> None:
 def test_xcom_task_keywords_are_the_decorator_rows_but_its_own() -> None:
     own = {"enable_xcom", "xcom_push"}  # always on; the positional push_key
     expected = {spec.key for spec in task_fields(Setter.DECORATOR)} - own
-    assert set(_keywords(xcom_task)) == expected, (
-        f"@xcom_task's keyword parameters must be the Setter.DECORATOR rows of {TABLE} "
-        f"except {sorted(own)}"
+    params = set(_keywords(xcom_task))
+    assert params == expected, (
+        f"xcom_task()'s keyword parameters (engine/fairque/tasks/decorators.py) must be the "
+        f"Setter.DECORATOR rows of {TABLE} except {sorted(own)}: missing "
+        f"{sorted(expected - params)}, extra {sorted(params - expected)}"
     )
 
 

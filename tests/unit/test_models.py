@@ -375,7 +375,7 @@ def _full_task() -> TaskRecord:
 def test_the_full_task_differs_from_the_defaults_in_every_field() -> None:
     full, default = _full_task().to_dict(), TaskRecord("t", "u").to_dict()
     same = [name for name in full if full[name] == default[name]]
-    assert same == []
+    assert same == [], f"give {same} a value other than its default in _full_task()"
 
 
 def test_dict_round_trip_keeps_every_field() -> None:

@@ -1,12 +1,14 @@
 """Task model: priorities, the seven task states, the field table and the Task record.
 
-**The field table** is the Task dataclass's field declarations (search for "the field
-table" below): one row per field with its type, default, Redis hash codec, who may set it
-(:class:`Setter`) and its check. Everything else that lists task fields reads it through
-:data:`TASK_FIELDS` / :func:`task_fields`. To add a task option, add its row and a test;
-``tests/unit/test_field_table.py`` names any other place to touch.
+**The field table** is the field declarations of :class:`Task` and :class:`TaskRecord`
+(search for "the field table" below): one row per field with its type, default, Redis
+hash codec, who may set it (:class:`Setter`) and its check. Everything else that lists
+task fields reads it through :data:`TASK_FIELDS` / :func:`task_fields`. To add a task
+option, add its row and a test; ``tests/unit/test_field_table.py`` names any other place
+to touch.
 
-A :class:`Task` is plain data. It round-trips through JSON (``to_dict``/``from_dict``)
+A :class:`Task` (what a user asks for) and a :class:`TaskRecord` (what the queue recorded
+about it) are frozen plain data. They round-trip through JSON (``to_dict``/``from_dict``)
 and through the flat Redis hash the Lua scripts read (``to_hash``/``from_hash``).
 Payloads, arguments and results are JSON only; nothing is ever pickled.
 """
@@ -157,8 +159,9 @@ def new_task_id() -> str:
 
 # --- the field table ----------------------------------------------------------------------
 #
-# Every task field is declared once, below, in the Task dataclass: its type, its default,
-# and in ``metadata`` its Redis hash codec, who may set it (Setter) and how it is checked.
+# Every task field is declared once, below, in the Task dataclass (what users set) or in
+# TaskRecord (what the Lua scripts own): its type, its default, and in ``metadata`` its
+# Redis hash codec, who may set it (Setter) and how it is checked.
 # The hash codecs and defaults, Task.create's options, ``with_options``, ``@task``'s
 # options, ``default_args`` keys, YAML task keys and the pipeline's template fields are all
 # read from it (see :func:`task_fields`); tests/unit/test_field_table.py checks the places
@@ -217,6 +220,9 @@ PRIORITY = Codec(lambda p: str(int(p)), lambda s: Priority(int(s)))
 STATE = Codec(str, TaskState)
 
 
+_Check = Callable[[Any, str], Any]
+
+
 def _check_identifier(value: Any, name: str) -> Any:
     return validate_identifier(value, name)
 
@@ -255,31 +261,21 @@ def _check_func(value: Any, name: str) -> Any:
     return value
 
 
-def _check_count(value: Any, name: str) -> Any:
-    if value is not None:
-        _check_number(value, name, integer=True)
-    return value
+def _optional_number(*, integer: bool = False, positive: bool = False) -> _Check:
+    """The check of an optional number: None, or finite, zero or more (or positive)."""
 
+    def check(value: Any, name: str) -> Any:
+        if value is not None:
+            _check_number(value, name, integer=integer, positive=positive)
+        return value
 
-def _check_seconds(value: Any, name: str) -> Any:
-    if value is not None:
-        _check_number(value, name)
-    return value
-
-
-def _check_positive_seconds(value: Any, name: str) -> Any:
-    if value is not None:
-        _check_number(value, name, positive=True)
-    return value
+    return check
 
 
 def _check_trigger_rule(value: Any, name: str) -> Any:
     if value not in TRIGGER_RULES:
         raise TaskError(f"unknown {name} {value!r}; use one of {', '.join(TRIGGER_RULES)}")
     return value
-
-
-_Check = Callable[[Any, str], Any]
 
 
 def _option(
@@ -349,15 +345,17 @@ class Task:
     depends_on: list[str] = _option(
         [], setters=_ANYWHERE, codec=JSON, check=_check_ids, sparse=True
     )
-    max_retries: int | None = _option(None, setters=_RETRY, codec=OPT_INT, check=_check_count)
+    max_retries: int | None = _option(
+        None, setters=_RETRY, codec=OPT_INT, check=_optional_number(integer=True)
+    )
     retry_delay_seconds: float | None = _option(
-        None, setters=_RETRY, codec=OPT_FLOAT, check=_check_seconds
+        None, setters=_RETRY, codec=OPT_FLOAT, check=_optional_number()
     )
     timeout_seconds: float | None = _option(
-        None, setters=_RETRY, codec=OPT_FLOAT, check=_check_positive_seconds
+        None, setters=_RETRY, codec=OPT_FLOAT, check=_optional_number(positive=True)
     )
     execute_after: float | None = _option(
-        None, setters=_USER, codec=OPT_FLOAT, check=_check_seconds
+        None, setters=_USER, codec=OPT_FLOAT, check=_optional_number()
     )
     created_at: float = _option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
     run_id: str | None = _option(None, setters=_USER)
@@ -406,11 +404,11 @@ class Task:
         return task
 
     def __post_init__(self) -> None:
-        for spec in _CHECKED:
-            value = getattr(self, spec.name)
-            checked = spec.check(value, spec.name)  # type: ignore[misc]
+        for name, check in _CHECKED:
+            value = getattr(self, name)
+            checked = check(value, name)
             if checked is not value:
-                object.__setattr__(self, spec.name, checked)
+                object.__setattr__(self, name, checked)
 
     def validate(self, *, check_json: bool = True) -> None:
         """Check every field a user can set; raise a TaskError subclass naming the problem.
@@ -582,7 +580,7 @@ def task_fields(setter: Setter) -> tuple[FieldSpec, ...]:
 _BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
 _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
-_CHECKED = tuple(spec for spec in TASK_FIELDS if spec.check is not None)
+_CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
 
 
 _NAMES_OF: dict[type, frozenset[str]] = {}

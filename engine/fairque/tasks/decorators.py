@@ -112,7 +112,7 @@ class TaskOptions:
         """Options from ``@task``'s keywords (named by the table's ``key``: ``xcom_push``)."""
         values: dict[str, Any] = {}
         for spec in _DECORATOR_FIELDS:
-            value = keywords[spec.key]
+            value = keywords.get(spec.key, None if spec.required else spec.default)
             values[spec.name] = _names(value, spec.key) if isinstance(spec.default, list) else value
         return cls(values)
 
