@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
 from types import TracebackType
 
 import redis.exceptions
@@ -20,6 +18,7 @@ import redis.exceptions
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
+from fairque.core.process import stop_on_signals
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
@@ -27,7 +26,6 @@ from fairque.worker import heartbeat
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
-from fairque.worker.signals import STOP_SIGNALS
 
 logger = logging.getLogger("fairque.worker")
 
@@ -79,24 +77,8 @@ class AsyncWorker:
 
     async def start(self) -> None:
         """Process tasks until stopped; returns after a clean shutdown."""
-        loop = asyncio.get_running_loop()
-        installed = threading.current_thread() is threading.main_thread()
-        if installed:
-            received = [0]
-
-            def handle(sig: signal.Signals) -> None:
-                received[0] += 1
-                logger.warning("received %s: stopping", sig.name)
-                self.stop(graceful=received[0] == 1)
-
-            for sig in STOP_SIGNALS:
-                loop.add_signal_handler(sig, handle, sig)
-        try:
+        with stop_on_signals(self.stop, asyncio.get_running_loop()):
             await self.run()
-        finally:
-            if installed:
-                for sig in STOP_SIGNALS:
-                    loop.remove_signal_handler(sig)
 
     def start_background(self) -> asyncio.Task[None]:
         """Run :meth:`run` as a task of the running loop."""
