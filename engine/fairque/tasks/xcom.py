@@ -113,4 +113,7 @@ class AsyncRedisXCom(_XComCalls):
                 f"{name}() blocks, and this task runs on the AsyncWorker's event loop: "
                 f"use `{instead}` in an async def task"
             )
+        if self.loop.is_closed():
+            call.close()
+            raise XComError(f"{name}(): the AsyncWorker has stopped")
         return asyncio.run_coroutine_threadsafe(call, self.loop).result()
