@@ -42,7 +42,7 @@ class AsyncTaskQueue(QueueBase):
         *,
         client: redis.asyncio.Redis | None = None,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, connect=client is None)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
             self.url, **self._client_options()
         )

@@ -40,7 +40,7 @@ class TaskQueue(QueueBase):
     def __init__(
         self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, connect=client is None)
         self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
