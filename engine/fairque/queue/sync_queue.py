@@ -15,6 +15,7 @@ from fairque.core.models import Task, TaskState
 from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.pushable import MakesTask
 from fairque.queue.runs import (
     Compilable,
     RunHandle,
@@ -82,11 +83,14 @@ class TaskQueue(QueueBase):
 
     # --- producing -------------------------------------------------------------------
 
-    def push(self, task: Task) -> dict[str, Any]:
-        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
+    def push(self, task: Task | MakesTask) -> dict[str, Any]:
+        """Add one task (an ``@task`` function taking no arguments is called first).
+
+        Returns ``{"success": True, "task_id": ..., "state": ...}``.
+        """
         return self.run_script(self.calls.push([task], batch=False))
 
-    def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+    def push_batch(self, tasks: Sequence[Task | MakesTask]) -> dict[str, Any]:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -95,7 +99,7 @@ class TaskQueue(QueueBase):
 
     def enqueue(
         self,
-        pipeline: Compilable | Task,
+        pipeline: Compilable | Task | MakesTask,
         *,
         user_id: str | None = None,
         run_id: str | None = None,
