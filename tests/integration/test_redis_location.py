@@ -50,3 +50,21 @@ def test_explicit_redis_wins_over_the_env_url(
         assert queue.url == redis_url
     with pytest.raises(RedisUnavailableError, match=r"127\.0\.0\.1:1\b"):
         TaskQueue(FairQueueConfig.create_default())
+
+
+def test_worker_command_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fairque.cli.worker import build_config
+
+    named = tmp_path / "named.yaml"
+    named.write_text("redis: {url: 'redis://from-file:6379/1'}\nworkers: [{id: w1}]\n")
+    unnamed = tmp_path / "unnamed.yaml"
+    unnamed.write_text("workers: [{id: w1}]\n")
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", "redis://from-env:6379/2")
+    env = "redis://from-env:6379/2"  # typer passes the variable as the option's value
+
+    def url(file: Path, option: str | None) -> str | None:
+        return build_config(file, None, option, None).redis.resolved_url()
+
+    assert url(named, env) == "redis://from-file:6379/1"
+    assert url(unnamed, env) == env
+    assert url(named, "redis://from-option:6379/3") == "redis://from-option:6379/3"

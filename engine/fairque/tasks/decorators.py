@@ -4,7 +4,9 @@ Calling a decorated function does not run it: it returns a :class:`FunctionTask`
 :class:`~fairque.core.models.Task`) that records the function's import path
 (``"module:qualname"``) and the call's arguments as JSON. Calling *that* task runs the
 function here, in-process; pushing it to a queue runs it on a worker, which imports the
-function by its path. Hence only plain module-level functions are accepted.
+function by its path. Hence only plain module-level functions are accepted, and those
+of a running script are pushed only when importing the script is harmless (see
+:func:`task`).
 
 Options are checked when decorating, arguments when calling; both raise a
 :class:`~fairque.core.errors.TaskError` subclass that names the problem.
@@ -313,6 +315,13 @@ def task(
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
     imply ``enable_xcom``).
+
+    A function of the script being run (``python my_script.py``, module ``__main__``) is
+    accepted and recorded as ``my_script:function``: calling its tasks and running them
+    in-process work. Pushing one raises a TaskError naming the fix unless the script's
+    top level only defines things (imports, ``def``, ``class``, assignments without
+    calls, ``if __name__ == "__main__":`` blocks), since a worker (started in the
+    script's folder with ``--allowed-modules my_script``) imports the script to run it.
     """
     options = TaskOptions(
         task_id=task_id,
