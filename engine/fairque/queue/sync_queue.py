@@ -32,8 +32,11 @@ T = TypeVar("T")
 class TaskQueue(QueueBase):
     """A connection to the fair queue. Use as a context manager, or call :meth:`close`.
 
+    The server is the config's, else ``FAIRQUE_REDIS_URL``, else the embedded server of
+    the state folder, started if needed (see :func:`~fairque.core.config.redis_location`).
     Raises :class:`~fairque.core.errors.RedisUnavailableError` at once when the server
-    cannot be reached. Delivery is at least once: a task taken with :meth:`pop` and
+    cannot be reached (:class:`~fairque.core.errors.ServerError` when the embedded one
+    cannot start). Delivery is at least once: a task taken with :meth:`pop` and
     neither finished, failed nor handed back goes back to its queue when its lease
     (``lease_seconds``) expires and :meth:`reclaim_expired` runs (every worker runs it).
     """
