@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
+from fairque.core.logs import configure_logging
 from fairque.queue.sync_queue import TaskQueue
 from fairque.server import resolve_redis_url
 
@@ -56,6 +57,25 @@ StateDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LogLevelOption = Annotated[
+    str, typer.Option("--log-level", help="Lowest level logged: DEBUG, INFO, WARNING or ERROR.")
+]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="Log lines on stderr: text, or json (one object a line: time, level, logger, "
+        "message and fields such as task_id, user_id, duration) for log shippers.",
+    ),
+]
+
+
+def setup_logging(level: str, log_format: str) -> None:
+    """Configure the log output of a long-running command; a bad value is a CLI error."""
+    try:
+        configure_logging(level, log_format.lower())
+    except ValueError as e:
+        fail(str(e))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

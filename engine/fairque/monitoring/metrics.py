@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from fairque.queue.sync_queue import TaskQueue
 
-logger = logging.getLogger("fairque.metrics")
+logger = logging.getLogger(__name__)
 
 OTHER_USERS = "other"
 INF = float("inf")

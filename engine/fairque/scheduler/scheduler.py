@@ -41,7 +41,7 @@ from fairque.worker.signals import stop_on_signals
 if TYPE_CHECKING:
     from fairque.scheduler.dags import DagSource
 
-logger = logging.getLogger("fairque.scheduler")
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -133,7 +133,7 @@ class TaskScheduler:
 
     def start(self) -> None:
         """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock."""
-        with stop_on_signals(lambda graceful: self.stop()):
+        with stop_on_signals(lambda graceful: self.stop(), logger):
             self.run()
 
     def start_background(self) -> threading.Thread:

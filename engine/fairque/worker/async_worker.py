@@ -29,7 +29,7 @@ from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
 from fairque.worker.signals import STOP_SIGNALS
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 class AsyncWorker:

@@ -24,8 +24,9 @@ from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
 from fairque.queue.results import Settled
 from fairque.tasks.context import encode_xcom
 from fairque.worker import heartbeat
+from fairque.worker.tasklog import log_task_end
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
 
@@ -261,6 +262,7 @@ class WorkerCore:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
         for outcome, result in zip(self.pending, results, strict=False):
             self._notify(self.observer.settled, outcome, result)
+            log_task_end(outcome, result)
             if isinstance(result, LeaseLostError):
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:

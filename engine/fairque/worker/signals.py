@@ -10,14 +10,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextmanager
-def stop_on_signals(stop: Callable[[bool], None]) -> Iterator[None]:
-    """Call ``stop(graceful=True)`` on the first signal, ``stop(False)`` on the next.
+def stop_on_signals(stop: Callable[[bool], None], log: logging.Logger = logger) -> Iterator[None]:
+    """Call ``stop(graceful=True)`` on the first signal, ``stop(False)`` on the next;
+    each signal is logged on ``log`` (the caller's logger).
 
     Does nothing outside the main thread, where Python cannot install handlers.
     """
@@ -30,7 +31,7 @@ def stop_on_signals(stop: Callable[[bool], None]) -> Iterator[None]:
         nonlocal received
         received += 1
         graceful = received == 1
-        logger.warning(
+        log.warning(
             "received %s: %s",
             signal.Signals(signum).name,
             "stopping gracefully" if graceful else "stopping now",
