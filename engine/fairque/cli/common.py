@@ -30,10 +30,22 @@ from fairque.server import resolve_redis_url
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
+PIPE_WIDTH = 10_000
+"""Width of the output sent to a pipe or a file: wide enough that no table is cut."""
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich Console, as wide as the terminal, or :data:`PIPE_WIDTH` when the output is
+    not a terminal (rich would use 80 columns, or the width of the terminal of another
+    stream, and cut or wrap long cells such as run ids)."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
 """Rich console on stdout: results a user may pipe or capture."""
 
-err_console = Console(stderr=True)
+err_console = _console(stderr=True)
 """Rich console on stderr: errors, warnings and progress."""
 
 RedisUrlOption = Annotated[
