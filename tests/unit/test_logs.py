@@ -6,16 +6,19 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from fairque.core.logs import JsonFormatter, configure_logging
 
 
-@pytest.fixture
-def restore_root() -> Iterator[None]:
+@contextmanager
+def bare_root() -> Iterator[None]:
+    """The root logger without handlers (as in a new process), restored afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    root.handlers.clear()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -60,10 +63,18 @@ def test_a_field_that_is_not_json_is_written_as_text() -> None:
     assert document["where"].startswith("<object object at")
 
 
-@pytest.mark.usefixtures("restore_root")
-def test_configure_logging_replaces_the_handlers_and_refuses_unknown_values() -> None:
-    configure_logging("debug", "json")
+def test_configure_logging_sets_up_the_root_once_and_refuses_unknown_values() -> None:
+    with bare_root():
+        _configure_twice_and_log()
+    with pytest.raises(ValueError, match="unknown log format 'xml'"):
+        configure_logging("INFO", "xml")
+    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
+        configure_logging("LOUD", "text")
+
+
+def _configure_twice_and_log() -> None:
     configure_logging("warning", "json")
+    configure_logging("debug", "text")  # a second call changes nothing
     root = logging.getLogger()
     assert len(root.handlers) == 1 and isinstance(root.handlers[0].formatter, JsonFormatter)
     assert root.level == logging.WARNING
@@ -72,7 +83,3 @@ def test_configure_logging_replaces_the_handlers_and_refuses_unknown_values() ->
     logging.getLogger("fairque.scheduler.scheduler").warning("lock lost", extra={"owner": "b"})
     document = json.loads(stream.getvalue())
     assert document["logger"] == "fairque.scheduler.scheduler" and document["owner"] == "b"
-    with pytest.raises(ValueError, match="unknown log format 'xml'"):
-        configure_logging("INFO", "xml")
-    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
-        configure_logging("LOUD", "text")

@@ -50,7 +50,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     """Send log records of ``level`` and above to stderr, as text or as JSON lines.
 
-    Replaces the root logger's handlers, so calling it twice does not double the output.
+    Like :func:`logging.basicConfig`, it does nothing once the root logger has a handler
+    (a first call, or the program that runs the command, configured logging already).
     Raises ValueError for an unknown level or format.
     """
     if log_format not in LOG_FORMATS:
@@ -61,4 +62,4 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     handler = logging.StreamHandler()
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
-    logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    logging.basicConfig(level=numeric, handlers=[handler])
