@@ -20,6 +20,8 @@ from fairque.queue.results import FailOutcome, FinishOutcome
 
 from .conftest import QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 
 def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
