@@ -20,12 +20,15 @@ from rich.table import Table
 
 from fairque.cli.common import (
     JsonOption,
+    LogFormatOption,
+    LogLevelOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
     console,
     fail,
     redis_url_for,
+    setup_logging,
 )
 from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
 from fairque.monitoring.alerts import AlertThresholds, evaluate
@@ -40,6 +43,8 @@ from fairque.worker.sync_worker import Worker
 
 if TYPE_CHECKING:
     from fairque.monitoring.metrics import WorkerMetrics
+
+logger = logging.getLogger(__name__)
 
 worker_app = typer.Typer(help="Run workers and list the live ones.")
 
@@ -115,7 +120,8 @@ def worker(
     instance: Annotated[
         int | None, typer.Option("--instance", hidden=True, help="Suffix of a child's id.")
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -131,9 +137,7 @@ def worker(
     """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks)."""
     if ctx.invoked_subcommand is not None:
         return
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
         config = build_config(
@@ -194,7 +198,7 @@ def _observer(
             server = observer.serve(port)
         except OSError as e:
             fail(f"cannot serve metrics on port {port}: {e}")
-        logging.getLogger("fairque.metrics").info("metrics on :%d/metrics", server.port)
+        logger.info("metrics on :%d/metrics", server.port)
         try:
             yield observer
         finally:
