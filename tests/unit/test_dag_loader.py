@@ -106,9 +106,12 @@ def test_a_python_dag_file_in_another_package_folder(tmp_path: Path, clean_impor
         "from fq_test_pkg_dags.tasks_here import hello\nfrom fairque.dag import DAG\n\n"
         "dag = DAG(dag_id='one', pipeline=hello())\n"
     )
+    path_before = list(sys.path)
     result = load_dag_file(package / "one.py")
     assert result.ok, result.problems
-    assert "fq_test_pkg_dags.one" in sys.modules
+    # its package is importable only through the DAG folder's parent: nothing stays behind
+    assert "fq_test_pkg_dags.one" not in sys.modules
+    assert sys.path == path_before
     assert result.dags[0].pipeline.nodes["hello"].func == "fq_test_pkg_dags.tasks_here:hello"
     # loading again re-reads the file
     (package / "one.py").write_text(

@@ -10,18 +10,17 @@ loader, to files and folders.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 import yaml
 
-from fairque.core.config import module_allowed
 from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
+from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.models import Task
 from fairque.core.schemas import did_you_mean, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
@@ -380,48 +379,52 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
 
 
 def import_callable(path: str, allowed: Sequence[str]) -> Any:
-    """The object named by ``module:function`` (an ``@task`` function stays wrapped).
+    """The function named by ``module:function`` (an ``@task`` function stays wrapped),
+    under the import rule of :mod:`fairque.core.imports`; DagError saying what forbids
+    it otherwise. Nothing is imported from a module outside ``allowed``; the function is
+    never called."""
+    found = find_object(path, allowed)
+    if isinstance(found, ImportProblem):
+        raise DagError(f"callable {found.message}")
+    return found
 
-    Raises DagError when the module is outside ``allowed`` (nothing is imported then),
-    cannot be imported, lacks the attribute, or the attribute is not a function. The
-    function is never called.
-    """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise DagError(f"callable {path!r} is not an import path 'module:function'")
-    if not module_allowed(allowed, module_name):
-        raise DagError(
-            f"callable {path!r}: module {module_name!r} is not in allowed_modules {list(allowed)}"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as e:
-        raise DagError(f"callable {path!r}: cannot import {module_name!r}: {e}") from e
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            names = [n for n in dir(target) if not n.startswith("_")]
-            hint = did_you_mean(part, names)
-            raise DagError(f"callable {path!r}: {module_name} has no {part!r}{hint}")
-        target = getattr(target, part)
-    if isinstance(target, Task) or not callable(target):
-        raise DagError(f"callable {path!r} is a {type(target).__name__}, not a function")
-    return target
+
+T = TypeVar("T")
+
+
+def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> list[tuple[T, str]]:
+    """``(where, message)`` for each ``(where, module:function)`` use that breaks the
+    import rule; a module outside ``allowed`` is reported once, at its first use, with
+    the other uses counted and how to allow it."""
+    found: list[tuple[T, str]] = []
+    first: dict[str, int] = {}
+    repeats: dict[str, int] = {}
+    for where, path in uses:
+        for problem in import_problems(path, allowed):
+            if problem.module is None:
+                found.append((where, f"callable {problem.message}"))
+            elif problem.module in first:
+                repeats[problem.module] = repeats.get(problem.module, 0) + 1
+            else:
+                first[problem.module] = len(found)
+                found.append((where, f"callable {problem.message}"))
+    for module, count in repeats.items():
+        where, message = found[first[module]]
+        found[first[module]] = (where, f"{message} ({count} more use(s) of {module!r})")
+    return found
 
 
 def callable_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
 ) -> list[Problem]:
-    """Callables that cannot be imported or lie outside ``allowed`` (checked, not run)."""
-    problems = []
-    for name, spec in _tasks(data).items():
-        path = spec.get("callable")
-        if not isinstance(path, str) or ":" not in path:
-            continue  # the schema reports it
-        try:
-            import_callable(path, allowed)
-        except DagError as e:
-            problems.append(_problem(file, root, ("tasks", name, "callable"), str(e)))
-    return problems
+    """Callables that break the import rule (checked, not run); a disallowed module
+    once, at its first use."""
+    uses = [
+        (("tasks", name, "callable"), spec["callable"])
+        for name, spec in _tasks(data).items()
+        if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
+    ]  # other values: the schema reports them
+    return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
 def document_problems(
@@ -472,6 +475,7 @@ __all__ = [
     "MAX_NODES",
     "Problem",
     "callable_problems",
+    "callable_report",
     "cycle_problems",
     "dependency_problems",
     "document_problems",

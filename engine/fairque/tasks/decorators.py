@@ -62,7 +62,7 @@ class FunctionTask(Task, Generic[R]):
     def function(self) -> Callable[..., Any]:
         """The wrapped function (imported from ``func`` when not at hand)."""
         if self._function is None:
-            from fairque.worker.handler import resolve_function
+            from fairque.core.imports import resolve_function
 
             self._function = resolve_function(str(self.func), ["*"])
         return self._function

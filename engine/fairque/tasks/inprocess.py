@@ -133,6 +133,6 @@ def _function_of(task: Task, allowed_modules: Sequence[str]) -> Callable[..., An
             f"task {task.name or task.task_id!r} has no function; a payload-only task needs "
             "a TaskHandler subclass and cannot run in-process"
         )
-    from fairque.worker.handler import resolve_function
+    from fairque.core.imports import resolve_function
 
     return resolve_function(task.func, allowed_modules)
