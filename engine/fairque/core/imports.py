@@ -120,7 +120,7 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
             where = ".".join(attributes[:i])
             return ImportProblem(
                 path,
-                f"{path!r}: {where} is a {type(target).__name__}, not a module; "
+                f"{path!r}: {where} is a {_kind_of(target)}, not a module; "
                 f"name a module-level {kind} (e.g. module:{kind})",
             )
         if not module_allowed(allowed, target.__name__):
@@ -131,6 +131,10 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
             return ImportProblem(path, f"{path!r}: {target.__name__} has no {part!r}{hint}")
         target = vars(target)[part]
     return _checked(path, target, allowed, kind)
+
+
+def _kind_of(value: Any) -> str:
+    return "class" if inspect.isclass(value) else type(value).__name__
 
 
 def _import_submodule(package: ModuleType, name: str) -> bool:
@@ -154,7 +158,7 @@ def _checked(path: str, target: Any, allowed: Sequence[str], kind: Kind) -> Any:
     if not fits:
         return ImportProblem(
             path,
-            f"{path!r} is a {type(target).__name__}, not a {kind} written in Python "
+            f"{path!r} is a {_kind_of(target)}, not a {kind} written in Python "
             f"(only {'functions defined with def' if kind == 'function' else 'classes'} "
             "in allowed modules may be named)",
         )
