@@ -23,10 +23,10 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import networkx as nx
 from croniter import croniter
 
 from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
+from fairque.core.graph import ancestors
 from fairque.core.models import Priority, Task, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.tasks.pipeline import Pipeline, clone_task
@@ -323,10 +323,9 @@ class DAG:
             keys = [task.xcom_push_key, *self.task_info.get(name, TaskInfo()).xcom_pushes]
             for key in dict.fromkeys(k for k in keys if k):
                 pushers.setdefault(key, []).append(name)
-        graph = self.pipeline.graph()
         lineage: list[tuple[str, str, str]] = []
         for consumer in self.task_names:
-            before = nx.ancestors(graph, consumer)
+            before = ancestors(self.pipeline.edges, consumer)
             for key in self.pipeline.nodes[consumer].xcom_pulls:
                 candidates = [p for p in pushers.get(key, []) if p != consumer]
                 upstream = [p for p in candidates if p in before]

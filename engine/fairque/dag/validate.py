@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import networkx as nx
 import yaml
 
 from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
+from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
-from fairque.core.models import Task
 from fairque.core.schemas import did_you_mean, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
 from fairque.dag.model import (
@@ -31,7 +30,6 @@ from fairque.dag.model import (
     schedule_problem,
     timezone_problem,
 )
-from fairque.tasks.pipeline import Pipeline
 
 SCHEMA = "dag.schema.json"
 MAX_NODES = 200_000
@@ -332,18 +330,10 @@ def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem
     """One problem per group of tasks that depend on each other in a circle, with the
     whole cycle as a path ``a -> b -> c -> a`` (self-dependencies are reported apart)."""
     edges = {(a, b) for a, b in graph_edges(data) if a != b}
-    graph = nx.DiGraph(sorted(edges))
-    problems = []
-    groups = [sorted(g) for g in nx.strongly_connected_components(graph) if len(g) > 1]
-    for group in sorted(groups):
-        members = set(group)
-        nodes = {name: Task(task_id=name, user_id="default") for name in group}
-        inside = frozenset((a, b) for a, b in edges if a in members and b in members)
-        try:
-            Pipeline(nodes, inside).validate()
-        except DagCycleError as e:
-            problems.append(_problem(file, root, ("tasks", e.cycle[0]), str(e)))
-    return problems
+    return [
+        _problem(file, root, ("tasks", cycle[0]), str(DagCycleError(cycle)))
+        for cycle in cycles((), edges)
+    ]
 
 
 def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
