@@ -23,13 +23,7 @@ from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import did_you_mean, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
-from fairque.dag.model import (
-    PARAM_TYPES,
-    ParamSpec,
-    placeholders,
-    schedule_problem,
-    timezone_problem,
-)
+from fairque.dag.model import PARAM_TYPES, param_problems, placeholder_problems, schedule_problems
 
 SCHEMA = "dag.schema.json"
 MAX_NODES = 200_000
@@ -341,27 +335,24 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     type, and ``{{ params.NAME }}`` naming no param."""
     if not isinstance(data, dict):
         return []
-    found: list[tuple[Path_, str]] = []
-    if isinstance(data.get("schedule"), str):
-        found.append((("schedule",), schedule_problem(data["schedule"]) or ""))
-    if isinstance(data.get("timezone"), str):
-        found.append((("timezone",), timezone_problem(data["timezone"]) or ""))
+    found: list[tuple[Path_, str]] = [
+        ((where,), text)
+        for where, text in schedule_problems(data.get("schedule"), data.get("timezone", "UTC"))
+        if isinstance(data.get(where, ""), str)  # other types: the schema reports them
+    ]
     given = data.get("params")
-    params: dict[str, Any] = given if isinstance(given, dict) else {}
-    for name, spec in params.items():
-        if not isinstance(spec, dict) or spec.get("type", "string") not in PARAM_TYPES:
-            continue  # the schema reports it
-        try:
-            problems = ParamSpec.of(spec).problems()
-        except DagError as e:
-            problems = [str(e)]
-        found.extend((("params", name), f"param {name!r}: {p}") for p in problems)
+    params = {
+        name: spec
+        for name, spec in (given.items() if isinstance(given, dict) else ())
+        if isinstance(spec, dict) and spec.get("type", "string") in PARAM_TYPES
+    }  # other specs: the schema reports them
+    found.extend((("params", name), text) for name, text in param_problems(params))
+    names = given if isinstance(given, dict) else {}
     for name, spec in _tasks(data).items():
-        for key in ("args", "kwargs"):
-            for used in placeholders(spec.get(key)):
-                if used not in params:
-                    text = f"{{{{ params.{used} }}}} names no param{did_you_mean(used, params)}"
-                    found.append((("tasks", name, key), f"task {name!r}: {text}"))
+        values = {key: spec.get(key) for key in ("args", "kwargs")}
+        found.extend(
+            (("tasks", name, key), text) for key, text in placeholder_problems(name, values, names)
+        )
     return [_problem(file, root, path, text) for path, text in found if text]
 
 
