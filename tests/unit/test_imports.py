@@ -129,3 +129,12 @@ def test_malformed_paths(path: object) -> None:
     (problem,) = import_problems(path, ["*"])  # type: ignore[arg-type]
     assert isinstance(problem, ImportProblem) and problem.module is None
     assert "is not an import path 'module:function'" in problem.message
+
+
+def test_a_task_refuses_a_malformed_or_dunder_path_when_created() -> None:
+    from fairque.core.errors import TaskError
+    from fairque.core.models import Task
+
+    with pytest.raises(TaskError, match="never imported"):
+        Task.create("u", func=f"{MODULE}:__import__")
+    assert Task.create("u", func=f"{MODULE}:os.system").func  # refused on import instead

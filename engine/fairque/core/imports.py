@@ -31,7 +31,6 @@ from types import ModuleType
 from typing import Any, Literal
 
 from fairque.core.errors import TaskImportError
-from fairque.core.schemas import did_you_mean
 
 ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
 DEFAULT_ALLOWED_MODULES = ("examples", "dags")
@@ -126,6 +125,8 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
         if not module_allowed(allowed, target.__name__):
             return not_allowed(path, target.__name__, allowed)
         if part not in vars(target) and not _import_submodule(target, part):
+            from fairque.core.schemas import did_you_mean  # jsonschema: only when needed
+
             names = [n for n in vars(target) if not n.startswith("_")]
             hint = did_you_mean(part, names)
             return ImportProblem(path, f"{path!r}: {target.__name__} has no {part!r}{hint}")
