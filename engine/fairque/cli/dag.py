@@ -282,7 +282,8 @@ def test_dag(
     Task functions are imported under the workers' rule and allowed modules."""
     import sys
 
-    sys.path.insert(0, str(Path.cwd()))
+    # as a worker started here would import them (and as the loader checked them)
+    sys.path[:0] = [str(Path.cwd()), str(dags_folder(dags_folder_).resolve().parent)]
     allowed = _allowed(allowed_modules)
     with cli_errors():
         dag = _dag(dags_folder_, dag_id, allowed)
