@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fairque.core.errors import CronError, DagError
+from fairque.core.errors import CronError, DagError, UnknownDependencyError
 from fairque.dag import DAG, validate_dag_file
 from fairque.scheduler.cron import check_cron, check_timezone
 from tests.unit import sample_tasks as st
@@ -63,3 +63,24 @@ def test_the_scheduler_refuses_what_a_dag_refuses_in_the_same_words(expression: 
     with pytest.raises(DagError) as dag_zone:
         DAG(dag_id="d", pipeline=st.add(1, 2), timezone="Mars/Base")
     assert str(zone.value) in str(dag_zone.value)
+
+
+def test_dependencies_follow_one_rule(tmp_path: Path) -> None:
+    file = tmp_path / "deps.yaml"
+    file.write_text(
+        "dag_id: deps\ntasks:\n"
+        "  t: {callable: 'tests.unit.sample_tasks:add', args: [1], depends_on: [t]}\n"
+    )
+    (problem,) = validate_dag_file(file, ["tests"])
+    with pytest.raises(DagError) as raised:
+        DAG(dag_id="deps", pipeline=st.add(1).with_options(task_id="t", depends_on=["t"]))
+    assert problem.message in str(raised.value)
+    file.write_text(
+        "dag_id: deps\ntasks:\n"
+        "  t: {callable: 'tests.unit.sample_tasks:add', args: [1], depends_on: [ghost]}\n"
+    )
+    (problem,) = validate_dag_file(file, ["tests"])
+    assert "depends on 'ghost', which is not a task of this DAG" in problem.message
+    with pytest.raises(UnknownDependencyError) as unknown:
+        DAG(dag_id="deps", pipeline=st.add(1).with_options(task_id="t", depends_on=["ghost"]))
+    assert unknown.value.missing == ["ghost"]

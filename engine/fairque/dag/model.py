@@ -16,7 +16,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -177,6 +177,27 @@ def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str
     return [(where, text) for where, text in found if text]
 
 
+def dependency_problems(
+    depends_on: Mapping[str, Sequence[str]], known: Collection[str]
+) -> list[tuple[str, int, str]]:
+    """``(task, index, message)`` for each ``depends_on`` entry that names the task
+    itself or no task in ``known``."""
+    found: list[tuple[str, int, str]] = []
+    for name, upstreams in depends_on.items():
+        for i, upstream in enumerate(upstreams):
+            if upstream == name:
+                text = f"task {name!r} depends on itself; remove it from its own depends_on"
+            elif upstream not in known:
+                text = (
+                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
+                    f"DAG{did_you_mean(upstream, known)}"
+                )
+            else:
+                continue
+            found.append((name, i, text))
+    return found
+
+
 def param_problems(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(name, message)`` for each param spec (a ParamSpec or its YAML mapping) that is
     malformed or whose default or enum does not fit its type."""
@@ -290,10 +311,13 @@ class DAG:
             raise DagError(f"DAG {self.dag_id!r}: " + "; ".join(problems))
 
     def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
-        external = pipeline.external_dependencies()
-        if external:
-            name = min(external)
-            raise UnknownDependencyError(name, external[name])
+        nodes = pipeline.nodes
+        known = {*nodes, *(task.task_id for task in nodes.values())}
+        depends_on = {name: task.depends_on for name, task in nodes.items()}
+        for name, i, text in dependency_problems(depends_on, known):
+            if depends_on[name][i] in known:
+                raise DagError(f"DAG {self.dag_id!r}: {text}")
+            raise UnknownDependencyError(name, [d for d in depends_on[name] if d not in known])
         pipeline.validate()
         for name, task in pipeline.nodes.items():
             values = {"args": task.args, "kwargs": task.kwargs}
@@ -466,6 +490,7 @@ __all__ = [
     "PARAM_TYPES",
     "ParamSpec",
     "TaskInfo",
+    "dependency_problems",
     "make_croniter",
     "param_problems",
     "placeholder_problems",

@@ -23,7 +23,13 @@ from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import did_you_mean, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
-from fairque.dag.model import PARAM_TYPES, param_problems, placeholder_problems, schedule_problems
+from fairque.dag.model import (
+    PARAM_TYPES,
+    param_problems,
+    placeholder_problems,
+    schedule_problems,
+)
+from fairque.dag.model import dependency_problems as dag_dependency_problems
 
 SCHEMA = "dag.schema.json"
 MAX_NODES = 200_000
@@ -239,21 +245,11 @@ def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
     tasks = _tasks(data)
-    problems = []
-    for name, spec in tasks.items():
-        for i, upstream in enumerate(_string_list(spec.get("depends_on"))):
-            path = ("tasks", name, "depends_on", i)
-            if upstream == name:
-                text = f"task {name!r} depends on itself; remove it from its own depends_on"
-            elif upstream not in tasks:
-                text = (
-                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
-                    f"DAG{did_you_mean(upstream, tasks)}"
-                )
-            else:
-                continue
-            problems.append(_problem(file, root, path, text))
-    return problems
+    depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
+    return [
+        _problem(file, root, ("tasks", name, "depends_on", i), text)
+        for name, i, text in dag_dependency_problems(depends_on, tasks)
+    ]
 
 
 def flows(data: Any) -> list[tuple[Path_, str]]:
