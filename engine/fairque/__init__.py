@@ -8,6 +8,8 @@ from fairque.queue.runs import AsyncRunHandle, RunHandle
 from fairque.tasks import (
     Pipeline,
     TaskContext,
+    axcom_pull,
+    axcom_push,
     current_task,
     run_in_process,
     task,
@@ -35,6 +37,8 @@ __all__ = [
     "TaskState",
     "Worker",
     "WorkerConfig",
+    "axcom_pull",
+    "axcom_push",
     "current_task",
     "run_in_process",
     "task",

@@ -19,6 +19,8 @@ from fairque.tasks.rules import UpstreamCounts, decide_counts
 
 from .conftest import ConfigFactory, QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 S = TaskState
 
 

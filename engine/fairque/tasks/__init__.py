@@ -4,10 +4,13 @@ Nothing here talks to Redis: the queue and the workers build on these pieces.
 """
 
 from fairque.tasks.context import (
+    AsyncXComBackend,
     LineageEvent,
     MemoryXCom,
     TaskContext,
     XComBackend,
+    axcom_pull,
+    axcom_push,
     current_task,
     xcom_pull,
     xcom_push,
@@ -18,6 +21,7 @@ from fairque.tasks.pipeline import Pipeline
 from fairque.tasks.rules import decide
 
 __all__ = [
+    "AsyncXComBackend",
     "FunctionTask",
     "InProcessRun",
     "LineageEvent",
@@ -26,6 +30,8 @@ __all__ = [
     "TaskContext",
     "TaskFunction",
     "XComBackend",
+    "axcom_pull",
+    "axcom_push",
     "current_task",
     "decide",
     "run_in_process",
