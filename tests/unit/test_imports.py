@@ -11,7 +11,6 @@ from fairque.core.errors import DagError, TaskImportError
 from fairque.core.imports import (
     ImportProblem,
     import_problems,
-    module_allowed,
     parse_import_path,
     resolve_class,
     resolve_function,
@@ -102,22 +101,6 @@ def test_a_class_for_a_handler_follows_the_same_rule() -> None:
         resolve_class(f"{MODULE}:fine", ALLOWED)
     with pytest.raises(TaskImportError, match="module 'subprocess'"):
         resolve_class(f"{MODULE}:subprocess.Popen", ALLOWED)
-
-
-@pytest.mark.parametrize(
-    ("allowed", "module", "expected"),
-    [
-        (["mytasks"], "mytasks", True),
-        (["mytasks"], "mytasks.sub", True),
-        (["mytasks"], "mytasks_evil", False),
-        (["mytasks"], "mytasksx.sub", False),
-        (["mytasks.sub"], "mytasks", False),
-        (["*"], "anything.at.all", True),
-        ([], "mytasks", False),
-    ],
-)
-def test_prefixes_match_whole_segments(allowed: list[str], module: str, expected: bool) -> None:
-    assert module_allowed(allowed, module) is expected
 
 
 @pytest.mark.parametrize(
