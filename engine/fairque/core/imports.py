@@ -76,7 +76,8 @@ class ImportProblem:
 
 
 def parse_import_path(path: object) -> tuple[str, list[str]] | str:
-    """``(module, attribute parts)`` of ``"module:a.b"``, or why it is not such a path."""
+    """``(module, attribute parts)`` of ``"module:a.b"``, or why it is not such a path
+    (the syntax only: what may be imported is :func:`find_object`'s business)."""
     text = path if isinstance(path, str) else ""
     module, _, attribute = text.partition(":")
     if not module or not attribute:
@@ -84,9 +85,6 @@ def parse_import_path(path: object) -> tuple[str, list[str]] | str:
     parts = [*module.split("."), *attribute.split(".")]
     if not all(part.isidentifier() for part in parts):
         return f"{path!r} is not an import path 'module:function' (dotted Python names)"
-    private = [part for part in parts if part.startswith("__")]
-    if private:
-        return f"{path!r} names {private[0]!r}; names starting with '__' are never imported"
     return module, attribute.split(".")
 
 
@@ -108,6 +106,11 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
     if isinstance(parsed, str):
         return ImportProblem(str(path), parsed)
     module_name, attributes = parsed
+    private = [p for p in (*module_name.split("."), *attributes) if p.startswith("__")]
+    if private:
+        return ImportProblem(
+            path, f"{path!r} names {private[0]!r}; names starting with '__' are never imported"
+        )
     if not module_allowed(allowed, module_name):
         return not_allowed(path, module_name, allowed)
     try:
