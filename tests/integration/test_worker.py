@@ -6,6 +6,7 @@ Each scenario runs with both workers (the ``kind`` fixture); only the I/O differ
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -186,6 +187,33 @@ def test_a_function_outside_allowed_modules_is_refused_and_never_run(
     record = queue.get_task(task.task_id)
     assert record.state is TaskState.FAILED and record.attempts == 1  # not retried
     assert record.error is not None and "allowed_modules" in record.error["message"]
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "args"),
+    [("os.system", ["touch {target}"]), ("subprocess.run", [["touch", "{target}"]])],
+)
+def test_a_path_through_a_module_the_task_module_imports_runs_nothing(
+    queue: TaskQueue,
+    start: Callable[..., Running],
+    tmp_path: Path,
+    attribute: str,
+    args: list[Any],
+) -> None:
+    """tests.unit.bypass_tasks is allowed (under "tests") and imports os and subprocess;
+    its module objects are not a way to reach them."""
+    start()
+    target = tmp_path / "hacked"
+    filled = json.loads(json.dumps(args).replace("{target}", str(target)))
+    task = Task.create("u", func=f"tests.unit.bypass_tasks:{attribute}", args=filled)
+    queue.push(task)
+    wait_for(ended(queue, task.task_id))
+    record = queue.get_task(task.task_id)
+    assert record.state is TaskState.FAILED and record.attempts == 1  # not retried
+    assert record.error is not None
+    module = attribute.partition(".")[0]
+    assert f"module {module!r} is not in allowed_modules" in record.error["message"]
     assert not target.exists()
 
 

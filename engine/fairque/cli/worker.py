@@ -31,12 +31,13 @@ from fairque.cli.common import (
     setup_logging,
 )
 from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
+from fairque.core.imports import resolve_class
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
 from fairque.monitoring.stats import system_view
 from fairque.queue.sync_queue import TaskQueue
 from fairque.worker.async_worker import AsyncWorker
-from fairque.worker.handler import TaskHandler, resolve_function
+from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WorkerObserver
 from fairque.worker.supervisor import supervise
 from fairque.worker.sync_worker import Worker
@@ -237,11 +238,10 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
     if path is None:
         return TaskHandler()
-    factory = resolve_function(path, config.worker.allowed_modules)
-    instance = factory()
-    if not isinstance(instance, TaskHandler):
+    factory = resolve_class(path, config.worker.allowed_modules)
+    if not issubclass(factory, TaskHandler):
         fail(f"--handler {path} is not a TaskHandler subclass")
-    return instance
+    return factory()
 
 
 async def _run_async(

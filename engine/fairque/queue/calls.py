@@ -14,11 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import networkx as nx
-
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
-    DagCycleError,
     DagError,
     DuplicateTaskError,
     InvalidStateError,
@@ -29,6 +26,7 @@ from fairque.core.errors import (
     TaskNotFoundError,
     UnknownDependencyError,
 )
+from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
@@ -390,14 +388,8 @@ def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
     edges = [(up, t.task_id) for t in tasks for up in t.depends_on if up in index]
     if not edges:
         return list(tasks)
-    graph = nx.DiGraph(edges)
-    graph.add_nodes_from(index)
-    try:
-        order = nx.lexicographical_topological_sort(graph, key=index.__getitem__)
-        return [tasks[index[task_id]] for task_id in order]
-    except nx.NetworkXUnfeasible:
-        cycle = [edge[0] for edge in nx.find_cycle(graph)]
-        raise DagCycleError([*cycle, cycle[0]]) from None
+    order = topological_order(index, edges, index.__getitem__)
+    return [tasks[index[task_id]] for task_id in order]
 
 
 def _seconds(value: float) -> str:
