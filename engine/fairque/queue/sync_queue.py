@@ -72,7 +72,7 @@ class TaskQueue(QueueBase):
 
     def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -84,6 +84,17 @@ class TaskQueue(QueueBase):
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             replies = pipe.execute()
         return call.parse(replies)
+
+    def subscribe_ready(self) -> ReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            with self._guard("subscribe to ready notices"):
+                pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            pubsub.close()
+            raise
+        return ReadyListener(self, pubsub)
 
     # --- producing -------------------------------------------------------------------
 
@@ -250,3 +261,20 @@ class TaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class ReadyListener:
+    """A subscription to the ready notices of a :class:`TaskQueue`."""
+
+    def __init__(self, queue: TaskQueue, pubsub: redis.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return self._pubsub.get_message(timeout=timeout) is not None
+
+    def close(self) -> None:
+        """End the subscription and give its connection back."""
+        self._pubsub.close()
