@@ -9,12 +9,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -45,8 +47,9 @@ class AsyncTaskQueue(QueueBase):
         client: redis.asyncio.Redis | None = None,
     ) -> None:
         super().__init__(config, connect=client is None)
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
-            self.url, **self._client_options()
+            self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
 

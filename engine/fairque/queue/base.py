@@ -15,6 +15,12 @@ from fairque.queue.calls import QueueCalls
 from fairque.queue.errors import map_redis_error
 from fairque.server import resolve_redis_url
 
+CONNECTION_RETRIES = 1
+"""How often redis-py sends a command again, at once, on a fresh connection after a
+connection error: once, as a pooled connection may have died with a server restart.
+A longer outage is for the caller (the worker and scheduler loops back off, see
+:mod:`fairque.core.backoff`), so it is noticed at once and logged."""
+
 
 class QueueBase:
     """Configuration, key names and call builders of a queue."""

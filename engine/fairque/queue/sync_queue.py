@@ -8,12 +8,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -46,7 +48,10 @@ class TaskQueue(QueueBase):
         self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
     ) -> None:
         super().__init__(config, connect=client is None)
-        self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            self.url, retry=retry, **self._client_options()
+        )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
 

@@ -60,6 +60,7 @@ class AsyncWorker:
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
+        self._listening = False
 
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
@@ -106,6 +107,7 @@ class AsyncWorker:
         if self._early_stop is not None:
             self._inbox.put_nowait(self._early_stop)
         logger.info("async worker %s started", self.worker_id)
+        self._listening = True
         listener = asyncio.create_task(self._listen())
         backoff = Backoff(logger, f"worker {self.worker_id}")
         try:
@@ -121,6 +123,7 @@ class AsyncWorker:
                 except (RedisUnavailableError, QueueError) as e:
                     await self._wait(backoff.failed(e))
         finally:
+            self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
@@ -205,13 +208,13 @@ class AsyncWorker:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)
 
     async def _listen(self) -> None:
-        """Wake the loop whenever a user gets ready tasks (Pub/Sub)."""
+        """Wake the loop whenever a user gets ready tasks (Pub/Sub), until the loop ends."""
         assert self._inbox is not None
-        while True:
+        while self._listening:
             try:
                 listener = await self.queue.subscribe_ready()
                 try:
-                    while True:
+                    while self._listening:
                         if await listener.wait(0.5):
                             self._inbox.put_nowait(WAKE)
                 finally:
