@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import redis
@@ -22,9 +24,12 @@ from fairque.queue.calls import ScriptCall
 from fairque.scheduler.scheduler import TaskScheduler
 
 from .conftest import ConfigFactory
+from .procs import wait_for
 from .proxy import CuttableProxy
 
 JOBS = "tests.integration.jobs"
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 10.0  # seconds any condition below may take on a busy machine
 
 
 @pytest.fixture
@@ -47,14 +52,6 @@ def queue(make_config: ConfigFactory) -> Iterator[TaskQueue]:
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="fairque")
     return caplog
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def messages(logs: pytest.LogCaptureFixture, logger: str, level: int) -> list[str]:
@@ -142,12 +139,12 @@ def test_the_scheduler_keeps_firing_after_its_connection_is_cut_and_restored(
     scheduler.start_background()
     try:
         now[0] += timedelta(minutes=1)
-        wait_for(lambda: len(queue.list_runs(limit=1000)) == 1)
+        wait_for(lambda: len(queue.list_runs(limit=1000)) == 1, WAIT, "the first run")
         proxy.cut()
-        wait_for(lambda: retries(logs, "fairque.scheduler") >= 2)  # it kept trying
+        wait_for(lambda: retries(logs, "fairque.scheduler") >= 2, WAIT, "retries")
         now[0] += timedelta(minutes=1)
         proxy.restore()
-        wait_for(lambda: len(queue.list_runs(limit=1000)) == 2)  # fires again
+        wait_for(lambda: len(queue.list_runs(limit=1000)) == 2, WAIT, "a run after the cut")
         assert scheduler.error is None
         assert scheduler._thread is not None and scheduler._thread.is_alive()
     finally:
@@ -169,12 +166,12 @@ def test_a_worker_carries_on_after_its_connection_is_cut_and_restored(
 ) -> None:
     background = run_worker(kind, worker_config(proxy.url, kind))
     first = add(queue, 1, 2)
-    wait_for(finished(queue, first))
+    wait_for(finished(queue, first), WAIT, "the first task")
     proxy.cut()  # the worker's pooled connections die with it
-    wait_for(lambda: retries(logs, "fairque.worker") >= 2)
+    wait_for(lambda: retries(logs, "fairque.worker") >= 2, WAIT, "retries")
     second = add(queue, 3, 4)
     proxy.restore()
-    wait_for(finished(queue, second))
+    wait_for(finished(queue, second), WAIT, "a task after the cut")
     assert queue.get_task(second).result == 7
     assert background.thread.is_alive() and background.error is None
     warnings = messages(logs, "fairque.worker", logging.WARNING)
@@ -235,3 +232,21 @@ def test_a_worker_stops_on_a_script_error(
     assert isinstance(background.error, ScriptError) and background.error.script == "promote"
     (critical,) = messages(logs, "fairque.worker", logging.CRITICAL)
     assert "cannot run promote" in critical
+
+
+@pytest.mark.slow
+def test_the_scheduler_command_exits_1_on_a_script_error(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    keys = Keys(FairQueueConfig.create_default(redis=redis_url).queue.prefix)
+    redis_client.hset(keys.scheduler_lock, "not", "a string")  # lock.lua fails
+    command = [sys.executable, "-m", "fairque.cli.app", "scheduler", "--no-dags"]
+    done = subprocess.run(
+        [*command, "--redis-url", redis_url, "--tick", "0.05"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "CRITICAL" in done.stderr and "cannot run lock" in done.stderr, done.stderr[-2000:]
