@@ -55,7 +55,12 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def messages(logs: pytest.LogCaptureFixture, logger: str, level: int) -> list[str]:
-    return [r.getMessage() for r in logs.records if r.name == logger and r.levelno == level]
+    """What ``logger`` and its children logged at ``level``."""
+    return [
+        r.getMessage()
+        for r in logs.records
+        if (r.name == logger or r.name.startswith(logger + ".")) and r.levelno == level
+    ]
 
 
 def retries(logs: pytest.LogCaptureFixture, logger: str) -> int:
