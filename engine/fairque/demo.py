@@ -1,7 +1,9 @@
 """The ``fairque demo``: one tenant floods the queue, two others push a few tasks, and
 a real worker serves them; the order it served them in shows the fairness.
 
-Its task functions live here, so the demo needs nothing but the installed package.
+Its task functions live here, so the demo needs nothing but the installed package. Its
+DAG part runs the repository's example project (``dags/`` and the ``examples/`` task
+functions they call), which a wheel carries as package data in ``fairque/demo_project``.
 """
 
 from __future__ import annotations
@@ -101,6 +103,20 @@ def _wait_until(condition: Callable[[], object], timeout: float) -> None:
 
 
 DEMO_DAGS = ("orders_etl", "failure_cleanup")
+
+# engine/fairque/demo.py: parent is the package, parents[2] the repository.
+_HERE = Path(__file__).resolve()
+PROJECT_DIRS = (_HERE.parent / "demo_project", _HERE.parents[2])
+"""Where the example project may be: a wheel's packaged copy, then a source checkout."""
+
+
+def example_project() -> Path | None:
+    """The folder holding the example ``dags/`` and ``examples/`` (put it on
+    ``sys.path`` so that workers import the DAGs' task functions), or None."""
+    for folder in PROJECT_DIRS:
+        if (folder / "dags").is_dir() and (folder / "examples" / "etl.py").is_file():
+            return folder
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,26 +20,32 @@ from rich.table import Table
 
 from fairque.cli.common import (
     JsonOption,
+    LogFormatOption,
+    LogLevelOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
     console,
     fail,
     redis_url_for,
+    setup_logging,
 )
 from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
+from fairque.core.imports import resolve_class
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
 from fairque.monitoring.stats import system_view
 from fairque.queue.sync_queue import TaskQueue
 from fairque.worker.async_worker import AsyncWorker
-from fairque.worker.handler import TaskHandler, resolve_function
+from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WorkerObserver
 from fairque.worker.supervisor import supervise
 from fairque.worker.sync_worker import Worker
 
 if TYPE_CHECKING:
     from fairque.monitoring.metrics import WorkerMetrics
+
+logger = logging.getLogger(__name__)
 
 worker_app = typer.Typer(help="Run workers and list the live ones.")
 
@@ -115,7 +121,8 @@ def worker(
     instance: Annotated[
         int | None, typer.Option("--instance", hidden=True, help="Suffix of a child's id.")
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -131,9 +138,7 @@ def worker(
     """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks)."""
     if ctx.invoked_subcommand is not None:
         return
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
         config = build_config(
@@ -194,7 +199,7 @@ def _observer(
             server = observer.serve(port)
         except OSError as e:
             fail(f"cannot serve metrics on port {port}: {e}")
-        logging.getLogger("fairque.metrics").info("metrics on :%d/metrics", server.port)
+        logger.info("metrics on :%d/metrics", server.port)
         try:
             yield observer
         finally:
@@ -233,11 +238,10 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
     if path is None:
         return TaskHandler()
-    factory = resolve_function(path, config.worker.allowed_modules)
-    instance = factory()
-    if not isinstance(instance, TaskHandler):
+    factory = resolve_class(path, config.worker.allowed_modules)
+    if not issubclass(factory, TaskHandler):
         fail(f"--handler {path} is not a TaskHandler subclass")
-    return instance
+    return factory()
 
 
 async def _run_async(

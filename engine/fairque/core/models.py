@@ -26,6 +26,7 @@ from enum import Enum, Flag, IntEnum, auto
 from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
+from fairque.core.imports import parse_import_path
 
 MAX_ID_LENGTH = 200
 _ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f]")
@@ -256,8 +257,9 @@ def _check_ids(value: Any, name: str) -> Any:
 
 
 def _check_func(value: Any, name: str) -> Any:
-    if value is not None and (not isinstance(value, str) or ":" not in value):
-        raise TaskError(f"{name} must be an import path 'module:function', not {value!r}")
+    parsed = None if value is None else parse_import_path(value)
+    if isinstance(parsed, str):  # the import rule's syntax; the rest is checked on import
+        raise TaskError(f"{name} {parsed}")
     return value
 
 

@@ -9,14 +9,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
+from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
@@ -44,8 +47,9 @@ class AsyncTaskQueue(QueueBase):
         client: redis.asyncio.Redis | None = None,
     ) -> None:
         super().__init__(config, connect=client is None)
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
-            self.url, **self._client_options()
+            self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
 
@@ -72,7 +76,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = await self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -85,16 +89,27 @@ class AsyncTaskQueue(QueueBase):
             replies = await pipe.execute()
         return call.parse(replies)
 
+    async def subscribe_ready(self) -> AsyncReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with self._guard("subscribe to ready notices"):
+                await pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return AsyncReadyListener(self, pubsub)
+
     # --- producing -------------------------------------------------------------------
 
-    async def push(self, task: Task | MakesTask) -> dict[str, Any]:
+    async def push(self, task: Task | MakesTask) -> PushResult:
         """Add one task (an ``@task`` function taking no arguments is called first).
 
         Returns ``{"success": True, "task_id": ..., "state": ...}``.
         """
-        return await self.run_script(self.calls.push([task], batch=False))
+        return await self.run_script(self.calls.push_one(task))
 
-    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> dict[str, Any]:
+    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -238,11 +253,12 @@ class AsyncTaskQueue(QueueBase):
                 raise TimeoutError(f"tasks still active after {timeout} s: {active[:10]}")
             await asyncio.sleep(poll)
 
-    async def get_stats(self) -> dict[str, Any]:
+    async def get_stats(self) -> Stats:
         """Counts per state overall (``tasks_active``, ``states``, ``totals`` of ended
         tasks since the start) and per user (``users``: counts per state, queued per
         priority, the age of its next task), tasks ended in the last minute
-        (``throughput_per_second``) and ``oldest_queued_age`` (seconds)."""
+        (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
+        :class:`~fairque.queue.results.Stats`."""
         return await self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:
@@ -253,3 +269,20 @@ class AsyncTaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return await self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class AsyncReadyListener:
+    """A subscription to the ready notices of an :class:`AsyncTaskQueue`."""
+
+    def __init__(self, queue: AsyncTaskQueue, pubsub: redis.asyncio.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return await self._pubsub.get_message(timeout=timeout) is not None
+
+    async def close(self) -> None:
+        """End the subscription and give its connection back."""
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError
+from fairque.core.imports import resolve_function
 from fairque.core.models import (
     Priority,
     Setter,
@@ -63,8 +64,6 @@ class FunctionTask(Task, Generic[R]):
     def function(self) -> Callable[..., Any]:
         """The wrapped function (imported from ``func`` when not at hand)."""
         if self._function is None:
-            from fairque.worker.handler import resolve_function
-
             self._function = resolve_function(str(self.func), ["*"])
         return self._function
 

@@ -12,7 +12,7 @@ from fairque.tasks.context import Attempt, attempting
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import Outcome
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 def run_task(handler: TaskHandler, attempt: Attempt) -> Outcome:
@@ -55,7 +55,6 @@ def _conclude(
         if type(handler).on_task_success is not TaskHandler.on_task_success:
             _call_hook(handler.on_task_success, replace(task, result=attempt.result), duration)
         return Outcome(task, True, duration, result=attempt.result)
-    logger.info("task %s failed: %s: %s", task.task_id, type(error).__name__, error)
     _call_hook(handler.on_task_failure, task, error, duration)
     return Outcome(task, False, duration, error=error)
 
