@@ -10,6 +10,7 @@ themselves. These tests then name what is left to touch by hand:
   spelled out for typing, when the row has ``Setter.DECORATOR``;
 - ``schemas/dag.schema.json`` (task properties, ``default_args``), when the row has
   ``Setter.YAML`` or ``Setter.DEFAULT_ARGS``;
+- ``_full_task()`` in tests/unit/test_models.py, which sets every field (its test says so);
 - and, only if the queue must act on the option, the Lua scripts that read the hash.
 """
 
