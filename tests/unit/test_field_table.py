@@ -1,10 +1,10 @@
 """The task field table (the Task field declarations in core/models.py) and the places
 that cannot read it, checked against it.
 
-Adding a task option: add its row to the field table (``_option(...)`` in the Task class
-of ``engine/fairque/core/models.py``) and a test. Codecs, defaults, Task.create's options,
-``with_options``, ``default_args`` keys, YAML task keys and pipeline templates follow by
-themselves. These tests then name what is left to touch by hand:
+Adding a task option: add its row to the field table (an ``option(...)`` declaration in
+the Task class of ``engine/fairque/core/models.py``) and a test. Codecs, defaults,
+Task.create's options, ``with_options``, ``default_args`` keys, YAML task keys and
+pipeline templates follow by themselves. These tests then name what is left to touch by hand:
 
 - ``@task`` and ``@xcom_task`` keyword parameters (engine/fairque/tasks/decorators.py),
   spelled out for typing, when the row has ``Setter.DECORATOR``;
@@ -21,15 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fairque.core.models import (
-    JSON,
-    TASK_FIELDS,
-    FieldSpec,
-    Priority,
-    Setter,
-    Task,
-    task_fields,
-)
+from fairque.core.fields import JSON, FieldSpec, Setter
+from fairque.core.models import TASK_FIELDS, Priority, Task, task_fields
 from fairque.dag.model import DEFAULT_ARG_KEYS
 from fairque.tasks.decorators import task, xcom_task
 

@@ -2,7 +2,8 @@
 
 **The field table** is the field declarations of :class:`Task` and :class:`TaskRecord`
 (search for "the field table" below): one row per field with its type, default, Redis
-hash codec, who may set it (:class:`Setter`) and its check. Everything else that lists
+hash codec, who may set it (:class:`Setter`) and its check (the columns are defined in
+:mod:`fairque.core.fields`). Everything else that lists
 task fields reads it through :data:`TASK_FIELDS` / :func:`task_fields`. To add a task
 option, add its row and a test; ``tests/unit/test_field_table.py`` names any other place
 to touch.
@@ -16,16 +17,33 @@ Payloads, arguments and results are JSON only; nothing is ever pickled.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from enum import Enum, Flag, IntEnum, auto
-from typing import Any, Literal, NamedTuple, TypeVar, get_args
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from enum import Enum, IntEnum
+from typing import Any, Literal, TypeVar, get_args
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
+from fairque.core.fields import (
+    BOOL,
+    FLOAT,
+    INT,
+    JSON,
+    OPT_FLOAT,
+    OPT_INT,
+    Codec,
+    check_dict,
+    check_list,
+    check_payload,
+    field_spec,
+    option,
+    optional_number,
+)
+from fairque.core.fields import FieldSpec as FieldSpec
+from fairque.core.fields import Setter as Setter
+from fairque.core.fields import to_json as to_json
 from fairque.core.imports import parse_import_path
 
 MAX_ID_LENGTH = 200
@@ -145,14 +163,6 @@ def validate_identifier(value: object, what: str) -> str:
     return value
 
 
-def to_json(value: object, what: str) -> str:
-    """Serialise ``value`` as compact JSON or raise :class:`PayloadError` naming ``what``."""
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as e:
-        raise PayloadError(f"{what} is not JSON-serialisable: {e}") from e
-
-
 def new_task_id() -> str:
     """A fresh, unique task id (32 hex characters)."""
     return uuid.uuid4().hex
@@ -169,59 +179,8 @@ def new_task_id() -> str:
 # that cannot read it (``@task``'s signature, schemas/dag.schema.json).
 
 
-class Setter(Flag):
-    """Who may set a task field."""
-
-    TASK = auto()
-    """``Task.create``, ``Task(...)`` and ``push``."""
-    OPTIONS = auto()
-    """``FunctionTask.with_options`` (a copy of an ``@task`` call's task)."""
-    DECORATOR = auto()
-    """``@task(...)`` and ``@xcom_task(...)`` keyword options."""
-    DEFAULT_ARGS = auto()
-    """A DAG's ``default_args`` (a task's own setting wins)."""
-    YAML = auto()
-    """A task key in a YAML DAG file."""
-    QUEUE = auto()
-    """Owned by the Lua scripts: read-only to users, never written by push."""
-
-
-class Codec(NamedTuple):
-    """How a field is written to and read from the task's Redis hash (flat strings)."""
-
-    encode: Callable[[Any], str]
-    decode: Callable[[str], Any]
-
-
-def _json_loads(text: str) -> Any:
-    """json.loads with the empty list and mapping (most task fields) taken fast."""
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    return json.loads(text)
-
-
-def _opt_float(text: str) -> float | None:
-    return float(text) if text else None
-
-
-def _opt_int(text: str) -> int | None:
-    return int(text) if text else None
-
-
-TEXT = Codec(str, str)
-INT = Codec(str, int)
-OPT_INT = Codec(str, _opt_int)
-FLOAT = Codec(str, float)
-OPT_FLOAT = Codec(str, _opt_float)
-BOOL = Codec(lambda b: "1" if b else "0", lambda s: s == "1")
-JSON = Codec(lambda v: to_json(v, "value"), _json_loads)
 PRIORITY = Codec(lambda p: str(int(p)), lambda s: Priority(int(s)))
 STATE = Codec(str, TaskState)
-
-
-_Check = Callable[[Any, str], Any]
 
 
 def _check_identifier(value: Any, name: str) -> Any:
@@ -232,26 +191,8 @@ def _check_priority(value: Any, name: str) -> Any:
     return Priority.parse(value)
 
 
-def _check_payload(value: Any, name: str) -> Any:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{name} must be a dict, not {type(value).__name__}")
-    return value
-
-
-def _check_list(value: Any, name: str) -> Any:
-    if not isinstance(value, list):
-        raise TaskError(f"{name} must be a list, not {value!r}")
-    return value
-
-
-def _check_dict(value: Any, name: str) -> Any:
-    if not isinstance(value, dict):
-        raise TaskError(f"{name} must be a dict, not {value!r}")
-    return value
-
-
 def _check_ids(value: Any, name: str) -> Any:
-    for item in _check_list(value, name):
+    for item in check_list(value, name):
         validate_identifier(item, f"{name} entry")
     return value
 
@@ -263,48 +204,10 @@ def _check_func(value: Any, name: str) -> Any:
     return value
 
 
-def _optional_number(*, integer: bool = False, positive: bool = False) -> _Check:
-    """The check of an optional number: None, or finite, zero or more (or positive)."""
-
-    def check(value: Any, name: str) -> Any:
-        if value is not None:
-            _check_number(value, name, integer=integer, positive=positive)
-        return value
-
-    return check
-
-
 def _check_trigger_rule(value: Any, name: str) -> Any:
     if value not in TRIGGER_RULES:
         raise TaskError(f"unknown {name} {value!r}; use one of {', '.join(TRIGGER_RULES)}")
     return value
-
-
-def _option(
-    default: Any = MISSING,
-    *,
-    factory: Callable[[], Any] | None = None,
-    setters: Setter,
-    codec: Codec = TEXT,
-    check: _Check | None = None,
-    sparse: bool = False,
-    key: str | None = None,
-) -> Any:
-    """One row of the field table.
-
-    ``default`` (none: the field is required; a list or dict default is copied for
-    every task) or ``factory`` (called for every task); ``setters`` who may
-    set the field; ``codec`` its Redis hash encoding; ``check`` validates and normalises
-    a value (raises a TaskError subclass); ``sparse`` leaves the field out of the hash at
-    its default (the scripts read a missing field as its default); ``key`` is its name
-    in ``@task`` and YAML when that differs from the field's.
-    """
-    metadata = {"setters": setters, "codec": codec, "check": check, "sparse": sparse, "key": key}
-    if isinstance(default, (list, dict)):
-        factory = type(default)
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 _T = TypeVar("_T", bound="Task")
@@ -323,53 +226,51 @@ class Task:
     result, ...) is a :class:`TaskRecord`, which ``pop`` and ``get_task`` return.
 
     The field declarations below, with :class:`TaskRecord`'s, are *the field table*:
-    see :class:`Setter` and :func:`_option`. Adding a task option is one declaration
-    here plus its test.
+    see :class:`Setter` and :func:`~fairque.core.fields.option`. Adding a task option
+    is one declaration here plus its test.
     """
 
-    task_id: str = _option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
-    user_id: str = _option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
-    priority: Priority = _option(
+    task_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    user_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    priority: Priority = option(
         Priority.NORMAL, setters=_RETRY, codec=PRIORITY, check=_check_priority
     )
-    payload: dict[str, Any] = _option(
-        {}, setters=_USER, codec=JSON, check=_check_payload, sparse=True
+    payload: dict[str, Any] = option(
+        {}, setters=_USER, codec=JSON, check=check_payload, sparse=True
     )
-    func: str | None = _option(
+    func: str | None = option(
         None, setters=Setter.TASK | Setter.YAML, check=_check_func, key="callable"
     )
-    args: list[Any] = _option(
-        [], setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_list, sparse=True
+    args: list[Any] = option(
+        [], setters=Setter.TASK | Setter.YAML, codec=JSON, check=check_list, sparse=True
     )
-    kwargs: dict[str, Any] = _option(
-        {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_dict, sparse=True
+    kwargs: dict[str, Any] = option(
+        {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=check_dict, sparse=True
     )
-    depends_on: list[str] = _option(
-        [], setters=_ANYWHERE, codec=JSON, check=_check_ids, sparse=True
+    depends_on: list[str] = option([], setters=_ANYWHERE, codec=JSON, check=_check_ids, sparse=True)
+    max_retries: int | None = option(
+        None, setters=_RETRY, codec=OPT_INT, check=optional_number(integer=True)
     )
-    max_retries: int | None = _option(
-        None, setters=_RETRY, codec=OPT_INT, check=_optional_number(integer=True)
+    retry_delay_seconds: float | None = option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=optional_number()
     )
-    retry_delay_seconds: float | None = _option(
-        None, setters=_RETRY, codec=OPT_FLOAT, check=_optional_number()
+    timeout_seconds: float | None = option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=optional_number(positive=True)
     )
-    timeout_seconds: float | None = _option(
-        None, setters=_RETRY, codec=OPT_FLOAT, check=_optional_number(positive=True)
+    execute_after: float | None = option(
+        None, setters=_USER, codec=OPT_FLOAT, check=optional_number()
     )
-    execute_after: float | None = _option(
-        None, setters=_USER, codec=OPT_FLOAT, check=_optional_number()
-    )
-    created_at: float = _option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
-    run_id: str | None = _option(None, setters=_USER)
-    name: str | None = _option(None, setters=_USER)
-    trigger_rule: TriggerRule = _option(
+    created_at: float = option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
+    run_id: str | None = option(None, setters=_USER)
+    name: str | None = option(None, setters=_USER)
+    trigger_rule: TriggerRule = option(
         "all_success", setters=_RETRY, check=_check_trigger_rule, sparse=True
     )
-    enable_xcom: bool = _option(False, setters=_USER | Setter.DECORATOR, codec=BOOL, sparse=True)
-    xcom_push_key: str | None = _option(
+    enable_xcom: bool = option(False, setters=_USER | Setter.DECORATOR, codec=BOOL, sparse=True)
+    xcom_push_key: str | None = option(
         None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
     )
-    xcom_pulls: list[str] = _option([], setters=_ANYWHERE, codec=JSON, sparse=True)
+    xcom_pulls: list[str] = option([], setters=_ANYWHERE, codec=JSON, sparse=True)
 
     @classmethod
     def create(
@@ -500,24 +401,24 @@ class Task:
 class TaskRecord(Task):
     """What the queue records about a task: its spec plus the fields the Lua scripts own.
 
-    ``TaskQueue.pop``, ``pop_many``, ``get_task`` and ``wait_for`` return records; a
+    ``TaskQueue.pop``, ``pop_many``, ``get_task`` and a run's ``task(name)`` return records; a
     worker's ``finish``/``fail`` take the record it claimed (its ``claim_token`` proves
     the claim). Read-only: the queue changes the record in Redis, never this copy.
     Times are seconds since the epoch on the Redis server's clock.
     """
 
-    state: TaskState | None = _option(None, setters=Setter.QUEUE, codec=STATE)
-    attempts: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    recoveries: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    enqueued_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    started_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    finished_at: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    duration: float | None = _option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
-    result: Any = _option(None, setters=Setter.QUEUE, codec=JSON)
-    error: dict[str, Any] | None = _option(None, setters=Setter.QUEUE, codec=JSON)
-    worker_id: str | None = _option(None, setters=Setter.QUEUE)
-    claim_token: int = _option(0, setters=Setter.QUEUE, codec=INT)
-    cancel_requested: bool = _option(False, setters=Setter.QUEUE, codec=BOOL)
+    state: TaskState | None = option(None, setters=Setter.QUEUE, codec=STATE)
+    attempts: int = option(0, setters=Setter.QUEUE, codec=INT)
+    recoveries: int = option(0, setters=Setter.QUEUE, codec=INT)
+    enqueued_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    started_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    finished_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    duration: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    result: Any = option(None, setters=Setter.QUEUE, codec=JSON)
+    error: dict[str, Any] | None = option(None, setters=Setter.QUEUE, codec=JSON)
+    worker_id: str | None = option(None, setters=Setter.QUEUE)
+    claim_token: int = option(0, setters=Setter.QUEUE, codec=INT)
+    cancel_requested: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
 
     @classmethod
     def of(cls, task: Task, **queue_fields: Any) -> TaskRecord:
@@ -530,47 +431,7 @@ class TaskRecord(Task):
         return replace(self, state=state)
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One row of the field table, as read from the Task declarations."""
-
-    name: str
-    type: str
-    default: Any
-    """The default value (a fresh empty list/dict for those); MISSING when required."""
-    has_factory: bool
-    setters: Setter
-    codec: Codec
-    check: _Check | None
-    sparse: bool
-    key: str
-    """The field's name in ``@task`` keywords and YAML task keys."""
-
-    @property
-    def required(self) -> bool:
-        """True when every task must give the field (no default)."""
-        return self.default is MISSING and not self.has_factory
-
-
-def _spec(f: Field[Any]) -> FieldSpec:
-    meta = f.metadata
-    factory = f.default_factory
-    has_factory = factory is not MISSING
-    default = factory() if factory in (list, dict) else f.default
-    return FieldSpec(
-        name=f.name,
-        type=str(f.type),
-        default=default,
-        has_factory=has_factory,
-        setters=meta["setters"],
-        codec=meta["codec"],
-        check=meta["check"],
-        sparse=meta["sparse"],
-        key=meta["key"] or f.name,
-    )
-
-
-TASK_FIELDS: tuple[FieldSpec, ...] = tuple(_spec(f) for f in fields(TaskRecord))
+TASK_FIELDS: tuple[FieldSpec, ...] = tuple(field_spec(f) for f in fields(TaskRecord))
 """The field table, in declaration order (Task's rows, then TaskRecord's)."""
 
 
@@ -594,18 +455,6 @@ def _names_of(cls: type[Task]) -> frozenset[str]:
     if names is None:
         names = _NAMES_OF[cls] = frozenset(f.name for f in fields(cls))
     return names
-
-
-def _check_number(
-    value: object, what: str, *, integer: bool = False, positive: bool = False
-) -> None:
-    ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        kind = "an integer" if integer else "a number"
-        raise TaskError(f"{what} must be {kind}, not {value!r}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        sign = "positive" if positive else "zero or more"
-        raise TaskError(f"{what} must be finite and {sign}, not {value!r}")
 
 
 def _text(value: str | bytes) -> str:
