@@ -8,13 +8,13 @@ these, so every rule lives here once.
 
 from __future__ import annotations
 
+import graphlib
+import heapq
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-
-import networkx as nx
 
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
@@ -383,17 +383,26 @@ def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
         if task.task_id in task.depends_on:
             raise DagError(f"task {task.task_id!r} depends on itself")
         index[task.task_id] = i
-    edges = [(up, t.task_id) for t in tasks for up in t.depends_on if up in index]
-    if not edges:
+    if not any(up in index for t in tasks for up in t.depends_on):
         return list(tasks)
-    graph = nx.DiGraph(edges)
-    graph.add_nodes_from(index)
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for t in tasks:
+        sorter.add(t.task_id, *(up for up in t.depends_on if up in index))
     try:
-        order = nx.lexicographical_topological_sort(graph, key=index.__getitem__)
-        return [tasks[index[task_id]] for task_id in order]
-    except nx.NetworkXUnfeasible:
-        cycle = [edge[0] for edge in nx.find_cycle(graph)]
-        raise DagCycleError([*cycle, cycle[0]]) from None
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        raise DagCycleError(e.args[1]) from None
+    # Among the tasks whose upstreams are placed, the earliest in the batch goes first.
+    ready = [index[task_id] for task_id in sorter.get_ready()]
+    heapq.heapify(ready)
+    order: list[Task] = []
+    while ready:
+        task = tasks[heapq.heappop(ready)]
+        order.append(task)
+        sorter.done(task.task_id)
+        for task_id in sorter.get_ready():
+            heapq.heappush(ready, index[task_id])
+    return order
 
 
 def _seconds(value: float) -> str:

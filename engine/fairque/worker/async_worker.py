@@ -20,10 +20,10 @@ import redis.exceptions
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
+from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
-from fairque.worker import heartbeat
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore

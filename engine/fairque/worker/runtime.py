@@ -19,10 +19,10 @@ from fairque.core.errors import (
     XComError,
 )
 from fairque.core.models import Task, TaskState, to_json
+from fairque.queue import heartbeat
 from fairque.queue.base import error_record
 from fairque.queue.calls import FailOutcome, PipelineCall, QueueCalls, ScriptCall, Settlement
 from fairque.tasks.context import encode_xcom
-from fairque.worker import heartbeat
 
 logger = logging.getLogger("fairque.worker")
 
