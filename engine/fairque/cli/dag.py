@@ -1,4 +1,8 @@
-"""``fairque dag list|validate|render|trigger|test|pause|unpause``."""
+"""``fairque dag list|validate|render|trigger|test|pause|unpause``.
+
+Each command imports the DAG, queue and rendering modules it needs, so that ``fairque
+dag validate`` loads neither the Redis client nor graphviz.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
 from fairque.cli.common import (
@@ -24,14 +27,12 @@ from fairque.cli.common import (
     open_queue,
 )
 from fairque.core.errors import FairQueueError
-from fairque.dag.loader import DagBag, dags_folder, load_dags
-from fairque.dag.model import DAG
-from fairque.dag.render import render
-from fairque.dag.runs import graph_view, paused_dags, set_paused, trigger
-from fairque.dag.validate import validate_paths
-from fairque.queue.runs import RunInfo
-from fairque.queue.sync_queue import TaskQueue
-from fairque.tasks.inprocess import run_in_process
+
+if TYPE_CHECKING:
+    from fairque.dag.loader import DagBag
+    from fairque.dag.model import DAG
+    from fairque.queue.runs import RunInfo
+    from fairque.queue.sync_queue import TaskQueue
 
 dag_app = typer.Typer(help="DAG files: list, validate, render, trigger, test, pause.")
 
@@ -50,6 +51,8 @@ ConfOption = Annotated[
 
 
 def _bag(folder: Path | None) -> DagBag:
+    from fairque.dag.loader import dags_folder, load_dags
+
     bag = load_dags(dags_folder(folder))
     for problem in bag.problems:
         err_console.print(f"[yellow]warning:[/yellow] {problem}")
@@ -57,6 +60,8 @@ def _bag(folder: Path | None) -> DagBag:
 
 
 def _dag(folder: Path | None, dag_id: str) -> DAG:
+    from fairque.dag.loader import dags_folder
+
     bag = _bag(folder)
     if dag_id not in bag.dags:
         known = ", ".join(sorted(bag.dags)) or "none"
@@ -93,6 +98,8 @@ def list_dags(
     state_dir: StateDirOption = None,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
+    from fairque.dag.runs import paused_dags
+
     with cli_errors():
         bag = _bag(dags_folder_)
         with open_queue(redis_url, state_dir) as queue:
@@ -141,6 +148,9 @@ def validate(
     dags_folder_: DagsFolderOption = None,
 ) -> None:
     """Check DAG files without running anything; exit 1 listing every problem."""
+    from fairque.dag.loader import dags_folder
+    from fairque.dag.validate import validate_paths
+
     with cli_errors():
         targets = paths or [dags_folder(dags_folder_)]
         allowed = [m.strip() for m in allowed_modules.split(",") if m.strip()]
@@ -170,6 +180,9 @@ def render_dag(
     state_dir: StateDirOption = None,
 ) -> None:
     """Draw the DAG (or one run of it, coloured by state, with its XCom lineage)."""
+    from fairque.dag.render import render
+    from fairque.dag.runs import graph_view
+
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
         if run_id is None:
@@ -196,6 +209,8 @@ def trigger_dag(
     state_dir: StateDirOption = None,
 ) -> None:
     """Start a run of a DAG; with --wait, exit 0 if it succeeded and 1 if not."""
+    from fairque.dag.runs import trigger
+
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
         with open_queue(redis_url, state_dir) as queue:
@@ -216,6 +231,8 @@ def trigger_dag(
 
 
 def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunInfo:
+    from rich.live import Live
+
     deadline = time.monotonic() + timeout
     info = queue.get_run(run_id)
     with Live(run_table(info), console=err_console, transient=quiet) as live:
@@ -257,6 +274,8 @@ def test_dag(
 ) -> None:
     """Run the whole DAG in this process (no worker, no Redis), or show its records."""
     import sys
+
+    from fairque.tasks.inprocess import run_in_process
 
     sys.path.insert(0, str(Path.cwd()))
     with cli_errors():
@@ -300,6 +319,8 @@ def unpause(
 def _set_paused(
     dag_id: str, paused: bool, folder: Path | None, redis_url: str | None, state_dir: Path | None
 ) -> None:
+    from fairque.dag.runs import set_paused
+
     with cli_errors():
         _dag(folder, dag_id)
         with open_queue(redis_url, state_dir) as queue:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, console, redis_url_for
-from fairque.cli.dag import run_table
-from fairque.demo import FLOOD, LIGHT, Served, run_dag_demo, run_demo
 
-_COLOURS = {FLOOD: "red", LIGHT[0]: "green", LIGHT[1]: "cyan"}
+if TYPE_CHECKING:
+    from fairque.demo import Served
 
 
 def demo(
@@ -28,6 +27,9 @@ def demo(
     state_dir: StateDirOption = None,
 ) -> None:
     """Fairness under a flood, then the example DAGs run by a worker and drawn."""
+    from fairque.cli.dag import run_table
+    from fairque.demo import FLOOD, LIGHT, run_dag_demo, run_demo
+
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)
         console.print(f"[bold]fairque demo[/bold] on {url}")
@@ -50,9 +52,12 @@ def demo(
 
 
 def _show(served: list[Served], light: int) -> None:
+    from fairque.demo import FLOOD, LIGHT
+
+    colours = {FLOOD: "red", LIGHT[0]: "green", LIGHT[1]: "cyan"}
     table = Table("#", "user", "task", "priority", "state", title="Served order (first 24)")
     for s in served[:24]:
-        colour = _COLOURS.get(s.user_id, "white")
+        colour = colours.get(s.user_id, "white")
         table.add_row(
             str(s.position),
             f"[{colour}]{s.user_id}[/{colour}]",
@@ -62,7 +67,7 @@ def _show(served: list[Served], light: int) -> None:
         )
     console.print(table)
     strip = "".join(
-        f"[{_COLOURS.get(s.user_id, 'white')}]{s.user_id.split(':')[-1][0].upper()}[/]"
+        f"[{colours.get(s.user_id, 'white')}]{s.user_id.split(':')[-1][0].upper()}[/]"
         for s in served
     )
     console.print(f"Whole order: {strip}")

@@ -11,8 +11,6 @@ from typing import Annotated
 import typer
 
 from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, redis_url_for
-from fairque.core.config import FairQueueConfig
-from fairque.scheduler.scheduler import TaskScheduler
 
 
 def scheduler(
@@ -34,6 +32,9 @@ def scheduler(
 ) -> None:
     """Fire due ticks while holding the scheduler lock; stand by otherwise. Also queues
     due retries and reclaims expired leases. Stops cleanly on SIGTERM/SIGINT."""
+    from fairque.core.config import FairQueueConfig
+    from fairque.scheduler.scheduler import TaskScheduler
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
