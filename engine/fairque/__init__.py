@@ -28,6 +28,8 @@ _EXPORTS = {
     "TaskState": "fairque.core.models",
     "Worker": "fairque.worker.sync_worker",
     "WorkerConfig": "fairque.core.config",
+    "axcom_pull": "fairque.tasks.context",
+    "axcom_push": "fairque.tasks.context",
     "current_task": "fairque.tasks.context",
     "run_in_process": "fairque.tasks.inprocess",
     "task": "fairque.tasks.decorators",
@@ -43,7 +45,14 @@ if TYPE_CHECKING:
     from fairque.queue.async_queue import AsyncTaskQueue
     from fairque.queue.runs import AsyncRunHandle, RunHandle
     from fairque.queue.sync_queue import TaskQueue
-    from fairque.tasks.context import TaskContext, current_task, xcom_pull, xcom_push
+    from fairque.tasks.context import (
+        TaskContext,
+        axcom_pull,
+        axcom_push,
+        current_task,
+        xcom_pull,
+        xcom_push,
+    )
     from fairque.tasks.decorators import task, xcom_task
     from fairque.tasks.inprocess import run_in_process
     from fairque.tasks.pipeline import Pipeline
@@ -71,6 +80,8 @@ __all__ = [
     "TaskState",
     "Worker",
     "WorkerConfig",
+    "axcom_pull",
+    "axcom_push",
     "current_task",
     "run_in_process",
     "task",

@@ -19,6 +19,8 @@ from fairque.server.embedded import EmbeddedServer
 
 from .conftest import QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 
 @pytest.fixture
 def queue_with_work(make_queue: QueueFactory) -> Iterator[TaskQueue]:

@@ -12,6 +12,8 @@ from fairque.core.errors import DagCycleError, DagError, UnknownDependencyError
 
 from .conftest import QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 S = TaskState
 
 

@@ -18,6 +18,8 @@ from fairque.core.errors import (
 
 from .conftest import QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 
 def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout

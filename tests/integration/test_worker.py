@@ -121,6 +121,19 @@ def test_async_functions_run(queue: TaskQueue, start: Callable[..., Running]) ->
     assert queue.get_task(task_id).result == {"v": 1}
 
 
+def test_async_tasks_use_awaitable_xcom_on_either_worker(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    task_id = queue.push(func_task("async_xcom_round_trips", 3))["task_id"]
+    wait_for(ended(queue, task_id))
+    assert queue.get_task(task_id).result == 0 + 1 + 2
+    lineage = queue.run_pipeline(queue.calls.lineage("user:u"))
+    assert [(e["kind"], e["key"]) for e in lineage] == [
+        (kind, f"k{n}") for n in range(3) for kind in ("push", "pull")
+    ]
+
+
 def test_a_raising_task_is_retried_then_failed_with_its_error(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:

@@ -191,8 +191,24 @@ def ended_result(task: Task) -> Any:
     raise QueueError(f"task {task.label!r} has no result: it is {task.state}{detail}")
 
 
+class _RunNames:
+    """What both run handles share: a run's tasks by name, without I/O."""
+
+    run_id: str
+    task_ids: Mapping[str, str]
+
+    def _by_name(self, by_id: dict[str, TaskState | None]) -> dict[str, TaskState | None]:
+        return {name: by_id[i] for name, i in self.task_ids.items()}
+
+    def _id(self, name: str) -> str:
+        try:
+            return self.task_ids[name]
+        except KeyError:
+            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
+
+
 @dataclass(frozen=True)
-class RunHandle:
+class RunHandle(_RunNames):
     """A run in Redis: its id and its tasks by name."""
 
     queue: TaskQueue
@@ -201,13 +217,13 @@ class RunHandle:
 
     def states(self) -> dict[str, TaskState | None]:
         """Each task's current state, by name."""
-        states = self.queue.run_pipeline(self.queue.calls.states(list(self.task_ids.values())))
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(
+            self.queue.run_pipeline(self.queue.calls.states(list(self.task_ids.values())))
+        )
 
     def wait(self, timeout: float = 30.0) -> dict[str, TaskState | None]:
         """Wait until every task ended; returns each one's state by name."""
-        states = self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(self.queue.wait_for(list(self.task_ids.values()), timeout=timeout))
 
     def task(self, name: str) -> Task:
         """The record of the task called ``name``."""
@@ -221,16 +237,10 @@ class RunHandle:
         """Every XCom push and pull of the run, oldest first."""
         return self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
 
-    def _id(self, name: str) -> str:
-        try:
-            return self.task_ids[name]
-        except KeyError:
-            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
-
 
 @dataclass(frozen=True)
-class AsyncRunHandle:
-    """The asyncio form of :class:`RunHandle`."""
+class AsyncRunHandle(_RunNames):
+    """The asyncio form of :class:`RunHandle`: the same methods, awaited."""
 
     queue: AsyncTaskQueue
     run_id: str
@@ -239,19 +249,21 @@ class AsyncRunHandle:
     async def states(self) -> dict[str, TaskState | None]:
         """Each task's current state, by name."""
         call = self.queue.calls.states(list(self.task_ids.values()))
-        states = await self.queue.run_pipeline(call)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(await self.queue.run_pipeline(call))
 
     async def wait(self, timeout: float = 30.0) -> dict[str, TaskState | None]:
         """Wait until every task ended; returns each one's state by name."""
-        states = await self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(
+            await self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
+        )
+
+    async def task(self, name: str) -> Task:
+        """The record of the task called ``name``."""
+        return await self.queue.get_task(self._id(name))
 
     async def result(self, name: str) -> Any:
         """The result of the task called ``name`` (QueueError if it did not finish)."""
-        if name not in self.task_ids:
-            raise QueueError(f"run {self.run_id} has no task {name!r}")
-        return ended_result(await self.queue.get_task(self.task_ids[name]))
+        return ended_result(await self.task(name))
 
     async def lineage(self) -> list[dict[str, Any]]:
         """Every XCom push and pull of the run, oldest first."""

@@ -32,11 +32,11 @@ from fairque.core.errors import (
     ScheduleNotFoundError,
 )
 from fairque.core.models import Task, validate_identifier
+from fairque.core.process import stop_on_signals
 from fairque.queue.runs import compile_run
 from fairque.queue.sync_queue import TaskQueue
 from fairque.scheduler.cron import check_cron, check_timezone, fire_times
 from fairque.scheduler.schedules import Schedule
-from fairque.worker.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from fairque.scheduler.dags import DagSource

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fairque.core.lazy import lazy_exports
 
 _EXPORTS = {
+    "AsyncXComBackend": "fairque.tasks.context",
     "FunctionTask": "fairque.tasks.decorators",
     "InProcessRun": "fairque.tasks.inprocess",
     "LineageEvent": "fairque.tasks.context",
@@ -19,6 +20,8 @@ _EXPORTS = {
     "TaskContext": "fairque.tasks.context",
     "TaskFunction": "fairque.tasks.decorators",
     "XComBackend": "fairque.tasks.context",
+    "axcom_pull": "fairque.tasks.context",
+    "axcom_push": "fairque.tasks.context",
     "current_task": "fairque.tasks.context",
     "decide": "fairque.tasks.rules",
     "run_in_process": "fairque.tasks.inprocess",
@@ -30,10 +33,13 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from fairque.tasks.context import (
+        AsyncXComBackend,
         LineageEvent,
         MemoryXCom,
         TaskContext,
         XComBackend,
+        axcom_pull,
+        axcom_push,
         current_task,
         xcom_pull,
         xcom_push,
@@ -46,6 +52,7 @@ else:
     __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "AsyncXComBackend",
     "FunctionTask",
     "InProcessRun",
     "LineageEvent",
@@ -54,6 +61,8 @@ __all__ = [
     "TaskContext",
     "TaskFunction",
     "XComBackend",
+    "axcom_pull",
+    "axcom_push",
     "current_task",
     "decide",
     "run_in_process",

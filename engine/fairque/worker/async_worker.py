@@ -2,6 +2,8 @@
 
 ``async def`` task functions run concurrently on the event loop (up to
 ``max_concurrent_tasks``), other functions in threads. Timeouts cancel the coroutine.
+XCom goes through the worker's asyncio connection (``await axcom_pull(key)``); the
+worker opens no blocking client.
 The bookkeeping and every rule come from :class:`~fairque.worker.runtime.WorkerCore`;
 only the I/O differs from :class:`~fairque.worker.sync_worker.Worker`.
 """
@@ -11,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
 from types import TracebackType
 
 import redis.exceptions
@@ -20,14 +20,13 @@ import redis.exceptions
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
+from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
-from fairque.queue.sync_queue import TaskQueue
-from fairque.tasks.xcom import RedisXCom
+from fairque.tasks.xcom import AsyncRedisXCom
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
-from fairque.worker.signals import STOP_SIGNALS
 
 logger = logging.getLogger("fairque.worker")
 
@@ -50,7 +49,6 @@ class AsyncWorker:
         self.config = config or FairQueueConfig.create_default()
         self.handler = handler or TaskHandler()
         self.queue = queue or AsyncTaskQueue(self.config)
-        self._xcom_queue: TaskQueue | None = None  # XCom calls are blocking: a sync client
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[InboxItem] | None = None
@@ -61,11 +59,6 @@ class AsyncWorker:
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
         return self
-
-    def _bind_xcom(self) -> None:
-        if self._xcom_queue is None:
-            self._xcom_queue = TaskQueue(self.config)
-            self.handler.bind(self.config.worker.allowed_modules, RedisXCom(self._xcom_queue))
 
     async def __aexit__(
         self,
@@ -79,24 +72,8 @@ class AsyncWorker:
 
     async def start(self) -> None:
         """Process tasks until stopped; returns after a clean shutdown."""
-        loop = asyncio.get_running_loop()
-        installed = threading.current_thread() is threading.main_thread()
-        if installed:
-            received = [0]
-
-            def handle(sig: signal.Signals) -> None:
-                received[0] += 1
-                logger.warning("received %s: stopping", sig.name)
-                self.stop(graceful=received[0] == 1)
-
-            for sig in STOP_SIGNALS:
-                loop.add_signal_handler(sig, handle, sig)
-        try:
+        with stop_on_signals(self.stop, asyncio.get_running_loop()):
             await self.run()
-        finally:
-            if installed:
-                for sig in STOP_SIGNALS:
-                    loop.remove_signal_handler(sig)
 
     def start_background(self) -> asyncio.Task[None]:
         """Run :meth:`run` as a task of the running loop."""
@@ -117,7 +94,8 @@ class AsyncWorker:
         """The worker loop, on the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
-        self._bind_xcom()
+        xcom = AsyncRedisXCom(self.queue, self._loop)
+        self.handler.bind(self.config.worker.allowed_modules, xcom)
         if self._early_stop is not None:
             self._inbox.put_nowait(self._early_stop)
         logger.info("async worker %s started", self.worker_id)
@@ -138,9 +116,6 @@ class AsyncWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._retire()
-            if self._xcom_queue is not None:
-                self._xcom_queue.close()
-                self._xcom_queue = None
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from fairque.worker.signals import STOP_SIGNALS
+from fairque.core.process import STOP_SIGNALS
 
 logger = logging.getLogger("fairque.worker")
 

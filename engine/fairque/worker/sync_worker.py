@@ -18,13 +18,13 @@ import redis
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
 from fairque.core.models import Task
+from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
-from fairque.worker.signals import stop_on_signals
 from fairque.worker.threads import DaemonPool
 
 logger = logging.getLogger("fairque.worker")
