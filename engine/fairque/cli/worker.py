@@ -58,15 +58,17 @@ def build_config(
 ) -> FairQueueConfig:
     """The worker's config: the YAML file (or defaults), then the command-line settings.
 
-    The Redis location is FAIRQUE_REDIS_URL or --redis-url when given, else the file's
-    ``redis`` section, else the embedded server of the state folder.
+    The Redis location is --redis-url when given, else the file's ``redis`` section when
+    it names a server, else FAIRQUE_REDIS_URL, else the embedded server of the state
+    folder (explicit beats the environment, as in ``redis_location``).
     """
-    from fairque.core.config import FairQueueConfig
+    from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
 
     given = {k: v for k, v in settings.items() if v is not None}
     if config_file is not None:
         config = FairQueueConfig.from_yaml(config_file, worker_id=worker_id)
-        if redis_url or os.environ.get("FAIRQUE_REDIS_URL"):
+        from_env = redis_url is not None and redis_url == os.environ.get(REDIS_URL_ENV)
+        if (redis_url and not from_env) or config.redis.explicit_url() is None:
             config = config.with_redis(redis_url_for(redis_url, state_dir))
         return config.with_worker(**given) if given else config
     identity = worker_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -208,7 +210,7 @@ def _supervise(config: FairQueueConfig, processes: int) -> int:
     from fairque.worker.supervisor import supervise
 
     base = _without_option(sys.argv[1:], ("--processes", "-p", "--redis-url"))
-    url = config.redis.resolved_url()
+    url = redis_url_for(config.redis.explicit_url(), None)
 
     def command(index: int) -> list[str]:
         return [

@@ -16,6 +16,7 @@ from fairque.core.models import Task, TaskState
 from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.pushable import MakesTask
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
@@ -42,7 +43,7 @@ class AsyncTaskQueue(QueueBase):
         *,
         client: redis.asyncio.Redis | None = None,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, connect=client is None)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
             self.url, **self._client_options()
         )
@@ -86,11 +87,14 @@ class AsyncTaskQueue(QueueBase):
 
     # --- producing -------------------------------------------------------------------
 
-    async def push(self, task: Task) -> dict[str, Any]:
-        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
+    async def push(self, task: Task | MakesTask) -> dict[str, Any]:
+        """Add one task (an ``@task`` function taking no arguments is called first).
+
+        Returns ``{"success": True, "task_id": ..., "state": ...}``.
+        """
         return await self.run_script(self.calls.push([task], batch=False))
 
-    async def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> dict[str, Any]:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -99,7 +103,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def enqueue(
         self,
-        pipeline: Compilable | Task,
+        pipeline: Compilable | Task | MakesTask,
         *,
         user_id: str | None = None,
         run_id: str | None = None,

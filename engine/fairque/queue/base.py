@@ -9,20 +9,28 @@ from typing import Any
 
 import redis.exceptions
 
-from fairque.core.config import FairQueueConfig
+from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
 from fairque.core.errors import QueueError, RedisUnavailableError
 from fairque.core.models import Task
 from fairque.queue.calls import QueueCalls
+from fairque.server import resolve_redis_url
 
 
 class QueueBase:
     """Configuration, key names and call builders of a queue."""
 
-    def __init__(self, config: FairQueueConfig | None = None) -> None:
+    def __init__(self, config: FairQueueConfig | None = None, *, connect: bool = True) -> None:
+        """Resolve where Redis is now (the config's server, else ``FAIRQUE_REDIS_URL``,
+        else the embedded server of the state folder, started if needed). With
+        ``connect=False`` (a client is given) no embedded server is started."""
         self.config = config or FairQueueConfig.create_default()
         self.calls = QueueCalls(self.config)
         self.keys = self.calls.keys
-        self.url = self.config.redis.resolved_url()
+        explicit = self.config.redis.explicit_url()
+        if connect:
+            self.url = resolve_redis_url(explicit)
+        else:
+            self.url = redis_location(explicit) or EMBEDDED
 
     def _client_options(self) -> dict[str, Any]:
         return {"decode_responses": True, **self.config.redis.client_kwargs()}

@@ -31,6 +31,7 @@ from fairque.core.errors import (
 )
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskState, to_json
+from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.runs import RunInfo, parse_run
 
 T = TypeVar("T")
@@ -109,20 +110,22 @@ class QueueCalls:
 
     def push(
         self,
-        tasks: Sequence[Task],
+        items: Sequence[Task | MakesTask],
         *,
         batch: bool = True,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
     ) -> ScriptCall[dict[str, Any]]:
-        """Add ``tasks`` atomically; validates before any I/O.
+        """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
+        atomically; validates before any I/O.
 
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
         record, refused with RunExistsError when that run id was ever created. The reply
         is ``{"success", "count", "task_ids", "states"}`` for a batch, and
         ``{"success", "task_id", "state"}`` otherwise.
         """
-        if not tasks:
+        if not items:
             raise QueueError("push_batch needs at least one task")
+        tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
         for task in in_dependency_order(tasks):
             args += self._push_args(task)

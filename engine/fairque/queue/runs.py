@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
 from fairque.core.models import Task, TaskState
+from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
     from fairque.queue.async_queue import AsyncTaskQueue
@@ -34,9 +35,13 @@ def new_run_id() -> str:
     return f"run_{uuid.uuid4().hex[:16]}"
 
 
-def compile_run(item: Compilable | Task, run_id: str, user_id: str | None) -> list[Task]:
-    """The records of one run of ``item``; a lone Task becomes a run of one task."""
-    if isinstance(item, Task):
+def compile_run(
+    item: Compilable | Task | MakesTask, run_id: str, user_id: str | None
+) -> list[Task]:
+    """The records of one run of ``item``; a lone Task (or what :func:`as_task` makes a
+    Task of) becomes a run of one task."""
+    if isinstance(item, (Task, MakesTask)):
+        item = as_task(item)
         name = item.label
         changes: dict[str, Any] = {"task_id": f"{run_id}:{name}", "run_id": run_id, "name": name}
         if user_id is not None:

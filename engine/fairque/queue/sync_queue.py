@@ -15,6 +15,7 @@ from fairque.core.models import Task, TaskState
 from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
 from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.pushable import MakesTask
 from fairque.queue.runs import (
     Compilable,
     RunHandle,
@@ -31,8 +32,11 @@ T = TypeVar("T")
 class TaskQueue(QueueBase):
     """A connection to the fair queue. Use as a context manager, or call :meth:`close`.
 
+    The server is the config's, else ``FAIRQUE_REDIS_URL``, else the embedded server of
+    the state folder, started if needed (see :func:`~fairque.core.config.redis_location`).
     Raises :class:`~fairque.core.errors.RedisUnavailableError` at once when the server
-    cannot be reached. Delivery is at least once: a task taken with :meth:`pop` and
+    cannot be reached (:class:`~fairque.core.errors.ServerError` when the embedded one
+    cannot start). Delivery is at least once: a task taken with :meth:`pop` and
     neither finished, failed nor handed back goes back to its queue when its lease
     (``lease_seconds``) expires and :meth:`reclaim_expired` runs (every worker runs it).
     """
@@ -40,7 +44,7 @@ class TaskQueue(QueueBase):
     def __init__(
         self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, connect=client is None)
         self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
@@ -82,11 +86,14 @@ class TaskQueue(QueueBase):
 
     # --- producing -------------------------------------------------------------------
 
-    def push(self, task: Task) -> dict[str, Any]:
-        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
+    def push(self, task: Task | MakesTask) -> dict[str, Any]:
+        """Add one task (an ``@task`` function taking no arguments is called first).
+
+        Returns ``{"success": True, "task_id": ..., "state": ...}``.
+        """
         return self.run_script(self.calls.push([task], batch=False))
 
-    def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+    def push_batch(self, tasks: Sequence[Task | MakesTask]) -> dict[str, Any]:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -95,7 +102,7 @@ class TaskQueue(QueueBase):
 
     def enqueue(
         self,
-        pipeline: Compilable | Task,
+        pipeline: Compilable | Task | MakesTask,
         *,
         user_id: str | None = None,
         run_id: str | None = None,

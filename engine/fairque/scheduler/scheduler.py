@@ -33,6 +33,7 @@ from fairque.core.errors import (
 )
 from fairque.core.models import Task, validate_identifier
 from fairque.core.process import stop_on_signals
+from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.runs import compile_run
 from fairque.queue.sync_queue import TaskQueue
 from fairque.scheduler.cron import check_cron, check_timezone, fire_times
@@ -80,7 +81,7 @@ class TaskScheduler:
     def add_schedule(
         self,
         cron_expr: str,
-        task: Task,
+        task: Task | MakesTask,
         timezone: str = "UTC",
         *,
         schedule_id: str | None = None,
@@ -88,10 +89,12 @@ class TaskScheduler:
     ) -> str:
         """Store a schedule that pushes a copy of ``task`` at each tick; returns its id.
 
-        A bad cron expression or an unknown time zone is refused (CronError) here.
+        A bad cron expression or an unknown time zone is refused (CronError) here; an
+        ``@task`` function is accepted as in ``queue.push`` (see ``as_task``).
         """
         check_cron(cron_expr)
         check_timezone(timezone)
+        task = as_task(task)
         task.validate()
         sid = validate_identifier(schedule_id or f"sched_{uuid.uuid4().hex[:12]}", "schedule_id")
         schedule = Schedule(sid, cron_expr, task, timezone, catchup)

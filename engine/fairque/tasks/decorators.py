@@ -4,7 +4,9 @@ Calling a decorated function does not run it: it returns a :class:`FunctionTask`
 :class:`~fairque.core.models.Task`) that records the function's import path
 (``"module:qualname"``) and the call's arguments as JSON. Calling *that* task runs the
 function here, in-process; pushing it to a queue runs it on a worker, which imports the
-function by its path. Hence only plain module-level functions are accepted.
+function by its path. Hence only plain module-level functions are accepted, and those
+of a running script are pushed only when importing the script is harmless (see
+:func:`task`).
 
 Options are checked when decorating, arguments when calling; both raise a
 :class:`~fairque.core.errors.TaskError` subclass that names the problem.
@@ -12,12 +14,15 @@ Options are checked when decorating, arguments when calling; both raise a
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import json
+import keyword
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError
@@ -72,6 +77,14 @@ class FunctionTask(Task, Generic[R]):
         its result; XCom goes to ``xcom`` or the process-wide in-memory XCom. Inside a
         running event loop use ``await task.run_async()`` instead."""
         return cast(R, invoke(self, self.function, xcom or local_xcom()))
+
+    def __fairque_task__(self) -> FunctionTask[R]:
+        """This task, for ``queue.push``; a TaskError when a worker must not import its
+        function (a script's function: see :func:`import_path`)."""
+        problem = _UNPUSHABLE.get(str(self.func))
+        if problem:
+            raise TaskError(f"cannot push task {self.task_id!r}: {problem}")
+        return self
 
     async def run_async(self, *, xcom: XComBackend | None = None) -> R:
         """Like ``task()`` from async code: an ``async def`` function is awaited here."""
@@ -183,6 +196,24 @@ class TaskFunction(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<TaskFunction {self.func_path}>"
 
+    def __fairque_task__(self) -> FunctionTask[R]:
+        """What ``queue.push(f)`` (or ``enqueue``, ``add_schedule``) makes of an ``@task``
+        function that was not called: ``f()`` when it needs no arguments, else a
+        TaskError that says to call it first."""
+        name = self.__fairque_function__.__name__
+        required = [
+            p.name
+            for p in self._signature.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if required:
+            raise TaskError(
+                f"{name} is an @task function, not a task, and needs arguments "
+                f"({', '.join(required)}): call it first, e.g. queue.push({name}(...))"
+            )
+        make = cast("Callable[[], FunctionTask[R]]", self)
+        return make().__fairque_task__()
+
     def __rshift__(self, other: object) -> NoReturn:
         raise _not_called(self)
 
@@ -284,6 +315,13 @@ def task(
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
     imply ``enable_xcom``).
+
+    A function of the script being run (``python my_script.py``, module ``__main__``) is
+    accepted and recorded as ``my_script:function``: calling its tasks and running them
+    in-process work. Pushing one raises a TaskError naming the fix unless the script's
+    top level only defines things (imports, ``def``, ``class``, assignments without
+    calls, ``if __name__ == "__main__":`` blocks), since a worker (started in the
+    script's folder with ``--allowed-modules my_script``) imports the script to run it.
     """
     options = TaskOptions(
         task_id=task_id,
@@ -366,22 +404,97 @@ def import_path(function: object) -> str:
         )
     if not module:
         raise TaskError(f"@task cannot wrap {qualname!r}: it has no __module__ to import from")
-    if module == "__main__":
-        module = _main_module(qualname)
-    return f"{module}:{qualname}"
+    if module != "__main__":
+        return f"{module}:{qualname}"
+    module, problem = _main_module(qualname)
+    path = f"{module}:{qualname}"
+    if problem:
+        _UNPUSHABLE[path] = problem
+    else:
+        _UNPUSHABLE.pop(path, None)
+    return path
 
 
-def _main_module(qualname: str) -> str:
-    """The importable name of ``__main__`` when run with ``python -m``; else refuse."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "__main__":
-        return name
-    raise TaskError(
-        f"@task cannot wrap {qualname!r}: it is defined in the script being run (__main__), "
-        "which a worker cannot import; move it into a module (e.g. my_tasks.py) and import "
-        "it from the script, or run the script with python -m package.module"
+_UNPUSHABLE: dict[str, str] = {}
+"""Import paths of ``@task`` functions of the running script that a worker must not
+import, with the reason and the fix (raised when such a task is pushed)."""
+
+
+def _main_module(qualname: str) -> tuple[str, str | None]:
+    """The module name a worker would import for a function of ``__main__``, and why it
+    must not (None when it may).
+
+    ``python -m pkg.mod`` gives ``pkg.mod`` (a module run by name is trusted to be
+    importable). ``python path/script.py`` gives ``script``, the file's stem: a worker
+    started in the script's folder imports it from there, which runs the script's top
+    level again, so pushing is allowed only when that top level just defines things
+    (:func:`_code_run_on_import` finds nothing).
+    """
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    file = getattr(main, "__file__", None)
+    fix = "move the @task functions into a module (e.g. my_tasks.py) and import them"
+    if isinstance(spec_name, str) and spec_name and spec_name != "__main__":
+        return spec_name, None
+    if not isinstance(file, str):
+        return "__main__", (
+            f"{qualname} is defined in an interactive session or python -c, which a worker "
+            f"cannot import: {fix}"
+        )
+    module = Path(file).stem
+    if not module.isidentifier() or keyword.iskeyword(module):
+        return "__main__", (
+            f"{qualname} is defined in the script {file}, whose name is not a module name "
+            f"a worker could import: {fix}, or rename the script (e.g. my_script.py)"
+        )
+    found = _code_run_on_import(file)
+    if found is None:
+        return module, None
+    return module, (
+        f"{qualname} is defined in the script {file}, which a worker would import as module "
+        f"{module!r}, running the script's top level again ({found}). Fix: {fix} from the "
+        f'script, or put the script\'s own code under `if __name__ == "__main__":` and run '
+        f"the worker in the script's folder with `fairque worker --allowed-modules {module}`. "
+        f"Calling the task here (e.g. {qualname}(...)()) works as it is"
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _code_run_on_import(file: str) -> str | None:
+    """Where importing ``file`` would do more than define things ("line N: ..."), or None.
+
+    Allowed at the top level: a docstring, imports, ``def``/``class`` (any decorators),
+    assignments without calls, ``pass`` and ``if __name__ == "__main__":`` blocks.
+    """
+    try:
+        source = Path(file).read_text(encoding="utf-8")
+        tree = ast.parse(source, file)
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"the script cannot be read: {e}"
+    lines = source.splitlines()
+    for node in tree.body:
+        if not _defines_only(node):
+            return f"line {node.lineno}: `{lines[node.lineno - 1].strip()}`"
+    return None
+
+
+def _defines_only(node: ast.stmt) -> bool:
+    quiet = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if isinstance(node, (*quiet, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return node.value is None or not any(
+            isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr))
+            for n in ast.walk(node.value)
+        )
+    if isinstance(node, ast.If):
+        return ast.unparse(node.test).replace("'", '"') in (
+            '__name__ == "__main__"',
+            '"__main__" == __name__',
+        )
+    return False
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
