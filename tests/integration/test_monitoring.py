@@ -227,11 +227,11 @@ def test_alerts_are_logged_and_every_callback_is_called(
         raise RuntimeError("callback bug")
 
     monitor = AlertMonitor(queue, callbacks=[broken, seen.append])
-    with caplog.at_level(logging.WARNING, logger="fairque.alerts"):
+    with caplog.at_level(logging.WARNING, logger="fairque.monitoring.alerts"):
         alerts = monitor.check()
     assert [a.name for a in alerts] == ["unserved"] and seen == alerts
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.name for r in warnings] == ["fairque.alerts"]
+    assert [r.name for r in warnings] == ["fairque.monitoring.alerts"]
     assert "bob has 1 queued task(s)" in warnings[0].getMessage()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "callback" in errors[0].getMessage()

@@ -15,6 +15,8 @@ from fairque.core.errors import (
     LeaseLostError,
     TaskNotFoundError,
 )
+from fairque.queue.calls import Settlement
+from fairque.queue.results import FailOutcome, FinishOutcome
 
 from .conftest import QueueFactory
 
@@ -237,3 +239,22 @@ def test_stats_count_states_per_user_and_totals(make_queue: QueueFactory) -> Non
     assert users[first.user_id]["finished"] == 1
     assert users["a"]["queued"] + users["b"]["queued"] == 3
     assert stats["active_users"] == 2
+
+
+def test_settle_types_a_success_apart_from_a_failure(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    pushed = queue.push(Task.create("u", task_id="ok", max_retries=0))
+    assert pushed == {"success": True, "task_id": "ok", "state": "queued"}
+    queue.push_batch([Task.create("u", task_id="bad", max_retries=1, retry_delay_seconds=60)])
+    ok, bad = sorted(queue.pop_many(2), key=lambda t: t.task_id != "ok")
+    settlements = [
+        Settlement(True, ok.task_id, ok.claim, '"done"', 0.01),
+        Settlement(False, bad.task_id, bad.claim, '{"type": "ValueError"}', 0.01),
+        Settlement(True, "ghost", 1, "null", 0.01),
+    ]
+    results, claimed = queue.run_script(queue.calls.settle(queue.config.worker, settlements, 0))
+    assert claimed == []
+    assert results[0] == FinishOutcome(TaskState.FINISHED)
+    assert isinstance(results[1], FailOutcome) and results[1].state is TaskState.SCHEDULED
+    assert results[1].retry_at is not None and results[1].retry_at > time.time() + 20
+    assert isinstance(results[2], LeaseLostError)

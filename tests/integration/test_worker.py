@@ -6,6 +6,8 @@ Each scenario runs with both workers (the ``kind`` fixture); only the I/O differ
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -188,6 +190,33 @@ def test_a_function_outside_allowed_modules_is_refused_and_never_run(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("attribute", "args"),
+    [("os.system", ["touch {target}"]), ("subprocess.run", [["touch", "{target}"]])],
+)
+def test_a_path_through_a_module_the_task_module_imports_runs_nothing(
+    queue: TaskQueue,
+    start: Callable[..., Running],
+    tmp_path: Path,
+    attribute: str,
+    args: list[Any],
+) -> None:
+    """tests.unit.bypass_tasks is allowed (under "tests") and imports os and subprocess;
+    its module objects are not a way to reach them."""
+    start()
+    target = tmp_path / "hacked"
+    filled = json.loads(json.dumps(args).replace("{target}", str(target)))
+    task = Task.create("u", func=f"tests.unit.bypass_tasks:{attribute}", args=filled)
+    queue.push(task)
+    wait_for(ended(queue, task.task_id))
+    record = queue.get_task(task.task_id)
+    assert record.state is TaskState.FAILED and record.attempts == 1  # not retried
+    assert record.error is not None
+    module = attribute.partition(".")[0]
+    assert f"module {module!r} is not in allowed_modules" in record.error["message"]
+    assert not target.exists()
+
+
 def test_a_result_that_is_not_json_fails_the_task(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:
@@ -362,3 +391,32 @@ def test_a_live_worker_keeps_a_heartbeat_record(
     worker.stop()
     assert worker.join(5)
     assert live_workers(queue) == []
+
+
+def test_each_task_end_is_logged_with_its_fields(
+    queue: TaskQueue, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fairque.worker")
+    start()
+    ok = queue.push(func_task("add", 1, 2, task_id="ok"))["task_id"]
+    bad = queue.push(func_task("boom", "bad", max_retries=1, retry_delay_seconds=0.05))["task_id"]
+
+    def lines(task_id: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "task_id", None) == task_id]
+
+    wait_for(lambda: len(lines(ok)) == 1 and len(lines(bad)) == 3)
+    (done,) = lines(ok)
+    assert done.levelno == logging.INFO and done.name == "fairque.worker.tasklog"
+    assert done.getMessage().startswith(f"task ok ({JOBS}:add) of u finished in ")
+    assert done.user_id == "u" and done.attempt == 1 and done.duration >= 0  # type: ignore[attr-defined]
+    first, retry, last = lines(bad)
+    assert [first.levelno, retry.levelno, last.levelno] == [
+        logging.ERROR,
+        logging.WARNING,
+        logging.ERROR,
+    ]
+    assert "failed in" in first.getMessage() and "ValueError: bad" in first.getMessage()
+    assert first.exc_info is not None and first.exc_info[1] is not None
+    assert "in boom" in caplog.text  # the traceback is in the log
+    assert "retry 1 of 1 scheduled" in retry.getMessage()
+    assert last.attempt == 2  # type: ignore[attr-defined]

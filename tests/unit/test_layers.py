@@ -41,12 +41,6 @@ APART = {frozenset({"worker", "dag"}), frozenset({"worker", "scheduler"})}
 """Parts that never import each other whatever their levels: workers run tasks, while
 DAGs and the scheduler only queue them."""
 
-PENDING = {
-    # Being moved by another change of the same issue; the lead removes it at merge.
-    ("tasks", "fairque.worker.handler"),  # resolve_function moves to core/
-}
-"""(importing part, imported module) pairs tolerated until that move lands."""
-
 
 def part_of(module: str) -> str:
     """``fairque.queue.calls`` -> ``queue``; ``fairque.demo`` -> ``demo``; ``fairque``."""
@@ -126,17 +120,8 @@ def test_every_part_of_the_package_has_a_level() -> None:
 
 
 def test_no_module_imports_a_higher_layer() -> None:
-    found = [
-        f"{importer}:{line} imports {imported}"
-        for importer, line, imported in upward_imports()
-        if (part_of(importer), imported) not in PENDING
-    ]
+    found = [f"{module}:{line} imports {imported}" for module, line, imported in upward_imports()]
     assert found == []
-
-
-def test_pending_allowances_are_still_needed() -> None:
-    used = {(part_of(importer), imported) for importer, _, imported in upward_imports()}
-    assert PENDING - used == set(), "the move landed: remove it from PENDING"
 
 
 def test_the_checker_sees_upward_lazy_and_relative_imports() -> None:

@@ -30,6 +30,9 @@ app = typer.Typer(
         "(see `fairque server`); set FAIRQUE_REDIS_URL or --redis-url to use your own."
     ),
     pretty_exceptions_show_locals=False,
+    # Help texts are plain text: square brackets (`fairque[metrics]`, `[default: ...]`)
+    # are shown as written, not parsed as rich markup. Sub-apps inherit this setting.
+    rich_markup_mode=None,
 )
 
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from fairque.core.errors import FairQueueError
+from fairque.core.logs import configure_logging
 
 if TYPE_CHECKING:
     from fairque.queue.sync_queue import TaskQueue
@@ -32,10 +33,22 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
+PIPE_WIDTH = 10_000
+"""Width of the output sent to a pipe or a file: wide enough that no table is cut."""
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich Console, as wide as the terminal, or :data:`PIPE_WIDTH` when the output is
+    not a terminal (rich would use 80 columns, or the width of the terminal of another
+    stream, and cut or wrap long cells such as run ids)."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
 """Rich console on stdout: results a user may pipe or capture."""
 
-err_console = Console(stderr=True)
+err_console = _console(stderr=True)
 """Rich console on stderr: errors, warnings and progress."""
 
 RedisUrlOption = Annotated[
@@ -59,6 +72,25 @@ StateDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LogLevelOption = Annotated[
+    str, typer.Option("--log-level", help="Lowest level logged: DEBUG, INFO, WARNING or ERROR.")
+]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="Log lines on stderr: text, or json (one object a line: time, level, logger, "
+        "message and fields such as task_id, user_id, duration) for log shippers.",
+    ),
+]
+
+
+def setup_logging(level: str, log_format: str) -> None:
+    """Configure the log output of a long-running command; a bad value is a CLI error."""
+    try:
+        configure_logging(level, log_format.lower())
+    except ValueError as e:
+        fail(str(e))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

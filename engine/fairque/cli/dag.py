@@ -27,6 +27,12 @@ from fairque.cli.common import (
     open_queue,
 )
 from fairque.core.errors import FairQueueError
+from fairque.core.imports import (
+    ALLOWED_MODULES_ENV,
+    DEFAULT_ALLOWED_MODULES,
+    default_allowed_modules,
+    split_modules,
+)
 
 if TYPE_CHECKING:
     from fairque.dag.loader import DagBag
@@ -50,19 +56,35 @@ ConfOption = Annotated[
 ]
 
 
-def _bag(folder: Path | None) -> DagBag:
+AllowedModulesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--allowed-modules",
+        help="Module prefixes task functions may come from, comma-separated "
+        f"[default: ${ALLOWED_MODULES_ENV}, else {','.join(DEFAULT_ALLOWED_MODULES)}].",
+        show_default=False,
+    ),
+]
+
+
+def _allowed(option: str | None) -> list[str]:
+    """The ``--allowed-modules`` prefixes, else the workers' default."""
+    return split_modules(option or "") or default_allowed_modules()
+
+
+def _bag(folder: Path | None, allowed: list[str] | None = None) -> DagBag:
     from fairque.dag.loader import dags_folder, load_dags
 
-    bag = load_dags(dags_folder(folder))
+    bag = load_dags(dags_folder(folder), allowed or ["*"])
     for problem in bag.problems:
         err_console.print(f"[yellow]warning:[/yellow] {problem}")
     return bag
 
 
-def _dag(folder: Path | None, dag_id: str) -> DAG:
+def _dag(folder: Path | None, dag_id: str, allowed: list[str] | None = None) -> DAG:
     from fairque.dag.loader import dags_folder
 
-    bag = _bag(folder)
+    bag = _bag(folder, allowed)
     if dag_id not in bag.dags:
         known = ", ".join(sorted(bag.dags)) or "none"
         fail(f"no DAG {dag_id!r} in {dags_folder(folder)} (known: {known})")
@@ -141,20 +163,19 @@ def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
 @dag_app.command()
 def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="DAG files or folders.")] = None,
-    allowed_modules: Annotated[
-        str, typer.Option("--allowed-modules", help="Module prefixes callables may come from.")
-    ] = "examples,dags",
+    allowed_modules: AllowedModulesOption = None,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
 ) -> None:
-    """Check DAG files without running anything; exit 1 listing every problem."""
+    """Check DAG files without running anything; exit 1 listing every problem.
+
+    Task functions are checked under the workers' import rule and allowed modules."""
     from fairque.dag.loader import dags_folder
     from fairque.dag.validate import validate_paths
 
     with cli_errors():
         targets = paths or [dags_folder(dags_folder_)]
-        allowed = [m.strip() for m in allowed_modules.split(",") if m.strip()]
-        report = validate_paths(targets, allowed)
+        report = validate_paths(targets, _allowed(allowed_modules))
     problems = [p for found in report.values() for p in found]
     if as_json:
         console.print_json(
@@ -270,22 +291,28 @@ def test_dag(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the task records a trigger would write.")
     ] = False,
+    allowed_modules: AllowedModulesOption = None,
     dags_folder_: DagsFolderOption = None,
 ) -> None:
-    """Run the whole DAG in this process (no worker, no Redis), or show its records."""
+    """Run the whole DAG in this process (no worker, no Redis), or show its records.
+
+    Task functions are imported under the workers' rule and allowed modules."""
     import sys
 
+    from fairque.dag.loader import dags_folder
     from fairque.tasks.inprocess import run_in_process
 
-    sys.path.insert(0, str(Path.cwd()))
+    # as a worker started here would import them (and as the loader checked them)
+    sys.path[:0] = [str(Path.cwd()), str(dags_folder(dags_folder_).resolve().parent)]
+    allowed = _allowed(allowed_modules)
     with cli_errors():
-        dag = _dag(dags_folder_, dag_id)
+        dag = _dag(dags_folder_, dag_id, allowed)
         merged = dag.check_conf(_conf(conf))
         if dry_run:
             records = [t.to_dict() for t in dag.compile("dry-run", conf=merged)]
             console.print_json(json.dumps(records))
             return
-        result = run_in_process(dag.pipeline_for(merged), conf=merged)
+        result = run_in_process(dag.pipeline_for(merged), conf=merged, allowed_modules=allowed)
     for name in dag.task_names:
         state = result.states.get(name)
         detail = result.errors.get(name) or json.dumps(result.results.get(name))

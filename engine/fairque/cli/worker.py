@@ -23,19 +23,25 @@ from rich.table import Table
 
 from fairque.cli.common import (
     JsonOption,
+    LogFormatOption,
+    LogLevelOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
     console,
     fail,
     redis_url_for,
+    setup_logging,
 )
+from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
+from fairque.core.imports import resolve_class
 
 if TYPE_CHECKING:
-    from fairque.core.config import FairQueueConfig
     from fairque.monitoring.metrics import WorkerMetrics
     from fairque.worker.handler import TaskHandler
     from fairque.worker.runtime import WorkerObserver
+
+logger = logging.getLogger(__name__)
 
 worker_app = typer.Typer(help="Run workers and list the live ones.")
 
@@ -62,8 +68,6 @@ def build_config(
     it names a server, else FAIRQUE_REDIS_URL, else the embedded server of the state
     folder (explicit beats the environment, as in ``redis_location``).
     """
-    from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
-
     given = {k: v for k, v in settings.items() if v is not None}
     if config_file is not None:
         config = FairQueueConfig.from_yaml(config_file, worker_id=worker_id)
@@ -113,7 +117,8 @@ def worker(
     instance: Annotated[
         int | None, typer.Option("--instance", hidden=True, help="Suffix of a child's id.")
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -133,9 +138,7 @@ def worker(
 
     from fairque.worker.sync_worker import Worker
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
         config = build_config(
@@ -199,7 +202,7 @@ def _observer(
             server = observer.serve(port)
         except OSError as e:
             fail(f"cannot serve metrics on port {port}: {e}")
-        logging.getLogger("fairque.metrics").info("metrics on :%d/metrics", server.port)
+        logger.info("metrics on :%d/metrics", server.port)
         try:
             yield observer
         finally:
@@ -238,15 +241,14 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
-    from fairque.worker.handler import TaskHandler, resolve_function
+    from fairque.worker.handler import TaskHandler
 
     if path is None:
         return TaskHandler()
-    factory = resolve_function(path, config.worker.allowed_modules)
-    instance = factory()
-    if not isinstance(instance, TaskHandler):
+    factory = resolve_class(path, config.worker.allowed_modules)
+    if not issubclass(factory, TaskHandler):
         fail(f"--handler {path} is not a TaskHandler subclass")
-    return instance
+    return factory()
 
 
 async def _run_async(
@@ -266,7 +268,6 @@ def list_workers(
     state_dir: StateDirOption = None,
 ) -> None:
     """Show the live workers (their heartbeat has not expired)."""
-    from fairque.core.config import FairQueueConfig
     from fairque.monitoring.health import live_workers
     from fairque.queue.sync_queue import TaskQueue
 
@@ -320,7 +321,6 @@ def health(
 ) -> None:
     """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
     live worker, or a threshold given here crossed; 0 otherwise."""
-    from fairque.core.config import FairQueueConfig
     from fairque.monitoring.alerts import AlertThresholds, evaluate
     from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
     from fairque.monitoring.stats import system_view

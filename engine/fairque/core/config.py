@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError, FairQueueError
+from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
+from fairque.core.imports import default_allowed_modules, module_allowed
 from fairque.core.models import validate_identifier
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
 
@@ -156,22 +158,6 @@ class RedisConfig:
             "health_check_interval": 30,
             "retry_on_timeout": False,
         }
-
-
-ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
-
-
-def default_allowed_modules() -> list[str]:
-    """``$FAIRQUE_ALLOWED_MODULES`` (comma-separated prefixes) when set, else the
-    project's own ``examples`` and ``dags``."""
-    configured = os.environ.get(ALLOWED_MODULES_ENV, "")
-    prefixes = [p.strip() for p in configured.split(",") if p.strip()]
-    return prefixes or ["examples", "dags"]
-
-
-def module_allowed(allowed: Sequence[str], module: str) -> bool:
-    """True if ``module`` lies under one of the ``allowed`` prefixes ("*" allows all)."""
-    return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
 
 
 @dataclass

@@ -162,10 +162,6 @@ class TaskTimeoutError(WorkerError):
     """A task ran longer than its ``timeout_seconds``."""
 
 
-class TaskCanceledError(WorkerError):
-    """A running task noticed that it was canceled."""
-
-
 # --- workflows: pipelines and DAGs ---------------------------------------------------
 
 

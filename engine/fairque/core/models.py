@@ -18,6 +18,7 @@ from enum import Enum, IntEnum
 from typing import Any
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
+from fairque.core.imports import parse_import_path
 
 MAX_ID_LENGTH = 200
 _ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f]")
@@ -238,8 +239,9 @@ class Task:
         if check_json:
             for name in ("payload", "args", "kwargs"):
                 to_json(getattr(self, name), name)
-        if self.func is not None and (not isinstance(self.func, str) or ":" not in self.func):
-            raise TaskError(f"func must be an import path 'module:function', not {self.func!r}")
+        parsed = None if self.func is None else parse_import_path(self.func)
+        if isinstance(parsed, str):  # the import rule's syntax; the rest is checked on import
+            raise TaskError(f"func {parsed}")
         for dep in self.depends_on:
             validate_identifier(dep, "depends_on entry")
         if self.max_retries is not None:

@@ -17,22 +17,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-logger = logging.getLogger("fairque.process")
+logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class StopCounter:
-    """Turns the signals received into stop requests: graceful first, then immediate."""
+    """Turns the signals received into stop requests: graceful first, then immediate.
+    Each signal is logged on ``log``."""
 
-    def __init__(self, stop: Callable[[bool], None]) -> None:
+    def __init__(self, stop: Callable[[bool], None], log: logging.Logger = logger) -> None:
         self.stop = stop
+        self.log = log
         self.received = 0
 
     def __call__(self, signum: int) -> None:
         self.received += 1
         graceful = self.received == 1
-        logger.warning(
+        self.log.warning(
             "received %s: %s",
             signal.Signals(signum).name,
             "stopping gracefully" if graceful else "stopping now",
@@ -42,15 +44,18 @@ class StopCounter:
 
 @contextmanager
 def stop_on_signals(
-    stop: Callable[[bool], None], loop: asyncio.AbstractEventLoop | None = None
+    stop: Callable[[bool], None],
+    loop: asyncio.AbstractEventLoop | None = None,
+    log: logging.Logger = logger,
 ) -> Iterator[StopCounter]:
-    """Call ``stop(True)`` on the first SIGTERM/SIGINT and ``stop(False)`` on each later one.
+    """Call ``stop(True)`` on the first SIGTERM/SIGINT and ``stop(False)`` on each later one;
+    each signal is logged on ``log`` (the caller's logger, e.g. ``fairque.scheduler...``).
 
     With ``loop`` (the running loop, in the main thread), ``stop`` runs on the loop.
     Does nothing outside the main thread, where Python cannot install handlers. The
     handlers in place before are restored on exit.
     """
-    counter = StopCounter(stop)
+    counter = StopCounter(stop, log)
     if threading.current_thread() is not threading.main_thread():
         yield counter
         return

@@ -133,6 +133,7 @@ end
 -- (the same table as fairque/tasks/rules.py)
 local function decide(rule, total, finished, failed, canceled)
   local done = finished + failed + canceled
+  if total == 0 then return 'run' end
   if rule == 'all_done' then
     if done == total then return 'run' end
   elseif rule == 'all_failed' then

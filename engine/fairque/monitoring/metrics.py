@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -36,7 +36,7 @@ except ImportError as e:  # the message `fairque worker --metrics-port` shows
 
 from fairque.core.errors import FairQueueError, LeaseLostError
 from fairque.core.models import Task, TaskState
-from fairque.queue.calls import FailOutcome
+from fairque.queue.results import Settled
 from fairque.worker.runtime import Outcome, WorkerObserver
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from fairque.queue.sync_queue import TaskQueue
 
-logger = logging.getLogger("fairque.metrics")
+logger = logging.getLogger(__name__)
 
 OTHER_USERS = "other"
 INF = float("inf")
@@ -90,7 +90,7 @@ class UserLabels:
         return OTHER_USERS
 
 
-def outcome_label(result: FailOutcome | LeaseLostError) -> str:
+def outcome_label(result: Settled) -> str:
     """The ``outcome`` label of a settled run."""
     if isinstance(result, LeaseLostError):
         return "lease_lost"
@@ -132,7 +132,8 @@ class QueueDepthCollector:
             up.add_metric([], 0)
             return [up]
         totals: dict[tuple[str, str], int] = {}
-        for user, counts in sorted(stats["users"].items()):
+        for user, per_user in sorted(stats["users"].items()):
+            counts: Mapping[str, Any] = per_user
             label = self.users(user)
             for state in DEPTH_STATES:
                 key = (label, str(state))
@@ -229,7 +230,7 @@ class WorkerMetrics(WorkerObserver):
         if wait is not None:
             self.waits.labels(user=self.users(task.user_id)).observe(wait)
 
-    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+    def settled(self, outcome: Outcome, result: Settled) -> None:
         """Count the outcome and record the run's duration."""
         self.outcomes.labels(outcome=outcome_label(result)).inc()
         self.durations.observe(outcome.duration)

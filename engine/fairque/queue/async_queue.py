@@ -15,8 +15,9 @@ from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
 from fairque.queue import steps
 from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
+from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
@@ -87,14 +88,14 @@ class AsyncTaskQueue(QueueBase):
 
     # --- producing -------------------------------------------------------------------
 
-    async def push(self, task: Task | MakesTask) -> dict[str, Any]:
+    async def push(self, task: Task | MakesTask) -> PushResult:
         """Add one task (an ``@task`` function taking no arguments is called first).
 
         Returns ``{"success": True, "task_id": ..., "state": ...}``.
         """
-        return await self.run_script(self.calls.push([task], batch=False))
+        return await self.run_script(self.calls.push_one(task))
 
-    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> dict[str, Any]:
+    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -234,11 +235,12 @@ class AsyncTaskQueue(QueueBase):
                 raise TimeoutError(f"tasks still active after {timeout} s: {active[:10]}")
             await asyncio.sleep(poll)
 
-    async def get_stats(self) -> dict[str, Any]:
+    async def get_stats(self) -> Stats:
         """Counts per state overall (``tasks_active``, ``states``, ``totals`` of ended
         tasks since the start) and per user (``users``: counts per state, queued per
         priority, the age of its next task), tasks ended in the last minute
-        (``throughput_per_second``) and ``oldest_queued_age`` (seconds)."""
+        (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
+        :class:`~fairque.queue.results.Stats`."""
         return await self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:

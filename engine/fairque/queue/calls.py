@@ -8,8 +8,6 @@ these, so every rule lives here once.
 
 from __future__ import annotations
 
-import graphlib
-import heapq
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +16,6 @@ from typing import Any, Generic, TypeVar
 
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
-    DagCycleError,
     DagError,
     DuplicateTaskError,
     InvalidStateError,
@@ -29,9 +26,17 @@ from fairque.core.errors import (
     TaskNotFoundError,
     UnknownDependencyError,
 )
+from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
+from fairque.queue.results import (
+    BatchPushResult,
+    FailOutcome,
+    FinishOutcome,
+    PushResult,
+    Settled,
+)
 from fairque.queue.runs import RunInfo, parse_run
 
 T = TypeVar("T")
@@ -69,14 +74,6 @@ class Settlement:
     retryable: bool = True
 
 
-@dataclass(frozen=True)
-class FailOutcome:
-    """What became of a failed task: retried at ``retry_at`` or ended in ``state``."""
-
-    state: TaskState
-    retry_at: float | None = None
-
-
 class QueueCalls:
     """Builds every queue operation for one configuration."""
 
@@ -112,16 +109,13 @@ class QueueCalls:
         self,
         items: Sequence[Task | MakesTask],
         *,
-        batch: bool = True,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
-    ) -> ScriptCall[dict[str, Any]]:
+    ) -> ScriptCall[BatchPushResult]:
         """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
         atomically; validates before any I/O.
 
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
-        record, refused with RunExistsError when that run id was ever created. The reply
-        is ``{"success", "count", "task_ids", "states"}`` for a batch, and
-        ``{"success", "task_id", "state"}`` otherwise.
+        record, refused with RunExistsError when that run id was ever created.
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
@@ -137,7 +131,12 @@ class QueueCalls:
                 extra.append(self.keys.runs_of(dag_id))
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
-        return self._call("push", args, lambda r: _parse_push(r, ids, batch), extra)
+        return self._call("push", args, lambda r: _parse_push(r, ids), extra)
+
+    def push_one(self, task: Task | MakesTask) -> ScriptCall[PushResult]:
+        """Add one task: :meth:`push` with the reply of a single task."""
+        call = self.push([task])
+        return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
     def _push_args(self, task: Task) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
@@ -205,7 +204,7 @@ class QueueCalls:
 
     def settle(
         self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
-    ) -> ScriptCall[tuple[list[FailOutcome | LeaseLostError], list[Task]]]:
+    ) -> ScriptCall[tuple[list[Settled], list[Task]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
@@ -225,8 +224,8 @@ class QueueCalls:
             args += [kind, s.task_id, s.claim, s.data, _seconds(s.duration), random.random(), retry]
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
-        ids = [s.task_id for s in settlements]
-        return self._call("settle", args, lambda r: _parse_settle(r, ids))
+        ended = [(s.task_id, s.ok) for s in settlements]
+        return self._call("settle", args, lambda r: _parse_settle(r, ended))
 
     def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
@@ -386,26 +385,11 @@ def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
         if task.task_id in task.depends_on:
             raise DagError(f"task {task.task_id!r} depends on itself")
         index[task.task_id] = i
-    if not any(up in index for t in tasks for up in t.depends_on):
+    edges = [(up, t.task_id) for t in tasks for up in t.depends_on if up in index]
+    if not edges:
         return list(tasks)
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for t in tasks:
-        sorter.add(t.task_id, *(up for up in t.depends_on if up in index))
-    try:
-        sorter.prepare()
-    except graphlib.CycleError as e:
-        raise DagCycleError(e.args[1]) from None
-    # Among the tasks whose upstreams are placed, the earliest in the batch goes first.
-    ready = [index[task_id] for task_id in sorter.get_ready()]
-    heapq.heapify(ready)
-    order: list[Task] = []
-    while ready:
-        task = tasks[heapq.heappop(ready)]
-        order.append(task)
-        sorter.done(task.task_id)
-        for task_id in sorter.get_ready():
-            heapq.heappush(ready, index[task_id])
-    return order
+    order = topological_order(index, edges, index.__getitem__)
+    return [tasks[index[task_id]] for task_id in order]
 
 
 def _seconds(value: float) -> str:
@@ -424,7 +408,7 @@ def _status(reply: Any, task_id: str, operation: str) -> list[str]:
     return list(reply)
 
 
-def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
+def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
     if reply[0] == "duplicate":
         raise DuplicateTaskError(reply[1], reply[2])
     if reply[0] == "unknown_dependency":
@@ -432,9 +416,11 @@ def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
     if reply[0] == "run_exists":
         raise RunExistsError(reply[1])
     states = [TaskState(s).value for s in reply[1]]
-    if not batch:
-        return {"success": True, "task_id": ids[0], "state": states[0]}
     return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
+
+
+def _one(pushed: BatchPushResult) -> PushResult:
+    return {"success": True, "task_id": pushed["task_ids"][0], "state": pushed["states"][0]}
 
 
 def _parse_end(reply: Any, task_id: str) -> TaskState:
@@ -448,13 +434,13 @@ def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
     return FailOutcome(TaskState(status[1]))
 
 
-def _parse_settle(
-    reply: Any, ids: list[str]
-) -> tuple[list[FailOutcome | LeaseLostError], list[Task]]:
-    results: list[FailOutcome | LeaseLostError] = []
-    for task_id, one in zip(ids, reply[0], strict=True):
+def _parse_settle(reply: Any, ended: list[tuple[str, bool]]) -> tuple[list[Settled], list[Task]]:
+    results: list[Settled] = []
+    for (task_id, ok), one in zip(ended, reply[0], strict=True):
         if one[0] == "lease_lost":
             results.append(LeaseLostError(task_id))
+        elif ok:
+            results.append(FinishOutcome(TaskState(one[1])))
         else:
             results.append(_parse_fail(one, task_id))
     return results, _parse_tasks(reply[1])

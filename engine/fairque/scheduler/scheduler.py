@@ -42,7 +42,7 @@ from fairque.scheduler.schedules import Schedule
 if TYPE_CHECKING:
     from fairque.scheduler.dags import DagSource
 
-logger = logging.getLogger("fairque.scheduler")
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -136,7 +136,7 @@ class TaskScheduler:
 
     def start(self) -> None:
         """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock."""
-        with stop_on_signals(lambda graceful: self.stop()):
+        with stop_on_signals(lambda graceful: self.stop(), log=logger):
             self.run()
 
     def start_background(self) -> threading.Thread:

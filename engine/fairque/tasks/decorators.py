@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError
+from fairque.core.imports import resolve_function
 from fairque.core.models import Priority, Task, TaskState, new_task_id, to_json
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
 from fairque.tasks.pipeline import Pipeline, clone_task
@@ -67,8 +68,6 @@ class FunctionTask(Task, Generic[R]):
     def function(self) -> Callable[..., Any]:
         """The wrapped function (imported from ``func`` when not at hand)."""
         if self._function is None:
-            from fairque.worker.handler import resolve_function
-
             self._function = resolve_function(str(self.func), ["*"])
         return self._function
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fairque.core.errors import PayloadError, TaskError, WorkerError
+from fairque.core.imports import resolve_function
 from fairque.core.models import Task, TaskState, new_task_id, to_json
 from fairque.tasks.context import LineageEvent, MemoryXCom, invoke
 from fairque.tasks.pipeline import Pipeline
@@ -133,6 +134,4 @@ def _function_of(task: Task, allowed_modules: Sequence[str]) -> Callable[..., An
             f"task {task.name or task.task_id!r} has no function; a payload-only task needs "
             "a TaskHandler subclass and cannot run in-process"
         )
-    from fairque.worker.handler import resolve_function
-
     return resolve_function(task.func, allowed_modules)

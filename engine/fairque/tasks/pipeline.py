@@ -20,9 +20,8 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import networkx as nx
-
 from fairque.core.errors import DagCycleError, DagError, TaskError
+from fairque.core.graph import find_cycle, topological_order
 from fairque.core.models import Task, validate_identifier
 
 T = TypeVar("T", bound=Task)
@@ -172,7 +171,12 @@ class Pipeline:
         return out
 
     def graph(self) -> Any:
-        """A ``networkx.DiGraph``: one node per name (attribute ``task``), one edge per link."""
+        """A ``networkx.DiGraph``: one node per name (attribute ``task``), one edge per link.
+
+        networkx is imported here, on first use; fairque's own checks use
+        :mod:`fairque.core.graph`."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for name, task in self.nodes.items():
             g.add_node(name, task=task)
@@ -187,17 +191,14 @@ class Pipeline:
                 f"task {loops[0]!r} depends on itself; remove it from its own depends_on "
                 "or from one side of >>"
             )
-        try:
-            cycle = nx.find_cycle(self.graph())
-        except nx.NetworkXNoCycle:
-            return
-        path = [edge[0] for edge in cycle]
-        raise DagCycleError([*path, path[0]])
+        cycle = find_cycle(self.nodes, self.edges)
+        if cycle is not None:
+            raise DagCycleError(cycle)
 
     def order(self) -> list[str]:
         """A topological order of the names (validated), ties broken by name."""
         self.validate()
-        return list(nx.lexicographical_topological_sort(self.graph()))
+        return topological_order(self.nodes, self.edges)
 
     # --- compiling ---------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 class AsyncWorker:
@@ -72,7 +72,7 @@ class AsyncWorker:
 
     async def start(self) -> None:
         """Process tasks until stopped; returns after a clean shutdown."""
-        with stop_on_signals(self.stop, asyncio.get_running_loop()):
+        with stop_on_signals(self.stop, asyncio.get_running_loop(), logger):
             await self.run()
 
     def start_background(self) -> asyncio.Task[None]:

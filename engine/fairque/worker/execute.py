@@ -10,7 +10,7 @@ from fairque.core.models import Task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import Outcome
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 def run_task(handler: TaskHandler, task: Task) -> Outcome:
@@ -47,7 +47,6 @@ def _conclude(
     if error is None:
         _call_hook(handler.on_task_success, task, duration)
         return Outcome(task, True, duration, result=task.result)
-    logger.info("task %s failed: %s: %s", task.task_id, type(error).__name__, error)
     _call_hook(handler.on_task_failure, task, error, duration)
     return Outcome(task, False, duration, error=error)
 

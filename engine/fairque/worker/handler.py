@@ -1,53 +1,27 @@
 """TaskHandler: how a worker runs one task.
 
-A function task (``task.func = "module:function"``) is imported, only from the worker's
-``allowed_modules`` prefixes, and called with the task's JSON args and kwargs; its return
-value becomes the task's result. A payload-only task needs a subclass that overrides
-:meth:`TaskHandler._process_task`. Hooks do nothing unless overridden.
+A function task (``task.func = "module:function"``) is imported under the import rule of
+:mod:`fairque.core.imports` (the worker's ``allowed_modules``), and called with the
+task's JSON args and kwargs; its return value becomes the task's result. A payload-only
+task needs a subclass that overrides :meth:`TaskHandler._process_task`. Hooks do nothing
+unless overridden.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fairque.core.config import module_allowed
-from fairque.core.errors import TaskImportError, WorkerError
+from fairque.core.errors import WorkerError
+from fairque.core.imports import resolve_function
 from fairque.core.models import Task
 from fairque.tasks.context import XComBackend, local_xcom, running
 from fairque.worker.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_function(path: str, allowed: Sequence[str]) -> Callable[..., Any]:
-    """Import ``module:function``; the module is checked against ``allowed`` first.
-
-    Nothing is imported when the module is not allowed. An ``@task`` wrapper resolves to
-    the function it wraps.
-    """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise TaskImportError(f"task function {path!r} is not an import path 'module:function'")
-    if not module_allowed(allowed, module_name):
-        raise TaskImportError(
-            f"module {module_name!r} is not in this worker's allowed_modules "
-            f"{list(allowed)}; add its prefix to allowed_modules to run {path!r}"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as e:
-        raise TaskImportError(f"cannot import task function {path!r}: {e}") from e
-    target = getattr(target, "__fairque_function__", target)
-    if not callable(target):
-        raise TaskImportError(f"task function {path!r} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 class TaskHandler:

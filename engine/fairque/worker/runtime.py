@@ -21,10 +21,12 @@ from fairque.core.errors import (
 from fairque.core.models import Task, TaskState, to_json
 from fairque.queue import heartbeat
 from fairque.queue.base import error_record
-from fairque.queue.calls import FailOutcome, PipelineCall, QueueCalls, ScriptCall, Settlement
+from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
+from fairque.queue.results import Settled
 from fairque.tasks.context import encode_xcom
+from fairque.worker.tasklog import log_task_end
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
 
@@ -64,7 +66,7 @@ class WorkerObserver:
     def claimed(self, task: Task) -> None:
         """A task was claimed (its record as read at the claim)."""
 
-    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+    def settled(self, outcome: Outcome, result: Settled) -> None:
         """A run's outcome was recorded: ``result.state`` is the task's state after it
         (SCHEDULED for a retry), or a LeaseLostError when the outcome was discarded."""
 
@@ -256,10 +258,11 @@ class WorkerCore:
         settlements = [self.settlement(o) for o in self.pending]
         return self.calls.settle(self.worker, settlements, max_tasks)
 
-    def settled(self, results: list[FailOutcome | LeaseLostError]) -> None:
+    def settled(self, results: list[Settled]) -> None:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
         for outcome, result in zip(self.pending, results, strict=False):
             self._notify(self.observer.settled, outcome, result)
+            log_task_end(outcome, result)
             if isinstance(result, LeaseLostError):
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:

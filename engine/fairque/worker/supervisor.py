@@ -18,7 +18,7 @@ from types import FrameType
 
 from fairque.core.process import STOP_SIGNALS
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 STABLE_SECONDS = 30.0

@@ -27,7 +27,7 @@ from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
 from fairque.worker.threads import DaemonPool
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 class Worker:
@@ -75,7 +75,7 @@ class Worker:
 
     def start(self) -> None:
         """Process tasks until stopped; blocks. Returns after a clean shutdown."""
-        with stop_on_signals(self.stop):
+        with stop_on_signals(self.stop, log=logger):
             self.run()
 
     def start_background(self) -> threading.Thread:
