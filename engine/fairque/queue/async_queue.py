@@ -9,12 +9,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -45,8 +47,9 @@ class AsyncTaskQueue(QueueBase):
         client: redis.asyncio.Redis | None = None,
     ) -> None:
         super().__init__(config, connect=client is None)
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
-            self.url, **self._client_options()
+            self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
 
@@ -73,7 +76,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = await self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -85,6 +88,17 @@ class AsyncTaskQueue(QueueBase):
                 pipe.execute_command(*command)
             replies = await pipe.execute()
         return call.parse(replies)
+
+    async def subscribe_ready(self) -> AsyncReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with self._guard("subscribe to ready notices"):
+                await pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return AsyncReadyListener(self, pubsub)
 
     # --- producing -------------------------------------------------------------------
 
@@ -251,3 +265,20 @@ class AsyncTaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return await self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class AsyncReadyListener:
+    """A subscription to the ready notices of an :class:`AsyncTaskQueue`."""
+
+    def __init__(self, queue: AsyncTaskQueue, pubsub: redis.asyncio.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return await self._pubsub.get_message(timeout=timeout) is not None
+
+    async def close(self) -> None:
+        """End the subscription and give its connection back."""
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -10,10 +10,16 @@ from typing import Any
 import redis.exceptions
 
 from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
-from fairque.core.errors import QueueError, RedisUnavailableError
 from fairque.core.models import Task
 from fairque.queue.calls import QueueCalls
+from fairque.queue.errors import map_redis_error
 from fairque.server import resolve_redis_url
+
+CONNECTION_RETRIES = 1
+"""How often redis-py sends a command again, at once, on a fresh connection after a
+connection error: once, as a pooled connection may have died with a server restart.
+A longer outage is for the caller (the worker and scheduler loops back off, see
+:mod:`fairque.core.backoff`), so it is noticed at once and logged."""
 
 
 class QueueBase:
@@ -36,17 +42,14 @@ class QueueBase:
         return {"decode_responses": True, **self.config.redis.client_kwargs()}
 
     @contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        """Turn redis-py errors into ours, naming the server and the action."""
+    def _guard(self, action: str, script: str | None = None) -> Iterator[None]:
+        """Turn every redis-py error into ours (see :mod:`fairque.queue.errors`), naming
+        the server and the action: RedisUnavailableError when a retry may succeed,
+        RedisCommandError (ScriptError for ``script``) when it cannot."""
         try:
             yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            raise RedisUnavailableError(
-                f"cannot {action}: Redis at {_safe_url(self.url)} is unreachable ({e}); "
-                "start it or set FAIRQUE_REDIS_URL"
-            ) from e
-        except redis.exceptions.ResponseError as e:
-            raise QueueError(f"cannot {action}: Redis refused the command: {e}") from e
+        except (redis.exceptions.RedisError, OSError) as e:
+            raise map_redis_error(e, action, _safe_url(self.url), script) from e
 
 
 def _safe_url(url: str) -> str:

@@ -8,12 +8,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -46,7 +48,10 @@ class TaskQueue(QueueBase):
         self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
     ) -> None:
         super().__init__(config, connect=client is None)
-        self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            self.url, retry=retry, **self._client_options()
+        )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
 
@@ -72,7 +77,7 @@ class TaskQueue(QueueBase):
 
     def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -84,6 +89,17 @@ class TaskQueue(QueueBase):
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             replies = pipe.execute()
         return call.parse(replies)
+
+    def subscribe_ready(self) -> ReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            with self._guard("subscribe to ready notices"):
+                pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            pubsub.close()
+            raise
+        return ReadyListener(self, pubsub)
 
     # --- producing -------------------------------------------------------------------
 
@@ -250,3 +266,20 @@ class TaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class ReadyListener:
+    """A subscription to the ready notices of a :class:`TaskQueue`."""
+
+    def __init__(self, queue: TaskQueue, pubsub: redis.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return self._pubsub.get_message(timeout=timeout) is not None
+
+    def close(self) -> None:
+        """End the subscription and give its connection back."""
+        self._pubsub.close()

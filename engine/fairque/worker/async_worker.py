@@ -15,10 +15,15 @@ import contextlib
 import logging
 from types import TracebackType
 
-import redis.exceptions
-
+from fairque.core.backoff import Backoff
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
+from fairque.core.errors import (
+    FairQueueError,
+    LeaseLostError,
+    QueueError,
+    RedisCommandError,
+    RedisUnavailableError,
+)
 from fairque.core.models import Task
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
@@ -55,6 +60,7 @@ class AsyncWorker:
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
+        self._listening = False
 
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
@@ -91,7 +97,9 @@ class AsyncWorker:
     # --- the loop --------------------------------------------------------------------
 
     async def run(self) -> None:
-        """The worker loop, on the running event loop."""
+        """The worker loop, on the running event loop; errors are handled as in
+        :meth:`Worker.run <fairque.worker.sync_worker.Worker.run>` (a RedisCommandError
+        also cancels the running task functions)."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
         xcom = AsyncRedisXCom(self.queue, self._loop)
@@ -99,19 +107,23 @@ class AsyncWorker:
         if self._early_stop is not None:
             self._inbox.put_nowait(self._early_stop)
         logger.info("async worker %s started", self.worker_id)
+        self._listening = True
         listener = asyncio.create_task(self._listen())
-        failures = 0
+        backoff = Backoff(logger, f"worker {self.worker_id}")
         try:
             while not self.core.done():
                 try:
                     await self._cycle()
-                    failures = 0
+                    backoff.succeeded()
+                except RedisCommandError as e:
+                    logger.critical("worker %s stops: %s", self.worker_id, e)
+                    for task_id in list(self._jobs):
+                        self._cancel_job(task_id)
+                    raise
                 except (RedisUnavailableError, QueueError) as e:
-                    failures += 1
-                    delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
-                    await self._wait(delay)
+                    await self._wait(backoff.failed(e))
         finally:
+            self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
@@ -196,18 +208,16 @@ class AsyncWorker:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)
 
     async def _listen(self) -> None:
-        """Wake the loop whenever a user gets ready tasks (Pub/Sub)."""
+        """Wake the loop whenever a user gets ready tasks (Pub/Sub), until the loop ends."""
         assert self._inbox is not None
-        while True:
+        while self._listening:
             try:
-                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)
+                listener = await self.queue.subscribe_ready()
                 try:
-                    await pubsub.subscribe(self.queue.keys.ready_channel)
-                    while True:
-                        message = await pubsub.get_message(timeout=0.5)
-                        if message is not None:
+                    while self._listening:
+                        if await listener.wait(0.5):
                             self._inbox.put_nowait(WAKE)
                 finally:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except redis.exceptions.RedisError:
+                    await listener.close()
+            except FairQueueError:
                 await asyncio.sleep(1.0)

@@ -13,10 +13,15 @@ import threading
 from queue import Empty, SimpleQueue
 from types import TracebackType
 
-import redis
-
+from fairque.core.backoff import Backoff
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
+from fairque.core.errors import (
+    FairQueueError,
+    LeaseLostError,
+    QueueError,
+    RedisCommandError,
+    RedisUnavailableError,
+)
 from fairque.core.models import Task
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
@@ -57,6 +62,7 @@ class Worker:
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self.error: RedisCommandError | None = None
 
     def __enter__(self) -> Worker:
         return self
@@ -79,11 +85,18 @@ class Worker:
             self.run()
 
     def start_background(self) -> threading.Thread:
-        """Run :meth:`run` on a daemon thread and return the thread."""
-        self._thread = threading.Thread(target=self.run, name=f"fairque-{self.worker_id}")
+        """Run :meth:`run` on a daemon thread and return the thread; a RedisCommandError
+        that ends the loop is kept in :attr:`error`."""
+        self._thread = threading.Thread(target=self._run_kept, name=f"fairque-{self.worker_id}")
         self._thread.daemon = True
         self._thread.start()
         return self._thread
+
+    def _run_kept(self) -> None:
+        try:
+            self.run()
+        except RedisCommandError as e:  # logged by run
+            self.error = e
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (thread-safe and signal-safe)."""
@@ -99,21 +112,29 @@ class Worker:
     # --- the loop --------------------------------------------------------------------
 
     def run(self) -> None:
-        """The worker loop, in the calling thread."""
+        """The worker loop, in the calling thread.
+
+        It survives Redis outages: after a transient error (RedisUnavailableError) it
+        waits with backoff (:class:`~fairque.core.backoff.Backoff`) and carries on. A
+        RedisCommandError (ScriptError: a Lua error, a key of the wrong type) cannot be
+        mended by a retry: it is logged at CRITICAL and raised, ending the loop; the
+        tasks still running are not recorded, and go back to their queues when their
+        leases expire.
+        """
         logger.info("worker %s started (%s)", self.worker_id, self.config.worker.assigned_users)
         listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
         listener.start()
-        failures = 0
+        backoff = Backoff(logger, f"worker {self.worker_id}")
         try:
             while not self.core.done():
                 try:
                     self._cycle()
-                    failures = 0
+                    backoff.succeeded()
+                except RedisCommandError as e:
+                    logger.critical("worker %s stops: %s", self.worker_id, e)
+                    raise
                 except (RedisUnavailableError, QueueError) as e:
-                    failures += 1
-                    delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
-                    self._wait(delay)
+                    self._wait(backoff.failed(e))
         finally:
             self._closed.set()
             listener.join(timeout=2.0)
@@ -187,17 +208,15 @@ class Worker:
 
     def _listen(self) -> None:
         """Wake the loop whenever a user gets ready tasks (Pub/Sub), until closed."""
-        channel = self.queue.keys.ready_channel
         while not self._closed.is_set():
             try:
-                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                listener = self.queue.subscribe_ready()
                 try:
-                    pubsub.subscribe(channel)
                     while not self._closed.is_set():
-                        if pubsub.get_message(timeout=0.5) is not None:
+                        if listener.wait(0.5):
                             self._inbox.put(WAKE)
                 finally:
-                    pubsub.close()
-            except (redis.RedisError, OSError, ValueError) as e:
+                    listener.close()
+            except (FairQueueError, OSError, ValueError) as e:
                 logger.debug("wake-up listener: %s; resubscribing", e)
                 self._closed.wait(1.0)
