@@ -24,9 +24,9 @@ from fairque.core.errors import (
 )
 from fairque.core.models import Task
 from fairque.core.process import stop_on_signals
+from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
-from fairque.worker import heartbeat
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
