@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.models import Priority, Task, TaskState
-from fairque.queue.runs import RunInfo
-from fairque.queue.sync_queue import TaskQueue
-from fairque.worker.sync_worker import Worker
+
+if TYPE_CHECKING:  # the queue and the worker are imported when the demo runs
+    from fairque.queue.runs import RunInfo
+    from fairque.queue.sync_queue import TaskQueue
 
 DEMO_PREFIX = "fqdemo"
 FLOOD, LIGHT = "user:flood", ("user:alice", "user:bob")
@@ -65,6 +67,9 @@ def _light(light: int) -> list[Task]:
 
 def run_demo(redis_url: str, flood: int = 40, light: int = 5) -> list[Served]:
     """Push the demo's tasks, let one worker run them one at a time, return the order."""
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.sync_worker import Worker
+
     config = FairQueueConfig.create_default(
         worker_id="demo-worker",
         redis=redis_url,
@@ -135,6 +140,8 @@ def run_dag_demo(redis_url: str, dags_folder: Path, out_dir: Path) -> list[DagDe
     from fairque.dag.loader import load_dags
     from fairque.dag.render import render
     from fairque.dag.runs import graph_view, trigger
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.sync_worker import Worker
 
     bag = load_dags(dags_folder)
     dags = [bag.dags[d] for d in DEMO_DAGS if d in bag.dags]

@@ -21,8 +21,8 @@ from fairque.cli.app import app
 from fairque.monitoring.alerts import Alert, AlertMonitor, AlertThresholds
 from fairque.monitoring.metrics import WorkerMetrics
 from fairque.monitoring.stats import collect
+from fairque.queue import heartbeat
 from fairque.scheduler.scheduler import TaskScheduler
-from fairque.worker import heartbeat
 from fairque.worker.runtime import Outcome, WorkerObserver
 
 from .conftest import ConfigFactory

@@ -8,7 +8,6 @@ Sub-modules must not import this module (it imports them).
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -39,6 +38,8 @@ app = typer.Typer(
 
 def _package_version() -> str:
     """The installed version of fairque, or ``unknown`` from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("fairque")
     except PackageNotFoundError:

@@ -7,6 +7,9 @@ Typical command::
         with cli_errors():
             url = redis_url_for(redis_url, state_dir)
             ...
+
+The queue, the configuration and the server are imported by the functions that use
+them, so that building the app (``fairque --help``) does not load the Redis client.
 """
 
 from __future__ import annotations
@@ -15,17 +18,17 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.logs import configure_logging
-from fairque.queue.sync_queue import TaskQueue
-from fairque.server import resolve_redis_url
+
+if TYPE_CHECKING:
+    from fairque.queue.sync_queue import TaskQueue
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,10 +123,15 @@ def redis_url_for(
     redis_url: str | None, state_dir: Path | None, *, start_embedded: bool = True
 ) -> str:
     """The URL a command should use (see :func:`fairque.server.resolve_redis_url`)."""
+    from fairque.server.embedded import resolve_redis_url
+
     return resolve_redis_url(redis_url, start_embedded=start_embedded, state_dir=state_dir)
 
 
 def open_queue(redis_url: str | None, state_dir: Path | None, **settings: Any) -> TaskQueue:
     """A TaskQueue on the server a command should use (``settings`` as in create_default)."""
+    from fairque.core.config import FairQueueConfig
+    from fairque.queue.sync_queue import TaskQueue
+
     url = redis_url_for(redis_url, state_dir)
     return TaskQueue(FairQueueConfig.create_default(redis=url, **settings))

@@ -19,7 +19,6 @@ from fairque.cli.common import (
     setup_logging,
 )
 from fairque.core.config import FairQueueConfig
-from fairque.scheduler.scheduler import TaskScheduler
 
 
 def scheduler(
@@ -42,6 +41,8 @@ def scheduler(
 ) -> None:
     """Fire due ticks while holding the scheduler lock; stand by otherwise. Also queues
     due retries and reclaims expired leases. Stops cleanly on SIGTERM/SIGINT."""
+    from fairque.scheduler.scheduler import TaskScheduler
+
     setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():

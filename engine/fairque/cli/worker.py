@@ -1,9 +1,12 @@
 """``fairque worker`` (run one worker, or N supervised processes), ``fairque worker
-list`` and ``fairque health``."""
+list`` and ``fairque health``.
+
+The worker, queue and monitoring modules are imported by the commands that use them,
+so that building the app (``fairque --help``) loads none of them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -32,18 +35,11 @@ from fairque.cli.common import (
 )
 from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
 from fairque.core.imports import resolve_class
-from fairque.monitoring.alerts import AlertThresholds, evaluate
-from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
-from fairque.monitoring.stats import system_view
-from fairque.queue.sync_queue import TaskQueue
-from fairque.worker.async_worker import AsyncWorker
-from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WorkerObserver
-from fairque.worker.supervisor import supervise
-from fairque.worker.sync_worker import Worker
 
 if TYPE_CHECKING:
     from fairque.monitoring.metrics import WorkerMetrics
+    from fairque.worker.handler import TaskHandler
+    from fairque.worker.runtime import WorkerObserver
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +134,10 @@ def worker(
     """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks)."""
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
+    from fairque.worker.sync_worker import Worker
+
     setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
@@ -190,6 +190,9 @@ def _observer(
     metrics: type[WorkerMetrics] | None, port: int | None, config: FairQueueConfig
 ) -> Iterator[WorkerObserver]:
     """The worker's observer: WorkerMetrics serving ``port`` when asked, else a no-op."""
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.runtime import WorkerObserver
+
     if metrics is None or port is None:
         yield WorkerObserver()
         return
@@ -207,6 +210,8 @@ def _observer(
 
 
 def _supervise(config: FairQueueConfig, processes: int) -> int:
+    from fairque.worker.supervisor import supervise
+
     base = _without_option(sys.argv[1:], ("--processes", "-p", "--redis-url"))
     url = redis_url_for(config.redis.explicit_url(), None)
 
@@ -236,6 +241,8 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
+    from fairque.worker.handler import TaskHandler
+
     if path is None:
         return TaskHandler()
     factory = resolve_class(path, config.worker.allowed_modules)
@@ -247,6 +254,8 @@ def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
 async def _run_async(
     config: FairQueueConfig, handler: TaskHandler, observer: WorkerObserver
 ) -> None:
+    from fairque.worker.async_worker import AsyncWorker
+
     async with AsyncWorker(config, handler) as running:
         running.core.observer = observer
         await running.start()
@@ -259,6 +268,9 @@ def list_workers(
     state_dir: StateDirOption = None,
 ) -> None:
     """Show the live workers (their heartbeat has not expired)."""
+    from fairque.monitoring.health import live_workers
+    from fairque.queue.sync_queue import TaskQueue
+
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)
         with TaskQueue(FairQueueConfig.create_default(redis=url)) as queue:
@@ -309,6 +321,11 @@ def health(
 ) -> None:
     """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
     live worker, or a threshold given here crossed; 0 otherwise."""
+    from fairque.monitoring.alerts import AlertThresholds, evaluate
+    from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
+    from fairque.monitoring.stats import system_view
+    from fairque.queue.sync_queue import TaskQueue
+
     thresholds = AlertThresholds(
         max_queue_depth_per_user=max_queue_depth,
         max_oldest_age_seconds=max_oldest_age,

@@ -21,16 +21,17 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
-
-import yaml
 
 from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError, FairQueueError
 from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
 from fairque.core.imports import default_allowed_modules, module_allowed
 from fairque.core.models import validate_identifier
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
+
+if TYPE_CHECKING:
+    import yaml
 
 REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
 EMBEDDED = "embedded"

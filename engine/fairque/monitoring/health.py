@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairque.queue import control
+from fairque.queue import control, heartbeat
+from fairque.queue.heartbeat import WorkerInfo
 from fairque.queue.sync_queue import TaskQueue
-from fairque.worker import heartbeat
-from fairque.worker.heartbeat import WorkerInfo
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from fairque.core.errors import (
     RedisUnavailableError,
 )
 from fairque.core.process import stop_on_signals
+from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.tasks.xcom import AsyncRedisXCom
-from fairque.worker import heartbeat
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore

@@ -19,11 +19,11 @@ from fairque.core.errors import (
     XComError,
 )
 from fairque.core.models import TaskRecord, TaskState, to_json
+from fairque.queue import heartbeat
 from fairque.queue.base import error_record
 from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
 from fairque.queue.results import Settled
 from fairque.tasks.context import Attempt, encode_xcom
-from fairque.worker import heartbeat
 from fairque.worker.tasklog import log_task_end
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from fairque.core.errors import (
     RedisUnavailableError,
 )
 from fairque.core.process import stop_on_signals
+from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
-from fairque.worker import heartbeat
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
