@@ -25,6 +25,7 @@ _EXPORTS = {
     "TaskContext": "fairque.tasks.context",
     "TaskHandler": "fairque.worker.handler",
     "TaskQueue": "fairque.queue.sync_queue",
+    "TaskRecord": "fairque.core.models",
     "TaskState": "fairque.core.models",
     "Worker": "fairque.worker.sync_worker",
     "WorkerConfig": "fairque.core.config",
@@ -41,7 +42,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from fairque.core.config import FairQueueConfig, QueueConfig, RedisConfig, WorkerConfig
     from fairque.core.errors import FairQueueError
-    from fairque.core.models import Priority, Task, TaskState
+    from fairque.core.models import Priority, Task, TaskRecord, TaskState
     from fairque.queue.async_queue import AsyncTaskQueue
     from fairque.queue.runs import AsyncRunHandle, RunHandle
     from fairque.queue.sync_queue import TaskQueue
@@ -77,6 +78,7 @@ __all__ = [
     "TaskContext",
     "TaskHandler",
     "TaskQueue",
+    "TaskRecord",
     "TaskState",
     "Worker",
     "WorkerConfig",

@@ -24,6 +24,18 @@ def sleep_then(seconds: float, value: Any = None) -> Any:
     return value
 
 
+def until_canceled(seconds: float) -> str:
+    """Poll ``current_task().cancel_requested`` for up to ``seconds``; say which ended it."""
+    from fairque import current_task
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if current_task().cancel_requested:
+            return "saw cancel"
+        time.sleep(0.01)
+    return "timed out"
+
+
 def boom(message: str = "boom") -> None:
     """Always raise ValueError."""
     raise ValueError(message)

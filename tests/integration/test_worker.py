@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from fairque import AsyncWorker, FairQueueConfig, Task, TaskHandler, TaskQueue, TaskState, Worker
+from fairque import (
+    AsyncWorker,
+    FairQueueConfig,
+    Task,
+    TaskHandler,
+    TaskQueue,
+    TaskRecord,
+    TaskState,
+    Worker,
+)
 from tests.integration import jobs
 
 from .conftest import ConfigFactory
@@ -234,15 +243,17 @@ class Recorder(TaskHandler):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[str, str]] = []
+        self.results: dict[str, Any] = {}
 
     def _process_task(self, task: Task) -> bool:
         if task.func is None:
-            task.result = {"handled": task.payload["action"]}
+            self.set_result({"handled": task.payload["action"]})
             return task.payload["action"] != "refuse"
         return super()._process_task(task)
 
-    def on_task_success(self, task: Task, duration: float) -> None:
+    def on_task_success(self, task: TaskRecord, duration: float) -> None:
         self.events.append(("success", task.task_id))
+        self.results[task.task_id] = task.result
 
     def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
         self.events.append(("failure", task.task_id))
@@ -264,6 +275,29 @@ def test_a_custom_handler_runs_payload_tasks_and_hooks(
     assert sorted(handler.events) == sorted(
         [("success", ok), ("failure", refused), ("success", fn)]
     )
+    assert handler.results == {ok: {"handled": "ship"}, fn: 4}  # the hook's record has it
+
+
+class OnlyTrue(TaskHandler):
+    """The README's handler shape: payload tasks return True without a result."""
+
+    def _process_task(self, task: TaskRecord) -> bool:
+        if task.payload.get("action") == "custom_processing":
+            return True
+        return super()._process_task(task)
+
+
+def test_a_handler_returning_only_true_keeps_function_results(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(OnlyTrue())
+    payload = queue.push(Task.create("u", payload={"action": "custom_processing"}))["task_id"]
+    fn = queue.push(func_task("add", 20, 22))["task_id"]
+    for task_id in (payload, fn):
+        wait_for(ended(queue, task_id))
+    assert queue.get_task(payload).state is TaskState.FINISHED
+    assert queue.get_task(payload).result is None
+    assert queue.get_task(fn).result == 42
 
 
 def test_payload_task_without_a_handler_fails_clearly(
@@ -351,14 +385,18 @@ def test_a_second_stop_request_stops_at_once(
     assert queue.get_task(task_id).state is TaskState.QUEUED
 
 
+@pytest.mark.parametrize(
+    ("job", "seconds"),
+    [("sleep_then", 0.5), ("until_canceled", 8.0)],  # the second ends once it sees it
+)
 def test_canceling_a_running_task_ends_it_canceled(
-    queue: TaskQueue, start: Callable[..., Running]
+    queue: TaskQueue, start: Callable[..., Running], job: str, seconds: float
 ) -> None:
     start(lease_seconds=0.3)
-    task_id = queue.push(func_task("sleep_then", 0.5))["task_id"]
+    task_id = queue.push(func_task(job, seconds))["task_id"]
     wait_for(lambda: state_of(queue, task_id) is TaskState.STARTED)
     assert queue.cancel(task_id) == "requested"
-    wait_for(ended(queue, task_id))
+    wait_for(ended(queue, task_id), timeout=4)
     assert queue.get_task(task_id).state is TaskState.CANCELED
 
 

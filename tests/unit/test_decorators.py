@@ -284,7 +284,7 @@ def test_xcom_task_refuses_a_bad_push_key() -> None:
 
 def test_depends_on_accepts_one_name() -> None:
     decorator = task(depends_on="extract")
-    assert decorator.options.depends_on == ("extract",)
+    assert decorator.options.values["depends_on"] == ["extract"]
 
 
 def test_with_options_returns_a_modified_copy() -> None:
@@ -304,13 +304,14 @@ def test_with_options_returns_a_modified_copy() -> None:
         original.with_options(user_id="")
 
 
-def test_with_state_keeps_the_task_callable() -> None:
+def test_with_state_makes_a_record_and_leaves_the_task_callable() -> None:
     from fairque import TaskState
 
-    done = st.add(4).with_state(TaskState.FINISHED)
-    assert isinstance(done, FunctionTask)
-    assert done.state is TaskState.FINISHED
-    assert done() == 4
+    made = st.add(4)
+    done = made.with_state(TaskState.FINISHED)
+    assert not isinstance(done, FunctionTask)
+    assert done.state is TaskState.FINISHED and done.args == [4]
+    assert made() == 4
 
 
 def test_a_copy_that_lost_its_function_reimports_it() -> None:
@@ -332,3 +333,11 @@ def test_task_call_uses_the_given_xcom_backend() -> None:
         "source": "db",
         "records": 1000,
     }
+
+
+def test_set_result_is_only_for_a_task_a_worker_runs() -> None:
+    from fairque import TaskHandler
+    from fairque.core.errors import WorkerError
+
+    with pytest.raises(WorkerError, match="set_result"):
+        TaskHandler().set_result(1)

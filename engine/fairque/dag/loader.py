@@ -7,6 +7,7 @@ folder is the argument, else ``$FAIRQUE_DAGS_FOLDER``, else ``dags/``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib
@@ -23,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
-from fairque.core.models import Priority, Task
+from fairque.core.models import Setter, Task, task_fields
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
 from fairque.dag.validate import (
@@ -290,7 +291,8 @@ def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("
     )
 
 
-_DIRECT = ("trigger_rule", "max_retries", "retry_delay_seconds", "timeout_seconds")
+_DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
+_YAML_KEYS = task_fields(Setter.YAML)
 
 
 def _template(
@@ -308,29 +310,15 @@ def _template(
         del options["depends_on"], options["user_id"]
         if target.push_key and target.push_key != options["xcom_push_key"]:
             pushes.append(target.push_key)
-    for source in (defaults, spec):
-        options.update({k: source[k] for k in (*_DIRECT, "priority") if k in source})
-    if "xcom_push" in spec:
-        options["xcom_push_key"] = spec["xcom_push"]
-    if "xcom_pulls" in spec:
-        options["xcom_pulls"] = list(spec["xcom_pulls"])
-    options["priority"] = Priority.parse(options.get("priority", Priority.NORMAL))
+    options.update({f.name: defaults[f.key] for f in _DEFAULT_ARGS if f.key in defaults})
+    options.update({f.name: copy.deepcopy(spec[f.key]) for f in _YAML_KEYS if f.key in spec})
     options["enable_xcom"] = bool(
         options.get("enable_xcom")
         or options.get("xcom_push_key")
         or options.get("xcom_pulls")
         or pushes
     )
-    task = Task(
-        task_id=name,
-        name=name,
-        user_id=tenant,
-        func=spec["callable"],
-        args=list(spec.get("args", [])),
-        kwargs=dict(spec.get("kwargs", {})),
-        depends_on=list(spec.get("depends_on", [])),
-        **options,
-    )
+    task = Task(task_id=name, name=name, user_id=tenant, **options)
     task.validate()
     return task, TaskInfo(spec.get("description", ""), tuple(dict.fromkeys(pushes)))
 

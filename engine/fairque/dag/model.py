@@ -26,19 +26,14 @@ from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
 from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
 from fairque.core.graph import ancestors
-from fairque.core.models import Priority, Task, to_json, validate_identifier
+from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 PARAM_TYPES = ("string", "integer", "number", "boolean", "object", "array")
-DEFAULT_ARG_KEYS = (
-    "priority",
-    "max_retries",
-    "retry_delay_seconds",
-    "timeout_seconds",
-    "trigger_rule",
-)
+_DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
+DEFAULT_ARG_KEYS = tuple(spec.key for spec in _DEFAULT_ARGS)
 """The keys ``default_args`` may set; each may also be set on a task (the task wins)."""
 
 _PLACEHOLDER = re.compile(r"^\{\{\s*params\.([A-Za-z0-9_.-]+)\s*\}\}$")
@@ -467,18 +462,13 @@ def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str
         )
     if not defaults:
         return pipeline
-    unset: dict[str, Any] = {
-        "priority": Priority.NORMAL,
-        "trigger_rule": "all_success",
-        "max_retries": None,
-        "retry_delay_seconds": None,
-        "timeout_seconds": None,
-    }
     nodes: dict[str, Task] = {}
     for name, task in pipeline.nodes.items():
-        changes = {k: v for k, v in defaults.items() if getattr(task, k) == unset[k]}
-        if "priority" in changes:
-            changes["priority"] = Priority.parse(changes["priority"])
+        changes = {
+            spec.name: defaults[spec.key]
+            for spec in _DEFAULT_ARGS
+            if spec.key in defaults and getattr(task, spec.name) == spec.default
+        }
         nodes[name] = clone_task(task, **changes) if changes else task
     return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
 

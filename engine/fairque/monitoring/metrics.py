@@ -35,7 +35,7 @@ except ImportError as e:  # the message `fairque worker --metrics-port` shows
     ) from e
 
 from fairque.core.errors import FairQueueError, LeaseLostError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import TaskRecord, TaskState
 from fairque.queue.results import Settled
 from fairque.worker.runtime import Outcome, WorkerObserver
 
@@ -99,7 +99,7 @@ def outcome_label(result: Settled) -> str:
     return str(result.state)
 
 
-def wait_seconds(task: Task) -> float | None:
+def wait_seconds(task: TaskRecord) -> float | None:
     """Seconds from enqueue (or the due time of a delayed task) to the start of its first
     run; None for retries, recovered tasks and DAG dependents, whose records do not say
     when they became ready."""
@@ -224,7 +224,7 @@ class WorkerMetrics(WorkerObserver):
 
     # --- WorkerObserver ----------------------------------------------------------------
 
-    def claimed(self, task: Task) -> None:
+    def claimed(self, task: TaskRecord) -> None:
         """Record the task's wait."""
         wait = wait_seconds(task)
         if wait is not None:

@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
@@ -180,22 +180,26 @@ class AsyncTaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    async def pop(self) -> Task | None:
+    async def pop(self) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
         tasks = await self.pop_many(1)
         return tasks[0] if tasks else None
 
-    async def pop_many(self, max_tasks: int) -> list[Task]:
+    async def pop_many(self, max_tasks: int) -> list[TaskRecord]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
         return await self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
-    async def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+    async def finish(
+        self, task: TaskRecord, result: Any = None, *, duration: float = 0.0
+    ) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return await self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return await self.run_script(
+            self.calls.finish(task.task_id, task.claim_token, result, duration)
+        )
 
     async def fail(
         self,
-        task: Task,
+        task: TaskRecord,
         error: BaseException | str | dict[str, Any],
         *,
         duration: float = 0.0,
@@ -203,16 +207,16 @@ class AsyncTaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return await self.run_script(call)
 
-    async def requeue(self, task: Task) -> TaskState:
+    async def requeue(self, task: TaskRecord) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return await self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return await self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     async def extend_lease(
-        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+        self, tasks: TaskRecord | Sequence[TaskRecord], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
@@ -220,7 +224,7 @@ class AsyncTaskQueue(QueueBase):
 
     # --- managing --------------------------------------------------------------------
 
-    async def get_task(self, task_id: str) -> Task:
+    async def get_task(self, task_id: str) -> TaskRecord:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
         return await self.run_pipeline(self.calls.get_task(task_id))
 

@@ -10,7 +10,7 @@ from typing import Any
 import redis.exceptions
 
 from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
-from fairque.core.models import Task
+from fairque.core.models import TaskRecord
 from fairque.queue.calls import QueueCalls
 from fairque.queue.errors import map_redis_error
 from fairque.server import resolve_redis_url
@@ -70,7 +70,7 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
     return {"type": type(error).__name__, "message": str(error), "traceback": tb}
 
 
-def leases_of(tasks: Task | Sequence[Task]) -> list[tuple[str, int]]:
+def leases_of(tasks: TaskRecord | Sequence[TaskRecord]) -> list[tuple[str, int]]:
     """(task id, claim token) pairs for lease renewal."""
-    items = [tasks] if isinstance(tasks, Task) else list(tasks)
-    return [(t.task_id, t.claim) for t in items]
+    items = [tasks] if isinstance(tasks, TaskRecord) else list(tasks)
+    return [(t.task_id, t.claim_token) for t in items]

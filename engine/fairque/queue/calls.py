@@ -28,7 +28,7 @@ from fairque.core.errors import (
 )
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
-from fairque.core.models import Task, TaskState, to_json
+from fairque.core.models import Task, TaskRecord, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.results import (
     BatchPushResult,
@@ -68,7 +68,7 @@ class Settlement:
 
     ok: bool
     task_id: str
-    claim: int
+    claim_token: int
     data: str
     duration: float
     retryable: bool = True
@@ -165,7 +165,7 @@ class QueueCalls:
             *(item for pair in fields.items() for item in pair),
         ]
 
-    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
+    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[TaskRecord]]:
         """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
         for group in (worker.assigned_users, worker.steal_targets):
@@ -173,17 +173,17 @@ class QueueCalls:
         return self._call("pop", args, _parse_tasks)
 
     def finish(
-        self, task_id: str, claim: int, result: Any, duration: float
+        self, task_id: str, claim_token: int, result: Any, duration: float
     ) -> ScriptCall[TaskState]:
         """Record success of a claimed task (FINISHED, or CANCELED if asked meanwhile)."""
         result_json = to_json(result, f"result of task {task_id!r}")
-        args: list[Arg] = [task_id, claim, result_json, _seconds(duration)]
+        args: list[Arg] = [task_id, claim_token, result_json, _seconds(duration)]
         return self._call("finish", args, lambda r: _parse_end(r, task_id))
 
     def fail(
         self,
         task_id: str,
-        claim: int,
+        claim_token: int,
         error: dict[str, Any],
         duration: float,
         *,
@@ -193,7 +193,7 @@ class QueueCalls:
         q = self.config.queue
         args: list[Arg] = [
             task_id,
-            claim,
+            claim_token,
             to_json(error, "error"),
             _seconds(duration),
             random.random(),
@@ -204,7 +204,7 @@ class QueueCalls:
 
     def settle(
         self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
-    ) -> ScriptCall[tuple[list[Settled], list[Task]]]:
+    ) -> ScriptCall[tuple[list[Settled], list[TaskRecord]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
@@ -221,23 +221,31 @@ class QueueCalls:
         for s in settlements:
             kind = "ok" if s.ok else "fail"
             retry = "1" if s.retryable else "0"
-            args += [kind, s.task_id, s.claim, s.data, _seconds(s.duration), random.random(), retry]
+            args += [
+                kind,
+                s.task_id,
+                s.claim_token,
+                s.data,
+                _seconds(s.duration),
+                random.random(),
+                retry,
+            ]
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
         ended = [(s.task_id, s.ok) for s in settlements]
         return self._call("settle", args, lambda r: _parse_settle(r, ended))
 
-    def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
+    def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
-        return self._call("requeue", [task_id, claim], lambda r: _parse_end(r, task_id))
+        return self._call("requeue", [task_id, claim_token], lambda r: _parse_end(r, task_id))
 
     def extend(
         self, leases: Sequence[tuple[str, int]], lease_seconds: float
     ) -> ScriptCall[dict[str, str]]:
         """Renew leases; the reply maps each task id to 'ok', 'cancel' or 'lost'."""
         args: list[Arg] = [int(lease_seconds * 1000)]
-        for task_id, claim in leases:
-            args += [task_id, claim]
+        for task_id, claim_token in leases:
+            args += [task_id, claim_token]
         ids = [task_id for task_id, _ in leases]
         return self._call("extend", args, lambda r: dict(zip(ids, r, strict=True)))
 
@@ -294,7 +302,7 @@ class QueueCalls:
 
     # --- reads -----------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> PipelineCall[Task]:
+    def get_task(self, task_id: str) -> PipelineCall[TaskRecord]:
         """The task's current record."""
         return PipelineCall(
             [("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id)
@@ -325,10 +333,12 @@ class QueueCalls:
             ],
         )
 
-    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[Task | None]]:
+    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[TaskRecord | None]]:
         """Each task's record (None for an unknown or expired id)."""
         commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
-        return PipelineCall(commands, lambda r: [Task.from_hash(raw) if raw else None for raw in r])
+        return PipelineCall(
+            commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
+        )
 
     def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
         """Note on the run's record that it was canceled."""
@@ -434,7 +444,9 @@ def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
     return FailOutcome(TaskState(status[1]))
 
 
-def _parse_settle(reply: Any, ended: list[tuple[str, bool]]) -> tuple[list[Settled], list[Task]]:
+def _parse_settle(
+    reply: Any, ended: list[tuple[str, bool]]
+) -> tuple[list[Settled], list[TaskRecord]]:
     results: list[Settled] = []
     for (task_id, ok), one in zip(ended, reply[0], strict=True):
         if one[0] == "lease_lost":
@@ -450,19 +462,19 @@ def _parse_cancel(reply: Any, task_id: str) -> str:
     return _status(reply, task_id, "cancel")[1]
 
 
-def _parse_tasks(reply: Any) -> list[Task]:
-    return [Task.from_hash(_pairs(flat)) for flat in reply]
+def _parse_tasks(reply: Any) -> list[TaskRecord]:
+    return [TaskRecord.from_hash(_pairs(flat)) for flat in reply]
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _parse_task(replies: list[Any], task_id: str) -> Task:
+def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
     record = replies[0]
     if not record:
         raise TaskNotFoundError(task_id)
-    return Task.from_hash(record)
+    return TaskRecord.from_hash(record)
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class RunState(str, Enum):
 _WAITING = frozenset({TaskState.QUEUED, TaskState.DEFERRED, TaskState.SCHEDULED})
 
 
-def run_state(tasks: Sequence[Task | None], canceled: bool = False) -> RunState:
+def run_state(tasks: Sequence[TaskRecord | None], canceled: bool = False) -> RunState:
     """A run's state from its tasks (None: a record that expired).
 
     queued: no task has started yet. running: some task started, retries or waits while
@@ -103,7 +103,7 @@ class RunInfo:
     tenant: str | None = None
     created_at: float | None = None
     canceled: bool = False
-    tasks: dict[str, Task | None] = field(default_factory=dict)
+    tasks: dict[str, TaskRecord | None] = field(default_factory=dict)
 
     @property
     def state(self) -> RunState:
@@ -144,7 +144,7 @@ class RunInfo:
         return data
 
 
-def _task_view(task: Task) -> dict[str, Any]:
+def _task_view(task: TaskRecord) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "state": None if task.state is None else task.state.value,
@@ -188,7 +188,7 @@ def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
     )
 
 
-def ended_result(task: Task) -> Any:
+def ended_result(task: TaskRecord) -> Any:
     """The result of a FINISHED task; QueueError saying how it ended otherwise."""
     if task.state is TaskState.FINISHED:
         return task.result
@@ -230,7 +230,7 @@ class RunHandle(_RunNames):
         """Wait until every task ended; returns each one's state by name."""
         return self._by_name(self.queue.wait_for(list(self.task_ids.values()), timeout=timeout))
 
-    def task(self, name: str) -> Task:
+    def task(self, name: str) -> TaskRecord:
         """The record of the task called ``name``."""
         return self.queue.get_task(self._id(name))
 
@@ -262,7 +262,7 @@ class AsyncRunHandle(_RunNames):
             await self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
         )
 
-    async def task(self, name: str) -> Task:
+    async def task(self, name: str) -> TaskRecord:
         """The record of the task called ``name``."""
         return await self.queue.get_task(self._id(name))
 

@@ -13,7 +13,7 @@ from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
@@ -181,22 +181,22 @@ class TaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    def pop(self) -> Task | None:
+    def pop(self) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
         tasks = self.pop_many(1)
         return tasks[0] if tasks else None
 
-    def pop_many(self, max_tasks: int) -> list[Task]:
+    def pop_many(self, max_tasks: int) -> list[TaskRecord]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
         return self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
-    def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+    def finish(self, task: TaskRecord, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return self.run_script(self.calls.finish(task.task_id, task.claim_token, result, duration))
 
     def fail(
         self,
-        task: Task,
+        task: TaskRecord,
         error: BaseException | str | dict[str, Any],
         *,
         duration: float = 0.0,
@@ -204,16 +204,16 @@ class TaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return self.run_script(call)
 
-    def requeue(self, task: Task) -> TaskState:
+    def requeue(self, task: TaskRecord) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     def extend_lease(
-        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+        self, tasks: TaskRecord | Sequence[TaskRecord], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
@@ -221,7 +221,7 @@ class TaskQueue(QueueBase):
 
     # --- managing --------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> Task:
+    def get_task(self, task_id: str) -> TaskRecord:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
         return self.run_pipeline(self.calls.get_task(task_id))
 

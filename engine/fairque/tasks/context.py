@@ -47,7 +47,7 @@ from enum import Enum
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from fairque.core.errors import PayloadError, TaskError, XComError, XComNotFoundError
-from fairque.core.models import Task, to_json, validate_identifier
+from fairque.core.models import Task, TaskRecord, to_json, validate_identifier
 
 DEFAULT_MAX_XCOM_BYTES: Final = 1024 * 1024
 
@@ -206,6 +206,39 @@ def local_xcom() -> MemoryXCom:
     return _LOCAL_XCOM
 
 
+@dataclass(eq=False)
+class Attempt:
+    """One run of a claimed task, owned by the worker that runs it.
+
+    The running code reports the task's result here (the base TaskHandler does it for
+    function tasks; a handler subclass calls ``TaskHandler.set_result``), and the worker
+    sets ``cancel_requested`` when a cancellation is asked for meanwhile. Bound to the
+    thread or asyncio task that runs it by :func:`attempting`.
+    """
+
+    task: TaskRecord
+    result: Any = None
+    cancel_requested: bool = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("fairque_attempt", default=None)
+
+
+@contextmanager
+def attempting(attempt: Attempt) -> Iterator[Attempt]:
+    """Bind ``attempt`` to the current thread/asyncio task while inside."""
+    token = _attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _attempt.reset(token)
+
+
+def current_attempt() -> Attempt | None:
+    """The attempt bound here by a worker, or None (a task called directly, in-process)."""
+    return _attempt.get()
+
+
 class TaskContext:
     """What a running task can reach: its record, its run's XCom scope and conf."""
 
@@ -215,6 +248,7 @@ class TaskContext:
         self.task = task
         self.backend = backend
         self.conf: Mapping[str, Any] = dict(conf or {})
+        self._attempt = current_attempt()
 
     @property
     def run_id(self) -> str | None:
@@ -233,8 +267,11 @@ class TaskContext:
 
     @property
     def cancel_requested(self) -> bool:
-        """True once cancellation of this task was requested (check it in long loops)."""
-        return self.task.cancel_requested
+        """True once cancellation of this task was requested (check it in long loops):
+        the worker's attempt says so when one runs the task, else the task's record."""
+        if self._attempt is not None:
+            return self._attempt.cancel_requested
+        return bool(getattr(self.task, "cancel_requested", False))
 
     def xcom_pull(self, key: str, default: Any = MISSING) -> Any:
         """The value pushed under ``key`` in this scope; ``default`` if given and missing."""

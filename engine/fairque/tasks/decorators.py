@@ -15,6 +15,7 @@ Options are checked when decorating, arguments when calling; both raise a
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import inspect
 import json
@@ -23,36 +24,31 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError
 from fairque.core.imports import resolve_function
-from fairque.core.models import Priority, Task, TaskState, new_task_id, to_json
+from fairque.core.models import (
+    Priority,
+    Setter,
+    Task,
+    TriggerRule,
+    new_task_id,
+    task_fields,
+    to_json,
+)
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_WITH_OPTIONS = frozenset(
-    {
-        "task_id",
-        "name",
-        "user_id",
-        "priority",
-        "payload",
-        "depends_on",
-        "max_retries",
-        "retry_delay_seconds",
-        "timeout_seconds",
-        "execute_after",
-        "trigger_rule",
-        "enable_xcom",
-        "xcom_push_key",
-        "xcom_pulls",
-        "run_id",
-    }
+_WITH_OPTIONS = frozenset(spec.name for spec in task_fields(Setter.OPTIONS))
+_LIST_OPTIONS = frozenset(
+    spec.name for spec in task_fields(Setter.OPTIONS) if isinstance(spec.default, list)
 )
+_DECORATOR_FIELDS = task_fields(Setter.DECORATOR)
 
 
 class FunctionTask(Task, Generic[R]):
@@ -99,16 +95,9 @@ class FunctionTask(Task, Generic[R]):
         changes = dict(options)
         if "task_id" in changes and "name" not in changes:
             changes["name"] = changes["task_id"]
-        if "priority" in changes:
-            changes["priority"] = Priority.parse(changes["priority"])
-        for key in ("depends_on", "xcom_pulls"):
-            if key in changes:
-                changes[key] = _names(changes[key], key)
+        for key in _LIST_OPTIONS & changes.keys():
+            changes[key] = _names(changes[key], key)
         return clone_task(self, **changes)
-
-    def with_state(self, state: TaskState) -> FunctionTask[R]:
-        """A copy in another state, still callable."""
-        return clone_task(self, state=state)
 
     def __rshift__(self, other: Task | Pipeline) -> Pipeline:
         return Pipeline.of(self).then(other)
@@ -122,43 +111,48 @@ class FunctionTask(Task, Generic[R]):
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """The validated options of an ``@task``, copied into every task it makes."""
+    """The validated options of an ``@task``, copied into every task it makes.
 
-    task_id: str | None = None
-    user_id: str = "default"
-    priority: Priority = Priority.NORMAL
-    max_retries: int | None = None
-    retry_delay_seconds: float | None = None
-    timeout_seconds: float | None = None
-    depends_on: tuple[str, ...] = ()
-    enable_xcom: bool = False
-    trigger_rule: str = "all_success"
-    xcom_push_key: str | None = None
-    xcom_pulls: tuple[str, ...] = ()
+    ``values`` holds the field table's :attr:`~fairque.core.models.Setter.DECORATOR`
+    fields by field name (``task_id`` None: every call gets a fresh id).
+    """
+
+    values: Mapping[str, Any]
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> TaskOptions:
+        """Options from ``@task``'s keywords (named by the table's ``key``: ``xcom_push``)."""
+        values: dict[str, Any] = {}
+        for spec in _DECORATOR_FIELDS:
+            value = keywords.get(spec.key, None if spec.required else spec.default)
+            values[spec.name] = _names(value, spec.key) if isinstance(spec.default, list) else value
+        return cls(values)
 
     def __post_init__(self) -> None:
-        for key in (self.xcom_push_key, *self.xcom_pulls):
+        values = dict(self.values)
+        for key in (values["xcom_push_key"], *values["xcom_pulls"]):
             if key is not None:
                 check_xcom_key(key)
-        if not isinstance(self.enable_xcom, bool):
-            raise TaskError(f"enable_xcom must be True or False, not {self.enable_xcom!r}")
-        probe = Task(task_id=self.task_id or "probe", **self.task_fields())
+        if not isinstance(values["enable_xcom"], bool):
+            raise TaskError(f"enable_xcom must be True or False, not {values['enable_xcom']!r}")
+        task_id = values.pop("task_id")
+        probe = Task(task_id=task_id or "probe", **values)
         probe.validate()
+        normalised = {name: getattr(probe, name) for name in values}
+        object.__setattr__(self, "values", MappingProxyType({"task_id": task_id, **normalised}))
+
+    @property
+    def task_id(self) -> str | None:
+        """The fixed id (and name) of every task made, or None for a fresh id per call."""
+        return cast("str | None", self.values["task_id"])
 
     def task_fields(self) -> dict[str, Any]:
         """Fresh keyword arguments for a Task (lists are new on every call)."""
-        return {
-            "user_id": self.user_id,
-            "priority": self.priority,
-            "max_retries": self.max_retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "depends_on": list(self.depends_on),
-            "enable_xcom": self.enable_xcom or bool(self.xcom_push_key or self.xcom_pulls),
-            "trigger_rule": self.trigger_rule,
-            "xcom_push_key": self.xcom_push_key,
-            "xcom_pulls": list(self.xcom_pulls),
-        }
+        fresh = {k: copy.deepcopy(v) for k, v in self.values.items() if k != "task_id"}
+        fresh["enable_xcom"] = fresh["enable_xcom"] or bool(
+            fresh["xcom_push_key"] or fresh["xcom_pulls"]
+        )
+        return fresh
 
 
 class TaskFunction(Generic[P, R]):
@@ -172,7 +166,7 @@ class TaskFunction(Generic[P, R]):
         self.func_path = import_path(function)
         self.__fairque_function__ = function
         self.options = options
-        self.push_key = push_key or options.xcom_push_key
+        self.push_key = push_key or options.values["xcom_push_key"]
         self.is_async = inspect.iscoroutinefunction(function)
         self._signature = inspect.signature(function)
         functools.update_wrapper(self, function)
@@ -285,7 +279,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator: ...
@@ -303,7 +297,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskFunction[..., Any] | TaskDecorator:
@@ -322,19 +316,9 @@ def task(
     calls, ``if __name__ == "__main__":`` blocks), since a worker (started in the
     script's folder with ``--allowed-modules my_script``) imports the script to run it.
     """
-    options = TaskOptions(
-        task_id=task_id,
-        user_id=user_id,
-        priority=Priority.parse(priority),
-        max_retries=max_retries,
-        retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=timeout_seconds,
-        depends_on=tuple(_names(depends_on, "depends_on")),
-        enable_xcom=enable_xcom,
-        trigger_rule=trigger_rule,
-        xcom_push_key=xcom_push,
-        xcom_pulls=tuple(_names(xcom_pulls, "xcom_pulls")),
-    )
+    keywords = dict(locals())
+    del keywords["func"]
+    options = TaskOptions.from_keywords(keywords)
     decorator = TaskDecorator(options)
     return decorator if func is None else decorator(func)
 
@@ -350,7 +334,7 @@ def xcom_task(
     retry_delay_seconds: float | None = None,
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.
@@ -358,20 +342,10 @@ def xcom_task(
     With ``auto_xcom=False`` nothing is pushed automatically: the function pushes
     ``push_key`` itself with ``xcom_push`` (the key stays on ``TaskFunction.push_key``).
     """
+    keywords = dict(locals())
+    del keywords["push_key"], keywords["auto_xcom"]
     check_xcom_key(push_key)
-    decorator = task(
-        task_id=task_id,
-        user_id=user_id,
-        priority=priority,
-        max_retries=max_retries,
-        retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=timeout_seconds,
-        depends_on=depends_on,
-        enable_xcom=True,
-        trigger_rule=trigger_rule,
-        xcom_push=push_key if auto_xcom else None,
-        xcom_pulls=xcom_pulls,
-    )
+    decorator = task(**keywords, enable_xcom=True, xcom_push=push_key if auto_xcom else None)
     return TaskDecorator(decorator.options, push_key)
 
 

@@ -16,34 +16,20 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from fairque.core.errors import DagCycleError, DagError, TaskError
 from fairque.core.graph import find_cycle, topological_order
-from fairque.core.models import Task, validate_identifier
+from fairque.core.models import Setter, Task, task_fields, validate_identifier
 
 T = TypeVar("T", bound=Task)
 
-_TEMPLATE_FIELDS = (
-    "task_id",
-    "name",
-    "func",
-    "args",
-    "kwargs",
-    "payload",
-    "user_id",
-    "priority",
-    "depends_on",
-    "trigger_rule",
-    "max_retries",
-    "retry_delay_seconds",
-    "timeout_seconds",
-    "execute_after",
-    "enable_xcom",
-    "xcom_push_key",
-    "xcom_pulls",
+_TEMPLATE_FIELDS = tuple(
+    spec.name
+    for spec in task_fields(Setter.TASK)
+    if spec.name not in ("created_at", "run_id")  # set when a run is compiled
 )
 
 
@@ -62,9 +48,11 @@ def clone_task(task: T, **changes: Any) -> T:
     unknown = sorted(set(changes) - known)
     if unknown:
         raise TaskError(f"unknown Task field(s) {unknown}")
-    new = copy.deepcopy(task)
-    for name, value in changes.items():
-        setattr(new, name, value)
+    kept = {name: copy.deepcopy(getattr(task, name)) for name in known - changes.keys()}
+    new = replace(task, **kept, **changes)
+    for name, value in vars(task).items():
+        if name not in known:  # private attributes, e.g. a FunctionTask's function
+            object.__setattr__(new, name, value)
     new.validate()
     return new
 

@@ -24,14 +24,13 @@ from fairque.core.errors import (
     RedisCommandError,
     RedisUnavailableError,
 )
-from fairque.core.models import Task
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.tasks.xcom import AsyncRedisXCom
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +144,11 @@ class AsyncWorker:
         results, tasks = await self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self.core.claimed(task)
-            self._jobs[task.task_id] = asyncio.create_task(self._execute(task))
+            entry = self.core.claimed(task)
+            self._jobs[task.task_id] = asyncio.create_task(self._execute(entry))
 
-    async def _execute(self, task: Task) -> None:
-        outcome = await run_task_async(self.handler, task)
+    async def _execute(self, entry: Running) -> None:
+        outcome = await run_task_async(self.handler, entry.attempt)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
 

@@ -22,14 +22,13 @@ from fairque.core.errors import (
     RedisCommandError,
     RedisUnavailableError,
 )
-from fairque.core.models import Task
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
 from fairque.worker.threads import DaemonPool
 
 logger = logging.getLogger(__name__)
@@ -156,14 +155,13 @@ class Worker:
         results, tasks = self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self.core.claimed(task)
-            self._pool.submit(self._execute, task)
+            self._pool.submit(self._execute, self.core.claimed(task))
 
-    def _execute(self, task: Task) -> None:
+    def _execute(self, entry: Running) -> None:
         try:
-            outcome = run_task(self.handler, task)
+            outcome = run_task(self.handler, entry.attempt)
         except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
-            outcome = Outcome(task, False, 0.0, error=e)
+            outcome = Outcome(entry.task, False, 0.0, error=e)
         self._inbox.put(outcome)
 
     def _wait(self, timeout: float) -> None:
