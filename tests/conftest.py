@@ -6,6 +6,9 @@
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
+
+pytest-timeout's per-test limit (``timeout`` in pyproject.toml, or a ``timeout`` marker)
+is multiplied by ``$FAIRQUE_TEST_TIME_SCALE`` like every budget (see tests/timing.py).
 """
 
 from __future__ import annotations
@@ -15,11 +18,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
+from tests.timing import TIME_SCALE, budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: pytest_timeout.Settings) -> object:
+    """Start pytest-timeout's timer with the limit scaled (0, no limit, stays 0)."""
+    if TIME_SCALE == 1.0 or not settings.timeout:
+        return None  # pytest-timeout's own hook starts the timer as configured
+    scaled = settings._replace(timeout=budget(settings.timeout))
+    return pytest_timeout.pytest_timeout_set_timer(item=item, settings=scaled)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -24,6 +24,7 @@ from fairque.core.errors import (
     RedisUnavailableError,
     TaskNotFoundError,
 )
+from tests.timing import budget, wait_until, wait_until_async
 
 T = TypeVar("T")
 ConfigFactory = Callable[..., FairQueueConfig]
@@ -51,15 +52,6 @@ def make_config(redis_url: str, redis_client: redis.Redis) -> ConfigFactory:
 def run(scenario: Coroutine[Any, Any, T]) -> T:
     """Run one async scenario to the end in a fresh event loop."""
     return asyncio.run(scenario)
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Poll ``check`` every 10 ms until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def drain(queue: AsyncTaskQueue, limit: int = 10_000) -> list[Task]:
@@ -184,8 +176,10 @@ def test_fail_retry_promote_pop_fail_ends_failed(make_config: ConfigFactory) -> 
             assert task is not None and task.attempts == 1
             before = time.time()
             outcome = await queue.fail(task, ValueError("boom 1"))
+            after = time.time()
             assert outcome.state is TaskState.SCHEDULED and outcome.retry_at is not None
-            assert 0.03 <= outcome.retry_at - before <= 0.15  # 0.1 s x jitter in [0.5, 1)
+            # 0.1 s x jitter in [0.5, 1) after the failure, between `before` and `after`
+            assert before + 0.03 <= outcome.retry_at <= after + 0.12
             assert (await queue.get_task("flaky")).state is TaskState.SCHEDULED
             assert await queue.pop() is None  # not before its time
             assert await queue.promote_due() == 0
@@ -193,7 +187,7 @@ def test_fail_retry_promote_pop_fail_ends_failed(make_config: ConfigFactory) -> 
             async def promoted() -> bool:
                 return await queue.promote_due() == 1
 
-            await wait_for(promoted)
+            await wait_until_async(promoted, 5)
             assert (await queue.get_task("flaky")).state is TaskState.QUEUED
             retry = await queue.pop()
             assert retry is not None and retry.task_id == "flaky" and retry.attempts == 2
@@ -293,7 +287,7 @@ def test_extend_lease_then_fencing_after_reclaim(make_config: ConfigFactory) -> 
             async def reclaimed() -> bool:
                 return await queue.reclaim_expired() == (1, 0)
 
-            await wait_for(reclaimed)
+            await wait_until_async(reclaimed, 5)
             assert (await queue.get_task("t0")).state is TaskState.QUEUED
             assert await queue.extend_lease(lost) == {"t0": "lost"}
             again = await queue.pop()
@@ -391,7 +385,7 @@ def test_unreachable_redis_fails_fast_at_async_with() -> None:
     started = time.monotonic()
     with pytest.raises(RedisUnavailableError, match="unreachable") as caught:
         run(scenario())
-    assert time.monotonic() - started < 6  # bounded by the socket connect timeout
+    assert time.monotonic() - started < budget(6)  # bounded by the socket connect timeout
     assert "127.0.0.1:1" in str(caught.value)
     assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
 
@@ -471,10 +465,8 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
             sync_rest.append(summary(task))
             if task.task_id == "retry" and task.attempts == 1:
                 assert queue.fail(task, "again").state is TaskState.SCHEDULED
-                deadline = time.monotonic() + 5
-                while queue.promote_due() == 0:  # due at once: no retry delay
-                    assert time.monotonic() < deadline
-                    time.sleep(0.005)
+                # due at once: no retry delay
+                wait_until(lambda: queue.promote_due() == 1, 5)
         sync_stats = queue.get_stats()
 
     async def scenario() -> tuple[list[Any], list[Any], dict[str, Any]]:
@@ -492,7 +484,7 @@ def test_sync_and_async_give_the_same_results_for_the_same_script(
                     async def promoted() -> bool:
                         return await queue.promote_due() == 1
 
-                    await wait_for(promoted)
+                    await wait_until_async(promoted, 5)
             return first, rest, await queue.get_stats()
 
     async_first, async_rest, async_stats = run(scenario())

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, TaskQueue, Worker
 from fairque.cli.app import app
+from tests.timing import budget
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "unit" / "dag_files" / "broken"
@@ -37,7 +38,7 @@ def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
     running.start_background()
     yield running
     running.stop(graceful=False)
-    assert running.join(10)
+    assert running.join(budget(10))
     running.queue.close()
 
 
@@ -145,6 +146,7 @@ def test_pause_unpause_and_cancel_a_run(cli: CliRunner, redis_url: str) -> None:
     assert [r["state"] for r in listed] == ["canceled"]
 
 
+@pytest.mark.slow
 def test_trigger_wait_as_real_processes(
     redis_url: str, redis_client: object, tmp_path: Path
 ) -> None:
@@ -164,11 +166,11 @@ def test_trigger_wait_as_real_processes(
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=budget(60),
             check=False,
         )
     finally:
         worker.terminate()
-        worker.wait(timeout=10)
+        worker.wait(timeout=budget(10))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "success" in done.stdout

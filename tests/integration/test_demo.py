@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fairque.demo import FLOOD, LIGHT, run_demo
+from tests.timing import budget
 
 
 def test_run_demo_serves_light_users_among_the_flood(redis_url: str, redis_client: object) -> None:
@@ -21,6 +24,7 @@ def test_run_demo_serves_light_users_among_the_flood(redis_url: str, redis_clien
     assert flood_positions[-1] == len(served)
 
 
+@pytest.mark.slow
 def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "FAIRQUE_REDIS_URL": redis_url, "FAIRQUE_STATE_DIR": str(tmp_path)}
     result = subprocess.run(
@@ -30,7 +34,7 @@ def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> N
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=budget(60),
         env=env,
         cwd=Path(__file__).resolve().parents[2],
         check=False,
