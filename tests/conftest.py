@@ -7,8 +7,9 @@
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
 
-pytest-timeout's per-test limit (``timeout`` in pyproject.toml, or a ``timeout`` marker)
-is multiplied by ``$FAIRQUE_TEST_TIME_SCALE`` like every budget (see tests/timing.py).
+pytest-timeout's per-test limit (``timeout`` in pyproject.toml, or a ``timeout`` marker;
+at least 180 s for a test marked ``slow``) is multiplied by ``$FAIRQUE_TEST_TIME_SCALE``
+like every budget (see tests/timing.py), so a hang still fails.
 """
 
 from __future__ import annotations
@@ -22,17 +23,24 @@ import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
-from tests.timing import TIME_SCALE, budget
+from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
 
 
+SLOW_TEST_TIMEOUT = 180.0  # seconds (scaled): the least limit of a test marked slow
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: pytest_timeout.Settings) -> object:
-    """Start pytest-timeout's timer with the limit scaled (0, no limit, stays 0)."""
-    if TIME_SCALE == 1.0 or not settings.timeout:
-        return None  # pytest-timeout's own hook starts the timer as configured
-    scaled = settings._replace(timeout=budget(settings.timeout))
+    """Start pytest-timeout's timer with the limit scaled (0, no limit, stays 0), and at
+    least ``SLOW_TEST_TIMEOUT`` for a slow test (its processes start slowly under load)."""
+    timeout = settings.timeout
+    if not timeout:
+        return None  # pytest-timeout's own hook: no timer
+    if item.get_closest_marker("slow") is not None:
+        timeout = max(timeout, SLOW_TEST_TIMEOUT)
+    scaled = settings._replace(timeout=budget(timeout))
     return pytest_timeout.pytest_timeout_set_timer(item=item, settings=scaled)
 
 
