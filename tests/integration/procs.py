@@ -21,7 +21,7 @@ from tests.timing import budget, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "fairque.cli.app"]
-CLI_TIMEOUT = 30.0  # seconds (scaled) a short CLI command may take, start-up included
+CLI_TIMEOUT = 60.0  # seconds (scaled) a short CLI command may take, start-up included
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

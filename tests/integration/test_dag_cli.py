@@ -71,7 +71,9 @@ def test_list_shows_schedules_and_last_runs(cli: CliRunner) -> None:
 
 
 def test_trigger_wait_show_and_render_a_run(cli: CliRunner, worker: Worker, tmp_path: Path) -> None:
-    code, out = invoke(cli, "dag", "trigger", "orders_etl", "--wait", "--timeout", "30", "--json")
+    code, out = invoke(
+        cli, "dag", "trigger", "orders_etl", "--wait", "--timeout", str(budget(30)), "--json"
+    )
     assert code == 0, out
     run = json.loads(out[out.index("{") :])
     assert run["state"] == "success" and run["tenant"] == "user:1"
@@ -89,7 +91,7 @@ def test_trigger_wait_show_and_render_a_run(cli: CliRunner, worker: Worker, tmp_
 
 def test_a_failed_run_exits_1_and_cleanup_still_ran(cli: CliRunner, worker: Worker) -> None:
     code, out = invoke(
-        cli, "dag", "trigger", "failure_cleanup", "--wait", "--timeout", "30", "--json"
+        cli, "dag", "trigger", "failure_cleanup", "--wait", "--timeout", str(budget(30)), "--json"
     )
     assert code == 1
     run = json.loads(out[out.index("{") :])
@@ -161,12 +163,12 @@ def test_trigger_wait_as_real_processes(
     )
     try:
         done = subprocess.run(
-            [*base, "dag", "trigger", "fan_out_in", "--wait", "--timeout", "30"],
+            [*base, "dag", "trigger", "fan_out_in", "--wait", "--timeout", str(budget(90))],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=budget(60),
+            timeout=budget(120),
             check=False,
         )
     finally:

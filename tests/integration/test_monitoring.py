@@ -440,7 +440,7 @@ def test_fairque_worker_serves_metrics_on_its_port(
             except OSError:
                 return 0
 
-        wait_until(finished, 20, proc.tail)
+        wait_until(finished, 90, proc.tail)  # the worker's start-up included
     finally:
         procs.kill_all()
 

@@ -237,7 +237,7 @@ def test_three_scheduler_processes_fire_each_tick_exactly_once(
 
     try:
         # Start-up is not timed: wait (generously) until every process runs its loop.
-        wait_until(lambda: all("started" in p.read_text() for p in paths), 30, tails)
+        wait_until(lambda: all("started" in p.read_text() for p in paths), 90, tails)
         wait_until(lambda: _lock_owner(redis_url) and _run_count(config) >= 2, 10, tails)
         owner = _lock_owner(redis_url)
         victim = next(p for p in procs if p.pid == owner)

@@ -37,7 +37,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         [*CLI_MODULE, *args],
         capture_output=True,
         text=True,
-        timeout=budget(30),
+        timeout=budget(60),
         cwd=cwd,
         check=False,
     )
@@ -128,7 +128,7 @@ def test_processes_share_the_server_through_the_state_folder(state_dir: Path) ->
 def test_cli_py_behaves_like_the_console_script() -> None:
     script = [sys.executable, "-W", "error", str(REPO_ROOT / "cli.py")]
     as_script = subprocess.run(
-        [*script, "--version"], capture_output=True, text=True, timeout=budget(30), check=False
+        [*script, "--version"], capture_output=True, text=True, timeout=budget(60), check=False
     )
     as_module = run_cli("--version")
     assert as_script.returncode == as_module.returncode == 0
@@ -138,7 +138,7 @@ def test_cli_py_behaves_like_the_console_script() -> None:
         [*script, "server", "--help"],
         capture_output=True,
         text=True,
-        timeout=budget(30),
+        timeout=budget(60),
         check=False,
     )
     assert helped.returncode == 0

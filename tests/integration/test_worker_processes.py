@@ -41,8 +41,10 @@ pytestmark = pytest.mark.slow
 
 JOBS = "tests.integration.jobs"
 MODES = pytest.mark.parametrize("mode", [[], ["--async"]], ids=["sync", "async"])
-STARTUP = 30.0  # deadline (scaled) for worker processes to start: never a time budget
-TASK_WAIT = 30.0  # deadline (scaled) for any task to reach the state a test waits for
+# Deadlines (scaled), never time budgets: a fairque process can take 15 s and more to start
+# on two cores shared with other loads, and a task waited for may need a start-up first.
+STARTUP = 90.0
+TASK_WAIT = 90.0
 
 
 @pytest.fixture
@@ -387,21 +389,22 @@ def test_the_supervisor_restarts_a_killed_child(
     assert group_members(supervisor.pid) == []
 
 
+@pytest.mark.timeout(300)  # four rounds of two children starting and crashing
 def test_the_supervisor_stops_at_once_during_a_restart_backoff(procs: Procs) -> None:
     # Children that cannot start (the handler is not a TaskHandler) crash in a loop.
     supervisor = procs.worker("crashing", "--processes", "2", "--handler", f"{JOBS}:noop")
 
-    def both_in_a_2s_backoff() -> bool:
-        # Each child's third crash starts a 2 s backoff; then no child is running.
-        backoffs = supervisor.output().count("restarting in 2.0 s")
+    def both_in_a_4s_backoff() -> bool:
+        # Each child's fourth crash starts a 4 s backoff; then no child is running.
+        backoffs = supervisor.output().count("restarting in 4.0 s")
         return backoffs == 2 and group_members(supervisor.pid) == [supervisor.pid]
 
-    wait_until(both_in_a_2s_backoff, 2 * STARTUP, lambda: f"2 s backoffs{supervisor.tail()}")
+    wait_until(both_in_a_4s_backoff, 2 * STARTUP, lambda: f"4 s backoffs{supervisor.tail()}")
     supervisor.send(signal.SIGTERM)
     signalled = time.monotonic()
     assert supervisor.wait_exit(15) == 0, supervisor.tail()
-    elapsed = time.monotonic() - signalled
-    assert elapsed < budget(1.0), f"exited {elapsed:.1f} s after SIGTERM{supervisor.tail()}"
+    elapsed = time.monotonic() - signalled  # its own exit included (slow under load)
+    assert elapsed < budget(2.0), f"exited {elapsed:.1f} s after SIGTERM{supervisor.tail()}"
 
 
 # --- 8: fairque health -----------------------------------------------------------------

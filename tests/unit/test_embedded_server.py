@@ -200,7 +200,7 @@ def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None
         for _ in range(3)
     ]
     try:
-        urls = {proc.communicate(timeout=budget(30))[0].strip() for proc in procs}
+        urls = {proc.communicate(timeout=budget(60))[0].strip() for proc in procs}
         assert [proc.returncode for proc in procs] == [0, 0, 0]
         assert len(urls) == 1
         assert ping(urls.pop())
