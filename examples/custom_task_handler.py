@@ -4,7 +4,7 @@ tasks by the parent class, and hooks on success and failure."""
 from __future__ import annotations
 
 from examples.common import example_config
-from fairque import Task, TaskHandler, TaskQueue, Worker
+from fairque import Task, TaskHandler, TaskQueue, TaskRecord, Worker
 
 
 def double(value: int) -> int:
@@ -19,12 +19,12 @@ class MyTaskHandler(TaskHandler):
         action = task.payload.get("action")
         if action == "custom_processing":
             print(f"Custom processing for task {task.task_id}")
-            task.result = {"processed": task.payload.get("item")}
+            self.set_result({"processed": task.payload.get("item")})
             return True
         # For function tasks, the parent class imports and runs task.func
         return super()._process_task(task)
 
-    def on_task_success(self, task: Task, duration: float) -> None:
+    def on_task_success(self, task: TaskRecord, duration: float) -> None:
         print(f"✓ Task {task.task_id} completed in {duration:.4f}s: {task.result}")
 
     def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:

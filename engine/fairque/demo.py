@@ -1,7 +1,9 @@
 """The ``fairque demo``: one tenant floods the queue, two others push a few tasks, and
 a real worker serves them; the order it served them in shows the fairness.
 
-Its task functions live here, so the demo needs nothing but the installed package.
+Its task functions live here, so the demo needs nothing but the installed package. Its
+DAG part runs the repository's example project (``dags/`` and the ``examples/`` task
+functions they call), which a wheel carries as package data in ``fairque/demo_project``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.models import Priority, Task, TaskState
-from fairque.queue.runs import RunInfo
-from fairque.queue.sync_queue import TaskQueue
-from fairque.worker.sync_worker import Worker
+
+if TYPE_CHECKING:  # the queue and the worker are imported when the demo runs
+    from fairque.queue.runs import RunInfo
+    from fairque.queue.sync_queue import TaskQueue
 
 DEMO_PREFIX = "fqdemo"
 FLOOD, LIGHT = "user:flood", ("user:alice", "user:bob")
@@ -63,6 +67,9 @@ def _light(light: int) -> list[Task]:
 
 def run_demo(redis_url: str, flood: int = 40, light: int = 5) -> list[Served]:
     """Push the demo's tasks, let one worker run them one at a time, return the order."""
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.sync_worker import Worker
+
     config = FairQueueConfig.create_default(
         worker_id="demo-worker",
         redis=redis_url,
@@ -102,6 +109,20 @@ def _wait_until(condition: Callable[[], object], timeout: float) -> None:
 
 DEMO_DAGS = ("orders_etl", "failure_cleanup")
 
+# engine/fairque/demo.py: parent is the package, parents[2] the repository.
+_HERE = Path(__file__).resolve()
+PROJECT_DIRS = (_HERE.parent / "demo_project", _HERE.parents[2])
+"""Where the example project may be: a wheel's packaged copy, then a source checkout."""
+
+
+def example_project() -> Path | None:
+    """The folder holding the example ``dags/`` and ``examples/`` (put it on
+    ``sys.path`` so that workers import the DAGs' task functions), or None."""
+    for folder in PROJECT_DIRS:
+        if (folder / "dags").is_dir() and (folder / "examples" / "etl.py").is_file():
+            return folder
+    return None
+
 
 @dataclass(frozen=True)
 class DagDemo:
@@ -119,6 +140,8 @@ def run_dag_demo(redis_url: str, dags_folder: Path, out_dir: Path) -> list[DagDe
     from fairque.dag.loader import load_dags
     from fairque.dag.render import render
     from fairque.dag.runs import graph_view, trigger
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.sync_worker import Worker
 
     bag = load_dags(dags_folder)
     dags = [bag.dags[d] for d in DEMO_DAGS if d in bag.dags]

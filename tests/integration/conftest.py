@@ -1,17 +1,92 @@
-"""Factories for queues against the real test server (see tests/conftest.py)."""
+"""Factories for queues against the real test server (see tests/conftest.py).
+
+A module marked ``pytestmark = pytest.mark.both_queues`` runs each test twice: once with
+``make_queue`` building TaskQueues, once building AsyncTaskQueues behind
+:class:`BlockingView`, so one test body checks both queues.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
+import redis.asyncio
 
-from fairque import FairQueueConfig, TaskQueue
+from fairque import AsyncRunHandle, AsyncTaskQueue, FairQueueConfig, TaskQueue
 
 ConfigFactory = Callable[..., FairQueueConfig]
 QueueFactory = Callable[..., TaskQueue]
+T = TypeVar("T")
+
+BOTH_QUEUES = "both_queues"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{BOTH_QUEUES}: run each test with TaskQueue and with AsyncTaskQueue"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker(BOTH_QUEUES) is not None
+    if marked and "queue_kind" in metafunc.fixturenames:
+        metafunc.parametrize("queue_kind", ["sync", "async"])
+
+
+class PrivateLoop:
+    """An event loop on its own thread; :meth:`run` waits for a coroutine from any thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+_VIEWED = (AsyncTaskQueue, AsyncRunHandle, redis.asyncio.Redis)
+
+
+class BlockingView:
+    """The blocking face of an async object: every coroutine it returns is run to the end
+    on ``loop``, and an AsyncRunHandle (or client) it returns is viewed the same way."""
+
+    def __init__(self, target: object, loop: PrivateLoop) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return self._view(value)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                result = self._loop.run(result)
+            return self._view(result)
+
+        return call
+
+    def _view(self, value: object) -> Any:
+        return BlockingView(value, self._loop) if isinstance(value, _VIEWED) else value
+
+
+@pytest.fixture
+def queue_kind() -> str:
+    """Which queue ``make_queue`` builds: "sync", or both in a ``both_queues`` module."""
+    return "sync"
 
 
 @pytest.fixture
@@ -26,15 +101,25 @@ def make_config(redis_url: str, redis_client: redis.Redis) -> ConfigFactory:
 
 
 @pytest.fixture
-def make_queue(make_config: ConfigFactory) -> Iterator[QueueFactory]:
-    """Build TaskQueues (closed at teardown); keywords as in create_default."""
-    queues: list[TaskQueue] = []
+def make_queue(make_config: ConfigFactory, queue_kind: str) -> Iterator[QueueFactory]:
+    """Build queues (closed at teardown); keywords as in create_default. A TaskQueue, or
+    for ``queue_kind`` "async" an AsyncTaskQueue behind a BlockingView."""
+    closers: list[Callable[[], object]] = []
+    loop = PrivateLoop() if queue_kind == "async" else None
 
     def make(**settings: Any) -> TaskQueue:
-        queue = TaskQueue(make_config(**settings))
-        queues.append(queue)
-        return queue
+        config = make_config(**settings)
+        if loop is None:
+            queue = TaskQueue(config)
+            closers.append(queue.close)
+            return queue
+        view = cast(TaskQueue, BlockingView(AsyncTaskQueue(config), loop))
+        closers.append(view.close)
+        view.ping()
+        return view
 
     yield make
-    for queue in queues:
-        queue.close()
+    for close in closers:
+        close()
+    if loop is not None:
+        loop.close()

@@ -24,6 +24,18 @@ def sleep_then(seconds: float, value: Any = None) -> Any:
     return value
 
 
+def until_canceled(seconds: float) -> str:
+    """Poll ``current_task().cancel_requested`` for up to ``seconds``; say which ended it."""
+    from fairque import current_task
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if current_task().cancel_requested:
+            return "saw cancel"
+        time.sleep(0.01)
+    return "timed out"
+
+
 def boom(message: str = "boom") -> None:
     """Always raise ValueError."""
     raise ValueError(message)
@@ -95,3 +107,29 @@ async def async_boom(message: str = "async boom") -> None:
     """Always raise ValueError, asynchronously."""
     await asyncio.sleep(0)
     raise ValueError(message)
+
+
+async def async_xcom_round_trips(rounds: int) -> int:
+    """Push then pull ``rounds`` XCom values with the awaitable API; their sum."""
+    from fairque import axcom_pull, axcom_push
+
+    total = 0
+    for n in range(rounds):
+        await axcom_push(f"k{n}", n)
+        total += await axcom_pull(f"k{n}")
+    return total
+
+
+async def async_blocking_xcom_pull(key: str) -> Any:
+    """Call the blocking xcom_pull from an async def task (refused on an AsyncWorker)."""
+    from fairque import xcom_pull
+
+    return xcom_pull(key, None)
+
+
+def sync_xcom_round_trip(key: str, value: Any) -> Any:
+    """Push then pull one XCom value with the blocking API."""
+    from fairque import xcom_pull, xcom_push
+
+    xcom_push(key, value)
+    return xcom_pull(key)

@@ -176,3 +176,70 @@ def test_trigger_wait_as_real_processes(
         worker.wait(timeout=budget(10))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "success" in done.stdout
+
+
+def flat(cli: CliRunner, *args: str) -> tuple[int, str]:
+    """``invoke`` with the output's line wrapping undone."""
+    code, out = invoke(cli, *args)
+    return code, " ".join(out.split())
+
+
+def _bypass_dag(folder: Path, target: Path, callable_: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    dag = folder / "bypass.yaml"
+    dag.write_text(
+        "dag_id: bypass\ntasks:\n"
+        "  first: {callable: 'tests.unit.bypass_tasks:fine', args: [one]}\n"
+        "  second: {callable: 'tests.unit.bypass_tasks:fine', args: [two]}\n"
+        f"  evil: {{callable: '{callable_}', args: [[touch, '{target}']]}}\n"
+    )
+    return dag
+
+
+def test_validate_honours_fairque_allowed_modules(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "hacked"
+    dag = _bypass_dag(tmp_path / "dags", target, "tests.unit.bypass_tasks:subprocess.run")
+    code, out = flat(cli, "dag", "validate", str(dag))  # default: examples, dags
+    assert code == 1
+    assert out.count("not in allowed_modules") == 1, out  # once for the module
+    assert "--allowed-modules tests.unit.bypass_tasks" in out
+    assert "FAIRQUE_ALLOWED_MODULES=tests.unit.bypass_tasks" in out
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "tests")
+    code, out = flat(cli, "dag", "validate", str(dag))
+    assert code == 1
+    assert "module 'subprocess' is not in allowed_modules ['tests']" in out
+    assert out.count("problem") == 1 and "1 problem(s)" in out
+    code, out = flat(cli, "dag", "validate", "--allowed-modules", "examples", str(dag))
+    assert code == 1 and "allowed_modules ['examples']" in out
+    good = _bypass_dag(tmp_path / "good", target, "tests.unit.bypass_tasks:fine")
+    code, out = flat(cli, "dag", "validate", str(good))
+    assert code == 0, out
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "callable_",
+    [
+        "tests.unit.bypass_tasks:subprocess.run",
+        "tests.unit.bypass_tasks:run",
+        "tests.unit.bypass_tasks:os.system",
+        "subprocess:run",
+    ],
+)
+def test_dag_test_refuses_the_bypass_catalogue_and_runs_nothing(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, callable_: str
+) -> None:
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "tests")
+    target = tmp_path / "hacked"
+    folder = tmp_path / "dags"
+    _bypass_dag(folder, target, callable_)
+    code, out = flat(cli, "dag", "test", "bypass", "--dags-folder", str(folder))
+    assert code == 1
+    assert "not in allowed_modules" in out and "no DAG 'bypass'" in out
+    assert not target.exists()
+    _bypass_dag(folder, target, "tests.unit.bypass_tasks:fine")
+    code, out = flat(cli, "dag", "test", "bypass", "--dags-folder", str(folder))
+    assert code == 0, out
+    assert "evil: finished" in out  # the same file with a plain function runs

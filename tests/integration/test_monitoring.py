@@ -21,8 +21,8 @@ from fairque.cli.app import app
 from fairque.monitoring.alerts import Alert, AlertMonitor, AlertThresholds
 from fairque.monitoring.metrics import WorkerMetrics
 from fairque.monitoring.stats import collect
+from fairque.queue import heartbeat
 from fairque.scheduler.scheduler import TaskScheduler
-from fairque.worker import heartbeat
 from fairque.worker.runtime import Outcome, WorkerObserver
 from tests.timing import budget, wait_until
 
@@ -221,11 +221,11 @@ def test_alerts_are_logged_and_every_callback_is_called(
         raise RuntimeError("callback bug")
 
     monitor = AlertMonitor(queue, callbacks=[broken, seen.append])
-    with caplog.at_level(logging.WARNING, logger="fairque.alerts"):
+    with caplog.at_level(logging.WARNING, logger="fairque.monitoring.alerts"):
         alerts = monitor.check()
     assert [a.name for a in alerts] == ["unserved"] and seen == alerts
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.name for r in warnings] == ["fairque.alerts"]
+    assert [r.name for r in warnings] == ["fairque.monitoring.alerts"]
     assert "bob has 1 queued task(s)" in warnings[0].getMessage()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "callback" in errors[0].getMessage()

@@ -12,15 +12,17 @@ from fairque.core.errors import DagCycleError, QueueError, UnknownDependencyErro
 from tests.integration import flows
 from tests.timing import budget
 
-from .conftest import ConfigFactory
+from .conftest import ConfigFactory, QueueFactory
+
+pytestmark = pytest.mark.both_queues
 
 S = TaskState
 
 
 @pytest.fixture
-def queue(make_config: ConfigFactory) -> Iterator[TaskQueue]:
-    with TaskQueue(make_config()) as q:
-        yield q
+def queue(make_queue: QueueFactory) -> TaskQueue:
+    """The producer's queue: a TaskQueue, or an AsyncTaskQueue (see ``both_queues``)."""
+    return make_queue()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from tests.timing import budget
 
 from .conftest import QueueFactory
 
+pytestmark = pytest.mark.both_queues
+
 
 @pytest.fixture
 def queue_with_work(make_queue: QueueFactory) -> Iterator[TaskQueue]:

@@ -3,15 +3,24 @@ script that ends them, trigger rules, cascades and bad dependency input."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
+import redis
 
 from fairque import Task, TaskQueue, TaskState
 from fairque.core.errors import DagCycleError, DagError, UnknownDependencyError
+from fairque.core.models import TRIGGER_RULES
+from fairque.queue.calls import QueueCalls
+from fairque.queue.scripts import expand_includes
+from fairque.tasks.rules import UpstreamCounts, decide_counts
 from tests.timing import wait_until
 
-from .conftest import QueueFactory
+from .conftest import ConfigFactory, QueueFactory
+
+pytestmark = pytest.mark.both_queues
 
 S = TaskState
 
@@ -214,3 +223,30 @@ def test_finishing_with_an_xcom_push_key_stores_the_result_with_lineage(
     (event,) = queue.redis.lrange(queue.keys.lineage("r1"), 0, -1)
     assert '"producer":"extract"' in event and '"kind":"push"' in event
     assert queue.redis.ttl(queue.keys.xcom("r1")) > 0
+
+
+def test_lua_decide_matches_the_python_table_on_every_count(
+    make_config: ConfigFactory, redis_client: redis.Redis
+) -> None:
+    """Every trigger rule, every way 0..4 upstreams can stand (each finished, failed,
+    canceled or still active): the real decide() of _common.lua, run by the server
+    through decide_all.lua, gives the answer of tasks/rules.py."""
+    cases = [
+        (rule, total, finished, failed, canceled)
+        for rule in TRIGGER_RULES
+        for total in range(5)
+        for finished in range(total + 1)
+        for failed in range(total - finished + 1)
+        for canceled in range(total - finished - failed + 1)
+    ]
+    assert len(cases) == len(TRIGGER_RULES) * (1 + 4 + 10 + 20 + 35)
+    calls = QueueCalls(make_config())
+    keys, args = calls._common_keys, calls._common_args  # what every script receives
+    source = expand_includes((Path(__file__).parent / "decide_all.lua").read_text())
+    replies = redis_client.eval(source, len(keys), *keys, *args, json.dumps(cases))
+    lua = [reply.decode() for reply in replies]
+    python = [decide_counts(rule, UpstreamCounts(*counts)) for rule, *counts in cases]
+    mismatches = [
+        (c, got, want) for c, got, want in zip(cases, lua, python, strict=True) if got != want
+    ]
+    assert mismatches == []

@@ -3,21 +3,26 @@ leases and fencing, delayed start, NOSCRIPT recovery and statistics."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 import redis
 
-from fairque import Priority, Task, TaskState
+from fairque import Priority, Task, TaskRecord, TaskState
 from fairque.core.errors import (
     DuplicateTaskError,
     InvalidStateError,
     LeaseLostError,
     TaskNotFoundError,
 )
+from fairque.queue.calls import Settlement
+from fairque.queue.results import FailOutcome, FinishOutcome
 from tests.timing import wait_until
 
 from .conftest import QueueFactory
+
+pytestmark = pytest.mark.both_queues
 
 
 def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:
@@ -25,8 +30,12 @@ def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> N
     queue.push(Task.create("u", payload={"order": 7}, task_id="t1"))
     task = queue.pop()
     assert task is not None and task.state is TaskState.STARTED and task.attempts == 1
+    assert isinstance(task, TaskRecord) and task.claim_token == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.result = "changed here"  # type: ignore[misc]
     assert queue.finish(task, {"total": 99.99}, duration=0.25) is TaskState.FINISHED
     done = queue.get_task("t1")
+    assert isinstance(done, TaskRecord)
     assert done.state is TaskState.FINISHED
     assert done.result == {"total": 99.99} and done.duration == 0.25
     assert done.payload == {"order": 7}
@@ -87,7 +96,7 @@ def test_expired_lease_goes_back_to_the_front_of_its_queue(make_queue: QueueFact
     wait_until(lambda: queue.reclaim_expired() == (1, 0), 5)
     again = queue.pop()
     assert again is not None and again.task_id == "t0"
-    assert again.attempts == 2 and again.recoveries == 1 and again.claim == 2
+    assert again.attempts == 2 and again.recoveries == 1 and again.claim_token == 2
     with pytest.raises(LeaseLostError):  # the first claim is fenced off
         queue.finish(lost, "late")
     assert queue.finish(again, "on time") is TaskState.FINISHED
@@ -228,3 +237,22 @@ def test_stats_count_states_per_user_and_totals(make_queue: QueueFactory) -> Non
     assert users[first.user_id]["finished"] == 1
     assert users["a"]["queued"] + users["b"]["queued"] == 3
     assert stats["active_users"] == 2
+
+
+def test_settle_types_a_success_apart_from_a_failure(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    pushed = queue.push(Task.create("u", task_id="ok", max_retries=0))
+    assert pushed == {"success": True, "task_id": "ok", "state": "queued"}
+    queue.push_batch([Task.create("u", task_id="bad", max_retries=1, retry_delay_seconds=60)])
+    ok, bad = sorted(queue.pop_many(2), key=lambda t: t.task_id != "ok")
+    settlements = [
+        Settlement(True, ok.task_id, ok.claim_token, '"done"', 0.01),
+        Settlement(False, bad.task_id, bad.claim_token, '{"type": "ValueError"}', 0.01),
+        Settlement(True, "ghost", 1, "null", 0.01),
+    ]
+    results, claimed = queue.run_script(queue.calls.settle(queue.config.worker, settlements, 0))
+    assert claimed == []
+    assert results[0] == FinishOutcome(TaskState.FINISHED)
+    assert isinstance(results[1], FailOutcome) and results[1].state is TaskState.SCHEDULED
+    assert results[1].retry_at is not None and results[1].retry_at > time.time() + 20
+    assert isinstance(results[2], LeaseLostError)

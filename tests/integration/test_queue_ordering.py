@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import redis
 
 from fairque import Priority, Task, TaskQueue
 from tests.timing import budget
 
 from .conftest import QueueFactory
+
+pytestmark = pytest.mark.both_queues
 
 
 def _drain(queue: TaskQueue, limit: int = 100_000) -> list[Task]:

@@ -6,6 +6,8 @@ Each scenario runs with both workers (the ``kind`` fixture); only the I/O differ
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from fairque import AsyncWorker, FairQueueConfig, Task, TaskHandler, TaskQueue, TaskState, Worker
+from fairque import (
+    AsyncWorker,
+    FairQueueConfig,
+    Task,
+    TaskHandler,
+    TaskQueue,
+    TaskRecord,
+    TaskState,
+    Worker,
+)
 from tests.integration import jobs
 from tests.timing import budget, wait_until
 
@@ -114,6 +125,19 @@ def test_async_functions_run(queue: TaskQueue, start: Callable[..., Running]) ->
     assert queue.get_task(task_id).result == {"v": 1}
 
 
+def test_async_tasks_use_awaitable_xcom_on_either_worker(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start()
+    task_id = queue.push(func_task("async_xcom_round_trips", 3))["task_id"]
+    wait_until(ended(queue, task_id), 5)
+    assert queue.get_task(task_id).result == 0 + 1 + 2
+    lineage = queue.run_pipeline(queue.calls.lineage("user:u"))
+    assert [(e["kind"], e["key"]) for e in lineage] == [
+        (kind, f"k{n}") for n in range(3) for kind in ("push", "pull")
+    ]
+
+
 def test_a_raising_task_is_retried_then_failed_with_its_error(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:
@@ -168,6 +192,33 @@ def test_a_function_outside_allowed_modules_is_refused_and_never_run(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("attribute", "args"),
+    [("os.system", ["touch {target}"]), ("subprocess.run", [["touch", "{target}"]])],
+)
+def test_a_path_through_a_module_the_task_module_imports_runs_nothing(
+    queue: TaskQueue,
+    start: Callable[..., Running],
+    tmp_path: Path,
+    attribute: str,
+    args: list[Any],
+) -> None:
+    """tests.unit.bypass_tasks is allowed (under "tests") and imports os and subprocess;
+    its module objects are not a way to reach them."""
+    start()
+    target = tmp_path / "hacked"
+    filled = json.loads(json.dumps(args).replace("{target}", str(target)))
+    task = Task.create("u", func=f"tests.unit.bypass_tasks:{attribute}", args=filled)
+    queue.push(task)
+    wait_until(ended(queue, task.task_id), 5)
+    record = queue.get_task(task.task_id)
+    assert record.state is TaskState.FAILED and record.attempts == 1  # not retried
+    assert record.error is not None
+    module = attribute.partition(".")[0]
+    assert f"module {module!r} is not in allowed_modules" in record.error["message"]
+    assert not target.exists()
+
+
 def test_a_result_that_is_not_json_fails_the_task(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:
@@ -185,15 +236,17 @@ class Recorder(TaskHandler):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[str, str]] = []
+        self.results: dict[str, Any] = {}
 
     def _process_task(self, task: Task) -> bool:
         if task.func is None:
-            task.result = {"handled": task.payload["action"]}
+            self.set_result({"handled": task.payload["action"]})
             return task.payload["action"] != "refuse"
         return super()._process_task(task)
 
-    def on_task_success(self, task: Task, duration: float) -> None:
+    def on_task_success(self, task: TaskRecord, duration: float) -> None:
         self.events.append(("success", task.task_id))
+        self.results[task.task_id] = task.result
 
     def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
         self.events.append(("failure", task.task_id))
@@ -215,6 +268,29 @@ def test_a_custom_handler_runs_payload_tasks_and_hooks(
     assert sorted(handler.events) == sorted(
         [("success", ok), ("failure", refused), ("success", fn)]
     )
+    assert handler.results == {ok: {"handled": "ship"}, fn: 4}  # the hook's record has it
+
+
+class OnlyTrue(TaskHandler):
+    """The README's handler shape: payload tasks return True without a result."""
+
+    def _process_task(self, task: TaskRecord) -> bool:
+        if task.payload.get("action") == "custom_processing":
+            return True
+        return super()._process_task(task)
+
+
+def test_a_handler_returning_only_true_keeps_function_results(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(OnlyTrue())
+    payload = queue.push(Task.create("u", payload={"action": "custom_processing"}))["task_id"]
+    fn = queue.push(func_task("add", 20, 22))["task_id"]
+    for task_id in (payload, fn):
+        wait_until(ended(queue, task_id), 5)
+    assert queue.get_task(payload).state is TaskState.FINISHED
+    assert queue.get_task(payload).result is None
+    assert queue.get_task(fn).result == 42
 
 
 def test_payload_task_without_a_handler_fails_clearly(
@@ -302,14 +378,18 @@ def test_a_second_stop_request_stops_at_once(
     assert queue.get_task(task_id).state is TaskState.QUEUED
 
 
+@pytest.mark.parametrize(
+    ("job", "seconds"),
+    [("sleep_then", 0.5), ("until_canceled", 8.0)],  # the second ends once it sees it
+)
 def test_canceling_a_running_task_ends_it_canceled(
-    queue: TaskQueue, start: Callable[..., Running]
+    queue: TaskQueue, start: Callable[..., Running], job: str, seconds: float
 ) -> None:
     start(lease_seconds=0.3)
-    task_id = queue.push(func_task("sleep_then", 0.5))["task_id"]
+    task_id = queue.push(func_task(job, seconds))["task_id"]
     wait_until(lambda: state_of(queue, task_id) is TaskState.STARTED, 5)
     assert queue.cancel(task_id) == "requested"
-    wait_until(ended(queue, task_id), 5)
+    wait_until(ended(queue, task_id), 4)
     assert queue.get_task(task_id).state is TaskState.CANCELED
 
 
@@ -342,3 +422,32 @@ def test_a_live_worker_keeps_a_heartbeat_record(
     worker.stop()
     assert worker.join(5)
     assert live_workers(queue) == []
+
+
+def test_each_task_end_is_logged_with_its_fields(
+    queue: TaskQueue, start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fairque.worker")
+    start()
+    ok = queue.push(func_task("add", 1, 2, task_id="ok"))["task_id"]
+    bad = queue.push(func_task("boom", "bad", max_retries=1, retry_delay_seconds=0.05))["task_id"]
+
+    def lines(task_id: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "task_id", None) == task_id]
+
+    wait_until(lambda: len(lines(ok)) == 1 and len(lines(bad)) == 3, 5)
+    (done,) = lines(ok)
+    assert done.levelno == logging.INFO and done.name == "fairque.worker.tasklog"
+    assert done.getMessage().startswith(f"task ok ({JOBS}:add) of u finished in ")
+    assert done.user_id == "u" and done.attempt == 1 and done.duration >= 0  # type: ignore[attr-defined]
+    first, retry, last = lines(bad)
+    assert [first.levelno, retry.levelno, last.levelno] == [
+        logging.ERROR,
+        logging.WARNING,
+        logging.ERROR,
+    ]
+    assert "failed in" in first.getMessage() and "ValueError: bad" in first.getMessage()
+    assert first.exc_info is not None and first.exc_info[1] is not None
+    assert "in boom" in caplog.text  # the traceback is in the log
+    assert "retry 1 of 1 scheduled" in retry.getMessage()
+    assert last.attempt == 2  # type: ignore[attr-defined]

@@ -158,7 +158,7 @@ def test_a_task_whose_worker_is_killed_is_finished_by_another_worker(
     done = wait_state(queue, task_id, TaskState.FINISHED, procs)
     assert read_runs(log) == [("t1", a.pid), ("t1", b.pid)], procs.tails()
     assert (done.attempts, done.recoveries) == (2, 1)
-    assert (done.worker_id, done.claim, done.result) == ("kill-b", 2, "t1")
+    assert (done.worker_id, done.claim_token, done.result) == ("kill-b", 2, "t1")
     assert done.started_at is not None and done.finished_at is not None
     # B took the task over as soon as both the lease had run out and B was up ...
     takeover = done.started_at - max(killed_at + lease, b_up_at)
@@ -183,7 +183,12 @@ def test_a_paused_worker_cannot_record_a_task_another_worker_took_over(
     b = procs.worker("pause-b", "--lease-seconds", "1", *mode)
     done = wait_state(queue, task_id, TaskState.FINISHED, procs)
     assert read_runs(log) == [("t1", a.pid), ("t1", b.pid)], procs.tails()
-    assert (done.worker_id, done.claim, done.attempts, done.recoveries) == ("pause-b", 2, 2, 1)
+    assert (done.worker_id, done.claim_token, done.attempts, done.recoveries) == (
+        "pause-b",
+        2,
+        2,
+        1,
+    )
 
     a.send(signal.SIGCONT)
     resumed = time.monotonic()
@@ -198,7 +203,7 @@ def test_a_paused_worker_cannot_record_a_task_another_worker_took_over(
         lambda: f"worker A to react after SIGCONT{a.tail()}",
     )
     final = queue.get_task(task_id)
-    assert (final.state, final.worker_id, final.claim) == (TaskState.FINISHED, "pause-b", 2)
+    assert (final.state, final.worker_id, final.claim_token) == (TaskState.FINISHED, "pause-b", 2)
     assert (final.finished_at, final.attempts, final.recoveries) == (done.finished_at, 2, 1)
     assert a_gave_up(), f"A never noticed it lost the task{a.tail()}"
     assert a.alive(), a.tail()

@@ -21,6 +21,7 @@ from fairque.core.config import (
     QueueConfig,
     RedisConfig,
     WorkerConfig,
+    redis_location,
 )
 from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError
 from fairque.core.schemas import load_schema, schema_path
@@ -298,7 +299,7 @@ def test_schema_errors_name_file_field_and_line(tmp_path: Path) -> None:
         """,
     )
     assert error.problems == [
-        "line 2: redis.port must be an integer, not '6379'",
+        "line 2: redis.port must be an integer or null, not '6379'",
         "line 5: workers[0].poll_interval_seconds must be > 0, not -1",
         "line 6: workers[0].max_concurrent_tasks must be an integer, not True",
         "line 8: queue.xcom_ttl_seconds must be >= 1, not 0",
@@ -406,11 +407,43 @@ def test_directory_is_not_a_file(tmp_path: Path) -> None:
 # --- Redis location: FAIRQUE_REDIS_URL, url, host/port -----------------------------------
 
 
-def test_env_url_overrides_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_named_server_wins_over_the_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
     config = RedisConfig(host="h", port=1, url="redis://from-config:6379/3")
     monkeypatch.setenv(REDIS_URL_ENV, "redis://127.0.0.1:6399/0")  # read at call time
-    assert config.resolved_url() == "redis://127.0.0.1:6399/0"
+    assert config.resolved_url() == "redis://from-config:6379/3"
+    explicit = FairQueueConfig.create_default(redis="redis://localhost:6379/0")
+    assert explicit.redis.resolved_url() == "redis://localhost:6379/0"
+    assert FairQueueConfig.from_url("redis://a:1/2").redis.resolved_url() == "redis://a:1/2"
+    assert RedisConfig(port=7000).resolved_url() == "redis://localhost:7000/0"
+
+
+def test_the_env_url_wins_over_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(REDIS_URL_ENV, "redis://127.0.0.1:6399/0")
     assert FairQueueConfig.create_default().redis.resolved_url() == "redis://127.0.0.1:6399/0"
+    assert RedisConfig(socket_timeout=1.0).resolved_url() == "redis://127.0.0.1:6399/0"
+
+
+def test_no_server_and_no_env_url_means_the_embedded_server() -> None:
+    assert FairQueueConfig.create_default().redis.resolved_url() is None
+    assert FairQueueConfig().redis.explicit_url() is None
+    assert FairQueueConfig.from_dict({"workers": [{"id": "w"}]}).redis.resolved_url() is None
+    assert RedisConfig().redacted_url() == "embedded"
+
+
+@pytest.mark.parametrize(
+    ("explicit", "env", "expected"),
+    [
+        ("redis://a:1/0", "redis://b:2/0", "redis://a:1/0"),
+        (None, "redis://b:2/0", "redis://b:2/0"),
+        ("  ", " redis://b:2/0 ", "redis://b:2/0"),
+        (None, "", None),
+        ("embedded", "redis://b:2/0", None),
+        ("redis://a:1/0", "EMBEDDED", "redis://a:1/0"),
+        (None, "embedded", None),
+    ],
+)
+def test_redis_location_precedence(explicit: str | None, env: str, expected: str | None) -> None:
+    assert redis_location(explicit, {REDIS_URL_ENV: env}) == expected
 
 
 def test_empty_env_url_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -432,7 +465,8 @@ def test_url_takes_precedence_over_host_port() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (RedisConfig(), "redis://localhost:6379/0"),
+        (RedisConfig(host="localhost"), "redis://localhost:6379/0"),
+        (RedisConfig(db=3), "redis://localhost:6379/3"),
         (RedisConfig(host="r", port=7000, db=5, ssl=True), "rediss://r:7000/5"),
         (RedisConfig(password="p@ss:/"), "redis://:p%40ss%3A%2F@localhost:6379/0"),
         (RedisConfig(username="bob", password="pw"), "redis://bob:pw@localhost:6379/0"),
@@ -448,11 +482,11 @@ def test_redacted_url_hides_the_password() -> None:
     assert RedisConfig(username="bob", password="pw").redacted_url() == (
         "redis://bob:***@localhost:6379/0"
     )
-    assert RedisConfig().redacted_url() == "redis://localhost:6379/0"
+    assert RedisConfig(port=6379).redacted_url() == "redis://localhost:6379/0"
 
 
 def test_client_kwargs_fit_redis_from_url() -> None:
-    config = RedisConfig(socket_timeout=2.5, socket_connect_timeout=1.5)
+    config = RedisConfig(host="localhost", socket_timeout=2.5, socket_connect_timeout=1.5)
     kwargs = config.client_kwargs()
     assert kwargs == {
         "socket_timeout": 2.5,

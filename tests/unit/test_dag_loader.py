@@ -11,7 +11,14 @@ import pytest
 
 from fairque import Priority
 from fairque.core.errors import DagNotFoundError
-from fairque.dag import DAG, dags_folder, load_dag_file, load_dags
+from fairque.dag import (
+    DAG,
+    dags_folder,
+    load_dag_file,
+    load_dags,
+    validate_dag_file,
+    validate_paths,
+)
 from fairque.dag.loader import ENV_FOLDER, dag_files, import_dag_module
 from fairque.tasks import FunctionTask, run_in_process
 from tests.timing import budget
@@ -107,9 +114,12 @@ def test_a_python_dag_file_in_another_package_folder(tmp_path: Path, clean_impor
         "from fq_test_pkg_dags.tasks_here import hello\nfrom fairque.dag import DAG\n\n"
         "dag = DAG(dag_id='one', pipeline=hello())\n"
     )
+    path_before = list(sys.path)
     result = load_dag_file(package / "one.py")
     assert result.ok, result.problems
-    assert "fq_test_pkg_dags.one" in sys.modules
+    # its package is importable only through the DAG folder's parent: nothing stays behind
+    assert "fq_test_pkg_dags.one" not in sys.modules
+    assert sys.path == path_before
     assert result.dags[0].pipeline.nodes["hello"].func == "fq_test_pkg_dags.tasks_here:hello"
     # loading again re-reads the file
     (package / "one.py").write_text(
@@ -257,3 +267,57 @@ def test_callables_import_from_the_current_folder_as_on_a_worker(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0"
+
+
+def _python_dag_with_a_neighbour(folder: Path) -> Path:
+    """A Python DAG file outside any package whose task comes from a module next to it."""
+    folder.mkdir()
+    (folder / "fq_neighbour_tasks.py").write_text(
+        "from fairque import task\n\n@task\ndef near() -> int:\n    return 1\n"
+    )
+    dag = folder / "with_neighbour.py"
+    dag.write_text(
+        "from fq_neighbour_tasks import near\nfrom fairque.dag import DAG\n\n"
+        "dag = DAG(dag_id='with_neighbour', pipeline=near())\n"
+    )
+    return dag
+
+
+def test_a_yaml_dag_validates_the_same_after_a_python_dag(tmp_path: Path) -> None:
+    """Loading a Python DAG file leaves sys.path and the modules found through its folder
+    as they were, so it cannot make a later YAML file's callable importable."""
+    python_dag = _python_dag_with_a_neighbour(tmp_path / "py")
+    (tmp_path / "yaml").mkdir()
+    yaml_dag = tmp_path / "yaml" / "uses_neighbour.yaml"
+    yaml_dag.write_text(
+        "dag_id: uses_neighbour\ntasks:\n  t: {callable: 'fq_neighbour_tasks:near'}\n"
+    )
+    path_before, modules_before = list(sys.path), set(sys.modules)
+
+    alone = validate_paths([yaml_dag])[str(yaml_dag)]
+    after = validate_paths([python_dag, yaml_dag])
+
+    assert [p.message for p in after[str(yaml_dag)]] == [p.message for p in alone]
+    assert "cannot import 'fq_neighbour_tasks'" in alone[0].message
+    assert sys.path == path_before
+    assert not {
+        m for m in set(sys.modules) - modules_before if "neighbour" in m or "_fairque_dag_" in m
+    }
+
+
+def test_a_task_function_a_worker_cannot_import_is_refused(tmp_path: Path) -> None:
+    python_dag = _python_dag_with_a_neighbour(tmp_path / "py")
+    (problem,) = validate_dag_file(python_dag)
+    assert "module 'fq_neighbour_tasks', found only through the DAG file's folder" in (
+        problem.message
+    )
+    assert "move it to an importable module" in problem.message
+    inside = tmp_path / "inside.py"
+    inside.write_text(
+        "from fairque import task\nfrom fairque.dag import DAG\n\n"
+        "@task\ndef here() -> int:\n    return 1\n\n"
+        "dag = DAG(dag_id='inside', pipeline=here())\n"
+    )
+    (problem,) = validate_dag_file(inside)
+    assert "function 'here' is defined in the DAG file itself" in problem.message
+    assert "move it to an importable module" in problem.message

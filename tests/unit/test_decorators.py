@@ -7,6 +7,7 @@ import inspect
 import sys
 import types
 from importlib.machinery import ModuleSpec
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,10 +170,82 @@ def _main_function() -> Any:
     return f
 
 
-def test_functions_of_a_main_script_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interactive_functions_run_here_but_are_not_pushed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-    with pytest.raises(TaskError, match=r"__main__.*move it into a module"):
-        task(_main_function())
+    made = task(_main_function())
+    assert made.func_path == "__main__:f"
+    assert made()() == 1
+    with pytest.raises(TaskError, match=r"interactive session.*move the @task functions"):
+        made().__fairque_task__()
+
+
+def _script_main(monkeypatch: pytest.MonkeyPatch, file: Path, source: str) -> None:
+    file.write_text(source)
+    main = types.ModuleType("__main__")
+    main.__file__ = str(file)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+
+def test_a_guarded_script_is_imported_by_its_file_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = (
+        '"""Doc."""\nimport os\nX: int = 1\n@task\ndef f() -> int:\n    return 1\n'
+        'if __name__ == "__main__":\n    print(f()())\n'
+    )
+    _script_main(monkeypatch, tmp_path / "guarded_job.py", source)
+    made = task(_main_function())
+    assert made.func_path == "guarded_job:f"
+    assert made().__fairque_task__().func == "guarded_job:f"
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("import os\nprint('hi')\n", "line 2: `print('hi')`"),
+        ("config = make()\n", "line 1: `config = make()`"),
+        ("with open('x') as f:\n    pass\n", "line 1: `with open('x') as f:`"),
+    ],
+)
+def test_an_unguarded_script_is_not_pushed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str, line: str
+) -> None:
+    _script_main(monkeypatch, tmp_path / f"job_{len(source)}.py", source)
+    made = task(_main_function())
+    assert made()() == 1  # a local call still works
+    with pytest.raises(TaskError) as error:
+        made().__fairque_task__()
+    message = str(error.value)
+    assert line in message
+    assert "move the @task functions into a module" in message
+    assert f"--allowed-modules job_{len(source)}" in message
+
+
+def test_a_script_named_like_no_module_is_not_pushed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _script_main(monkeypatch, tmp_path / "my-job.py", "")
+    made = task(_main_function())
+    assert made.func_path == "__main__:f"
+    with pytest.raises(TaskError, match="not a module name"):
+        made().__fairque_task__()
+
+
+def test_an_uncalled_task_function_becomes_its_task_when_it_needs_no_arguments() -> None:
+    made = task(_no_arguments).__fairque_task__()
+    assert made.func == f"{__name__}:_no_arguments"
+    with pytest.raises(TaskError, match=r"needs arguments \(x\): call it first"):
+        task(_one_argument).__fairque_task__()
+
+
+def _no_arguments(y: int = 2, *rest: int) -> int:
+    return y
+
+
+def _one_argument(x: int) -> int:
+    return x
 
 
 def test_functions_of_python_dash_m_use_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,7 +284,7 @@ def test_xcom_task_refuses_a_bad_push_key() -> None:
 
 def test_depends_on_accepts_one_name() -> None:
     decorator = task(depends_on="extract")
-    assert decorator.options.depends_on == ("extract",)
+    assert decorator.options.values["depends_on"] == ["extract"]
 
 
 def test_with_options_returns_a_modified_copy() -> None:
@@ -231,13 +304,14 @@ def test_with_options_returns_a_modified_copy() -> None:
         original.with_options(user_id="")
 
 
-def test_with_state_keeps_the_task_callable() -> None:
+def test_with_state_makes_a_record_and_leaves_the_task_callable() -> None:
     from fairque import TaskState
 
-    done = st.add(4).with_state(TaskState.FINISHED)
-    assert isinstance(done, FunctionTask)
-    assert done.state is TaskState.FINISHED
-    assert done() == 4
+    made = st.add(4)
+    done = made.with_state(TaskState.FINISHED)
+    assert not isinstance(done, FunctionTask)
+    assert done.state is TaskState.FINISHED and done.args == [4]
+    assert made() == 4
 
 
 def test_a_copy_that_lost_its_function_reimports_it() -> None:
@@ -259,3 +333,11 @@ def test_task_call_uses_the_given_xcom_backend() -> None:
         "source": "db",
         "records": 1000,
     }
+
+
+def test_set_result_is_only_for_a_task_a_worker_runs() -> None:
+    from fairque import TaskHandler
+    from fairque.core.errors import WorkerError
+
+    with pytest.raises(WorkerError, match="set_result"):
+        TaskHandler().set_result(1)

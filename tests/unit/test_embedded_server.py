@@ -292,9 +292,11 @@ def test_binary_that_never_answers_times_out_with_log(tmp_path: Path) -> None:
 # --- resolve_redis_url ---------------------------------------------------------------
 
 
-def test_env_url_wins_over_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_url_wins_over_env(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
     monkeypatch.setenv("FAIRQUE_REDIS_URL", "redis://env:1/0")
-    assert resolve_redis_url("redis://explicit:2/0") == "redis://env:1/0"
+    assert resolve_redis_url("redis://explicit:2/0") == "redis://explicit:2/0"
+    assert resolve_redis_url() == "redis://env:1/0"
+    assert not state_dir.exists()
 
 
 def test_explicit_url_when_env_is_empty(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
@@ -313,7 +315,10 @@ def test_no_url_means_the_embedded_server(state_dir: Path) -> None:
 def test_embedded_literal_in_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FAIRQUE_REDIS_URL", "embedded")
     with EmbeddedServer(tmp_path) as url:
-        assert resolve_redis_url("redis://explicit:2/0", state_dir=tmp_path) == url
+        assert resolve_redis_url(state_dir=tmp_path) == url
+        assert resolve_redis_url("redis://explicit:2/0", state_dir=tmp_path) == (
+            "redis://explicit:2/0"
+        )
 
 
 def test_not_starting_the_embedded_server_says_what_to_do(state_dir: Path) -> None:

@@ -5,6 +5,7 @@ Pure logic: no Redis server is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -18,6 +19,7 @@ from fairque.core.models import (
     TERMINAL_STATES,
     Priority,
     Task,
+    TaskRecord,
     TaskState,
     new_task_id,
 )
@@ -141,7 +143,7 @@ def test_create_defaults_and_given_values() -> None:
     task = Task.create("user:1")
     assert task.user_id == "user:1" and task.priority is Priority.NORMAL
     assert task.payload == {} and task.args == [] and task.kwargs == {}
-    assert task.state is None and task.attempts == 0 and task.claim == 0
+    assert not hasattr(task, "state") and not hasattr(task, "claim_token")
     named = Task.create("u", "high", {"k": "v"}, task_id="mine")
     assert named.task_id == "mine" and named.priority is Priority.HIGH
     assert named.payload == {"k": "v"}
@@ -163,7 +165,9 @@ def test_unknown_create_option_lists_the_known_ones() -> None:
     assert "'task_id'" not in message.split("known:")[1]
 
 
-@pytest.mark.parametrize("owned", ["state", "attempts", "result", "error", "claim", "worker_id"])
+@pytest.mark.parametrize(
+    "owned", ["state", "attempts", "result", "error", "claim_token", "worker_id"]
+)
 def test_fields_owned_by_the_queue_are_not_create_options(owned: str) -> None:
     with pytest.raises(TaskError, match=f"unknown Task option.*'{owned}'"):
         Task.create("u", **{owned: None})
@@ -227,11 +231,17 @@ def test_bad_dependency_ids_are_refused(dep: object, problem: str) -> None:
 
 
 @pytest.mark.parametrize("payload", [[1, 2], "text", 5, ("a", "b")])
-def test_a_payload_that_is_not_a_dict_is_refused_by_validate(payload: object) -> None:
-    task = Task("t", "u")
-    task.payload = payload  # type: ignore[assignment]
+def test_a_payload_that_is_not_a_dict_is_refused_on_construction(payload: object) -> None:
     with pytest.raises(PayloadError, match="payload must be a dict"):
-        task.validate()
+        Task("t", "u", payload=payload)  # type: ignore[arg-type]
+
+
+def test_a_task_is_frozen_and_normalised_on_construction() -> None:
+    task = Task("t", "u", priority="high")  # type: ignore[arg-type]
+    assert task.priority is Priority.HIGH
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.priority = Priority.LOW  # type: ignore[misc]
+    assert dataclasses.replace(task, priority=2).priority is Priority.LOW
 
 
 def test_create_refuses_a_list_payload_with_payload_error() -> None:
@@ -325,9 +335,9 @@ def test_validation_errors_share_one_root() -> None:
 # --- serialisation -------------------------------------------------------------------
 
 
-def _full_task() -> Task:
-    """A Task with every field set to a value other than its default."""
-    return Task(
+def _full_task() -> TaskRecord:
+    """A TaskRecord with every field set to a value other than its default."""
+    return TaskRecord(
         task_id="task-1",
         user_id="org:42",
         priority=Priority.CRITICAL,
@@ -351,7 +361,7 @@ def _full_task() -> Task:
         result={"total": 99.99, "rows": [1, 2]},
         error={"type": "ValueError", "message": "boom", "traceback": "Traceback ..."},
         worker_id="worker-7",
-        claim=4,
+        claim_token=4,
         cancel_requested=True,
         run_id="run-1",
         name="step",
@@ -363,9 +373,9 @@ def _full_task() -> Task:
 
 
 def test_the_full_task_differs_from_the_defaults_in_every_field() -> None:
-    full, default = _full_task().to_dict(), Task("t", "u").to_dict()
+    full, default = _full_task().to_dict(), TaskRecord("t", "u").to_dict()
     same = [name for name in full if full[name] == default[name]]
-    assert same == []
+    assert same == [], f"give {same} a value other than its default in _full_task()"
 
 
 def test_dict_round_trip_keeps_every_field() -> None:
@@ -373,7 +383,7 @@ def test_dict_round_trip_keeps_every_field() -> None:
     data = task.to_dict()
     assert data["priority"] == 6 and data["state"] == "failed"
     assert json.loads(json.dumps(data)) == data  # JSON-compatible values only
-    back = Task.from_dict(data)
+    back = TaskRecord.from_dict(data)
     assert back == task
     assert back.priority is Priority.CRITICAL and back.state is TaskState.FAILED
 
@@ -382,23 +392,25 @@ def test_json_round_trip_keeps_every_field() -> None:
     task = _full_task()
     text = task.to_json()
     assert isinstance(text, str) and json.loads(text)["task_id"] == "task-1"
-    assert Task.from_json(text) == task
-    assert Task.from_json(text.encode()) == task
+    assert TaskRecord.from_json(text) == task
+    assert TaskRecord.from_json(text.encode()) == task
 
 
 def test_json_round_trip_of_a_new_task() -> None:
     task = Task.create("u", payload={"x": 1})
     back = Task.from_json(task.to_json())
-    assert back == task and back.state is None
+    assert back == task and "state" not in task.to_dict()
 
 
 def test_from_dict_ignores_unknown_keys() -> None:
     data = {**_full_task().to_dict(), "added_in_a_later_version": 1}
-    assert Task.from_dict(data) == _full_task()
+    assert TaskRecord.from_dict(data) == _full_task()
+    spec = Task.from_dict(data)  # a record read as a Task keeps the spec only
+    assert type(spec) is Task and spec.to_hash() == _full_task().to_hash()
 
 
 def test_to_json_refuses_a_result_that_is_not_json() -> None:
-    task = Task("t", "u", result=object())
+    task = TaskRecord("t", "u", result=object())
     with pytest.raises(PayloadError, match="task is not JSON-serialisable"):
         task.to_json()
 
@@ -463,7 +475,7 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
         "state": "finished",
         "attempts": "2",
         "recoveries": "1",
-        "claim": "3",
+        "claim_token": "3",
         "enqueued_at": "10.000",
         "started_at": "11.500",
         "finished_at": "12.250",
@@ -474,9 +486,9 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
         "cancel_requested": "1",
         "order": "123456",  # kept by the scripts, not a Task field
     }
-    task = Task.from_hash(record)
+    task = TaskRecord.from_hash(record)
     assert task.state is TaskState.FINISHED
-    assert (task.attempts, task.recoveries, task.claim) == (2, 1, 3)
+    assert (task.attempts, task.recoveries, task.claim_token) == (2, 1, 3)
     assert (task.enqueued_at, task.started_at, task.finished_at) == (10.0, 11.5, 12.25)
     assert task.duration == 0.75 and task.result == {"ok": True}
     assert task.error == {"type": "Error", "message": "m", "traceback": ""}
@@ -486,8 +498,9 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
 def test_with_state_returns_a_copy() -> None:
     task = Task.create("u")
     started = task.with_state(TaskState.STARTED)
-    assert started.state is TaskState.STARTED and task.state is None
-    assert started.task_id == task.task_id
+    assert isinstance(started, TaskRecord) and started.state is TaskState.STARTED
+    assert started.task_id == task.task_id and started.to_hash() == task.to_hash()
+    assert started.with_state(TaskState.FINISHED).state is TaskState.FINISHED
 
 
 def fields_time(fields: dict[str, str]) -> float:

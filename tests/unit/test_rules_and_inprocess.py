@@ -14,6 +14,8 @@ from fairque.core.models import TRIGGER_RULES
 from fairque.tasks import (
     MemoryXCom,
     Pipeline,
+    axcom_pull,
+    axcom_push,
     current_task,
     decide,
     run_in_process,
@@ -241,6 +243,39 @@ def test_context_is_per_thread_and_per_asyncio_task() -> None:
     assert seen == ["no task in thread"]
     with pytest.raises(XComError):
         current_task()
+
+
+class BlockingOnlyXCom:
+    """A backend with only the blocking methods; records the thread of each call."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryXCom()
+        self.threads: list[threading.Thread] = []
+
+    def pull(self, scope: str, key: str, consumer: str) -> object:
+        self.threads.append(threading.current_thread())
+        return self.memory.pull(scope, key, consumer)
+
+    def push(self, scope: str, key: str, value: object, producer: str) -> None:
+        self.threads.append(threading.current_thread())
+        self.memory.push(scope, key, value, producer)
+
+
+def test_async_xcom_awaits_an_async_backend_and_runs_a_blocking_one_in_a_thread() -> None:
+    async def round_trip(backend: MemoryXCom | BlockingOnlyXCom) -> tuple[object, object]:
+        with running(Task.create("u", task_id="t"), backend):
+            await axcom_push("k", {"n": 1})
+            return await axcom_pull("k"), await axcom_pull("missing", "fallback")
+
+    memory = MemoryXCom()
+    assert asyncio.run(round_trip(memory)) == ({"n": 1}, "fallback")
+    assert [(e.kind, e.key) for e in memory.lineage] == [("push", "k"), ("pull", "k")]
+    blocking = BlockingOnlyXCom()
+    assert asyncio.run(round_trip(blocking)) == ({"n": 1}, "fallback")
+    assert len(blocking.threads) == 3
+    assert threading.main_thread() not in blocking.threads
+    with pytest.raises(XComError, match="only be used while a task runs"):
+        asyncio.run(axcom_pull("anything"))
 
 
 # --- in-process runs ----------------------------------------------------------------------

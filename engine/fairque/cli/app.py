@@ -8,7 +8,6 @@ Sub-modules must not import this module (it imports them).
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -31,11 +30,16 @@ app = typer.Typer(
         "(see `fairque server`); set FAIRQUE_REDIS_URL or --redis-url to use your own."
     ),
     pretty_exceptions_show_locals=False,
+    # Help texts are plain text: square brackets (`fairque[metrics]`, `[default: ...]`)
+    # are shown as written, not parsed as rich markup. Sub-apps inherit this setting.
+    rich_markup_mode=None,
 )
 
 
 def _package_version() -> str:
     """The installed version of fairque, or ``unknown`` from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("fairque")
     except PackageNotFoundError:

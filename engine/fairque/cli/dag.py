@@ -1,4 +1,8 @@
-"""``fairque dag list|validate|render|trigger|test|pause|unpause``."""
+"""``fairque dag list|validate|render|trigger|test|pause|unpause``.
+
+Each command imports the DAG, queue and rendering modules it needs, so that ``fairque
+dag validate`` loads neither the Redis client nor graphviz.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
 from fairque.cli.common import (
@@ -24,14 +27,18 @@ from fairque.cli.common import (
     open_queue,
 )
 from fairque.core.errors import FairQueueError
-from fairque.dag.loader import DagBag, dags_folder, load_dags
-from fairque.dag.model import DAG
-from fairque.dag.render import render
-from fairque.dag.runs import graph_view, paused_dags, set_paused, trigger
-from fairque.dag.validate import validate_paths
-from fairque.queue.runs import RunInfo
-from fairque.queue.sync_queue import TaskQueue
-from fairque.tasks.inprocess import run_in_process
+from fairque.core.imports import (
+    ALLOWED_MODULES_ENV,
+    DEFAULT_ALLOWED_MODULES,
+    default_allowed_modules,
+    split_modules,
+)
+
+if TYPE_CHECKING:
+    from fairque.dag.loader import DagBag
+    from fairque.dag.model import DAG
+    from fairque.queue.runs import RunInfo
+    from fairque.queue.sync_queue import TaskQueue
 
 dag_app = typer.Typer(help="DAG files: list, validate, render, trigger, test, pause.")
 
@@ -49,15 +56,35 @@ ConfOption = Annotated[
 ]
 
 
-def _bag(folder: Path | None) -> DagBag:
-    bag = load_dags(dags_folder(folder))
+AllowedModulesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--allowed-modules",
+        help="Module prefixes task functions may come from, comma-separated "
+        f"[default: ${ALLOWED_MODULES_ENV}, else {','.join(DEFAULT_ALLOWED_MODULES)}].",
+        show_default=False,
+    ),
+]
+
+
+def _allowed(option: str | None) -> list[str]:
+    """The ``--allowed-modules`` prefixes, else the workers' default."""
+    return split_modules(option or "") or default_allowed_modules()
+
+
+def _bag(folder: Path | None, allowed: list[str] | None = None) -> DagBag:
+    from fairque.dag.loader import dags_folder, load_dags
+
+    bag = load_dags(dags_folder(folder), allowed or ["*"])
     for problem in bag.problems:
         err_console.print(f"[yellow]warning:[/yellow] {problem}")
     return bag
 
 
-def _dag(folder: Path | None, dag_id: str) -> DAG:
-    bag = _bag(folder)
+def _dag(folder: Path | None, dag_id: str, allowed: list[str] | None = None) -> DAG:
+    from fairque.dag.loader import dags_folder
+
+    bag = _bag(folder, allowed)
     if dag_id not in bag.dags:
         known = ", ".join(sorted(bag.dags)) or "none"
         fail(f"no DAG {dag_id!r} in {dags_folder(folder)} (known: {known})")
@@ -93,6 +120,8 @@ def list_dags(
     state_dir: StateDirOption = None,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
+    from fairque.dag.runs import paused_dags
+
     with cli_errors():
         bag = _bag(dags_folder_)
         with open_queue(redis_url, state_dir) as queue:
@@ -134,17 +163,19 @@ def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
 @dag_app.command()
 def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="DAG files or folders.")] = None,
-    allowed_modules: Annotated[
-        str, typer.Option("--allowed-modules", help="Module prefixes callables may come from.")
-    ] = "examples,dags",
+    allowed_modules: AllowedModulesOption = None,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
 ) -> None:
-    """Check DAG files without running anything; exit 1 listing every problem."""
+    """Check DAG files without running anything; exit 1 listing every problem.
+
+    Task functions are checked under the workers' import rule and allowed modules."""
+    from fairque.dag.loader import dags_folder
+    from fairque.dag.validate import validate_paths
+
     with cli_errors():
         targets = paths or [dags_folder(dags_folder_)]
-        allowed = [m.strip() for m in allowed_modules.split(",") if m.strip()]
-        report = validate_paths(targets, allowed)
+        report = validate_paths(targets, _allowed(allowed_modules))
     problems = [p for found in report.values() for p in found]
     if as_json:
         console.print_json(
@@ -170,6 +201,9 @@ def render_dag(
     state_dir: StateDirOption = None,
 ) -> None:
     """Draw the DAG (or one run of it, coloured by state, with its XCom lineage)."""
+    from fairque.dag.render import render
+    from fairque.dag.runs import graph_view
+
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
         if run_id is None:
@@ -196,6 +230,8 @@ def trigger_dag(
     state_dir: StateDirOption = None,
 ) -> None:
     """Start a run of a DAG; with --wait, exit 0 if it succeeded and 1 if not."""
+    from fairque.dag.runs import trigger
+
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
         with open_queue(redis_url, state_dir) as queue:
@@ -216,6 +252,8 @@ def trigger_dag(
 
 
 def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunInfo:
+    from rich.live import Live
+
     deadline = time.monotonic() + timeout
     info = queue.get_run(run_id)
     with Live(run_table(info), console=err_console, transient=quiet) as live:
@@ -253,20 +291,28 @@ def test_dag(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the task records a trigger would write.")
     ] = False,
+    allowed_modules: AllowedModulesOption = None,
     dags_folder_: DagsFolderOption = None,
 ) -> None:
-    """Run the whole DAG in this process (no worker, no Redis), or show its records."""
+    """Run the whole DAG in this process (no worker, no Redis), or show its records.
+
+    Task functions are imported under the workers' rule and allowed modules."""
     import sys
 
-    sys.path.insert(0, str(Path.cwd()))
+    from fairque.dag.loader import dags_folder
+    from fairque.tasks.inprocess import run_in_process
+
+    # as a worker started here would import them (and as the loader checked them)
+    sys.path[:0] = [str(Path.cwd()), str(dags_folder(dags_folder_).resolve().parent)]
+    allowed = _allowed(allowed_modules)
     with cli_errors():
-        dag = _dag(dags_folder_, dag_id)
+        dag = _dag(dags_folder_, dag_id, allowed)
         merged = dag.check_conf(_conf(conf))
         if dry_run:
             records = [t.to_dict() for t in dag.compile("dry-run", conf=merged)]
             console.print_json(json.dumps(records))
             return
-        result = run_in_process(dag.pipeline_for(merged), conf=merged)
+        result = run_in_process(dag.pipeline_for(merged), conf=merged, allowed_modules=allowed)
     for name in dag.task_names:
         state = result.states.get(name)
         detail = result.errors.get(name) or json.dumps(result.results.get(name))
@@ -300,6 +346,8 @@ def unpause(
 def _set_paused(
     dag_id: str, paused: bool, folder: Path | None, redis_url: str | None, state_dir: Path | None
 ) -> None:
+    from fairque.dag.runs import set_paused
+
     with cli_errors():
         _dag(folder, dag_id)
         with open_queue(redis_url, state_dir) as queue:

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Group
-from rich.live import Live
 from rich.markup import escape
 from rich.table import Column, Table
 
@@ -21,9 +20,6 @@ from fairque.cli.common import (
     console,
     redis_url_for,
 )
-from fairque.core.config import FairQueueConfig
-from fairque.monitoring.stats import collect
-from fairque.queue.sync_queue import TaskQueue
 
 queue_app = typer.Typer(help="Inspect the queue.")
 
@@ -144,6 +140,12 @@ def stats(
 
     Ended states (finished, failed, canceled) count every task since the start.
     """
+    from rich.live import Live
+
+    from fairque.core.config import FairQueueConfig
+    from fairque.monitoring.stats import collect
+    from fairque.queue.sync_queue import TaskQueue
+
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)
         config = FairQueueConfig.create_default(redis=url, stats_prefix=prefix)

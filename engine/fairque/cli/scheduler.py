@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -10,9 +9,16 @@ from typing import Annotated
 
 import typer
 
-from fairque.cli.common import RedisUrlOption, StateDirOption, cli_errors, redis_url_for
+from fairque.cli.common import (
+    LogFormatOption,
+    LogLevelOption,
+    RedisUrlOption,
+    StateDirOption,
+    cli_errors,
+    redis_url_for,
+    setup_logging,
+)
 from fairque.core.config import FairQueueConfig
-from fairque.scheduler.scheduler import TaskScheduler
 
 
 def scheduler(
@@ -28,15 +34,16 @@ def scheduler(
     no_dags: Annotated[bool, typer.Option("--no-dags", help="Fire task schedules only.")] = False,
     tick: Annotated[float, typer.Option(help="Seconds between passes.")] = 0.2,
     lock_ttl: Annotated[float, typer.Option(help="Seconds the lock outlives its owner.")] = 3.0,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
     """Fire due ticks while holding the scheduler lock; stand by otherwise. Also queues
     due retries and reclaims expired leases. Stops cleanly on SIGTERM/SIGINT."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from fairque.scheduler.scheduler import TaskScheduler
+
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from fairque.cli.common import JsonOption, StateDirOption, console, err_console, handle_errors
-from fairque.server import EmbeddedServer, ServerStatus
+
+if TYPE_CHECKING:
+    from fairque.server.embedded import EmbeddedServer, ServerStatus
 
 server_app = typer.Typer(
     name="server",
@@ -28,25 +30,32 @@ TimeoutOption = Annotated[
 ]
 
 
+def _server(state_dir: Path | None) -> EmbeddedServer:
+    """The server of ``state_dir`` (its module, and the Redis client, loaded on first use)."""
+    from fairque.server.embedded import EmbeddedServer
+
+    return EmbeddedServer(state_dir)
+
+
 @server_app.command()
 @handle_errors
 def start(state_dir: StateDirOption = None, timeout: TimeoutOption = 10.0) -> None:
     """Start the server (or reuse the running one) and print its URL."""
-    typer.echo(EmbeddedServer(state_dir).start(timeout))
+    typer.echo(_server(state_dir).start(timeout))
 
 
 @server_app.command()
 @handle_errors
 def url(state_dir: StateDirOption = None, timeout: TimeoutOption = 10.0) -> None:
     """Print only the server's URL, starting the server if needed."""
-    typer.echo(EmbeddedServer(state_dir).start(timeout))
+    typer.echo(_server(state_dir).start(timeout))
 
 
 @server_app.command()
 @handle_errors
 def stop(state_dir: StateDirOption = None, timeout: TimeoutOption = 10.0) -> None:
     """Stop the server (exit 0 also when none was running)."""
-    server = EmbeddedServer(state_dir)
+    server = _server(state_dir)
     if server.stop(timeout):
         console.print(f"stopped the server of {server.state_dir}", highlight=False)
     else:
@@ -57,7 +66,7 @@ def stop(state_dir: StateDirOption = None, timeout: TimeoutOption = 10.0) -> Non
 @handle_errors
 def status(state_dir: StateDirOption = None, as_json: JsonOption = False) -> None:
     """Show the server's pid, URL, version and binary; exit 1 when it is not running."""
-    server = EmbeddedServer(state_dir)
+    server = _server(state_dir)
     current = server.status()
     if as_json:
         typer.echo(json.dumps(_status_dict(server.state_dir, current), indent=2))

@@ -1,9 +1,12 @@
 """``fairque worker`` (run one worker, or N supervised processes), ``fairque worker
-list`` and ``fairque health``."""
+list`` and ``fairque health``.
+
+The worker, queue and monitoring modules are imported by the commands that use them,
+so that building the app (``fairque --help``) loads none of them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -20,26 +23,25 @@ from rich.table import Table
 
 from fairque.cli.common import (
     JsonOption,
+    LogFormatOption,
+    LogLevelOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
     console,
     fail,
     redis_url_for,
+    setup_logging,
 )
-from fairque.core.config import FairQueueConfig
-from fairque.monitoring.alerts import AlertThresholds, evaluate
-from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
-from fairque.monitoring.stats import system_view
-from fairque.queue.sync_queue import TaskQueue
-from fairque.worker.async_worker import AsyncWorker
-from fairque.worker.handler import TaskHandler, resolve_function
-from fairque.worker.runtime import WorkerObserver
-from fairque.worker.supervisor import supervise
-from fairque.worker.sync_worker import Worker
+from fairque.core.config import REDIS_URL_ENV, FairQueueConfig
+from fairque.core.imports import resolve_class
 
 if TYPE_CHECKING:
     from fairque.monitoring.metrics import WorkerMetrics
+    from fairque.worker.handler import TaskHandler
+    from fairque.worker.runtime import WorkerObserver
+
+logger = logging.getLogger(__name__)
 
 worker_app = typer.Typer(help="Run workers and list the live ones.")
 
@@ -62,13 +64,15 @@ def build_config(
 ) -> FairQueueConfig:
     """The worker's config: the YAML file (or defaults), then the command-line settings.
 
-    The Redis location is FAIRQUE_REDIS_URL or --redis-url when given, else the file's
-    ``redis`` section, else the embedded server of the state folder.
+    The Redis location is --redis-url when given, else the file's ``redis`` section when
+    it names a server, else FAIRQUE_REDIS_URL, else the embedded server of the state
+    folder (explicit beats the environment, as in ``redis_location``).
     """
     given = {k: v for k, v in settings.items() if v is not None}
     if config_file is not None:
         config = FairQueueConfig.from_yaml(config_file, worker_id=worker_id)
-        if redis_url or os.environ.get("FAIRQUE_REDIS_URL"):
+        from_env = redis_url is not None and redis_url == os.environ.get(REDIS_URL_ENV)
+        if (redis_url and not from_env) or config.redis.explicit_url() is None:
             config = config.with_redis(redis_url_for(redis_url, state_dir))
         return config.with_worker(**given) if given else config
     identity = worker_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -113,7 +117,8 @@ def worker(
     instance: Annotated[
         int | None, typer.Option("--instance", hidden=True, help="Suffix of a child's id.")
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -129,9 +134,11 @@ def worker(
     """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks)."""
     if ctx.invoked_subcommand is not None:
         return
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    import asyncio
+
+    from fairque.worker.sync_worker import Worker
+
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())
     with cli_errors():
         config = build_config(
@@ -183,6 +190,9 @@ def _observer(
     metrics: type[WorkerMetrics] | None, port: int | None, config: FairQueueConfig
 ) -> Iterator[WorkerObserver]:
     """The worker's observer: WorkerMetrics serving ``port`` when asked, else a no-op."""
+    from fairque.queue.sync_queue import TaskQueue
+    from fairque.worker.runtime import WorkerObserver
+
     if metrics is None or port is None:
         yield WorkerObserver()
         return
@@ -192,7 +202,7 @@ def _observer(
             server = observer.serve(port)
         except OSError as e:
             fail(f"cannot serve metrics on port {port}: {e}")
-        logging.getLogger("fairque.metrics").info("metrics on :%d/metrics", server.port)
+        logger.info("metrics on :%d/metrics", server.port)
         try:
             yield observer
         finally:
@@ -200,8 +210,10 @@ def _observer(
 
 
 def _supervise(config: FairQueueConfig, processes: int) -> int:
+    from fairque.worker.supervisor import supervise
+
     base = _without_option(sys.argv[1:], ("--processes", "-p", "--redis-url"))
-    url = config.redis.resolved_url()
+    url = redis_url_for(config.redis.explicit_url(), None)
 
     def command(index: int) -> list[str]:
         return [
@@ -229,18 +241,21 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def _handler(path: str | None, config: FairQueueConfig) -> TaskHandler:
+    from fairque.worker.handler import TaskHandler
+
     if path is None:
         return TaskHandler()
-    factory = resolve_function(path, config.worker.allowed_modules)
-    instance = factory()
-    if not isinstance(instance, TaskHandler):
+    factory = resolve_class(path, config.worker.allowed_modules)
+    if not issubclass(factory, TaskHandler):
         fail(f"--handler {path} is not a TaskHandler subclass")
-    return instance
+    return factory()
 
 
 async def _run_async(
     config: FairQueueConfig, handler: TaskHandler, observer: WorkerObserver
 ) -> None:
+    from fairque.worker.async_worker import AsyncWorker
+
     async with AsyncWorker(config, handler) as running:
         running.core.observer = observer
         await running.start()
@@ -253,6 +268,9 @@ def list_workers(
     state_dir: StateDirOption = None,
 ) -> None:
     """Show the live workers (their heartbeat has not expired)."""
+    from fairque.monitoring.health import live_workers
+    from fairque.queue.sync_queue import TaskQueue
+
     with cli_errors():
         url = redis_url_for(redis_url, state_dir)
         with TaskQueue(FairQueueConfig.create_default(redis=url)) as queue:
@@ -303,6 +321,11 @@ def health(
 ) -> None:
     """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
     live worker, or a threshold given here crossed; 0 otherwise."""
+    from fairque.monitoring.alerts import AlertThresholds, evaluate
+    from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
+    from fairque.monitoring.stats import system_view
+    from fairque.queue.sync_queue import TaskQueue
+
     thresholds = AlertThresholds(
         max_queue_depth_per_user=max_queue_depth,
         max_oldest_age_seconds=max_oldest_age,

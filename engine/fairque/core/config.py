@@ -4,8 +4,14 @@ A :class:`FairQueueConfig` is what queues, workers and the scheduler are built f
 one with ``create_default(...)`` in code, ``from_yaml(path)`` for a ``fairque_config.yaml``
 file (checked against ``schemas/config.schema.json``), ``from_dict`` or ``from_url``.
 Every config object validates itself on construction and raises a
-:class:`~fairque.core.errors.ConfigValueError` naming the field. The environment
-variable ``FAIRQUE_REDIS_URL``, when set, overrides the Redis location of any config.
+:class:`~fairque.core.errors.ConfigValueError` naming the field.
+
+Where Redis is (:func:`redis_location`, applied when a queue, worker or scheduler
+connects, not when the config is made): a server the config names (``redis=`` of
+``create_default``, ``from_url``, a ``redis:`` section of a YAML file, any
+:class:`RedisConfig` not left at its connection defaults) wins; else
+``$FAIRQUE_REDIS_URL``; else the embedded server of the state folder
+(``$FAIRQUE_STATE_DIR``, default ``./.fairque``), found if it runs and started if not.
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-import yaml
-
 from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError, FairQueueError
+from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
+from fairque.core.imports import default_allowed_modules, module_allowed
 from fairque.core.models import validate_identifier
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
 
+if TYPE_CHECKING:
+    import yaml
+
 REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
+EMBEDDED = "embedded"
 CONFIG_SCHEMA = "config.schema.json"
 MAX_CONFIG_BYTES = 1024 * 1024
 ALL_USERS = "*"
@@ -32,12 +42,38 @@ ALL_USERS = "*"
 _Path = tuple[str | int, ...]
 
 
+def redis_location(explicit: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Redis URL to use, or None for the embedded server of the state folder.
+
+    Precedence: ``explicit`` (a URL given in code, a config file or a command option),
+    then ``FAIRQUE_REDIS_URL`` in ``environ`` (default ``os.environ``), then None. Blank
+    values count as not given; the word ``embedded`` (either place) means None. A bad
+    ``FAIRQUE_REDIS_URL`` raises :class:`ConfigValueError` naming the variable.
+    """
+    env = (os.environ if environ is None else environ).get(REDIS_URL_ENV, "")
+    for source, value in (("explicit", explicit or ""), (REDIS_URL_ENV, env)):
+        value = value.strip()
+        if value.lower() == EMBEDDED:
+            return None
+        if value:
+            if source == REDIS_URL_ENV:
+                _parse_url(value, (REDIS_URL_ENV,))
+            return value
+    return None
+
+
 @dataclass
 class RedisConfig:
-    """Where the Redis (or Valkey) server is and how to talk to it."""
+    """Where the Redis (or Valkey) server is and how to talk to it.
 
-    host: str = "localhost"
-    port: int = 6379
+    Left at its connection defaults (no host, port, db, username, password, url or ssl
+    given) it names no server: fairque then uses ``FAIRQUE_REDIS_URL``, else the
+    embedded server (see :func:`redis_location`). Given only some of host and port, the
+    other is ``localhost`` / ``6379``.
+    """
+
+    host: str | None = None
+    port: int | None = None
     db: int = 0
     username: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -47,9 +83,13 @@ class RedisConfig:
     ssl: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
-            raise ConfigValueError(("host",), f"must be a host name or address, not {self.host!r}")
-        _integer(self.port, "port", 1, 65535)
+        host = self.host
+        if host is not None and (
+            not isinstance(host, str) or not host or any(c.isspace() for c in host)
+        ):
+            raise ConfigValueError(("host",), f"must be a host name or address, not {host!r}")
+        if self.port is not None:
+            _integer(self.port, "port", 1, 65535)
         _integer(self.db, "db", 0)
         _optional_text(self.username, "username")
         _optional_text(self.password, "password")
@@ -76,25 +116,34 @@ class RedisConfig:
             ssl=parts.scheme == "rediss",
         )
 
-    def resolved_url(self) -> str:
-        """The URL to connect to: ``FAIRQUE_REDIS_URL`` if set, else ``url``, else built."""
-        env = os.environ.get(REDIS_URL_ENV, "").strip()
-        if env:
-            _parse_url(env, (REDIS_URL_ENV,))
-            return env
+    def explicit_url(self) -> str | None:
+        """The URL of the server this config names: ``url``, else one built from host,
+        port, db, credentials and ssl; None when all of them are left at their defaults."""
         if self.url:
             return self.url
+        given = (self.host, self.port, self.username, self.password)
+        if all(v is None for v in given) and self.db == 0 and not self.ssl:
+            return None
         auth = ""
         if self.username or self.password:
             auth = quote(self.username or "", safe="")
             auth += f":{quote(self.password, safe='')}@" if self.password else "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host or "localhost"
+        host = f"[{host}]" if ":" in host else host
         scheme = "rediss" if self.ssl else "redis"
-        return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
+        return f"{scheme}://{auth}{host}:{self.port or 6379}/{self.db}"
+
+    def resolved_url(self) -> str | None:
+        """The URL to connect to (:func:`redis_location` of :meth:`explicit_url`): the
+        named server, else ``FAIRQUE_REDIS_URL``; None means the embedded server."""
+        return redis_location(self.explicit_url())
 
     def redacted_url(self) -> str:
-        """:meth:`resolved_url` with the password replaced by ``***``, for logs and messages."""
+        """:meth:`resolved_url` with the password replaced by ``***``, for logs and
+        messages (``embedded`` for the embedded server)."""
         url = self.resolved_url()
+        if url is None:
+            return EMBEDDED
         parts = urlsplit(url)
         if parts.password is None:
             return url
@@ -109,22 +158,6 @@ class RedisConfig:
             "health_check_interval": 30,
             "retry_on_timeout": False,
         }
-
-
-ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
-
-
-def default_allowed_modules() -> list[str]:
-    """``$FAIRQUE_ALLOWED_MODULES`` (comma-separated prefixes) when set, else the
-    project's own ``examples`` and ``dags``."""
-    configured = os.environ.get(ALLOWED_MODULES_ENV, "")
-    prefixes = [p.strip() for p in configured.split(",") if p.strip()]
-    return prefixes or ["examples", "dags"]
-
-
-def module_allowed(allowed: Sequence[str], module: str) -> bool:
-    """True if ``module`` lies under one of the ``allowed`` prefixes ("*" allows all)."""
-    return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
 
 
 @dataclass
@@ -277,7 +310,12 @@ class FairQueueConfig:
         queue: QueueConfig | None = None,
         **settings: Any,
     ) -> FairQueueConfig:
-        """A one-worker config; ``settings`` are WorkerConfig or QueueConfig fields."""
+        """A one-worker config; ``settings`` are WorkerConfig or QueueConfig fields.
+
+        ``redis`` (a URL or a RedisConfig) names the server and wins over
+        ``FAIRQUE_REDIS_URL``; without it the queue uses ``FAIRQUE_REDIS_URL``, else the
+        embedded server of the state folder (see :func:`redis_location`).
+        """
         worker_keys = _field_names(WorkerConfig) - {"id", "assigned_users", "steal_targets"}
         queue_keys = _field_names(QueueConfig)
         _refuse_unknown(settings, worker_keys | queue_keys)

@@ -54,7 +54,8 @@ class ConfigValueError(ConfigError, ValueError):
 
 
 class RedisUnavailableError(FairQueueError):
-    """The Redis/Valkey server cannot be reached or stopped answering."""
+    """The Redis/Valkey server cannot be reached, stopped answering or is not ready
+    (loading, busy, read-only replica, failing over): a transient error, worth a retry."""
 
 
 class ServerError(FairQueueError):
@@ -136,6 +137,25 @@ class InvalidStateError(QueueError):
         super().__init__(f"cannot {operation} task {task_id!r}: it is {state}")
 
 
+class RedisCommandError(QueueError):
+    """Redis refused a command for a reason a retry cannot mend (a bug or corrupted
+    data, e.g. WRONGTYPE); ``operation`` names what was attempted."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        self.operation = operation
+        self.message = message
+        super().__init__(f"cannot {operation}: Redis refused the command: {message}")
+
+
+class ScriptError(RedisCommandError):
+    """A Lua script raised an error (a bug in the script or in its arguments, or a key
+    of the wrong type); ``script`` is the script's name (``pop``, ``settle``, ...)."""
+
+    def __init__(self, script: str, message: str) -> None:
+        self.script = script
+        super().__init__(f"run {script}", message)
+
+
 class LeaseLostError(QueueError):
     """The caller no longer holds the task's lease (expired, reclaimed or fenced)."""
 
@@ -160,10 +180,6 @@ class TaskImportError(WorkerError):
 
 class TaskTimeoutError(WorkerError):
     """A task ran longer than its ``timeout_seconds``."""
-
-
-class TaskCanceledError(WorkerError):
-    """A running task noticed that it was canceled."""
 
 
 # --- workflows: pipelines and DAGs ---------------------------------------------------

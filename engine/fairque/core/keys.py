@@ -5,7 +5,10 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:queue:user:{user_id}:critical   List    CRITICAL tasks, FIFO (RPUSH / LPOP)
     fq:queue:user:{user_id}:normal     ZSet    priority 1-5 tasks, score = order (see ordering.py)
     fq:state:{state}                   ZSet    task ids per state (score: see below)
-    fq:task:{task_id}                  Hash    task record
+    fq:task:{task_id}                  Hash    task record: the fields of the field table
+                                               (core/models.py) under their own names;
+                                               claim_token counts claims, and finish, fail,
+                                               requeue and extend must quote it
     fq:deps:waiting:{task_id}          Set     tasks waiting on this task
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)

@@ -1,6 +1,15 @@
-"""Task model: priorities, the seven task states and the Task record.
+"""Task model: priorities, the seven task states, the field table and the Task record.
 
-A :class:`Task` is plain data. It round-trips through JSON (``to_dict``/``from_dict``)
+**The field table** is the field declarations of :class:`Task` and :class:`TaskRecord`
+(search for "the field table" below): one row per field with its type, default, Redis
+hash codec, who may set it (:class:`Setter`) and its check (the columns are defined in
+:mod:`fairque.core.fields`). Everything else that lists
+task fields reads it through :data:`TASK_FIELDS` / :func:`task_fields`. To add a task
+option, add its row and a test; ``tests/unit/test_field_table.py`` names any other place
+to touch.
+
+A :class:`Task` (what a user asks for) and a :class:`TaskRecord` (what the queue recorded
+about it) are frozen plain data. They round-trip through JSON (``to_dict``/``from_dict``)
 and through the flat Redis hash the Lua scripts read (``to_hash``/``from_hash``).
 Payloads, arguments and results are JSON only; nothing is ever pickled.
 """
@@ -8,16 +17,34 @@ Payloads, arguments and results are JSON only; nothing is ever pickled.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
 from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
+from fairque.core.fields import (
+    BOOL,
+    FLOAT,
+    INT,
+    JSON,
+    OPT_FLOAT,
+    OPT_INT,
+    Codec,
+    check_dict,
+    check_list,
+    check_payload,
+    field_spec,
+    option,
+    optional_number,
+)
+from fairque.core.fields import FieldSpec as FieldSpec
+from fairque.core.fields import Setter as Setter
+from fairque.core.fields import to_json as to_json
+from fairque.core.imports import parse_import_path
 
 MAX_ID_LENGTH = 200
 _ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f]")
@@ -66,15 +93,18 @@ def _priority_hint(shown: str) -> str:
     return f"unknown priority {shown}; use 1..6 or one of {names}"
 
 
-TRIGGER_RULES = (
+TriggerRule = Literal[
     "all_success",
     "all_done",
     "all_failed",
     "one_success",
     "one_failed",
     "none_failed",
-)
+]
 """When a task with upstreams may run (as in Airflow); ``all_success`` is the default."""
+
+TRIGGER_RULES: tuple[TriggerRule, ...] = get_args(TriggerRule)
+"""Every trigger rule, in declaration order."""
 
 
 class TaskState(str, Enum):
@@ -133,59 +163,114 @@ def validate_identifier(value: object, what: str) -> str:
     return value
 
 
-def to_json(value: object, what: str) -> str:
-    """Serialise ``value`` as compact JSON or raise :class:`PayloadError` naming ``what``."""
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as e:
-        raise PayloadError(f"{what} is not JSON-serialisable: {e}") from e
-
-
 def new_task_id() -> str:
     """A fresh, unique task id (32 hex characters)."""
     return uuid.uuid4().hex
 
 
-@dataclass
-class Task:
-    """A unit of work for one user (tenant).
+# --- the field table ----------------------------------------------------------------------
+#
+# Every task field is declared once, below, in the Task dataclass (what users set) or in
+# TaskRecord (what the Lua scripts own): its type, its default, and in ``metadata`` its
+# Redis hash codec, who may set it (Setter) and how it is checked.
+# The hash codecs and defaults, Task.create's options, ``with_options``, ``@task``'s
+# options, ``default_args`` keys, YAML task keys and the pipeline's template fields are all
+# read from it (see :func:`task_fields`); tests/unit/test_field_table.py checks the places
+# that cannot read it (``@task``'s signature, schemas/dag.schema.json).
 
-    Fields set by the queue (``state``, ``attempts``, timestamps, ``result``, ``error``)
-    reflect the task's record in Redis when the Task comes from ``TaskQueue.get_task``.
-    Times are seconds since the epoch on the Redis server's clock.
+
+PRIORITY = Codec(lambda p: str(int(p)), lambda s: Priority(int(s)))
+STATE = Codec(str, TaskState)
+
+
+def _check_identifier(value: Any, name: str) -> Any:
+    return validate_identifier(value, name)
+
+
+def _check_priority(value: Any, name: str) -> Any:
+    return Priority.parse(value)
+
+
+def _check_ids(value: Any, name: str) -> Any:
+    for item in check_list(value, name):
+        validate_identifier(item, f"{name} entry")
+    return value
+
+
+def _check_func(value: Any, name: str) -> Any:
+    parsed = None if value is None else parse_import_path(value)
+    if isinstance(parsed, str):  # the import rule's syntax; the rest is checked on import
+        raise TaskError(f"{name} {parsed}")
+    return value
+
+
+def _check_trigger_rule(value: Any, name: str) -> Any:
+    if value not in TRIGGER_RULES:
+        raise TaskError(f"unknown {name} {value!r}; use one of {', '.join(TRIGGER_RULES)}")
+    return value
+
+
+_T = TypeVar("_T", bound="Task")
+_USER = Setter.TASK | Setter.OPTIONS
+_ANYWHERE = _USER | Setter.DECORATOR | Setter.YAML
+_RETRY = _ANYWHERE | Setter.DEFAULT_ARGS
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work for one user (tenant): what a user asks for (the spec).
+
+    Frozen: every field is checked and normalised when the task is made (a TaskError
+    subclass names a bad value; ``priority`` is parsed); copy with
+    ``dataclasses.replace``. What the queue records about a task (state, attempts,
+    result, ...) is a :class:`TaskRecord`, which ``pop`` and ``get_task`` return.
+
+    The field declarations below, with :class:`TaskRecord`'s, are *the field table*:
+    see :class:`Setter` and :func:`~fairque.core.fields.option`. Adding a task option
+    is one declaration here plus its test.
     """
 
-    task_id: str
-    user_id: str
-    priority: Priority = Priority.NORMAL
-    payload: dict[str, Any] = field(default_factory=dict)
-    func: str | None = None
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    depends_on: list[str] = field(default_factory=list)
-    max_retries: int | None = None
-    retry_delay_seconds: float | None = None
-    timeout_seconds: float | None = None
-    execute_after: float | None = None
-    created_at: float = field(default_factory=time.time)
-    state: TaskState | None = None
-    attempts: int = 0
-    recoveries: int = 0
-    enqueued_at: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    duration: float | None = None
-    result: Any = None
-    error: dict[str, Any] | None = None
-    worker_id: str | None = None
-    claim: int = 0
-    cancel_requested: bool = False
-    run_id: str | None = None
-    name: str | None = None
-    trigger_rule: str = "all_success"
-    enable_xcom: bool = False
-    xcom_push_key: str | None = None
-    xcom_pulls: list[str] = field(default_factory=list)
+    task_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    user_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
+    priority: Priority = option(
+        Priority.NORMAL, setters=_RETRY, codec=PRIORITY, check=_check_priority
+    )
+    payload: dict[str, Any] = option(
+        {}, setters=_USER, codec=JSON, check=check_payload, sparse=True
+    )
+    func: str | None = option(
+        None, setters=Setter.TASK | Setter.YAML, check=_check_func, key="callable"
+    )
+    args: list[Any] = option(
+        [], setters=Setter.TASK | Setter.YAML, codec=JSON, check=check_list, sparse=True
+    )
+    kwargs: dict[str, Any] = option(
+        {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=check_dict, sparse=True
+    )
+    depends_on: list[str] = option([], setters=_ANYWHERE, codec=JSON, check=_check_ids, sparse=True)
+    max_retries: int | None = option(
+        None, setters=_RETRY, codec=OPT_INT, check=optional_number(integer=True)
+    )
+    retry_delay_seconds: float | None = option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=optional_number()
+    )
+    timeout_seconds: float | None = option(
+        None, setters=_RETRY, codec=OPT_FLOAT, check=optional_number(positive=True)
+    )
+    execute_after: float | None = option(
+        None, setters=_USER, codec=OPT_FLOAT, check=optional_number()
+    )
+    created_at: float = option(factory=time.time, setters=Setter.TASK, codec=FLOAT)
+    run_id: str | None = option(None, setters=_USER)
+    name: str | None = option(None, setters=_USER)
+    trigger_rule: TriggerRule = option(
+        "all_success", setters=_RETRY, check=_check_trigger_rule, sparse=True
+    )
+    enable_xcom: bool = option(False, setters=_USER | Setter.DECORATOR, codec=BOOL, sparse=True)
+    xcom_push_key: str | None = option(
+        None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
+    )
+    xcom_pulls: list[str] = option([], setters=_ANYWHERE, codec=JSON, sparse=True)
 
     @classmethod
     def create(
@@ -198,10 +283,10 @@ class Task:
     ) -> Task:
         """Build a validated task; a unique ``task_id`` is generated when none is given.
 
-        ``options`` are any other Task field (``func``, ``args``, ``kwargs``,
+        ``options`` are any other field a user may set (``func``, ``args``, ``kwargs``,
         ``depends_on``, ``max_retries``, ``retry_delay_seconds``, ``timeout_seconds``,
-        ``execute_after``). Raises a :class:`~fairque.core.errors.TaskError` subclass
-        naming the bad value.
+        ``execute_after``, ...: the fields with :attr:`Setter.TASK`). Raises a
+        :class:`~fairque.core.errors.TaskError` subclass naming the bad value.
         """
         unknown = set(options) - _SETTABLE
         if unknown:
@@ -221,39 +306,25 @@ class Task:
         task.validate()
         return task
 
+    def __post_init__(self) -> None:
+        for name, check in _CHECKED:
+            value = getattr(self, name)
+            checked = check(value, name)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+
     def validate(self, *, check_json: bool = True) -> None:
         """Check every field a user can set; raise a TaskError subclass naming the problem.
 
-        ``check_json=False`` leaves the JSON check of payload, args and kwargs to
-        :meth:`to_hash`, which encodes them anyway (the queue's push does so).
+        Construction already checks the fields; this adds the JSON check of the
+        JSON-encoded ones, which ``check_json=False`` leaves to :meth:`to_hash` (the
+        queue's push encodes them anyway).
         """
-        validate_identifier(self.task_id, "task_id")
-        validate_identifier(self.user_id, "user_id")
-        self.priority = Priority.parse(self.priority)
-        if not isinstance(self.payload, dict):
-            raise PayloadError(f"payload must be a dict, not {type(self.payload).__name__}")
-        for name, kind in (("args", list), ("kwargs", dict), ("depends_on", list)):
-            if not isinstance(getattr(self, name), kind):
-                raise TaskError(f"{name} must be a {kind.__name__}, not {getattr(self, name)!r}")
+        self.__post_init__()
         if check_json:
-            for name in ("payload", "args", "kwargs"):
-                to_json(getattr(self, name), name)
-        if self.func is not None and (not isinstance(self.func, str) or ":" not in self.func):
-            raise TaskError(f"func must be an import path 'module:function', not {self.func!r}")
-        for dep in self.depends_on:
-            validate_identifier(dep, "depends_on entry")
-        if self.max_retries is not None:
-            _check_number(self.max_retries, "max_retries", integer=True)
-        if self.retry_delay_seconds is not None:
-            _check_number(self.retry_delay_seconds, "retry_delay_seconds")
-        if self.timeout_seconds is not None:
-            _check_number(self.timeout_seconds, "timeout_seconds", positive=True)
-        if self.execute_after is not None:
-            _check_number(self.execute_after, "execute_after")
-        if self.trigger_rule not in TRIGGER_RULES:
-            raise TaskError(
-                f"unknown trigger_rule {self.trigger_rule!r}; use one of {', '.join(TRIGGER_RULES)}"
-            )
+            for spec in _PUSHED:
+                if spec.codec is JSON:
+                    to_json(getattr(self, spec.name), spec.name)
 
     # --- serialisation ---------------------------------------------------------------
 
@@ -261,15 +332,16 @@ class Task:
         """All fields as JSON-compatible values."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["priority"] = int(self.priority)
-        data["state"] = None if self.state is None else self.state.value
+        if isinstance(data.get("state"), TaskState):
+            data["state"] = data["state"].value
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Task:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored (forward compatibility)."""
-        names = {f.name for f in fields(cls)}
+    def from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+        """Inverse of :meth:`to_dict`; unknown keys (and a record's fields, read as a
+        Task) are ignored (forward compatibility)."""
+        names = _names_of(cls)
         values = {k: v for k, v in data.items() if k in names}
-        values["priority"] = Priority.parse(values.get("priority", Priority.NORMAL))
         if values.get("state") is not None:
             values["state"] = TaskState(values["state"])
         return cls(**values)
@@ -279,36 +351,35 @@ class Task:
         return to_json(self.to_dict(), "task")
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Task:
+    def from_json(cls: type[_T], text: str | bytes) -> _T:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
     def to_hash(self) -> dict[str, str]:
-        """The flat string fields written to the task's Redis hash. Fields at their
-        default (None, empty, the default trigger rule) are left out to save memory;
-        :meth:`from_hash` and the scripts read a missing field as its default."""
+        """The flat string fields written to the task's Redis hash: every field push owns
+        (not :attr:`Setter.QUEUE`). None, and a ``sparse`` field at its default, are left
+        out to save memory; :meth:`from_hash` and the scripts read a missing field as its
+        default."""
         out: dict[str, str] = {}
-        for name in _PUSHED:
-            value = getattr(self, name)
-            if value is None or _DEFAULTS.get(name, _NO_DEFAULT) == value:
+        for spec in _PUSHED:
+            value = getattr(self, spec.name)
+            if value is None or (spec.sparse and value == spec.default):
                 continue
-            if name in _JSON_FIELDS:
-                out[name] = to_json(value, name)
-            else:
-                codec = _HASH_CODECS.get(name)
-                out[name] = codec[0](value) if codec else str(value)
+            out[spec.name] = (
+                to_json(value, spec.name) if spec.codec is JSON else spec.codec.encode(value)
+            )
         return out
 
     @classmethod
-    def from_hash(cls, raw: Mapping[str, str] | Mapping[bytes, bytes]) -> Task:
-        """Build a Task from a Redis hash as returned by HGETALL (bytes or str)."""
-        names = _TASK_FIELDS
+    def from_hash(cls: type[_T], raw: Mapping[str, str] | Mapping[bytes, bytes]) -> _T:
+        """Build a Task (or a TaskRecord) from a Redis hash as returned by HGETALL (bytes
+        or str); fields the class does not have are ignored."""
+        names = _names_of(cls)
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            name, text = _text(key), _text(value)
-            if name in names:
-                codec = _HASH_CODECS.get(name)
-                values[name] = codec[1](text) if codec else text
+            spec = _BY_NAME.get(_text(key))
+            if spec is not None and spec.name in names:
+                values[spec.name] = spec.codec.decode(_text(value))
         return cls(**values)
 
     @property
@@ -321,103 +392,70 @@ class Task:
         """The task's name in its run, or its id."""
         return self.name or self.task_id
 
-    def with_state(self, state: TaskState) -> Task:
-        """A copy in another state (for in-process runs and tests)."""
+    def with_state(self, state: TaskState) -> TaskRecord:
+        """A record of this task in ``state`` (for in-process runs and tests)."""
+        return TaskRecord.of(self, state=state)
+
+
+@dataclass(frozen=True)
+class TaskRecord(Task):
+    """What the queue records about a task: its spec plus the fields the Lua scripts own.
+
+    ``TaskQueue.pop``, ``pop_many``, ``get_task`` and a run's ``task(name)`` return records; a
+    worker's ``finish``/``fail`` take the record it claimed (its ``claim_token`` proves
+    the claim). Read-only: the queue changes the record in Redis, never this copy.
+    Times are seconds since the epoch on the Redis server's clock.
+    """
+
+    state: TaskState | None = option(None, setters=Setter.QUEUE, codec=STATE)
+    attempts: int = option(0, setters=Setter.QUEUE, codec=INT)
+    recoveries: int = option(0, setters=Setter.QUEUE, codec=INT)
+    enqueued_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    started_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    finished_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    duration: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    result: Any = option(None, setters=Setter.QUEUE, codec=JSON)
+    error: dict[str, Any] | None = option(None, setters=Setter.QUEUE, codec=JSON)
+    worker_id: str | None = option(None, setters=Setter.QUEUE)
+    claim_token: int = option(0, setters=Setter.QUEUE, codec=INT)
+    cancel_requested: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+
+    @classmethod
+    def of(cls, task: Task, **queue_fields: Any) -> TaskRecord:
+        """A record of ``task`` with the given queue-owned fields (e.g. ``state``)."""
+        spec = {f.name: getattr(task, f.name) for f in fields(Task)}
+        return cls(**spec, **queue_fields)
+
+    def with_state(self, state: TaskState) -> TaskRecord:
+        """A copy in another state."""
         return replace(self, state=state)
 
 
-def _check_number(
-    value: object, what: str, *, integer: bool = False, positive: bool = False
-) -> None:
-    ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        kind = "an integer" if integer else "a number"
-        raise TaskError(f"{what} must be {kind}, not {value!r}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        sign = "positive" if positive else "zero or more"
-        raise TaskError(f"{what} must be finite and {sign}, not {value!r}")
+TASK_FIELDS: tuple[FieldSpec, ...] = tuple(field_spec(f) for f in fields(TaskRecord))
+"""The field table, in declaration order (Task's rows, then TaskRecord's)."""
+
+
+def task_fields(setter: Setter) -> tuple[FieldSpec, ...]:
+    """The rows of the field table that ``setter`` may set, in declaration order."""
+    return tuple(spec for spec in TASK_FIELDS if spec.setters & setter)
+
+
+_BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
+_PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
+_SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
+_CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
+
+
+_NAMES_OF: dict[type, frozenset[str]] = {}
+
+
+def _names_of(cls: type[Task]) -> frozenset[str]:
+    """The field names of ``cls`` (Task, TaskRecord or a subclass), computed once."""
+    names = _NAMES_OF.get(cls)
+    if names is None:
+        names = _NAMES_OF[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _json_loads(text: str) -> Any:
-    """json.loads with the empty list and mapping (most task fields) taken fast."""
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    return json.loads(text)
-
-
-def _opt_float(text: str) -> float | None:
-    return float(text) if text else None
-
-
-def _json_dumps(value: Any) -> str:
-    return to_json(value, "value")
-
-
-_Codec = tuple[Callable[[Any], str], Callable[[str], Any]]
-_JSON: _Codec = (_json_dumps, _json_loads)
-_FLOAT: _Codec = (str, _opt_float)
-_INT: _Codec = (str, int)
-_HASH_CODECS: dict[str, _Codec] = {
-    "priority": (lambda p: str(int(p)), lambda s: Priority(int(s))),
-    "payload": _JSON,
-    "args": _JSON,
-    "kwargs": _JSON,
-    "depends_on": _JSON,
-    "result": _JSON,
-    "error": _JSON,
-    "max_retries": (str, lambda s: int(s) if s else None),
-    "attempts": _INT,
-    "recoveries": _INT,
-    "claim": _INT,
-    "retry_delay_seconds": _FLOAT,
-    "timeout_seconds": _FLOAT,
-    "execute_after": _FLOAT,
-    "created_at": (str, float),
-    "enqueued_at": _FLOAT,
-    "started_at": _FLOAT,
-    "finished_at": _FLOAT,
-    "duration": _FLOAT,
-    "state": (str, TaskState),
-    "cancel_requested": (lambda b: "1" if b else "0", lambda s: s == "1"),
-    "enable_xcom": (lambda b: "1" if b else "0", lambda s: s == "1"),
-    "xcom_pulls": _JSON,
-}
-
-# Fields the Lua scripts own: never written from a Task by push.
-_QUEUE_OWNED = frozenset(
-    {
-        "state",
-        "attempts",
-        "recoveries",
-        "enqueued_at",
-        "started_at",
-        "finished_at",
-        "duration",
-        "result",
-        "error",
-        "worker_id",
-        "claim",
-        "cancel_requested",
-    }
-)
-
-_TASK_FIELDS = frozenset(f.name for f in fields(Task))
-_SETTABLE = _TASK_FIELDS - _QUEUE_OWNED
-_PUSHED = tuple(f.name for f in fields(Task) if f.name not in _QUEUE_OWNED)
-_JSON_FIELDS = frozenset(name for name, codec in _HASH_CODECS.items() if codec is _JSON)
-_NO_DEFAULT = object()
-_DEFAULTS: dict[str, Any] = {
-    "payload": {},
-    "args": [],
-    "kwargs": {},
-    "depends_on": [],
-    "trigger_rule": "all_success",
-    "enable_xcom": False,
-    "xcom_pulls": [],
-}

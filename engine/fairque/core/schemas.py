@@ -5,6 +5,9 @@ source checkout keeps them in the repository's top-level ``schemas/`` folder. Th
 helpers here serve every YAML document fairque reads (config files, DAG files): parse
 once keeping the node tree, validate against a schema with plain-English messages,
 and find the line of a field such as ``workers[0].poll_interval_seconds``.
+
+``yaml`` and ``jsonschema`` are imported by the functions that use them, so that
+importing the configuration costs neither until a document is read.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
-
-import yaml
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any, cast
 
 from fairque.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
+    from jsonschema import Draft202012Validator, ValidationError
 
 # engine/fairque/core/schemas.py: parents[1] is the package, parents[3] the repository.
 _HERE = Path(__file__).resolve()
@@ -49,6 +53,8 @@ def load_schema(name: str) -> dict[str, Any]:
 @lru_cache(maxsize=16)
 def schema_validator(name: str) -> Draft202012Validator:
     """A Draft 2020-12 validator for schema ``name``, built once per process."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name))
 
 
@@ -116,6 +122,8 @@ def read_yaml_file(
     A missing, unreadable, oversized, non-UTF-8 or malformed file raises
     ``error(path, [problem])``, e.g. ``ConfigFileError``.
     """
+    import yaml
+
     try:
         with open(path, "rb") as f:
             raw = f.read(max_bytes + 1)
@@ -138,6 +146,8 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
 
     Raises ``yaml.YAMLError``; :func:`yaml_error_text` turns it into one line.
     """
+    import yaml
+
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -148,6 +158,8 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
 
 def yaml_error_text(error: yaml.YAMLError) -> str:
     """``line 3, column 5: invalid YAML: <problem>`` for a parse error."""
+    import yaml
+
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -157,6 +169,8 @@ def yaml_error_text(error: yaml.YAMLError) -> str:
 
 def line_of(node: yaml.Node | None, path: Sequence[str | int]) -> int | None:
     """The 1-based line of ``path`` in a YAML node tree, else of its nearest enclosing entry."""
+    import yaml
+
     line = _line(node)
     for part in path:
         if isinstance(node, yaml.MappingNode):

@@ -7,6 +7,7 @@ folder is the argument, else ``$FAIRQUE_DAGS_FOLDER``, else ``dags/``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib
@@ -15,18 +16,20 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from fairque.core.errors import DagError, DagFileError, DagNotFoundError, FairQueueError
-from fairque.core.models import Priority, Task
+from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
+from fairque.core.models import Setter, Task, task_fields
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
 from fairque.dag.validate import (
     Problem,
+    callable_report,
     document_problems,
     expansion_problem,
     graph_edges,
@@ -39,6 +42,8 @@ ENV_FOLDER = "FAIRQUE_DAGS_FOLDER"
 DEFAULT_FOLDER = "dags"
 MAX_FILE_BYTES = 1 << 20
 YAML_SUFFIXES = (".yaml", ".yml")
+PRIVATE_PREFIX = "_fairque_dag_"
+"""Module names given to Python DAG files outside a package."""
 _YAML_WHERE = re.compile(r"^line (\d+), column (\d+): ")
 
 AllowedModules = Sequence[str]
@@ -162,16 +167,62 @@ def load_dag_file(path: str | Path, allowed_modules: AllowedModules = ("*",)) ->
     bad file). YAML files are safe-loaded, at most 1 MiB, alias bombs refused.
 
     Callables are imported as a worker started here would import them: the current
-    folder and the DAG folder's parent are put on ``sys.path`` (at the end) first.
+    folder and the DAG folder's parent are on ``sys.path`` while the file loads. Loading
+    leaves no trace for the files loaded after it: ``sys.path`` is restored and modules
+    that only the file's own folders made importable are forgotten (see
+    :func:`import_scope`).
     """
     file = Path(path)
-    _on_sys_path(Path.cwd())
-    _on_sys_path(file.resolve().parent.parent)
-    if file.suffix in YAML_SUFFIXES:
-        return _load_yaml(file, allowed_modules)
-    if file.suffix == ".py":
-        return _load_python(file, allowed_modules)
+    with import_scope(file) as roots:
+        if file.suffix in YAML_SUFFIXES:
+            return _load_yaml(file, allowed_modules)
+        if file.suffix == ".py":
+            return _load_python(file, allowed_modules, roots)
     return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+
+
+def worker_roots(file: Path) -> list[Path]:
+    """The folders a worker started here imports task modules from: ``sys.path``, the
+    current folder and the DAG folder's parent."""
+    entries = [*sys.path, str(Path.cwd()), str(file.resolve().parent.parent)]
+    return list(dict.fromkeys(Path(entry or ".").resolve() for entry in entries))
+
+
+@contextmanager
+def import_scope(file: Path) -> Iterator[list[Path]]:
+    """Load ``file`` with :func:`worker_roots` on ``sys.path`` (yielded); afterwards
+    ``sys.path`` is as it was, and every module imported meanwhile that ``sys.path`` and
+    the current folder would not find under its own name (a Python DAG file's private
+    module, a module next to it) is dropped from ``sys.modules``, so whether a later
+    file validates never depends on which files were loaded before it."""
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    roots = worker_roots(file)
+    for folder in roots:
+        _on_sys_path(folder)
+    try:
+        yield roots
+    finally:
+        sys.path[:] = saved_path
+        lasting = [Path(entry or ".").resolve() for entry in (*saved_path, str(Path.cwd()))]
+        for name in set(sys.modules) - saved_modules:
+            module = sys.modules.get(name)
+            if module is not None and not found_under(module, lasting):
+                del sys.modules[name]
+
+
+def found_under(module: ModuleType, roots: Sequence[Path]) -> bool:
+    """True if ``module`` is the file that importing its name from ``roots`` gives
+    (True for modules without a file: builtins, namespace packages)."""
+    where = getattr(module, "__file__", None)
+    if not where:
+        return True
+    path = Path(where).resolve()
+    path = path.parent if path.stem == "__init__" else path.with_name(path.name.split(".")[0])
+    parts = module.__name__.split(".")
+    for root in roots:
+        if path.is_relative_to(root) and list(path.relative_to(root).parts) == parts:
+            return True
+    return False
 
 
 def _failed(
@@ -240,7 +291,8 @@ def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("
     )
 
 
-_DIRECT = ("trigger_rule", "max_retries", "retry_delay_seconds", "timeout_seconds")
+_DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
+_YAML_KEYS = task_fields(Setter.YAML)
 
 
 def _template(
@@ -258,29 +310,15 @@ def _template(
         del options["depends_on"], options["user_id"]
         if target.push_key and target.push_key != options["xcom_push_key"]:
             pushes.append(target.push_key)
-    for source in (defaults, spec):
-        options.update({k: source[k] for k in (*_DIRECT, "priority") if k in source})
-    if "xcom_push" in spec:
-        options["xcom_push_key"] = spec["xcom_push"]
-    if "xcom_pulls" in spec:
-        options["xcom_pulls"] = list(spec["xcom_pulls"])
-    options["priority"] = Priority.parse(options.get("priority", Priority.NORMAL))
+    options.update({f.name: defaults[f.key] for f in _DEFAULT_ARGS if f.key in defaults})
+    options.update({f.name: copy.deepcopy(spec[f.key]) for f in _YAML_KEYS if f.key in spec})
     options["enable_xcom"] = bool(
         options.get("enable_xcom")
         or options.get("xcom_push_key")
         or options.get("xcom_pulls")
         or pushes
     )
-    task = Task(
-        task_id=name,
-        name=name,
-        user_id=tenant,
-        func=spec["callable"],
-        args=list(spec.get("args", [])),
-        kwargs=dict(spec.get("kwargs", {})),
-        depends_on=list(spec.get("depends_on", [])),
-        **options,
-    )
+    task = Task(task_id=name, name=name, user_id=tenant, **options)
     task.validate()
     return task, TaskInfo(spec.get("description", ""), tuple(dict.fromkeys(pushes)))
 
@@ -288,7 +326,7 @@ def _template(
 # --- Python DAG files ------------------------------------------------------------------------
 
 
-def _load_python(file: Path, allowed: AllowedModules) -> LoadResult:
+def _load_python(file: Path, allowed: AllowedModules, roots: Sequence[Path]) -> LoadResult:
     name = str(file)
     try:
         module = import_dag_module(file)
@@ -307,25 +345,51 @@ def _load_python(file: Path, allowed: AllowedModules) -> LoadResult:
             file, "defines no DAG at module level (e.g. dag = DAG(dag_id=..., pipeline=...))"
         )
     problems = [
-        Problem(name, None, None, "", f"DAG {dag.dag_id!r}: task {task_name!r}: {error}")
-        for dag in dags
-        for task_name, error in _callable_errors(dag, allowed)
+        Problem(name, None, None, "", f"DAG {dag_id!r}: task {task_name!r}: {error}")
+        for (dag_id, task_name), error in _callable_errors(dags, allowed, roots)
     ]
     if problems:
         return LoadResult(name, problems=problems)
     return LoadResult(name, dags, lines={dag.dag_id: None for dag in dags})
 
 
-def _callable_errors(dag: DAG, allowed: AllowedModules) -> list[tuple[str, str]]:
-    errors = []
-    for task_name, task in dag.pipeline.nodes.items():
-        if task.func is None:
-            continue  # a payload-only task, for a custom TaskHandler
-        try:
-            import_callable(task.func, allowed)
-        except DagError as e:
-            errors.append((task_name, str(e)))
-    return errors
+def _callable_errors(
+    dags: Sequence[DAG], allowed: AllowedModules, roots: Sequence[Path]
+) -> list[tuple[tuple[str, str], str]]:
+    """Per (dag_id, task name): why a worker could not run its function. Payload-only
+    tasks (no ``func``) are for a custom TaskHandler and are not checked."""
+    errors: list[tuple[tuple[str, str], str]] = []
+    uses: list[tuple[tuple[str, str], str]] = []
+    for dag in dags:
+        for task_name, task in dag.pipeline.nodes.items():
+            if task.func is None:
+                continue
+            unreachable = unimportable(task.func, roots)
+            if unreachable:
+                errors.append(((dag.dag_id, task_name), unreachable))
+            else:
+                uses.append(((dag.dag_id, task_name), task.func))
+    return errors + callable_report(uses, allowed)
+
+
+def unimportable(path: str, roots: Sequence[Path]) -> str | None:
+    """Why a worker could not import the already-imported module of ``path`` by its
+    name from ``roots`` (see :func:`worker_roots`), or None. That is the case of a
+    function defined in a Python DAG file outside a package (loaded under a private
+    name) and of a module found only through the DAG file's own folder."""
+    module_name = path.partition(":")[0]
+    module = sys.modules.get(module_name)
+    if module is None or found_under(module, roots):
+        return None
+    if module_name.startswith(PRIVATE_PREFIX):
+        where = "in the DAG file itself, which is not in a package"
+    else:
+        where = f"in module {module_name!r}, found only through the DAG file's folder"
+    return (
+        f"function {path.partition(':')[2]!r} is defined {where}, so a worker cannot import "
+        "it; move it to an importable module (a package under allowed_modules) and import "
+        "it from the DAG file"
+    )
 
 
 def import_dag_module(file: Path) -> ModuleType:
@@ -374,7 +438,7 @@ def _import_private(path: Path) -> ModuleType:
     _on_sys_path(path.parent)
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
     stem = re.sub(r"\W", "_", path.stem)
-    name = f"_fairque_dag_{digest}_{stem}"
+    name = f"{PRIVATE_PREFIX}{digest}_{stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")

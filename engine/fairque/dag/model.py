@@ -16,30 +16,24 @@ import copy
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import networkx as nx
-from croniter import croniter
-
+from fairque.core.cron import cron_problem, timezone_problem
+from fairque.core.cron import cron_problem as schedule_problem
+from fairque.core.cron import make_croniter as make_croniter
 from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
-from fairque.core.models import Priority, Task, to_json, validate_identifier
+from fairque.core.graph import ancestors
+from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 PARAM_TYPES = ("string", "integer", "number", "boolean", "object", "array")
-DEFAULT_ARG_KEYS = (
-    "priority",
-    "max_retries",
-    "retry_delay_seconds",
-    "timeout_seconds",
-    "trigger_rule",
-)
+_DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
+DEFAULT_ARG_KEYS = tuple(spec.key for spec in _DEFAULT_ARGS)
 """The keys ``default_args`` may set; each may also be set on a task (the task wins)."""
 
 _PLACEHOLDER = re.compile(r"^\{\{\s*params\.([A-Za-z0-9_.-]+)\s*\}\}$")
@@ -167,42 +161,66 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
-# --- schedule ----------------------------------------------------------------------------
+# --- the rules DAG files and DAG objects share ---------------------------------------------
+# Each returns problems; DAG() raises the first, ``fairque dag validate`` locates them all.
 
 
-def make_croniter(expression: str, start: datetime | float | None = None) -> Any:
-    """A croniter for a DAG ``schedule``: 5 fields, or 6 with the seconds field FIRST
-    (``"30 */5 * * * *"`` = at second 30 of every fifth minute), as the scheduler reads it."""
-    return croniter(expression, start, second_at_beginning=True)
+def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str]]:
+    """``(field, message)`` for a bad cron ``schedule`` (None: manual only) or time zone."""
+    found = [("schedule", None if schedule is None else cron_problem(schedule))]
+    found.append(("timezone", timezone_problem(timezone)))
+    return [(where, text) for where, text in found if text]
 
 
-def schedule_problem(expression: object) -> str | None:
-    """Why ``expression`` is not a usable cron schedule, or None."""
-    if not isinstance(expression, str) or not expression.strip():
-        return f"schedule must be a cron expression such as '0 9 * * *', not {expression!r}"
-    fields = expression.split()
-    if len(fields) not in (5, 6):
-        return (
-            f"cron {expression!r} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
-            "use 5 (minute hour day month "
-            "weekday) or 6 with seconds first (second minute hour day month weekday)"
+def dependency_problems(
+    depends_on: Mapping[str, Sequence[str]], known: Collection[str]
+) -> list[tuple[str, int, str]]:
+    """``(task, index, message)`` for each ``depends_on`` entry that names the task
+    itself or no task in ``known``."""
+    found: list[tuple[str, int, str]] = []
+    for name, upstreams in depends_on.items():
+        for i, upstream in enumerate(upstreams):
+            if upstream == name:
+                text = f"task {name!r} depends on itself; remove it from its own depends_on"
+            elif upstream not in known:
+                text = (
+                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
+                    f"DAG{did_you_mean(upstream, known)}"
+                )
+            else:
+                continue
+            found.append((name, i, text))
+    return found
+
+
+def param_problems(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, message)`` for each param spec (a ParamSpec or its YAML mapping) that is
+    malformed or whose default or enum does not fit its type."""
+    found: list[tuple[str, str]] = []
+    for name, spec in params.items():
+        try:
+            problems = ParamSpec.of(spec).problems()
+        except DagError as e:
+            problems = [str(e)]
+        found.extend((name, f"param {name!r}: {p}") for p in problems)
+    return found
+
+
+def placeholder_problems(
+    task: str, values: Mapping[str, Any], params: Collection[str]
+) -> list[tuple[str, str]]:
+    """``(key, message)`` for each ``"{{ params.NAME }}"`` in a task's ``values`` (its
+    args and kwargs by key) that names no param."""
+    return [
+        (
+            key,
+            f"task {task!r}: {{{{ params.{used} }}}} names no param {used!r}"
+            f"{did_you_mean(used, params)}",
         )
-    try:
-        make_croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
-    except (ValueError, KeyError, TypeError) as e:  # croniter errors derive from ValueError
-        return f"cron {expression!r} is invalid: {e}"
-    return None
-
-
-def timezone_problem(name: object) -> str | None:
-    """Why ``name`` is not an IANA timezone such as ``Europe/Paris``, or None."""
-    if not isinstance(name, str) or not name:
-        return f"timezone must be an IANA name such as 'UTC' or 'Europe/Paris', not {name!r}"
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return f"unknown timezone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'"
-    return None
+        for key, value in values.items()
+        for used in placeholders(value)
+        if used not in params
+    ]
 
 
 # --- the DAG -----------------------------------------------------------------------------
@@ -253,8 +271,8 @@ class DAG:
             )
         if not len(pipeline):
             raise DagError(f"DAG {self.dag_id!r} has no tasks")
+        self._check_params(self.params)
         params = {name: ParamSpec.of(spec) for name, spec in dict(self.params).items()}
-        self._check_params(params)
         defaults = dict(self.default_args)
         if not self.defaults_applied:
             pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
@@ -271,11 +289,9 @@ class DAG:
             raise DagError(
                 f"dag_id {self.dag_id!r} is invalid: use 1-200 letters, digits, '_', '.' or '-'"
             )
-        problem = (None if self.schedule is None else schedule_problem(self.schedule)) or (
-            timezone_problem(self.timezone)
-        )
-        if problem:
-            raise DagError(f"DAG {self.dag_id!r}: {problem}")
+        problems = schedule_problems(self.schedule, self.timezone)
+        if problems:
+            raise DagError(f"DAG {self.dag_id!r}: {problems[0][1]}")
         if isinstance(self.max_active_runs, bool) or not isinstance(self.max_active_runs, int):
             raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be an integer")
         if self.max_active_runs < 1:
@@ -284,25 +300,24 @@ class DAG:
             raise DagError(f"DAG {self.dag_id!r}: catchup must be true or false")
         validate_identifier(self.tenant, "user_id")
 
-    def _check_params(self, params: Mapping[str, ParamSpec]) -> None:
-        problems = [f"param {name!r}: {p}" for name, s in params.items() for p in s.problems()]
+    def _check_params(self, params: Mapping[str, Any]) -> None:
+        problems = [text for _, text in param_problems(params)]
         if problems:
             raise DagError(f"DAG {self.dag_id!r}: " + "; ".join(problems))
 
     def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
-        external = pipeline.external_dependencies()
-        if external:
-            name = min(external)
-            raise UnknownDependencyError(name, external[name])
+        nodes = pipeline.nodes
+        known = {*nodes, *(task.task_id for task in nodes.values())}
+        depends_on = {name: task.depends_on for name, task in nodes.items()}
+        for name, i, text in dependency_problems(depends_on, known):
+            if depends_on[name][i] in known:
+                raise DagError(f"DAG {self.dag_id!r}: {text}")
+            raise UnknownDependencyError(name, [d for d in depends_on[name] if d not in known])
         pipeline.validate()
         for name, task in pipeline.nodes.items():
-            for used in placeholders([task.args, task.kwargs]):
-                if used not in params:
-                    hint = did_you_mean(used, params)
-                    raise DagError(
-                        f"DAG {self.dag_id!r}: task {name!r} uses {{{{ params.{used} }}}} "
-                        f"but the DAG has no param {used!r}{hint}"
-                    )
+            values = {"args": task.args, "kwargs": task.kwargs}
+            for _, text in placeholder_problems(name, values, params):
+                raise DagError(f"DAG {self.dag_id!r}: {text}")
 
     # --- reading -------------------------------------------------------------------------
 
@@ -323,10 +338,9 @@ class DAG:
             keys = [task.xcom_push_key, *self.task_info.get(name, TaskInfo()).xcom_pushes]
             for key in dict.fromkeys(k for k in keys if k):
                 pushers.setdefault(key, []).append(name)
-        graph = self.pipeline.graph()
         lineage: list[tuple[str, str, str]] = []
         for consumer in self.task_names:
-            before = nx.ancestors(graph, consumer)
+            before = ancestors(self.pipeline.edges, consumer)
             for key in self.pipeline.nodes[consumer].xcom_pulls:
                 candidates = [p for p in pushers.get(key, []) if p != consumer]
                 upstream = [p for p in candidates if p in before]
@@ -448,18 +462,13 @@ def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str
         )
     if not defaults:
         return pipeline
-    unset: dict[str, Any] = {
-        "priority": Priority.NORMAL,
-        "trigger_rule": "all_success",
-        "max_retries": None,
-        "retry_delay_seconds": None,
-        "timeout_seconds": None,
-    }
     nodes: dict[str, Task] = {}
     for name, task in pipeline.nodes.items():
-        changes = {k: v for k, v in defaults.items() if getattr(task, k) == unset[k]}
-        if "priority" in changes:
-            changes["priority"] = Priority.parse(changes["priority"])
+        changes = {
+            spec.name: defaults[spec.key]
+            for spec in _DEFAULT_ARGS
+            if spec.key in defaults and getattr(task, spec.name) == spec.default
+        }
         nodes[name] = clone_task(task, **changes) if changes else task
     return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
 
@@ -471,9 +480,13 @@ __all__ = [
     "PARAM_TYPES",
     "ParamSpec",
     "TaskInfo",
+    "dependency_problems",
     "make_croniter",
+    "param_problems",
+    "placeholder_problems",
     "placeholders",
     "schedule_problem",
+    "schedule_problems",
     "substitute",
     "timezone_problem",
 ]

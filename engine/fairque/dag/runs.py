@@ -11,6 +11,7 @@ from typing import Any
 from fairque.core.models import validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge
+from fairque.queue import control
 from fairque.queue.runs import RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
@@ -59,16 +60,12 @@ def trigger(
 
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
     """Pause (the schedule does not fire) or unpause a DAG."""
-    key = queue.keys.paused_dags
-    if paused:
-        queue.redis.sadd(key, dag_id)
-    else:
-        queue.redis.srem(key, dag_id)
+    queue.run_pipeline(control.set_dag_paused(queue.keys, dag_id, paused))
 
 
 def paused_dags(queue: TaskQueue) -> set[str]:
     """The ids of the paused DAGs."""
-    return {str(m) for m in queue.redis.smembers(queue.keys.paused_dags)}
+    return queue.run_pipeline(control.paused_dags(queue.keys))
 
 
 def graph_view(

@@ -10,29 +10,26 @@ loader, to files and folders.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import networkx as nx
 import yaml
 
-from fairque.core.config import module_allowed
 from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
-from fairque.core.models import Task
+from fairque.core.graph import cycles
+from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import did_you_mean, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
 from fairque.dag.model import (
     PARAM_TYPES,
-    ParamSpec,
-    placeholders,
-    schedule_problem,
-    timezone_problem,
+    param_problems,
+    placeholder_problems,
+    schedule_problems,
 )
-from fairque.tasks.pipeline import Pipeline
+from fairque.dag.model import dependency_problems as dag_dependency_problems
 
 SCHEMA = "dag.schema.json"
 MAX_NODES = 200_000
@@ -248,21 +245,11 @@ def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
     tasks = _tasks(data)
-    problems = []
-    for name, spec in tasks.items():
-        for i, upstream in enumerate(_string_list(spec.get("depends_on"))):
-            path = ("tasks", name, "depends_on", i)
-            if upstream == name:
-                text = f"task {name!r} depends on itself; remove it from its own depends_on"
-            elif upstream not in tasks:
-                text = (
-                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
-                    f"DAG{did_you_mean(upstream, tasks)}"
-                )
-            else:
-                continue
-            problems.append(_problem(file, root, path, text))
-    return problems
+    depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
+    return [
+        _problem(file, root, ("tasks", name, "depends_on", i), text)
+        for name, i, text in dag_dependency_problems(depends_on, tasks)
+    ]
 
 
 def flows(data: Any) -> list[tuple[Path_, str]]:
@@ -333,18 +320,10 @@ def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem
     """One problem per group of tasks that depend on each other in a circle, with the
     whole cycle as a path ``a -> b -> c -> a`` (self-dependencies are reported apart)."""
     edges = {(a, b) for a, b in graph_edges(data) if a != b}
-    graph = nx.DiGraph(sorted(edges))
-    problems = []
-    groups = [sorted(g) for g in nx.strongly_connected_components(graph) if len(g) > 1]
-    for group in sorted(groups):
-        members = set(group)
-        nodes = {name: Task(task_id=name, user_id="default") for name in group}
-        inside = frozenset((a, b) for a, b in edges if a in members and b in members)
-        try:
-            Pipeline(nodes, inside).validate()
-        except DagCycleError as e:
-            problems.append(_problem(file, root, ("tasks", e.cycle[0]), str(e)))
-    return problems
+    return [
+        _problem(file, root, ("tasks", cycle[0]), str(DagCycleError(cycle)))
+        for cycle in cycles((), edges)
+    ]
 
 
 def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -352,27 +331,24 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     type, and ``{{ params.NAME }}`` naming no param."""
     if not isinstance(data, dict):
         return []
-    found: list[tuple[Path_, str]] = []
-    if isinstance(data.get("schedule"), str):
-        found.append((("schedule",), schedule_problem(data["schedule"]) or ""))
-    if isinstance(data.get("timezone"), str):
-        found.append((("timezone",), timezone_problem(data["timezone"]) or ""))
+    found: list[tuple[Path_, str]] = [
+        ((where,), text)
+        for where, text in schedule_problems(data.get("schedule"), data.get("timezone", "UTC"))
+        if isinstance(data.get(where, ""), str)  # other types: the schema reports them
+    ]
     given = data.get("params")
-    params: dict[str, Any] = given if isinstance(given, dict) else {}
-    for name, spec in params.items():
-        if not isinstance(spec, dict) or spec.get("type", "string") not in PARAM_TYPES:
-            continue  # the schema reports it
-        try:
-            problems = ParamSpec.of(spec).problems()
-        except DagError as e:
-            problems = [str(e)]
-        found.extend((("params", name), f"param {name!r}: {p}") for p in problems)
+    params = {
+        name: spec
+        for name, spec in (given.items() if isinstance(given, dict) else ())
+        if isinstance(spec, dict) and spec.get("type", "string") in PARAM_TYPES
+    }  # other specs: the schema reports them
+    found.extend((("params", name), text) for name, text in param_problems(params))
+    names = given if isinstance(given, dict) else {}
     for name, spec in _tasks(data).items():
-        for key in ("args", "kwargs"):
-            for used in placeholders(spec.get(key)):
-                if used not in params:
-                    text = f"{{{{ params.{used} }}}} names no param{did_you_mean(used, params)}"
-                    found.append((("tasks", name, key), f"task {name!r}: {text}"))
+        values = {key: spec.get(key) for key in ("args", "kwargs")}
+        found.extend(
+            (("tasks", name, key), text) for key, text in placeholder_problems(name, values, names)
+        )
     return [_problem(file, root, path, text) for path, text in found if text]
 
 
@@ -380,48 +356,52 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
 
 
 def import_callable(path: str, allowed: Sequence[str]) -> Any:
-    """The object named by ``module:function`` (an ``@task`` function stays wrapped).
+    """The function named by ``module:function`` (an ``@task`` function stays wrapped),
+    under the import rule of :mod:`fairque.core.imports`; DagError saying what forbids
+    it otherwise. Nothing is imported from a module outside ``allowed``; the function is
+    never called."""
+    found = find_object(path, allowed)
+    if isinstance(found, ImportProblem):
+        raise DagError(f"callable {found.message}")
+    return found
 
-    Raises DagError when the module is outside ``allowed`` (nothing is imported then),
-    cannot be imported, lacks the attribute, or the attribute is not a function. The
-    function is never called.
-    """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise DagError(f"callable {path!r} is not an import path 'module:function'")
-    if not module_allowed(allowed, module_name):
-        raise DagError(
-            f"callable {path!r}: module {module_name!r} is not in allowed_modules {list(allowed)}"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as e:
-        raise DagError(f"callable {path!r}: cannot import {module_name!r}: {e}") from e
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            names = [n for n in dir(target) if not n.startswith("_")]
-            hint = did_you_mean(part, names)
-            raise DagError(f"callable {path!r}: {module_name} has no {part!r}{hint}")
-        target = getattr(target, part)
-    if isinstance(target, Task) or not callable(target):
-        raise DagError(f"callable {path!r} is a {type(target).__name__}, not a function")
-    return target
+
+T = TypeVar("T")
+
+
+def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> list[tuple[T, str]]:
+    """``(where, message)`` for each ``(where, module:function)`` use that breaks the
+    import rule; a module outside ``allowed`` is reported once, at its first use, with
+    the other uses counted and how to allow it."""
+    found: list[tuple[T, str]] = []
+    first: dict[str, int] = {}
+    repeats: dict[str, int] = {}
+    for where, path in uses:
+        for problem in import_problems(path, allowed):
+            if problem.module is None:
+                found.append((where, f"callable {problem.message}"))
+            elif problem.module in first:
+                repeats[problem.module] = repeats.get(problem.module, 0) + 1
+            else:
+                first[problem.module] = len(found)
+                found.append((where, f"callable {problem.message}"))
+    for module, count in repeats.items():
+        where, message = found[first[module]]
+        found[first[module]] = (where, f"{message} ({count} more use(s) of {module!r})")
+    return found
 
 
 def callable_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
 ) -> list[Problem]:
-    """Callables that cannot be imported or lie outside ``allowed`` (checked, not run)."""
-    problems = []
-    for name, spec in _tasks(data).items():
-        path = spec.get("callable")
-        if not isinstance(path, str) or ":" not in path:
-            continue  # the schema reports it
-        try:
-            import_callable(path, allowed)
-        except DagError as e:
-            problems.append(_problem(file, root, ("tasks", name, "callable"), str(e)))
-    return problems
+    """Callables that break the import rule (checked, not run); a disallowed module
+    once, at its first use."""
+    uses = [
+        (("tasks", name, "callable"), spec["callable"])
+        for name, spec in _tasks(data).items()
+        if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
+    ]  # other values: the schema reports them
+    return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
 def document_problems(
@@ -472,6 +452,7 @@ __all__ = [
     "MAX_NODES",
     "Problem",
     "callable_problems",
+    "callable_report",
     "cycle_problems",
     "dependency_problems",
     "document_problems",

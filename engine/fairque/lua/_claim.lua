@@ -50,7 +50,9 @@ local function advance_user(user, score, second)
 end
 
 -- Claim up to max_claims tasks for worker (users read from ARGV[groups_at]), each with a
--- lease of lease_ms. Returns the claimed records, each a flat HGETALL list.
+-- lease of lease_ms. Each claim increments the task's claim_token field, which finish,
+-- fail, requeue and extend must quote (see held() in _common.lua). Returns the claimed
+-- records, each a flat HGETALL list.
 local function claim(max_claims, lease_ms, worker, groups_at, now)
   local assigned, steal_at = read_group(groups_at)
   local steal = read_group(steal_at)
@@ -65,7 +67,7 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
     advance_user(user, score, second)
     if id then
       local tkey = task_key(id)
-      redis.call('HINCRBY', tkey, 'claim', 1)
+      redis.call('HINCRBY', tkey, 'claim_token', 1)
       redis.call('HINCRBY', tkey, 'attempts', 1)
       redis.call('HSET', tkey, 'started_at', seconds(now), 'worker_id', worker)
       set_state(tkey, id, user, 'queued', 'started', now + lease_ms)

@@ -133,6 +133,7 @@ end
 -- (the same table as fairque/tasks/rules.py)
 local function decide(rule, total, finished, failed, canceled)
   local done = finished + failed + canceled
+  if total == 0 then return 'run' end
   if rule == 'all_done' then
     if done == total then return 'run' end
   elseif rule == 'all_failed' then
@@ -216,11 +217,12 @@ local function xcom_store(scope, key, value_json, producer, now)
   end
 end
 
--- The task's user when the caller still holds the claim `token`; else nil and a reply.
-local function held(tkey, token)
-  local r = redis.call('HMGET', tkey, 'state', 'claim', 'user_id')
+-- The task's user when the caller still holds the claim (its `claim_token` matches the
+-- task's claim_token field); else nil and a reply.
+local function held(tkey, claim_token)
+  local r = redis.call('HMGET', tkey, 'state', 'claim_token', 'user_id')
   if not r[1] then return nil, {'lease_lost', 'deleted'} end
-  if r[1] ~= 'started' or r[2] ~= token then return nil, {'lease_lost', r[1]} end
+  if r[1] ~= 'started' or r[2] ~= claim_token then return nil, {'lease_lost', r[1]} end
   return r[3]
 end
 

@@ -3,9 +3,9 @@
 
 -- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end.
 -- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
-local function finish_one(id, token, result, duration, now)
+local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
-  local user, refusal = held(tkey, token)
+  local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
   local state = end_state(tkey, 'finished')
   redis.call('HSET', tkey, 'result', result, 'duration', duration)
@@ -20,9 +20,9 @@ end
 -- Failure: SCHEDULED for a retry after retry_delay_seconds * 2^(attempts-1) (capped at
 -- backoff_max, times a factor in [0.5, 1) from jitter), or the end when retries are spent
 -- or the failure is not retryable. Returns {'retry', due_ms}, {'ok', state} or a refusal.
-local function fail_one(id, token, err, duration, jitter, backoff_max, retryable, now)
+local function fail_one(id, claim_token, err, duration, jitter, backoff_max, retryable, now)
   local tkey = task_key(id)
-  local user, refusal = held(tkey, token)
+  local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
   local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')

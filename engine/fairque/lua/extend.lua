@@ -1,7 +1,7 @@
 -- extend.lua: renew the leases of claimed tasks.
 --!include _common.lua
 -- ARGV[13]    lease in milliseconds from now
--- ARGV[14..]  pairs: task id, claim token
+-- ARGV[14..]  pairs: task id, claim_token
 -- Returns one word per pair: 'ok', 'cancel' (still held, cancellation requested) or
 -- 'lost' (the lease is gone: the caller must stop working on the task).
 

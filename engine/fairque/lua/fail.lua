@@ -1,7 +1,7 @@
 -- fail.lua: record the failure of a claimed task; retry it later or fail it for good.
 --!include _common.lua
 --!include _outcomes.lua
--- ARGV[13] task id   ARGV[14] claim token   ARGV[15] error (JSON)   ARGV[16] duration (s)
+-- ARGV[13] task id   ARGV[14] claim_token   ARGV[15] error (JSON)   ARGV[16] duration (s)
 -- ARGV[17] jitter in [0, 1)   ARGV[18] longest backoff (s)   ARGV[19] '1' if retryable
 -- Returns {'retry', due_ms} (SCHEDULED), {'ok', state} (FAILED or CANCELED),
 --      or {'lease_lost', state or 'deleted'}.

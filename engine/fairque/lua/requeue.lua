@@ -1,7 +1,7 @@
 -- requeue.lua: hand a claimed task back to the front of its queue at once
 -- (graceful shutdown); the interrupted run does not count as an attempt.
 --!include _common.lua
--- ARGV[13] task id   ARGV[14] claim token
+-- ARGV[13] task id   ARGV[14] claim_token
 -- Returns {'ok', 'queued'} or {'lease_lost', state or 'deleted'}.
 
 local id = ARGV[13]

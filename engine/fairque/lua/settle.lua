@@ -6,7 +6,7 @@
 -- ARGV[13]   N, the most tasks to claim    ARGV[14] lease in milliseconds
 -- ARGV[15]   worker id                     ARGV[16] longest backoff (s)
 -- ARGV[17]   K, number of outcomes, then K times 7 values:
---            kind ('ok' or 'fail'), task id, claim token, result or error (JSON),
+--            kind ('ok' or 'fail'), task id, claim_token, result or error (JSON),
 --            duration (s), jitter in [0, 1), '1' if retryable
 -- ARGV[18+7K] the worker's users, as in pop.lua
 -- Returns {replies of the K outcomes (as finish.lua / fail.lua), claimed records}.
@@ -17,12 +17,12 @@ local k = tonumber(ARGV[17])
 local replies = {}
 for i = 0, k - 1 do
   local at = 18 + i * 7
-  local kind, id, token, data, duration = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
+  local kind, id, claim_token, data, duration = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
     ARGV[at + 4]
   if kind == 'ok' then
-    replies[#replies + 1] = finish_one(id, token, data, duration, now)
+    replies[#replies + 1] = finish_one(id, claim_token, data, duration, now)
   else
-    replies[#replies + 1] = fail_one(id, token, data, duration, tonumber(ARGV[at + 5]),
+    replies[#replies + 1] = fail_one(id, claim_token, data, duration, tonumber(ARGV[at + 5]),
       backoff_max, ARGV[at + 6] == '1', now)
   end
 end

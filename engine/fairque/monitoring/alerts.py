@@ -15,7 +15,7 @@ from fairque.monitoring.health import scheduler_lock_owner
 from fairque.monitoring.stats import collect, serves
 from fairque.queue.sync_queue import TaskQueue
 
-logger = logging.getLogger("fairque.alerts")
+logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
 """The subject of alerts about the whole system rather than one user or worker."""

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairque.queue.calls import PipelineCall
+from fairque.queue import control, heartbeat
+from fairque.queue.heartbeat import WorkerInfo
 from fairque.queue.sync_queue import TaskQueue
-from fairque.worker import heartbeat
-from fairque.worker.heartbeat import WorkerInfo
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,4 @@ def check_health(queue: TaskQueue) -> HealthReport:
 
 def scheduler_lock_owner(queue: TaskQueue) -> str | None:
     """The token of the scheduler holding the lock (``{worker id}:{nonce}``), or None."""
-    call = PipelineCall([("GET", queue.keys.scheduler_lock)], lambda r: r[0])
-    owner: str | None = queue.run_pipeline(call)
-    return owner
+    return queue.run_pipeline(control.lock_owner(queue.keys))

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -35,8 +35,8 @@ except ImportError as e:  # the message `fairque worker --metrics-port` shows
     ) from e
 
 from fairque.core.errors import FairQueueError, LeaseLostError
-from fairque.core.models import Task, TaskState
-from fairque.queue.calls import FailOutcome
+from fairque.core.models import TaskRecord, TaskState
+from fairque.queue.results import Settled
 from fairque.worker.runtime import Outcome, WorkerObserver
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from fairque.queue.sync_queue import TaskQueue
 
-logger = logging.getLogger("fairque.metrics")
+logger = logging.getLogger(__name__)
 
 OTHER_USERS = "other"
 INF = float("inf")
@@ -90,7 +90,7 @@ class UserLabels:
         return OTHER_USERS
 
 
-def outcome_label(result: FailOutcome | LeaseLostError) -> str:
+def outcome_label(result: Settled) -> str:
     """The ``outcome`` label of a settled run."""
     if isinstance(result, LeaseLostError):
         return "lease_lost"
@@ -99,7 +99,7 @@ def outcome_label(result: FailOutcome | LeaseLostError) -> str:
     return str(result.state)
 
 
-def wait_seconds(task: Task) -> float | None:
+def wait_seconds(task: TaskRecord) -> float | None:
     """Seconds from enqueue (or the due time of a delayed task) to the start of its first
     run; None for retries, recovered tasks and DAG dependents, whose records do not say
     when they became ready."""
@@ -132,7 +132,8 @@ class QueueDepthCollector:
             up.add_metric([], 0)
             return [up]
         totals: dict[tuple[str, str], int] = {}
-        for user, counts in sorted(stats["users"].items()):
+        for user, per_user in sorted(stats["users"].items()):
+            counts: Mapping[str, Any] = per_user
             label = self.users(user)
             for state in DEPTH_STATES:
                 key = (label, str(state))
@@ -223,13 +224,13 @@ class WorkerMetrics(WorkerObserver):
 
     # --- WorkerObserver ----------------------------------------------------------------
 
-    def claimed(self, task: Task) -> None:
+    def claimed(self, task: TaskRecord) -> None:
         """Record the task's wait."""
         wait = wait_seconds(task)
         if wait is not None:
             self.waits.labels(user=self.users(task.user_id)).observe(wait)
 
-    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+    def settled(self, outcome: Outcome, result: Settled) -> None:
         """Count the outcome and record the run's duration."""
         self.outcomes.labels(outcome=outcome_label(result)).inc()
         self.durations.observe(outcome.duration)

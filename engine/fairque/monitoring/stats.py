@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fairque.monitoring.health import live_workers
+from fairque.queue.heartbeat import WorkerInfo
 from fairque.queue.sync_queue import TaskQueue
-from fairque.worker.heartbeat import WorkerInfo
 
 
 def collect(queue: TaskQueue) -> dict[str, Any]:

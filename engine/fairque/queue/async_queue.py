@@ -9,13 +9,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.pushable import MakesTask
+from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
@@ -42,9 +46,10 @@ class AsyncTaskQueue(QueueBase):
         *,
         client: redis.asyncio.Redis | None = None,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, connect=client is None)
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
         self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
-            self.url, **self._client_options()
+            self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
 
@@ -71,7 +76,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = await self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -84,13 +89,27 @@ class AsyncTaskQueue(QueueBase):
             replies = await pipe.execute()
         return call.parse(replies)
 
+    async def subscribe_ready(self) -> AsyncReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with self._guard("subscribe to ready notices"):
+                await pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return AsyncReadyListener(self, pubsub)
+
     # --- producing -------------------------------------------------------------------
 
-    async def push(self, task: Task) -> dict[str, Any]:
-        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
-        return await self.run_script(self.calls.push([task], batch=False))
+    async def push(self, task: Task | MakesTask) -> PushResult:
+        """Add one task (an ``@task`` function taking no arguments is called first).
 
-    async def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        Returns ``{"success": True, "task_id": ..., "state": ...}``.
+        """
+        return await self.run_script(self.calls.push_one(task))
+
+    async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -99,7 +118,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def enqueue(
         self,
-        pipeline: Compilable | Task,
+        pipeline: Compilable | Task | MakesTask,
         *,
         user_id: str | None = None,
         run_id: str | None = None,
@@ -161,22 +180,26 @@ class AsyncTaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    async def pop(self) -> Task | None:
+    async def pop(self) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
         tasks = await self.pop_many(1)
         return tasks[0] if tasks else None
 
-    async def pop_many(self, max_tasks: int) -> list[Task]:
+    async def pop_many(self, max_tasks: int) -> list[TaskRecord]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
         return await self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
-    async def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+    async def finish(
+        self, task: TaskRecord, result: Any = None, *, duration: float = 0.0
+    ) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return await self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return await self.run_script(
+            self.calls.finish(task.task_id, task.claim_token, result, duration)
+        )
 
     async def fail(
         self,
-        task: Task,
+        task: TaskRecord,
         error: BaseException | str | dict[str, Any],
         *,
         duration: float = 0.0,
@@ -184,16 +207,16 @@ class AsyncTaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return await self.run_script(call)
 
-    async def requeue(self, task: Task) -> TaskState:
+    async def requeue(self, task: TaskRecord) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return await self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return await self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     async def extend_lease(
-        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+        self, tasks: TaskRecord | Sequence[TaskRecord], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
@@ -201,7 +224,7 @@ class AsyncTaskQueue(QueueBase):
 
     # --- managing --------------------------------------------------------------------
 
-    async def get_task(self, task_id: str) -> Task:
+    async def get_task(self, task_id: str) -> TaskRecord:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
         return await self.run_pipeline(self.calls.get_task(task_id))
 
@@ -230,11 +253,12 @@ class AsyncTaskQueue(QueueBase):
                 raise TimeoutError(f"tasks still active after {timeout} s: {active[:10]}")
             await asyncio.sleep(poll)
 
-    async def get_stats(self) -> dict[str, Any]:
+    async def get_stats(self) -> Stats:
         """Counts per state overall (``tasks_active``, ``states``, ``totals`` of ended
         tasks since the start) and per user (``users``: counts per state, queued per
         priority, the age of its next task), tasks ended in the last minute
-        (``throughput_per_second``) and ``oldest_queued_age`` (seconds)."""
+        (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
+        :class:`~fairque.queue.results.Stats`."""
         return await self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:
@@ -245,3 +269,20 @@ class AsyncTaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return await self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class AsyncReadyListener:
+    """A subscription to the ready notices of an :class:`AsyncTaskQueue`."""
+
+    def __init__(self, queue: AsyncTaskQueue, pubsub: redis.asyncio.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return await self._pubsub.get_message(timeout=timeout) is not None
+
+    async def close(self) -> None:
+        """End the subscription and give its connection back."""
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -9,36 +9,47 @@ from typing import Any
 
 import redis.exceptions
 
-from fairque.core.config import FairQueueConfig
-from fairque.core.errors import QueueError, RedisUnavailableError
-from fairque.core.models import Task
+from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
+from fairque.core.models import TaskRecord
 from fairque.queue.calls import QueueCalls
+from fairque.queue.errors import map_redis_error
+from fairque.server import resolve_redis_url
+
+CONNECTION_RETRIES = 1
+"""How often redis-py sends a command again, at once, on a fresh connection after a
+connection error: once, as a pooled connection may have died with a server restart.
+A longer outage is for the caller (the worker and scheduler loops back off, see
+:mod:`fairque.core.backoff`), so it is noticed at once and logged."""
 
 
 class QueueBase:
     """Configuration, key names and call builders of a queue."""
 
-    def __init__(self, config: FairQueueConfig | None = None) -> None:
+    def __init__(self, config: FairQueueConfig | None = None, *, connect: bool = True) -> None:
+        """Resolve where Redis is now (the config's server, else ``FAIRQUE_REDIS_URL``,
+        else the embedded server of the state folder, started if needed). With
+        ``connect=False`` (a client is given) no embedded server is started."""
         self.config = config or FairQueueConfig.create_default()
         self.calls = QueueCalls(self.config)
         self.keys = self.calls.keys
-        self.url = self.config.redis.resolved_url()
+        explicit = self.config.redis.explicit_url()
+        if connect:
+            self.url = resolve_redis_url(explicit)
+        else:
+            self.url = redis_location(explicit) or EMBEDDED
 
     def _client_options(self) -> dict[str, Any]:
         return {"decode_responses": True, **self.config.redis.client_kwargs()}
 
     @contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        """Turn redis-py errors into ours, naming the server and the action."""
+    def _guard(self, action: str, script: str | None = None) -> Iterator[None]:
+        """Turn every redis-py error into ours (see :mod:`fairque.queue.errors`), naming
+        the server and the action: RedisUnavailableError when a retry may succeed,
+        RedisCommandError (ScriptError for ``script``) when it cannot."""
         try:
             yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            raise RedisUnavailableError(
-                f"cannot {action}: Redis at {_safe_url(self.url)} is unreachable ({e}); "
-                "start it or set FAIRQUE_REDIS_URL"
-            ) from e
-        except redis.exceptions.ResponseError as e:
-            raise QueueError(f"cannot {action}: Redis refused the command: {e}") from e
+        except (redis.exceptions.RedisError, OSError) as e:
+            raise map_redis_error(e, action, _safe_url(self.url), script) from e
 
 
 def _safe_url(url: str) -> str:
@@ -59,7 +70,7 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
     return {"type": type(error).__name__, "message": str(error), "traceback": tb}
 
 
-def leases_of(tasks: Task | Sequence[Task]) -> list[tuple[str, int]]:
+def leases_of(tasks: TaskRecord | Sequence[TaskRecord]) -> list[tuple[str, int]]:
     """(task id, claim token) pairs for lease renewal."""
-    items = [tasks] if isinstance(tasks, Task) else list(tasks)
-    return [(t.task_id, t.claim) for t in items]
+    items = [tasks] if isinstance(tasks, TaskRecord) else list(tasks)
+    return [(t.task_id, t.claim_token) for t in items]

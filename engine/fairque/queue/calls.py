@@ -14,11 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import networkx as nx
-
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
-    DagCycleError,
     DagError,
     DuplicateTaskError,
     InvalidStateError,
@@ -29,8 +26,17 @@ from fairque.core.errors import (
     TaskNotFoundError,
     UnknownDependencyError,
 )
+from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
-from fairque.core.models import Task, TaskState, to_json
+from fairque.core.models import Task, TaskRecord, TaskState, to_json
+from fairque.queue.pushable import MakesTask, as_task
+from fairque.queue.results import (
+    BatchPushResult,
+    FailOutcome,
+    FinishOutcome,
+    PushResult,
+    Settled,
+)
 from fairque.queue.runs import RunInfo, parse_run
 
 T = TypeVar("T")
@@ -62,18 +68,10 @@ class Settlement:
 
     ok: bool
     task_id: str
-    claim: int
+    claim_token: int
     data: str
     duration: float
     retryable: bool = True
-
-
-@dataclass(frozen=True)
-class FailOutcome:
-    """What became of a failed task: retried at ``retry_at`` or ended in ``state``."""
-
-    state: TaskState
-    retry_at: float | None = None
 
 
 class QueueCalls:
@@ -109,20 +107,19 @@ class QueueCalls:
 
     def push(
         self,
-        tasks: Sequence[Task],
+        items: Sequence[Task | MakesTask],
         *,
-        batch: bool = True,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
-    ) -> ScriptCall[dict[str, Any]]:
-        """Add ``tasks`` atomically; validates before any I/O.
+    ) -> ScriptCall[BatchPushResult]:
+        """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
+        atomically; validates before any I/O.
 
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
-        record, refused with RunExistsError when that run id was ever created. The reply
-        is ``{"success", "count", "task_ids", "states"}`` for a batch, and
-        ``{"success", "task_id", "state"}`` otherwise.
+        record, refused with RunExistsError when that run id was ever created.
         """
-        if not tasks:
+        if not items:
             raise QueueError("push_batch needs at least one task")
+        tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
         for task in in_dependency_order(tasks):
             args += self._push_args(task)
@@ -134,7 +131,12 @@ class QueueCalls:
                 extra.append(self.keys.runs_of(dag_id))
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
-        return self._call("push", args, lambda r: _parse_push(r, ids, batch), extra)
+        return self._call("push", args, lambda r: _parse_push(r, ids), extra)
+
+    def push_one(self, task: Task | MakesTask) -> ScriptCall[PushResult]:
+        """Add one task: :meth:`push` with the reply of a single task."""
+        call = self.push([task])
+        return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
     def _push_args(self, task: Task) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
@@ -163,7 +165,7 @@ class QueueCalls:
             *(item for pair in fields.items() for item in pair),
         ]
 
-    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[Task]]:
+    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[TaskRecord]]:
         """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
         for group in (worker.assigned_users, worker.steal_targets):
@@ -171,17 +173,17 @@ class QueueCalls:
         return self._call("pop", args, _parse_tasks)
 
     def finish(
-        self, task_id: str, claim: int, result: Any, duration: float
+        self, task_id: str, claim_token: int, result: Any, duration: float
     ) -> ScriptCall[TaskState]:
         """Record success of a claimed task (FINISHED, or CANCELED if asked meanwhile)."""
         result_json = to_json(result, f"result of task {task_id!r}")
-        args: list[Arg] = [task_id, claim, result_json, _seconds(duration)]
+        args: list[Arg] = [task_id, claim_token, result_json, _seconds(duration)]
         return self._call("finish", args, lambda r: _parse_end(r, task_id))
 
     def fail(
         self,
         task_id: str,
-        claim: int,
+        claim_token: int,
         error: dict[str, Any],
         duration: float,
         *,
@@ -191,7 +193,7 @@ class QueueCalls:
         q = self.config.queue
         args: list[Arg] = [
             task_id,
-            claim,
+            claim_token,
             to_json(error, "error"),
             _seconds(duration),
             random.random(),
@@ -202,7 +204,7 @@ class QueueCalls:
 
     def settle(
         self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
-    ) -> ScriptCall[tuple[list[FailOutcome | LeaseLostError], list[Task]]]:
+    ) -> ScriptCall[tuple[list[Settled], list[TaskRecord]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
@@ -219,23 +221,31 @@ class QueueCalls:
         for s in settlements:
             kind = "ok" if s.ok else "fail"
             retry = "1" if s.retryable else "0"
-            args += [kind, s.task_id, s.claim, s.data, _seconds(s.duration), random.random(), retry]
+            args += [
+                kind,
+                s.task_id,
+                s.claim_token,
+                s.data,
+                _seconds(s.duration),
+                random.random(),
+                retry,
+            ]
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
-        ids = [s.task_id for s in settlements]
-        return self._call("settle", args, lambda r: _parse_settle(r, ids))
+        ended = [(s.task_id, s.ok) for s in settlements]
+        return self._call("settle", args, lambda r: _parse_settle(r, ended))
 
-    def requeue(self, task_id: str, claim: int) -> ScriptCall[TaskState]:
+    def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
-        return self._call("requeue", [task_id, claim], lambda r: _parse_end(r, task_id))
+        return self._call("requeue", [task_id, claim_token], lambda r: _parse_end(r, task_id))
 
     def extend(
         self, leases: Sequence[tuple[str, int]], lease_seconds: float
     ) -> ScriptCall[dict[str, str]]:
         """Renew leases; the reply maps each task id to 'ok', 'cancel' or 'lost'."""
         args: list[Arg] = [int(lease_seconds * 1000)]
-        for task_id, claim in leases:
-            args += [task_id, claim]
+        for task_id, claim_token in leases:
+            args += [task_id, claim_token]
         ids = [task_id for task_id, _ in leases]
         return self._call("extend", args, lambda r: dict(zip(ids, r, strict=True)))
 
@@ -292,7 +302,7 @@ class QueueCalls:
 
     # --- reads -----------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> PipelineCall[Task]:
+    def get_task(self, task_id: str) -> PipelineCall[TaskRecord]:
         """The task's current record."""
         return PipelineCall(
             [("HGETALL", self.keys.task(task_id))], lambda r: _parse_task(r, task_id)
@@ -323,10 +333,12 @@ class QueueCalls:
             ],
         )
 
-    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[Task | None]]:
+    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[TaskRecord | None]]:
         """Each task's record (None for an unknown or expired id)."""
         commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
-        return PipelineCall(commands, lambda r: [Task.from_hash(raw) if raw else None for raw in r])
+        return PipelineCall(
+            commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
+        )
 
     def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
         """Note on the run's record that it was canceled."""
@@ -386,14 +398,8 @@ def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:
     edges = [(up, t.task_id) for t in tasks for up in t.depends_on if up in index]
     if not edges:
         return list(tasks)
-    graph = nx.DiGraph(edges)
-    graph.add_nodes_from(index)
-    try:
-        order = nx.lexicographical_topological_sort(graph, key=index.__getitem__)
-        return [tasks[index[task_id]] for task_id in order]
-    except nx.NetworkXUnfeasible:
-        cycle = [edge[0] for edge in nx.find_cycle(graph)]
-        raise DagCycleError([*cycle, cycle[0]]) from None
+    order = topological_order(index, edges, index.__getitem__)
+    return [tasks[index[task_id]] for task_id in order]
 
 
 def _seconds(value: float) -> str:
@@ -412,7 +418,7 @@ def _status(reply: Any, task_id: str, operation: str) -> list[str]:
     return list(reply)
 
 
-def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
+def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
     if reply[0] == "duplicate":
         raise DuplicateTaskError(reply[1], reply[2])
     if reply[0] == "unknown_dependency":
@@ -420,9 +426,11 @@ def _parse_push(reply: Any, ids: list[str], batch: bool) -> dict[str, Any]:
     if reply[0] == "run_exists":
         raise RunExistsError(reply[1])
     states = [TaskState(s).value for s in reply[1]]
-    if not batch:
-        return {"success": True, "task_id": ids[0], "state": states[0]}
     return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
+
+
+def _one(pushed: BatchPushResult) -> PushResult:
+    return {"success": True, "task_id": pushed["task_ids"][0], "state": pushed["states"][0]}
 
 
 def _parse_end(reply: Any, task_id: str) -> TaskState:
@@ -437,12 +445,14 @@ def _parse_fail(reply: Any, task_id: str) -> FailOutcome:
 
 
 def _parse_settle(
-    reply: Any, ids: list[str]
-) -> tuple[list[FailOutcome | LeaseLostError], list[Task]]:
-    results: list[FailOutcome | LeaseLostError] = []
-    for task_id, one in zip(ids, reply[0], strict=True):
+    reply: Any, ended: list[tuple[str, bool]]
+) -> tuple[list[Settled], list[TaskRecord]]:
+    results: list[Settled] = []
+    for (task_id, ok), one in zip(ended, reply[0], strict=True):
         if one[0] == "lease_lost":
             results.append(LeaseLostError(task_id))
+        elif ok:
+            results.append(FinishOutcome(TaskState(one[1])))
         else:
             results.append(_parse_fail(one, task_id))
     return results, _parse_tasks(reply[1])
@@ -452,19 +462,19 @@ def _parse_cancel(reply: Any, task_id: str) -> str:
     return _status(reply, task_id, "cancel")[1]
 
 
-def _parse_tasks(reply: Any) -> list[Task]:
-    return [Task.from_hash(_pairs(flat)) for flat in reply]
+def _parse_tasks(reply: Any) -> list[TaskRecord]:
+    return [TaskRecord.from_hash(_pairs(flat)) for flat in reply]
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _parse_task(replies: list[Any], task_id: str) -> Task:
+def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
     record = replies[0]
     if not record:
         raise TaskNotFoundError(task_id)
-    return Task.from_hash(record)
+    return TaskRecord.from_hash(record)
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}

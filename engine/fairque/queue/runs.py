@@ -14,7 +14,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
+from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
     from fairque.queue.async_queue import AsyncTaskQueue
@@ -34,9 +35,13 @@ def new_run_id() -> str:
     return f"run_{uuid.uuid4().hex[:16]}"
 
 
-def compile_run(item: Compilable | Task, run_id: str, user_id: str | None) -> list[Task]:
-    """The records of one run of ``item``; a lone Task becomes a run of one task."""
-    if isinstance(item, Task):
+def compile_run(
+    item: Compilable | Task | MakesTask, run_id: str, user_id: str | None
+) -> list[Task]:
+    """The records of one run of ``item``; a lone Task (or what :func:`as_task` makes a
+    Task of) becomes a run of one task."""
+    if isinstance(item, (Task, MakesTask)):
+        item = as_task(item)
         name = item.label
         changes: dict[str, Any] = {"task_id": f"{run_id}:{name}", "run_id": run_id, "name": name}
         if user_id is not None:
@@ -66,7 +71,7 @@ class RunState(str, Enum):
 _WAITING = frozenset({TaskState.QUEUED, TaskState.DEFERRED, TaskState.SCHEDULED})
 
 
-def run_state(tasks: Sequence[Task | None], canceled: bool = False) -> RunState:
+def run_state(tasks: Sequence[TaskRecord | None], canceled: bool = False) -> RunState:
     """A run's state from its tasks (None: a record that expired).
 
     queued: no task has started yet. running: some task started, retries or waits while
@@ -98,7 +103,7 @@ class RunInfo:
     tenant: str | None = None
     created_at: float | None = None
     canceled: bool = False
-    tasks: dict[str, Task | None] = field(default_factory=dict)
+    tasks: dict[str, TaskRecord | None] = field(default_factory=dict)
 
     @property
     def state(self) -> RunState:
@@ -139,7 +144,7 @@ class RunInfo:
         return data
 
 
-def _task_view(task: Task) -> dict[str, Any]:
+def _task_view(task: TaskRecord) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "state": None if task.state is None else task.state.value,
@@ -183,7 +188,7 @@ def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
     )
 
 
-def ended_result(task: Task) -> Any:
+def ended_result(task: TaskRecord) -> Any:
     """The result of a FINISHED task; QueueError saying how it ended otherwise."""
     if task.state is TaskState.FINISHED:
         return task.result
@@ -191,8 +196,24 @@ def ended_result(task: Task) -> Any:
     raise QueueError(f"task {task.label!r} has no result: it is {task.state}{detail}")
 
 
+class _RunNames:
+    """What both run handles share: a run's tasks by name, without I/O."""
+
+    run_id: str
+    task_ids: Mapping[str, str]
+
+    def _by_name(self, by_id: dict[str, TaskState | None]) -> dict[str, TaskState | None]:
+        return {name: by_id[i] for name, i in self.task_ids.items()}
+
+    def _id(self, name: str) -> str:
+        try:
+            return self.task_ids[name]
+        except KeyError:
+            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
+
+
 @dataclass(frozen=True)
-class RunHandle:
+class RunHandle(_RunNames):
     """A run in Redis: its id and its tasks by name."""
 
     queue: TaskQueue
@@ -201,15 +222,15 @@ class RunHandle:
 
     def states(self) -> dict[str, TaskState | None]:
         """Each task's current state, by name."""
-        states = self.queue.run_pipeline(self.queue.calls.states(list(self.task_ids.values())))
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(
+            self.queue.run_pipeline(self.queue.calls.states(list(self.task_ids.values())))
+        )
 
     def wait(self, timeout: float = 30.0) -> dict[str, TaskState | None]:
         """Wait until every task ended; returns each one's state by name."""
-        states = self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(self.queue.wait_for(list(self.task_ids.values()), timeout=timeout))
 
-    def task(self, name: str) -> Task:
+    def task(self, name: str) -> TaskRecord:
         """The record of the task called ``name``."""
         return self.queue.get_task(self._id(name))
 
@@ -221,16 +242,10 @@ class RunHandle:
         """Every XCom push and pull of the run, oldest first."""
         return self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
 
-    def _id(self, name: str) -> str:
-        try:
-            return self.task_ids[name]
-        except KeyError:
-            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
-
 
 @dataclass(frozen=True)
-class AsyncRunHandle:
-    """The asyncio form of :class:`RunHandle`."""
+class AsyncRunHandle(_RunNames):
+    """The asyncio form of :class:`RunHandle`: the same methods, awaited."""
 
     queue: AsyncTaskQueue
     run_id: str
@@ -239,19 +254,21 @@ class AsyncRunHandle:
     async def states(self) -> dict[str, TaskState | None]:
         """Each task's current state, by name."""
         call = self.queue.calls.states(list(self.task_ids.values()))
-        states = await self.queue.run_pipeline(call)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(await self.queue.run_pipeline(call))
 
     async def wait(self, timeout: float = 30.0) -> dict[str, TaskState | None]:
         """Wait until every task ended; returns each one's state by name."""
-        states = await self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
-        return {name: states[i] for name, i in self.task_ids.items()}
+        return self._by_name(
+            await self.queue.wait_for(list(self.task_ids.values()), timeout=timeout)
+        )
+
+    async def task(self, name: str) -> TaskRecord:
+        """The record of the task called ``name``."""
+        return await self.queue.get_task(self._id(name))
 
     async def result(self, name: str) -> Any:
         """The result of the task called ``name`` (QueueError if it did not finish)."""
-        if name not in self.task_ids:
-            raise QueueError(f"run {self.run_id} has no task {name!r}")
-        return ended_result(await self.queue.get_task(self.task_ids[name]))
+        return ended_result(await self.task(name))
 
     async def lineage(self) -> list[dict[str, Any]]:
         """Every XCom push and pull of the run, oldest first."""

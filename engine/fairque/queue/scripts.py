@@ -44,11 +44,17 @@ def _read(filename: str) -> str:
     return resources.files("fairque.lua").joinpath(filename).read_text(encoding="utf-8")
 
 
+def expand_includes(text: str, seen: tuple[str, ...] = ()) -> str:
+    """``text`` with every ``--!include NAME.lua`` line replaced by that file of
+    ``fairque/lua``, itself expanded (how the scripts are built; tests use it too)."""
+
+    def inline(match: re.Match[str]) -> str:
+        return _expand(match.group(1), seen)
+
+    return _INCLUDE.sub(inline, text)
+
+
 def _expand(filename: str, seen: tuple[str, ...]) -> str:
     if filename in seen:
         raise RuntimeError(f"include cycle in Lua scripts: {' -> '.join((*seen, filename))}")
-
-    def inline(match: re.Match[str]) -> str:
-        return _expand(match.group(1), (*seen, filename))
-
-    return _INCLUDE.sub(inline, _read(filename))
+    return expand_includes(_read(filename), (*seen, filename))

@@ -8,13 +8,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
-from fairque.core.models import Task, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
-from fairque.queue.base import QueueBase, error_record, leases_of
-from fairque.queue.calls import FailOutcome, PipelineCall, ScriptCall
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.pushable import MakesTask
+from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
     Compilable,
     RunHandle,
@@ -31,8 +35,11 @@ T = TypeVar("T")
 class TaskQueue(QueueBase):
     """A connection to the fair queue. Use as a context manager, or call :meth:`close`.
 
+    The server is the config's, else ``FAIRQUE_REDIS_URL``, else the embedded server of
+    the state folder, started if needed (see :func:`~fairque.core.config.redis_location`).
     Raises :class:`~fairque.core.errors.RedisUnavailableError` at once when the server
-    cannot be reached. Delivery is at least once: a task taken with :meth:`pop` and
+    cannot be reached (:class:`~fairque.core.errors.ServerError` when the embedded one
+    cannot start). Delivery is at least once: a task taken with :meth:`pop` and
     neither finished, failed nor handed back goes back to its queue when its lease
     (``lease_seconds``) expires and :meth:`reclaim_expired` runs (every worker runs it).
     """
@@ -40,8 +47,11 @@ class TaskQueue(QueueBase):
     def __init__(
         self, config: FairQueueConfig | None = None, *, client: redis.Redis | None = None
     ) -> None:
-        super().__init__(config)
-        self.redis: redis.Redis = client or redis.Redis.from_url(self.url, **self._client_options())
+        super().__init__(config, connect=client is None)
+        retry = Retry(NoBackoff(), CONNECTION_RETRIES)
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            self.url, retry=retry, **self._client_options()
+        )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
 
@@ -67,7 +77,7 @@ class TaskQueue(QueueBase):
 
     def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
-        with self._guard(f"run {call.script}"):
+        with self._guard(f"run {call.script}", call.script):
             reply = self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
 
@@ -80,13 +90,27 @@ class TaskQueue(QueueBase):
             replies = pipe.execute()
         return call.parse(replies)
 
+    def subscribe_ready(self) -> ReadyListener:
+        """Listen for the notices that a user got ready tasks (Pub/Sub); close it after."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            with self._guard("subscribe to ready notices"):
+                pubsub.subscribe(self.keys.ready_channel)
+        except FairQueueError:
+            pubsub.close()
+            raise
+        return ReadyListener(self, pubsub)
+
     # --- producing -------------------------------------------------------------------
 
-    def push(self, task: Task) -> dict[str, Any]:
-        """Add one task. Returns ``{"success": True, "task_id": ..., "state": ...}``."""
-        return self.run_script(self.calls.push([task], batch=False))
+    def push(self, task: Task | MakesTask) -> PushResult:
+        """Add one task (an ``@task`` function taking no arguments is called first).
 
-    def push_batch(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        Returns ``{"success": True, "task_id": ..., "state": ...}``.
+        """
+        return self.run_script(self.calls.push_one(task))
+
+    def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
         """Add many tasks in one round trip, all or none.
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
@@ -95,7 +119,7 @@ class TaskQueue(QueueBase):
 
     def enqueue(
         self,
-        pipeline: Compilable | Task,
+        pipeline: Compilable | Task | MakesTask,
         *,
         user_id: str | None = None,
         run_id: str | None = None,
@@ -157,22 +181,22 @@ class TaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    def pop(self) -> Task | None:
+    def pop(self) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
         tasks = self.pop_many(1)
         return tasks[0] if tasks else None
 
-    def pop_many(self, max_tasks: int) -> list[Task]:
+    def pop_many(self, max_tasks: int) -> list[TaskRecord]:
         """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
         return self.run_script(self.calls.pop(self.config.worker, max_tasks))
 
-    def finish(self, task: Task, result: Any = None, *, duration: float = 0.0) -> TaskState:
+    def finish(self, task: TaskRecord, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""
-        return self.run_script(self.calls.finish(task.task_id, task.claim, result, duration))
+        return self.run_script(self.calls.finish(task.task_id, task.claim_token, result, duration))
 
     def fail(
         self,
-        task: Task,
+        task: TaskRecord,
         error: BaseException | str | dict[str, Any],
         *,
         duration: float = 0.0,
@@ -180,16 +204,16 @@ class TaskQueue(QueueBase):
     ) -> FailOutcome:
         """Record failure: SCHEDULED for a retry with backoff, or FAILED when spent."""
         call = self.calls.fail(
-            task.task_id, task.claim, error_record(error), duration, retryable=retryable
+            task.task_id, task.claim_token, error_record(error), duration, retryable=retryable
         )
         return self.run_script(call)
 
-    def requeue(self, task: Task) -> TaskState:
+    def requeue(self, task: TaskRecord) -> TaskState:
         """Hand a claimed task back to the front of its queue at once."""
-        return self.run_script(self.calls.requeue(task.task_id, task.claim))
+        return self.run_script(self.calls.requeue(task.task_id, task.claim_token))
 
     def extend_lease(
-        self, tasks: Task | Sequence[Task], lease_seconds: float | None = None
+        self, tasks: TaskRecord | Sequence[TaskRecord], lease_seconds: float | None = None
     ) -> dict[str, str]:
         """Renew leases; maps each task id to 'ok', 'cancel' or 'lost'."""
         seconds = lease_seconds or self.config.worker.lease_seconds
@@ -197,7 +221,7 @@ class TaskQueue(QueueBase):
 
     # --- managing --------------------------------------------------------------------
 
-    def get_task(self, task_id: str) -> Task:
+    def get_task(self, task_id: str) -> TaskRecord:
         """The task's current record; raises TaskNotFoundError for an unknown id."""
         return self.run_pipeline(self.calls.get_task(task_id))
 
@@ -226,11 +250,12 @@ class TaskQueue(QueueBase):
                 raise TimeoutError(f"tasks still active after {timeout} s: {active[:10]}")
             time.sleep(poll)
 
-    def get_stats(self) -> dict[str, Any]:
+    def get_stats(self) -> Stats:
         """Counts per state overall (``tasks_active``, ``states``, ``totals`` of ended
         tasks since the start) and per user (``users``: counts per state, queued per
         priority, the age of its next task), tasks ended in the last minute
-        (``throughput_per_second``) and ``oldest_queued_age`` (seconds)."""
+        (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
+        :class:`~fairque.queue.results.Stats`."""
         return self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
     def promote_due(self, limit: int = 1000) -> int:
@@ -241,3 +266,20 @@ class TaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+
+class ReadyListener:
+    """A subscription to the ready notices of a :class:`TaskQueue`."""
+
+    def __init__(self, queue: TaskQueue, pubsub: redis.client.PubSub) -> None:
+        self._queue = queue
+        self._pubsub = pubsub
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+        with self._queue._guard("listen for ready notices"):
+            return self._pubsub.get_message(timeout=timeout) is not None
+
+    def close(self) -> None:
+        """End the subscription and give its connection back."""
+        self._pubsub.close()

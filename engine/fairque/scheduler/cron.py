@@ -1,7 +1,8 @@
-"""Cron maths: validation, and fire times across DST changes (pure, no Redis).
+"""Cron maths: fire times across DST changes (pure, no Redis).
 
 Expressions have 5 fields (minute hour day month weekday) or 6 with seconds first
-(``*/10 * * * * *``), read by croniter. Times are computed on the wall clock of the
+(``*/10 * * * * *``), read by croniter; which ones are valid is the rule of
+:mod:`fairque.core.cron`, shared with DAG files. Times are computed on the wall clock of the
 schedule's time zone and then placed on the time line:
 
 - a wall time skipped by a DST change (02:30 on the spring-forward day in Europe/Berlin)
@@ -13,40 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
+from fairque.core.cron import cron_problem, make_croniter, timezone_problem
 from fairque.core.errors import CronError
-
-MAX_FIELDS = 6
 
 
 def check_cron(expression: object) -> str:
-    """``expression`` if it is a valid 5- or 6-field cron expression; CronError otherwise."""
-    if not isinstance(expression, str) or not expression.strip():
-        raise CronError(f"a cron expression must be a non-empty string, not {expression!r}")
-    fields = expression.split()
-    if len(fields) not in (5, MAX_FIELDS):
-        raise CronError(
-            f"cron expression {expression!r} has {len(fields)} fields; use 5 (minute hour "
-            "day month weekday) or 6 with seconds first"
-        )
-    if not croniter.is_valid(expression, second_at_beginning=len(fields) == MAX_FIELDS):
-        raise CronError(f"cron expression {expression!r} is not valid")
-    return expression
+    """``expression`` if it is a valid 5- or 6-field cron expression (the rule of
+    :func:`fairque.core.cron.cron_problem`); CronError otherwise."""
+    problem = cron_problem(expression)
+    if problem:
+        raise CronError(problem)
+    return str(expression)
 
 
 def check_timezone(name: object) -> ZoneInfo:
     """The ZoneInfo named ``name``; CronError for an unknown zone."""
-    if not isinstance(name, str) or not name:
-        raise CronError(f"a time zone must be a name such as 'UTC', not {name!r}")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CronError(
-            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
-        ) from None
+    problem = timezone_problem(name)
+    if problem:
+        raise CronError(problem)
+    return ZoneInfo(str(name))
 
 
 _DST_SLACK = timedelta(hours=2)
@@ -61,9 +49,8 @@ def _place(wall: datetime, zone: ZoneInfo) -> datetime:
 def _wall_times(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
     """Naive wall-clock fire times strictly after ``after`` (aware), in order."""
     start = after.astimezone(zone).replace(tzinfo=None)
-    seconds = len(expression.split()) == MAX_FIELDS
     # Step back one hour so a fire in the repeated hour after ``after`` is not lost.
-    cron = croniter(expression, start - timedelta(hours=1), second_at_beginning=seconds)
+    cron = make_croniter(expression, start - timedelta(hours=1))
     while True:
         yield cron.get_next(datetime)
 

@@ -16,7 +16,7 @@ from fairque.dag.runs import paused_dags, scheduled_run_id, trigger
 if TYPE_CHECKING:
     from fairque.scheduler.scheduler import TaskScheduler
 
-logger = logging.getLogger("fairque.scheduler")
+logger = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 2.0
 

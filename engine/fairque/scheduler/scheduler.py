@@ -25,23 +25,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairque.core.backoff import Backoff
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import (
     FairQueueError,
+    RedisCommandError,
     RunExistsError,
     ScheduleNotFoundError,
 )
 from fairque.core.models import Task, validate_identifier
+from fairque.core.process import stop_on_signals
+from fairque.queue import control
+from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.runs import compile_run
 from fairque.queue.sync_queue import TaskQueue
 from fairque.scheduler.cron import check_cron, check_timezone, fire_times
 from fairque.scheduler.schedules import Schedule
-from fairque.worker.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from fairque.scheduler.dags import DagSource
 
-logger = logging.getLogger("fairque.scheduler")
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -74,13 +78,14 @@ class TaskScheduler:
         self.token = f"{self.config.worker.id}:{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.error: RedisCommandError | None = None
 
     # --- schedules -------------------------------------------------------------------
 
     def add_schedule(
         self,
         cron_expr: str,
-        task: Task,
+        task: Task | MakesTask,
         timezone: str = "UTC",
         *,
         schedule_id: str | None = None,
@@ -88,33 +93,34 @@ class TaskScheduler:
     ) -> str:
         """Store a schedule that pushes a copy of ``task`` at each tick; returns its id.
 
-        A bad cron expression or an unknown time zone is refused (CronError) here.
+        A bad cron expression or an unknown time zone is refused (CronError) here; an
+        ``@task`` function is accepted as in ``queue.push`` (see ``as_task``).
         """
         check_cron(cron_expr)
         check_timezone(timezone)
+        task = as_task(task)
         task.validate()
         sid = validate_identifier(schedule_id or f"sched_{uuid.uuid4().hex[:12]}", "schedule_id")
         schedule = Schedule(sid, cron_expr, task, timezone, catchup)
-        self.queue.redis.hset(self.keys.schedules, sid, schedule.to_json())
+        self.queue.run_pipeline(control.put_schedule(self.keys, sid, schedule.to_json()))
         return sid
 
     def remove_schedule(self, schedule_id: str) -> None:
         """Delete a schedule; ScheduleNotFoundError if there is none."""
-        if not self.queue.redis.hdel(self.keys.schedules, schedule_id):
+        if not self.queue.run_pipeline(control.remove_schedule(self.keys, schedule_id)):
             raise ScheduleNotFoundError(schedule_id)
-        self.queue.redis.hdel(self.keys.schedule_cursors, schedule_id)
 
     def get_schedule(self, schedule_id: str) -> Schedule:
         """One schedule; ScheduleNotFoundError if there is none."""
-        text = self.queue.redis.hget(self.keys.schedules, schedule_id)
+        text = self.queue.run_pipeline(control.schedule_text(self.keys, schedule_id))
         if text is None:
             raise ScheduleNotFoundError(schedule_id)
-        return Schedule.from_json(str(text))
+        return Schedule.from_json(text)
 
     def list_schedules(self) -> list[Schedule]:
         """Every stored schedule, by id."""
-        raw = self.queue.redis.hgetall(self.keys.schedules)
-        return [Schedule.from_json(str(raw[k])) for k in sorted(raw)]
+        raw = self.queue.run_pipeline(control.schedule_texts(self.keys))
+        return [Schedule.from_json(raw[k]) for k in sorted(raw)]
 
     def pause(self, schedule_id: str) -> None:
         """Stop a schedule from firing until :meth:`resume`."""
@@ -127,20 +133,28 @@ class TaskScheduler:
     def _set_paused(self, schedule_id: str, paused: bool) -> None:
         schedule = self.get_schedule(schedule_id)
         schedule.paused = paused
-        self.queue.redis.hset(self.keys.schedules, schedule_id, schedule.to_json())
+        self.queue.run_pipeline(control.put_schedule(self.keys, schedule_id, schedule.to_json()))
 
     # --- running ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock."""
-        with stop_on_signals(lambda graceful: self.stop()):
+        with stop_on_signals(lambda graceful: self.stop(), log=logger):
             self.run()
 
     def start_background(self) -> threading.Thread:
-        """Run :meth:`run` on a daemon thread and return it."""
-        self._thread = threading.Thread(target=self.run, name="fairque-scheduler", daemon=True)
+        """Run :meth:`run` on a daemon thread and return it; a RedisCommandError that
+        ends the loop is kept in :attr:`error`."""
+        self._thread = threading.Thread(target=self._run_kept, name="fairque-scheduler")
+        self._thread.daemon = True
         self._thread.start()
         return self._thread
+
+    def _run_kept(self) -> None:
+        try:
+            self.run()
+        except RedisCommandError as e:  # logged by run
+            self.error = e
 
     def stop(self) -> None:
         """Ask the loop to end (thread-safe and signal-safe)."""
@@ -162,18 +176,28 @@ class TaskScheduler:
         self.queue.close()
 
     def run(self) -> None:
-        """The scheduler loop in the calling thread; survives Redis outages."""
+        """The scheduler loop in the calling thread.
+
+        It survives Redis outages: after a RedisUnavailableError (or another refused
+        pass) it waits with backoff (:class:`~fairque.core.backoff.Backoff`, from
+        ``tick_seconds`` up to 5 s) and carries on. A RedisCommandError (ScriptError: a
+        Lua error, a key of the wrong type) cannot be mended by a retry: it is logged at
+        CRITICAL and raised, ending the loop (``fairque scheduler`` exits with code 1).
+        """
         logger.info("scheduler %s started", self.token)
-        failures = 0
+        backoff = Backoff(logger, f"scheduler {self.token}", initial=self.tick_seconds)
         try:
             while not self._stop.is_set():
+                delay = self.tick_seconds
                 try:
                     self.run_once()
-                    failures = 0
+                    backoff.succeeded()
+                except RedisCommandError as e:
+                    logger.critical("scheduler %s stops: %s", self.token, e)
+                    raise
                 except FairQueueError as e:
-                    failures += 1
-                    logger.warning("scheduler pass failed: %s", e)
-                self._stop.wait(min(5.0, self.tick_seconds * 2 ** min(failures, 5)))
+                    delay = backoff.failed(e)
+                self._stop.wait(delay)
         finally:
             self.close()
             logger.info("scheduler %s stopped", self.token)
@@ -201,12 +225,10 @@ class TaskScheduler:
         self, key: str, cron: str, zone_name: str, catchup: bool, start: float, now: datetime
     ) -> list[datetime]:
         """The ticks of one schedule to fire now, per its cursor and catchup policy."""
-        cursor = self.queue.redis.hget(self.keys.schedule_cursors, key)
+        cursor = self.queue.run_pipeline(control.cursor(self.keys, key))
         if cursor is None:
             self.advance(key, start)
-            after = datetime.fromtimestamp(start, tz=timezone.utc)
-        else:
-            after = datetime.fromtimestamp(float(cursor), tz=timezone.utc)
+        after = datetime.fromtimestamp(start if cursor is None else cursor, tz=timezone.utc)
         limit = self.catchup_limit if catchup else 10_000
         ticks = fire_times(cron, check_timezone(zone_name), after, now, limit=limit)
         return ticks if catchup else ticks[-1:]
@@ -251,5 +273,5 @@ class TaskScheduler:
         return True
 
     def _server_time(self) -> datetime:
-        seconds, micros = self.queue.redis.time()
-        return datetime.fromtimestamp(seconds + micros / 1_000_000, tz=timezone.utc)
+        seconds = self.queue.run_pipeline(control.server_time())
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)

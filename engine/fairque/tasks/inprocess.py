@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fairque.core.errors import PayloadError, TaskError, WorkerError
-from fairque.core.models import Task, TaskState, new_task_id, to_json
+from fairque.core.imports import resolve_function
+from fairque.core.models import Task, TaskRecord, TaskState, new_task_id, to_json
 from fairque.tasks.context import LineageEvent, MemoryXCom, invoke
 from fairque.tasks.pipeline import Pipeline
 from fairque.tasks.rules import decide
@@ -32,7 +33,7 @@ class InProcessRun:
     """The outcome of :func:`run_in_process`, keyed by task name (in execution order)."""
 
     run_id: str
-    tasks: dict[str, Task] = field(default_factory=dict)
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
     states: dict[str, TaskState] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -44,10 +45,12 @@ class InProcessRun:
         """True when every task FINISHED."""
         return all(state is TaskState.FINISHED for state in self.states.values())
 
-    def _end(self, task: Task, state: TaskState, error: str | None = None) -> None:
+    def _end(
+        self, task: Task, state: TaskState, error: str | None = None, result: Any = None
+    ) -> None:
         name = task.name or task.task_id
-        task.state = state
-        self.tasks[name] = task
+        attempts = self.attempts.get(name, 0)
+        self.tasks[name] = TaskRecord.of(task, state=state, attempts=attempts, result=result)
         self.states[name] = state
         if error is not None:
             self.errors[name] = error
@@ -106,7 +109,7 @@ def _execute(
     retries = default_max_retries if task.max_retries is None else task.max_retries
     error = ""
     for attempt in range(1, retries + 2):
-        run.attempts[name] = task.attempts = attempt
+        run.attempts[name] = attempt
         try:
             result = invoke(task, function, backend, conf)
         except Exception as e:
@@ -118,8 +121,8 @@ def _execute(
         except PayloadError as e:
             run._end(task, TaskState.FAILED, str(e))
             return
-        task.result = run.results[name] = result
-        run._end(task, TaskState.FINISHED)
+        run.results[name] = result
+        run._end(task, TaskState.FINISHED, result=result)
         return
     run._end(task, TaskState.FAILED, error)
 
@@ -133,6 +136,4 @@ def _function_of(task: Task, allowed_modules: Sequence[str]) -> Callable[..., An
             f"task {task.name or task.task_id!r} has no function; a payload-only task needs "
             "a TaskHandler subclass and cannot run in-process"
         )
-    from fairque.worker.handler import resolve_function
-
     return resolve_function(task.func, allowed_modules)

@@ -16,35 +16,20 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import networkx as nx
-
 from fairque.core.errors import DagCycleError, DagError, TaskError
-from fairque.core.models import Task, validate_identifier
+from fairque.core.graph import find_cycle, topological_order
+from fairque.core.models import Setter, Task, task_fields, validate_identifier
 
 T = TypeVar("T", bound=Task)
 
-_TEMPLATE_FIELDS = (
-    "task_id",
-    "name",
-    "func",
-    "args",
-    "kwargs",
-    "payload",
-    "user_id",
-    "priority",
-    "depends_on",
-    "trigger_rule",
-    "max_retries",
-    "retry_delay_seconds",
-    "timeout_seconds",
-    "execute_after",
-    "enable_xcom",
-    "xcom_push_key",
-    "xcom_pulls",
+_TEMPLATE_FIELDS = tuple(
+    spec.name
+    for spec in task_fields(Setter.TASK)
+    if spec.name not in ("created_at", "run_id")  # set when a run is compiled
 )
 
 
@@ -63,9 +48,11 @@ def clone_task(task: T, **changes: Any) -> T:
     unknown = sorted(set(changes) - known)
     if unknown:
         raise TaskError(f"unknown Task field(s) {unknown}")
-    new = copy.deepcopy(task)
-    for name, value in changes.items():
-        setattr(new, name, value)
+    kept = {name: copy.deepcopy(getattr(task, name)) for name in known - changes.keys()}
+    new = replace(task, **kept, **changes)
+    for name, value in vars(task).items():
+        if name not in known:  # private attributes, e.g. a FunctionTask's function
+            object.__setattr__(new, name, value)
     new.validate()
     return new
 
@@ -172,7 +159,12 @@ class Pipeline:
         return out
 
     def graph(self) -> Any:
-        """A ``networkx.DiGraph``: one node per name (attribute ``task``), one edge per link."""
+        """A ``networkx.DiGraph``: one node per name (attribute ``task``), one edge per link.
+
+        networkx is imported here, on first use; fairque's own checks use
+        :mod:`fairque.core.graph`."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for name, task in self.nodes.items():
             g.add_node(name, task=task)
@@ -187,17 +179,14 @@ class Pipeline:
                 f"task {loops[0]!r} depends on itself; remove it from its own depends_on "
                 "or from one side of >>"
             )
-        try:
-            cycle = nx.find_cycle(self.graph())
-        except nx.NetworkXNoCycle:
-            return
-        path = [edge[0] for edge in cycle]
-        raise DagCycleError([*path, path[0]])
+        cycle = find_cycle(self.nodes, self.edges)
+        if cycle is not None:
+            raise DagCycleError(cycle)
 
     def order(self) -> list[str]:
         """A topological order of the names (validated), ties broken by name."""
         self.validate()
-        return list(nx.lexicographical_topological_sort(self.graph()))
+        return topological_order(self.nodes, self.edges)
 
     # --- compiling ---------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 ``async def`` task functions run concurrently on the event loop (up to
 ``max_concurrent_tasks``), other functions in threads. Timeouts cancel the coroutine.
+XCom goes through the worker's asyncio connection (``await axcom_pull(key)``); the
+worker opens no blocking client.
 The bookkeeping and every rule come from :class:`~fairque.worker.runtime.WorkerCore`;
 only the I/O differs from :class:`~fairque.worker.sync_worker.Worker`.
 """
@@ -11,25 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
 from types import TracebackType
 
-import redis.exceptions
-
+from fairque.core.backoff import Backoff
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
-from fairque.core.models import Task
+from fairque.core.errors import (
+    FairQueueError,
+    LeaseLostError,
+    QueueError,
+    RedisCommandError,
+    RedisUnavailableError,
+)
+from fairque.core.process import stop_on_signals
+from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
-from fairque.queue.sync_queue import TaskQueue
-from fairque.tasks.xcom import RedisXCom
-from fairque.worker import heartbeat
+from fairque.tasks.xcom import AsyncRedisXCom
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
-from fairque.worker.signals import STOP_SIGNALS
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 class AsyncWorker:
@@ -50,22 +53,17 @@ class AsyncWorker:
         self.config = config or FairQueueConfig.create_default()
         self.handler = handler or TaskHandler()
         self.queue = queue or AsyncTaskQueue(self.config)
-        self._xcom_queue: TaskQueue | None = None  # XCom calls are blocking: a sync client
         self.core = WorkerCore(self.config)
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[InboxItem] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
+        self._listening = False
 
     async def __aenter__(self) -> AsyncWorker:
         await self.queue.ping()
         return self
-
-    def _bind_xcom(self) -> None:
-        if self._xcom_queue is None:
-            self._xcom_queue = TaskQueue(self.config)
-            self.handler.bind(self.config.worker.allowed_modules, RedisXCom(self._xcom_queue))
 
     async def __aexit__(
         self,
@@ -79,24 +77,8 @@ class AsyncWorker:
 
     async def start(self) -> None:
         """Process tasks until stopped; returns after a clean shutdown."""
-        loop = asyncio.get_running_loop()
-        installed = threading.current_thread() is threading.main_thread()
-        if installed:
-            received = [0]
-
-            def handle(sig: signal.Signals) -> None:
-                received[0] += 1
-                logger.warning("received %s: stopping", sig.name)
-                self.stop(graceful=received[0] == 1)
-
-            for sig in STOP_SIGNALS:
-                loop.add_signal_handler(sig, handle, sig)
-        try:
+        with stop_on_signals(self.stop, asyncio.get_running_loop(), logger):
             await self.run()
-        finally:
-            if installed:
-                for sig in STOP_SIGNALS:
-                    loop.remove_signal_handler(sig)
 
     def start_background(self) -> asyncio.Task[None]:
         """Run :meth:`run` as a task of the running loop."""
@@ -114,33 +96,37 @@ class AsyncWorker:
     # --- the loop --------------------------------------------------------------------
 
     async def run(self) -> None:
-        """The worker loop, on the running event loop."""
+        """The worker loop, on the running event loop; errors are handled as in
+        :meth:`Worker.run <fairque.worker.sync_worker.Worker.run>` (a RedisCommandError
+        also cancels the running task functions)."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
-        self._bind_xcom()
+        xcom = AsyncRedisXCom(self.queue, self._loop)
+        self.handler.bind(self.config.worker.allowed_modules, xcom)
         if self._early_stop is not None:
             self._inbox.put_nowait(self._early_stop)
         logger.info("async worker %s started", self.worker_id)
+        self._listening = True
         listener = asyncio.create_task(self._listen())
-        failures = 0
+        backoff = Backoff(logger, f"worker {self.worker_id}")
         try:
             while not self.core.done():
                 try:
                     await self._cycle()
-                    failures = 0
+                    backoff.succeeded()
+                except RedisCommandError as e:
+                    logger.critical("worker %s stops: %s", self.worker_id, e)
+                    for task_id in list(self._jobs):
+                        self._cancel_job(task_id)
+                    raise
                 except (RedisUnavailableError, QueueError) as e:
-                    failures += 1
-                    delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
-                    await self._wait(delay)
+                    await self._wait(backoff.failed(e))
         finally:
+            self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._retire()
-            if self._xcom_queue is not None:
-                self._xcom_queue.close()
-                self._xcom_queue = None
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:
@@ -158,11 +144,11 @@ class AsyncWorker:
         results, tasks = await self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self.core.claimed(task)
-            self._jobs[task.task_id] = asyncio.create_task(self._execute(task))
+            entry = self.core.claimed(task)
+            self._jobs[task.task_id] = asyncio.create_task(self._execute(entry))
 
-    async def _execute(self, task: Task) -> None:
-        outcome = await run_task_async(self.handler, task)
+    async def _execute(self, entry: Running) -> None:
+        outcome = await run_task_async(self.handler, entry.attempt)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
 
@@ -221,18 +207,16 @@ class AsyncWorker:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)
 
     async def _listen(self) -> None:
-        """Wake the loop whenever a user gets ready tasks (Pub/Sub)."""
+        """Wake the loop whenever a user gets ready tasks (Pub/Sub), until the loop ends."""
         assert self._inbox is not None
-        while True:
+        while self._listening:
             try:
-                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)
+                listener = await self.queue.subscribe_ready()
                 try:
-                    await pubsub.subscribe(self.queue.keys.ready_channel)
-                    while True:
-                        message = await pubsub.get_message(timeout=0.5)
-                        if message is not None:
+                    while self._listening:
+                        if await listener.wait(0.5):
                             self._inbox.put_nowait(WAKE)
                 finally:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except redis.exceptions.RedisError:
+                    await listener.close()
+            except FairQueueError:
                 await asyncio.sleep(1.0)

@@ -4,37 +4,43 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from fairque.core.errors import WorkerError
 from fairque.core.models import Task
+from fairque.tasks.context import Attempt, attempting
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import Outcome
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
-def run_task(handler: TaskHandler, task: Task) -> Outcome:
-    """Run ``task`` with ``handler`` (blocking) and report how it ended."""
+def run_task(handler: TaskHandler, attempt: Attempt) -> Outcome:
+    """Run the attempt's task with ``handler`` (blocking) and report how it ended."""
+    task = attempt.task
     _call_hook(handler.on_task_start, task)
     started = time.perf_counter()
     try:
-        ok = handler._process_task(task)
+        with attempting(attempt):
+            ok = handler._process_task(task)
         error: Exception | None = None if ok else _refused(task)
     except Exception as e:
         error = e
-    return _conclude(handler, task, time.perf_counter() - started, error)
+    return _conclude(handler, attempt, time.perf_counter() - started, error)
 
 
-async def run_task_async(handler: TaskHandler, task: Task) -> Outcome:
-    """Run ``task`` with ``handler`` on the event loop and report how it ended."""
+async def run_task_async(handler: TaskHandler, attempt: Attempt) -> Outcome:
+    """Run the attempt's task with ``handler`` on the event loop and report how it ended."""
+    task = attempt.task
     _call_hook(handler.on_task_start, task)
     started = time.perf_counter()
     try:
-        ok = await handler._process_task_async(task)
+        with attempting(attempt):
+            ok = await handler._process_task_async(task)
         error: Exception | None = None if ok else _refused(task)
     except Exception as e:
         error = e
-    return _conclude(handler, task, time.perf_counter() - started, error)
+    return _conclude(handler, attempt, time.perf_counter() - started, error)
 
 
 def _refused(task: Task) -> WorkerError:
@@ -42,12 +48,13 @@ def _refused(task: Task) -> WorkerError:
 
 
 def _conclude(
-    handler: TaskHandler, task: Task, duration: float, error: Exception | None
+    handler: TaskHandler, attempt: Attempt, duration: float, error: Exception | None
 ) -> Outcome:
+    task = attempt.task
     if error is None:
-        _call_hook(handler.on_task_success, task, duration)
-        return Outcome(task, True, duration, result=task.result)
-    logger.info("task %s failed: %s: %s", task.task_id, type(error).__name__, error)
+        if type(handler).on_task_success is not TaskHandler.on_task_success:
+            _call_hook(handler.on_task_success, replace(task, result=attempt.result), duration)
+        return Outcome(task, True, duration, result=attempt.result)
     _call_hook(handler.on_task_failure, task, error, duration)
     return Outcome(task, False, duration, error=error)
 

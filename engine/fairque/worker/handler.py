@@ -1,61 +1,46 @@
 """TaskHandler: how a worker runs one task.
 
-A function task (``task.func = "module:function"``) is imported, only from the worker's
-``allowed_modules`` prefixes, and called with the task's JSON args and kwargs; its return
-value becomes the task's result. A payload-only task needs a subclass that overrides
+A function task (``task.func = "module:function"``) is imported under the import rule of
+:mod:`fairque.core.imports` (the worker's ``allowed_modules``), and called with the
+task's JSON args and kwargs; its return value becomes the task's result (reported with
+:meth:`TaskHandler.set_result`). A payload-only task needs a subclass that overrides
 :meth:`TaskHandler._process_task`. Hooks do nothing unless overridden.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextvars
 import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fairque.core.config import module_allowed
-from fairque.core.errors import TaskImportError, WorkerError
-from fairque.core.models import Task
-from fairque.tasks.context import XComBackend, local_xcom, running
+from fairque.core.errors import WorkerError
+from fairque.core.imports import resolve_function
+from fairque.core.models import Task, TaskRecord
+from fairque.tasks.context import XComBackend, current_attempt, local_xcom, running
 from fairque.worker.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_function(path: str, allowed: Sequence[str]) -> Callable[..., Any]:
-    """Import ``module:function``; the module is checked against ``allowed`` first.
-
-    Nothing is imported when the module is not allowed. An ``@task`` wrapper resolves to
-    the function it wraps.
-    """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise TaskImportError(f"task function {path!r} is not an import path 'module:function'")
-    if not module_allowed(allowed, module_name):
-        raise TaskImportError(
-            f"module {module_name!r} is not in this worker's allowed_modules "
-            f"{list(allowed)}; add its prefix to allowed_modules to run {path!r}"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as e:
-        raise TaskImportError(f"cannot import task function {path!r}: {e}") from e
-    target = getattr(target, "__fairque_function__", target)
-    if not callable(target):
-        raise TaskImportError(f"task function {path!r} is not callable")
-    return target  # type: ignore[no-any-return]
-
-
 class TaskHandler:
     """Runs tasks for a worker. Subclass it to handle payload-only tasks or add hooks.
 
-    :meth:`_process_task` returns True on success (the result is ``task.result``) and
-    False for a failure without an exception; an exception fails the task and is
-    retried per the task's ``max_retries``, except :class:`TaskImportError`.
+    :meth:`_process_task` returns True on success and False for a failure without an
+    exception; an exception fails the task and is retried per the task's
+    ``max_retries``, except :class:`TaskImportError`. The task is a read-only
+    :class:`~fairque.core.models.TaskRecord`: the result goes to the worker through
+    :meth:`set_result`, which the base ``_process_task`` calls with the function's
+    return value, so a subclass that returns ``super()._process_task(task)`` keeps it::
+
+        class MyTaskHandler(TaskHandler):
+            def _process_task(self, task) -> bool:
+                if task.payload.get("action") == "custom_processing":
+                    self.set_result({"handled": True})  # optional: the default is None
+                    return True
+                return super()._process_task(task)
     """
 
     def __init__(self, allowed_modules: Sequence[str] | None = None) -> None:
@@ -79,8 +64,16 @@ class TaskHandler:
             )
         return resolve_function(task.func, self.allowed_modules)
 
-    def _process_task(self, task: Task) -> bool:
-        """Run a function task and keep its return value in ``task.result``.
+    def set_result(self, value: Any) -> None:
+        """Report the result of the task being run (JSON; stored by the worker when the
+        run succeeds). Only while a worker runs the task: WorkerError otherwise."""
+        attempt = current_attempt()
+        if attempt is None:
+            raise WorkerError("set_result is only for a task a worker is running")
+        attempt.result = value
+
+    def _process_task(self, task: TaskRecord) -> bool:
+        """Run a function task and report its return value with :meth:`set_result`.
 
         The function runs inside the task's context (``current_task()``, XCom); the
         queue stores an ``xcom_push_key`` result when it records the success.
@@ -90,29 +83,32 @@ class TaskHandler:
             result = function(*task.args, **task.kwargs)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
-        task.result = result
+        self.set_result(result)
         return True
 
-    async def _process_task_async(self, task: Task) -> bool:
+    async def _process_task_async(self, task: TaskRecord) -> bool:
         """The AsyncWorker's entry: ``async def`` functions are awaited, the rest run in a
-        thread through :meth:`_process_task`."""
+        thread through :meth:`_process_task` (with this attempt bound there too)."""
         if task.func is not None and type(self)._process_task is TaskHandler._process_task:
             function = self.function_of(task)
             if inspect.iscoroutinefunction(function):
                 with running(task, self.xcom, task.payload.get("conf")):
-                    task.result = await function(*task.args, **task.kwargs)
+                    result = await function(*task.args, **task.kwargs)
+                self.set_result(result)
                 return True
-        return await in_daemon_thread(self._process_task, task)
+        context = contextvars.copy_context()
+        return await in_daemon_thread(context.run, self._process_task, task)
 
     # --- hooks (no-ops by default) ---------------------------------------------------
 
-    def on_task_start(self, task: Task) -> None:
+    def on_task_start(self, task: TaskRecord) -> None:
         """Called before a task runs."""
 
-    def on_task_success(self, task: Task, duration: float) -> None:
-        """Called after a task succeeded; ``task.result`` holds its result."""
+    def on_task_success(self, task: TaskRecord, duration: float) -> None:
+        """Called after a task succeeded; ``task.result`` holds its result (the record
+        is a copy of the claimed one with the result)."""
 
-    def on_task_failure(self, task: Task, error: Exception, duration: float) -> None:
+    def on_task_failure(self, task: TaskRecord, error: Exception, duration: float) -> None:
         """Called after a task failed (it may still be retried)."""
 
 

@@ -18,31 +18,34 @@ from fairque.core.errors import (
     TaskTimeoutError,
     XComError,
 )
-from fairque.core.models import Task, TaskState, to_json
+from fairque.core.models import TaskRecord, TaskState, to_json
+from fairque.queue import heartbeat
 from fairque.queue.base import error_record
-from fairque.queue.calls import FailOutcome, PipelineCall, QueueCalls, ScriptCall, Settlement
-from fairque.tasks.context import encode_xcom
-from fairque.worker import heartbeat
+from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
+from fairque.queue.results import Settled
+from fairque.tasks.context import Attempt, encode_xcom
+from fairque.worker.tasklog import log_task_end
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
 
 
 @dataclass
 class Running:
-    """A claimed task this worker is running."""
+    """A claimed task this worker is running, and the attempt its code reports to."""
 
-    task: Task
+    task: TaskRecord
     started: float  # monotonic
     deadline: float | None  # monotonic time of its timeout
+    attempt: Attempt
 
 
 @dataclass(frozen=True)
 class Outcome:
     """How one run of a task ended."""
 
-    task: Task
+    task: TaskRecord
     ok: bool
     duration: float
     result: Any = None
@@ -61,10 +64,10 @@ class WorkerObserver:
     worker's loop; an exception raised by one is logged and ignored.
     """
 
-    def claimed(self, task: Task) -> None:
+    def claimed(self, task: TaskRecord) -> None:
         """A task was claimed (its record as read at the claim)."""
 
-    def settled(self, outcome: Outcome, result: FailOutcome | LeaseLostError) -> None:
+    def settled(self, outcome: Outcome, result: Settled) -> None:
         """A run's outcome was recorded: ``result.state`` is the task's state after it
         (SCHEDULED for a retry), or a LeaseLostError when the outcome was discarded."""
 
@@ -115,11 +118,11 @@ class WorkerCore:
             return 0
         return max(0, self.worker.max_concurrent_tasks - len(self.running))
 
-    def claimed(self, task: Task) -> Running:
-        """Note a claimed task as running."""
+    def claimed(self, task: TaskRecord) -> Running:
+        """Note a claimed task as running; run ``entry.attempt`` (``run_task``)."""
         now = time.monotonic()
         deadline = now + task.timeout_seconds if task.timeout_seconds else None
-        entry = Running(task, now, deadline)
+        entry = Running(task, now, deadline, Attempt(task))
         self.running[task.task_id] = entry
         self._notify(self.observer.claimed, task)
         return entry
@@ -127,7 +130,7 @@ class WorkerCore:
     def finished(self, outcome: Outcome) -> bool:
         """Take a run's outcome; False if the task was already given up (timeout, lost)."""
         entry = self.running.get(outcome.task.task_id)
-        if entry is None or entry.task.claim != outcome.task.claim:
+        if entry is None or entry.task.claim_token != outcome.task.claim_token:
             return False
         del self.running[outcome.task.task_id]
         self.pending.append(outcome)
@@ -177,7 +180,7 @@ class WorkerCore:
             )
         for task_id, word in report.items():
             if word == "cancel" and task_id in self.running:
-                self.running[task_id].task.cancel_requested = True
+                self.running[task_id].attempt.cancel_requested = True
         return lost
 
     # --- timers ----------------------------------------------------------------------
@@ -242,13 +245,13 @@ class WorkerCore:
                 if task.xcom_push_key:
                     encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
                 data = to_json(outcome.result, f"result of task {task.task_id!r}")
-                return Settlement(True, task.task_id, task.claim, data, outcome.duration)
+                return Settlement(True, task.task_id, task.claim_token, data, outcome.duration)
             except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
         assert outcome.error is not None
         error = to_json(error_record(outcome.error), "error")
         return Settlement(
-            False, task.task_id, task.claim, error, outcome.duration, outcome.retryable
+            False, task.task_id, task.claim_token, error, outcome.duration, outcome.retryable
         )
 
     def settle_call(self, max_tasks: int) -> ScriptCall[Any]:
@@ -256,10 +259,11 @@ class WorkerCore:
         settlements = [self.settlement(o) for o in self.pending]
         return self.calls.settle(self.worker, settlements, max_tasks)
 
-    def settled(self, results: list[FailOutcome | LeaseLostError]) -> None:
+    def settled(self, results: list[Settled]) -> None:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
         for outcome, result in zip(self.pending, results, strict=False):
             self._notify(self.observer.settled, outcome, result)
+            log_task_end(outcome, result)
             if isinstance(result, LeaseLostError):
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:
@@ -280,5 +284,5 @@ class WorkerCore:
             logger.exception("worker observer %s failed", type(self.observer).__name__)
 
     def leases(self) -> list[tuple[str, int]]:
-        """(task id, claim) of every running task, for lease renewal."""
-        return [(r.task.task_id, r.task.claim) for r in self.running.values()]
+        """(task id, claim token) of every running task, for lease renewal."""
+        return [(r.task.task_id, r.task.claim_token) for r in self.running.values()]

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from fairque.worker.signals import STOP_SIGNALS
+from fairque.core.process import STOP_SIGNALS
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 STABLE_SECONDS = 30.0

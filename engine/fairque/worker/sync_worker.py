@@ -13,21 +13,25 @@ import threading
 from queue import Empty, SimpleQueue
 from types import TracebackType
 
-import redis
-
+from fairque.core.backoff import Backoff
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import LeaseLostError, QueueError, RedisUnavailableError
-from fairque.core.models import Task
+from fairque.core.errors import (
+    FairQueueError,
+    LeaseLostError,
+    QueueError,
+    RedisCommandError,
+    RedisUnavailableError,
+)
+from fairque.core.process import stop_on_signals
+from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
-from fairque.worker import heartbeat
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WAKE, InboxItem, Outcome, Stop, WorkerCore
-from fairque.worker.signals import stop_on_signals
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
 from fairque.worker.threads import DaemonPool
 
-logger = logging.getLogger("fairque.worker")
+logger = logging.getLogger(__name__)
 
 
 class Worker:
@@ -57,6 +61,7 @@ class Worker:
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self.error: RedisCommandError | None = None
 
     def __enter__(self) -> Worker:
         return self
@@ -75,15 +80,22 @@ class Worker:
 
     def start(self) -> None:
         """Process tasks until stopped; blocks. Returns after a clean shutdown."""
-        with stop_on_signals(self.stop):
+        with stop_on_signals(self.stop, log=logger):
             self.run()
 
     def start_background(self) -> threading.Thread:
-        """Run :meth:`run` on a daemon thread and return the thread."""
-        self._thread = threading.Thread(target=self.run, name=f"fairque-{self.worker_id}")
+        """Run :meth:`run` on a daemon thread and return the thread; a RedisCommandError
+        that ends the loop is kept in :attr:`error`."""
+        self._thread = threading.Thread(target=self._run_kept, name=f"fairque-{self.worker_id}")
         self._thread.daemon = True
         self._thread.start()
         return self._thread
+
+    def _run_kept(self) -> None:
+        try:
+            self.run()
+        except RedisCommandError as e:  # logged by run
+            self.error = e
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (thread-safe and signal-safe)."""
@@ -99,21 +111,29 @@ class Worker:
     # --- the loop --------------------------------------------------------------------
 
     def run(self) -> None:
-        """The worker loop, in the calling thread."""
+        """The worker loop, in the calling thread.
+
+        It survives Redis outages: after a transient error (RedisUnavailableError) it
+        waits with backoff (:class:`~fairque.core.backoff.Backoff`) and carries on. A
+        RedisCommandError (ScriptError: a Lua error, a key of the wrong type) cannot be
+        mended by a retry: it is logged at CRITICAL and raised, ending the loop; the
+        tasks still running are not recorded, and go back to their queues when their
+        leases expire.
+        """
         logger.info("worker %s started (%s)", self.worker_id, self.config.worker.assigned_users)
         listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
         listener.start()
-        failures = 0
+        backoff = Backoff(logger, f"worker {self.worker_id}")
         try:
             while not self.core.done():
                 try:
                     self._cycle()
-                    failures = 0
+                    backoff.succeeded()
+                except RedisCommandError as e:
+                    logger.critical("worker %s stops: %s", self.worker_id, e)
+                    raise
                 except (RedisUnavailableError, QueueError) as e:
-                    failures += 1
-                    delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning("worker %s: %s; retrying in %.1f s", self.worker_id, e, delay)
-                    self._wait(delay)
+                    self._wait(backoff.failed(e))
         finally:
             self._closed.set()
             listener.join(timeout=2.0)
@@ -135,14 +155,13 @@ class Worker:
         results, tasks = self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self.core.claimed(task)
-            self._pool.submit(self._execute, task)
+            self._pool.submit(self._execute, self.core.claimed(task))
 
-    def _execute(self, task: Task) -> None:
+    def _execute(self, entry: Running) -> None:
         try:
-            outcome = run_task(self.handler, task)
+            outcome = run_task(self.handler, entry.attempt)
         except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
-            outcome = Outcome(task, False, 0.0, error=e)
+            outcome = Outcome(entry.task, False, 0.0, error=e)
         self._inbox.put(outcome)
 
     def _wait(self, timeout: float) -> None:
@@ -187,17 +206,15 @@ class Worker:
 
     def _listen(self) -> None:
         """Wake the loop whenever a user gets ready tasks (Pub/Sub), until closed."""
-        channel = self.queue.keys.ready_channel
         while not self._closed.is_set():
             try:
-                pubsub = self.queue.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                listener = self.queue.subscribe_ready()
                 try:
-                    pubsub.subscribe(channel)
                     while not self._closed.is_set():
-                        if pubsub.get_message(timeout=0.5) is not None:
+                        if listener.wait(0.5):
                             self._inbox.put(WAKE)
                 finally:
-                    pubsub.close()
-            except (redis.RedisError, OSError, ValueError) as e:
+                    listener.close()
+            except (FairQueueError, OSError, ValueError) as e:
                 logger.debug("wake-up listener: %s; resubscribing", e)
                 self._closed.wait(1.0)

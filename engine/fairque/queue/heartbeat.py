@@ -1,5 +1,9 @@
 """The liveness record of a worker: what it writes, and how records are read back.
 
+It lives below the worker and monitoring layers because both use it: a worker writes
+its record with :func:`beat` and :func:`retire`; monitoring reads records back with
+:func:`member_ids` and :func:`records`.
+
 Each worker keeps ``fq:worker:{id}`` (a hash with a TTL of three heartbeats) and its id
 in ``fq:workers``. A record whose key expired is a dead worker; readers drop its id.
 """

@@ -1,0 +1,60 @@
+"""The cron rule: which schedules and time zones fairque accepts (pure, no Redis).
+
+A schedule has 5 fields (minute hour day month weekday) or 6 with the seconds field
+FIRST (``"30 */5 * * * *"`` = at second 30 of every fifth minute), and must fire at
+least once (``0 0 30 2 *`` never does); a time zone is an IANA name. DAG files
+(:mod:`fairque.dag`) and the scheduler (:mod:`fairque.scheduler.cron`) both check with
+these functions. croniter is imported on first use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MAX_FIELDS = 6
+
+
+def make_croniter(expression: str, start: datetime | float | None = None) -> Any:
+    """A croniter for ``expression``, read as described above."""
+    from croniter import croniter
+
+    seconds_first = len(expression.split()) == MAX_FIELDS
+    return croniter(expression, start, second_at_beginning=seconds_first)
+
+
+def cron_problem(expression: object) -> str | None:
+    """Why ``expression`` is not a usable cron schedule, or None."""
+    if not isinstance(expression, str) or not expression.strip():
+        return f"schedule must be a cron expression such as '0 9 * * *', not {expression!r}"
+    fields = expression.split()
+    if len(fields) not in (5, MAX_FIELDS):
+        return (
+            f"cron {expression!r} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
+            "use 5 (minute hour day month weekday) or 6 with seconds first (second minute "
+            "hour day month weekday)"
+        )
+    try:
+        make_croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except (ValueError, KeyError, TypeError) as e:  # croniter errors derive from ValueError
+        return f"cron {expression!r} is invalid: {e}"
+    return None
+
+
+def timezone_problem(name: object) -> str | None:
+    """Why ``name`` is not an IANA time zone such as ``Europe/Paris``, or None."""
+    if not isinstance(name, str) or not name:
+        return (
+            f"timezone must be an IANA time zone name such as 'UTC' or 'Europe/Paris', not {name!r}"
+        )
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return (
+            f"unknown timezone {name!r}; use an IANA time zone name such as 'UTC' or 'Europe/Paris'"
+        )
+    return None
+
+
+__all__ = ["MAX_FIELDS", "cron_problem", "make_croniter", "timezone_problem"]
