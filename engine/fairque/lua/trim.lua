@@ -40,7 +40,11 @@ local function forget(run_id, ids, dag_id)
   for _, id in ipairs(ids) do
     local tkey = task_key(id)
     local state = redis.call('HGET', tkey, 'state')
-    if state then redis.call('ZREM', REG[state], id) end
+    if state then
+      redis.call('ZREM', REG[state], id)
+    else -- the record expired first (result_ttl_seconds): its registry entry may remain
+      for _, name in ipairs({'finished', 'failed', 'canceled'}) do redis.call('ZREM', REG[name], id) end
+    end
     redis.call('DEL', tkey, WAITING_PREFIX .. id, BLOCKED_PREFIX .. id)
   end
   redis.call('DEL', RUN_PREFIX .. run_id, XCOM_PREFIX .. run_id, LINEAGE_PREFIX .. run_id)
