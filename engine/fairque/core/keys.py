@@ -12,7 +12,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:deps:waiting:{task_id}          Set     tasks waiting on this task
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
-    fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL)
+    fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL,
+                                               the newest 10,000)
     fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
     fq:runs                            ZSet    every run id, by creation time
     fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
