@@ -195,3 +195,18 @@ class Clock:
 
     def __call__(self) -> datetime:
         return datetime(2026, 1, 1, 9, 0, 1, tzinfo=timezone.utc)
+
+
+def test_a_lineage_log_keeps_its_newest_ten_thousand_events(make_queue: QueueFactory) -> None:
+    """A user's standalone scope lives while the user is busy: its log must not grow."""
+    queue = make_queue()
+    pull = queue.redis.register_script(script_source("xcom_pull"))
+    queue.run_script(queue.calls.xcom_push("user:alice", "k", '"v"', "producer"))
+    pipe = queue.redis.pipeline(transaction=False)
+    for i in range(10_000):
+        call = queue.calls.xcom_pull("user:alice", "k", f"c{i}")
+        pull(keys=call.keys, args=call.args, client=pipe)
+    pipe.execute()
+    events = queue.run_pipeline(queue.calls.lineage("user:alice"))
+    assert len(events) == 10_000
+    assert events[0]["consumer"] == "c0" and events[-1]["consumer"] == "c9999"
