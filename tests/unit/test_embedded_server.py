@@ -82,7 +82,8 @@ def test_start_status_stop(server: EmbeddedServer) -> None:
     assert status.url == url == server.url
     assert status.version.split()[0] in {"valkey", "redis"}
     record = json.loads(server.record_path.read_text())
-    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at"}
+    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at", "persistence"}
+    assert record["persistence"] == "aof everysec"
     assert record["pid"] == status.pid
 
     assert server.stop() is True
