@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.cli.app import app
-from fairque.core.errors import ConfigValueError
+from fairque.core.errors import ConfigValueError, RedisUnavailableError
 from fairque.scheduler.scheduler import TaskScheduler
 from fairque.server import EmbeddedServer
 
@@ -83,6 +83,8 @@ def test_a_queue_kept_open_across_a_restart_reconnects_and_sees_its_tasks(
     server = EmbeddedServer(state_dir)
 
     assert server.stop() is True
+    with pytest.raises(RedisUnavailableError):
+        queue.get_task(task_id)
     server.start()
 
     assert queue.get_task(task_id).state == TaskState.QUEUED
@@ -129,3 +131,18 @@ def test_appendfsync_comes_from_the_environment(
     monkeypatch.setenv("FAIRQUE_SERVER_APPENDFSYNC", "sometimes")
     with pytest.raises(ConfigValueError, match="FAIRQUE_SERVER_APPENDFSYNC"):
         EmbeddedServer(state_dir).start()
+
+
+@pytest.mark.slow
+def test_start_waits_while_the_server_loads_a_large_file(state_dir: Path) -> None:
+    server = EmbeddedServer(state_dir)
+    with redis.Redis.from_url(server.start()) as client:
+        for batch in range(10):
+            client.mset({f"k{batch}:{n}": "x" * 100 for n in range(20_000)})
+    server.stop()
+
+    # far too short for loading 200,000 keys; the server gets 1 s per MiB on top
+    url = server.start(timeout=0.2)
+
+    with redis.Redis.from_url(url) as client:
+        assert client.dbsize() == 200_000

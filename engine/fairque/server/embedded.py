@@ -180,11 +180,13 @@ class EmbeddedServer:
 
         Reuses the recorded server when its pid is alive and it answers (whatever its
         persistence); otherwise starts a new one, on the last server's port when it is
-        free, and waits up to ``timeout`` seconds until it answers and has loaded its
-        data. Raises :class:`ServerError` (with the tail of the server log) on failure,
-        ConfigValueError for an unknown ``appendfsync``.
+        free, and waits up to ``timeout`` seconds (plus one second per MiB of data to
+        load) until it answers and has loaded its data. Raises :class:`ServerError` (with
+        the tail of the server log) on failure, ConfigValueError for an unknown
+        ``appendfsync``.
         """
         persistence = Persistence.choose(durable=self.durable, appendfsync=self.appendfsync)
+        timeout += persistence.load_seconds(self.data_bytes())
         with self._locked(timeout):
             current = self._load()
             if current is not None and self._is_live(current):

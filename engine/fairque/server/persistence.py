@@ -20,6 +20,9 @@ APPENDFSYNC_CHOICES = ("always", "everysec", "no")
 DEFAULT_APPENDFSYNC = "everysec"
 AOF_DIRNAME = "appendonlydir"
 """Where Valkey/Redis 7+ keep the AOF's parts inside the data folder (their default)."""
+LOAD_BYTES_PER_SECOND = 1024 * 1024
+"""A slow pace of loading an AOF (a busy laptop loads 10 MiB/s or more); a server
+starting on that much data is given that long to answer (it does not while it loads)."""
 EPHEMERAL = "none"
 """The persistence label of a server that keeps nothing."""
 
@@ -49,6 +52,10 @@ class Persistence:
     def label(self) -> str:
         """``aof everysec`` (``aof always``, ``aof no``) or ``none``."""
         return f"aof {self.appendfsync}" if self.appendfsync else EPHEMERAL
+
+    def load_seconds(self, data_bytes: int) -> float:
+        """The extra seconds a server may take to start on ``data_bytes`` of data."""
+        return data_bytes / LOAD_BYTES_PER_SECOND if self.appendfsync else 0.0
 
     def server_args(self) -> list[str]:
         """The server's persistence options: never an RDB snapshot; an AOF when durable."""
