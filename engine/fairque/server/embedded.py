@@ -61,14 +61,6 @@ from fairque.server.process import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "INSTALL_HINT",
-    "EmbeddedServer",
-    "ServerStatus",
-    "find_server_binary",
-    "resolve_redis_url",
-]
-
 STATE_DIR_ENV = "FAIRQUE_STATE_DIR"
 DEFAULT_STATE_DIR = ".fairque"
 
