@@ -1,7 +1,8 @@
 """Fixtures shared by every fairque test: a real Redis/Valkey server, never a mock.
 
 - ``redis_url`` (session): ``$FAIRQUE_TEST_REDIS_URL`` when set, else a private
-  embedded Valkey started in a temporary folder and stopped at the end of the session.
+  embedded Valkey (ephemeral: no append-only file) started in a temporary folder and
+  stopped at the end of the session.
 - ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
@@ -51,7 +52,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"))
+    server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"), durable=False)
     url = server.start()
     try:
         yield url

@@ -73,7 +73,8 @@ def test_start_status_stop(server: EmbeddedServer) -> None:
     assert status.url == url == server.url
     assert status.version.split()[0] in {"valkey", "redis"}
     record = json.loads(server.record_path.read_text())
-    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at"}
+    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at", "persistence"}
+    assert record["persistence"] == "aof everysec"
     assert record["pid"] == status.pid
 
     assert server.stop() is True
@@ -184,6 +185,43 @@ def test_port_taken_after_picking_it_is_retried(
     assert not url.endswith(f":{taken}/0")
     assert "Address already in use" in caplog.text
     assert ping(url)
+
+
+def test_stop_fsyncs_the_append_only_file_and_start_loads_it(server: EmbeddedServer) -> None:
+    url = server.start()
+    with redis.Redis.from_url(url) as client:
+        client.set("kept", "yes")
+    assert server.stop() is True
+    assert "Calling fsync() on the AOF file" in server.log_path.read_text()
+    assert list((server.data_dir / "appendonlydir").glob("*.manifest"))
+
+    with redis.Redis.from_url(server.start()) as client:
+        assert client.get("kept") == b"yes"
+
+
+def test_ephemeral_server_writes_no_append_only_file(tmp_path: Path) -> None:
+    with EmbeddedServer(tmp_path, durable=False) as url, redis.Redis.from_url(url) as client:
+        client.set("k", "v")
+        status = EmbeddedServer(tmp_path).status()
+        assert status is not None and status.persistence == "none"
+    assert not (tmp_path / "data" / "appendonlydir").exists()
+
+
+def test_next_server_takes_the_last_port_unless_it_is_taken(server: EmbeddedServer) -> None:
+    first = server.start()
+    server.stop()
+    assert server.start() == first
+    server.stop()
+    port = int(first.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+
+        url = server.start()
+
+    assert url != first and ping(url)
+    assert server.port_path.read_text().strip() == url.rsplit(":", 1)[1].split("/")[0]
 
 
 @pytest.mark.slow
