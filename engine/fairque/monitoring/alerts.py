@@ -70,6 +70,7 @@ def evaluate(
         *_failure_rate(stats, thresholds.max_failure_rate, thresholds.min_ended_for_rate),
         *(_unserved(stats) if thresholds.require_served_users else []),
         *(_no_scheduler() if thresholds.require_scheduler_lock and not lock_held else []),
+        *_failing_schedules(stats),
     ]
 
 
@@ -134,6 +135,17 @@ def _unserved(stats: Mapping[str, Any]) -> list[Alert]:
 
 def _no_scheduler() -> list[Alert]:
     return [Alert("scheduler_lock", "no scheduler holds the scheduler lock", SYSTEM)]
+
+
+def _failing_schedules(stats: Mapping[str, Any]) -> list[Alert]:
+    errors: Mapping[str, Mapping[str, Any]] = stats.get("schedule_errors") or {}
+    alerts = []
+    for subject, error in sorted(errors.items()):
+        kind, _, name = subject.partition(":")
+        what = "DAG" if kind == "dag" else "schedule"
+        message = f"{what} {name} failing: {error.get('reason', '?')}"
+        alerts.append(Alert("schedule_failing", message, subject, error.get("failures")))
+    return alerts
 
 
 class AlertMonitor:
