@@ -136,6 +136,21 @@ def test_bad_stored_schedules_are_skipped_reported_and_retried(
     assert sorted(errors) == ["schedule:long", "schedule:nowhere"]
 
 
+def test_without_catchup_a_schedule_mended_hours_later_fires_its_latest_tick(
+    make_scheduler: Callable[..., TaskScheduler],
+) -> None:
+    clock = Clock(datetime(2026, 1, 1, tzinfo=UTC))
+    scheduler = make_scheduler(clock)
+    _raw(scheduler, "late", json.dumps({"schedule_id": "late"}))  # unreadable
+    scheduler.run_once()
+    clock.advance(hours=5, seconds=30)  # failing all along; then mended
+    late = Schedule(
+        "late", "* * * * * *", report(), created_at=datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    )
+    _raw(scheduler, "late", late.to_json())
+    assert scheduler.run_once() == ["late__2026-01-01T05:00:30Z"]
+
+
 def test_a_background_scheduler_keeps_firing_beside_bad_schedules(
     make_scheduler: Callable[..., TaskScheduler],
 ) -> None:

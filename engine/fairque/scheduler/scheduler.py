@@ -46,7 +46,7 @@ from fairque.queue import control
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.runs import compile_run, task_id_problem, tick_run_id
 from fairque.queue.sync_queue import TaskQueue
-from fairque.scheduler.cron import check_cron, check_timezone, fire_times
+from fairque.scheduler.cron import check_cron, check_timezone, fire_times, latest_fire
 from fairque.scheduler.failures import Failures
 from fairque.scheduler.schedules import Schedule
 
@@ -272,9 +272,11 @@ class TaskScheduler:
         if cursor is None:
             self.advance(key, start)
         after = datetime.fromtimestamp(start if cursor is None else cursor, tz=timezone.utc)
-        limit = self.catchup_limit if catchup else 10_000
-        ticks = fire_times(cron, check_timezone(zone_name), after, now, limit=limit)
-        return ticks if catchup else ticks[-1:]
+        zone = check_timezone(zone_name)
+        if catchup:
+            return fire_times(cron, zone, after, now, limit=self.catchup_limit)
+        latest = latest_fire(cron, zone, after, now)
+        return [] if latest is None else [latest]
 
     def advance(self, key: str, tick: float) -> None:
         """Record ``tick`` as handled for ``key`` (the cursor only moves forward)."""
