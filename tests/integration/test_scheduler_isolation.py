@@ -136,6 +136,28 @@ def test_bad_stored_schedules_are_skipped_reported_and_retried(
     assert sorted(errors) == ["schedule:long", "schedule:nowhere"]
 
 
+def test_health_and_stats_name_the_failing_schedules(
+    make_scheduler: Callable[..., TaskScheduler], redis_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from fairque.cli.app import app
+
+    scheduler = make_scheduler(Clock(datetime(2026, 1, 1, tzinfo=UTC)))
+    _raw(scheduler, "broken", "{not json")
+    scheduler.run_once()
+    result = CliRunner().invoke(app, ["health", "--redis-url", redis_url])
+    assert result.exit_code == 1
+    assert "schedule_failing: schedule broken failing: JSONDecodeError" in result.output
+    result = CliRunner().invoke(app, ["queue", "stats", "--json", "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    assert "schedule:broken" in json.loads(result.output)["schedule_errors"]
+    result = CliRunner().invoke(app, ["queue", "stats", "--redis-url", redis_url])
+    assert "schedule:broken failing (1 passes): JSONDecodeError" in result.output
+    scheduler.remove_schedule("broken")
+    assert CliRunner().invoke(app, ["health", "--redis-url", redis_url]).exit_code == 0
+
+
 def test_without_catchup_a_schedule_mended_hours_later_fires_its_latest_tick(
     make_scheduler: Callable[..., TaskScheduler],
 ) -> None:
