@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,29 +24,13 @@ from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.scheduler.scheduler import TaskScheduler
 from fairque.scheduler.schedules import Schedule
 
-from .conftest import ConfigFactory
 from .procs import wait_for
-from .test_scheduler import Clock, _dag_file, logical_dates, report
+from .test_scheduler import Clock, _dag_file, logical_dates, make_scheduler, report
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["make_scheduler"]  # the fixture, shared with test_scheduler
 SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-
-
-@pytest.fixture
-def make_scheduler(make_config: ConfigFactory) -> Iterator[Callable[..., TaskScheduler]]:
-    made: list[TaskScheduler] = []
-
-    def make(clock: Clock | None = None, **options: object) -> TaskScheduler:
-        scheduler = TaskScheduler(make_config(worker_id=f"s{len(made)}"), clock=clock, **options)  # type: ignore[arg-type]
-        made.append(scheduler)
-        return scheduler
-
-    yield make
-    for scheduler in made:
-        scheduler.stop()
-        scheduler.join(5)
-        scheduler.close()
 
 
 # --- refused when added ------------------------------------------------------------------
