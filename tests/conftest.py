@@ -6,6 +6,10 @@
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
+
+pytest-timeout's per-test limit (``timeout`` in pyproject.toml, or a ``timeout`` marker;
+at least 180 s for a test marked ``slow``) is multiplied by ``$FAIRQUE_TEST_TIME_SCALE``
+like every budget (see tests/timing.py), so a hang still fails.
 """
 
 from __future__ import annotations
@@ -15,11 +19,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
+from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
+
+
+SLOW_TEST_TIMEOUT = 180.0  # seconds (scaled): the least limit of a test marked slow
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: pytest_timeout.Settings) -> object:
+    """Start pytest-timeout's timer with the limit scaled (0, no limit, stays 0), and at
+    least ``SLOW_TEST_TIMEOUT`` for a slow test (its processes start slowly under load)."""
+    timeout = settings.timeout
+    if not timeout:
+        return None  # pytest-timeout's own hook: no timer
+    if item.get_closest_marker("slow") is not None:
+        timeout = max(timeout, SLOW_TEST_TIMEOUT)
+    scaled = settings._replace(timeout=budget(timeout))
+    return pytest_timeout.pytest_timeout_set_timer(item=item, settings=scaled)
 
 
 @pytest.fixture(scope="session")

@@ -37,10 +37,12 @@ def trigger(
     tenant: str | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
+    tick: tuple[str, float] | None = None,
 ) -> RunHandle:
     """Check ``conf`` against the DAG's params, then write one run atomically.
 
-    ``tenant`` overrides the DAG's (whose fair share the run uses). The logical date
+    ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
+    the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). The logical date
     and the run id default to the server's time (``TIME``), not this machine's. Raises
     DagConfError (nothing written) for a bad conf, RunExistsError for a used run id.
     """
@@ -58,6 +60,7 @@ def trigger(
         logical_date=logical_date.astimezone(timezone.utc).isoformat(),
         conf=merged,
         tenant=user,
+        tick=tick,
     )
 
 
