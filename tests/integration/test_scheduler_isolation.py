@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -23,14 +22,13 @@ from fairque.core.errors import CronError, TaskError
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.scheduler.scheduler import TaskScheduler
 from fairque.scheduler.schedules import Schedule
+from tests.timing import budget, wait_until
 
-from .procs import wait_for
 from .test_scheduler import Clock, _dag_file, logical_dates, make_scheduler, report
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["make_scheduler"]  # the fixture, shared with test_scheduler
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
 
 
 # --- refused when added ------------------------------------------------------------------
@@ -164,9 +162,9 @@ def test_a_background_scheduler_keeps_firing_beside_bad_schedules(
     scheduler.add_schedule("* * * * * *", report(), schedule_id="every_second")
     _bad_schedules(scheduler, datetime.now(UTC) - timedelta(minutes=5))
     thread = scheduler.start_background()
-    wait_for(
+    wait_until(
         lambda: len(logical_dates(scheduler.queue)) >= 2,
-        10 * SCALE,
+        10,
         "two ticks of the good schedule",
     )
     assert thread.is_alive() and scheduler.error is None
@@ -186,16 +184,16 @@ def test_a_scheduler_process_survives_bad_schedules(redis_url: str, tmp_path: Pa
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     try:
         with TaskQueue(config) as queue:
-            wait_for(
+            wait_until(
                 lambda: len(queue.list_runs(limit=100)) >= 3 or proc.poll() is not None,
-                20 * SCALE,
+                20,
                 "three ticks of the good schedule",
             )
             assert proc.poll() is None, (tmp_path / "scheduler.log").read_text()[-2000:]
             assert len(queue.get_stats()["schedule_errors"]) == 4
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10 * SCALE)
+        code = proc.wait(timeout=budget(10))
         log.close()
     assert code == 0, (tmp_path / "scheduler.log").read_text()[-2000:]
 
@@ -232,7 +230,7 @@ def test_a_dag_failing_at_fire_time_does_not_hold_the_others_back(
     clock.advance(minutes=1)
     started = time.monotonic()
     fired = scheduler.run_once()
-    assert time.monotonic() - started < 2 * SCALE
+    assert time.monotonic() - started < budget(2)
     assert [r.split("__")[0] for r in fired] == ["zzz_fine"]
     errors = scheduler.queue.get_stats()["schedule_errors"]
     assert sorted(errors) == ["dag:needs_conf", "dag:" + "x" * 185]
@@ -285,7 +283,7 @@ def test_a_client_clock_an_hour_off_changes_nothing(
         time.sleep(0.05)
         return len(fired) >= 2
 
-    wait_for(two_ticks, 10 * SCALE, "two ticks of a per-second schedule")
+    wait_until(two_ticks, 10, "two ticks of a per-second schedule")
     ticks = [datetime.fromisoformat(d).timestamp() for d in logical_dates(scheduler.queue)]
     assert min(ticks) > server_now - 1  # nothing from before the schedule existed
     assert len(ticks) <= 4
