@@ -63,7 +63,9 @@ def evaluate(
     stats: Mapping[str, Any], thresholds: AlertThresholds, *, lock_held: bool
 ) -> list[Alert]:
     """The alerts ``stats`` (a :func:`~fairque.monitoring.stats.collect` view) fires;
-    ``lock_held`` says whether a scheduler holds the lock. No I/O."""
+    ``lock_held`` says whether a scheduler holds the lock. A schedule or DAG the
+    scheduler failed to fire in its latest pass (``stats["schedule_errors"]``) always
+    fires ``schedule_failing``. No I/O."""
     return [
         *_depth(stats, thresholds.max_queue_depth_per_user),
         *_oldest(stats, thresholds.max_oldest_age_seconds),

@@ -54,7 +54,7 @@ class DagSource:
             self._checked = time.monotonic()
             try:
                 self.reload()
-            except OSError as e:  # the folder went away: keep the DAGs loaded before
+            except OSError as e:  # e.g. a file removed while listed: keep the DAGs as they were
                 logger.warning("cannot read the DAG folder %s: %s", self.folder, e)
         paused = paused_dags(scheduler.queue)
         fired: list[str] = []
