@@ -107,7 +107,7 @@ class TaskScheduler:
         A bad cron expression (one that never fires, such as ``0 0 31 2 *``) or an unknown
         time zone is refused (CronError) here, and so are ids that would make the tasks'
         ids too long (TaskError); an ``@task`` function is accepted as in ``queue.push``
-        (see ``as_task``). The schedule starts at the server's current time.
+        (see ``as_task``). The schedule starts now, on the server's clock.
         """
         check_cron(cron_expr)
         check_timezone(timezone)
@@ -117,7 +117,7 @@ class TaskScheduler:
         problem = task_id_problem(sid, task.label)
         if problem:
             raise TaskError(problem)
-        now = self._server_time().timestamp()
+        now = self.clock().timestamp()  # the server's clock unless a test gave its own
         schedule = Schedule(sid, cron_expr, task, timezone, catchup, created_at=now)
         self.queue.run_pipeline(control.put_schedule(self.keys, sid, schedule.to_json()))
         return sid
