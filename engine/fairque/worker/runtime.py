@@ -104,6 +104,7 @@ class WorkerCore:
     _next_renewal: float = 0.0
     _next_maintenance: float = 0.0
     _next_heartbeat: float = 0.0
+    _unanswered: ScriptCall[Any] | None = None
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -255,12 +256,20 @@ class WorkerCore:
         )
 
     def settle_call(self, max_tasks: int) -> ScriptCall[Any]:
-        """One call recording every pending outcome and claiming up to ``max_tasks``."""
-        settlements = [self.settlement(o) for o in self.pending]
-        return self.calls.settle(self.worker, settlements, max_tasks)
+        """One call recording every pending outcome and claiming up to ``max_tasks``.
+
+        While the last one went unanswered (its reply was lost, so it may have recorded
+        outcomes and claimed tasks), that same call again: under its claim id the
+        server answers what it did instead of doing it twice (see ``QueueCalls.settle``).
+        """
+        if self._unanswered is None:
+            settlements = [self.settlement(o) for o in self.pending]
+            self._unanswered = self.calls.settle(self.worker, settlements, max_tasks)
+        return self._unanswered
 
     def settled(self, results: list[Settled]) -> None:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
+        self._unanswered = None
         for outcome, result in zip(self.pending, results, strict=False):
             self._notify(self.observer.settled, outcome, result)
             log_task_end(outcome, result)
