@@ -18,8 +18,10 @@ from fairque import Task, TaskQueue, TaskRecord, TaskState
 from fairque.core.errors import LeaseLostError
 from fairque.queue.calls import Settlement
 from fairque.queue.results import FinishOutcome
+from fairque.tasks.context import Attempt, attempting
+from fairque.tasks.xcom import RedisXCom
 
-from .conftest import QueueFactory
+from .conftest import ConfigFactory, QueueFactory
 
 pytestmark = pytest.mark.both_queues
 
@@ -66,6 +68,12 @@ def test_a_stale_holder_of_an_earlier_life_of_the_id_is_fenced_off(
     )
     results, claimed = queue.run_script(settle)
     assert isinstance(results[0], LeaseLostError) and claimed == []
+    scope = fresh.xcom_scope
+    stale_push = queue.calls.xcom_push(scope, "k", '"stale"', "t", ("t", stale.claim_token))
+    with pytest.raises(LeaseLostError):
+        queue.run_script(stale_push)
+    fresh_push = queue.calls.xcom_push(scope, "k", '"fresh"', "t", ("t", fresh.claim_token))
+    assert queue.run_script(fresh_push) == len('"fresh"')
     record = queue.get_task("t")
     assert (record.state, record.claim_token, record.attempts) == (
         TaskState.STARTED,
@@ -141,3 +149,23 @@ def test_a_claim_acknowledged_by_a_renewal_counts_as_an_attempt(
     record = queue.get_task("t")
     assert (record.state, record.attempts) == (TaskState.FAILED, 1)
     assert record.error is not None and record.error["type"] == "LeaseExpired"
+
+
+def test_a_task_pushing_xcom_after_losing_its_claim_is_refused(
+    make_config: ConfigFactory,
+) -> None:
+    with TaskQueue(make_config()) as queue:
+        queue.push(Task.create("u", task_id="t", enable_xcom=True))
+        stale = _claim(queue)
+        queue.delete_task("t")
+        queue.push(Task.create("u", task_id="t", enable_xcom=True))
+        fresh = _claim(queue)
+        xcom = RedisXCom(queue)
+        with attempting(Attempt(stale)), pytest.raises(LeaseLostError):
+            xcom.push(stale.xcom_scope, "k", "stale", "t")
+        with attempting(Attempt(fresh)):
+            xcom.push(fresh.xcom_scope, "k", "fresh", "t")
+        assert xcom.pull(fresh.xcom_scope, "k", "reader") == "fresh"
+        assert [e["producer"] for e in xcom.lineage(fresh.xcom_scope) if e["kind"] == "push"] == [
+            "t"
+        ]

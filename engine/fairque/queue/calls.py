@@ -303,9 +303,22 @@ class QueueCalls:
 
     # --- XCom ------------------------------------------------------------------------
 
-    def xcom_push(self, scope: str, key: str, value_json: str, producer: str) -> ScriptCall[int]:
-        """Store an XCom value (JSON text) and log the push; the reply is its size."""
-        return self._call("xcom_push", [scope, key, value_json, producer], lambda r: int(r[1]))
+    def xcom_push(
+        self,
+        scope: str,
+        key: str,
+        value_json: str,
+        producer: str,
+        holder: tuple[str, int] | None = None,
+    ) -> ScriptCall[int]:
+        """Store an XCom value (JSON text) and log the push; the reply is its size.
+
+        ``holder`` (task id, claim token) is the claimed task pushing: refused with
+        LeaseLostError when that claim is no longer held.
+        """
+        args: list[Arg] = [scope, key, value_json, producer, *(holder or ())]
+        task_id = holder[0] if holder else ""
+        return self._call("xcom_push", args, lambda r: int(_status(r, task_id, "xcom_push")[1]))
 
     def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
         """Read an XCom value's JSON text (None when missing) and log the pull."""
