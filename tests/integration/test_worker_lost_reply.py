@@ -101,3 +101,5 @@ def test_a_lost_claim_reply_is_recovered_and_the_task_runs_once(
         assert len(lost) == 1  # the reply was lost once, and the task still ran
         assert (record.attempts, record.recoveries, record.result) == (1, 0, "ran")
         assert log.read_text().count("ran") == 1
+        records = list(queue.redis.scan_iter(match=queue.keys.claim("*")))
+        assert len(records) <= 1, records  # each answered call deletes the one before

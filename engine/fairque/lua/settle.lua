@@ -4,6 +4,8 @@
 --!include _outcomes.lua
 --!include _claim.lua
 -- KEYS[12..13] claim tokens, this call's claim record (see _claim.lua)
+-- KEYS[14]   (optional) the claim record of the worker's previous call, whose reply it
+--            got: deleted, so a worker keeps at most one or two records alive
 -- ARGV[13]   N, the most tasks to claim    ARGV[14] lease in milliseconds
 -- ARGV[15]   worker id                     ARGV[16] longest backoff (s)
 -- ARGV[17]   K, number of outcomes, then K times 7 values:
@@ -17,6 +19,7 @@
 
 local again, replied = recall()
 if again then return {replied, again} end
+if KEYS[14] then redis.call('DEL', KEYS[14]) end
 
 local now = now_ms()
 local backoff_max = tonumber(ARGV[16])

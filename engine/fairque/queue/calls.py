@@ -220,13 +220,15 @@ class QueueCalls:
         settlements: Sequence[Settlement],
         max_tasks: int,
         claim_id: str | None = None,
+        answered: str | None = None,
     ) -> ScriptCall[tuple[list[Settled], list[TaskRecord]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
         the lease was lost, not raised) and lists the claimed tasks. Sent again with the
         same ``claim_id`` after its reply was lost, it answers what it did the first time
-        (see :meth:`pop`).
+        (see :meth:`pop`). ``answered`` is the claim id of the caller's previous call,
+        whose reply arrived: its record is no longer needed and is deleted.
         """
         q = self.config.queue
         args: list[Arg] = [
@@ -251,9 +253,10 @@ class QueueCalls:
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
         ended = [(s.task_id, s.ok) for s in settlements]
-        return self._call(
-            "settle", args, lambda r: _parse_settle(r, ended), self._claim_keys(claim_id)
-        )
+        keys = self._claim_keys(claim_id)
+        if answered is not None:
+            keys.append(self.keys.claim(answered))
+        return self._call("settle", args, lambda r: _parse_settle(r, ended), keys)
 
     def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""

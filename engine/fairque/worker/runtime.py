@@ -21,7 +21,13 @@ from fairque.core.errors import (
 from fairque.core.models import TaskRecord, TaskState, to_json
 from fairque.queue import heartbeat
 from fairque.queue.base import error_record
-from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
+from fairque.queue.calls import (
+    PipelineCall,
+    QueueCalls,
+    ScriptCall,
+    Settlement,
+    new_claim_id,
+)
 from fairque.queue.results import Settled
 from fairque.tasks.context import Attempt, encode_xcom
 from fairque.worker.tasklog import log_task_end
@@ -105,6 +111,7 @@ class WorkerCore:
     _next_maintenance: float = 0.0
     _next_heartbeat: float = 0.0
     _unanswered: ScriptCall[Any] | None = None
+    _claim_id: str | None = None  # of the unanswered call, else of the last answered one
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -264,7 +271,10 @@ class WorkerCore:
         """
         if self._unanswered is None:
             settlements = [self.settlement(o) for o in self.pending]
-            self._unanswered = self.calls.settle(self.worker, settlements, max_tasks)
+            answered, self._claim_id = self._claim_id, new_claim_id()
+            self._unanswered = self.calls.settle(
+                self.worker, settlements, max_tasks, self._claim_id, answered
+            )
         return self._unanswered
 
     def settled(self, results: list[Settled]) -> None:
