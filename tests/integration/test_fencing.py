@@ -9,8 +9,6 @@ holder acknowledged it (by renewing the lease) costs no attempt."""
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -22,18 +20,11 @@ from fairque.tasks.context import Attempt, attempting
 from fairque.tasks.xcom import RedisXCom
 
 from .conftest import ConfigFactory, QueueFactory
+from .procs import wait_for
 
 pytestmark = pytest.mark.both_queues
 
 SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout * SCALE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def _claim(queue: TaskQueue, **kwargs: str) -> TaskRecord:
@@ -130,7 +121,7 @@ def test_a_claim_that_expires_unacknowledged_costs_no_attempt(make_queue: QueueF
     queue = make_queue(lease_seconds=0.2)
     queue.push(Task.create("u", task_id="t", max_retries=0))
     queue.pop(claim_id="lost-reply")  # the reply is lost and the worker dies
-    _wait_for(lambda: queue.reclaim_expired() == (1, 0))
+    wait_for(lambda: queue.reclaim_expired() == (1, 0), 5 * SCALE, "the reclaim")
     record = queue.get_task("t")
     assert (record.state, record.attempts, record.recoveries) == (TaskState.QUEUED, 0, 1)
     task = _claim(queue)
@@ -145,7 +136,7 @@ def test_a_claim_acknowledged_by_a_renewal_counts_as_an_attempt(
     queue.push(Task.create("u", task_id="t", max_retries=0))
     task = _claim(queue)
     assert queue.extend_lease(task) == {"t": "ok"}
-    _wait_for(lambda: queue.reclaim_expired() == (0, 1))
+    wait_for(lambda: queue.reclaim_expired() == (0, 1), 5 * SCALE, "the reclaim")
     record = queue.get_task("t")
     assert (record.state, record.attempts) == (TaskState.FAILED, 1)
     assert record.error is not None and record.error["type"] == "LeaseExpired"

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +19,7 @@ from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.queue.calls import ScriptCall
 
 from .conftest import ConfigFactory
+from .procs import wait_for
 
 T = TypeVar("T")
 SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
@@ -55,14 +54,6 @@ class AsyncLossyQueue(AsyncTaskQueue):
         return reply
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout * SCALE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_lost_claim_reply_is_recovered_and_the_task_runs_once(
     kind: str, make_config: ConfigFactory, tmp_path: Path
@@ -92,7 +83,9 @@ def test_a_lost_claim_reply_is_recovered_and_the_task_runs_once(
             thread = threading.Thread(target=asyncio.run, args=(main(),))
             thread.start()
         try:
-            _wait_for(lambda: queue.get_task("t").state is TaskState.FINISHED)
+            wait_for(
+                lambda: queue.get_task("t").state is TaskState.FINISHED, 10 * SCALE, "t to finish"
+            )
         finally:
             worker.stop()
             thread.join(10 * SCALE)

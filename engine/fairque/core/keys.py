@@ -9,7 +9,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
                                                (core/models.py) under their own names;
                                                claim_token is the claim's token (from
                                                fq:claims:token), which finish, fail,
-                                               requeue and extend must quote
+                                               requeue and extend must quote; acked is
+                                               '1' once the holder renewed the lease
     fq:claims:token                    String  last claim token handed out (a counter for
                                                every task and every life of a task id)
     fq:claim:{claim_id}                Hash    what one pop/settle call claimed and
