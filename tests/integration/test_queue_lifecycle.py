@@ -92,6 +92,7 @@ def test_expired_lease_goes_back_to_the_front_of_its_queue(make_queue: QueueFact
     queue.push_batch([Task.create("u", task_id=f"t{n}") for n in range(3)])
     lost = queue.pop()
     assert lost is not None and lost.task_id == "t0"
+    assert queue.extend_lease(lost) == {"t0": "ok"}  # the holder had it: an attempt
     assert queue.reclaim_expired() == (0, 0)
     wait_until(lambda: queue.reclaim_expired() == (1, 0), 5)
     again = queue.pop()

@@ -101,6 +101,16 @@ def wait_started(
     )
 
 
+def wait_acknowledged(queue: TaskQueue, task_id: str, procs: Procs) -> None:
+    """Wait until the task's holder renewed its lease once: from then on a lost run
+    counts as an attempt (an expiry before it costs a recovery only)."""
+
+    def acked() -> bool:
+        return bool(queue.redis.hget(queue.keys.task(task_id), "acked") == "1")
+
+    wait_for(acked, TASK_WAIT, lambda: f"task {task_id}'s lease to be renewed{procs.tails()}")
+
+
 def wait_logged(proc: Proc, text: str, timeout: float = 5.0) -> None:
     """Wait until ``text`` appears in the process's output."""
     wait_until(lambda: text in proc.output(), timeout, lambda: f"{text!r} in{proc.tail()}")
@@ -147,6 +157,7 @@ def test_a_task_whose_worker_is_killed_is_finished_by_another_worker(
     a = procs.worker("kill-a", "--lease-seconds", str(lease), *mode)
     task_id = push(queue, "mark", str(log), "t1", 2.0, max_retries=3)
     assert wait_started(log, 1, procs) == [("t1", a.pid)]
+    wait_acknowledged(queue, task_id, procs)
 
     a.send(signal.SIGKILL)
     killed_at = time.time()
@@ -178,6 +189,7 @@ def test_a_paused_worker_cannot_record_a_task_another_worker_took_over(
     a = procs.worker("pause-a", "--lease-seconds", "1", *mode)
     task_id = push(queue, "mark", str(log), "t1", 2.5, max_retries=3)
     assert wait_started(log, 1, procs) == [("t1", a.pid)]
+    wait_acknowledged(queue, task_id, procs)
     a.send(signal.SIGSTOP)
 
     b = procs.worker("pause-b", "--lease-seconds", "1", *mode)
@@ -223,7 +235,9 @@ def test_a_poison_task_fails_when_its_recoveries_are_spent_and_the_pool_lives_on
 
     failed = wait_state(queue, task_id, TaskState.FAILED, procs)
     assert failed.error is not None and failed.error["type"] == "LeaseExpired", failed.error
-    assert (failed.attempts, failed.recoveries) == (2, 2)
+    # it kills its worker before the first lease renewal: each run is a recovery, and
+    # no attempt is counted (the claims were never acknowledged); max_recoveries ends it
+    assert (failed.attempts, failed.recoveries) == (0, 2)
 
     after = push(queue, "add", 1, 2)
     assert wait_state(queue, after, TaskState.FINISHED, procs).result == 3

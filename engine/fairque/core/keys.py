@@ -7,8 +7,15 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:state:{state}                   ZSet    task ids per state (score: see below)
     fq:task:{task_id}                  Hash    task record: the fields of the field table
                                                (core/models.py) under their own names;
-                                               claim_token counts claims, and finish, fail,
-                                               requeue and extend must quote it
+                                               claim_token is the claim's token (from
+                                               fq:claims:token), which finish, fail,
+                                               requeue and extend must quote; acked is
+                                               '1' once the holder renewed the lease
+    fq:claims:token                    String  last claim token handed out (a counter for
+                                               every task and every life of a task id)
+    fq:claim:{claim_id}                Hash    what one pop/settle call claimed and
+                                               answered (with TTL), so a lost reply can
+                                               be asked for again
     fq:deps:waiting:{task_id}          Set     tasks waiting on this task
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
@@ -87,6 +94,15 @@ class Keys:
     def deps_blocked(self, task_id: str) -> str:
         """Set of tasks ``task_id`` is blocked by."""
         return self._k("deps", "blocked", task_id)
+
+    @property
+    def claim_tokens(self) -> str:
+        """Counter handing out claim tokens, unique across tasks and lives of an id."""
+        return self._k("claims", "token")
+
+    def claim(self, claim_id: str) -> str:
+        """Hash recording what the pop or settle call ``claim_id`` claimed and answered."""
+        return self._k("claim", claim_id)
 
     def xcom(self, scope: str) -> str:
         """Hash of the XCom values of one scope (a run, or a user's standalone tasks)."""

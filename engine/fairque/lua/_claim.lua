@@ -1,5 +1,13 @@
 -- _claim.lua: claiming ready tasks fairly (included by pop and settle).
 -- Needs _common.lua first. See pop.lua for the fairness rule.
+-- KEYS[12]  claim tokens (String counter): a claim's token is unique across every task
+--           and every life of a task id (an id pushed again after it ended or was
+--           deleted), so a stale holder of an earlier life is fenced off too
+-- KEYS[13]  this call's claim record (Hash, TTL one lease): 't:' .. task id -> token per
+--           task claimed, and 'replies' (JSON) for settle, so that the same call sent
+--           again after its reply was lost answers what it did instead of claiming more
+
+local TOKENS, CLAIM = KEYS[12], KEYS[13]
 
 -- A worker's users from ARGV[at]: a count, then the user ids ('*' = every active user).
 local function read_group(at)
@@ -49,14 +57,39 @@ local function advance_user(user, score, second)
   redis.call('ZADD', ACTIVE_USERS, 'XX', string.format('%.17g', base + 1), user)
 end
 
+-- What this call did when it ran before (its reply was lost): the records of the tasks
+-- it claimed that it still holds, and its stored replies; nil when it never ran.
+local function recall()
+  local r = redis.call('HGETALL', CLAIM)
+  if #r == 0 then return nil end
+  local claimed, replies = {}, {}
+  for i = 1, #r, 2 do
+    if r[i] == 'replies' then
+      replies = cjson.decode(r[i + 1])
+    else
+      local tkey = task_key(string.sub(r[i], 3))
+      if held(tkey, r[i + 1]) then claimed[#claimed + 1] = redis.call('HGETALL', tkey) end
+    end
+  end
+  return claimed, replies
+end
+
+-- Keep name/value pairs in this call's claim record for one lease.
+local function remember(pairs_flat, lease_ms)
+  if #pairs_flat == 0 then return end
+  redis.call('HSET', CLAIM, unpack(pairs_flat))
+  redis.call('PEXPIRE', CLAIM, lease_ms)
+end
+
 -- Claim up to max_claims tasks for worker (users read from ARGV[groups_at]), each with a
--- lease of lease_ms. Each claim increments the task's claim_token field, which finish,
--- fail, requeue and extend must quote (see held() in _common.lua). Returns the claimed
--- records, each a flat HGETALL list.
+-- lease of lease_ms. Each claim sets the task's claim_token to a new token, which
+-- finish, fail, requeue and extend must quote (see held() in _common.lua), and 'acked'
+-- to '0' until the holder renews the lease (extend.lua): an expiry before that is not
+-- counted as an attempt (reclaim.lua). Returns the claimed records, each a flat HGETALL.
 local function claim(max_claims, lease_ms, worker, groups_at, now)
   local assigned, steal_at = read_group(groups_at)
   local steal = read_group(steal_at)
-  local claimed = {}
+  local claimed, taken = {}, {}
   local guard = max_claims * 4 + 8
   while #claimed < max_claims and guard > 0 do
     guard = guard - 1
@@ -67,9 +100,12 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
     advance_user(user, score, second)
     if id then
       local tkey = task_key(id)
-      redis.call('HINCRBY', tkey, 'claim_token', 1)
+      local token = redis.call('INCR', TOKENS)
       redis.call('HINCRBY', tkey, 'attempts', 1)
-      redis.call('HSET', tkey, 'started_at', seconds(now), 'worker_id', worker)
+      redis.call('HSET', tkey, 'claim_token', token, 'acked', '0', 'started_at', seconds(now),
+        'worker_id', worker)
+      taken[#taken + 1] = 't:' .. id
+      taken[#taken + 1] = token
       set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
       local record = redis.call('HGETALL', tkey)
       for i = 1, #record, 2 do
@@ -78,5 +114,6 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
       claimed[#claimed + 1] = record
     end
   end
+  remember(taken, lease_ms)
   return claimed
 end

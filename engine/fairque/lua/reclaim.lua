@@ -1,5 +1,7 @@
 -- reclaim.lua: take back started tasks whose lease expired (their worker died, hung
--- or lost Redis). The lost run counts as an attempt and as a recovery.
+-- or lost Redis). The lost run counts as a recovery, and as an attempt only when its
+-- holder acknowledged the claim by renewing the lease ('acked' = '1', see extend.lua):
+-- a claim whose reply never reached a worker did not run the task.
 --!include _common.lua
 -- ARGV[13] the most tasks to reclaim in this call   ARGV[14] max recoveries
 -- Returns {requeued count, failed count}.
@@ -13,13 +15,14 @@ local requeued, failed = 0, 0
 for _, id in ipairs(expired) do
   local tkey = task_key(id)
   local r = redis.call('HMGET', tkey, 'user_id', 'priority', 'order', 'attempts', 'max_retries',
-    'worker_id')
+    'worker_id', 'acked')
   local user = r[1]
   if not user then
     redis.call('ZREM', REG.started, id)
   else
     local recoveries = redis.call('HINCRBY', tkey, 'recoveries', 1)
     local attempts, max_retries = tonumber(r[4] or '1'), tonumber(r[5] or '0')
+    if r[7] == '0' then attempts = redis.call('HINCRBY', tkey, 'attempts', -1) end
     local target = end_state(tkey, 'failed')
     if target == 'canceled' then
       finalize(tkey, id, user, 'started', target, now)

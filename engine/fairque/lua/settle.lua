@@ -3,6 +3,9 @@
 --!include _common.lua
 --!include _outcomes.lua
 --!include _claim.lua
+-- KEYS[12..13] claim tokens, this call's claim record (see _claim.lua)
+-- KEYS[14]   (optional) the claim record of the worker's previous call, whose reply it
+--            got: deleted, so a worker keeps at most one or two records alive
 -- ARGV[13]   N, the most tasks to claim    ARGV[14] lease in milliseconds
 -- ARGV[15]   worker id                     ARGV[16] longest backoff (s)
 -- ARGV[17]   K, number of outcomes, then K times 7 values:
@@ -10,6 +13,13 @@
 --            duration (s), jitter in [0, 1), '1' if retryable
 -- ARGV[18+7K] the worker's users, as in pop.lua
 -- Returns {replies of the K outcomes (as finish.lua / fail.lua), claimed records}.
+-- Sent again with the same claim record (its reply was lost), it records nothing and
+-- claims nothing new: it returns the first run's replies and the tasks it claimed that
+-- are still held under its tokens.
+
+local again, replied = recall()
+if again then return {replied, again} end
+if KEYS[14] then redis.call('DEL', KEYS[14]) end
 
 local now = now_ms()
 local backoff_max = tonumber(ARGV[16])
@@ -26,6 +36,7 @@ for i = 0, k - 1 do
       backoff_max, ARGV[at + 6] == '1', now)
   end
 end
+if k > 0 then remember({'replies', cjson.encode(replies)}, tonumber(ARGV[14])) end
 local claimed = {}
 local wanted = tonumber(ARGV[13])
 if wanted > 0 then claimed = claim(wanted, tonumber(ARGV[14]), ARGV[15], 18 + k * 7, now) end

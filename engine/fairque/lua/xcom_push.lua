@@ -2,7 +2,13 @@
 --!include _common.lua
 -- ARGV[13] scope (run id, or user:<user id>)   ARGV[14] key   ARGV[15] value (JSON)
 -- ARGV[16] producer (task name)
--- Returns {'ok', bytes}.
+-- ARGV[17], ARGV[18] (when a claimed task pushes) its task id and claim_token
+-- Returns {'ok', bytes}, or {'lease_lost', state or 'deleted'} (nothing stored) when the
+-- pushing task's claim is no longer held: a stale run cannot overwrite a newer one's XCom.
 
+if ARGV[17] then
+  local user, refusal = held(task_key(ARGV[17]), ARGV[18])
+  if not user then return refusal end
+end
 xcom_store(ARGV[13], ARGV[14], ARGV[15], ARGV[16], now_ms())
 return {'ok', #ARGV[15]}

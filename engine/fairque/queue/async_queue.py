@@ -187,14 +187,19 @@ class AsyncTaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    async def pop(self) -> TaskRecord | None:
+    async def pop(self, *, claim_id: str | None = None) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
-        tasks = await self.pop_many(1)
+        tasks = await self.pop_many(1, claim_id=claim_id)
         return tasks[0] if tasks else None
 
-    async def pop_many(self, max_tasks: int) -> list[TaskRecord]:
-        """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
-        return await self.run_script(self.calls.pop(self.config.worker, max_tasks))
+    async def pop_many(self, max_tasks: int, *, claim_id: str | None = None) -> list[TaskRecord]:
+        """Claim up to ``max_tasks`` tasks in one round trip, in fair order.
+
+        A call that raised RedisUnavailableError may still have claimed tasks (its
+        reply was lost): pass a ``claim_id`` of your own and, after such an error, call
+        again with the same id to get the tasks it claimed (nothing new is claimed).
+        """
+        return await self.run_script(self.calls.pop(self.config.worker, max_tasks, claim_id))
 
     async def finish(
         self, task: TaskRecord, result: Any = None, *, duration: float = 0.0

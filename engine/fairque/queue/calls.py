@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -167,12 +168,23 @@ class QueueCalls:
             *(item for pair in fields.items() for item in pair),
         ]
 
-    def pop(self, worker: WorkerConfig, max_tasks: int = 1) -> ScriptCall[list[TaskRecord]]:
-        """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease."""
+    def pop(
+        self, worker: WorkerConfig, max_tasks: int = 1, claim_id: str | None = None
+    ) -> ScriptCall[list[TaskRecord]]:
+        """Claim up to ``max_tasks`` tasks for ``worker``, fairly, each with a lease.
+
+        The call is named by ``claim_id`` (a new one when None): sent again with the same
+        id after its reply was lost, it claims nothing new and answers the tasks it
+        claimed that are still held (for one lease).
+        """
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
-        return self._call("pop", args, _parse_tasks)
+        return self._call("pop", args, _parse_tasks, self._claim_keys(claim_id))
+
+    def _claim_keys(self, claim_id: str | None) -> list[str]:
+        """KEYS[12..13] of pop and settle: the token counter and the call's claim record."""
+        return [self.keys.claim_tokens, self.keys.claim(claim_id or new_claim_id())]
 
     def finish(
         self, task_id: str, claim_token: int, result: Any, duration: float
@@ -205,12 +217,20 @@ class QueueCalls:
         return self._call("fail", args, lambda r: _parse_fail(r, task_id))
 
     def settle(
-        self, worker: WorkerConfig, settlements: Sequence[Settlement], max_tasks: int
+        self,
+        worker: WorkerConfig,
+        settlements: Sequence[Settlement],
+        max_tasks: int,
+        claim_id: str | None = None,
+        answered: str | None = None,
     ) -> ScriptCall[tuple[list[Settled], list[TaskRecord]]]:
         """Record ended runs and claim up to ``max_tasks`` new tasks in one round trip.
 
         The reply pairs each settlement with its result (a LeaseLostError instance when
-        the lease was lost, not raised) and lists the claimed tasks.
+        the lease was lost, not raised) and lists the claimed tasks. Sent again with the
+        same ``claim_id`` after its reply was lost, it answers what it did the first time
+        (see :meth:`pop`). ``answered`` is the claim id of the caller's previous call,
+        whose reply arrived: its record is no longer needed and is deleted.
         """
         q = self.config.queue
         args: list[Arg] = [
@@ -235,7 +255,10 @@ class QueueCalls:
         for group in (worker.assigned_users, worker.steal_targets):
             args += [len(group), *group]
         ended = [(s.task_id, s.ok) for s in settlements]
-        return self._call("settle", args, lambda r: _parse_settle(r, ended))
+        keys = self._claim_keys(claim_id)
+        if answered is not None:
+            keys.append(self.keys.claim(answered))
+        return self._call("settle", args, lambda r: _parse_settle(r, ended), keys)
 
     def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
@@ -294,9 +317,22 @@ class QueueCalls:
 
     # --- XCom ------------------------------------------------------------------------
 
-    def xcom_push(self, scope: str, key: str, value_json: str, producer: str) -> ScriptCall[int]:
-        """Store an XCom value (JSON text) and log the push; the reply is its size."""
-        return self._call("xcom_push", [scope, key, value_json, producer], lambda r: int(r[1]))
+    def xcom_push(
+        self,
+        scope: str,
+        key: str,
+        value_json: str,
+        producer: str,
+        holder: tuple[str, int] | None = None,
+    ) -> ScriptCall[int]:
+        """Store an XCom value (JSON text) and log the push; the reply is its size.
+
+        ``holder`` (task id, claim token) is the claimed task pushing: refused with
+        LeaseLostError when that claim is no longer held.
+        """
+        args: list[Arg] = [scope, key, value_json, producer, *(holder or ())]
+        task_id = holder[0] if holder else ""
+        return self._call("xcom_push", args, lambda r: int(_status(r, task_id, "xcom_push")[1]))
 
     def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
         """Read an XCom value's JSON text (None when missing) and log the pull."""
@@ -392,6 +428,11 @@ class QueueCalls:
             ("HGET", self.keys.task(i), "enqueued_at") for i in task_ids
         ]
         return PipelineCall(commands, lambda r: [None if t is None else float(t) for t in r])
+
+
+def new_claim_id() -> str:
+    """A claim id no other pop or settle call uses."""
+    return uuid.uuid4().hex
 
 
 def in_dependency_order(tasks: Sequence[Task]) -> list[Task]:

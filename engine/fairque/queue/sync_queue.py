@@ -188,14 +188,19 @@ class TaskQueue(QueueBase):
 
     # --- consuming -------------------------------------------------------------------
 
-    def pop(self) -> TaskRecord | None:
+    def pop(self, *, claim_id: str | None = None) -> TaskRecord | None:
         """Claim the next task for this config's worker, or None when there is none."""
-        tasks = self.pop_many(1)
+        tasks = self.pop_many(1, claim_id=claim_id)
         return tasks[0] if tasks else None
 
-    def pop_many(self, max_tasks: int) -> list[TaskRecord]:
-        """Claim up to ``max_tasks`` tasks in one round trip, in fair order."""
-        return self.run_script(self.calls.pop(self.config.worker, max_tasks))
+    def pop_many(self, max_tasks: int, *, claim_id: str | None = None) -> list[TaskRecord]:
+        """Claim up to ``max_tasks`` tasks in one round trip, in fair order.
+
+        A call that raised RedisUnavailableError may still have claimed tasks (its
+        reply was lost): pass a ``claim_id`` of your own and, after such an error, call
+        again with the same id to get the tasks it claimed (nothing new is claimed).
+        """
+        return self.run_script(self.calls.pop(self.config.worker, max_tasks, claim_id))
 
     def finish(self, task: TaskRecord, result: Any = None, *, duration: float = 0.0) -> TaskState:
         """Record success; raises LeaseLostError if the lease was lost meanwhile."""

@@ -17,7 +17,7 @@ from fairque.core.errors import XComError, XComNotFoundError
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.queue.calls import QueueCalls, ScriptCall
 from fairque.queue.sync_queue import TaskQueue
-from fairque.tasks.context import encode_xcom
+from fairque.tasks.context import current_attempt, encode_xcom
 
 T = TypeVar("T")
 
@@ -30,8 +30,13 @@ class _XComCalls:
         self.max_bytes = max_bytes
 
     def push_call(self, scope: str, key: str, value: Any, producer: str) -> ScriptCall[int]:
-        """The call storing ``value`` (JSON, at most ``max_xcom_bytes``) under ``key``."""
-        return self.calls.xcom_push(scope, key, encode_xcom(key, value, self.max_bytes), producer)
+        """The call storing ``value`` (JSON, at most ``max_xcom_bytes``) under ``key``;
+        fenced by the claim of the attempt running here, if any (build it in the task's
+        thread or asyncio task, where :func:`attempting` bound it)."""
+        attempt = current_attempt()
+        holder = None if attempt is None else (attempt.task.task_id, attempt.task.claim_token)
+        value_json = encode_xcom(key, value, self.max_bytes)
+        return self.calls.xcom_push(scope, key, value_json, producer, holder)
 
     def pull_call(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
         """The call reading ``key`` (and recording the pull)."""
@@ -90,9 +95,8 @@ class AsyncRedisXCom(_XComCalls):
 
     def push(self, scope: str, key: str, value: Any, producer: str) -> None:
         """:meth:`apush` from a thread other than the loop's."""
-        self._on_loop(
-            "xcom_push", "await axcom_push(key, value)", self.apush(scope, key, value, producer)
-        )
+        call = self.queue.run_script(self.push_call(scope, key, value, producer))
+        self._on_loop("xcom_push", "await axcom_push(key, value)", call)
 
     def pull(self, scope: str, key: str, consumer: str) -> Any:
         """:meth:`apull` from a thread other than the loop's."""

@@ -21,7 +21,13 @@ from fairque.core.errors import (
 from fairque.core.models import TaskRecord, TaskState, to_json
 from fairque.queue import heartbeat
 from fairque.queue.base import error_record
-from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall, Settlement
+from fairque.queue.calls import (
+    PipelineCall,
+    QueueCalls,
+    ScriptCall,
+    Settlement,
+    new_claim_id,
+)
 from fairque.queue.results import Settled
 from fairque.tasks.context import Attempt, encode_xcom
 from fairque.worker.tasklog import log_task_end
@@ -104,6 +110,8 @@ class WorkerCore:
     _next_renewal: float = 0.0
     _next_maintenance: float = 0.0
     _next_heartbeat: float = 0.0
+    _unanswered: ScriptCall[Any] | None = None
+    _claim_id: str | None = None  # of the unanswered call, else of the last answered one
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -255,12 +263,23 @@ class WorkerCore:
         )
 
     def settle_call(self, max_tasks: int) -> ScriptCall[Any]:
-        """One call recording every pending outcome and claiming up to ``max_tasks``."""
-        settlements = [self.settlement(o) for o in self.pending]
-        return self.calls.settle(self.worker, settlements, max_tasks)
+        """One call recording every pending outcome and claiming up to ``max_tasks``.
+
+        While the last one went unanswered (its reply was lost, so it may have recorded
+        outcomes and claimed tasks), that same call again: under its claim id the
+        server answers what it did instead of doing it twice (see ``QueueCalls.settle``).
+        """
+        if self._unanswered is None:
+            settlements = [self.settlement(o) for o in self.pending]
+            answered, self._claim_id = self._claim_id, new_claim_id()
+            self._unanswered = self.calls.settle(
+                self.worker, settlements, max_tasks, self._claim_id, answered
+            )
+        return self._unanswered
 
     def settled(self, results: list[Settled]) -> None:
         """Drop the outcomes Redis now has (the first ``len(results)``), and count them."""
+        self._unanswered = None
         for outcome, result in zip(self.pending, results, strict=False):
             self._notify(self.observer.settled, outcome, result)
             log_task_end(outcome, result)
