@@ -8,8 +8,6 @@ holder acknowledged it (by renewing the lease) costs no attempt."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from fairque import Task, TaskQueue, TaskRecord, TaskState
@@ -18,13 +16,11 @@ from fairque.queue.calls import Settlement
 from fairque.queue.results import FinishOutcome
 from fairque.tasks.context import Attempt, attempting
 from fairque.tasks.xcom import RedisXCom
+from tests.timing import wait_until
 
 from .conftest import ConfigFactory, QueueFactory
-from .procs import wait_for
 
 pytestmark = pytest.mark.both_queues
-
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
 
 
 def _claim(queue: TaskQueue, **kwargs: str) -> TaskRecord:
@@ -121,7 +117,7 @@ def test_a_claim_that_expires_unacknowledged_costs_no_attempt(make_queue: QueueF
     queue = make_queue(lease_seconds=0.2)
     queue.push(Task.create("u", task_id="t", max_retries=0))
     queue.pop(claim_id="lost-reply")  # the reply is lost and the worker dies
-    wait_for(lambda: queue.reclaim_expired() == (1, 0), 5 * SCALE, "the reclaim")
+    wait_until(lambda: queue.reclaim_expired() == (1, 0), 5, "the reclaim")
     record = queue.get_task("t")
     assert (record.state, record.attempts, record.recoveries) == (TaskState.QUEUED, 0, 1)
     task = _claim(queue)
@@ -136,7 +132,7 @@ def test_a_claim_acknowledged_by_a_renewal_counts_as_an_attempt(
     queue.push(Task.create("u", task_id="t", max_retries=0))
     task = _claim(queue)
     assert queue.extend_lease(task) == {"t": "ok"}
-    wait_for(lambda: queue.reclaim_expired() == (0, 1), 5 * SCALE, "the reclaim")
+    wait_until(lambda: queue.reclaim_expired() == (0, 1), 5, "the reclaim")
     record = queue.get_task("t")
     assert (record.state, record.attempts) == (TaskState.FAILED, 1)
     assert record.error is not None and record.error["type"] == "LeaseExpired"

@@ -6,7 +6,6 @@ once, without waiting for the lease to expire and without spending an attempt.""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,12 +16,11 @@ from fairque import AsyncWorker, Task, TaskQueue, TaskState, Worker
 from fairque.core.errors import RedisUnavailableError
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.queue.calls import ScriptCall
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory
-from .procs import wait_for
 
 T = TypeVar("T")
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
 
 
 def _lose(call: ScriptCall[Any], reply: Any, lost: list[ScriptCall[Any]]) -> None:
@@ -83,12 +81,10 @@ def test_a_lost_claim_reply_is_recovered_and_the_task_runs_once(
             thread = threading.Thread(target=asyncio.run, args=(main(),))
             thread.start()
         try:
-            wait_for(
-                lambda: queue.get_task("t").state is TaskState.FINISHED, 10 * SCALE, "t to finish"
-            )
+            wait_until(lambda: queue.get_task("t").state is TaskState.FINISHED, 10, "t to finish")
         finally:
             worker.stop()
-            thread.join(10 * SCALE)
+            thread.join(budget(10))
         assert not thread.is_alive()
         record = queue.get_task("t")
         assert len(lost) == 1  # the reply was lost once, and the task still ran

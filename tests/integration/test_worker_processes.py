@@ -108,7 +108,7 @@ def wait_acknowledged(queue: TaskQueue, task_id: str, procs: Procs) -> None:
     def acked() -> bool:
         return bool(queue.redis.hget(queue.keys.task(task_id), "acked") == "1")
 
-    wait_for(acked, TASK_WAIT, lambda: f"task {task_id}'s lease to be renewed{procs.tails()}")
+    wait_until(acked, TASK_WAIT, lambda: f"task {task_id}'s lease to be renewed{procs.tails()}")
 
 
 def wait_logged(proc: Proc, text: str, timeout: float = 5.0) -> None:
