@@ -182,6 +182,21 @@ class TaskTimeoutError(WorkerError):
     """A task ran longer than its ``timeout_seconds``."""
 
 
+class WorkerShutdownError(WorkerError):
+    """A stopping worker could not reach Redis to hand back its tasks before its grace
+    period ended, and gave up: ``task_ids`` are the tasks it still held (running, or
+    ended with their outcome unrecorded); their leases bring them back."""
+
+    def __init__(self, worker_id: str, task_ids: Sequence[str], cause: BaseException) -> None:
+        self.worker_id = worker_id
+        self.task_ids = list(task_ids)
+        held = ", ".join(self.task_ids) or "none"
+        super().__init__(
+            f"worker {worker_id} stopped without handing back its tasks ({held}): {cause}; "
+            "they return to their queues when their leases expire"
+        )
+
+
 # --- workflows: pipelines and DAGs ---------------------------------------------------
 
 
