@@ -6,7 +6,49 @@ Redis failures are wrapped at the boundary (``raise RedisUnavailableError(...) f
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
+from itertools import islice
+from typing import Any
+
+SHORT_REPR = 60
+"""About how many characters of a user's value an error message quotes."""
+
+
+class _Short(reprlib.Repr):
+    """reprlib's bounded repr, which slices a long string or list before quoting it; a
+    huge int and a big dict are not converted or sorted whole either."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = self.maxlong = SHORT_REPR
+        self.maxlevel = 3
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4 * SHORT_REPR:  # str() of it is slow, or refused over 4300 digits
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        items = islice(x.items(), self.maxdict)
+        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in items]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_SHORT = _Short()
+
+
+def shorten(value: object) -> str:
+    """The repr of ``value`` for an error message: at most about 60 characters, built
+    without making the whole repr of a big value first (a 1 MB string is cut, not
+    copied). Every error that quotes a user's value quotes it through this."""
+    return _SHORT.repr(value)
 
 
 class FairQueueError(Exception):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
-from fairque.core.errors import TaskImportError
+from fairque.core.errors import TaskImportError, shorten
 
 ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
 DEFAULT_ALLOWED_MODULES = ("examples", "dags")
@@ -81,10 +81,10 @@ def parse_import_path(path: object) -> tuple[str, list[str]] | str:
     text = path if isinstance(path, str) else ""
     module, _, attribute = text.partition(":")
     if not module or not attribute:
-        return f"{path!r} is not an import path 'module:function'"
+        return f"{shorten(path)} is not an import path 'module:function'"
     parts = [*module.split("."), *attribute.split(".")]
     if not all(part.isidentifier() for part in parts):
-        return f"{path!r} is not an import path 'module:function' (dotted Python names)"
+        return f"{shorten(path)} is not an import path 'module:function' (dotted Python names)"
     return module, attribute.split(".")
 
 

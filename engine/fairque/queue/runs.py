@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
-from fairque.core.models import Task, TaskRecord, TaskState
+from fairque.core.models import Task, TaskRecord, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
@@ -167,7 +167,10 @@ def run_fields(
     tenant: str | None = None,
 ) -> dict[str, str]:
     """The string fields of a run's hash."""
-    fields = {"task_ids": json.dumps(dict(task_ids)), "conf": json.dumps(dict(conf or {}))}
+    fields = {
+        "task_ids": to_json(dict(task_ids), "task_ids"),
+        "conf": to_json(dict(conf or {}), "conf"),
+    }
     for name, value in (("dag_id", dag_id), ("logical_date", logical_date), ("tenant", tenant)):
         if value is not None:
             fields[name] = value
