@@ -73,9 +73,21 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(error, dict):
         return {"type": "Error", "message": "", "traceback": "", **error}
     if isinstance(error, str):
-        return {"type": "Error", "message": error, "traceback": ""}
+        return {"type": "Error", "message": _storable(error), "traceback": ""}
     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return {"type": type(error).__name__, "message": str(error), "traceback": tb}
+    return {
+        "type": type(error).__name__,
+        "message": _storable(str(error)),
+        "traceback": _storable(tb),
+    }
+
+
+def _storable(text: str) -> str:
+    """``text`` with any lone surrogate (say a file name read with surrogateescape)
+    written as its escape ``\\udce9``, so the error can be stored (UTF-8 cannot hold it)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def leases_of(tasks: TaskRecord | Sequence[TaskRecord]) -> list[tuple[str, int]]:
