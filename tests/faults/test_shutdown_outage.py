@@ -114,13 +114,22 @@ def test_a_second_stop_ends_a_worker_at_once_during_an_outage(
     assert background.error.task_ids == [task_id]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("kind", "grace", "signals", "processes"),
+    [
+        ("sync", "0.5", 1, 1),
+        ("async", "0.5", 1, 1),
+        ("sync", "600", 2, 1),  # the second SIGTERM cuts the grace period short
+        ("async", "600", 2, 1),
+        ("sync", "0.5", 1, 2),  # the supervisor passes the code on
+    ],
+)
 def test_the_worker_command_exits_3_when_sigterm_comes_during_an_outage(
-    kind: str, proxy: CuttableProxy, queue: TaskQueue
+    kind: str, grace: str, signals: int, processes: int, proxy: CuttableProxy, queue: TaskQueue
 ) -> None:
     command = [sys.executable, "-m", "fairque.cli.app", "worker", "--redis-url", proxy.url]
-    command += ["--allowed-modules", "tests", "--shutdown-grace", "0.5", "--poll-interval", "0.05"]
+    command += ["--allowed-modules", "tests", "--shutdown-grace", grace, "--poll-interval", "0.05"]
+    command += ["--processes", str(processes)]
     if kind == "async":
         command.append("--async")
     task_id = long_task(queue, kind)
@@ -131,6 +140,10 @@ def test_the_worker_command_exits_3_when_sigterm_comes_during_an_outage(
         wait_for(running(queue, task_id), 3 * WAIT, "the task to run")
         proxy.cut()
         process.send_signal(signal.SIGTERM)
+        if signals == 2:
+            with pytest.raises(subprocess.TimeoutExpired):
+                process.wait(1.0)  # still in its grace period
+            process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=3 * WAIT)
     finally:
         if process.poll() is None:

@@ -176,14 +176,11 @@ def worker(
                     running.start()
 
 
-EXIT_GAVE_UP = 3
-"""Exit code of ``fairque worker`` when it stopped without handing back its tasks
-(Redis unreachable at the end of the grace period; their leases bring them back)."""
-
-
 @contextmanager
 def _gave_up_exits() -> Iterator[None]:
+    """Exit 3 (EXIT_GAVE_UP) when the worker stopped without handing back its tasks."""
     from fairque.core.errors import WorkerShutdownError
+    from fairque.core.process import EXIT_GAVE_UP
 
     try:
         yield
