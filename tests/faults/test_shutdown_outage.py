@@ -33,6 +33,7 @@ JOBS = "tests.integration.jobs"
 
 @pytest.fixture
 def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
+    """A proxy to the (emptied) test database that the test can cut."""
     if not redis_url.startswith("redis://"):
         pytest.skip("the outage tests need a redis://host:port server")
     with CuttableProxy(redis_url) as p:
@@ -40,7 +41,8 @@ def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
 
 
 @pytest.fixture
-def queue(redis_url: str, redis_client: redis.Redis) -> Iterator[TaskQueue]:
+def queue(redis_url: str) -> Iterator[TaskQueue]:
+    """A queue straight to the server (never cut)."""
     with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as q:
         yield q
 
@@ -67,6 +69,18 @@ def running(queue: TaskQueue, task_id: str) -> Callable[[], bool]:
     return lambda: queue.get_task(task_id).state is TaskState.STARTED
 
 
+def stopped_in_an_outage(
+    kind: str, proxy: CuttableProxy, queue: TaskQueue, grace: float
+) -> tuple[Background, str]:
+    """A worker running a long task, asked to stop (gracefully) once Redis is cut."""
+    background = Background(kind, config_for(proxy.url, kind, grace))
+    task_id = long_task(queue, kind)
+    wait_for(running(queue, task_id), WAIT, "the task to run")
+    proxy.cut()
+    background.worker.stop()
+    return background, task_id
+
+
 def ended(background: Background, timeout: float) -> float:
     """Seconds the worker took to end (fails after ``timeout``)."""
     start = time.monotonic()
@@ -80,11 +94,7 @@ def test_a_worker_stopped_during_an_outage_gives_up_after_the_grace_period(
     kind: str, proxy: CuttableProxy, queue: TaskQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fairque")
-    background = Background(kind, config_for(proxy.url, kind, grace=0.5))
-    task_id = long_task(queue, kind)
-    wait_for(running(queue, task_id), WAIT, "the task to run")
-    proxy.cut()
-    background.worker.stop()
+    background, task_id = stopped_in_an_outage(kind, proxy, queue, grace=0.5)
     ended(background, WAIT)
     assert isinstance(background.error, WorkerShutdownError), background.error
     assert background.error.task_ids == [task_id]
@@ -98,11 +108,7 @@ def test_a_second_stop_ends_a_worker_at_once_during_an_outage(
     kind: str, proxy: CuttableProxy, queue: TaskQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fairque")
-    background = Background(kind, config_for(proxy.url, kind, grace=60.0))
-    task_id = long_task(queue, kind)
-    wait_for(running(queue, task_id), WAIT, "the task to run")
-    proxy.cut()
-    background.worker.stop()
+    background, task_id = stopped_in_an_outage(kind, proxy, queue, grace=60.0)
     wait_for(
         lambda: sum("failed:" in m for m in messages(caplog, "fairque.worker", logging.DEBUG)),
         WAIT,
