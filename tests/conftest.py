@@ -1,11 +1,16 @@
 """Fixtures shared by every fairque test: a real Redis/Valkey server, never a mock.
 
 - ``redis_url`` (session): ``$FAIRQUE_TEST_REDIS_URL`` when set, else a private
-  embedded Valkey started in a temporary folder and stopped at the end of the session.
+  embedded Valkey (ephemeral: no append-only file) started in a temporary folder and
+  stopped at the end of the session.
 - ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
+
+pytest-timeout's per-test limit (``timeout`` in pyproject.toml, or a ``timeout`` marker;
+at least 180 s for a test marked ``slow``) is multiplied by ``$FAIRQUE_TEST_TIME_SCALE``
+like every budget (see tests/timing.py), so a hang still fails.
 """
 
 from __future__ import annotations
@@ -15,11 +20,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
+from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
+
+
+SLOW_TEST_TIMEOUT = 180.0  # seconds (scaled): the least limit of a test marked slow
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: pytest_timeout.Settings) -> object:
+    """Start pytest-timeout's timer with the limit scaled (0, no limit, stays 0), and at
+    least ``SLOW_TEST_TIMEOUT`` for a slow test (its processes start slowly under load)."""
+    timeout = settings.timeout
+    if not timeout:
+        return None  # pytest-timeout's own hook: no timer
+    if item.get_closest_marker("slow") is not None:
+        timeout = max(timeout, SLOW_TEST_TIMEOUT)
+    scaled = settings._replace(timeout=budget(timeout))
+    return pytest_timeout.pytest_timeout_set_timer(item=item, settings=scaled)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +52,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"))
+    server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"), durable=False)
     url = server.start()
     try:
         yield url

@@ -6,7 +6,6 @@ stop request ends it at once, even in the middle of its retries."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -20,14 +19,14 @@ import redis
 from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.config import RedisConfig
 from fairque.core.errors import WorkerShutdownError
-from tests.integration.procs import REPO_ROOT, wait_for
+from tests.integration.procs import REPO_ROOT
 from tests.integration.proxy import CuttableProxy
 from tests.integration.test_redis_outages import Background, messages
+from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-WAIT = 10.0 * SCALE
+WAIT = 10.0  # seconds, times $FAIRQUE_TEST_TIME_SCALE (budget)
 JOBS = "tests.integration.jobs"
 
 
@@ -75,7 +74,7 @@ def stopped_in_an_outage(
     """A worker running a long task, asked to stop (gracefully) once Redis is cut."""
     background = Background(kind, config_for(proxy.url, kind, grace))
     task_id = long_task(queue, kind)
-    wait_for(running(queue, task_id), WAIT, "the task to run")
+    wait_until(running(queue, task_id), WAIT, "the task to run")
     proxy.cut()
     background.worker.stop()
     return background, task_id
@@ -95,7 +94,7 @@ def test_a_worker_stopped_during_an_outage_gives_up_after_the_grace_period(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fairque")
     background, task_id = stopped_in_an_outage(kind, proxy, queue, grace=0.5)
-    ended(background, WAIT)
+    ended(background, budget(WAIT))
     assert isinstance(background.error, WorkerShutdownError), background.error
     assert background.error.task_ids == [task_id]
     errors = messages(caplog, "fairque.worker", logging.ERROR)
@@ -109,13 +108,13 @@ def test_a_second_stop_ends_a_worker_at_once_during_an_outage(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fairque")
     background, task_id = stopped_in_an_outage(kind, proxy, queue, grace=60.0)
-    wait_for(
+    wait_until(
         lambda: sum("failed:" in m for m in messages(caplog, "fairque.worker", logging.DEBUG)),
         WAIT,
         "retries",
     )
     background.worker.stop(graceful=False)
-    assert ended(background, WAIT) < 3.0 * SCALE  # one connect timeout at most
+    assert ended(background, budget(WAIT)) < budget(3.0)  # one connect timeout at most
     assert isinstance(background.error, WorkerShutdownError)
     assert background.error.task_ids == [task_id]
 
@@ -143,14 +142,14 @@ def test_the_worker_command_exits_3_when_sigterm_comes_during_an_outage(
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(running(queue, task_id), 3 * WAIT, "the task to run")
+        wait_until(running(queue, task_id), 3 * WAIT, "the task to run")
         proxy.cut()
         process.send_signal(signal.SIGTERM)
         if signals == 2:
             with pytest.raises(subprocess.TimeoutExpired):
                 process.wait(1.0)  # still in its grace period
             process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=3 * WAIT)
+        _, stderr = process.communicate(timeout=budget(3 * WAIT))
     finally:
         if process.poll() is None:
             process.kill()

@@ -13,35 +13,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 from fairque.server.process import pid_alive
+from tests.timing import budget, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "fairque.cli.app"]
-POLL_SECONDS = 0.02
-CLI_TIMEOUT = 30.0
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str | Callable[[], str]) -> T:
-    """Poll ``condition`` every 20 ms until it returns something truthy, and return it.
-
-    Fails the test after ``timeout`` seconds with ``what`` (a callable is evaluated only
-    then, so it can show the latest process logs).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            message = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(POLL_SECONDS)
+CLI_TIMEOUT = 60.0  # seconds (scaled) a short CLI command may take, start-up included
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,7 +30,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         [*CLI, *args],
         capture_output=True,
         text=True,
-        timeout=CLI_TIMEOUT,
+        timeout=budget(CLI_TIMEOUT),
         cwd=REPO_ROOT,
         check=False,
     )
@@ -82,6 +62,21 @@ def group_members(pgid: int) -> list[int]:
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             members.append(int(entry.name))
     return sorted(members)
+
+
+def boot_clock() -> float:
+    """Seconds since boot (CLOCK_BOOTTIME), the clock of :func:`started_on_boot_clock`."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def started_on_boot_clock(pid: int) -> float:
+    """When process ``pid`` was started (fork/exec), on :func:`boot_clock` (10 ms steps).
+
+    So a test can time an event up to a process's start, leaving its start-up out.
+    """
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    start_ticks = int(stat.rsplit(")", 1)[-1].split()[19])  # field 22: starttime
+    return start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Proc:
@@ -121,12 +116,13 @@ class Proc:
         self.popen.send_signal(sig)
 
     def wait_exit(self, timeout: float) -> int:
-        """Wait for the process to end and return its exit code (fails after timeout)."""
+        """Wait for the process to end and return its exit code (fails after the scaled
+        ``timeout``)."""
         try:
-            return self.popen.wait(timeout)
+            return self.popen.wait(budget(timeout))
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                f"{self.name} still running {timeout} s later{self.tail()}"
+                f"{self.name} still running {budget(timeout):g} s later{self.tail()}"
             ) from None
 
     def kill_group(self) -> None:
@@ -134,7 +130,7 @@ class Proc:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(10)
+            self.popen.wait(budget(10))
         self._out.close()
 
 
@@ -180,4 +176,4 @@ class Procs:
         def leftovers() -> list[int]:
             return [p for proc in self.started for p in group_members(proc.pid) if pid_alive(p)]
 
-        wait_for(lambda: not leftovers(), 10.0, lambda: f"processes to die: {leftovers()}")
+        wait_until(lambda: not leftovers(), 10.0, lambda: f"processes to die: {leftovers()}")

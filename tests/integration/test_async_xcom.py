@@ -7,7 +7,6 @@ blocking call in a task shows as a stall of the ticker.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -16,11 +15,11 @@ import redis
 
 from fairque import AsyncTaskQueue, AsyncWorker, FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.errors import XComError
+from tests.timing import budget
 
 from .conftest import ConfigFactory
 
 JOBS = "tests.integration.jobs"
-TIME_SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
 
 
 def func_task(name: str, *args: Any) -> Task:
@@ -45,7 +44,7 @@ async def run_until_ended(config: FairQueueConfig, task_id: str) -> tuple[Task, 
     running = worker.start_background()
     try:
         async with AsyncTaskQueue(config) as queue:
-            await queue.wait_for([task_id], timeout=10)
+            await queue.wait_for([task_id], timeout=budget(10))
             task = await queue.get_task(task_id)
     finally:
         worker.stop(graceful=False)
@@ -78,7 +77,7 @@ def test_async_xcom_goes_through_the_asyncio_client_without_stalling_the_loop(
         assert task.state is TaskState.FINISHED, task.error
         assert task.result == sum(range(20))
         assert blocking_clients == [], "the AsyncWorker opened a blocking Redis client"
-        assert stall < 0.1 * TIME_SCALE, f"the event loop stalled {stall:.3f} s"
+        assert stall < budget(0.1), f"the event loop stalled {stall:.3f} s"
         lineage = queue.run_pipeline(queue.calls.lineage("user:u"))
     assert [e["kind"] for e in lineage] == ["push", "pull"] * 20
     assert {e["consumer"] for e in lineage if e["kind"] == "pull"} == {task_id}

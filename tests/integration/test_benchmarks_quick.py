@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import budget
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "tests" / "performance" / "run_benchmarks.py"
 SCENARIOS = {
@@ -31,6 +33,7 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path: Path) -> None:
     output = tmp_path / "results.json"
@@ -41,7 +44,7 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=budget(170),
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.cli.app import app
+from tests.timing import budget, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_RUN_ID = "nightly-report-2026-12-01T02:00:00+00:00-manual-0123456789abcdef01234567"
@@ -46,7 +46,7 @@ def test_run_list_prints_long_run_ids_whole_to_a_pipe(queue: TaskQueue, redis_ur
         [sys.executable, "-m", "fairque.cli.app", "run", "list"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=budget(60),
         env={**os.environ, "COLUMNS": "80"},
         check=False,
     )
@@ -61,6 +61,7 @@ def test_a_bad_log_format_is_a_clear_error(queue: TaskQueue) -> None:
     assert "unknown log format 'xml'" in result.output
 
 
+@pytest.mark.slow
 def test_the_worker_logs_json_lines_with_the_task_fields(queue: TaskQueue, redis_url: str) -> None:
     worker = subprocess.Popen(
         [
@@ -77,13 +78,14 @@ def test_the_worker_logs_json_lines_with_the_task_fields(queue: TaskQueue, redis
             task_id = queue.push(
                 Task.create("user:7", func="fairque.demo:handle_order", args=["user:7", 1])
             )["task_id"]
-            deadline = time.monotonic() + 20
-            while queue.get_task(task_id).state is not TaskState.FINISHED:
-                assert time.monotonic() < deadline, "the worker did not run the task"
-                time.sleep(0.05)
+            wait_until(  # the worker's start-up included
+                lambda: queue.get_task(task_id).state is TaskState.FINISHED,
+                90,
+                "the worker to run the task",
+            )
     finally:
         worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=20)
+        _, err = worker.communicate(timeout=budget(20))
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     (end,) = [line for line in lines if line.get("task_id") == task_id]
     assert end["level"] == "INFO" and end["logger"] == "fairque.worker.tasklog"

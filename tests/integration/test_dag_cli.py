@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, TaskQueue, Worker
 from fairque.cli.app import app
+from tests.timing import budget
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "unit" / "dag_files" / "broken"
@@ -37,7 +38,7 @@ def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
     running.start_background()
     yield running
     running.stop(graceful=False)
-    assert running.join(10)
+    assert running.join(budget(10))
     running.queue.close()
 
 
@@ -70,7 +71,9 @@ def test_list_shows_schedules_and_last_runs(cli: CliRunner) -> None:
 
 
 def test_trigger_wait_show_and_render_a_run(cli: CliRunner, worker: Worker, tmp_path: Path) -> None:
-    code, out = invoke(cli, "dag", "trigger", "orders_etl", "--wait", "--timeout", "30", "--json")
+    code, out = invoke(
+        cli, "dag", "trigger", "orders_etl", "--wait", "--timeout", str(budget(30)), "--json"
+    )
     assert code == 0, out
     run = json.loads(out[out.index("{") :])
     assert run["state"] == "success" and run["tenant"] == "user:1"
@@ -88,7 +91,7 @@ def test_trigger_wait_show_and_render_a_run(cli: CliRunner, worker: Worker, tmp_
 
 def test_a_failed_run_exits_1_and_cleanup_still_ran(cli: CliRunner, worker: Worker) -> None:
     code, out = invoke(
-        cli, "dag", "trigger", "failure_cleanup", "--wait", "--timeout", "30", "--json"
+        cli, "dag", "trigger", "failure_cleanup", "--wait", "--timeout", str(budget(30)), "--json"
     )
     assert code == 1
     run = json.loads(out[out.index("{") :])
@@ -145,6 +148,7 @@ def test_pause_unpause_and_cancel_a_run(cli: CliRunner, redis_url: str) -> None:
     assert [r["state"] for r in listed] == ["canceled"]
 
 
+@pytest.mark.slow
 def test_trigger_wait_as_real_processes(
     redis_url: str, redis_client: object, tmp_path: Path
 ) -> None:
@@ -159,17 +163,17 @@ def test_trigger_wait_as_real_processes(
     )
     try:
         done = subprocess.run(
-            [*base, "dag", "trigger", "fan_out_in", "--wait", "--timeout", "30"],
+            [*base, "dag", "trigger", "fan_out_in", "--wait", "--timeout", str(budget(90))],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=budget(120),
             check=False,
         )
     finally:
         worker.terminate()
-        worker.wait(timeout=10)
+        worker.wait(timeout=budget(10))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "success" in done.stdout
 

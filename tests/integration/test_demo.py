@@ -12,6 +12,7 @@ import pytest
 
 from fairque.cli.demo import _dags_folder
 from fairque.demo import FLOOD, LIGHT, example_project, run_demo
+from tests.timing import budget
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,7 @@ def test_run_demo_serves_light_users_among_the_flood(redis_url: str, redis_clien
     assert flood_positions[-1] == len(served)
 
 
+@pytest.mark.slow
 def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "FAIRQUE_REDIS_URL": redis_url, "FAIRQUE_STATE_DIR": str(tmp_path)}
     result = subprocess.run(
@@ -36,7 +38,7 @@ def test_demo_command_as_a_new_user_runs_it(redis_url: str, tmp_path: Path) -> N
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=budget(60),
         env=env,
         cwd=Path(__file__).resolve().parents[2],
         check=False,
@@ -102,5 +104,5 @@ def _run(
     command: list[str], cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=240, cwd=cwd, env=env, check=False
+        command, capture_output=True, text=True, timeout=budget(240), cwd=cwd, env=env, check=False
     )

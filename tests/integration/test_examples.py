@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import budget
+
+pytestmark = pytest.mark.slow  # a Python process per example
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
     p.stem
@@ -45,7 +49,7 @@ def test_example_runs(name: str, redis_url: str, redis_client: object, tmp_path:
         [sys.executable, "-m", f"examples.{name}"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=budget(60),
         env=env,
         cwd=ROOT,
         check=False,

@@ -24,21 +24,13 @@ from fairque.monitoring.stats import collect
 from fairque.queue import heartbeat
 from fairque.scheduler.scheduler import TaskScheduler
 from fairque.worker.runtime import Outcome, WorkerObserver
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory
 from .procs import Procs
-from .procs import wait_for as wait_until
 
 JOBS = "tests.integration.jobs"
 UNREACHABLE = "redis://127.0.0.1:1/0"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def job(user: str, name: str, *args: Any, **options: Any) -> Task:
@@ -72,7 +64,7 @@ def start(make_config: ConfigFactory) -> Iterator[Callable[..., Worker]]:
     for worker in started:
         worker.stop(graceful=False)
     for worker in started:
-        assert worker.join(10), "worker did not stop"
+        assert worker.join(budget(10)), "worker did not stop"
         worker.queue.close()
 
 
@@ -124,7 +116,7 @@ def test_the_next_tasks_age_and_the_oldest_age_grow(queue: TaskQueue) -> None:
     queue.push(Task.create("alice"))
     first = collect(queue)
     age = first["users"]["alice"]["next_task_age"]
-    wait_for(lambda: collect(queue)["users"]["alice"]["next_task_age"] >= age + 0.2)
+    wait_until(lambda: collect(queue)["users"]["alice"]["next_task_age"] >= age + 0.2, 10)
     later = collect(queue)
     assert later["oldest_queued_age"] >= first["oldest_queued_age"] + 0.2
 
@@ -137,7 +129,9 @@ def test_throughput_counts_the_tasks_ended_in_the_last_minute(
         queue.push(job("u", "add", n, 1))
     for _ in range(2):
         queue.push(job("u", "boom", max_retries=0))
-    wait_for(lambda: queue.get_stats()["tasks_finished"] + queue.get_stats()["tasks_failed"] == 7)
+    wait_until(
+        lambda: queue.get_stats()["tasks_finished"] + queue.get_stats()["tasks_failed"] == 7, 10
+    )
     stats = collect(queue)
     assert stats["ended_last_minute"] == {"finished": 5, "failed": 2}
     assert stats["throughput_per_second"] == pytest.approx(7 / 60)
@@ -153,7 +147,7 @@ def test_the_load_of_a_running_worker(queue: TaskQueue, start: Callable[..., Wor
         workers: list[dict[str, Any]] = collect(queue)["workers"]
         return workers if workers and workers[0]["running"] == 2 else []
 
-    wait_for(full)
+    wait_until(full, 10)
     (entry,) = full()
     assert entry["id"] == "busy" and entry["max_concurrent_tasks"] == 2
     assert entry["load"] == 1.0 and entry["assigned_users"] == ["*"]
@@ -247,9 +241,9 @@ def test_the_monitor_runs_until_stopped_and_reports_an_unreachable_redis(
     monitor = AlertMonitor(queue, callbacks=[seen.append])
     thread = threading.Thread(target=monitor.run, args=(0.02, stop))
     thread.start()
-    wait_for(lambda: len(seen) >= 3)
+    wait_until(lambda: len(seen) >= 3, 10)
     stop.set()
-    thread.join(5)
+    thread.join(budget(5))
     assert not thread.is_alive() and {a.name for a in seen} == {"unserved"}
 
     with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as cut_off:
@@ -337,7 +331,7 @@ def test_health_fails_with_a_clear_message_when_redis_is_unreachable() -> None:
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The samples at ``/metrics``: {(name, sorted labels): value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=budget(5)) as response:
         text = response.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -363,8 +357,8 @@ def test_worker_metrics_are_served(
     server = metrics.serve(0, "127.0.0.1")
     try:
         start(metrics, assigned_users=["u"])
-        wait_for(lambda: queue.get_stats()["users"]["u"].get("finished", 0) == 4)
-        wait_for(lambda: queue.get_stats()["users"]["u"].get("failed", 0) == 2)
+        wait_until(lambda: queue.get_stats()["users"]["u"].get("finished", 0) == 4, 10)
+        wait_until(lambda: queue.get_stats()["users"]["u"].get("failed", 0) == 2, 10)
         assert queue.get_task(orphan).recoveries == 1
         samples = scrape(server.port)
     finally:
@@ -419,7 +413,7 @@ def test_a_raising_observer_never_stops_the_worker(
 
     start(Broken())
     ids = [queue.push(job("u", "add", n, 1))["task_id"] for n in range(3)]
-    wait_for(lambda: all(queue.get_task(i).state is TaskState.FINISHED for i in ids))
+    wait_until(lambda: all(queue.get_task(i).state is TaskState.FINISHED for i in ids), 10)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors and all("observer Broken failed" in m for m in errors)
 
@@ -430,6 +424,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_fairque_worker_serves_metrics_on_its_port(
     queue: TaskQueue, redis_url: str, tmp_path: Any
 ) -> None:
@@ -445,7 +440,7 @@ def test_fairque_worker_serves_metrics_on_its_port(
             except OSError:
                 return 0
 
-        wait_until(finished, 20, proc.tail)
+        wait_until(finished, 90, proc.tail)  # the worker's start-up included
     finally:
         procs.kill_all()
 

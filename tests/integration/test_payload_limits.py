@@ -12,6 +12,7 @@ import pytest
 
 from fairque import Task
 from fairque.core.errors import InvalidUserIdError, PayloadError, TaskError
+from tests.timing import budget
 
 from .conftest import QueueFactory
 
@@ -130,4 +131,4 @@ def test_big_bad_values_are_refused_quickly_with_short_messages(
         with pytest.raises(error) as caught:
             make()
         assert len(str(caught.value)) < 500, str(caught.value)[:300]
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < budget(1.0)

@@ -11,7 +11,10 @@ import redis
 
 from fairque import FairQueueConfig, TaskQueue, TaskState
 from tests.integration import flows
-from tests.integration.procs import Procs, wait_for
+from tests.integration.procs import Procs
+from tests.timing import budget, wait_until
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -30,10 +33,10 @@ def test_a_run_finishes_when_its_worker_is_killed_midway(
     with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as queue:
         run = queue.enqueue(flows.extract() >> flows.slow_middle(str(log), 2.0) >> flows.step(1))
         first = procs.worker("first", "--lease-seconds", "1")
-        wait_for(lambda: log.exists() and log.read_text().strip(), 20, "the middle task to start")
+        wait_until(lambda: log.exists() and log.read_text().strip(), 90, "the middle task to start")
         first.send(signal.SIGKILL)
         procs.worker("second", "--lease-seconds", "1")
-        states = run.wait(timeout=30)
+        states = run.wait(timeout=budget(90))  # the second worker's start-up included
         assert set(states.values()) == {TaskState.FINISHED}, states
         middle = run.task("slow_middle")
         assert middle.attempts == 2 and middle.recoveries == 1

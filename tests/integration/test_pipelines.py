@@ -10,6 +10,7 @@ import pytest
 from fairque import Task, TaskQueue, TaskState, Worker
 from fairque.core.errors import DagCycleError, QueueError, UnknownDependencyError
 from tests.integration import flows
+from tests.timing import budget
 
 from .conftest import ConfigFactory, QueueFactory
 
@@ -42,7 +43,7 @@ def workers(make_config: ConfigFactory) -> Iterator[list[Worker]]:
     for worker in started:
         worker.stop(graceful=False)
     for worker in started:
-        assert worker.join(10)
+        assert worker.join(budget(10))
         worker.queue.close()
 
 
@@ -51,7 +52,7 @@ def test_diamond_runs_branches_in_parallel_and_joins_after_both(
 ) -> None:
     pipeline = flows.extract() >> (flows.branch_b() | flows.branch_c()) >> flows.join_d()
     run = queue.enqueue(pipeline)
-    assert run.wait(timeout=20) == {
+    assert run.wait(timeout=budget(20)) == {
         "extract": S.FINISHED,
         "b": S.FINISHED,
         "c": S.FINISHED,
@@ -74,7 +75,7 @@ def test_a_failure_cancels_what_cannot_run_and_cleanup_still_runs(
 ) -> None:
     pipeline = flows.fails() >> (flows.after_failure() | flows.cleanup())
     run = queue.enqueue(pipeline)
-    states = run.wait(timeout=20)
+    states = run.wait(timeout=budget(20))
     assert states == {"fails": S.FAILED, "after_failure": S.CANCELED, "cleanup": S.FINISHED}
     assert run.result("cleanup") == "cleaned"
     with pytest.raises(QueueError, match="canceled"):
@@ -86,7 +87,7 @@ def test_the_same_pipeline_fifty_times_at_once(queue: TaskQueue, workers: list[W
     runs = [queue.enqueue(pipeline) for _ in range(50)]
     assert len({r.run_id for r in runs}) == 50
     for run in runs:
-        assert set(run.wait(timeout=60).values()) == {S.FINISHED}
+        assert set(run.wait(timeout=budget(60)).values()) == {S.FINISHED}
         assert run.result("d") == 50
 
 
@@ -105,7 +106,7 @@ def test_enqueue_refuses_a_cycle_and_an_unknown_dependency(queue: TaskQueue) -> 
 
 def test_run_handle_of_a_lone_task(queue: TaskQueue, workers: list[Worker]) -> None:
     run = queue.enqueue(flows.step(41), user_id="tenant-7")
-    assert run.wait(timeout=10) == {"step": S.FINISHED}
+    assert run.wait(timeout=budget(10)) == {"step": S.FINISHED}
     assert run.result("step") == 42
     assert run.task("step").user_id == "tenant-7"
     with pytest.raises(QueueError, match="no task 'nope'"):
@@ -121,7 +122,7 @@ def test_seed_quickstart_confirmation_waits_for_the_order(
     )
     queue.push(first)
     assert queue.push(second)["state"] in ("deferred", "queued")
-    states = queue.wait_for([first.task_id, second.task_id], timeout=10)
+    states = queue.wait_for([first.task_id, second.task_id], timeout=budget(10))
     assert set(states.values()) == {S.FINISHED}
     assert queue.get_task(second.task_id).started_at >= queue.get_task("process_order").finished_at  # type: ignore[operator]
 
@@ -133,8 +134,8 @@ def test_runs_are_recorded_and_their_state_follows_their_tasks(
 
     good = queue.enqueue(flows.extract() >> flows.branch_b(0.0), user_id="tenant-1")
     bad = queue.enqueue(flows.fails() >> (flows.after_failure() | flows.cleanup()))
-    good.wait(timeout=20)
-    bad.wait(timeout=20)
+    good.wait(timeout=budget(20))
+    bad.wait(timeout=budget(20))
     info = queue.get_run(good.run_id)
     assert info.state is RunState.SUCCESS and info.tenant == "tenant-1"
     assert set(info.tasks) == {"extract", "b"} and info.ended_at is not None

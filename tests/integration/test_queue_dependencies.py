@@ -16,6 +16,7 @@ from fairque.core.models import TRIGGER_RULES
 from fairque.queue.calls import QueueCalls
 from fairque.queue.scripts import expand_includes
 from fairque.tasks.rules import UpstreamCounts, decide_counts
+from tests.timing import wait_until
 
 from .conftest import ConfigFactory, QueueFactory
 
@@ -172,10 +173,7 @@ def test_execute_after_and_depends_on_wait_for_both(make_queue: QueueFactory) ->
     _end(queue, "up", S.FINISHED)
     assert queue.get_task("down").state is S.SCHEDULED  # upstream done, time not yet
     assert queue.pop() is None
-    deadline = time.monotonic() + 3
-    while queue.promote_due() == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: queue.promote_due() == 1, 3)
     assert queue.pop().task_id == "down"  # type: ignore[union-attr]
 
 

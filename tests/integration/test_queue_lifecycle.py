@@ -18,18 +18,11 @@ from fairque.core.errors import (
 )
 from fairque.queue.calls import Settlement
 from fairque.queue.results import FailOutcome, FinishOutcome
+from tests.timing import wait_until
 
 from .conftest import QueueFactory
 
 pytestmark = pytest.mark.both_queues
-
-
-def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:
@@ -54,19 +47,19 @@ def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> N
 def test_failure_retries_with_exponential_backoff_then_fails(make_queue: QueueFactory) -> None:
     queue = make_queue()
     queue.push(Task.create("u", task_id="flaky", max_retries=2, retry_delay_seconds=0.2))
-    delays = []
-    for attempt in (1, 2):
+    # delay * 2^(attempt-1) times a jitter factor in [0.5, 1): 0.1-0.2 s, then 0.2-0.4 s
+    # after the moment of the failure, somewhere between `before` and `after`.
+    for attempt, (shortest, longest) in ((1, (0.1, 0.2)), (2, (0.2, 0.4))):
         task = queue.pop()
         assert task is not None and task.attempts == attempt
         before = time.time()
         outcome = queue.fail(task, ValueError(f"boom {attempt}"))
+        after = time.time()
         assert outcome.state is TaskState.SCHEDULED and outcome.retry_at is not None
-        delays.append(outcome.retry_at - before)
+        assert before + shortest - 0.02 <= outcome.retry_at <= after + longest + 0.02
         assert queue.get_task("flaky").state is TaskState.SCHEDULED
         assert queue.pop() is None  # not before its time
-        _wait_for(lambda: queue.promote_due() == 1)
-    # delay * 2^(attempt-1) times a jitter factor in [0.5, 1): 0.1-0.2 s, then 0.2-0.4 s
-    assert 0.08 <= delays[0] <= 0.25 and 0.18 <= delays[1] <= 0.45
+        wait_until(lambda: queue.promote_due() == 1, 5)
     task = queue.pop()
     assert task is not None and task.attempts == 3
     assert queue.fail(task, ValueError("final")).state is TaskState.FAILED
@@ -89,7 +82,7 @@ def test_execute_after_waits_in_scheduled_state(make_queue: QueueFactory) -> Non
     result = queue.push(Task.create("u", task_id="later", execute_after=time.time() + 0.3))
     assert result["state"] == "scheduled"
     assert queue.promote_due() == 0 and queue.pop() is None
-    _wait_for(lambda: queue.promote_due() == 1)
+    wait_until(lambda: queue.promote_due() == 1, 5)
     task = queue.pop()
     assert task is not None and task.task_id == "later"
 
@@ -100,7 +93,7 @@ def test_expired_lease_goes_back_to_the_front_of_its_queue(make_queue: QueueFact
     lost = queue.pop()
     assert lost is not None and lost.task_id == "t0"
     assert queue.reclaim_expired() == (0, 0)
-    _wait_for(lambda: queue.reclaim_expired() == (1, 0))
+    wait_until(lambda: queue.reclaim_expired() == (1, 0), 5)
     again = queue.pop()
     assert again is not None and again.task_id == "t0"
     assert again.attempts == 2 and again.recoveries == 1 and again.claim_token == 2
@@ -128,7 +121,7 @@ def test_recoveries_are_bounded(make_queue: QueueFactory) -> None:
     queue.push(Task.create("u", task_id="poison", max_retries=10))
     for expected in ((1, 0), (0, 1)):
         assert queue.pop() is not None
-        _wait_for(lambda expected=expected: queue.reclaim_expired() == expected)
+        wait_until(lambda expected=expected: queue.reclaim_expired() == expected, 5)
     dead = queue.get_task("poison")
     assert dead.state is TaskState.FAILED and dead.error is not None
     assert dead.error["type"] == "LeaseExpired"

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from fairque import Priority, Task, TaskQueue
+from tests.timing import budget
 
 from .conftest import QueueFactory
 
@@ -78,7 +79,7 @@ def test_fairness_holds_with_workers_popping_at_once(make_queue: QueueFactory) -
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=budget(30))
     assert len(served) == 1520
     # Order by the server's claim time; tasks claimed in the same millisecond tie, so
     # count only those claimed strictly earlier (a lower bound of the position).

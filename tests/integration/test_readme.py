@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import budget
+
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
 
@@ -48,7 +50,7 @@ def run_script(
         [sys.executable, name],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=budget(60),
         env=env,
         cwd=folder,
         check=False,

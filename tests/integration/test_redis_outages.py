@@ -22,9 +22,9 @@ from fairque.core.errors import RedisUnavailableError, ScriptError
 from fairque.core.keys import Keys
 from fairque.queue.calls import ScriptCall
 from fairque.scheduler.scheduler import TaskScheduler
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory
-from .procs import wait_for
 from .proxy import CuttableProxy
 
 JOBS = "tests.integration.jobs"
@@ -144,12 +144,12 @@ def test_the_scheduler_keeps_firing_after_its_connection_is_cut_and_restored(
     scheduler.start_background()
     try:
         now[0] += timedelta(minutes=1)
-        wait_for(lambda: len(queue.list_runs(limit=1000)) == 1, WAIT, "the first run")
+        wait_until(lambda: len(queue.list_runs(limit=1000)) == 1, WAIT, "the first run")
         proxy.cut()
-        wait_for(lambda: retries(logs, "fairque.scheduler") >= 2, WAIT, "retries")
+        wait_until(lambda: retries(logs, "fairque.scheduler") >= 2, WAIT, "retries")
         now[0] += timedelta(minutes=1)
         proxy.restore()
-        wait_for(lambda: len(queue.list_runs(limit=1000)) == 2, WAIT, "a run after the cut")
+        wait_until(lambda: len(queue.list_runs(limit=1000)) == 2, WAIT, "a run after the cut")
         assert scheduler.error is None
         assert scheduler._thread is not None and scheduler._thread.is_alive()
     finally:
@@ -171,12 +171,12 @@ def test_a_worker_carries_on_after_its_connection_is_cut_and_restored(
 ) -> None:
     background = run_worker(kind, worker_config(proxy.url, kind))
     first = add(queue, 1, 2)
-    wait_for(finished(queue, first), WAIT, "the first task")
+    wait_until(finished(queue, first), WAIT, "the first task")
     proxy.cut()  # the worker's pooled connections die with it
-    wait_for(lambda: retries(logs, "fairque.worker") >= 2, WAIT, "retries")
+    wait_until(lambda: retries(logs, "fairque.worker") >= 2, WAIT, "retries")
     second = add(queue, 3, 4)
     proxy.restore()
-    wait_for(finished(queue, second), WAIT, "a task after the cut")
+    wait_until(finished(queue, second), WAIT, "a task after the cut")
     assert queue.get_task(second).result == 7
     assert background.thread.is_alive() and background.error is None
     warnings = messages(logs, "fairque.worker", logging.WARNING)
@@ -251,7 +251,7 @@ def test_the_scheduler_command_exits_1_on_a_script_error(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=budget(50),
     )
     assert done.returncode == 1, done.stderr[-2000:]
     assert "CRITICAL" in done.stderr and "cannot run lock" in done.stderr, done.stderr[-2000:]

@@ -20,6 +20,7 @@ import pytest
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.core.errors import CronError, ScheduleNotFoundError
 from fairque.scheduler.scheduler import TaskScheduler
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory
 
@@ -195,6 +196,9 @@ def test_only_the_lock_owner_fires_and_a_successor_carries_on(
     assert len(dates) == len(set(dates)) == 4
 
 
+LOCK_TTL = 1.0
+
+
 def _spawn(redis_url: str, log: BinaryIO) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -208,7 +212,7 @@ def _spawn(redis_url: str, log: BinaryIO) -> subprocess.Popen[bytes]:
             "--tick",
             "0.1",
             "--lock-ttl",
-            "1.0",
+            str(LOCK_TTL),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -216,6 +220,7 @@ def _spawn(redis_url: str, log: BinaryIO) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_three_scheduler_processes_fire_each_tick_exactly_once(
     redis_url: str, redis_client: object, tmp_path: Path
 ) -> None:
@@ -223,24 +228,34 @@ def test_three_scheduler_processes_fire_each_tick_exactly_once(
     setup = TaskScheduler(config)
     setup.add_schedule("* * * * * *", report(), catchup=True)  # every second
     setup.close()
-    logs = [(tmp_path / f"s{i}.log").open("wb") for i in range(3)]
+    paths = [tmp_path / f"s{i}.log" for i in range(3)]
+    logs = [path.open("wb") for path in paths]
     procs = [_spawn(redis_url, log) for log in logs]
+
+    def tails() -> str:
+        return "\n".join(path.read_text()[-1500:] for path in paths)
+
     try:
-        _wait(lambda: _lock_owner(redis_url) and _run_count(config) >= 2, timeout=20)
+        # Start-up is not timed: wait (generously) until every process runs its loop.
+        wait_until(lambda: all("started" in p.read_text() for p in paths), 90, tails)
+        wait_until(lambda: _lock_owner(redis_url) and _run_count(config) >= 2, 10, tails)
         owner = _lock_owner(redis_url)
         victim = next(p for p in procs if p.pid == owner)
         os.kill(victim.pid, signal.SIGKILL)  # the owner dies mid-run
+        killed = time.monotonic()
         before = _run_count(config)
-        _wait(lambda: _run_count(config) >= before + 3, timeout=20)  # another took over
+        wait_until(lambda: _lock_owner(redis_url) not in (None, owner), 10, tails)
+        takeover = time.monotonic() - killed  # the lock expires, a standby takes it
+        assert takeover < LOCK_TTL + budget(1.5), f"took over after {takeover:.1f} s\n{tails()}"
+        wait_until(lambda: _run_count(config) >= before + 3, 10, tails)  # and fires on
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(timeout=10) for proc in procs]
+        codes = [proc.wait(timeout=budget(10)) for proc in procs]
         for log in logs:
             log.close()
-    tails = "\n".join((tmp_path / f"s{i}.log").read_text()[-1500:] for i in range(3))
-    assert sorted(codes) == sorted([0, 0, -signal.SIGKILL]), tails
+    assert sorted(codes) == sorted([0, 0, -signal.SIGKILL]), tails()
     with TaskQueue(config) as queue:
         dates = [r.logical_date or "" for r in queue.list_runs(limit=1000)]
     counts = Counter(dates)
@@ -260,13 +275,6 @@ def _lock_owner(redis_url: str) -> int | None:
 def _run_count(config: FairQueueConfig) -> int:
     with TaskQueue(config) as queue:
         return len(queue.list_runs(limit=1000))
-
-
-def _wait(condition: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 DAG_YAML = """\

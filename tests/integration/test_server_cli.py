@@ -18,6 +18,7 @@ from fairque.core.errors import ServerError
 from fairque.server import EmbeddedServer
 from fairque.server import embedded as embedded_module
 from fairque.server.process import pid_alive
+from tests.timing import budget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI_MODULE = [sys.executable, "-W", "error", "-m", "fairque.cli.app"]
@@ -33,7 +34,12 @@ def ping(url: str) -> bool:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m fairque.cli.app ARGS`` with the test's environment."""
     return subprocess.run(
-        [*CLI_MODULE, *args], capture_output=True, text=True, timeout=30, cwd=cwd, check=False
+        [*CLI_MODULE, *args],
+        capture_output=True,
+        text=True,
+        timeout=budget(60),
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -99,6 +105,7 @@ def test_errors_are_red_messages_with_exit_code_1(monkeypatch: pytest.MonkeyPatc
 # --- real processes ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_processes_share_the_server_through_the_state_folder(state_dir: Path) -> None:
     assert os.environ["FAIRQUE_STATE_DIR"] == str(state_dir)
     started = run_cli("server", "url")
@@ -117,17 +124,22 @@ def test_processes_share_the_server_through_the_state_folder(state_dir: Path) ->
     assert run_cli("server", "status").returncode == 1
 
 
+@pytest.mark.slow
 def test_cli_py_behaves_like_the_console_script() -> None:
     script = [sys.executable, "-W", "error", str(REPO_ROOT / "cli.py")]
     as_script = subprocess.run(
-        [*script, "--version"], capture_output=True, text=True, timeout=30, check=False
+        [*script, "--version"], capture_output=True, text=True, timeout=budget(60), check=False
     )
     as_module = run_cli("--version")
     assert as_script.returncode == as_module.returncode == 0
     assert as_script.stdout == as_module.stdout == f"fairque {version('fairque')}\n"
 
     helped = subprocess.run(
-        [*script, "server", "--help"], capture_output=True, text=True, timeout=30, check=False
+        [*script, "server", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=budget(60),
+        check=False,
     )
     assert helped.returncode == 0
     assert "fairque server" in helped.stdout

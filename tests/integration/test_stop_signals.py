@@ -20,6 +20,7 @@ import pytest
 from fairque import AsyncWorker, FairQueueConfig, Task, TaskQueue, TaskState, Worker
 from fairque.core.process import STOP_SIGNALS
 from fairque.scheduler.scheduler import TaskScheduler
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory
 
@@ -36,14 +37,6 @@ def own_handler() -> Iterator[None]:
         signal.signal(sig, old)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
 class Sender(threading.Thread):
     """Sends SIGTERM to this process once each condition holds, in turn."""
 
@@ -55,15 +48,15 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         try:
-            wait_for(lambda: signal.getsignal(signal.SIGTERM) is not _ignore)
+            wait_until(lambda: signal.getsignal(signal.SIGTERM) is not _ignore, 10)
             for condition in self.conditions:
-                wait_for(condition)
+                wait_until(condition, 10)
                 os.kill(os.getpid(), signal.SIGTERM)
         except BaseException as e:  # reported by finish()
             self.error = e
 
     def finish(self) -> None:
-        self.join(10)
+        self.join(budget(10))
         assert self.error is None, self.error
 
 
@@ -131,7 +124,7 @@ def test_a_second_sigterm_stops_a_worker_at_once(
     task_id = queue.push(sleeper(10))["task_id"]
     started = state_is(queue, task_id, TaskState.STARTED)
     took = run_worker(kind, config, started, lambda worker: worker.core.stopping)
-    assert took < 8, f"the worker waited for its task ({took:.1f} s)"
+    assert took < budget(8), f"the worker waited for its task ({took:.1f} s)"
     record = queue.get_task(task_id)
     assert record.state is TaskState.QUEUED and record.attempts == 0
 
@@ -143,7 +136,7 @@ def test_sigterm_stops_the_scheduler(make_config: ConfigFactory) -> None:
         began = time.monotonic()
         scheduler.start()
         sender.finish()
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < budget(5)
         assert signal.getsignal(signal.SIGTERM) is _ignore
     finally:
         scheduler.close()

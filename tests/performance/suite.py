@@ -244,14 +244,15 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _server() -> Iterator[tuple[str, str]]:
-    """The server: ``$FAIRQUE_BENCH_REDIS_URL``, or a private embedded Valkey."""
+    """The server: ``$FAIRQUE_BENCH_REDIS_URL``, or a private embedded Valkey (no AOF,
+    as the benchmarks have always measured)."""
     given = os.environ.get(BENCH_URL_ENV, "").strip()
     if given:
         yield given, BENCH_URL_ENV
         return
     with (
         tempfile.TemporaryDirectory(prefix="fairque-bench-") as folder,
-        EmbeddedServer(folder) as url,
+        EmbeddedServer(folder, durable=False) as url,
     ):
         yield url, "private embedded server on loopback"
 

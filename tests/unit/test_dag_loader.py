@@ -21,6 +21,7 @@ from fairque.dag import (
 )
 from fairque.dag.loader import ENV_FOLDER, dag_files, import_dag_module
 from fairque.tasks import FunctionTask, run_in_process
+from tests.timing import budget
 
 HERE = Path(__file__).parent / "dag_files"
 REPO = Path(__file__).resolve().parents[2]
@@ -249,6 +250,7 @@ def test_a_python_dag_keeps_function_tasks_callable() -> None:
     assert isinstance(dag.pipeline.nodes["extract"], FunctionTask)
 
 
+@pytest.mark.slow
 def test_callables_import_from_the_current_folder_as_on_a_worker(tmp_path: Path) -> None:
     """A console script does not put the current folder on sys.path; the loader does,
     as ``fairque worker`` does, so ``examples.etl:*`` callables resolve."""
@@ -261,7 +263,7 @@ def test_callables_import_from_the_current_folder_as_on_a_worker(tmp_path: Path)
         "print(sum(len(found) for found in report.values()))\n"
     )
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=budget(60)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0"

@@ -11,6 +11,7 @@ import pytest
 from fairque.core.schemas import parse_yaml
 from fairque.dag import Problem, validate_dag_file, validate_paths
 from fairque.dag.validate import MAX_NODES, expansion_problem, problems_of
+from tests.timing import budget
 
 HERE = Path(__file__).parent / "dag_files"
 BROKEN = HERE / "broken"
@@ -157,7 +158,7 @@ def test_params_problems() -> None:
 def test_a_yaml_bomb_is_refused_fast() -> None:
     started = time.perf_counter()
     problems = validate_dag_file(BROKEN / "yaml_bomb.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < budget(1.0)
     assert "YAML bomb" in problems[0].message
 
 

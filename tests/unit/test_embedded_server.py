@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +20,7 @@ import redis
 from fairque.core.errors import ServerError
 from fairque.server import INSTALL_HINT, EmbeddedServer, find_server_binary, resolve_redis_url
 from fairque.server.process import free_port, pid_alive
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from tests.timing import budget, wait_until
 
 
 def pid_gone(pid: int) -> bool:
@@ -82,11 +73,12 @@ def test_start_status_stop(server: EmbeddedServer) -> None:
     assert status.url == url == server.url
     assert status.version.split()[0] in {"valkey", "redis"}
     record = json.loads(server.record_path.read_text())
-    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at"}
+    assert set(record) == {"pid", "port", "url", "binary", "version", "started_at", "persistence"}
+    assert record["persistence"] == "aof everysec"
     assert record["pid"] == status.pid
 
     assert server.stop() is True
-    assert wait_for(lambda: pid_gone(status.pid))
+    wait_until(lambda: pid_gone(status.pid), 10, "the server process to end")
     assert server.status() is None
     assert not server.record_path.exists()
     assert server.stop() is False
@@ -112,7 +104,7 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         status = EmbeddedServer(tmp_path).status()
         assert status is not None
     assert EmbeddedServer(tmp_path).status() is None
-    assert wait_for(lambda: pid_gone(status.pid))
+    wait_until(lambda: pid_gone(status.pid), 10, "the server process to end")
 
 
 def test_context_manager_leaves_a_server_it_did_not_start(server: EmbeddedServer) -> None:
@@ -154,7 +146,7 @@ def test_killed_server_is_restarted(server: EmbeddedServer) -> None:
     first = server.status()
     assert first is not None
     os.kill(first.pid, signal.SIGKILL)
-    assert wait_for(lambda: pid_gone(first.pid))
+    wait_until(lambda: pid_gone(first.pid), 10, "the server process to end")
     status = server.status()
     assert status is not None and not status.running
 
@@ -173,7 +165,7 @@ def test_stop_kills_a_server_that_does_not_answer(server: EmbeddedServer) -> Non
 
     assert server.stop(timeout=2.0) is True
 
-    assert wait_for(lambda: pid_gone(status.pid))
+    wait_until(lambda: pid_gone(status.pid), 10, "the server process to end")
     assert server.status() is None
 
 
@@ -195,6 +187,44 @@ def test_port_taken_after_picking_it_is_retried(
     assert ping(url)
 
 
+def test_stop_fsyncs_the_append_only_file_and_start_loads_it(server: EmbeddedServer) -> None:
+    url = server.start()
+    with redis.Redis.from_url(url) as client:
+        client.set("kept", "yes")
+    assert server.stop() is True
+    assert "Calling fsync() on the AOF file" in server.log_path.read_text()
+    assert list((server.data_dir / "appendonlydir").glob("*.manifest"))
+
+    with redis.Redis.from_url(server.start()) as client:
+        assert client.get("kept") == b"yes"
+
+
+def test_ephemeral_server_writes_no_append_only_file(tmp_path: Path) -> None:
+    with EmbeddedServer(tmp_path, durable=False) as url, redis.Redis.from_url(url) as client:
+        client.set("k", "v")
+        status = EmbeddedServer(tmp_path).status()
+        assert status is not None and status.persistence == "none"
+    assert not (tmp_path / "data" / "appendonlydir").exists()
+
+
+def test_next_server_takes_the_last_port_unless_it_is_taken(server: EmbeddedServer) -> None:
+    first = server.start()
+    server.stop()
+    assert server.start() == first
+    server.stop()
+    port = int(first.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+
+        url = server.start()
+
+    assert url != first and ping(url)
+    assert server.port_path.read_text().strip() == url.rsplit(":", 1)[1].split("/")[0]
+
+
+@pytest.mark.slow
 def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None:
     state = tmp_path / "shared"
     code = (
@@ -208,7 +238,7 @@ def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None
         for _ in range(3)
     ]
     try:
-        urls = {proc.communicate(timeout=30)[0].strip() for proc in procs}
+        urls = {proc.communicate(timeout=budget(60))[0].strip() for proc in procs}
         assert [proc.returncode for proc in procs] == [0, 0, 0]
         assert len(urls) == 1
         assert ping(urls.pop())
@@ -226,7 +256,7 @@ def test_server_that_is_not_ready_in_time_is_not_left_running(
 
     pids = re.findall(r"pid=(\d+), just started", server.log_path.read_text())
     assert pids, server.log_path.read_text()
-    assert wait_for(lambda: pid_gone(int(pids[-1])), timeout=5)
+    wait_until(lambda: pid_gone(int(pids[-1])), 5, "the server process to end")
     assert server.status() is None
 
 
@@ -292,7 +322,7 @@ def test_binary_that_never_answers_times_out_with_log(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(ServerError, match="did not answer") as info:
         EmbeddedServer(tmp_path, binary=binary).start(timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < budget(5)
     assert "something went wrong" in str(info.value)
     assert EmbeddedServer(tmp_path).status() is None
 

@@ -220,6 +220,7 @@ class QueueConfig:
     max_payload_bytes: int = 1_048_576
     priority_aging_seconds: float = 300.0  # waiting this long is worth one priority step
     result_ttl_seconds: int = 86_400  # how long finished/failed/canceled records are kept
+    run_retention_seconds: float = 604_800.0  # how long a run is kept after it ended
 
     def __post_init__(self) -> None:
         _identifier(self.stats_prefix, ("stats_prefix",), "stats_prefix")
@@ -228,6 +229,7 @@ class QueueConfig:
         _number(self.retry_backoff_max_seconds, "retry_backoff_max_seconds")
         _flag(self.enable_pipeline_optimization, "enable_pipeline_optimization")
         _number(self.priority_aging_seconds, "priority_aging_seconds")
+        _number(self.run_retention_seconds, "run_retention_seconds")
         for name in (
             "xcom_ttl_seconds",
             "max_xcom_bytes",

@@ -162,7 +162,8 @@ class RunNotFoundError(QueueError, KeyError):
 
 
 class RunExistsError(QueueError):
-    """A run with this id was already created (runs are created once, ever)."""
+    """A run with this id exists, or it is a scheduler's tick its schedule's cursor
+    already passed (a tick fires once, even after retention forgot its run)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id

@@ -12,10 +12,14 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:deps:waiting:{task_id}          Set     tasks waiting on this task
     fq:deps:blocked:{task_id}          Set     tasks this task is blocked by
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
-    fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL)
+    fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL,
+                                               the newest 10,000)
     fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
     fq:runs                            ZSet    every run id, by creation time
     fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
+    fq:runs:retention                  ZSet    every run id, by the time its retention
+                                               counts from (creation, then its end once
+                                               the trim saw it ended)
     fq:dags:paused                     Set     ids of paused DAGs (their schedule does not fire)
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
@@ -104,6 +108,12 @@ class Keys:
     def runs_of(self, dag_id: str) -> str:
         """Sorted set of the run ids of one DAG, scored by creation time."""
         return self._k("runs", "dag", dag_id)
+
+    @property
+    def runs_retention(self) -> str:
+        """Sorted set of every run id, scored by the time its retention counts from
+        (its creation, moved to its end once the trim saw it ended), for ``trim.lua``."""
+        return self._k("runs", "retention")
 
     @property
     def paused_dags(self) -> str:

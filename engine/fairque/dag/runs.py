@@ -37,10 +37,12 @@ def trigger(
     tenant: str | None = None,
     run_id: str | None = None,
     logical_date: datetime | None = None,
+    tick: tuple[str, float] | None = None,
 ) -> RunHandle:
     """Check ``conf`` against the DAG's params, then write one run atomically.
 
-    ``tenant`` overrides the DAG's (whose fair share the run uses). Raises
+    ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
+    the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). Raises
     DagConfError (nothing written) for a bad conf, RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
@@ -55,6 +57,7 @@ def trigger(
         logical_date=logical.astimezone(timezone.utc).isoformat(),
         conf=merged,
         tenant=user,
+        tick=tick,
     )
 
 

@@ -205,16 +205,25 @@ local function finalize(tkey, id, user, from, to, now)
   release(id, to, now)
 end
 
+-- The most lineage events kept per scope: a user's standalone scope lives on while the
+-- user is busy (each event renews its TTL), so its log keeps only the newest.
+local LINEAGE_MAX = 10000
+
+-- Append an event to a scope's lineage log (newest LINEAGE_MAX kept, with the XCom TTL).
+local function log_lineage(scope, event)
+  local lkey = LINEAGE_PREFIX .. scope
+  redis.call('RPUSH', lkey, cjson.encode(event))
+  redis.call('LTRIM', lkey, -LINEAGE_MAX, -1)
+  if XCOM_TTL > 0 then redis.call('EXPIRE', lkey, XCOM_TTL) end
+end
+
 -- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it.
 local function xcom_store(scope, key, value_json, producer, now)
-  local xkey, lkey = XCOM_PREFIX .. scope, LINEAGE_PREFIX .. scope
+  local xkey = XCOM_PREFIX .. scope
   redis.call('HSET', xkey, key, cjson.encode({producer = producer}) .. '\n' .. value_json)
-  redis.call('RPUSH', lkey, cjson.encode({kind = 'push', key = key, producer = producer,
-    consumer = cjson.null, bytes = #value_json, time = now / 1000}))
-  if XCOM_TTL > 0 then
-    redis.call('EXPIRE', xkey, XCOM_TTL)
-    redis.call('EXPIRE', lkey, XCOM_TTL)
-  end
+  if XCOM_TTL > 0 then redis.call('EXPIRE', xkey, XCOM_TTL) end
+  log_lineage(scope, {kind = 'push', key = key, producer = producer,
+    consumer = cjson.null, bytes = #value_json, time = now / 1000})
 end
 
 -- The task's user when the caller still holds the claim (its `claim_token` matches the

@@ -1,13 +1,19 @@
 -- push.lua: add one or more tasks atomically (all or none), with their dependencies.
 --!include _common.lua
--- KEYS[12..14] (only when the batch is a run) the run's hash, every run, the DAG's runs
+-- KEYS[12..16] (only when the batch is a run) the run's hash, every run (ZSet), the runs
+--             by retention start (ZSet), the schedule cursors (Hash), and (only for a
+--             DAG's run) the DAG's runs (ZSet)
 -- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
 --             id, user, priority, D, D upstream task ids, F, F field names and values
--- then        (only with the run keys) the run: id, F, F field names and values
+-- then        (only with the run keys) the run: id, F, F field names and values; a run
+--             fired by the scheduler has the fields `schedule` (its cursor's name) and
+--             `tick` (epoch seconds)
 -- Returns {'ok', {state of each task}}
 --      or {'duplicate', task_id, state} when an id is still active,
 --      or {'unknown_dependency', task_id, upstream id}
---      or {'run_exists', run_id} when that run was created before (nothing written).
+--      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
+--         schedule's cursor already passed (nothing written): runs are created once,
+--         even after retention removed them (trim.lua keeps such a run until then).
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
 -- decided by its trigger rule at once; any other is SCHEDULED (due later) or QUEUED.
 
@@ -32,10 +38,27 @@ local at = 14
 local parsed = {}
 for i = 1, n do parsed[i], at = read_task(at) end
 local run
+-- The value of field `name` in a flat list of field names and values, or nil.
+local function field_of(flat, name)
+  for i = 1, #flat, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
+  return nil
+end
+
+-- Was this run created before? It exists, or its tick is one the scheduler handled.
+local function created_before(fields)
+  if redis.call('EXISTS', KEYS[12]) == 1 then return true end
+  local schedule = field_of(fields, 'schedule')
+  if not schedule then return false end
+  local cursor = redis.call('HGET', KEYS[15], schedule)
+  return cursor ~= false and tonumber(cursor) >= tonumber(field_of(fields, 'tick'))
+end
+
 if KEYS[12] then
   run = {id = ARGV[at]}
   run.fields = read_fields(at + 1)
-  if redis.call('EXISTS', KEYS[12]) == 1 then return {'run_exists', run.id} end
+  if created_before(run.fields) then return {'run_exists', run.id} end
 end
 local docs, in_batch = {}, {}
 for i = 1, n do
@@ -70,7 +93,8 @@ local now = now_ms()
 if run then
   redis.call('HSET', KEYS[12], 'created_at', seconds(now), unpack(run.fields))
   redis.call('ZADD', KEYS[13], now, run.id)
-  if KEYS[14] then redis.call('ZADD', KEYS[14], now, run.id) end
+  redis.call('ZADD', KEYS[14], now, run.id)
+  if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
 end
 local states = {}
 for _, doc in ipairs(docs) do

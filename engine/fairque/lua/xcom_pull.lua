@@ -9,8 +9,6 @@ if not stored then return {'missing'} end
 local cut = string.find(stored, '\n', 1, true)
 local producer = cjson.decode(string.sub(stored, 1, cut - 1)).producer
 local value = string.sub(stored, cut + 1)
-local lkey = LINEAGE_PREFIX .. scope
-redis.call('RPUSH', lkey, cjson.encode({kind = 'pull', key = key, producer = producer,
-  consumer = ARGV[15], bytes = #value, time = now_ms() / 1000}))
-if XCOM_TTL > 0 then redis.call('EXPIRE', lkey, XCOM_TTL) end
+log_lineage(scope, {kind = 'pull', key = key, producer = producer, consumer = ARGV[15],
+  bytes = #value, time = now_ms() / 1000})
 return {'ok', value, producer}

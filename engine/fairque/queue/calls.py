@@ -116,7 +116,8 @@ class QueueCalls:
         atomically; validates before any I/O.
 
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
-        record, refused with RunExistsError when that run id was ever created.
+        record, refused with RunExistsError when that run exists, or when it is a
+        scheduler's tick (fields ``schedule`` and ``tick``) its schedule's cursor passed.
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
@@ -127,7 +128,8 @@ class QueueCalls:
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
-            extra = [self.keys.run(run_id), self.keys.runs]
+            k = self.keys
+            extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
@@ -256,6 +258,15 @@ class QueueCalls:
     def reclaim(self, limit: int, max_recoveries: int) -> ScriptCall[tuple[int, int]]:
         """Take back expired leases; the reply is (requeued, failed)."""
         return self._call("reclaim", [limit, max_recoveries], lambda r: (int(r[0]), int(r[1])))
+
+    def trim(self, limit: int) -> ScriptCall[tuple[int, int]]:
+        """Forget up to ``limit`` runs that ended more than ``run_retention_seconds`` ago
+        (see trim.lua); the reply is (removed, kept for later)."""
+        k = self.keys
+        retention_ms = int(self.config.queue.run_retention_seconds * 1000)
+        args: list[Arg] = [retention_ms, limit, k.run(""), k.runs_of("")]
+        extra = [k.runs, k.runs_retention, k.schedule_cursors]
+        return self._call("trim", args, lambda r: (int(r[0]), int(r[1])), extra)
 
     # --- locks and cursors (scheduler) -----------------------------------------------
 

@@ -165,8 +165,14 @@ def run_fields(
     logical_date: str | None = None,
     conf: Mapping[str, Any] | None = None,
     tenant: str | None = None,
+    tick: tuple[str, float] | None = None,
 ) -> dict[str, str]:
-    """The string fields of a run's hash."""
+    """The string fields of a run's hash.
+
+    ``tick`` (the schedule cursor's name, the tick's epoch seconds) marks a run the
+    scheduler fired: push.lua refuses it once that cursor passed the tick, and trim.lua
+    keeps it until then, so a tick fires once even after retention removed its run.
+    """
     fields = {
         "task_ids": to_json(dict(task_ids), "task_ids"),
         "conf": to_json(dict(conf or {}), "conf"),
@@ -174,6 +180,8 @@ def run_fields(
     for name, value in (("dag_id", dag_id), ("logical_date", logical_date), ("tenant", tenant)):
         if value is not None:
             fields[name] = value
+    if tick is not None:
+        fields["schedule"], fields["tick"] = tick[0], repr(float(tick[1]))
     return fields
 
 

@@ -23,6 +23,7 @@ SCRIPT_NAMES = (
     "delete",
     "promote",
     "reclaim",
+    "trim",
     "settle",
     "xcom_push",
     "xcom_pull",

