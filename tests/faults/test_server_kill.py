@@ -13,7 +13,7 @@ import redis
 from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.server import EmbeddedServer
 from fairque.server.process import pid_alive
-from tests.integration.procs import wait_for
+from tests.timing import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -32,12 +32,12 @@ def test_kill_9_of_the_server_then_start_keeps_the_tasks(state_dir: Path) -> Non
     with TaskQueue(FairQueueConfig.create_default(worker_id="kill")) as queue:
         task_ids = [queue.push(Task.create(user_id=f"user:{n % 3}"))["task_id"] for n in range(20)]
         url = queue.url
-        wait_for(lambda: aof_written(url), 5 * SCALE, "the server to write its AOF buffer")
+        wait_until(lambda: aof_written(url), 5 * SCALE, "the server to write its AOF buffer")
         status = server.status()
         assert status is not None and status.running
 
         os.kill(status.pid, signal.SIGKILL)
-        wait_for(lambda: not pid_alive(status.pid), 5 * SCALE, "the killed server to exit")
+        wait_until(lambda: not pid_alive(status.pid), 5 * SCALE, "the killed server to exit")
         assert server.start() == url
 
         assert [queue.get_task(t).state for t in task_ids] == [TaskState.QUEUED] * 20

@@ -5,7 +5,6 @@ memory returns to its baseline after 10,000 runs."""
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timezone
 
@@ -18,13 +17,12 @@ from fairque.queue.calls import Settlement
 from fairque.queue.runs import RunHandle, run_fields
 from fairque.queue.scripts import script_source
 from fairque.scheduler.scheduler import TaskScheduler
+from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory, QueueFactory
-from .procs import wait_for
 
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-RETENTION = 0.3 * SCALE  # seconds a run is kept after it ended, in these tests
-DEADLINE = 10 * SCALE
+RETENTION = budget(0.3)  # seconds a run is kept after it ended, in these tests
+DEADLINE = 10  # seconds (wait_until scales it)
 
 
 def one_task_run(queue: TaskQueue, run_id: str, **tick: tuple[str, float]) -> RunHandle:
@@ -69,7 +67,7 @@ def trim_until(queue: TaskQueue, condition: object, what: str) -> None:
         queue.trim_runs(1000)
         return bool(condition())  # type: ignore[operator]
 
-    wait_for(trimmed, DEADLINE, what)
+    wait_until(trimmed, DEADLINE, what)
 
 
 def keys_of(client: redis.Redis) -> set[str]:
@@ -110,7 +108,7 @@ def test_active_runs_stay_and_runs_go_in_bounded_batches(make_queue: QueueFactor
     assert [r.run_id for r in queue.list_runs()] == ["still_queued"]
     finish_all(queue)
     assert queue.trim_runs() == 0  # ended just now: its retention starts at its end
-    wait_for(lambda: queue.trim_runs() == 1, DEADLINE, "the last run to be trimmed")
+    wait_until(lambda: queue.trim_runs() == 1, DEADLINE, "the last run to be trimmed")
     assert queue.list_runs() == []
 
 
@@ -143,7 +141,7 @@ def test_a_scheduler_tick_is_created_once_even_after_retention(
 def test_memory_returns_to_its_baseline_after_ten_thousand_runs(
     make_queue: QueueFactory, redis_client: redis.Redis
 ) -> None:
-    queue = make_queue(run_retention_seconds=0.5 * SCALE, result_ttl_seconds=1)
+    queue = make_queue(run_retention_seconds=budget(0.5), result_ttl_seconds=1)
     one_task_run(queue, "warm_up")  # the keys every queue keeps (stats, clock, users)
     finish_all(queue)
     trim_until(queue, lambda: not redis_client.exists("fq:run:warm_up"), "the warm-up run")
@@ -158,7 +156,7 @@ def test_memory_returns_to_its_baseline_after_ten_thousand_runs(
     assert grown > 2_000_000, grown  # the runs really took memory
     trim_until(queue, lambda: redis_client.dbsize() == base_keys, "every run to be forgotten")
     # Freed memory shows at once; the keyspace's hash tables shrink on the server's cron.
-    wait_for(
+    wait_until(
         lambda: used() - base_memory < 0.02 * grown,
         DEADLINE,
         lambda: f"memory back within 2% of {grown} bytes: {used() - base_memory} above",

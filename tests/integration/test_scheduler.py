@@ -52,7 +52,9 @@ def make_scheduler(make_config: ConfigFactory) -> Iterator[Callable[..., TaskSch
 
     yield make
     for scheduler in made:
-        scheduler.close()
+        scheduler.stop()  # a background one ends, then closes
+        if scheduler.join(5):
+            scheduler.close()
 
 
 def report() -> Task:

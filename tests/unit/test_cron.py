@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from fairque.core.errors import CronError
-from fairque.scheduler.cron import check_cron, check_timezone, fire_times, next_fire
+from fairque.scheduler.cron import check_cron, check_timezone, fire_times, latest_fire, next_fire
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -81,3 +81,14 @@ def test_limit_keeps_the_oldest() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     ticks = fire_times("* * * * *", ZoneInfo("UTC"), start, start.replace(hour=5), limit=3)
     assert [t.minute for t in ticks] == [1, 2, 3]
+
+
+def test_latest_fire_is_the_last_tick_even_far_from_the_cursor() -> None:
+    zone = ZoneInfo("UTC")
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    until = start + timedelta(hours=5, seconds=30, microseconds=5)
+    assert latest_fire("* * * * * *", zone, start, until) == until.replace(microsecond=0)
+    assert latest_fire("0 9 * * *", zone, start, start + timedelta(days=40)) == datetime(
+        2026, 2, 9, 9, tzinfo=timezone.utc
+    )
+    assert latest_fire("0 9 * * *", zone, start, start.replace(hour=8)) is None

@@ -350,3 +350,8 @@ def test_to_dict_is_json() -> None:
     json.dumps(data)
     assert data["tasks"] == ["extract", "transform", "validate", "load"]
     assert data["params"]["limit"] == {"type": "integer", "description": ""}
+
+
+def test_a_dag_whose_runs_would_make_ids_too_long_is_refused() -> None:
+    with pytest.raises(DagError, match="the limit is 200"):
+        DAG(dag_id="d" * 180, pipeline=Task.create("default", func="examples.etl:backup_data"))

@@ -273,3 +273,30 @@ def test_flow_problems_in_a_list_and_cycles_through_flow(tmp_path: Path) -> None
     assert "unexpected end of the expression at column 7" in problems[0].message
     assert "task name true is not a string" in problems[1].message
     assert problems[2].message == "dependency cycle: a -> b -> a"
+
+
+LONG_IDS = """\
+dag_id: {dag_id}
+tasks:
+  short:
+    callable: "examples.etl:backup_data"
+  {name}:
+    callable: "examples.etl:backup_data"
+"""
+
+
+def test_task_ids_too_long_for_the_runs_are_refused(tmp_path: Path) -> None:
+    from fairque.core.models import MAX_ID_LENGTH
+    from fairque.dag.runs import manual_run_id
+
+    dag_id, name = "d" * 150, "n" * 20
+    longest = len(manual_run_id(dag_id)) + 1 + len(name)
+    assert longest > MAX_ID_LENGTH >= len(manual_run_id(dag_id)) + 1 + len("short")
+    path = tmp_path / "long.yaml"
+    path.write_text(LONG_IDS.format(dag_id=dag_id, name=name))
+    (problem,) = validate_dag_file(path)
+    assert (problem.line, problem.pointer) == (5, f"/tasks/{name}")
+    assert f"ids of {longest} characters" in problem.message
+    assert f"the limit is {MAX_ID_LENGTH}" in problem.message
+    path.write_text(LONG_IDS.format(dag_id="d" * 100, name=name))
+    assert validate_dag_file(path) == []

@@ -119,9 +119,19 @@ def workers_table(stats: dict[str, Any]) -> Table | str:
     return table
 
 
+def failing_schedules(stats: dict[str, Any]) -> list[str]:
+    """One line per schedule or DAG the scheduler failed to fire in its latest pass."""
+    errors: dict[str, dict[str, Any]] = stats.get("schedule_errors") or {}
+    return [
+        f"[red]{escape(subject)} failing[/red] ({error.get('failures', '?')} passes): "
+        f"{escape(str(error.get('reason', '?')))}"
+        for subject, error in errors.items()
+    ]
+
+
 def stats_view(stats: dict[str, Any], limit: int = 50) -> Group:
     """Everything ``fairque queue stats`` shows, as one renderable."""
-    return Group(users_table(stats, limit), workers_table(stats))
+    return Group(users_table(stats, limit), workers_table(stats), *failing_schedules(stats))
 
 
 @queue_app.command()
@@ -136,7 +146,8 @@ def stats(
 ) -> None:
     """Show per user and overall: queued (by priority 1..6), started, deferred,
     scheduled, finished, failed and canceled tasks, the age of the next task, the
-    throughput over the last minute, and the load of each live worker.
+    throughput over the last minute, the load of each live worker, and the schedules
+    and DAGs the scheduler fails to fire.
 
     Ended states (finished, failed, canceled) count every task since the start.
     """

@@ -2,7 +2,8 @@
 
 A schedule has 5 fields (minute hour day month weekday) or 6 with the seconds field
 FIRST (``"30 */5 * * * *"`` = at second 30 of every fifth minute), and must fire at
-least once (``0 0 30 2 *`` never does); a time zone is an IANA name. DAG files
+least once (``0 0 30 2 *`` never does: its next fire time is computed, and croniter
+gives up after searching 50 years); a time zone is an IANA name. DAG files
 (:mod:`fairque.dag`) and the scheduler (:mod:`fairque.scheduler.cron`) both check with
 these functions. croniter is imported on first use.
 """
@@ -37,8 +38,12 @@ def cron_problem(expression: object) -> str | None:
             "use 5 (minute hour day month weekday) or 6 with seconds first (second minute "
             "hour day month weekday)"
         )
+    from croniter import CroniterBadDateError
+
     try:
         make_croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:  # valid fields, but no date has them all (31 February)
+        return f"cron {expression!r} is invalid: it never fires (no date matches all its fields)"
     except (ValueError, KeyError, TypeError) as e:  # croniter errors derive from ValueError
         return f"cron {shorten(expression)} is invalid: {e}"
     return None

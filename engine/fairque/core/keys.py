@@ -25,6 +25,7 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:schedules                       Hash    cron schedules
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
     fq:schedules:cursor                Hash    schedule or DAG id -> last tick handled
+    fq:scheduler:errors                Hash    schedule:{id} or dag:{id} -> why it fails (JSON)
     fq:users:active                    ZSet    users with ready tasks, score = virtual time
     fq:users:all                       Set     every user that ever had a task (for stats)
     fq:clock                           String  last order stamp handed out (monotonic, µs)
@@ -148,6 +149,11 @@ class Keys:
     def schedule_cursors(self) -> str:
         """Hash of the last tick handled per schedule (and per scheduled DAG)."""
         return self._k("schedules", "cursor")
+
+    @property
+    def scheduler_errors(self) -> str:
+        """Hash of the schedules and DAGs failing in the scheduler's latest pass."""
+        return self._k("scheduler", "errors")
 
     @property
     def active_users(self) -> str:

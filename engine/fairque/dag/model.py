@@ -5,8 +5,9 @@ Python DAG file with the Pipeline operators::
 
     DAG(dag_id="orders_etl", pipeline=extract() >> (transform() | validate()) >> load())
 
-Construction checks everything that can be checked without running a task (ids, cron,
-timezone, params, dependencies, cycles) and raises a :class:`DagError` subclass.
+Construction checks everything that can be checked without running a task (ids, the
+length of every task id its runs will make, cron, timezone, params, dependencies,
+cycles) and raises a :class:`DagError` subclass.
 :meth:`DAG.compile` turns it, plus a run's conf, into the task records of one run.
 """
 
@@ -28,6 +29,7 @@ from fairque.core.errors import DagConfError, DagError, UnknownDependencyError, 
 from fairque.core.graph import ancestors
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
+from fairque.queue.runs import task_id_problem
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -307,6 +309,10 @@ class DAG:
 
     def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
         nodes = pipeline.nodes
+        for name in nodes:
+            too_long = task_id_problem(self.dag_id, name)
+            if too_long:
+                raise DagError(f"DAG {self.dag_id!r}: {too_long}")
         known = {*nodes, *(task.task_id for task in nodes.values())}
         depends_on = {name: task.depends_on for name, task in nodes.items()}
         for name, i, text in dependency_problems(depends_on, known):

@@ -11,22 +11,22 @@ from typing import Any
 from fairque.core.models import validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge
-from fairque.queue import control
+from fairque.queue import control, runs
 from fairque.queue.runs import RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
 
 def manual_run_id(dag_id: str, now: float | None = None) -> str:
-    """The id of a run triggered by hand: ``{dag_id}__manual__{UTC time}``."""
-    moment = datetime.fromtimestamp(now if now is not None else time.time(), tz=timezone.utc)
-    return f"{dag_id}__manual__{moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    """The id of a run triggered by hand: ``{dag_id}__manual__{UTC time}`` (``now``:
+    epoch seconds, this machine's clock when not given; :func:`trigger` passes the
+    server's)."""
+    return runs.manual_run_id(dag_id, now if now is not None else time.time())
 
 
 def scheduled_run_id(dag_id: str, logical_date: datetime) -> str:
     """The id of a scheduled run: ``{dag_id}__{logical date, ISO, UTC}``; the same tick
     always gives the same id, so a run can be created only once."""
-    utc = logical_date.astimezone(timezone.utc)
-    return f"{dag_id}__{utc.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return runs.tick_run_id(dag_id, logical_date)
 
 
 def trigger(
@@ -42,19 +42,22 @@ def trigger(
     """Check ``conf`` against the DAG's params, then write one run atomically.
 
     ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
-    the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). Raises
+    the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). The logical date
+    and the run id default to the server's time (``TIME``), not this machine's. Raises
     DagConfError (nothing written) for a bad conf, RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
     merged = dag.check_conf(conf)
-    logical = logical_date or datetime.now(timezone.utc)
-    run = run_id or manual_run_id(dag.dag_id)
-    tasks = dag.compile(run, user_id=user, conf=merged)
+    if logical_date is None or run_id is None:
+        now = queue.run_pipeline(control.server_time())
+        logical_date = logical_date or datetime.fromtimestamp(now, tz=timezone.utc)
+        run_id = run_id or manual_run_id(dag.dag_id, now)
+    tasks = dag.compile(run_id, user_id=user, conf=merged)
     return queue.enqueue_tasks(
         tasks,
-        run,
+        run_id,
         dag_id=dag.dag_id,
-        logical_date=logical.astimezone(timezone.utc).isoformat(),
+        logical_date=logical_date.astimezone(timezone.utc).isoformat(),
         conf=merged,
         tenant=user,
         tick=tick,

@@ -1,9 +1,10 @@
 """Checking DAG files without running anything: every problem, located by line:column.
 
 The checks on a YAML document are pure functions of its data and node tree:
-schema errors (with did-you-mean for unknown keys), duplicate keys, dependencies on
-unknown tasks, self-dependencies, cycles (the whole path), ``flow`` syntax, cron,
-timezone, params, and callables (imported to check they exist and are allowed; never
+schema errors (with did-you-mean for unknown keys), duplicate keys, task ids too long
+(the longest id a run by tick or by hand makes), dependencies on unknown tasks,
+self-dependencies, cycles (the whole path), ``flow`` syntax, cron (one that never fires
+is refused), timezone, params, and callables (imported to check they exist and are allowed; never
 called). :func:`validate_dag_file` and :func:`validate_paths` apply them, through the
 loader, to files and folders.
 """
@@ -30,6 +31,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
+from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
 
@@ -219,6 +221,16 @@ def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
     return problems
 
 
+def task_id_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Tasks whose ids in the DAG's runs (``{dag_id}__{time}:{name}``, the longest a
+    scheduled or manual run makes) would pass the length limit of ids."""
+    dag_id = data.get("dag_id") if isinstance(data, dict) else None
+    if not isinstance(dag_id, str):
+        return []  # the schema reports it
+    found = [(name, task_id_problem(dag_id, name)) for name in _tasks(data)]
+    return [_problem(file, root, ("tasks", name), text) for name, text in found if text]
+
+
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
     tasks = _tasks(data)
@@ -391,6 +403,7 @@ def document_problems(
         *duplicate_keys(file, root),
         *schema_check(file, data, root),
         *name_problems(file, data, root),
+        *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
         *flow_problems(file, data, root),
         *cycle_problems(file, data, root),
@@ -444,6 +457,7 @@ __all__ = [
     "problems_of",
     "schema_check",
     "setting_problems",
+    "task_id_problems",
     "validate_dag_file",
     "validate_paths",
     "value_node",

@@ -63,13 +63,16 @@ def evaluate(
     stats: Mapping[str, Any], thresholds: AlertThresholds, *, lock_held: bool
 ) -> list[Alert]:
     """The alerts ``stats`` (a :func:`~fairque.monitoring.stats.collect` view) fires;
-    ``lock_held`` says whether a scheduler holds the lock. No I/O."""
+    ``lock_held`` says whether a scheduler holds the lock. A schedule or DAG the
+    scheduler failed to fire in its latest pass (``stats["schedule_errors"]``) always
+    fires ``schedule_failing``. No I/O."""
     return [
         *_depth(stats, thresholds.max_queue_depth_per_user),
         *_oldest(stats, thresholds.max_oldest_age_seconds),
         *_failure_rate(stats, thresholds.max_failure_rate, thresholds.min_ended_for_rate),
         *(_unserved(stats) if thresholds.require_served_users else []),
         *(_no_scheduler() if thresholds.require_scheduler_lock and not lock_held else []),
+        *_failing_schedules(stats),
     ]
 
 
@@ -134,6 +137,17 @@ def _unserved(stats: Mapping[str, Any]) -> list[Alert]:
 
 def _no_scheduler() -> list[Alert]:
     return [Alert("scheduler_lock", "no scheduler holds the scheduler lock", SYSTEM)]
+
+
+def _failing_schedules(stats: Mapping[str, Any]) -> list[Alert]:
+    errors: Mapping[str, Mapping[str, Any]] = stats.get("schedule_errors") or {}
+    alerts = []
+    for subject, error in sorted(errors.items()):
+        kind, _, name = subject.partition(":")
+        what = "DAG" if kind == "dag" else "schedule"
+        message = f"{what} {name} failing: {error.get('reason', '?')}"
+        alerts.append(Alert("schedule_failing", message, subject, error.get("failures")))
+    return alerts
 
 
 class AlertMonitor:

@@ -1,5 +1,5 @@
 """Calls for the scheduler and for DAG control: stored schedules, schedule cursors,
-paused DAGs, the scheduler lock's owner and the server clock.
+the schedules failing, paused DAGs, the scheduler lock's owner and the server clock.
 
 Like :class:`~fairque.queue.calls.QueueCalls`, these only build calls; a queue's
 ``run_pipeline`` sends them, so their Redis errors are mapped at the queue's boundary.
@@ -8,6 +8,7 @@ Replies are raw text: the layers above parse schedules themselves.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +22,12 @@ def put_schedule(keys: Keys, schedule_id: str, text: str) -> PipelineCall[None]:
 
 
 def remove_schedule(keys: Keys, schedule_id: str) -> PipelineCall[bool]:
-    """Delete a schedule and its cursor; the reply says if the schedule existed."""
-    commands = [("HDEL", keys.schedules, schedule_id), ("HDEL", keys.schedule_cursors, schedule_id)]
+    """Delete a schedule, its cursor and its error; the reply says if it existed."""
+    commands = [
+        ("HDEL", keys.schedules, schedule_id),
+        ("HDEL", keys.schedule_cursors, schedule_id),
+        ("HDEL", keys.scheduler_errors, f"schedule:{schedule_id}"),
+    ]
     return PipelineCall(commands, lambda r: bool(r[0]))
 
 
@@ -41,6 +46,21 @@ def cursor(keys: Keys, key: str) -> PipelineCall[float | None]:
     return PipelineCall(
         [("HGET", keys.schedule_cursors, key)], lambda r: None if r[0] is None else float(r[0])
     )
+
+
+def put_schedule_errors(keys: Keys, errors: Mapping[str, str]) -> PipelineCall[None]:
+    """Replace the failing schedules and DAGs (``schedule:{id}``/``dag:{id}`` -> JSON)."""
+    commands: list[tuple[Any, ...]] = [("DEL", keys.scheduler_errors)]
+    if errors:
+        flat = [part for item in sorted(errors.items()) for part in item]
+        commands.append(("HSET", keys.scheduler_errors, *flat))
+    return PipelineCall(commands, lambda _: None)
+
+
+def schedule_errors(keys: Keys) -> PipelineCall[dict[str, dict[str, Any]]]:
+    """The failing schedules and DAGs as the scheduler recorded them: ``reason``,
+    ``since`` (server time of the first failing pass) and ``failures`` (passes)."""
+    return PipelineCall([("HGETALL", keys.scheduler_errors)], lambda r: _errors(r[0]))
 
 
 def set_dag_paused(keys: Keys, dag_id: str, paused: bool) -> PipelineCall[None]:
@@ -67,6 +87,17 @@ def server_time() -> PipelineCall[float]:
 def _seconds(reply: Any) -> float:
     seconds, micros = reply
     return int(seconds) + int(micros) / 1_000_000
+
+
+def _errors(raw: Mapping[Any, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for subject, text in sorted(_texts(raw).items()):
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            entry = None
+        found[subject] = entry if isinstance(entry, dict) else {"reason": text}
+    return found
 
 
 def _text(value: Any) -> str | None:

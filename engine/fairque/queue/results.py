@@ -4,7 +4,7 @@ recording a run's end. Plain data, no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from fairque.core.errors import LeaseLostError
 from fairque.core.models import TaskState
@@ -62,6 +62,7 @@ class Stats(TypedDict):
     tasks_scheduled: int
     ended_last_minute: dict[str, int]  # finished and failed in the last 60 s
     throughput_per_second: float  # ended in the last minute / 60
+    schedule_errors: dict[str, dict[str, Any]]  # schedule:{id} / dag:{id} failing to fire
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
-from fairque.core.models import Task, TaskRecord, TaskState, to_json
+from fairque.core.models import MAX_ID_LENGTH, Task, TaskRecord, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
@@ -33,6 +34,37 @@ class Compilable(Protocol):
 def new_run_id() -> str:
     """A fresh run id."""
     return f"run_{uuid.uuid4().hex[:16]}"
+
+
+def tick_run_id(owner: str, tick: datetime) -> str:
+    """The run id of one tick of a schedule or a DAG (``owner``, its id):
+    ``{owner}__{tick, UTC, to the second}``. The same tick always gives the same id, so
+    its run can be created only once."""
+    return f"{owner}__{tick.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def manual_run_id(owner: str, moment: float) -> str:
+    """The id of a run of ``owner`` (a DAG id) triggered by hand at ``moment`` (epoch
+    seconds): ``{owner}__manual__{UTC time, to the microsecond}``."""
+    utc = datetime.fromtimestamp(moment, tz=timezone.utc)
+    return f"{owner}__manual__{utc.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+
+
+def task_id_problem(owner: str, name: str) -> str | None:
+    """Why the tasks called ``name`` in the runs of ``owner`` (by tick or by hand) would
+    get an id (``{run_id}:{name}``) over the limit of MAX_ID_LENGTH characters, or None.
+    The runs' ids all have the same length, whatever their time."""
+    longest = max(len(tick_run_id(owner, _SOME_TIME)), len(manual_run_id(owner, 0.0)))
+    length = longest + 1 + len(name)
+    if length <= MAX_ID_LENGTH:
+        return None
+    return (
+        f"task {name!r} of {owner!r} would get ids of {length} characters "
+        f"('{{run id}}:{name}'); the limit is {MAX_ID_LENGTH}: shorten the id or the name"
+    )
+
+
+_SOME_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def compile_run(

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from typing import Any
 
 from fairque.core.errors import InvalidStateError, RunNotFoundError
+from fairque.queue import control
 from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
 from fairque.queue.runs import RunInfo
 
@@ -58,10 +59,12 @@ def _fill(infos: list[RunInfo], calls: QueueCalls) -> Steps:
 
 def stats(calls: QueueCalls) -> Steps:
     """Counts per state, per user and per priority; throughput over the last minute;
-    the oldest queued task's age overall and, per user, the age of its next task."""
+    the oldest queued task's age overall and, per user, the age of its next task; the
+    schedules and DAGs the scheduler found failing."""
     result = yield calls.stats()
     now = result["server_time"]
     result["ended_last_minute"] = yield calls.ended_since(int((now - 60) * 1000))
+    result["schedule_errors"] = yield control.schedule_errors(calls.keys)
     result["throughput_per_second"] = sum(result["ended_last_minute"].values()) / 60
     users = [u for u, counts in result["users"].items() if counts.get("queued", 0) > 0]
     if users:

@@ -72,6 +72,21 @@ def fire_times(
     return sorted(found)
 
 
+def latest_fire(
+    expression: str, zone: ZoneInfo, after: datetime, until: datetime
+) -> datetime | None:
+    """The last fire time in (``after``, ``until``], or None: searched backwards from
+    ``until`` in windows of 1 h, 2 h, 4 h, ..., so a cursor left far behind (a long
+    downtime, a schedule failing for hours) costs little and gives the latest tick."""
+    window = timedelta(hours=1)
+    while True:
+        start = max(after, until - window)
+        ticks = fire_times(expression, zone, start, until, limit=100_000)
+        if ticks or start == after:
+            return ticks[-1] if ticks else None
+        window *= 2
+
+
 def next_fire(expression: str, zone: ZoneInfo, after: datetime | None = None) -> datetime:
     """The first fire time strictly after ``after`` (default: now), aware, in UTC."""
     moment = after or datetime.now(timezone.utc)

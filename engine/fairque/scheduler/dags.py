@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,14 +47,22 @@ class DagSource:
         logger.info("scheduled DAGs in %s: %s", self.folder, ", ".join(sorted(self.dags)) or "none")
 
     def fire_due(self, scheduler: TaskScheduler, now: datetime) -> list[str]:
-        """Create the due runs of every scheduled DAG; returns their run ids."""
+        """Create the due runs of every scheduled DAG; returns their run ids. Each DAG
+        fires on its own: one that fails is recorded in ``scheduler.failures`` and tried
+        again on the next pass."""
         if time.monotonic() - self._checked > RELOAD_SECONDS:
             self._checked = time.monotonic()
-            self.reload()
+            try:
+                self.reload()
+            except OSError as e:  # e.g. a file removed while listed: keep the DAGs as they were
+                logger.warning("cannot read the DAG folder %s: %s", self.folder, e)
         paused = paused_dags(scheduler.queue)
         fired: list[str] = []
-        for dag in self.dags.values():
-            fired += self._fire(scheduler, dag, now, dag.dag_id in paused)
+        for dag in list(self.dags.values()):
+            fired += scheduler.failures.attempt(
+                f"dag:{dag.dag_id}",
+                partial(self._fire, scheduler, dag, now, dag.dag_id in paused),
+            )
         return fired
 
     def _fire(self, scheduler: TaskScheduler, dag: DAG, now: datetime, paused: bool) -> list[str]:

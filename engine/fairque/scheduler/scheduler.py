@@ -15,6 +15,11 @@ fires; with it on every missed tick fires, oldest first, at most ``catchup_limit
 (default 100) per pass. A schedule seen for the first time starts from its creation
 (task schedules) or from now (DAGs): nothing before that is fired. Paused schedules and
 paused DAGs skip their ticks (unpausing does not fire the ones missed meanwhile).
+
+Every time that decides what fires (a schedule's creation, "now", the cursors) is the
+Redis server's clock (``TIME``), never the client's. Each schedule and DAG fires on its
+own (:mod:`fairque.scheduler.failures`): a bad one is logged, reported and retried while
+the others fire on time.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,14 +40,16 @@ from fairque.core.errors import (
     RedisCommandError,
     RunExistsError,
     ScheduleNotFoundError,
+    TaskError,
 )
 from fairque.core.models import Task, validate_identifier
 from fairque.core.process import stop_on_signals
 from fairque.queue import control
 from fairque.queue.pushable import MakesTask, as_task
-from fairque.queue.runs import compile_run
+from fairque.queue.runs import compile_run, task_id_problem, tick_run_id
 from fairque.queue.sync_queue import TaskQueue
-from fairque.scheduler.cron import check_cron, check_timezone, fire_times
+from fairque.scheduler.cron import check_cron, check_timezone, fire_times, latest_fire
+from fairque.scheduler.failures import Failures
 from fairque.scheduler.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -81,6 +89,7 @@ class TaskScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: RedisCommandError | None = None
+        self.failures = Failures()
 
     # --- schedules -------------------------------------------------------------------
 
@@ -95,15 +104,21 @@ class TaskScheduler:
     ) -> str:
         """Store a schedule that pushes a copy of ``task`` at each tick; returns its id.
 
-        A bad cron expression or an unknown time zone is refused (CronError) here; an
-        ``@task`` function is accepted as in ``queue.push`` (see ``as_task``).
+        A bad cron expression (one that never fires, such as ``0 0 31 2 *``) or an unknown
+        time zone is refused (CronError) here, and so are ids that would make the tasks'
+        ids too long (TaskError); an ``@task`` function is accepted as in ``queue.push``
+        (see ``as_task``). The schedule starts now, on the server's clock.
         """
         check_cron(cron_expr)
         check_timezone(timezone)
         task = as_task(task)
         task.validate()
         sid = validate_identifier(schedule_id or f"sched_{uuid.uuid4().hex[:12]}", "schedule_id")
-        schedule = Schedule(sid, cron_expr, task, timezone, catchup)
+        problem = task_id_problem(sid, task.label)
+        if problem:
+            raise TaskError(problem)
+        now = self.clock().timestamp()  # the server's clock unless a test gave its own
+        schedule = Schedule(sid, cron_expr, task, timezone, catchup, created_at=now)
         self.queue.run_pipeline(control.put_schedule(self.keys, sid, schedule.to_json()))
         return sid
 
@@ -120,9 +135,15 @@ class TaskScheduler:
         return Schedule.from_json(text)
 
     def list_schedules(self) -> list[Schedule]:
-        """Every stored schedule, by id."""
-        raw = self.queue.run_pipeline(control.schedule_texts(self.keys))
-        return [Schedule.from_json(raw[k]) for k in sorted(raw)]
+        """Every stored schedule, by id; one that cannot be read is left out (logged;
+        the scheduler reports it in ``fq:scheduler:errors``)."""
+        found = []
+        for sid, text in sorted(self.queue.run_pipeline(control.schedule_texts(self.keys)).items()):
+            try:
+                found.append(Schedule.from_json(text))
+            except (ValueError, TypeError, KeyError, FairQueueError) as e:
+                logger.warning("schedule %s cannot be read: %s", sid, e)
+        return found
 
     def pause(self, schedule_id: str) -> None:
         """Stop a schedule from firing until :meth:`resume`."""
@@ -180,11 +201,15 @@ class TaskScheduler:
     def run(self) -> None:
         """The scheduler loop in the calling thread.
 
-        It survives Redis outages: after a RedisUnavailableError (or another refused
-        pass) it waits with backoff (:class:`~fairque.core.backoff.Backoff`, from
-        ``tick_seconds`` up to 5 s) and carries on. A RedisCommandError (ScriptError: a
-        Lua error, a key of the wrong type) cannot be mended by a retry: it is logged at
-        CRITICAL and raised, ending the loop (``fairque scheduler`` exits with code 1).
+        A schedule or DAG that fails does not fail the pass (see
+        :mod:`fairque.scheduler.failures`). The loop survives Redis outages and any other
+        error of a pass: after a RedisUnavailableError (or anything else a pass raises,
+        logged with its traceback) it waits with backoff
+        (:class:`~fairque.core.backoff.Backoff`, from ``tick_seconds`` up to 5 s) and
+        carries on. A RedisCommandError outside any one schedule (ScriptError in the
+        housekeeping or the lock: a Lua error, a key of the wrong type) cannot be mended
+        by a retry: it is logged at CRITICAL and raised, ending the loop (``fairque
+        scheduler`` exits with code 1).
         """
         logger.info("scheduler %s started", self.token)
         backoff = Backoff(logger, f"scheduler {self.token}", initial=self.tick_seconds)
@@ -198,6 +223,9 @@ class TaskScheduler:
                     logger.critical("scheduler %s stops: %s", self.token, e)
                     raise
                 except FairQueueError as e:
+                    delay = backoff.failed(e)
+                except Exception as e:
+                    logger.exception("scheduler %s: the pass failed", self.token)
                     delay = backoff.failed(e)
                 self._stop.wait(delay)
         finally:
@@ -217,9 +245,24 @@ class TaskScheduler:
         if not self.holds_lock():
             return []
         now = self.clock()
-        fired = [run for s in self.list_schedules() for run in self._fire_schedule(s, now)]
-        if self.dags is not None:
-            fired += self.dags.fire_due(self, now)
+        self.failures.begin(now.timestamp())
+        try:
+            texts = self.queue.run_pipeline(control.schedule_texts(self.keys))
+            fired = [
+                run
+                for sid, text in sorted(texts.items())
+                for run in self.failures.attempt(
+                    f"schedule:{sid}", partial(self._fire_stored, text, now)
+                )
+            ]
+            if self.dags is not None:
+                fired += self.dags.fire_due(self, now)
+        except BaseException:
+            self.failures.forget_written()
+            raise
+        errors = self.failures.end()
+        if errors is not None:
+            self.queue.run_pipeline(control.put_schedule_errors(self.keys, errors))
         return fired
 
     # --- firing ----------------------------------------------------------------------
@@ -232,13 +275,18 @@ class TaskScheduler:
         if cursor is None:
             self.advance(key, start)
         after = datetime.fromtimestamp(start if cursor is None else cursor, tz=timezone.utc)
-        limit = self.catchup_limit if catchup else 10_000
-        ticks = fire_times(cron, check_timezone(zone_name), after, now, limit=limit)
-        return ticks if catchup else ticks[-1:]
+        zone = check_timezone(zone_name)
+        if catchup:
+            return fire_times(cron, zone, after, now, limit=self.catchup_limit)
+        latest = latest_fire(cron, zone, after, now)
+        return [] if latest is None else [latest]
 
     def advance(self, key: str, tick: float) -> None:
         """Record ``tick`` as handled for ``key`` (the cursor only moves forward)."""
         self.queue.run_script(self.queue.calls.advance(key, tick))
+
+    def _fire_stored(self, text: str, now: datetime) -> list[str]:
+        return self._fire_schedule(Schedule.from_json(text), now)
 
     def _fire_schedule(self, schedule: Schedule, now: datetime) -> list[str]:
         ticks = self.due_ticks(
@@ -252,7 +300,7 @@ class TaskScheduler:
         fired = []
         for tick in ticks:
             if not schedule.paused:
-                run_id = f"{schedule.schedule_id}__{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+                run_id = tick_run_id(schedule.schedule_id, tick)
                 if self._create(schedule, run_id, tick):
                     fired.append(run_id)
             self.advance(schedule.schedule_id, tick.timestamp())

@@ -21,6 +21,7 @@ class Schedule:
     catchup: bool = False
     paused: bool = False
     created_at: float = field(default_factory=lambda: datetime.now(timezone.utc).timestamp())
+    """When it starts (no tick before it fires); ``add_schedule`` sets the server's time."""
 
     def to_json(self) -> str:
         """The JSON stored in the schedules hash."""
