@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
-import redis
 
 from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.config import RedisConfig
@@ -28,15 +27,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 WAIT = 10.0  # seconds, times $FAIRQUE_TEST_TIME_SCALE (budget)
 JOBS = "tests.integration.jobs"
-
-
-@pytest.fixture
-def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
-    """A proxy to the (emptied) test database that the test can cut."""
-    if not redis_url.startswith("redis://"):
-        pytest.skip("the outage tests need a redis://host:port server")
-    with CuttableProxy(redis_url) as p:
-        yield p
 
 
 @pytest.fixture
