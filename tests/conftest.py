@@ -24,6 +24,7 @@ import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
+from tests.integration.proxy import CuttableProxy
 from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
@@ -69,6 +70,15 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
+    """A proxy to the (emptied) test database that the test can cut."""
+    if not redis_url.startswith("redis://"):
+        pytest.skip("the outage tests need a redis://host:port server")
+    with CuttableProxy(redis_url) as p:
+        yield p
 
 
 @pytest.fixture(autouse=True)

@@ -133,3 +133,12 @@ def sync_xcom_round_trip(key: str, value: Any) -> Any:
 
     xcom_push(key, value)
     return xcom_pull(key)
+
+
+def not_utf8_name() -> str:
+    """A file name read with surrogateescape (bytes that are not UTF-8): a lone surrogate."""
+    return b"caf\xe9".decode("utf-8", "surrogateescape")
+
+
+def not_utf8_error() -> None:
+    raise FileNotFoundError(f"no file {not_utf8_name()}")

@@ -33,15 +33,6 @@ WAIT = 10.0  # seconds any condition below may take on a busy machine
 
 
 @pytest.fixture
-def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
-    """A proxy to the (emptied) test database that the test can cut."""
-    if not redis_url.startswith("redis://"):
-        pytest.skip("the outage tests need a redis://host:port server")
-    with CuttableProxy(redis_url) as p:
-        yield p
-
-
-@pytest.fixture
 def queue(make_config: ConfigFactory) -> Iterator[TaskQueue]:
     """A queue straight to the server (never cut)."""
     with TaskQueue(make_config()) as q:

@@ -230,6 +230,26 @@ def test_a_result_that_is_not_json_fails_the_task(
     assert record.error is not None and "JSON" in record.error["message"]
 
 
+def test_a_lone_surrogate_in_a_result_or_an_error_fails_the_task_not_the_worker(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    running = start()
+    result_id = queue.push(func_task("not_utf8_name"))["task_id"]
+    error_id = queue.push(func_task("not_utf8_error", max_retries=0))["task_id"]
+    wait_until(ended(queue, result_id), 5)
+    wait_until(ended(queue, error_id), 5)
+    result = queue.get_task(result_id)
+    assert result.state is TaskState.FAILED
+    assert result.error is not None and "surrogate" in result.error["message"]
+    error = queue.get_task(error_id)
+    assert error.state is TaskState.FAILED and error.error is not None
+    assert error.error["message"] == "no file caf\\udce9"  # escaped, readable
+    later = queue.push(func_task("add", 1, 2))["task_id"]
+    wait_until(ended(queue, later), 5)
+    assert queue.get_task(later).result == 3
+    assert running.join(0.01) is False  # still running
+
+
 class Recorder(TaskHandler):
     """Handles payload tasks and records the hooks it sees."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from fairque.core.config import (
 )
 from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError
 from fairque.core.schemas import load_schema, schema_path
+from tests.timing import budget
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -572,3 +574,39 @@ def test_allowed_modules_default_comes_from_the_environment(
     monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "myapp.tasks, billing")
     assert WorkerConfig().allowed_modules == ["myapp.tasks", "billing"]
     assert WorkerConfig(allowed_modules=["x"]).allowed_modules == ["x"]
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """A tiny YAML document whose aliases expand to 10**levels strings."""
+    lines = ["laughs:", '  - &a0 ["lol"]']
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"  - &a{i} [{refs}]")
+    return "\n".join(lines) + f"\nworkers:\n  - id: w\n    assigned_users: *a{levels}\n"
+
+
+def test_a_yaml_alias_bomb_in_a_config_file_is_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(billion_laughs(), encoding="utf-8")
+    assert path.stat().st_size < 1000
+    start = time.perf_counter()
+    with pytest.raises(ConfigFileError, match="expands to more than") as info:
+        FairQueueConfig.from_yaml(path)
+    assert time.perf_counter() - start < budget(2.0)
+    assert len(str(info.value)) < 500
+
+
+def test_a_self_referencing_yaml_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("workers: &w [*w]\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="expands to more than"):
+        FairQueueConfig.from_yaml(path)
+
+
+def test_a_config_error_quotes_a_long_value_short(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(f"workers:\n  - id: w\n    lease_seconds: '{'9' * 500_000}'\n")
+    with pytest.raises(ConfigFileError) as info:
+        FairQueueConfig.from_yaml(path)
+    assert "lease_seconds" in str(info.value)
+    assert len(str(info.value)) < 1000, str(info.value)[:2000]

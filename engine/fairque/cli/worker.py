@@ -131,7 +131,10 @@ def worker(
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks)."""
+    """Run a worker until SIGTERM/SIGINT (the current folder is importable for tasks).
+
+    Exits 3 when it had to stop without handing back its tasks (Redis unreachable at
+    the end of the grace period)."""
     if ctx.invoked_subcommand is not None:
         return
     import asyncio
@@ -161,13 +164,28 @@ def worker(
         if processes > 1:
             raise typer.Exit(_supervise(config, processes))
         task_handler = _handler(handler, config)
-        with _observer(metrics, _instance_port(metrics_port, instance), config) as observer:
+        with (
+            _observer(metrics, _instance_port(metrics_port, instance), config) as observer,
+            _gave_up_exits(),
+        ):
             if use_async:
                 asyncio.run(_run_async(config, task_handler, observer))
             else:
                 with Worker(config, task_handler) as running:
                     running.core.observer = observer
                     running.start()
+
+
+@contextmanager
+def _gave_up_exits() -> Iterator[None]:
+    """Exit 3 (EXIT_GAVE_UP) when the worker stopped without handing back its tasks."""
+    from fairque.core.errors import WorkerShutdownError
+    from fairque.core.process import EXIT_GAVE_UP
+
+    try:
+        yield
+    except WorkerShutdownError:  # logged at ERROR by the worker, with the task ids
+        raise typer.Exit(EXIT_GAVE_UP) from None
 
 
 def _instance_port(port: int | None, instance: int | None) -> int | None:

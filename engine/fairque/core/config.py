@@ -24,7 +24,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from fairque.core.errors import ConfigError, ConfigFileError, ConfigValueError, FairQueueError
+from fairque.core.errors import (
+    ConfigError,
+    ConfigFileError,
+    ConfigValueError,
+    FairQueueError,
+    shorten,
+)
 from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
 from fairque.core.imports import default_allowed_modules, module_allowed
 from fairque.core.models import validate_identifier
@@ -87,7 +93,9 @@ class RedisConfig:
         if host is not None and (
             not isinstance(host, str) or not host or any(c.isspace() for c in host)
         ):
-            raise ConfigValueError(("host",), f"must be a host name or address, not {host!r}")
+            raise ConfigValueError(
+                ("host",), f"must be a host name or address, not {shorten(host)}"
+            )
         if self.port is not None:
             _integer(self.port, "port", 1, 65535)
         _integer(self.db, "db", 0)
@@ -257,7 +265,7 @@ class FairQueueConfig:
             if worker.id in seen:
                 raise ConfigValueError(
                     ("workers", i, "id"),
-                    f"{worker.id!r} is already used by workers[{seen[worker.id]}]; "
+                    f"{shorten(worker.id)} is already used by workers[{seen[worker.id]}]; "
                     "worker ids must be unique",
                 )
             seen[worker.id] = i
@@ -298,7 +306,8 @@ class FairQueueConfig:
                 return worker
         known = ", ".join(w.id for w in self.workers)
         raise ConfigValueError(
-            ("worker_id",), f"{worker_id!r} is not a configured worker; known worker ids: {known}"
+            ("worker_id",),
+            f"{shorten(worker_id)} is not a configured worker; known worker ids: {known}",
         )
 
     @classmethod
@@ -396,23 +405,25 @@ def _instance(value: object, kind: type[_C], path: _Path) -> _C:
 
 def _number(value: object, name: str, *, positive: bool = True) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigValueError((name,), f"must be a number, not {value!r}")
+        raise ConfigValueError((name,), f"must be a number, not {shorten(value)}")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ConfigValueError((name,), f"must be {'>' if positive else '>='} 0, not {value!r}")
+        raise ConfigValueError(
+            (name,), f"must be {'>' if positive else '>='} 0, not {shorten(value)}"
+        )
 
 
 def _integer(value: object, name: str, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigValueError((name,), f"must be an integer, not {value!r}")
+        raise ConfigValueError((name,), f"must be an integer, not {shorten(value)}")
     if value < minimum:
-        raise ConfigValueError((name,), f"must be >= {minimum}, not {value!r}")
+        raise ConfigValueError((name,), f"must be >= {minimum}, not {shorten(value)}")
     if maximum is not None and value > maximum:
-        raise ConfigValueError((name,), f"must be <= {maximum}, not {value!r}")
+        raise ConfigValueError((name,), f"must be <= {maximum}, not {shorten(value)}")
 
 
 def _flag(value: object, name: str) -> None:
     if not isinstance(value, bool):
-        raise ConfigValueError((name,), f"must be true or false, not {value!r}")
+        raise ConfigValueError((name,), f"must be true or false, not {shorten(value)}")
 
 
 def _optional_text(value: object, name: str) -> None:
@@ -429,7 +440,7 @@ def _identifier(value: object, path: _Path, what: str) -> None:
 
 def _text_list(value: object, name: str) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ConfigValueError((name,), f"must be a list of strings, not {value!r}")
+        raise ConfigValueError((name,), f"must be a list of strings, not {shorten(value)}")
     return list(value)
 
 
@@ -447,7 +458,8 @@ def _module_list(value: object) -> list[str]:
         if module != "*" and not all(part.isidentifier() for part in module.split(".")):
             raise ConfigValueError(
                 ("allowed_modules", i),
-                f"must be a dotted module prefix such as 'myapp.tasks', or '*', not {module!r}",
+                "must be a dotted module prefix such as 'myapp.tasks', or '*', "
+                f"not {shorten(module)}",
             )
     return modules
 
@@ -481,7 +493,7 @@ def _refuse_unknown(settings: Mapping[str, Any], accepted: set[str]) -> None:
         known = sorted(
             accepted | {"worker_id", "assigned_users", "steal_targets", "redis", "queue"}
         )
-        shown = ", ".join(f"{name!r}{did_you_mean(name, known)}" for name in unknown)
+        shown = ", ".join(f"{shorten(name)}{did_you_mean(name, known)}" for name in unknown)
         noun = "setting" if len(unknown) == 1 else "settings"
         raise ConfigError(f"unknown {noun} {shown}; known settings: {', '.join(known)}")
 

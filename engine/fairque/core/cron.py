@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fairque.core.errors import shorten
+
 MAX_FIELDS = 6
 
 
@@ -28,11 +30,11 @@ def make_croniter(expression: str, start: datetime | float | None = None) -> Any
 def cron_problem(expression: object) -> str | None:
     """Why ``expression`` is not a usable cron schedule, or None."""
     if not isinstance(expression, str) or not expression.strip():
-        return f"schedule must be a cron expression such as '0 9 * * *', not {expression!r}"
+        return f"schedule must be a cron expression such as '0 9 * * *', not {shorten(expression)}"
     fields = expression.split()
     if len(fields) not in (5, MAX_FIELDS):
         return (
-            f"cron {expression!r} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
+            f"cron {shorten(expression)} has {len(fields)} field{'' if len(fields) == 1 else 's'}; "
             "use 5 (minute hour day month weekday) or 6 with seconds first (second minute "
             "hour day month weekday)"
         )
@@ -43,7 +45,7 @@ def cron_problem(expression: object) -> str | None:
     except CroniterBadDateError:  # valid fields, but no date has them all (31 February)
         return f"cron {expression!r} is invalid: it never fires (no date matches all its fields)"
     except (ValueError, KeyError, TypeError) as e:  # croniter errors derive from ValueError
-        return f"cron {expression!r} is invalid: {e}"
+        return f"cron {shorten(expression)} is invalid: {e}"
     return None
 
 
@@ -51,13 +53,15 @@ def timezone_problem(name: object) -> str | None:
     """Why ``name`` is not an IANA time zone such as ``Europe/Paris``, or None."""
     if not isinstance(name, str) or not name:
         return (
-            f"timezone must be an IANA time zone name such as 'UTC' or 'Europe/Paris', not {name!r}"
+            "timezone must be an IANA time zone name such as 'UTC' or 'Europe/Paris', "
+            f"not {shorten(name)}"
         )
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return (
-            f"unknown timezone {name!r}; use an IANA time zone name such as 'UTC' or 'Europe/Paris'"
+            f"unknown timezone {shorten(name)}; "
+            "use an IANA time zone name such as 'UTC' or 'Europe/Paris'"
         )
     return None
 

@@ -6,7 +6,49 @@ Redis failures are wrapped at the boundary (``raise RedisUnavailableError(...) f
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
+from itertools import islice
+from typing import Any
+
+SHORT_REPR = 60
+"""About how many characters of a user's value an error message quotes."""
+
+
+class _Short(reprlib.Repr):
+    """reprlib's bounded repr, which slices a long string or list before quoting it; a
+    huge int and a big dict are not converted or sorted whole either."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = self.maxlong = SHORT_REPR
+        self.maxlevel = 3
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4 * SHORT_REPR:  # str() of it is slow, or refused over 4300 digits
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        items = islice(x.items(), self.maxdict)
+        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in items]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_SHORT = _Short()
+
+
+def shorten(value: object) -> str:
+    """The repr of ``value`` for an error message: at most about 60 characters, built
+    without making the whole repr of a big value first (a 1 MB string is cut, not
+    copied). Every error that quotes a user's value quotes it through this."""
+    return _SHORT.repr(value)
 
 
 class FairQueueError(Exception):
@@ -181,6 +223,21 @@ class TaskImportError(WorkerError):
 
 class TaskTimeoutError(WorkerError):
     """A task ran longer than its ``timeout_seconds``."""
+
+
+class WorkerShutdownError(WorkerError):
+    """A stopping worker could not reach Redis to hand back its tasks before its grace
+    period ended, and gave up: ``task_ids`` are the tasks it still held (running, or
+    ended with their outcome unrecorded); their leases bring them back."""
+
+    def __init__(self, worker_id: str, task_ids: Sequence[str], cause: BaseException) -> None:
+        self.worker_id = worker_id
+        self.task_ids = list(task_ids)
+        held = ", ".join(self.task_ids) or "none"
+        super().__init__(
+            f"worker {worker_id} stopped without handing back its tasks ({held}): {cause}; "
+            "they return to their queues when their leases expire"
+        )
 
 
 # --- workflows: pipelines and DAGs ---------------------------------------------------

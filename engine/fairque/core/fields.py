@@ -15,15 +15,39 @@ from dataclasses import MISSING, Field, dataclass, field
 from enum import Flag, auto
 from typing import Any, NamedTuple
 
-from fairque.core.errors import PayloadError, TaskError
+from fairque.core.errors import PayloadError, TaskError, shorten
 
 
 def to_json(value: object, what: str) -> str:
-    """Serialise ``value`` as compact JSON or raise :class:`PayloadError` naming ``what``."""
+    """Serialise ``value`` as compact JSON or raise :class:`PayloadError` naming ``what``:
+    a value that is not JSON, nested too deeply for the encoder (about a thousand
+    levels), or holding a lone surrogate (text UTF-8 cannot encode, so Redis cannot
+    store it)."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except RecursionError:
+        raise PayloadError(
+            f"{what} is nested too deeply to encode as JSON (or refers to itself)"
+        ) from None
     except (TypeError, ValueError) as e:
         raise PayloadError(f"{what} is not JSON-serialisable: {e}") from e
+    utf8_size(text, what)
+    return text
+
+
+def utf8_size(text: str, what: str) -> int:
+    """The size of ``text`` in UTF-8 bytes, as Redis stores it; a lone surrogate (which
+    UTF-8 cannot encode) raises :class:`PayloadError` naming ``what``."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        bad = text[e.start : e.end]
+        raise PayloadError(
+            f"{what} contains a lone surrogate {shorten(bad)} at character {e.start}: "
+            "not valid Unicode text, which UTF-8 (and so Redis) cannot store"
+        ) from None
 
 
 class Setter(Flag):
@@ -87,13 +111,13 @@ def check_payload(value: Any, name: str) -> Any:
 
 def check_list(value: Any, name: str) -> Any:
     if not isinstance(value, list):
-        raise TaskError(f"{name} must be a list, not {value!r}")
+        raise TaskError(f"{name} must be a list, not {shorten(value)}")
     return value
 
 
 def check_dict(value: Any, name: str) -> Any:
     if not isinstance(value, dict):
-        raise TaskError(f"{name} must be a dict, not {value!r}")
+        raise TaskError(f"{name} must be a dict, not {shorten(value)}")
     return value
 
 
@@ -114,10 +138,10 @@ def _check_number(
     ok_type = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, ok_type):
         kind = "an integer" if integer else "a number"
-        raise TaskError(f"{what} must be {kind}, not {value!r}")
+        raise TaskError(f"{what} must be {kind}, not {shorten(value)}")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         sign = "positive" if positive else "zero or more"
-        raise TaskError(f"{what} must be finite and {sign}, not {value!r}")
+        raise TaskError(f"{what} must be finite and {sign}, not {shorten(value)}")
 
 
 def option(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
-from fairque.core.errors import TaskImportError
+from fairque.core.errors import TaskImportError, shorten
 
 ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
 DEFAULT_ALLOWED_MODULES = ("examples", "dags")
@@ -81,10 +81,10 @@ def parse_import_path(path: object) -> tuple[str, list[str]] | str:
     text = path if isinstance(path, str) else ""
     module, _, attribute = text.partition(":")
     if not module or not attribute:
-        return f"{path!r} is not an import path 'module:function'"
+        return f"{shorten(path)} is not an import path 'module:function'"
     parts = [*module.split("."), *attribute.split(".")]
     if not all(part.isidentifier() for part in parts):
-        return f"{path!r} is not an import path 'module:function' (dotted Python names)"
+        return f"{shorten(path)} is not an import path 'module:function' (dotted Python names)"
     return module, attribute.split(".")
 
 
@@ -92,7 +92,7 @@ def not_allowed(path: str, module: str, allowed: Sequence[str]) -> ImportProblem
     """The problem of a module outside ``allowed``."""
     return ImportProblem(
         path,
-        f"{path!r}: module {module!r} is not in allowed_modules {list(allowed)}; "
+        f"{shorten(path)}: module {module!r} is not in allowed_modules {list(allowed)}; "
         f"{allow_hint(module)}",
         module,
     )
@@ -109,20 +109,21 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
     private = [p for p in (*module_name.split("."), *attributes) if p.startswith("__")]
     if private:
         return ImportProblem(
-            path, f"{path!r} names {private[0]!r}; names starting with '__' are never imported"
+            path,
+            f"{shorten(path)} names {private[0]!r}; names starting with '__' are never imported",
         )
     if not module_allowed(allowed, module_name):
         return not_allowed(path, module_name, allowed)
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as e:
-        return ImportProblem(path, f"{path!r}: cannot import {module_name!r}: {e}")
+        return ImportProblem(path, f"{shorten(path)}: cannot import {module_name!r}: {e}")
     for i, part in enumerate(attributes):
         if not isinstance(target, ModuleType):
             where = ".".join(attributes[:i])
             return ImportProblem(
                 path,
-                f"{path!r}: {where} is a {_kind_of(target)}, not a module; "
+                f"{shorten(path)}: {where} is a {_kind_of(target)}, not a module; "
                 f"name a module-level {kind} (e.g. module:{kind})",
             )
         if not module_allowed(allowed, target.__name__):
@@ -132,7 +133,7 @@ def find_object(path: str, allowed: Sequence[str], kind: Kind = "function") -> A
 
             names = [n for n in vars(target) if not n.startswith("_")]
             hint = did_you_mean(part, names)
-            return ImportProblem(path, f"{path!r}: {target.__name__} has no {part!r}{hint}")
+            return ImportProblem(path, f"{shorten(path)}: {target.__name__} has no {part!r}{hint}")
         target = vars(target)[part]
     return _checked(path, target, allowed, kind)
 
@@ -162,7 +163,7 @@ def _checked(path: str, target: Any, allowed: Sequence[str], kind: Kind) -> Any:
     if not fits:
         return ImportProblem(
             path,
-            f"{path!r} is a {_kind_of(target)}, not a {kind} written in Python "
+            f"{shorten(path)} is a {_kind_of(target)}, not a {kind} written in Python "
             f"(only {'functions defined with def' if kind == 'function' else 'classes'} "
             "in allowed modules may be named)",
         )
@@ -170,7 +171,7 @@ def _checked(path: str, target: Any, allowed: Sequence[str], kind: Kind) -> Any:
     if not isinstance(home, str) or not module_allowed(allowed, home):
         return ImportProblem(
             path,
-            f"{path!r} is defined in module {home!r}, which is not in allowed_modules "
+            f"{shorten(path)} is defined in module {home!r}, which is not in allowed_modules "
             f"{list(allowed)}; {allow_hint(str(home))}",
             str(home),
         )

@@ -25,7 +25,13 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum, IntEnum
 from typing import Any, Literal, TypeVar, get_args
 
-from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, PayloadError, TaskError
+from fairque.core.errors import (
+    InvalidPriorityError,
+    InvalidUserIdError,
+    PayloadError,
+    TaskError,
+    shorten,
+)
 from fairque.core.fields import (
     BOOL,
     FLOAT,
@@ -47,7 +53,7 @@ from fairque.core.fields import to_json as to_json
 from fairque.core.imports import parse_import_path
 
 MAX_ID_LENGTH = 200
-_ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f]")
+_ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class Priority(IntEnum):
@@ -71,16 +77,16 @@ class Priority(IntEnum):
             try:
                 return cls(value)
             except ValueError:
-                raise InvalidPriorityError(_priority_hint(repr(value))) from None
+                raise InvalidPriorityError(_priority_hint(shorten(value))) from None
         if isinstance(value, str):
             text = value.strip()
-            if text.isascii() and text.isdigit():
+            if text.isascii() and text.isdigit() and len(text) < 10:
                 return cls.parse(int(text))
             try:
                 return cls[text.upper()]
             except KeyError:
-                raise InvalidPriorityError(_priority_hint(repr(value))) from None
-        raise InvalidPriorityError(_priority_hint(f"{value!r} ({type(value).__name__})"))
+                raise InvalidPriorityError(_priority_hint(shorten(value))) from None
+        raise InvalidPriorityError(_priority_hint(f"{shorten(value)} ({type(value).__name__})"))
 
     @property
     def is_critical(self) -> bool:
@@ -142,8 +148,8 @@ def validate_identifier(value: object, what: str) -> str:
     """Return ``value`` if it is a safe id for Redis keys; raise a clear error otherwise.
 
     Ids may hold any printable character (``user:1`` and e-mail addresses are fine)
-    except whitespace and braces (``{}`` are reserved for Redis Cluster hash tags),
-    and are at most 200 characters long.
+    except whitespace, braces (``{}`` are reserved for Redis Cluster hash tags) and
+    lone surrogates (not valid Unicode text), and are at most 200 characters long.
     """
     error = InvalidUserIdError if what == "user_id" else TaskError
     if not isinstance(value, str):
@@ -155,8 +161,8 @@ def validate_identifier(value: object, what: str) -> str:
     bad = _ID_FORBIDDEN.search(value)
     if bad:
         raise error(
-            f"{what} {value!r} contains {bad.group()!r}; whitespace, control characters "
-            "and braces are not allowed"
+            f"{what} {value!r} contains {bad.group()!r}; whitespace, control characters, "
+            "braces and lone surrogates are not allowed"
         )
     if what == "user_id" and value == "*":
         raise error("user_id '*' is reserved: it means 'every user' in assigned_users")
@@ -206,7 +212,7 @@ def _check_func(value: Any, name: str) -> Any:
 
 def _check_trigger_rule(value: Any, name: str) -> Any:
     if value not in TRIGGER_RULES:
-        raise TaskError(f"unknown {name} {value!r}; use one of {', '.join(TRIGGER_RULES)}")
+        raise TaskError(f"unknown {name} {shorten(value)}; use one of {', '.join(TRIGGER_RULES)}")
     return value
 
 

@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+EXIT_GAVE_UP = 3
+"""Exit code of a worker process that stopped without handing back its tasks (Redis
+unreachable at the end of its grace period; their leases bring them back)."""
+
 
 class StopCounter:
     """Turns the signals received into stop requests: graceful first, then immediate.

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from fairque.core.errors import ConfigError
+from fairque.core.errors import ConfigError, shorten
 
 if TYPE_CHECKING:
     import yaml
@@ -99,11 +99,9 @@ _SECRETS = frozenset({"password"})
 
 def _message(error: ValidationError) -> str:
     rule, limit = str(error.validator), cast(Any, error.validator_value)
-    shown = repr(error.instance)
+    shown = shorten(error.instance)
     if error.absolute_path and error.absolute_path[-1] in _SECRETS:
         shown = type(error.instance).__name__  # never echo a secret
-    elif len(shown) > 60:
-        shown = shown[:57] + "..."
     if rule == "type":
         kinds = [limit] if isinstance(limit, str) else list(limit)
         return f"must be {' or '.join(_TYPE_NAMES.get(k, k) for k in kinds)}, not {shown}"
@@ -119,8 +117,10 @@ def read_yaml_file(
 ) -> tuple[Any, yaml.Node | None]:
     """Read and parse one YAML file: its data and node tree (see :func:`parse_yaml`).
 
-    A missing, unreadable, oversized, non-UTF-8 or malformed file raises
-    ``error(path, [problem])``, e.g. ``ConfigFileError``.
+    A missing, unreadable, oversized (over ``max_bytes``), non-UTF-8 or malformed
+    file, or one whose aliases expand to more than ``MAX_NODES`` nodes (a YAML bomb,
+    refused before it is built), raises ``error(path, [problem])``, e.g.
+    ``ConfigFileError`` or ``DagFileError``: config and DAG files share this guard.
     """
     import yaml
 
@@ -134,26 +134,65 @@ def read_yaml_file(
     if len(raw) > max_bytes:
         raise error(path, [f"file is larger than the limit of {max_bytes} bytes"])
     try:
-        return parse_yaml(raw.decode("utf-8-sig"))
+        return parse_yaml(raw.decode("utf-8-sig"), MAX_NODES)
     except UnicodeDecodeError as e:
         raise error(path, [f"not UTF-8 text (bad byte at offset {e.start})"]) from None
+    except YamlBombError as e:
+        raise error(path, [str(e)]) from None
     except yaml.YAMLError as e:
         raise error(path, [yaml_error_text(e)]) from None
 
 
-def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+MAX_NODES = 200_000
+"""Most YAML nodes a config or DAG file may expand to (aliases counted each time they
+are used)."""
+
+
+class YamlBombError(ValueError):
+    """A YAML document expands through its aliases to more than its node limit."""
+
+
+def parse_yaml(text: str, max_nodes: int | None = None) -> tuple[Any, yaml.Node | None]:
     """The document's data (as ``yaml.safe_load``) and its node tree, from one parse.
 
-    Raises ``yaml.YAMLError``; :func:`yaml_error_text` turns it into one line.
+    Raises ``yaml.YAMLError``; :func:`yaml_error_text` turns it into one line. With
+    ``max_nodes``, a node tree expanding to more nodes raises :class:`YamlBombError`
+    before any data is built.
     """
     import yaml
 
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        bomb = None if max_nodes is None else expansion_problem(root, max_nodes)
+        if bomb:
+            raise YamlBombError(bomb)
         return (None if root is None else loader.construct_document(root)), root
     finally:
         loader.dispose()
+
+
+def expansion_problem(root: yaml.Node | None, limit: int = MAX_NODES) -> str | None:
+    """A message when the node tree expands (through aliases) to more than ``limit``
+    nodes, as a billion-laughs YAML bomb does; the walk stops at the limit."""
+    import yaml
+
+    stack = [] if root is None else [root]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return (
+                f"the YAML expands to more than {limit} nodes through aliases (a 'YAML "
+                "bomb'?); refused"
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+    return None
 
 
 def yaml_error_text(error: yaml.YAMLError) -> str:

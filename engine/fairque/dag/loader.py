@@ -31,7 +31,6 @@ from fairque.dag.validate import (
     Problem,
     callable_report,
     document_problems,
-    expansion_problem,
     graph_edges,
     import_callable,
 )
@@ -237,9 +236,6 @@ def _load_yaml(file: Path, allowed: AllowedModules) -> LoadResult:
         data, root = read_yaml_file(name, MAX_FILE_BYTES, DagFileError)
     except DagFileError as e:
         return LoadResult(name, problems=[_file_problem(name, p) for p in e.problems])
-    bomb = expansion_problem(root)
-    if bomb:
-        return _failed(file, bomb)
     problems = document_problems(name, data, root, allowed)
     if problems:
         return LoadResult(name, problems=problems)

@@ -25,7 +25,7 @@ from typing import Any
 from fairque.core.cron import cron_problem, timezone_problem
 from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
-from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
+from fairque.core.errors import DagConfError, DagError, UnknownDependencyError, shorten
 from fairque.core.graph import ancestors
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
@@ -72,7 +72,7 @@ class ParamSpec:
         if isinstance(value, ParamSpec):
             return value
         if not isinstance(value, Mapping):
-            raise DagError(f"a param is a mapping such as {{type: string}}, not {value!r}")
+            raise DagError(f"a param is a mapping such as {{type: string}}, not {shorten(value)}")
         unknown = sorted(set(value) - {"type", "default", "description", "enum"})
         if unknown:
             hint = did_you_mean(unknown[0], ["type", "default", "description", "enum"])

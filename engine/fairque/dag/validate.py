@@ -22,7 +22,7 @@ import yaml
 from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
 from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
-from fairque.core.schemas import did_you_mean, schema_problems
+from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
 from fairque.dag.model import (
     PARAM_TYPES,
@@ -34,8 +34,6 @@ from fairque.dag.model import dependency_problems as dag_dependency_problems
 from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
-MAX_NODES = 200_000
-"""Most YAML nodes a DAG file may expand to (aliases counted each time they are used)."""
 
 Path_ = tuple[str | int, ...]
 _REQUIRED = re.compile(r"^is invalid: '(.+)' is a required property$")
@@ -123,27 +121,6 @@ def _problem(file: str, root: yaml.Node | None, path: Path_, message: str) -> Pr
 
 
 # --- the shape of the document ----------------------------------------------------------
-
-
-def expansion_problem(root: yaml.Node | None, limit: int = MAX_NODES) -> str | None:
-    """A message when the node tree expands (through aliases) to more than ``limit``
-    nodes, as a billion-laughs YAML bomb does; the walk stops at the limit."""
-    stack = [] if root is None else [root]
-    seen = 0
-    while stack:
-        node = stack.pop()
-        seen += 1
-        if seen > limit:
-            return (
-                f"the YAML expands to more than {limit} nodes through aliases (a 'YAML "
-                "bomb'?); refused"
-            )
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-    return None
 
 
 def duplicate_keys(file: str, root: yaml.Node | None) -> list[Problem]:

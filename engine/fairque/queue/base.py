@@ -10,6 +10,7 @@ from typing import Any
 import redis.exceptions
 
 from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
+from fairque.core.errors import PayloadError, shorten
 from fairque.core.models import TaskRecord
 from fairque.queue.calls import QueueCalls
 from fairque.queue.errors import map_redis_error
@@ -45,11 +46,18 @@ class QueueBase:
     def _guard(self, action: str, script: str | None = None) -> Iterator[None]:
         """Turn every redis-py error into ours (see :mod:`fairque.queue.errors`), naming
         the server and the action: RedisUnavailableError when a retry may succeed,
-        RedisCommandError (ScriptError for ``script``) when it cannot."""
+        RedisCommandError (ScriptError for ``script``) when it cannot. A lone surrogate
+        in an argument (say a task id given to ``get_task``) is a PayloadError."""
         try:
             yield
         except (redis.exceptions.RedisError, OSError) as e:
             raise map_redis_error(e, action, _safe_url(self.url), script) from e
+        except UnicodeEncodeError as e:  # redis-py encodes the arguments before sending
+            bad = e.object[e.start : e.end]
+            raise PayloadError(
+                f"cannot {action}: an id or value contains a lone surrogate {shorten(bad)}: "
+                "not valid Unicode text, which UTF-8 (and so Redis) cannot store"
+            ) from None
 
 
 def _safe_url(url: str) -> str:
@@ -65,9 +73,21 @@ def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(error, dict):
         return {"type": "Error", "message": "", "traceback": "", **error}
     if isinstance(error, str):
-        return {"type": "Error", "message": error, "traceback": ""}
+        return {"type": "Error", "message": _storable(error), "traceback": ""}
     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return {"type": type(error).__name__, "message": str(error), "traceback": tb}
+    return {
+        "type": type(error).__name__,
+        "message": _storable(str(error)),
+        "traceback": _storable(tb),
+    }
+
+
+def _storable(text: str) -> str:
+    """``text`` with any lone surrogate (say a file name read with surrogateescape)
+    written as its escape ``\\udce9``, so the error can be stored (UTF-8 cannot hold it)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def leases_of(tasks: TaskRecord | Sequence[TaskRecord]) -> list[tuple[str, int]]:

@@ -27,6 +27,7 @@ from fairque.core.errors import (
     TaskNotFoundError,
     UnknownDependencyError,
 )
+from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
 from fairque.core.models import Task, TaskRecord, TaskState, to_json
@@ -147,18 +148,9 @@ class QueueCalls:
         task.validate(check_json=False)  # to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
+        check_size(task.task_id, fields, q.max_payload_bytes)
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
-        size = (
-            len(fields.get("payload", "").encode())
-            + len(fields.get("args", ""))
-            + len(fields.get("kwargs", ""))
-        )
-        if size > q.max_payload_bytes:
-            raise PayloadError(
-                f"task {task.task_id!r}: payload and arguments are {size} bytes; "
-                f"the limit is {q.max_payload_bytes} (queue.max_payload_bytes)"
-            )
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
         return [
@@ -468,6 +460,20 @@ def _status(reply: Any, task_id: str, operation: str) -> list[str]:
     if code == "invalid":
         raise InvalidStateError(task_id, reply[1], operation)
     return list(reply)
+
+
+def check_size(task_id: str, fields: Mapping[str, str], limit: int) -> None:
+    """The size rule of a pushed task: the UTF-8 bytes of every field it sets, as encoded
+    for its Redis hash (ids, payload, args, kwargs, func, name, XCom keys and every other
+    field a user may set), at most ``limit`` (``queue.max_payload_bytes``). A lone
+    surrogate in any of them is refused too (UTF-8 cannot encode it)."""
+    size = sum(utf8_size(value, f"task {task_id!r}: {name}") for name, value in fields.items())
+    if size > limit:
+        largest = max(fields, key=lambda name: len(fields[name]))
+        raise PayloadError(
+            f"task {task_id!r}: its fields are {size} bytes encoded (the largest is "
+            f"{largest}); the limit is {limit} (queue.max_payload_bytes)"
+        )
 
 
 def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:

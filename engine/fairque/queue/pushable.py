@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from fairque.core.errors import TaskError
+from fairque.core.errors import TaskError, shorten
 from fairque.core.models import Task
 
 
@@ -30,6 +30,6 @@ def as_task(item: object) -> Task:
     if not isinstance(made, Task):
         raise TaskError(
             f"expected a Task (e.g. made by calling an @task function), "
-            f"not {type(made).__name__}: {made!r}"
+            f"not {type(made).__name__}: {shorten(made)}"
         )
     return made

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fairque.core.errors import QueueError
-from fairque.core.models import MAX_ID_LENGTH, Task, TaskRecord, TaskState
+from fairque.core.models import MAX_ID_LENGTH, Task, TaskRecord, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
 
 if TYPE_CHECKING:
@@ -205,7 +205,10 @@ def run_fields(
     scheduler fired: push.lua refuses it once that cursor passed the tick, and trim.lua
     keeps it until then, so a tick fires once even after retention removed its run.
     """
-    fields = {"task_ids": json.dumps(dict(task_ids)), "conf": json.dumps(dict(conf or {}))}
+    fields = {
+        "task_ids": to_json(dict(task_ids), "task_ids"),
+        "conf": to_json(dict(conf or {}), "conf"),
+    }
     for name, value in (("dag_id", dag_id), ("logical_date", logical_date), ("tenant", tenant)):
         if value is not None:
             fields[name] = value

@@ -47,6 +47,7 @@ from enum import Enum
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from fairque.core.errors import PayloadError, TaskError, XComError, XComNotFoundError
+from fairque.core.fields import utf8_size
 from fairque.core.models import Task, TaskRecord, to_json, validate_identifier
 
 DEFAULT_MAX_XCOM_BYTES: Final = 1024 * 1024
@@ -121,7 +122,7 @@ def encode_xcom(key: str, value: object, max_bytes: int = DEFAULT_MAX_XCOM_BYTES
         text = to_json(value, f"XCom value for key {key!r}")
     except PayloadError as e:
         raise XComError(str(e)) from e
-    size = len(text.encode())
+    size = utf8_size(text, "XCom value")  # to_json has refused lone surrogates
     if size > max_bytes:
         raise XComError(
             f"XCom value for key {key!r} is {size} bytes of JSON; the limit is {max_bytes} "
@@ -194,7 +195,7 @@ class MemoryXCom:
         consumer: str | None,
         text: str,
     ) -> None:
-        size = len(text.encode())
+        size = utf8_size(text, "XCom value")  # to_json has refused lone surrogates
         self._events.append(LineageEvent(kind, scope, key, producer, consumer, size, time.time()))
 
 

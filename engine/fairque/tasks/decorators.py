@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
-from fairque.core.errors import TaskError
+from fairque.core.errors import TaskError, shorten
 from fairque.core.imports import resolve_function
 from fairque.core.models import (
     Priority,
@@ -134,7 +134,9 @@ class TaskOptions:
             if key is not None:
                 check_xcom_key(key)
         if not isinstance(values["enable_xcom"], bool):
-            raise TaskError(f"enable_xcom must be True or False, not {values['enable_xcom']!r}")
+            raise TaskError(
+                f"enable_xcom must be True or False, not {shorten(values['enable_xcom'])}"
+            )
         task_id = values.pop("task_id")
         probe = Task(task_id=task_id or "probe", **values)
         probe.validate()
@@ -476,7 +478,7 @@ def _names(value: Sequence[str] | str | None, what: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, Sequence):
-        raise TaskError(f"{what} must be a list of names, not {value!r}")
+        raise TaskError(f"{what} must be a list of names, not {shorten(value)}")
     return list(value)
 
 

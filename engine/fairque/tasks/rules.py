@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from fairque.core.errors import TaskError
+from fairque.core.errors import TaskError, shorten
 from fairque.core.models import TRIGGER_RULES, TaskState
 
 Decision = Literal["wait", "run", "cancel"]
@@ -76,7 +76,9 @@ def decide_counts(rule: str, counts: UpstreamCounts) -> Decision:
     """``run``, ``cancel`` or ``wait`` for a task with trigger ``rule`` (see the table)."""
     row = _RULES.get(rule)
     if row is None:
-        raise TaskError(f"unknown trigger_rule {rule!r}; use one of {', '.join(TRIGGER_RULES)}")
+        raise TaskError(
+            f"unknown trigger_rule {shorten(rule)}; use one of {', '.join(TRIGGER_RULES)}"
+        )
     if counts.total == 0:
         return "run"
     run, cancel = row(counts)

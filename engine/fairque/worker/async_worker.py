@@ -98,7 +98,8 @@ class AsyncWorker:
     async def run(self) -> None:
         """The worker loop, on the running event loop; errors are handled as in
         :meth:`Worker.run <fairque.worker.sync_worker.Worker.run>` (a RedisCommandError
-        also cancels the running task functions)."""
+        also cancels the running task functions, as does giving up after the grace
+        period: WorkerShutdownError)."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
         xcom = AsyncRedisXCom(self.queue, self._loop)
@@ -120,13 +121,19 @@ class AsyncWorker:
                         self._cancel_job(task_id)
                     raise
                 except (RedisUnavailableError, QueueError) as e:
-                    await self._wait(backoff.failed(e))
+                    ended = self.core.give_up(e)
+                    if ended is not None:
+                        for task_id in list(self._jobs):
+                            self._cancel_job(task_id)
+                        raise ended from e
+                    await self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
             self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            await self._retire()
+            if not self.core.gave_up:
+                await self._retire()
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:

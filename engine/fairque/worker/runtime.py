@@ -16,6 +16,7 @@ from fairque.core.errors import (
     PayloadError,
     TaskImportError,
     TaskTimeoutError,
+    WorkerShutdownError,
     XComError,
 )
 from fairque.core.models import TaskRecord, TaskState, to_json
@@ -107,6 +108,7 @@ class WorkerCore:
     observer: WorkerObserver = field(default_factory=WorkerObserver)
     stopping: bool = False
     stop_deadline: float | None = None
+    gave_up: bool = False
     _next_renewal: float = 0.0
     _next_maintenance: float = 0.0
     _next_heartbeat: float = 0.0
@@ -237,6 +239,32 @@ class WorkerCore:
     def grace_over(self) -> bool:
         """True when stopping and the grace period has ended."""
         return self.stop_deadline is not None and time.monotonic() >= self.stop_deadline
+
+    def retry_wait(self, delay: float) -> float:
+        """How long to wait after a failed cycle: ``delay`` (the backoff), but never past
+        the end of the grace period, when the worker must hand back or give up."""
+        if self.stop_deadline is None:
+            return delay
+        return max(0.0, min(delay, self.stop_deadline - time.monotonic()))
+
+    def give_up(self, error: BaseException) -> WorkerShutdownError | None:
+        """After a failed cycle (Redis unreachable): None to retry, or, when the worker is
+        stopping and its grace period is over, the error that ends its loop. Giving up
+        forgets the tasks still held (logged at ERROR): their leases bring them back."""
+        if not (self.stopping and self.grace_over()):
+            return None
+        held = sorted({*self.running, *(o.task.task_id for o in self.pending)})
+        self.running.clear()
+        self.pending.clear()
+        self.gave_up = True
+        logger.error(
+            "worker %s gives up its tasks after the grace period, Redis being unreachable "
+            "(%s); still held: %s; they return to their queues when their leases expire",
+            self.worker.id,
+            error,
+            ", ".join(held) or "none",
+        )
+        return WorkerShutdownError(self.worker.id, held, error)
 
     def done(self) -> bool:
         """True when stopping, nothing runs and every outcome is recorded."""

@@ -1,7 +1,8 @@
 """Run N worker processes and restart any that dies (``fairque worker --processes N``).
 
 SIGTERM/SIGINT are passed on to the children, which stop gracefully; a second signal is
-passed on too, so they stop at once. The supervisor exits when every child has. A child
+passed on too, so they stop at once. The supervisor exits when every child has: with
+code 3 (EXIT_GAVE_UP) when a child had to give up its tasks, else 0. A child
 that dies is restarted after a backoff (0.5 s doubling to 10 s, back to 0.5 s once a
 child has lived 30 s); the supervisor never sleeps through a signal.
 """
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from fairque.core.process import STOP_SIGNALS
+from fairque.core.process import EXIT_GAVE_UP, STOP_SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def supervise(command_for: Callable[[int], list[str]], processes: int) -> int:
         while True:
             if received:
                 if not any(child.alive() for child in children):
-                    return 0
+                    codes = [child.process.returncode for child in children if child.process]
+                    return EXIT_GAVE_UP if EXIT_GAVE_UP in codes else 0
             else:
                 for index, child in enumerate(children):
                     _tend(index, child, received)

@@ -21,6 +21,7 @@ from fairque.core.errors import (
     QueueError,
     RedisCommandError,
     RedisUnavailableError,
+    WorkerShutdownError,
 )
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
@@ -61,7 +62,7 @@ class Worker:
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: RedisCommandError | None = None
+        self.error: RedisCommandError | WorkerShutdownError | None = None
 
     def __enter__(self) -> Worker:
         return self
@@ -85,7 +86,7 @@ class Worker:
 
     def start_background(self) -> threading.Thread:
         """Run :meth:`run` on a daemon thread and return the thread; a RedisCommandError
-        that ends the loop is kept in :attr:`error`."""
+        or WorkerShutdownError that ends the loop is kept in :attr:`error`."""
         self._thread = threading.Thread(target=self._run_kept, name=f"fairque-{self.worker_id}")
         self._thread.daemon = True
         self._thread.start()
@@ -94,7 +95,7 @@ class Worker:
     def _run_kept(self) -> None:
         try:
             self.run()
-        except RedisCommandError as e:  # logged by run
+        except (RedisCommandError, WorkerShutdownError) as e:  # logged by run
             self.error = e
 
     def stop(self, graceful: bool = True) -> None:
@@ -118,7 +119,8 @@ class Worker:
         RedisCommandError (ScriptError: a Lua error, a key of the wrong type) cannot be
         mended by a retry: it is logged at CRITICAL and raised, ending the loop; the
         tasks still running are not recorded, and go back to their queues when their
-        leases expire.
+        leases expire. A stopping worker retries only until its grace period ends, then
+        gives up (WorkerShutdownError, see the class docstring).
         """
         logger.info("worker %s started (%s)", self.worker_id, self.config.worker.assigned_users)
         listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
@@ -133,11 +135,15 @@ class Worker:
                     logger.critical("worker %s stops: %s", self.worker_id, e)
                     raise
                 except (RedisUnavailableError, QueueError) as e:
-                    self._wait(backoff.failed(e))
+                    ended = self.core.give_up(e)
+                    if ended is not None:
+                        raise ended from e
+                    self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
             self._closed.set()
             listener.join(timeout=2.0)
-            self._retire()
+            if not self.core.gave_up:
+                self._retire()
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
