@@ -129,23 +129,30 @@ local function make_ready(tkey, id, user, from, now)
   return 'queued'
 end
 
--- Trigger rules: may a task run, given how its upstreams ended so far?
--- (the same table as fairque/tasks/rules.py)
+-- Trigger rules: may a task run, given how its upstreams ended so far? Returns 'run',
+-- 'wait', or the cause of a cancel: 'upstream_failed' or 'skipped' (Airflow's words).
+-- `failed` counts failed upstreams and upstreams canceled as upstream_failed; `canceled`
+-- counts the other canceled (skipped) ones. The same table as fairque/tasks/rules.py.
 local function decide(rule, total, finished, failed, canceled)
   local done = finished + failed + canceled
   if total == 0 then return 'run' end
   if rule == 'all_done' then
     if done == total then return 'run' end
   elseif rule == 'all_failed' then
-    if finished > 0 then return 'cancel' elseif done == total then return 'run' end
+    if finished + canceled > 0 then return 'skipped' elseif failed == total then return 'run' end
   elseif rule == 'one_success' then
-    if finished > 0 then return 'run' elseif done == total then return 'cancel' end
+    if finished > 0 then return 'run' end
+    if done == total then
+      if canceled == total then return 'skipped' end
+      return 'upstream_failed'
+    end
   elseif rule == 'one_failed' then
-    if failed > 0 then return 'run' elseif done == total then return 'cancel' end
+    if failed > 0 then return 'run' elseif done == total then return 'skipped' end
   elseif rule == 'none_failed' then
-    if failed > 0 then return 'cancel' elseif done == total then return 'run' end
+    if failed > 0 then return 'upstream_failed' elseif done == total then return 'run' end
   else -- all_success
-    if failed + canceled > 0 then return 'cancel' elseif finished == total then return 'run' end
+    if failed > 0 then return 'upstream_failed' end
+    if canceled > 0 then return 'skipped' elseif finished == total then return 'run' end
   end
   return 'wait'
 end
@@ -158,6 +165,28 @@ local function verdict_of(tkey)
     tonumber(c[4] or '0'), tonumber(c[5] or '0'))
 end
 
+-- How an ended task counts for its dependents' rules: a task canceled as upstream_failed
+-- counts as failed (as in Airflow), any other canceled one as skipped ('canceled').
+local function outcome_of(tkey, state)
+  if state == 'canceled' and redis.call('HGET', tkey, 'upstream_failed') == '1' then
+    return 'failed'
+  end
+  return state
+end
+
+-- Cancel a deferred or new task whose trigger rule can no longer be met (`cause`:
+-- 'upstream_failed' or 'skipped', from decide); `why` ends the error message.
+local function rule_error(tkey, rule, cause, why)
+  local kind = 'Skipped'
+  if cause == 'upstream_failed' then
+    kind = 'UpstreamFailed'
+    redis.call('HSET', tkey, 'upstream_failed', '1')
+  end
+  redis.call('HSET', tkey, 'error', cjson.encode({type = kind,
+    message = why .. ', so trigger rule ' .. (rule or 'all_success') ..
+      ' can no longer be met (' .. cause .. ')', traceback = ''}))
+end
+
 -- Record the end of a task: state, time, and expiry of the record and its deps keys.
 local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)
@@ -168,6 +197,8 @@ end
 
 -- Tell the dependents of an ended task how it ended: each deferred one runs, is
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
+-- `first_outcome` is 'finished', 'failed' or 'canceled'; a dependent canceled as
+-- upstream_failed tells its own dependents 'failed' (see outcome_of).
 local function release(first_id, first_outcome, now)
   local work = {{first_id, first_outcome}}
   local i = 1
@@ -187,12 +218,10 @@ local function release(first_id, first_outcome, now)
         if verdict == 'run' then
           redis.call('DEL', BLOCKED_PREFIX .. dep)
           make_ready(dkey, dep, r[2], 'deferred', now)
-        elseif verdict == 'cancel' then
-          redis.call('HSET', dkey, 'error', cjson.encode({type = 'UpstreamFailed',
-            message = 'upstream ' .. id .. ' ended ' .. outcome .. ', so trigger rule ' ..
-              (r[3] or 'all_success') .. ' can no longer be met', traceback = ''}))
+        elseif verdict ~= 'wait' then
+          rule_error(dkey, r[3], verdict, 'upstream ' .. id .. ' ended ' .. outcome)
           conclude(dkey, dep, r[2], 'deferred', 'canceled', now)
-          work[#work + 1] = {dep, 'canceled'}
+          work[#work + 1] = {dep, outcome_of(dkey, 'canceled')}
         end
       end
     end

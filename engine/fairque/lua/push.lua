@@ -83,7 +83,7 @@ local function link(tkey, id, deps)
       redis.call('SADD', BLOCKED_PREFIX .. id, up)
       redis.call('SADD', WAITING_PREFIX .. up, id)
     else
-      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
+      redis.call('HINCRBY', tkey, 'deps_' .. outcome_of(task_key(up), state), 1)
     end
   end
   return verdict_of(tkey)
@@ -110,10 +110,8 @@ for _, doc in ipairs(docs) do
   if verdict == 'wait' then
     set_state(tkey, id, user, nil, 'deferred', now)
     states[#states + 1] = 'deferred'
-  elseif verdict == 'cancel' then
-    redis.call('HSET', tkey, 'error', cjson.encode({type = 'UpstreamFailed',
-      message = 'its upstreams already ended so that its trigger rule cannot be met',
-      traceback = ''}))
+  elseif verdict ~= 'run' then
+    rule_error(tkey, redis.call('HGET', tkey, 'trigger_rule'), verdict, 'its upstreams already ended')
     conclude(tkey, id, user, nil, 'canceled', now)
     states[#states + 1] = 'canceled'
   else
