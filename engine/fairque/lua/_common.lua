@@ -187,6 +187,22 @@ local function rule_error(tkey, rule, cause, why)
       ' can no longer be met (' .. cause .. ')', traceback = ''}))
 end
 
+-- Link a task to its upstreams `deps` (ids): count those that already ended (each as
+-- outcome_of says), wait on the others. Returns the verdict of its trigger rule.
+local function link(tkey, id, deps)
+  redis.call('HSET', tkey, 'deps_total', #deps)
+  for _, up in ipairs(deps) do
+    local state = redis.call('HGET', task_key(up), 'state')
+    if ACTIVE_STATE[state] then
+      redis.call('SADD', BLOCKED_PREFIX .. id, up)
+      redis.call('SADD', WAITING_PREFIX .. up, id)
+    else
+      redis.call('HINCRBY', tkey, 'deps_' .. outcome_of(task_key(up), state), 1)
+    end
+  end
+  return verdict_of(tkey)
+end
+
 -- Record the end of a task: state, time, and expiry of the record and its deps keys.
 local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)
