@@ -285,3 +285,44 @@ local function end_state(tkey, wanted)
   if redis.call('HGET', tkey, 'cancel_requested') == '1' then return 'canceled' end
   return wanted
 end
+
+-- The task ids of a run, from its hash's `task_ids` field (JSON: name -> id; nil: none).
+local function run_task_ids(task_ids_json)
+  local ids = {}
+  if task_ids_json then
+    for _, id in pairs(cjson.decode(task_ids_json)) do ids[#ids + 1] = id end
+  end
+  return ids
+end
+
+-- When the last of the tasks `ids` ended (ms; 0 when no record is left), or nil while
+-- one of them is active.
+local function ended_at(ids)
+  local last = 0
+  for _, id in ipairs(ids) do
+    local r = redis.call('HMGET', task_key(id), 'state', 'finished_at')
+    if r[1] and ACTIVE_STATE[r[1]] then return nil end
+    if r[2] then last = math.max(last, math.floor(tonumber(r[2]) * 1000)) end
+  end
+  return last
+end
+
+-- Cancel a task that has not ended: a queued, deferred or scheduled one ends CANCELED
+-- (error `kind`: `message`) and its dependents are told; a started one is marked and its
+-- worker records CANCELED when it ends. Returns {'ok', 'canceled' or 'requested'},
+-- {'invalid', state} (already ended) or {'not_found'}.
+local function cancel_task(id, kind, message, now)
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
+  local state, user = r[1], r[2]
+  if not state then return {'not_found'} end
+  if not ACTIVE_STATE[state] then return {'invalid', state} end
+  if state == 'started' then
+    redis.call('HSET', tkey, 'cancel_requested', '1')
+    return {'ok', 'requested'}
+  end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+  redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
+  finalize(tkey, id, user, state, 'canceled', now)
+  return {'ok', 'canceled'}
+end

@@ -3,6 +3,9 @@
 -- KEYS[12..16] (only when the batch is a run) the run's hash, every run (ZSet), the runs
 --             by retention start (ZSet), the schedule cursors (Hash), and (only for a
 --             DAG's run) the DAG's runs (ZSet)
+-- KEYS[17]    (only for a DAG's run with a timeout or callbacks) the watched runs (ZSet):
+--             the run is added, scored by its deadline (now + its field
+--             `dagrun_timeout_seconds`, in ms) or '+inf' (see watch.lua)
 -- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
 --             id, user, priority, D, D upstream task ids, F, F field names and values
 -- then        (only with the run keys) the run: id, F, F field names and values; a run
@@ -80,6 +83,12 @@ if run then
   redis.call('ZADD', KEYS[13], now, run.id)
   redis.call('ZADD', KEYS[14], now, run.id)
   if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
+  if KEYS[17] then
+    local timeout = field_of(run.fields, 'dagrun_timeout_seconds')
+    local deadline = '+inf'
+    if timeout then deadline = fmt(now + math.floor(tonumber(timeout) * 1000)) end
+    redis.call('ZADD', KEYS[17], deadline, run.id)
+  end
 end
 local states = {}
 for _, doc in ipairs(docs) do

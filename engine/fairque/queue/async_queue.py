@@ -23,6 +23,7 @@ from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stat
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
+    RunEnd,
     RunInfo,
     compile_run,
     new_run_id,
@@ -141,6 +142,7 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        on_end: RunEnd | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
@@ -152,6 +154,7 @@ class AsyncTaskQueue(QueueBase):
             conf=conf,
             tenant=tenant,
             tick=tick,
+            on_end=on_end,
         )
         await self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
         return AsyncRunHandle(self, run_id, task_ids)
@@ -167,6 +170,12 @@ class AsyncTaskQueue(QueueBase):
     async def cancel_run(self, run_id: str) -> RunInfo:
         """Cancel every task of the run that has not ended; returns the run."""
         return await self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    async def watch_runs(self, limit: int = 500) -> list[RunInfo]:
+        """Time out the watched runs (a DAG's ``dagrun_timeout_seconds``) past their
+        deadline, and return those that ended since the last call, each to one caller
+        only: the caller runs their callbacks (workers do, see ``fairque.worker.callbacks``)."""
+        return await self._drive(steps.watch_runs(self.calls, limit))  # type: ignore[no-any-return]
 
     async def _drive(self, flow: steps.Steps) -> Any:
         reply: Any = None

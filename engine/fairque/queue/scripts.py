@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "lock",
     "unlock",
     "advance",
+    "watch",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

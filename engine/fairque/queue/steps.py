@@ -39,6 +39,17 @@ def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
     return infos
 
 
+def watch_runs(calls: QueueCalls, limit: int) -> Steps:
+    """Time out the late watched runs, claim those that ended (each by one caller
+    only) and return the claimed ones with their tasks (see watch.lua)."""
+    ended, _ = yield calls.watch_runs(limit)
+    if not ended:
+        return []
+    infos = [i for i in (yield calls.run_records(ended)) if i is not None]
+    yield from _fill(infos, calls)
+    return infos
+
+
 def cancel_run(calls: QueueCalls, run_id: str) -> Steps:
     """Cancel every task of a run that has not ended, and mark the run canceled."""
     info: RunInfo = yield from get_run(calls, run_id)
