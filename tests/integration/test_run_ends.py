@@ -6,6 +6,7 @@ a failing or disallowed callback is logged and changes nothing else."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -313,3 +314,43 @@ def test_an_async_worker_calls_run_callbacks_too(
     asyncio.run(asyncio.wait_for(serve(), budget(10)))
     (summary,) = re_.calls(log)
     assert summary["state"] == "failed" and list(summary["failed_tasks"]) == ["a"]
+
+
+@pytest.mark.slow
+def test_a_dag_file_run_times_out_end_to_end_on_the_cli(
+    redis_url: str,
+    start_worker: WorkerFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`dag trigger --wait` of a YAML DAG with a timeout and a failure callback exits 1,
+    `run show --json` says failed and timed_out, and the callback ran once."""
+    from typer.testing import CliRunner
+
+    from fairque.cli.app import app
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "slow.yaml").write_text(
+        "dag_id: slow\n"
+        "dagrun_timeout_seconds: 0.5\n"
+        f"on_failure_callback: {CALLBACK}\n"
+        "params: {log: {type: string}}\n"
+        "tasks:\n"
+        "  wait: {callable: 'tests.integration.run_ends:until_stopped', args: [30]}\n"
+    )
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(tmp_path / "dags"))
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "tests")
+    start_worker(lease_seconds=0.6)
+    log = tmp_path / "calls.log"
+    cli = CliRunner()
+    conf = f'{{"log": "{log}"}}'
+    result = cli.invoke(app, ["dag", "trigger", "slow", "--conf", conf, "--wait", "--json"])
+    assert result.exit_code == 1, result.output
+    wait_until(lambda: len(re_.calls(log)) == 1, budget(10), "the callback")
+    run_id = re_.calls(log)[0]["run_id"]
+    shown = cli.invoke(app, ["run", "show", run_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["state"] == "failed" and data["timed_out"] is True
+    assert data["tasks"]["wait"]["state"] == "canceled"
