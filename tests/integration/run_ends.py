@@ -5,11 +5,11 @@ to the file named by the run's conf ``log``."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from fairque import current_task, task
+from fairque import task
+from tests.integration.jobs import until_canceled
 
 
 @task
@@ -22,15 +22,8 @@ def broken() -> None:
     raise ValueError("broken on purpose")
 
 
-@task
-def until_stopped(seconds: float) -> str:
-    """Run until asked to stop (or ``seconds`` pass)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if current_task().cancel_requested:
-            return "stopped"
-        time.sleep(0.01)
-    return "ran out"
+until_stopped = task(until_canceled)
+"""Run until asked to stop (or ``seconds`` pass)."""
 
 
 def record(summary: dict[str, Any]) -> None:

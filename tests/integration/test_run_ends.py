@@ -336,7 +336,7 @@ def test_a_dag_file_run_times_out_end_to_end_on_the_cli(
         f"on_failure_callback: {CALLBACK}\n"
         "params: {log: {type: string}}\n"
         "tasks:\n"
-        "  wait: {callable: 'tests.integration.run_ends:until_stopped', args: [30]}\n"
+        "  wait: {callable: 'tests.integration.jobs:until_canceled', args: [30]}\n"
     )
     monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
     monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(tmp_path / "dags"))

@@ -16,6 +16,7 @@ from fairque.tasks.rules import UPSTREAM_FAILED, UpstreamCounts, cancel_cause, d
 from tests.unit import sample_tasks as st
 
 from .conftest import QueueFactory
+from .test_queue_dependencies import _end
 
 SUCCESS, FAILED, SKIPPED = "success", "failed", "skipped"
 OUTCOMES = (SUCCESS, FAILED, UPSTREAM_FAILED, SKIPPED)
@@ -43,19 +44,6 @@ def _expected(rule: str, outcomes: Sequence[str]) -> str:
     raise AssertionError("every upstream ended, yet the rule still waits")
 
 
-def _end(queue: TaskQueue, task_id: str, finish: bool) -> None:
-    taken = []
-    while (task := queue.pop()) is not None and task.task_id != task_id:
-        taken.append(task)
-    for other in taken:
-        queue.requeue(other)
-    assert task is not None, f"{task_id} was not ready"
-    if finish:
-        queue.finish(task, "ok")
-    else:
-        queue.fail(task, "broken", retryable=False)
-
-
 def _on_queue(queue: TaskQueue, case: str, rule: str, outcomes: Sequence[str]) -> str:
     """Build the case on the queue, end the upstreams in order, say what became of the
     downstream ('run', 'upstream_failed', 'skipped' or 'wait')."""
@@ -71,12 +59,12 @@ def _on_queue(queue: TaskQueue, case: str, rule: str, outcomes: Sequence[str]) -
     queue.push(Task.create(user, task_id=down, depends_on=ups, trigger_rule=rule))
     for up, outcome in zip(ups, outcomes, strict=True):
         if outcome == UPSTREAM_FAILED:
-            _end(queue, f"{up}-root", finish=False)
+            _end(queue, f"{up}-root", TaskState.FAILED)
             assert queue.get_task(up).upstream_failed
         elif outcome == SKIPPED:
             queue.cancel(up)
         else:
-            _end(queue, up, finish=outcome == SUCCESS)
+            _end(queue, up, TaskState.FINISHED if outcome == SUCCESS else TaskState.FAILED)
     record = queue.get_task(down)
     if record.state is TaskState.QUEUED:
         queue.cancel(down)  # leave nothing ready for the next case
@@ -168,7 +156,7 @@ def test_none_failed_does_not_run_after_an_upstream_failed_cascade(
     queue.push(Task.create("u", task_id="b", depends_on=["a"]))
     queue.push(Task.create("u", task_id="c", depends_on=["b"], trigger_rule="none_failed"))
     queue.push(Task.create("u", task_id="d", depends_on=["c"], trigger_rule="all_done"))
-    _end(queue, "a", finish=False)
+    _end(queue, "a", TaskState.FAILED)
     b, c = queue.get_task("b"), queue.get_task("c")
     assert (b.state, b.upstream_failed) == (TaskState.CANCELED, True)
     assert (c.state, c.upstream_failed) == (TaskState.CANCELED, True)
@@ -184,7 +172,7 @@ def test_a_task_pushed_after_its_upstreams_ended_counts_upstream_failed_as_faile
     queue.push(Task.create("u", task_id="a"))
     queue.push(Task.create("u", task_id="b", depends_on=["a"]))
     queue.push(Task.create("u", task_id="skip"))
-    _end(queue, "a", finish=False)
+    _end(queue, "a", TaskState.FAILED)
     queue.cancel("skip")
     late = queue.push(
         Task.create("u", task_id="late", depends_on=["b"], trigger_rule="none_failed")
