@@ -379,9 +379,13 @@ class QueueCalls:
             commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
         )
 
-    def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
-        """Note on the run's record that it was canceled."""
-        return PipelineCall([("HSET", self.keys.run(run_id), "canceled", "1")], lambda _: None)
+    def mark_run_canceled(self, run_id: str, canceled: bool = True) -> PipelineCall[None]:
+        """Note on the run's record that it was canceled (or take the note back)."""
+        key = self.keys.run(run_id)
+        command: tuple[Arg, ...] = (
+            ("HSET", key, "canceled", "1") if canceled else ("HDEL", key, "canceled")
+        )
+        return PipelineCall([command], lambda _: None)
 
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user, queued also per priority), totals,
