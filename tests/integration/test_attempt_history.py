@@ -8,6 +8,7 @@ import pytest
 
 from fairque import Task, TaskQueue, TaskRecord, TaskState
 from fairque.core.errors import LeaseLostError, RunEndedError
+from fairque.queue.calls import Settlement
 from fairque.queue.runs import RunState
 from fairque.tasks.context import Attempt, attempting
 from fairque.tasks.xcom import RedisXCom
@@ -168,3 +169,20 @@ def test_cancel_of_a_running_run_still_cancels(make_queue: QueueFactory) -> None
     assert info.canceled
     assert info.tasks["b"] is not None
     assert info.tasks["b"].state is TaskState.CANCELED
+
+
+def test_a_settle_sent_again_after_a_lost_reply_records_the_attempt_once(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="t"))
+    task = _claim(queue)
+    settle = queue.calls.settle(
+        queue.config.worker,
+        [Settlement(True, task.task_id, task.claim_token, '"done"', 0.1)],
+        0,
+        claim_id="settle-1",
+    )
+    queue.run_script(settle)  # the reply never reaches the worker
+    queue.run_script(settle)
+    assert [a["outcome"] for a in queue.get_task("t").attempt_history] == ["finished"]
