@@ -66,6 +66,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 _ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV.globals = {"range": _ENV.globals["range"]}  # no lipsum, cycler, joiner, namespace
 
 
 class _Date(datetime):
@@ -158,7 +159,7 @@ def problems(value: Any, params: Collection[str]) -> list[tuple[Where, str]]:
             found.append((where, f"template syntax error: {_explain(e)}"))
             continue
         for name in sorted(meta.find_undeclared_variables(tree)):
-            if name not in TEMPLATE_VARIABLES:
+            if name not in TEMPLATE_VARIABLES and name not in _ENV.globals:
                 found.append((where, f"unknown template variable {name!r}{_known()}"))
         for node in tree.find_all(nodes.Getattr):
             target = node.node
