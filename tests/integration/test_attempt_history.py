@@ -130,12 +130,15 @@ def test_lineage_entries_carry_the_pushing_attempt(make_config: ConfigFactory) -
             xcom.push(second.xcom_scope, "k", "from 2", "t")
         xcom.push(second.xcom_scope, "outside", 0, "someone")  # not from a claimed task
         xcom.pull(second.xcom_scope, "k", "reader")
+        with attempting(Attempt(second)):
+            xcom.pull(second.xcom_scope, "k", "t")
         events = [(e["kind"], e["key"], e.get("attempt")) for e in xcom.lineage("user:u")]
         assert events == [
             ("push", "k", 1),
             ("push", "k", 2),
             ("push", "outside", None),
             ("pull", "k", None),
+            ("pull", "k", 2),
         ]
 
 

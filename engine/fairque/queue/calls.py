@@ -326,11 +326,13 @@ class QueueCalls:
         task_id = holder[0] if holder else ""
         return self._call("xcom_push", args, lambda r: int(_status(r, task_id, "xcom_push")[1]))
 
-    def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
-        """Read an XCom value's JSON text (None when missing) and log the pull."""
-        return self._call(
-            "xcom_pull", [scope, key, consumer], lambda r: r[1] if r[0] == "ok" else None
-        )
+    def xcom_pull(
+        self, scope: str, key: str, consumer: str, attempt: int | None = None
+    ) -> ScriptCall[str | None]:
+        """Read an XCom value's JSON text (None when missing) and log the pull, with the
+        pulling ``attempt``'s number when a claimed task pulls."""
+        args: list[Arg] = [scope, key, consumer, *(() if attempt is None else (attempt,))]
+        return self._call("xcom_pull", args, lambda r: r[1] if r[0] == "ok" else None)
 
     def lineage(self, scope: str) -> PipelineCall[list[dict[str, Any]]]:
         """Every XCom push and pull of a scope, oldest first."""
