@@ -428,6 +428,11 @@ class TaskRecord(Task):
     upstream_failed: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
     """CANCELED because an upstream failed (Airflow's ``upstream_failed``): counts as
     failed for its own dependents' trigger rules; other cancels count as skipped."""
+    attempt_history: list[dict[str, Any]] = option([], setters=Setter.QUEUE, codec=JSON)
+    """Every attempt that ended, oldest first: ``attempt`` (its number), ``worker``,
+    ``started_at``, ``finished_at``, ``duration`` (None when the lease expired),
+    ``outcome`` (finished, failed, canceled or lease_expired) and ``error`` (type,
+    message, traceback; None on success). Kept as long as the record."""
 
     @classmethod
     def of(cls, task: Task, **queue_fields: Any) -> TaskRecord:
