@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fairque import task
-from tests.integration.jobs import until_canceled
+from tests.integration.jobs import sleep_then, until_canceled
 
 
 @task
@@ -24,6 +24,9 @@ def broken() -> None:
 
 until_stopped = task(until_canceled)
 """Run until asked to stop (or ``seconds`` pass)."""
+
+nap = task(sleep_then)
+"""Sleep, then return a value."""
 
 
 def record(summary: dict[str, Any]) -> None:

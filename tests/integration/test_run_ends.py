@@ -9,13 +9,14 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fairque import AsyncWorker, TaskQueue, TaskState, Worker
+from fairque import AsyncWorker, FairQueueConfig, TaskQueue, TaskState, Worker
 from fairque.core.errors import DagError
 from fairque.dag import DAG, validate_dag_file
 from fairque.dag.runs import trigger
@@ -24,6 +25,7 @@ from tests.integration import run_ends as re_
 from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory, QueueFactory
+from .proxy import CuttableProxy
 
 S = TaskState
 CALLBACK = "tests.integration.run_ends:record"
@@ -354,3 +356,29 @@ def test_a_dag_file_run_times_out_end_to_end_on_the_cli(
     data = json.loads(shown.output)
     assert data["state"] == "failed" and data["timed_out"] is True
     assert data["tasks"]["wait"]["state"] == "canceled"
+
+
+@pytest.mark.slow
+def test_redis_down_when_a_run_ends_delays_its_callback_and_calls_it_once(
+    make_queue: QueueFactory, proxy: CuttableProxy, tmp_path: Path
+) -> None:
+    """The connection is cut while the run's last task runs: its outcome and the run's
+    end wait for Redis; once back, the run ends and the callback is called once."""
+    queue = make_queue()
+    log = tmp_path / "calls.log"
+    dag = _dag(re_.nap(0.5, "done").with_options(task_id="a"), on_success_callback=CALLBACK)
+    run = trigger(queue, dag, conf={"log": str(log)})
+    config = FairQueueConfig.create_default(
+        redis=proxy.url, worker_id="cut", allowed_modules=["tests"], poll_interval_seconds=0.05
+    )
+    with Worker(config) as worker:
+        worker.start_background()
+        wait_until(lambda: run.states()["a"] is S.STARTED, budget(10), "the task to start")
+        proxy.cut()
+        time.sleep(1.0)  # the task ends during the cut: its outcome waits for Redis
+        assert run.states()["a"] is S.STARTED and re_.calls(log) == []
+        proxy.restore()
+        (summary,) = _ended(queue, log)
+        assert summary["state"] == "success"
+        assert worker.error is None
+    assert len(re_.calls(log)) == 1
