@@ -382,3 +382,23 @@ def test_redis_down_when_a_run_ends_delays_its_callback_and_calls_it_once(
         assert summary["state"] == "success"
         assert worker.error is None
     assert len(re_.calls(log)) == 1
+
+
+def test_every_watched_run_gets_its_turn_beyond_the_limit(make_queue: QueueFactory) -> None:
+    """Runs that go on do not hide the ended ones behind them: each look moves a run to
+    the back of the watched set."""
+    queue = make_queue()
+    dag = _dag(re_.ok().with_options(task_id="a"), on_success_callback=CALLBACK)
+    for n in range(5):  # triggered first, never end
+        trigger(queue, dag, conf={"log": "-"}, run_id=f"long{n}")
+    started = [queue.pop() for _ in range(5)]
+    assert all(started)
+    for n in range(3):
+        trigger(queue, dag, conf={"log": "-"}, run_id=f"short{n}")
+    while (task := queue.pop()) is not None:
+        queue.finish(task, "ok")
+    claimed: list[str] = []
+    for _ in range(5):
+        claimed += [info.run_id for info in queue.watch_runs(limit=2)]
+    assert sorted(claimed) == ["short0", "short1", "short2"]
+    assert queue.redis.zcard(queue.keys.runs_watched) == 5

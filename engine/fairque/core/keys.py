@@ -28,7 +28,7 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
                                                counts from (creation, then its end once
                                                the trim saw it ended)
     fq:runs:watched                    ZSet    runs with a timeout or callbacks that have
-                                               not ended, by deadline (ms; +inf: none)
+                                               not ended, by when watch.lua last looked
     fq:dags:paused                     Set     ids of paused DAGs (their schedule does not fire)
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
@@ -137,7 +137,7 @@ class Keys:
     @property
     def runs_watched(self) -> str:
         """Sorted set of the runs with a timeout or callbacks that have not ended, scored
-        by their deadline in ms ('+inf' without a timeout), for ``watch.lua``."""
+        by when ``watch.lua`` last looked at them (ms)."""
         return self._k("runs", "watched")
 
     @property

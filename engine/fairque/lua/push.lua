@@ -4,8 +4,8 @@
 --             by retention start (ZSet), the schedule cursors (Hash), and (only for a
 --             DAG's run) the DAG's runs (ZSet)
 -- KEYS[17]    (only for a DAG's run with a timeout or callbacks) the watched runs (ZSet):
---             the run is added, scored by its deadline (now + its field
---             `dagrun_timeout_seconds`, in ms) or '+inf' (see watch.lua)
+--             the run is added (scored now); with a field `dagrun_timeout_seconds` its
+--             hash gets `timeout_at` (ms) = now + that (see watch.lua)
 -- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
 --             id, user, priority, D, D upstream task ids, F, F field names and values
 -- then        (only with the run keys) the run: id, F, F field names and values; a run
@@ -85,9 +85,10 @@ if run then
   if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
   if KEYS[17] then
     local timeout = field_of(run.fields, 'dagrun_timeout_seconds')
-    local deadline = '+inf'
-    if timeout then deadline = fmt(now + math.floor(tonumber(timeout) * 1000)) end
-    redis.call('ZADD', KEYS[17], deadline, run.id)
+    if timeout then
+      redis.call('HSET', KEYS[12], 'timeout_at', fmt(now + math.floor(tonumber(timeout) * 1000)))
+    end
+    redis.call('ZADD', KEYS[17], now, run.id)
   end
 end
 local states = {}
