@@ -180,6 +180,16 @@ class InvalidStateError(QueueError):
         super().__init__(f"cannot {operation} task {task_id!r}: it is {state}")
 
 
+class ClearError(QueueError):
+    """A run's tasks cannot be cleared (nothing to clear, a task still active or gone, an
+    unknown task name); nothing was changed."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(f"cannot clear run {run_id!r}: {reason}")
+
+
 class RedisCommandError(QueueError):
     """Redis refused a command for a reason a retry cannot mend (a bug or corrupted
     data, e.g. WRONGTYPE); ``operation`` names what was attempted."""

@@ -158,6 +158,22 @@ local function verdict_of(tkey)
     tonumber(c[4] or '0'), tonumber(c[5] or '0'))
 end
 
+-- Link a task to its upstreams `deps` (ids): count those that already ended, wait on the
+-- others. Returns the verdict of its trigger rule (for push and clear).
+local function link(tkey, id, deps)
+  redis.call('HSET', tkey, 'deps_total', #deps)
+  for _, up in ipairs(deps) do
+    local state = redis.call('HGET', task_key(up), 'state')
+    if ACTIVE_STATE[state] then
+      redis.call('SADD', BLOCKED_PREFIX .. id, up)
+      redis.call('SADD', WAITING_PREFIX .. up, id)
+    else
+      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
+    end
+  end
+  return verdict_of(tkey)
+end
+
 -- Record the end of a task: state, time, and expiry of the record and its deps keys.
 local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)

@@ -74,21 +74,6 @@ for i = 1, n do
   docs[i] = doc
 end
 
--- Count the upstreams that already ended; wait on the others. Returns the verdict.
-local function link(tkey, id, deps)
-  redis.call('HSET', tkey, 'deps_total', #deps)
-  for _, up in ipairs(deps) do
-    local state = redis.call('HGET', task_key(up), 'state')
-    if ACTIVE_STATE[state] then
-      redis.call('SADD', BLOCKED_PREFIX .. id, up)
-      redis.call('SADD', WAITING_PREFIX .. up, id)
-    else
-      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
-    end
-  end
-  return verdict_of(tkey)
-end
-
 local now = now_ms()
 if run then
   redis.call('HSET', KEYS[12], 'created_at', seconds(now), unpack(run.fields))

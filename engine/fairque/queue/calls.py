@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
+    ClearError,
     DagError,
     DuplicateTaskError,
     InvalidStateError,
@@ -270,6 +271,19 @@ class QueueCalls:
         """Cancel a task; the reply is 'canceled', or 'requested' for a started task."""
         return self._call("cancel", [task_id, reason], lambda r: _parse_cancel(r, task_id))
 
+    def clear(
+        self, run_id: str, tasks: Sequence[tuple[str, Sequence[str]]], all_ids: Sequence[str]
+    ) -> ScriptCall[list[str]]:
+        """Put ``tasks`` ((id, upstream ids), upstreams first) of run ``run_id`` back to
+        run again in one step (see clear.lua); ``all_ids`` are the run's task ids. The
+        reply is each cleared task's new state; ClearError when one is active or gone."""
+        args: list[Arg] = [run_id, len(tasks)]
+        for task_id, deps in tasks:
+            args += [task_id, len(deps), *deps]
+        args += [len(all_ids), *all_ids]
+        parse = lambda r: _parse_clear(r, run_id)  # noqa: E731
+        return self._call("clear", args, parse, [self.keys.run(run_id)])
+
     def delete(self, task_id: str) -> ScriptCall[TaskState]:
         """Remove a task entirely; the reply is the state it was in."""
         return self._call("delete", [task_id], lambda r: _parse_end(r, task_id))
@@ -514,6 +528,15 @@ def _parse_settle(
         else:
             results.append(_parse_fail(one, task_id))
     return results, _parse_tasks(reply[1])
+
+
+def _parse_clear(reply: Any, run_id: str) -> list[str]:
+    code = reply[0]
+    if code == "not_found":
+        raise ClearError(run_id, f"the record of task {reply[1]!r} is gone")
+    if code == "active":
+        raise ClearError(run_id, f"task {reply[1]!r} is {reply[2]} (wait for it to end)")
+    return list(reply[1])
 
 
 def _parse_cancel(reply: Any, task_id: str) -> str:

@@ -169,6 +169,17 @@ class TaskQueue(QueueBase):
         """Cancel every task of the run that has not ended; returns the run."""
         return self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
 
+    def clear_run(
+        self, run_id: str, tasks: Sequence[str] | None = None, downstream: bool = True
+    ) -> RunInfo:
+        """Put the run's failed and upstream-canceled tasks (or the tasks named in
+        ``tasks``), with their downstream when ``downstream``, back to run again inside
+        the same run, in one atomic step; finished tasks keep their results and XCom.
+        Returns the run; ClearError (nothing changed) when there is nothing to clear or
+        a chosen task is queued or started."""
+        flow = steps.clear_run(self.calls, run_id, tasks, downstream)
+        return self._drive(flow)  # type: ignore[no-any-return]
+
     def _drive(self, flow: steps.Steps) -> Any:
         reply: Any = None
         error: Exception | None = None
