@@ -6,12 +6,14 @@
 -- ARGV[..]  M, then the M task ids of the whole run (ended ones get their TTL renewed)
 -- Returns {'ok', {new state of each cleared task}}
 --      or {'not_found', task_id} (a record expired or was deleted; nothing written)
---      or {'active', task_id, state} (queued, scheduled or started; nothing written).
+--      or {'active', task_id, state} (queued, scheduled or started; nothing written)
+--      or {'held'} (the run waits for a slot of its DAG's max_active_runs).
 -- A cleared task keeps its attempts (numbers continue) and gets its declared retries
 -- again; its result, error and end are dropped; it is relinked to its upstreams (ended
 -- ones counted, cleared ones waited on) and decided by its trigger rule: DEFERRED,
 -- QUEUED/SCHEDULED, or CANCELED at once. Tasks not cleared keep their results and XCom.
--- The run's `canceled` mark is removed, so the run is running again.
+-- The run's `canceled` mark is removed, so the run is running again; a DAG's run that
+-- had ended takes a slot of its max_active_runs again (even beyond the limit).
 
 local RUN, RUN_ID = KEYS[12], ARGV[13]
 local CLEARABLE = {deferred = true, finished = true, failed = true, canceled = true}
@@ -31,12 +33,22 @@ local all = {}
 for i = 1, m do all[i] = ARGV[at + i] end
 
 -- Check everything before writing anything.
+if redis.call('HGET', RUN, 'held') == '1' then return {'held'} end
 for _, doc in ipairs(docs) do
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if not state then return {'not_found', doc.id} end
   if not CLEARABLE[state] then return {'active', doc.id, state} end
   for _, up in ipairs(doc.deps) do
     if redis.call('EXISTS', task_key(up)) == 0 then return {'not_found', up} end
+  end
+end
+
+-- One more active task in the run; a run that had ended takes its DAG's slot again.
+local function count_active(delta)
+  if redis.call('HEXISTS', RUN, 'active_tasks') == 0 then return end
+  if redis.call('HINCRBY', RUN, 'active_tasks', delta) == delta then
+    local slots = redis.call('HGET', RUN, 'slots_key')
+    if slots then redis.call('SADD', slots, RUN) end
   end
 end
 
@@ -49,6 +61,7 @@ for _, doc in ipairs(docs) do
     'declared_max_retries')
   local user = r[2]
   local declared = tonumber(r[5] or r[4] or '0')
+  if r[1] ~= 'deferred' then count_active(1) end
   set_state(tkey, id, user, r[1], 'deferred', now)
   redis.call('PERSIST', tkey)
   redis.call('DEL', BLOCKED_PREFIX .. id)

@@ -141,6 +141,7 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        max_active_runs: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
@@ -153,7 +154,8 @@ class AsyncTaskQueue(QueueBase):
             tenant=tenant,
             tick=tick,
         )
-        await self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        await self.run_script(call)
         return AsyncRunHandle(self, run_id, task_ids)
 
     async def get_run(self, run_id: str) -> RunInfo:

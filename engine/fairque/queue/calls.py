@@ -113,6 +113,7 @@ class QueueCalls:
         items: Sequence[Task | MakesTask],
         *,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
+        max_active_runs: int | None = None,
     ) -> ScriptCall[BatchPushResult]:
         """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
         atomically; validates before any I/O.
@@ -120,17 +121,27 @@ class QueueCalls:
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
         record, refused with RunExistsError when that run exists, or when it is a
         scheduler's tick (fields ``schedule`` and ``tick``) its schedule's cursor passed.
+        ``max_active_runs`` (a DAG's run only): beyond that many active runs of the DAG,
+        the run is created QUEUED and its tasks start when a slot frees (see push.lua).
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
         tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
+        run_key = self.keys.run(run[0]) if run is not None else None
         for task in in_dependency_order(tasks):
-            args += self._push_args(task)
+            args += self._push_args(task, run_key)
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
             k = self.keys
+            if dag_id is not None and max_active_runs is not None:
+                fields = {
+                    **fields,
+                    "max_active_runs": str(max_active_runs),
+                    "slots_key": k.run_slots(dag_id),
+                    "queued_key": k.queued_runs(dag_id),
+                }
             extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
@@ -143,9 +154,10 @@ class QueueCalls:
         call = self.push([task])
         return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
-    def _push_args(self, task: Task) -> list[Arg]:
+    def _push_args(self, task: Task, run_key: str | None = None) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
-        the record's fields (count, names and values)."""
+        the record's fields (count, names and values); a run's task also names its run's
+        key (``run_key``), which the script ending it counts down (see _common.lua)."""
         task.validate(check_json=False)  # to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
@@ -154,6 +166,8 @@ class QueueCalls:
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
+        if run_key is not None:
+            fields["run_key"] = run_key
         return [
             *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
             *task.depends_on,
@@ -534,6 +548,8 @@ def _parse_clear(reply: Any, run_id: str) -> list[str]:
     code = reply[0]
     if code == "not_found":
         raise ClearError(run_id, f"the record of task {reply[1]!r} is gone")
+    if code == "held":
+        raise ClearError(run_id, "it is queued, waiting for a slot of max_active_runs")
     if code == "active":
         raise ClearError(run_id, f"task {reply[1]!r} is {reply[2]} (wait for it to end)")
     return list(reply[1])

@@ -142,6 +142,7 @@ class TaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        max_active_runs: int | None = None,
     ) -> RunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
@@ -154,7 +155,8 @@ class TaskQueue(QueueBase):
             tenant=tenant,
             tick=tick,
         )
-        self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        self.run_script(call)
         return RunHandle(self, run_id, task_ids)
 
     def get_run(self, run_id: str) -> RunInfo:
