@@ -12,6 +12,7 @@ from fairque.dag.model import DAG
 from fairque.dag.runs import trigger
 from fairque.queue.runs import RunState
 from tests.integration import clear_tasks
+from tests.timing import budget, wait_until
 
 from .conftest import QueueFactory
 
@@ -95,3 +96,15 @@ def test_runs_without_a_limit_and_pipelines_start_at_once(make_queue: QueueFacto
     runs = [trigger(queue, dag, run_id=f"limited__{i}").run_id for i in range(3)]
     ready = [t.task_id for t in queue.pop_many(5)]
     assert sorted(ready) == [f"{runs[0]}:extract", f"{runs[1]}:extract"]
+
+
+def test_a_run_ended_by_a_lost_worker_starts_the_next_one(make_queue: QueueFactory) -> None:
+    """A worker dies holding the run's last task: the reclaim that fails it for good
+    (no recovery left) starts the queued run in the same step."""
+    queue = make_queue(lease_seconds=1, max_recoveries=0)
+    first, second, _ = _three_runs(queue)
+    held = queue.pop()  # and never finished: its worker is gone
+    assert held is not None and held.task_id == f"{first}:extract"
+    wait_until(lambda: queue.reclaim_expired() == (0, 1), budget(5), "the lease to expire")
+    assert queue.get_run(first).state is RunState.FAILED
+    assert queue.get_task(f"{second}:extract").state is S.QUEUED
