@@ -100,6 +100,7 @@ def clear(
         list[str] | None,
         typer.Option(
             "--task",
+            metavar="NAME",
             help="Clear this task (repeatable); default: every failed "
             "task and every task canceled because of an upstream.",
         ),
