@@ -42,3 +42,17 @@ def calls(directory: Path) -> list[str]:
     """The names of the executed tasks, in order."""
     path = directory / "calls"
     return path.read_text(encoding="utf-8").split() if path.exists() else []
+
+
+@task(task_id="gate")
+def gate(directory: str, limit: float = 20.0) -> str:
+    """Wait (at most ``limit`` seconds) until ``{directory}/open`` exists."""
+    import time
+
+    _record(directory, "gate")
+    deadline = time.monotonic() + limit
+    while not (Path(directory) / "open").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the gate never opened")
+        time.sleep(0.05)
+    return "passed"

@@ -3,6 +3,7 @@ the run resumes it on a real worker without executing its finished upstream agai
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,40 @@ def test_run_clear_refuses_a_run_with_nothing_to_clear(
     assert "task 'load' is queued" in out.output
     out = cli.invoke(app, ["run", "clear", "no-such-run", "--yes"])
     assert out.exit_code == 1 and "no-such-run" in out.output
+
+
+def test_a_manual_trigger_beyond_max_active_runs_waits_for_the_running_run(
+    queue: TaskQueue,
+    worker: Worker,
+    cli: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "limited.yaml").write_text(
+        "dag_id: limited\nmax_active_runs: 1\ntasks:\n"
+        f'  gate: {{callable: "tests.integration.clear_tasks:gate", '
+        f'kwargs: {{directory: "{tmp_path}"}}}}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(dags))
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "tests")
+    ids = []
+    for _ in range(2):
+        out = cli.invoke(app, ["dag", "trigger", "limited", "--json"])
+        assert out.exit_code == 0, out.output
+        ids.append(json.loads(out.output[out.output.index("{") :])["run_id"])
+    first, second = ids
+    wait_until(
+        lambda: queue.get_run(first).state is RunState.RUNNING, budget(10), "first run starts"
+    )
+    assert queue.get_run(second).state is RunState.QUEUED
+    assert queue.get_task(f"{second}:gate").state is S.DEFERRED
+    (tmp_path / "open").touch()
+    wait_until(
+        lambda: queue.get_run(second).state is RunState.SUCCESS, budget(20), "second run ends"
+    )
+    a, b = queue.get_run(first), queue.get_run(second)
+    assert a.state is RunState.SUCCESS
+    assert b.started_at is not None and a.ended_at is not None and b.started_at >= a.ended_at
