@@ -5,7 +5,8 @@
 --             DAG's run) the DAG's runs (ZSet)
 -- KEYS[17]    (only for a DAG's run with a timeout or callbacks) the watched runs (ZSet):
 --             the run is added (scored now); with a field `dagrun_timeout_seconds` its
---             hash gets `timeout_at` (ms) = now + that (see watch.lua)
+--             hash gets `timeout_at` (ms) = now + that when it starts (now, or when a
+--             held run gets its slot: start_run in _common.lua; see watch.lua)
 -- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
 --             id, user, priority, D, D upstream task ids, F, F field names and values
 -- then        (only with the run keys) the run: id, F, F field names and values; a run
@@ -17,6 +18,8 @@
 --      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
 --         schedule's cursor already passed (nothing written): runs are created once,
 --         even after retention removed them (trim.lua keeps such a run until then).
+-- A DAG's run with the fields `max_active_runs`, `slots_key` and `queued_key` beyond that
+-- many runs holding a slot is held (`held`, every task DEFERRED) until a slot frees.
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
 -- decided by its trigger rule at once; any other is SCHEDULED (due later) or QUEUED.
 
@@ -83,14 +86,32 @@ if run then
   redis.call('ZADD', KEYS[13], now, run.id)
   redis.call('ZADD', KEYS[14], now, run.id)
   if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
-  if KEYS[17] then
-    local timeout = field_of(run.fields, 'dagrun_timeout_seconds')
-    if timeout then
-      redis.call('HSET', KEYS[12], 'timeout_at', fmt(now + math.floor(tonumber(timeout) * 1000)))
+  if KEYS[17] then redis.call('ZADD', KEYS[17], now, run.id) end
+end
+
+-- A DAG's run beyond its max_active_runs is held: created, its tasks DEFERRED, until a
+-- slot frees (see run_task_ended in _common.lua). Slots of runs without an active task
+-- left (trimmed or deleted) are taken back first.
+local held = false
+local slots = run and field_of(run.fields, 'slots_key')
+if slots then
+  local queued, limit = field_of(run.fields, 'queued_key'), tonumber(field_of(run.fields, 'max_active_runs'))
+  for _, member in ipairs(redis.call('SMEMBERS', slots)) do
+    if tonumber(redis.call('HGET', member, 'active_tasks') or '0') <= 0 then
+      redis.call('SREM', slots, member)
     end
-    redis.call('ZADD', KEYS[17], now, run.id)
+  end
+  fill_slots(slots, queued, limit, now)
+  if redis.call('SCARD', slots) >= limit then
+    held = true
+    redis.call('HSET', KEYS[12], 'held', '1')
+    redis.call('ZADD', queued, now, KEYS[12])
+  else
+    redis.call('SADD', slots, KEYS[12])
   end
 end
+if run and not held then set_timeout(KEYS[12], now) end
+local active = 0
 local states = {}
 for _, doc in ipairs(docs) do
   local id, user = doc.id, doc.user
@@ -102,7 +123,7 @@ for _, doc in ipairs(docs) do
   redis.call('SADD', ALL_USERS, user)
   local verdict = 'run'
   if #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end
-  if verdict == 'wait' then
+  if verdict == 'wait' or (verdict == 'run' and held) then
     set_state(tkey, id, user, nil, 'deferred', now)
     states[#states + 1] = 'deferred'
   elseif verdict ~= 'run' then
@@ -112,5 +133,7 @@ for _, doc in ipairs(docs) do
   else
     states[#states + 1] = make_ready(tkey, id, user, nil, now)
   end
+  if states[#states] ~= 'canceled' then active = active + 1 end
 end
+if run then redis.call('HSET', KEYS[12], 'active_tasks', active) end
 return {'ok', states}

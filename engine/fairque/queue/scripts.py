@@ -31,6 +31,7 @@ SCRIPT_NAMES = (
     "unlock",
     "advance",
     "watch",
+    "clear",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)
