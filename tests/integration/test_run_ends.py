@@ -402,3 +402,47 @@ def test_every_watched_run_gets_its_turn_beyond_the_limit(make_queue: QueueFacto
         claimed += [info.run_id for info in queue.watch_runs(limit=2)]
     assert sorted(claimed) == ["short0", "short1", "short2"]
     assert queue.redis.zcard(queue.keys.runs_watched) == 5
+
+
+def test_a_held_runs_timeout_starts_when_it_gets_its_slot(make_queue: QueueFactory) -> None:
+    """max_active_runs=1: the second run waits for a slot without its clock running."""
+    queue = make_queue()
+    dag = _dag(re_.ok().with_options(task_id="a"), max_active_runs=1, dagrun_timeout_seconds=0.3)
+    first = trigger(queue, dag, conf={"log": "-"}, run_id="first")
+    second = trigger(queue, dag, conf={"log": "-"}, run_id="second")
+    assert queue.redis.hget(queue.keys.run(second.run_id), "timeout_at") is None
+    task = queue.pop()
+    assert task is not None and task.run_id == first.run_id
+    time.sleep(0.4)  # past the first run's deadline; the second has none yet
+    queue.finish(task, "ok")  # ends the first run (success: it ended before it was looked at)
+    assert queue.get_task(f"{second.run_id}:a").state is S.QUEUED  # the second starts
+    assert queue.redis.hget(queue.keys.run(second.run_id), "timeout_at") is not None
+    assert [i.run_id for i in queue.watch_runs()] == ["first"]
+    assert not queue.get_run(second.run_id).timed_out
+    wait_until(
+        lambda: queue.watch_runs() == [] and queue.get_run(second.run_id).timed_out,
+        budget(5),
+        "the second run's timeout",
+    )
+    assert queue.get_run(second.run_id).state is RunState.FAILED
+
+
+def test_clearing_a_run_watches_it_again_and_its_next_end_calls_back_again(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    dag = _dag(re_.broken().with_options(task_id="a", max_retries=0), on_failure_callback=CALLBACK)
+    run = trigger(queue, dag, conf={"log": "-"})
+    task = queue.pop()
+    assert task is not None
+    queue.fail(task, "broken", retryable=False)
+    assert [i.state for i in queue.watch_runs()] == [RunState.FAILED]
+    assert queue.watch_runs() == []
+    queue.clear_run(run.run_id)
+    assert queue.redis.hget(queue.keys.run(run.run_id), "ended_at") is None
+    assert queue.get_run(run.run_id).state in (RunState.QUEUED, RunState.RUNNING)
+    again = queue.pop()
+    assert again is not None
+    queue.finish(again, "fixed")
+    (ended,) = queue.watch_runs()
+    assert ended.run_id == run.run_id and ended.state is RunState.SUCCESS
