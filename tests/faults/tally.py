@@ -1,0 +1,83 @@
+"""Tasks that log each execution, and the tally the fault tests check against the records.
+
+A task runs ``tests.faults.jobs:record``, which RPUSHes its id to :data:`EXECUTIONS` on
+the server under test. At the end, for every task: it FINISHED, was claimed once per
+attempt (``attempts == 1 + recoveries``), and ran at least once and at most once per
+claim (``1 <= executions <= 1 + recoveries``; below that bound only when a worker was
+killed between claiming a task and starting it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from fairque import Task, TaskQueue
+from fairque.core.models import TaskState
+
+EXECUTIONS = "faults:executions"
+"""The list the task body appends to (a test key, outside the queue's prefix)."""
+
+
+def recording_tasks(
+    url: str, count: int, tenants: int, seconds: float, prefix: str = "t"
+) -> list[Task]:
+    """``count`` tasks over ``tenants`` users, each logging its run then sleeping."""
+    return [
+        Task.create(
+            f"tenant-{n % tenants:02d}",
+            task_id=f"{prefix}{n:04d}",
+            func="tests.faults.jobs:record",
+            args=[url, EXECUTIONS, f"{prefix}{n:04d}", seconds],
+            max_retries=1000,
+        )
+        for n in range(count)
+    ]
+
+
+def push_all(queue: TaskQueue, tasks: list[Task], chunk: int = 500) -> None:
+    for start in range(0, len(tasks), chunk):
+        queue.push_batch(tasks[start : start + chunk])
+
+
+def finished_count(queue: TaskQueue) -> int:
+    return int(queue.redis.zcard(queue.keys.state(TaskState.FINISHED)))
+
+
+@dataclass
+class Tally:
+    """What happened to a set of tasks: executions, reclaims, and any broken rule."""
+
+    tasks: int = 0
+    executions: int = 0
+    reclaims: int = 0
+    ran_more_than_once: int = 0
+    claimed_not_run: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def tally(queue: TaskQueue, tasks: list[Task]) -> Tally:
+    """Check every task against its executions; the problems name the tasks that break
+    a rule (not FINISHED, ran twice under one claim, never ran, ...)."""
+    runs = Counter(_text(m) for m in queue.redis.lrange(EXECUTIONS, 0, -1))
+    pipe = queue.redis.pipeline(transaction=False)
+    for task in tasks:
+        pipe.hmget(queue.keys.task(task.task_id), "state", "attempts", "recoveries", "result")
+    out = Tally(tasks=len(tasks), executions=sum(runs.values()))
+    for task, raw in zip(tasks, pipe.execute(), strict=True):
+        state, attempts, recoveries, result = (_text(v) if v else "" for v in raw)
+        ran, reclaimed = runs[task.task_id], int(recoveries or 0)
+        out.reclaims += reclaimed
+        out.ran_more_than_once += ran > 1
+        out.claimed_not_run += 1 + reclaimed - ran
+        if state != "finished" or result != f'"{task.task_id}"':
+            out.problems.append(f"{task.task_id}: {state or 'gone'}, result {result}")
+        elif int(attempts) != 1 + reclaimed:
+            out.problems.append(f"{task.task_id}: {attempts} attempts, {reclaimed} reclaims")
+        elif not 1 <= ran <= 1 + reclaimed:
+            out.problems.append(f"{task.task_id}: ran {ran} times, {reclaimed} reclaims")
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
