@@ -42,6 +42,8 @@ def scaled(seconds: float) -> float:
 def _asked_for(config: pytest.Config) -> bool:
     if "faults" in (config.option.markexpr or ""):
         return True
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return False  # the testpaths of a plain `pytest`
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
         if path == HERE or HERE in path.parents:
