@@ -14,16 +14,18 @@ that variable names a file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.integration.conftest import make_config, make_queue, queue_kind
-from tests.integration.procs import Procs
+from tests.integration.test_redis_outages import proxy
+from tests.integration.test_worker_processes import procs, queue
 
-__all__ = ["make_config", "make_queue", "queue_kind"]  # the queue factories, shared
+# Shared fixtures: the queue factories, `procs` (processes killed at teardown), `queue`
+# (a connection to the clean test database) and `proxy` (a CuttableProxy to it).
+__all__ = ["make_config", "make_queue", "procs", "proxy", "queue", "queue_kind"]
 
 HERE = Path(__file__).resolve().parent
 REPORT_ENV = "FAIRQUE_FAULTS_REPORT"
@@ -89,13 +91,3 @@ def figures(request: pytest.FixtureRequest) -> Figures:
 
 def _show(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
-
-
-@pytest.fixture
-def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
-    """Starts processes on the clean test database; kills every one of them afterwards."""
-    started = Procs(tmp_path, redis_url)
-    try:
-        yield started
-    finally:
-        started.kill_all()

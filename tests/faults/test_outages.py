@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 
-from fairque import FairQueueConfig, TaskQueue
+from fairque import TaskQueue
 from fairque.core.models import TaskState
 from fairque.queue.scripts import script_source
 from tests.faults.conftest import Figures, scaled
@@ -27,20 +25,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 MODES = pytest.mark.parametrize("mode", [[], ["--async"]], ids=["sync", "async"])
 GRACE = 1.0  # the worker's --shutdown-grace
 LEASE = 2.0
-
-
-@pytest.fixture
-def queue(redis_url: str, redis_client: redis.Redis) -> Iterator[TaskQueue]:
-    with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as connection:
-        yield connection
-
-
-@pytest.fixture
-def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
-    if not redis_url.startswith("redis://"):
-        pytest.skip("the outage tests need a redis://host:port server")
-    with CuttableProxy(redis_url) as p:
-        yield p
 
 
 @pytest.mark.xfail(

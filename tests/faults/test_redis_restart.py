@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from fairque import FairQueueConfig, TaskQueue
 from fairque.core.models import TaskState
@@ -17,19 +16,12 @@ from fairque.server.process import free_port
 from tests.faults.conftest import Figures, scaled
 from tests.faults.tally import finished_count, push_all, recording_tasks, tally
 from tests.integration.procs import Procs, wait_for
+from tests.integration.test_worker_processes import ping
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 TASKS, TENANTS = 300, 10
 OUTAGE = 0.5  # seconds between the crash and the restart
-
-
-def ping(url: str) -> bool:
-    try:
-        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
-            return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.mark.timeout(scaled(120))

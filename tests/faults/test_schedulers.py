@@ -9,11 +9,9 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-import redis
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.scheduler.scheduler import TaskScheduler
@@ -23,12 +21,6 @@ from tests.integration.procs import CLI, Proc, Procs, wait_for
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 LOCK_TTL = 1.0
-
-
-@pytest.fixture
-def queue(redis_url: str, redis_client: redis.Redis) -> Iterator[TaskQueue]:
-    with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as connection:
-        yield connection
 
 
 def add_every_second(redis_url: str, schedule_id: str) -> None:

@@ -11,12 +11,10 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-import redis
 
-from fairque import FairQueueConfig, TaskQueue
+from fairque import TaskQueue
 from fairque.core.models import TaskState
 from tests.faults.conftest import Figures, scaled
 from tests.faults.tally import finished_count, push_all, recording_tasks, tally
@@ -29,12 +27,6 @@ LEASE = 1.0  # seconds: a killed worker's tasks are reclaimed this long after th
 TASK_SECONDS = 0.03  # each task's run, so that kills land in the middle of tasks
 KILL_EVERY = (0.5, 1.2)  # seconds between two kills, drawn at random
 KILL_PHASE = 30.0  # the most seconds of kills; then the workers finish in peace
-
-
-@pytest.fixture
-def queue(redis_url: str, redis_client: redis.Redis) -> Iterator[TaskQueue]:
-    with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as connection:
-        yield connection
 
 
 def start_worker(procs: Procs, slot: int, generation: int, *options: str) -> Proc:
