@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -260,6 +261,8 @@ class DAG:
     source: str | None = None
     task_info: Mapping[str, TaskInfo] = field(default_factory=dict)
     defaults_applied: bool = field(default=False, repr=False)
+    start_date: datetime | None = None
+    end_date: datetime | None = None
 
     def __post_init__(self) -> None:
         self._check_fields()
@@ -280,6 +283,10 @@ class DAG:
             pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
         self._check_graph(pipeline, params)
         set_ = object.__setattr__
+        set_(self, "start_date", self._moment("start_date", self.start_date))
+        set_(self, "end_date", self._moment("end_date", self.end_date, end=True))
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise DagError(f"DAG {self.dag_id!r}: end_date is before start_date")
         set_(self, "pipeline", pipeline)
         set_(self, "params", MappingProxyType(params))
         set_(self, "default_args", MappingProxyType(defaults))
@@ -301,6 +308,12 @@ class DAG:
         if not isinstance(self.catchup, bool):
             raise DagError(f"DAG {self.dag_id!r}: catchup must be true or false")
         validate_identifier(self.tenant, "user_id")
+
+    def _moment(self, name: str, value: object, end: bool = False) -> datetime | None:
+        try:
+            return as_moment(value, self.timezone, end)
+        except ValueError as e:
+            raise DagError(f"DAG {self.dag_id!r}: {name} {e}") from None
 
     def _check_params(self, params: Mapping[str, Any]) -> None:
         problems = [text for _, text in param_problems(params)]
@@ -362,6 +375,8 @@ class DAG:
             "timezone": self.timezone,
             "catchup": self.catchup,
             "max_active_runs": self.max_active_runs,
+            "start_date": self.start_date.isoformat() if self.start_date else None,
+            "end_date": self.end_date.isoformat() if self.end_date else None,
             "tenant": self.tenant,
             "params": {name: spec.to_dict() for name, spec in self.params.items()},
             "default_args": dict(self.default_args),
@@ -400,16 +415,22 @@ class DAG:
             raise DagConfError(self.dag_id, problems)
         return json.loads(to_json(merged, "conf"))  # type: ignore[no-any-return]
 
-    def pipeline_for(self, conf: Mapping[str, Any] | None = None) -> Pipeline:
+    def pipeline_for(
+        self, conf: Mapping[str, Any] | None = None, dates: Mapping[str, str] | None = None
+    ) -> Pipeline:
         """The pipeline as one run with ``conf`` executes it: conf checked (DagConfError)
         and merged over the params' defaults, every template's ``payload["conf"]`` set to
         it, and every string in args or kwargs (at any depth) that is exactly
-        ``"{{ params.NAME }}"`` replaced by that param's value. For in-process runs."""
+        ``"{{ params.NAME }}"`` replaced by that param's value. For in-process runs.
+        ``dates`` (the run's ``logical_date``, ``data_interval_start`` and
+        ``data_interval_end``, ISO text) go to ``payload["dates"]``, where
+        ``current_task().logical_date`` and friends read them."""
         merged = self.check_conf(conf)
+        extra = {"dates": dict(dates)} if dates else {}
         nodes = {
             name: clone_task(
                 task,
-                payload={**task.payload, "conf": copy.deepcopy(merged)},
+                payload={**task.payload, "conf": copy.deepcopy(merged), **extra},
                 args=substitute(task.args, merged),
                 kwargs=substitute(task.kwargs, merged),
             )
@@ -423,15 +444,45 @@ class DAG:
         *,
         user_id: str | None = None,
         conf: Mapping[str, Any] | None = None,
+        dates: Mapping[str, str] | None = None,
     ) -> list[Task]:
         """The task records of one run, upstreams first; nothing is written anywhere.
 
-        The conf is applied as in :meth:`pipeline_for` (a task reads it as
-        ``current_task().conf``); ``task_id`` is ``"<run_id>:<name>"``; ``user_id``
-        (else the DAG's ``tenant``) is whose fair share the run uses.
+        The conf and the run's ``dates`` are applied as in :meth:`pipeline_for` (a task
+        reads them as ``current_task().conf``, ``.logical_date``...); ``task_id`` is
+        ``"<run_id>:<name>"``; ``user_id`` (else the DAG's ``tenant``) is whose fair
+        share the run uses.
         """
-        pipeline = self.pipeline_for(conf)
+        pipeline = self.pipeline_for(conf, dates)
         return pipeline.compile(run_id, user_id=user_id or self.tenant)
+
+
+def as_moment(value: object, zone: str, end: bool = False) -> datetime | None:
+    """``value`` (None, a date, a datetime or its ISO text) as an aware datetime; a naive
+    time is wall time in the time zone ``zone``, and a date alone is that day's midnight
+    there (with ``end``, the day's last microsecond: an end date covers its whole day).
+    ValueError says what is wrong."""
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{_shown(value)} is not a date: use YYYY-MM-DD or an ISO date and time"
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+        if end:
+            value = value.replace(hour=23, minute=59, second=59, microsecond=999_999)
+    if not isinstance(value, datetime):
+        raise ValueError(f"must be a date such as 2024-01-01, not {_shown(value)}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value
 
 
 def placeholders(value: Any) -> list[str]:
@@ -486,6 +537,7 @@ __all__ = [
     "PARAM_TYPES",
     "ParamSpec",
     "TaskInfo",
+    "as_moment",
     "dependency_problems",
     "make_croniter",
     "param_problems",

@@ -38,13 +38,17 @@ def trigger(
     run_id: str | None = None,
     logical_date: datetime | None = None,
     tick: tuple[str, float] | None = None,
+    data_interval: tuple[datetime, datetime] | None = None,
 ) -> RunHandle:
     """Check ``conf`` against the DAG's params, then write one run atomically.
 
     ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
     the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). The logical date
-    and the run id default to the server's time (``TIME``), not this machine's. Raises
-    DagConfError (nothing written) for a bad conf, RunExistsError for a used run id.
+    and the run id default to the server's time (``TIME``), not this machine's;
+    ``data_interval`` (start, end) defaults to the logical date for both. Tasks read
+    them as ``current_task().logical_date``, ``.data_interval_start`` and
+    ``.data_interval_end``. Raises DagConfError (nothing written) for a bad conf,
+    RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
     merged = dag.check_conf(conf)
@@ -52,16 +56,26 @@ def trigger(
         now = queue.run_pipeline(control.server_time())
         logical_date = logical_date or datetime.fromtimestamp(now, tz=timezone.utc)
         run_id = run_id or manual_run_id(dag.dag_id, now)
-    tasks = dag.compile(run_id, user_id=user, conf=merged)
+    start, end = data_interval or (logical_date, logical_date)
+    dates = {
+        "logical_date": _utc(logical_date),
+        "data_interval_start": _utc(start),
+        "data_interval_end": _utc(end),
+    }
+    tasks = dag.compile(run_id, user_id=user, conf=merged, dates=dates)
     return queue.enqueue_tasks(
         tasks,
         run_id,
         dag_id=dag.dag_id,
-        logical_date=logical_date.astimezone(timezone.utc).isoformat(),
+        logical_date=dates["logical_date"],
         conf=merged,
         tenant=user,
         tick=tick,
     )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
 
 
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
