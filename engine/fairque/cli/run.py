@@ -72,6 +72,13 @@ def show(
         console.print_json(json.dumps({**info.to_dict(), "lineage": lineage}))
         return
     console.print(run_table(info))
+    if info.dag_snapshot:
+        snapshot = info.dag_snapshot
+        console.print(
+            f"DAG {info.dag_id} as it ran: version {snapshot.get('version')}, "
+            f"{len(snapshot.get('tasks', []))} task(s), file {snapshot.get('source') or '-'}",
+            highlight=False,
+        )
     if lineage:
         table = Table("kind", "key", "producer", "consumer", "bytes", title="XCom lineage")
         for e in lineage:

@@ -141,9 +141,11 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        dag_snapshot: Mapping[str, Any] | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
-        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
+        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
+        ``dag_snapshot`` is the DAG's structure as the run was created (kept with the run)."""
         task_ids = {t.label: t.task_id for t in tasks}
         fields = run_fields(
             task_ids,
@@ -152,6 +154,7 @@ class AsyncTaskQueue(QueueBase):
             conf=conf,
             tenant=tenant,
             tick=tick,
+            dag_snapshot=dag_snapshot,
         )
         await self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
         return AsyncRunHandle(self, run_id, task_ids)
