@@ -189,7 +189,7 @@ def test_tasks_see_the_logical_date_and_data_interval(
 def test_wait_exits_1_when_a_run_fails_and_the_others_still_run(
     cli: CliRunner, worker: Worker, tmp_path: Path
 ) -> None:
-    folder = _folder(tmp_path, second="fail_on_second_day")
+    folder = _folder(tmp_path, second="fail_on_second_day", extra="default_args: {max_retries: 0}")
     args = ["backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03", "--wait"]
     code, out = invoke(cli, folder, *args, "--timeout", str(budget(30)), "--json")
     assert code == 1, out

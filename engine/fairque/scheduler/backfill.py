@@ -99,9 +99,9 @@ def backfill(
     merged = dag.check_conf(conf)
     now = datetime.fromtimestamp(queue.run_pipeline(control.server_time()), tz=timezone.utc)
     report = Backfill(dag.dag_id, start, end, dry_run=dry_run)
-    for tick in ticks_between(dag, start, end):
-        if tick > now:
-            break
+    ticks = [tick for tick in ticks_between(dag, start, end) if tick <= now]
+    previous = data_interval(dag, ticks[0])[0] if ticks else None
+    for tick in ticks:
         run_id = scheduled_run_id(dag.dag_id, tick)
         if dry_run:
             (report.existing if _exists(queue, run_id) else report.created).append(run_id)
@@ -113,12 +113,14 @@ def backfill(
                 conf=merged,
                 run_id=run_id,
                 logical_date=tick,
-                data_interval=data_interval(dag, tick),
+                data_interval=(previous or tick, tick),
             )
         except RunExistsError:
             report.existing.append(run_id)
         else:
             report.created.append(run_id)
+        finally:
+            previous = tick  # the ticks are consecutive: each one starts the next interval
     return report
 
 
