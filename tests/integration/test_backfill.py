@@ -127,6 +127,12 @@ def test_backfill_and_the_scheduler_never_run_a_tick_twice(
         scheduler.close()
     assert report.created == ["daily__2024-01-01T00:00:00Z"]
     assert len(report.existing) == 3
+    fired = queue.get_run("daily__2024-01-03T00:00:00Z").tasks["first"]
+    assert fired is not None and fired.payload["dates"] == {
+        "logical_date": "2024-01-03T00:00:00+00:00",
+        "data_interval_start": "2024-01-02T00:00:00+00:00",
+        "data_interval_end": "2024-01-03T00:00:00+00:00",
+    }
     assert len(queue.list_runs("daily")) == 4
 
 

@@ -63,6 +63,16 @@ def data_interval(dag: DAG, tick: datetime) -> tuple[datetime, datetime]:
     return (before or tick), tick
 
 
+def intervals(dag: DAG, ticks: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The data intervals of consecutive schedule ``ticks`` (oldest first): each one
+    starts at the tick before it; the first one's start is looked up once."""
+    found: list[tuple[datetime, datetime]] = []
+    for tick in ticks:
+        start = found[-1][1] if found else data_interval(dag, tick)[0]
+        found.append((start, tick))
+    return found
+
+
 def in_range(dag: DAG, tick: datetime) -> bool:
     """True when ``tick`` is within the DAG's ``start_date`` and ``end_date``."""
     return not (dag.start_date and tick < dag.start_date) and not (
@@ -100,8 +110,8 @@ def backfill(
     now = datetime.fromtimestamp(queue.run_pipeline(control.server_time()), tz=timezone.utc)
     report = Backfill(dag.dag_id, start, end, dry_run=dry_run)
     ticks = [tick for tick in ticks_between(dag, start, end) if tick <= now]
-    previous = data_interval(dag, ticks[0])[0] if ticks else None
-    for tick in ticks:
+    for interval in intervals(dag, ticks):
+        tick = interval[1]
         run_id = scheduled_run_id(dag.dag_id, tick)
         if dry_run:
             (report.existing if _exists(queue, run_id) else report.created).append(run_id)
@@ -113,14 +123,12 @@ def backfill(
                 conf=merged,
                 run_id=run_id,
                 logical_date=tick,
-                data_interval=(previous or tick, tick),
+                data_interval=interval,
             )
         except RunExistsError:
             report.existing.append(run_id)
         else:
             report.created.append(run_id)
-        finally:
-            previous = tick  # the ticks are consecutive: each one starts the next interval
     return report
 
 
@@ -132,4 +140,4 @@ def _exists(queue: TaskQueue, run_id: str) -> bool:
     return True
 
 
-__all__ = ["Backfill", "backfill", "data_interval", "in_range", "ticks_between"]
+__all__ = ["Backfill", "backfill", "data_interval", "in_range", "intervals", "ticks_between"]

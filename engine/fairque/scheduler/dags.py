@@ -13,7 +13,7 @@ from fairque.core.errors import RunExistsError
 from fairque.dag.loader import dags_folder, load_dags
 from fairque.dag.model import DAG
 from fairque.dag.runs import paused_dags, scheduled_run_id, trigger
-from fairque.scheduler.backfill import data_interval, in_range
+from fairque.scheduler.backfill import in_range, intervals
 
 if TYPE_CHECKING:
     from fairque.scheduler.scheduler import TaskScheduler
@@ -80,7 +80,8 @@ class DagSource:
             return []
         room = dag.max_active_runs - _active_runs(scheduler, dag)
         fired = []
-        for tick in ticks[: max(room, 0)]:
+        for interval in intervals(dag, ticks[: max(room, 0)]):
+            tick = interval[1]
             run_id = scheduled_run_id(dag.dag_id, tick)
             try:
                 trigger(
@@ -89,7 +90,7 @@ class DagSource:
                     run_id=run_id,
                     logical_date=tick,
                     tick=(key, tick.timestamp()),
-                    data_interval=data_interval(dag, tick),
+                    data_interval=interval,
                 )
                 fired.append(run_id)
                 logger.info("fired DAG %s for %s: run %s", dag.dag_id, tick.isoformat(), run_id)
