@@ -60,18 +60,18 @@ def trigger(
         now = queue.run_pipeline(control.server_time())
         logical_date = logical_date or datetime.fromtimestamp(now, tz=timezone.utc)
         run_id = run_id or manual_run_id(dag.dag_id, now)
-    start, end = data_interval or (logical_date, logical_date)
-    dates = {
-        "logical_date": _utc(logical_date),
-        "data_interval_start": _utc(start),
-        "data_interval_end": _utc(end),
-    }
-    tasks = dag.compile(run_id, user_id=user, conf=merged, dates=dates)
+    tasks = dag.compile(
+        run_id,
+        user_id=user,
+        conf=merged,
+        logical_date=logical_date,
+        data_interval=data_interval,
+    )
     return queue.enqueue_tasks(
         tasks,
         run_id,
         dag_id=dag.dag_id,
-        logical_date=dates["logical_date"],
+        logical_date=logical_date.astimezone(timezone.utc).isoformat(),
         conf=merged,
         tenant=user,
         tick=tick,
@@ -103,10 +103,6 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
         content = json.dumps(snapshot, sort_keys=True, default=str).encode()
     snapshot["version"] = hashlib.sha256(content).hexdigest()[:16]
     return snapshot
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
