@@ -20,7 +20,7 @@ from fairque.scheduler.backfill import backfill
 from fairque.scheduler.scheduler import TaskScheduler
 from tests.timing import budget
 
-from .conftest import ConfigFactory, QueueFactory
+from .conftest import ConfigFactory, QueueFactory, background_worker
 
 DAILY = """\
 dag_id: {dag_id}
@@ -61,19 +61,8 @@ def _day(day: int, hour: int = 0) -> datetime:
 
 @pytest.fixture
 def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
-    config = FairQueueConfig.create_default(
-        worker_id="backfill-worker",
-        redis=redis_url,
-        poll_interval_seconds=0.1,
-        max_concurrent_tasks=4,
-        allowed_modules=["tests"],
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+    with background_worker(redis_url, "backfill-worker", allowed_modules=["tests"]) as running:
+        yield running
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ DagsFolderOption = Annotated[
         show_default=False,
     ),
 ]
+WaitTimeoutOption = Annotated[float, typer.Option(help="Seconds --wait waits at most.")]
 ConfOption = Annotated[
     str | None, typer.Option("--conf", help='Run parameters as JSON, e.g. \'{"source": "api"}\'.')
 ]
@@ -224,7 +225,7 @@ def trigger_dag(
     conf: ConfOption = None,
     tenant: Annotated[str | None, typer.Option(help="Whose fair share the run uses.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    timeout: WaitTimeoutOption = 3600.0,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
     redis_url: RedisUrlOption = None,
@@ -268,7 +269,7 @@ def backfill_dag(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the runs it would create; write nothing.")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    timeout: WaitTimeoutOption = 3600.0,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
     redis_url: RedisUrlOption = None,
