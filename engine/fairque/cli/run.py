@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ from fairque.cli.common import (
     console,
     open_queue,
 )
+
+if TYPE_CHECKING:
+    from fairque.queue.runs import RunInfo
 
 run_app = typer.Typer(help="Runs of pipelines and DAGs.")
 
@@ -72,6 +75,9 @@ def show(
         console.print_json(json.dumps({**info.to_dict(), "lineage": lineage}))
         return
     console.print(run_table(info))
+    history = attempts_table(info)
+    if history.row_count:
+        console.print(history)
     if info.dag_snapshot:
         snapshot = info.dag_snapshot
         console.print(
@@ -80,12 +86,50 @@ def show(
             highlight=False,
         )
     if lineage:
-        table = Table("kind", "key", "producer", "consumer", "bytes", title="XCom lineage")
+        table = Table(
+            "kind", "key", "producer", "attempt", "consumer", "bytes", title="XCom lineage"
+        )
         for e in lineage:
+            attempt = e.get("attempt")
             table.add_row(
-                e["kind"], e["key"], e["producer"] or "-", e["consumer"] or "-", str(e["bytes"])
+                e["kind"],
+                e["key"],
+                e["producer"] or "-",
+                "-" if attempt is None else str(attempt),
+                e["consumer"] or "-",
+                str(e["bytes"]),
             )
         console.print(table)
+
+
+def attempts_table(info: RunInfo) -> Table:
+    """Every ended attempt of every task of a run, oldest first per task."""
+    table = Table(
+        "task",
+        "attempt",
+        "worker",
+        "started",
+        "ended",
+        "duration",
+        "outcome",
+        "error",
+        title="Attempts",
+    )
+    for name, task in info.tasks.items():
+        for a in task.attempt_history if task is not None else []:
+            error = a.get("error") or {}
+            duration = a.get("duration")
+            table.add_row(
+                name,
+                str(a.get("attempt")),
+                a.get("worker") or "-",
+                _when(a.get("started_at")),
+                _when(a.get("finished_at")),
+                "-" if duration is None else f"{duration:.2f} s",
+                str(a.get("outcome")),
+                f"{error.get('type', '')}: {error.get('message', '')}"[:80] if error else "",
+            )
+    return table
 
 
 @run_app.command()
@@ -94,7 +138,8 @@ def cancel(
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Cancel every task of the run that has not ended."""
+    """Cancel every task of the run that has not ended; a run that has ended is refused
+    (exit code 1) and left as it is."""
     with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.cancel_run(run_id)
     console.print(f"run {run_id}: {info.state}")

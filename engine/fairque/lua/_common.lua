@@ -217,13 +217,31 @@ local function log_lineage(scope, event)
   if XCOM_TTL > 0 then redis.call('EXPIRE', lkey, XCOM_TTL) end
 end
 
--- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it.
-local function xcom_store(scope, key, value_json, producer, now)
+-- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it
+-- (with the pushing attempt's number when a claimed task pushed, else null).
+local function xcom_store(scope, key, value_json, producer, attempt, now)
   local xkey = XCOM_PREFIX .. scope
   redis.call('HSET', xkey, key, cjson.encode({producer = producer}) .. '\n' .. value_json)
   if XCOM_TTL > 0 then redis.call('EXPIRE', xkey, XCOM_TTL) end
   log_lineage(scope, {kind = 'push', key = key, producer = producer,
-    consumer = cjson.null, bytes = #value_json, time = now / 1000})
+    consumer = cjson.null, bytes = #value_json, time = now / 1000,
+    attempt = attempt or cjson.null})
+end
+
+-- Append one attempt to the task's attempt_history (a JSON array kept on its record, so
+-- it lives as long as the record): number, worker, start, end (s), duration (s or
+-- null), outcome (finished, failed, canceled or lease_expired) and error (JSON text of
+-- {type, message, traceback}, or nil). Built by text so the error is stored as sent.
+local function record_attempt(tkey, outcome, duration, err_json, now)
+  local r = redis.call('HMGET', tkey, 'attempts', 'worker_id', 'started_at', 'attempt_history')
+  local entry = cjson.encode({attempt = tonumber(r[1] or '0'), worker = r[2] or cjson.null,
+    started_at = tonumber(r[3] or '') or cjson.null, finished_at = now / 1000,
+    duration = tonumber(duration or '') or cjson.null, outcome = outcome})
+  entry = string.sub(entry, 1, -2) .. ',"error":' .. (err_json or 'null') .. '}'
+  local log = r[4]
+  if not log or log == '[]' then log = '[' .. entry .. ']'
+  else log = string.sub(log, 1, -2) .. ',' .. entry .. ']' end
+  redis.call('HSET', tkey, 'attempt_history', log)
 end
 
 -- The task's user when the caller still holds the claim (its `claim_token` matches the

@@ -168,7 +168,8 @@ class AsyncTaskQueue(QueueBase):
         return await self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
 
     async def cancel_run(self, run_id: str) -> RunInfo:
-        """Cancel every task of the run that has not ended; returns the run."""
+        """Cancel every task of the run that has not ended; returns the run.
+        RunEndedError (nothing changed) for a run that has ended."""
         return await self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
 
     async def _drive(self, flow: steps.Steps) -> Any:

@@ -326,11 +326,13 @@ class QueueCalls:
         task_id = holder[0] if holder else ""
         return self._call("xcom_push", args, lambda r: int(_status(r, task_id, "xcom_push")[1]))
 
-    def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
-        """Read an XCom value's JSON text (None when missing) and log the pull."""
-        return self._call(
-            "xcom_pull", [scope, key, consumer], lambda r: r[1] if r[0] == "ok" else None
-        )
+    def xcom_pull(
+        self, scope: str, key: str, consumer: str, attempt: int | None = None
+    ) -> ScriptCall[str | None]:
+        """Read an XCom value's JSON text (None when missing) and log the pull, with the
+        pulling ``attempt``'s number when a claimed task pulls."""
+        args: list[Arg] = [scope, key, consumer, *(() if attempt is None else (attempt,))]
+        return self._call("xcom_pull", args, lambda r: r[1] if r[0] == "ok" else None)
 
     def lineage(self, scope: str) -> PipelineCall[list[dict[str, Any]]]:
         """Every XCom push and pull of a scope, oldest first."""
@@ -379,9 +381,13 @@ class QueueCalls:
             commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
         )
 
-    def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
-        """Note on the run's record that it was canceled."""
-        return PipelineCall([("HSET", self.keys.run(run_id), "canceled", "1")], lambda _: None)
+    def mark_run_canceled(self, run_id: str, canceled: bool = True) -> PipelineCall[None]:
+        """Note on the run's record that it was canceled (or take the note back)."""
+        key = self.keys.run(run_id)
+        command: tuple[Arg, ...] = (
+            ("HSET", key, "canceled", "1") if canceled else ("HDEL", key, "canceled")
+        )
+        return PipelineCall([command], lambda _: None)
 
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user, queued also per priority), totals,

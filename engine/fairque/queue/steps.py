@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Generator
 from typing import Any
 
-from fairque.core.errors import InvalidStateError, RunNotFoundError
+from fairque.core.errors import InvalidStateError, RunEndedError, RunNotFoundError
 from fairque.queue import control
 from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
 from fairque.queue.runs import RunInfo
@@ -40,12 +40,25 @@ def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
 
 
 def cancel_run(calls: QueueCalls, run_id: str) -> Steps:
-    """Cancel every task of a run that has not ended, and mark the run canceled."""
+    """Cancel every task of a run that has not ended, and mark the run canceled.
+
+    A run that has ended is refused with RunEndedError and left as it is; so is one
+    that ended between the read and the cancellation (no task was still active: the
+    canceled mark is taken back)."""
     info: RunInfo = yield from get_run(calls, run_id)
+    if info.state.is_finished:
+        raise RunEndedError(run_id, info.state.value, "cancel")
     yield calls.mark_run_canceled(run_id)
+    reached = 0
     for task_id in info.task_ids.values():
         with contextlib.suppress(InvalidStateError, KeyError):  # ended (or expired) already
             yield calls.cancel(task_id, f"run {run_id} was canceled")
+            reached += 1
+    if reached == 0:
+        if not info.canceled:
+            yield calls.mark_run_canceled(run_id, canceled=False)
+        ended: RunInfo = yield from get_run(calls, run_id)
+        raise RunEndedError(run_id, ended.state.value, "cancel")
     refreshed: RunInfo = yield from get_run(calls, run_id)
     return refreshed
 

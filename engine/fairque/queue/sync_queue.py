@@ -169,7 +169,8 @@ class TaskQueue(QueueBase):
         return self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
 
     def cancel_run(self, run_id: str) -> RunInfo:
-        """Cancel every task of the run that has not ended; returns the run."""
+        """Cancel every task of the run that has not ended; returns the run.
+        RunEndedError (nothing changed) for a run that has ended."""
         return self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
 
     def _drive(self, flow: steps.Steps) -> Any:
