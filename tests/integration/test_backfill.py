@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, TaskQueue, Worker
 from fairque.cli.app import app
+from fairque.core.errors import DagError
 from fairque.dag.loader import load_dags
 from fairque.dag.model import DAG
 from fairque.scheduler.backfill import backfill
@@ -215,8 +216,8 @@ def test_manual_triggers_have_their_moment_as_logical_date_and_interval(
     ("args", "message"),
     [
         (["--start", "2024-01-03", "--end", "2024-01-01"], "before its start"),
-        (["--start", "yesterday", "--end", "2024-01-01"], "is not a date"),
-        (["--start", "2024-02-30", "--end", "2024-03-01"], "is not a date"),
+        (["--start", "yesterday", "--end", "2024-01-01"], 'start "yesterday" is not a date'),
+        (["--start", "2024-01-01", "--end", "2024-02-30"], 'end "2024-02-30" is not a date'),
     ],
 )
 def test_bad_ranges_are_refused_and_write_nothing(
@@ -243,6 +244,16 @@ def test_unscheduled_or_unknown_dags_and_bad_conf_are_refused(
     assert code == 1 and "daily" in out, out
     code, out = invoke(cli, folder, "backfill", "daily", *span, "--conf", '{"nope": 1}')
     assert code == 1 and "unknown param" in out, out
+
+
+def test_dates_and_iso_text_are_accepted_by_the_python_api(
+    make_queue: QueueFactory, tmp_path: Path
+) -> None:
+    queue, dag = make_queue(), _dag(_folder(tmp_path, cron="0 6 * * *"))
+    report = backfill(queue, dag, date(2024, 1, 1), "2024-01-03", dry_run=True)
+    assert len(report.created) == 3
+    with pytest.raises(DagError, match="start"):
+        backfill(queue, dag, None, "2024-01-03")  # type: ignore[arg-type]
 
 
 def test_future_ticks_are_left_to_the_scheduler(make_queue: QueueFactory, tmp_path: Path) -> None:

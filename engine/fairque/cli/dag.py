@@ -284,9 +284,8 @@ def backfill_dag(
 
     with cli_errors():
         dag = _dag(dags_folder_, dag_id)
-        first, last = _date(start, dag, "--start"), _date(end, dag, "--end", whole_day=True)
         with open_queue(redis_url, state_dir) as queue:
-            report = backfill(queue, dag, first, last, conf=_conf(conf), dry_run=dry_run)
+            report = backfill(queue, dag, start, end, conf=_conf(conf), dry_run=dry_run)
             if not as_json:
                 _print_backfill(report)
             infos = [
@@ -303,17 +302,6 @@ def backfill_dag(
             console.print(f"run {info.run_id}: [bold]{info.state}[/bold]")
     if any(info.state.value != "success" for info in infos):
         raise typer.Exit(1)
-
-
-def _date(text: str, dag: DAG, option: str, whole_day: bool = False) -> datetime:
-    from fairque.dag.model import as_moment
-
-    try:
-        moment = as_moment(text, dag.timezone, end=whole_day)
-    except ValueError as e:
-        fail(f"{option} {e}")
-    assert moment is not None
-    return moment
 
 
 def _print_backfill(report: Backfill) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fairque.core.errors import DagError, RunExistsError, RunNotFoundError
-from fairque.dag.model import DAG
+from fairque.dag.model import DAG, as_moment
 from fairque.dag.runs import scheduled_run_id, trigger
 from fairque.queue import control
 from fairque.queue.sync_queue import TaskQueue
@@ -95,17 +95,20 @@ def ticks_between(dag: DAG, start: datetime, end: datetime) -> list[datetime]:
 def backfill(
     queue: TaskQueue,
     dag: DAG,
-    start: datetime,
-    end: datetime,
+    start: datetime | date | str,
+    end: datetime | date | str,
     *,
     conf: Mapping[str, Any] | None = None,
     dry_run: bool = False,
 ) -> Backfill:
-    """Create one run of ``dag`` per schedule tick in [``start``, ``end``] (aware
-    datetimes), oldest first, skipping the ticks whose run exists already. Ticks after
-    the server's now are left out. ``dry_run`` writes nothing and reports what would
-    be created. DagError for a DAG without schedule or a reversed range, DagConfError
-    (nothing written) for a bad ``conf``."""
+    """Create one run of ``dag`` per schedule tick in [``start``, ``end``], oldest
+    first, skipping the ticks whose run exists already. ``start``/``end`` are datetimes,
+    dates or ISO text, read as ``start_date``/``end_date`` are (naive: in the DAG's time
+    zone; an end date covers its whole day). Ticks after the server's now are left out.
+    ``dry_run`` writes nothing and reports what would be created. DagError for a bad
+    date, a DAG without schedule or a reversed range, DagConfError (nothing written)
+    for a bad ``conf``."""
+    start, end = _moment(dag, "start", start), _moment(dag, "end", end, True)
     merged = dag.check_conf(conf)
     now = datetime.fromtimestamp(queue.run_pipeline(control.server_time()), tz=timezone.utc)
     report = Backfill(dag.dag_id, start, end, dry_run=dry_run)
@@ -130,6 +133,16 @@ def backfill(
         else:
             report.created.append(run_id)
     return report
+
+
+def _moment(dag: DAG, name: str, value: object, end: bool = False) -> datetime:
+    try:
+        moment = as_moment(value, dag.timezone, end)
+    except ValueError as e:
+        raise DagError(f"the backfill's {name} {e}") from None
+    if moment is None:
+        raise DagError(f"the backfill needs a {name} date")
+    return moment
 
 
 def _exists(queue: TaskQueue, run_id: str) -> bool:
