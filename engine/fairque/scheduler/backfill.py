@@ -86,7 +86,9 @@ def ticks_between(dag: DAG, start: datetime, end: datetime) -> list[datetime]:
     if not dag.schedule:
         raise DagError(f"DAG {dag.dag_id!r} has no schedule: there is nothing to backfill")
     if end < start:
-        raise DagError(f"the backfill's end {end.isoformat()} is before its start")
+        raise DagError(
+            f"the backfill's end ({end.isoformat()}) is before its start ({start.isoformat()})"
+        )
     zone = check_timezone(dag.timezone)
     ticks = fire_times(dag.schedule, zone, start - _JUST_BEFORE, end, limit=100_000)
     return [tick for tick in ticks if in_range(dag, tick)]
