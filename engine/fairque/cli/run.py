@@ -143,3 +143,35 @@ def cancel(
     with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.cancel_run(run_id)
     console.print(f"run {run_id}: {info.state}")
+
+
+@run_app.command()
+def clear(
+    run_id: str,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            metavar="NAME",
+            help="Clear this task (repeatable); default: every failed "
+            "task and every task canceled because of an upstream.",
+        ),
+    ] = None,
+    downstream: Annotated[
+        bool, typer.Option("--downstream/--no-downstream", help="Also clear their downstream.")
+    ] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Run failed tasks (or the ones named) again inside the same run; finished tasks
+    keep their results and are not executed again."""
+    from fairque.queue.clearing import clear_plan
+
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
+        plan = clear_plan(queue.get_run(run_id), task, downstream)
+        console.print(f"run {run_id}: clearing {', '.join(plan.names)}")
+        if not yes and not typer.confirm("Clear these tasks?"):
+            raise typer.Exit(1)
+        info = queue.clear_run(run_id, task, downstream)
+    console.print(f"run {run_id}: {info.state}")

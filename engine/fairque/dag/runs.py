@@ -51,8 +51,9 @@ def trigger(
     and the run id default to the server's time (``TIME``), not this machine's;
     ``data_interval`` (start, end) defaults to the logical date for both. Tasks read
     them as ``current_task().logical_date``, ``.data_interval_start`` and
-    ``.data_interval_end``. Raises DagConfError (nothing written) for a bad conf,
-    RunExistsError for a used run id.
+    ``.data_interval_end``. Beyond the DAG's ``max_active_runs`` active runs, the run is
+    created QUEUED and its tasks start when an earlier run ends. Raises DagConfError
+    (nothing written) for a bad conf, RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
     merged = dag.check_conf(conf)
@@ -76,6 +77,7 @@ def trigger(
         tenant=user,
         tick=tick,
         dag_snapshot=dag_snapshot(dag),
+        max_active_runs=dag.max_active_runs,
     )
 
 

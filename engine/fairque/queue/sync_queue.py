@@ -143,6 +143,7 @@ class TaskQueue(QueueBase):
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
+        max_active_runs: int | None = None,
     ) -> RunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
@@ -157,7 +158,8 @@ class TaskQueue(QueueBase):
             tick=tick,
             dag_snapshot=dag_snapshot,
         )
-        self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        self.run_script(call)
         return RunHandle(self, run_id, task_ids)
 
     def get_run(self, run_id: str) -> RunInfo:
@@ -172,6 +174,17 @@ class TaskQueue(QueueBase):
         """Cancel every task of the run that has not ended; returns the run.
         RunEndedError (nothing changed) for a run that has ended."""
         return self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    def clear_run(
+        self, run_id: str, tasks: Sequence[str] | None = None, downstream: bool = True
+    ) -> RunInfo:
+        """Put the run's failed and upstream-canceled tasks (or the tasks named in
+        ``tasks``), with their downstream when ``downstream``, back to run again inside
+        the same run, in one atomic step; finished tasks keep their results and XCom.
+        Returns the run; ClearError (nothing changed) when there is nothing to clear or
+        a chosen task is queued or started."""
+        flow = steps.clear_run(self.calls, run_id, tasks, downstream)
+        return self._drive(flow)  # type: ignore[no-any-return]
 
     def _drive(self, flow: steps.Steps) -> Any:
         reply: Any = None
