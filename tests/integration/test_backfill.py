@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,20 @@ def test_wait_exits_1_when_a_run_fails_and_the_others_still_run(
         "daily__2024-01-02T00:00:00Z": "failed",
         "daily__2024-01-03T00:00:00Z": "success",
     }
+
+
+def test_a_backfill_beyond_max_active_runs_runs_one_at_a_time(
+    cli: CliRunner, worker: Worker, tmp_path: Path, redis_url: str
+) -> None:
+    folder = _folder(tmp_path, extra="max_active_runs: 1")
+    args = ["backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03", "--wait"]
+    code, out = invoke(cli, folder, *args, "--timeout", str(budget(30)), "--json")
+    assert code == 0, out
+    assert set(json.loads(out[out.index("{") :])["runs"].values()) == {"success"}
+    with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as queue:
+        runs = sorted(queue.list_runs("daily"), key=lambda r: r.run_id)
+    spans = [(r.started_at or 0, r.ended_at or 0) for r in runs]
+    assert all(ended <= started for (_, ended), (started, _) in pairwise(spans))
 
 
 def test_manual_triggers_have_their_moment_as_logical_date_and_interval(
