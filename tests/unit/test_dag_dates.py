@@ -12,7 +12,7 @@ import pytest
 from fairque.core.errors import DagError
 from fairque.dag import DAG
 from fairque.dag.validate import validate_paths
-from fairque.scheduler.backfill import data_interval, ticks_between
+from fairque.scheduler.backfill import data_interval, intervals, ticks_between
 from tests.unit import sample_tasks as st
 
 
@@ -71,3 +71,13 @@ def test_data_interval_runs_from_the_previous_tick() -> None:
     assert data_interval(_dag(), tick) == (datetime(2024, 2, 29, tzinfo=UTC), tick)
     monthly = _dag(schedule="0 0 1 * *")
     assert data_interval(monthly, tick) == (datetime(2024, 2, 1, tzinfo=UTC), tick)
+
+
+def test_consecutive_ticks_chain_their_intervals() -> None:
+    ticks = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    assert intervals(_dag(), ticks) == [
+        (datetime(2023, 12, 31, tzinfo=UTC), ticks[0]),
+        (ticks[0], ticks[1]),
+        (ticks[1], ticks[2]),
+    ]
+    assert intervals(_dag(), []) == []
