@@ -78,6 +78,13 @@ def show(
     history = attempts_table(info)
     if history.row_count:
         console.print(history)
+    if info.dag_snapshot:
+        snapshot = info.dag_snapshot
+        console.print(
+            f"DAG {info.dag_id} as it ran: version {snapshot.get('version')}, "
+            f"{len(snapshot.get('tasks', []))} task(s), file {snapshot.get('source') or '-'}",
+            highlight=False,
+        )
     if lineage:
         table = Table(
             "kind", "key", "producer", "attempt", "consumer", "bytes", title="XCom lineage"

@@ -141,10 +141,12 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
-        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
+        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
+        ``dag_snapshot`` is the DAG's structure as the run was created (kept with the run)."""
         task_ids = {t.label: t.task_id for t in tasks}
         fields = run_fields(
             task_ids,
@@ -153,6 +155,7 @@ class AsyncTaskQueue(QueueBase):
             conf=conf,
             tenant=tenant,
             tick=tick,
+            dag_snapshot=dag_snapshot,
         )
         call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
         await self.run_script(call)

@@ -136,6 +136,9 @@ class RunInfo:
     created_at: float | None = None
     canceled: bool = False
     tasks: dict[str, TaskRecord | None] = field(default_factory=dict)
+    dag_snapshot: dict[str, Any] | None = None
+    """A DAG's run: the DAG's structure when the run was created (tasks, edges,
+    callables, params, ``version``: a hash of its file), as it ran."""
 
     @property
     def state(self) -> RunState:
@@ -170,6 +173,7 @@ class RunInfo:
             "ended_at": self.ended_at,
         }
         if with_tasks:
+            data["dag_snapshot"] = self.dag_snapshot
             data["tasks"] = {
                 name: None if t is None else _task_view(t) for name, t in self.tasks.items()
             }
@@ -199,6 +203,7 @@ def run_fields(
     conf: Mapping[str, Any] | None = None,
     tenant: str | None = None,
     tick: tuple[str, float] | None = None,
+    dag_snapshot: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The string fields of a run's hash.
 
@@ -215,6 +220,8 @@ def run_fields(
             fields[name] = value
     if tick is not None:
         fields["schedule"], fields["tick"] = tick[0], repr(float(tick[1]))
+    if dag_snapshot is not None:
+        fields["dag_snapshot"] = to_json(dict(dag_snapshot), "dag_snapshot")
     return fields
 
 
@@ -229,6 +236,7 @@ def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
         tenant=raw.get("tenant"),
         created_at=float(raw["created_at"]) if "created_at" in raw else None,
         canceled=raw.get("canceled") == "1",
+        dag_snapshot=json.loads(raw["dag_snapshot"]) if "dag_snapshot" in raw else None,
     )
 
 
