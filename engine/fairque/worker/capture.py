@@ -92,6 +92,8 @@ def current_log() -> AttemptLog | None:
 @contextmanager
 def capturing(log: AttemptLog | None) -> Iterator[AttemptLog | None]:
     """Send this context's stdout, stderr and log records to ``log`` (None: nowhere)."""
+    if log is not None:
+        _wrap_streams()  # again: something may have replaced sys.stdout since install
     token = _current.set(log)
     try:
         yield log
@@ -140,6 +142,7 @@ class _LogHandler(logging.Handler):
 
 
 _install_lock = threading.Lock()
+_wrap_lock = threading.Lock()
 _users = 0
 _handler = _LogHandler()
 
@@ -151,11 +154,16 @@ def install() -> None:
         _users += 1
         if _users > 1:
             return
+        _wrap_streams()
+        logging.getLogger().addHandler(_handler)
+
+
+def _wrap_streams() -> None:
+    with _wrap_lock:
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
             if stream is not None and not isinstance(stream, _Tee):
                 setattr(sys, name, _Tee(stream))
-        logging.getLogger().addHandler(_handler)
 
 
 def uninstall() -> None:
