@@ -7,7 +7,6 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,15 +18,6 @@ from tests.integration.proxy import CuttableProxy
 from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-
-
-@pytest.fixture
-def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
-    started = Procs(tmp_path, redis_url)
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 @pytest.fixture
