@@ -148,7 +148,7 @@ def test_params_problems() -> None:
     assert [(p.line, p.pointer) for p in problems] == [
         (3, "/params/size"),
         (4, "/params/mode/type"),
-        (8, "/tasks/extract/kwargs"),
+        (8, "/tasks/extract/kwargs/source"),
     ]
     assert 'default must be an integer, not "forty"' in problems[0].message
     assert "'strng' is not one of" in problems[1].message

@@ -291,20 +291,34 @@ def test_dag(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the task records a trigger would write.")
     ] = False,
+    retry_delay: Annotated[
+        bool,
+        typer.Option(
+            "--retry-delay/--no-retry-delay",
+            help="Wait between retries as workers do (default), or retry at once.",
+        ),
+    ] = True,
     allowed_modules: AllowedModulesOption = None,
     dags_folder_: DagsFolderOption = None,
 ) -> None:
     """Run the whole DAG in this process (no worker, no Redis), or show its records.
 
-    Task functions are imported under the workers' rule and allowed modules."""
+    Task functions are imported under the workers' rule and allowed modules. Retries
+    (the queue's default max_retries and retry delay when a task sets none) and
+    timeout_seconds are honoured as workers honour them; execute_after is not waited
+    for and tasks run one at a time."""
     import sys
 
+    from fairque.core.config import QueueConfig
+    from fairque.core.models import TaskState
     from fairque.dag.loader import dags_folder
+    from fairque.dag.runs import manual_run_id
     from fairque.tasks.inprocess import run_in_process
 
     # as a worker started here would import them (and as the loader checked them)
     sys.path[:0] = [str(Path.cwd()), str(dags_folder(dags_folder_).resolve().parent)]
     allowed = _allowed(allowed_modules)
+    defaults = QueueConfig()
     with cli_errors():
         dag = _dag(dags_folder_, dag_id, allowed)
         merged = dag.check_conf(_conf(conf))
@@ -312,11 +326,26 @@ def test_dag(
             records = [t.to_dict() for t in dag.compile("dry-run", conf=merged)]
             console.print_json(json.dumps(records))
             return
-        result = run_in_process(dag.pipeline_for(merged), conf=merged, allowed_modules=allowed)
+        run_id = manual_run_id(dag.dag_id)
+        result = run_in_process(
+            dag.pipeline_for(merged, run_id=run_id),
+            conf=merged,
+            run_id=run_id,
+            allowed_modules=allowed,
+            default_max_retries=defaults.default_max_retries,
+            default_retry_delay_seconds=defaults.default_retry_delay_seconds if retry_delay else 0,
+            retry_backoff_max_seconds=defaults.retry_backoff_max_seconds,
+        )
     for name in dag.task_names:
         state = result.states.get(name)
+        attempts = result.attempts.get(name, 0)
+        tries = f" (attempt {attempts})" if attempts > 1 else ""
         detail = result.errors.get(name) or json.dumps(result.results.get(name))
-        console.print(f"{name}: [bold]{state}[/bold] {detail}", highlight=False)
+        console.print(f"{name}: [bold]{state}[/bold]{tries} {detail}", highlight=False)
+        errors = result.attempt_errors.get(name, [])
+        earlier = errors if state is TaskState.FINISHED else errors[:-1]  # last: shown above
+        for number, error in enumerate(earlier, 1):
+            console.print(f"  attempt {number} failed: {error}", highlight=False)
     if not result.succeeded:
         raise typer.Exit(1)
 

@@ -347,3 +347,9 @@ class ScheduleNotFoundError(SchedulerError, KeyError):
 
     def __str__(self) -> str:
         return f"no schedule with id {self.schedule_id!r}"
+
+
+def is_retryable(error: BaseException | None) -> bool:
+    """False for failures a retry cannot mend (a disallowed or missing function, a
+    result or XCom value that is not JSON); workers and ``dag test`` both use it."""
+    return not isinstance(error, (TaskImportError, PayloadError, XComError))

@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -29,6 +30,7 @@ from fairque.core.errors import DagConfError, DagError, UnknownDependencyError, 
 from fairque.core.graph import ancestors
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
+from fairque.dag import templates
 from fairque.queue.runs import task_id_problem
 from fairque.tasks.pipeline import Pipeline, clone_task
 
@@ -37,8 +39,6 @@ PARAM_TYPES = ("string", "integer", "number", "boolean", "object", "array")
 _DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
 DEFAULT_ARG_KEYS = tuple(spec.key for spec in _DEFAULT_ARGS)
 """The keys ``default_args`` may set; each may also be set on a task (the task wins)."""
-
-_PLACEHOLDER = re.compile(r"^\{\{\s*params\.([A-Za-z0-9_.-]+)\s*\}\}$")
 
 
 class _NoDefault:
@@ -210,18 +210,14 @@ def param_problems(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def placeholder_problems(
     task: str, values: Mapping[str, Any], params: Collection[str]
-) -> list[tuple[str, str]]:
-    """``(key, message)`` for each ``"{{ params.NAME }}"`` in a task's ``values`` (its
-    args and kwargs by key) that names no param."""
+) -> list[tuple[templates.Where, str]]:
+    """``(where, message)`` for each template in a task's ``values`` (its args and kwargs
+    by key; ``where`` starts with that key) that does not parse, uses an unknown variable
+    or a ``params.NAME`` naming no param (see :func:`fairque.dag.templates.problems`)."""
     return [
-        (
-            key,
-            f"task {task!r}: {{{{ params.{used} }}}} names no param {used!r}"
-            f"{did_you_mean(used, params)}",
-        )
+        ((key, *where), f"task {task!r}: {text}")
         for key, value in values.items()
-        for used in placeholders(value)
-        if used not in params
+        for where, text in templates.problems(value, params)
     ]
 
 
@@ -400,21 +396,42 @@ class DAG:
             raise DagConfError(self.dag_id, problems)
         return json.loads(to_json(merged, "conf"))  # type: ignore[no-any-return]
 
-    def pipeline_for(self, conf: Mapping[str, Any] | None = None) -> Pipeline:
+    def pipeline_for(
+        self,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        run_id: str = "in-process",
+        logical_date: datetime | None = None,
+        data_interval: tuple[datetime, datetime] | None = None,
+    ) -> Pipeline:
         """The pipeline as one run with ``conf`` executes it: conf checked (DagConfError)
         and merged over the params' defaults, every template's ``payload["conf"]`` set to
-        it, and every string in args or kwargs (at any depth) that is exactly
-        ``"{{ params.NAME }}"`` replaced by that param's value. For in-process runs."""
+        it, and every Jinja2 template in args or kwargs (at any depth) rendered in the
+        sandbox of :mod:`fairque.dag.templates` (DagError for one that fails). The
+        logical date defaults to now; the data interval to the logical date."""
         merged = self.check_conf(conf)
-        nodes = {
-            name: clone_task(
+        start, end = data_interval if data_interval is not None else (None, None)
+        context = templates.TemplateContext(
+            dag_id=self.dag_id,
+            run_id=run_id,
+            params=merged,
+            logical_date=logical_date or datetime.now(timezone.utc),
+            data_interval_start=start,
+            data_interval_end=end,
+        )
+        nodes = {}
+        for name, task in self.pipeline.nodes.items():
+            try:
+                args = templates.render(task.args, context, name, ("args",))
+                kwargs = templates.render(task.kwargs, context, name, ("kwargs",))
+            except DagError as e:
+                raise DagError(f"DAG {self.dag_id!r}: {e}") from e
+            nodes[name] = clone_task(
                 task,
                 payload={**task.payload, "conf": copy.deepcopy(merged)},
-                args=substitute(task.args, merged),
-                kwargs=substitute(task.kwargs, merged),
+                args=args,
+                kwargs=kwargs,
             )
-            for name, task in self.pipeline.nodes.items()
-        }
         return Pipeline(nodes, self.pipeline.edges, self.pipeline.heads, self.pipeline.tails)
 
     def compile(
@@ -423,22 +440,27 @@ class DAG:
         *,
         user_id: str | None = None,
         conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        data_interval: tuple[datetime, datetime] | None = None,
     ) -> list[Task]:
         """The task records of one run, upstreams first; nothing is written anywhere.
 
-        The conf is applied as in :meth:`pipeline_for` (a task reads it as
-        ``current_task().conf``); ``task_id`` is ``"<run_id>:<name>"``; ``user_id``
-        (else the DAG's ``tenant``) is whose fair share the run uses.
+        The conf and templates are applied as in :meth:`pipeline_for` (a task reads the
+        conf as ``current_task().conf``); ``task_id`` is ``"<run_id>:<name>"``;
+        ``user_id`` (else the DAG's ``tenant``) is whose fair share the run uses.
         """
-        pipeline = self.pipeline_for(conf)
+        pipeline = self.pipeline_for(
+            conf, run_id=run_id, logical_date=logical_date, data_interval=data_interval
+        )
         return pipeline.compile(run_id, user_id=user_id or self.tenant)
 
 
 def placeholders(value: Any) -> list[str]:
-    """The param names used as ``"{{ params.NAME }}"`` strings anywhere in ``value``."""
+    """The param names used as whole ``"{{ params.NAME }}"`` strings anywhere in
+    ``value`` (templates in general: :func:`fairque.dag.templates.problems`)."""
     if isinstance(value, str):
-        match = _PLACEHOLDER.match(value)
-        return [match.group(1)] if match else []
+        name = templates.whole_param(value)
+        return [name] if name is not None else []
     if isinstance(value, Mapping):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
@@ -447,10 +469,12 @@ def placeholders(value: Any) -> list[str]:
 
 
 def substitute(value: Any, params: Mapping[str, Any]) -> Any:
-    """``value`` with every ``"{{ params.NAME }}"`` string replaced by ``params[NAME]``."""
+    """``value`` with every whole ``"{{ params.NAME }}"`` string replaced by
+    ``params[NAME]`` and nothing else rendered (a run renders every template:
+    :meth:`DAG.pipeline_for`)."""
     if isinstance(value, str):
-        match = _PLACEHOLDER.match(value)
-        return copy.deepcopy(params[match.group(1)]) if match else value
+        name = templates.whole_param(value)
+        return copy.deepcopy(params[name]) if name is not None else value
     if isinstance(value, Mapping):
         return {k: substitute(v, params) for k, v in value.items()}
     if isinstance(value, list):

@@ -52,7 +52,7 @@ def trigger(
         now = queue.run_pipeline(control.server_time())
         logical_date = logical_date or datetime.fromtimestamp(now, tz=timezone.utc)
         run_id = run_id or manual_run_id(dag.dag_id, now)
-    tasks = dag.compile(run_id, user_id=user, conf=merged)
+    tasks = dag.compile(run_id, user_id=user, conf=merged, logical_date=logical_date)
     return queue.enqueue_tasks(
         tasks,
         run_id,

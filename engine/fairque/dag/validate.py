@@ -317,7 +317,8 @@ def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem
 
 def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """A bad cron schedule or timezone, params whose default or enum do not fit their
-    type, and ``{{ params.NAME }}`` naming no param."""
+    type, and templates that do not parse, use an unknown variable or a param that is
+    not declared."""
     if not isinstance(data, dict):
         return []
     found: list[tuple[Path_, str]] = [
@@ -336,7 +337,8 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     for name, spec in _tasks(data).items():
         values = {key: spec.get(key) for key in ("args", "kwargs")}
         found.extend(
-            (("tasks", name, key), text) for key, text in placeholder_problems(name, values, names)
+            (("tasks", name, *where), text)
+            for where, text in placeholder_problems(name, values, names)
         )
     return [_problem(file, root, path, text) for path, text in found if text]
 

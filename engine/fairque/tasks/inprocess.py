@@ -4,24 +4,47 @@ Tasks run one at a time in topological order (ties by name), each inside a TaskC
 on a :class:`MemoryXCom`, so XCom and trigger rules behave as on workers. Differences
 from a real run, on purpose:
 
-- a failing task is retried at once, with no delay, up to ``max_retries`` times
-  (``default_max_retries`` when the task sets none); ``attempts`` counts the tries.
-  An import failure or a result that is not JSON fails the task without a retry;
-- ``timeout_seconds`` and ``execute_after`` are not enforced;
-- external dependencies (``depends_on`` names outside the pipeline) are assumed done.
+- as on a worker, a failing task is retried up to ``max_retries`` times
+  (``default_max_retries`` when the task sets none) after ``retry_delay_seconds *
+  2^(attempt-1)`` (``default_retry_delay_seconds`` when unset, at most
+  ``retry_backoff_max_seconds``; no jitter: the upper bound of a worker's wait);
+  ``attempts`` counts the tries. An import failure, a result or XCom value that is not
+  JSON fails the task without a retry (:func:`~fairque.core.errors.is_retryable`);
+- as on a worker, an attempt running longer than ``timeout_seconds`` fails with
+  TaskTimeoutError (and is retried); its thread cannot be killed, so it is left running
+  in the background with ``cancel_requested`` set, and its XCom pushes are refused
+  from then on (a worker would have lost its claim);
+- different: ``execute_after`` is not waited for, tasks run one at a time, and external
+  dependencies (``depends_on`` names outside the pipeline) are assumed done.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairque.core.errors import PayloadError, TaskError, WorkerError
+from fairque.core.errors import (
+    PayloadError,
+    TaskError,
+    TaskTimeoutError,
+    WorkerError,
+    XComError,
+    is_retryable,
+)
 from fairque.core.imports import resolve_function
 from fairque.core.models import Task, TaskRecord, TaskState, new_task_id, to_json
-from fairque.tasks.context import LineageEvent, MemoryXCom, invoke
+from fairque.tasks.context import (
+    Attempt,
+    LineageEvent,
+    MemoryXCom,
+    XComBackend,
+    attempting,
+    invoke,
+)
 from fairque.tasks.pipeline import Pipeline
 from fairque.tasks.rules import decide
 
@@ -38,6 +61,7 @@ class InProcessRun:
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    attempt_errors: dict[str, list[str]] = field(default_factory=dict)
     lineage: list[LineageEvent] = field(default_factory=list)
 
     @property
@@ -65,15 +89,22 @@ def run_in_process(
     user_id: str | None = None,
     default_max_retries: int = 0,
     allowed_modules: Sequence[str] = ("*",),
+    default_retry_delay_seconds: float = 0.0,
+    retry_backoff_max_seconds: float = 3600.0,
 ) -> InProcessRun:
     """Run every task of ``pipeline`` here and return the states, results and lineage.
 
     ``conf`` (JSON) is the run's configuration, visible as ``current_task().conf``;
     ``allowed_modules`` limits which modules plain Tasks' functions are imported from.
+    Retries and timeouts are as on a worker (see the module's notes); the ``default_*``
+    and ``retry_backoff_max_seconds`` arguments are the queue settings of the same names.
     Raises DagError for an invalid graph before anything runs.
     """
     if default_max_retries < 0:
         raise TaskError(f"default_max_retries must be zero or more, not {default_max_retries}")
+    if default_retry_delay_seconds < 0 or retry_backoff_max_seconds < 0:
+        raise TaskError("retry delays must be zero or more")
+    retry = _Retry(default_max_retries, default_retry_delay_seconds, retry_backoff_max_seconds)
     graph = pipeline if isinstance(pipeline, Pipeline) else Pipeline.of(pipeline)
     to_json(dict(conf or {}), "conf")
     run = InProcessRun(run_id or f"inprocess-{new_task_id()[:12]}")
@@ -83,7 +114,7 @@ def run_in_process(
         upstreams = graph.upstreams(name)
         decision = decide(record.trigger_rule, [run.states[up] for up in upstreams])
         if decision == "run":
-            _execute(run, record, backend, conf, default_max_retries, allowed_modules)
+            _execute(run, record, backend, conf, retry, allowed_modules)
         else:
             reason = ", ".join(f"{up} {run.states[up].value}" for up in upstreams)
             run._end(record, TaskState.CANCELED, f"canceled by {record.trigger_rule}: {reason}")
@@ -91,12 +122,41 @@ def run_in_process(
     return run
 
 
+@dataclass(frozen=True)
+class _Retry:
+    default_max_retries: int
+    default_delay: float
+    backoff_max: float
+
+    def delay(self, task: Task, attempt: int) -> float:
+        """The wait before the retry after ``attempt`` (as in lua/_outcomes.lua, the
+        upper bound of its jitter)."""
+        base = self.default_delay if task.retry_delay_seconds is None else task.retry_delay_seconds
+        return float(min(self.backoff_max, base * 2 ** (attempt - 1)))
+
+
+class _Fenced:
+    """An XComBackend refusing pushes once its attempt was given up (timed out)."""
+
+    def __init__(self, backend: XComBackend, attempt: Attempt) -> None:
+        self.backend = backend
+        self.attempt = attempt
+
+    def pull(self, scope: str, key: str, consumer: str) -> Any:
+        return self.backend.pull(scope, key, consumer)
+
+    def push(self, scope: str, key: str, value: Any, producer: str) -> None:
+        if self.attempt.cancel_requested:
+            raise XComError(f"task {producer!r} timed out; its XCom push of {key!r} is refused")
+        self.backend.push(scope, key, value, producer)
+
+
 def _execute(
     run: InProcessRun,
     task: Task,
     backend: MemoryXCom,
     conf: Mapping[str, Any] | None,
-    default_max_retries: int,
+    retry: _Retry,
     allowed_modules: Sequence[str],
 ) -> None:
     name = task.name or task.task_id
@@ -106,25 +166,59 @@ def _execute(
         run.attempts[name] = 0
         run._end(task, TaskState.FAILED, f"{type(e).__name__}: {e}")
         return
-    retries = default_max_retries if task.max_retries is None else task.max_retries
-    error = ""
+    retries = retry.default_max_retries if task.max_retries is None else task.max_retries
+    errors = run.attempt_errors.setdefault(name, [])
     for attempt in range(1, retries + 2):
         run.attempts[name] = attempt
         try:
-            result = invoke(task, function, backend, conf)
+            result = _attempt(task, function, backend, conf, attempt)
+            to_json(result, f"result of task {name!r}")
         except Exception as e:
             logger.info("task %s attempt %d failed: %s: %s", name, attempt, type(e).__name__, e)
-            error = f"{type(e).__name__}: {e}"
+            errors.append(str(e) if isinstance(e, PayloadError) else f"{type(e).__name__}: {e}")
+            if not is_retryable(e) or attempt > retries:
+                break
+            time.sleep(retry.delay(task, attempt))
             continue
-        try:
-            to_json(result, f"result of task {name!r}")
-        except PayloadError as e:
-            run._end(task, TaskState.FAILED, str(e))
-            return
         run.results[name] = result
         run._end(task, TaskState.FINISHED, result=result)
         return
-    run._end(task, TaskState.FAILED, error)
+    run._end(task, TaskState.FAILED, errors[-1])
+
+
+def _attempt(
+    task: Task,
+    function: Callable[..., Any],
+    backend: MemoryXCom,
+    conf: Mapping[str, Any] | None,
+    number: int,
+) -> Any:
+    """One attempt: in this thread without a timeout, else in a daemon thread given up
+    (TaskTimeoutError, ``cancel_requested`` set) after ``timeout_seconds``."""
+    if not task.timeout_seconds:
+        return invoke(task, function, backend, conf)
+    attempt = Attempt(TaskRecord.of(task, attempts=number))
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        with attempting(attempt):
+            try:
+                outcome["result"] = invoke(task, function, _Fenced(backend, attempt), conf)
+            except BaseException as e:  # handed to the caller
+                outcome["error"] = e
+
+    thread = threading.Thread(target=target, name=f"dag-test-{task.name}", daemon=True)
+    thread.start()
+    thread.join(task.timeout_seconds)
+    if thread.is_alive():
+        attempt.cancel_requested = True
+        raise TaskTimeoutError(
+            f"task {task.name or task.task_id!r} ran longer than its timeout of "
+            f"{task.timeout_seconds} s"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _function_of(task: Task, allowed_modules: Sequence[str]) -> Callable[..., Any]:

@@ -14,10 +14,10 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import (
     LeaseLostError,
     PayloadError,
-    TaskImportError,
     TaskTimeoutError,
     WorkerShutdownError,
     XComError,
+    is_retryable,
 )
 from fairque.core.models import TaskRecord, TaskState, to_json
 from fairque.queue import heartbeat
@@ -63,7 +63,7 @@ class Outcome:
     @property
     def retryable(self) -> bool:
         """False for failures a retry cannot mend (a disallowed or missing function)."""
-        return not isinstance(self.error, (TaskImportError, PayloadError, XComError))
+        return is_retryable(self.error)
 
 
 class WorkerObserver:
