@@ -3,7 +3,6 @@ every second), and a Redis outage while a task writes loses none of its lines.""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +14,7 @@ from fairque import AsyncWorker, FairQueueConfig, RedisConfig, TaskQueue, TaskSt
 from tests.integration import logjobs
 from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
+from tests.integration.test_task_logs import in_thread
 from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -58,8 +58,7 @@ def test_a_redis_outage_while_a_task_writes_loses_no_line(
         thread = worker.start_background()
     else:
         worker = AsyncWorker(config)
-        thread = threading.Thread(target=lambda: asyncio.run(worker.run()), daemon=True)  # type: ignore[union-attr]
-        thread.start()
+        thread = in_thread(worker)
     try:
         run = queue.enqueue(logjobs.chatty("out", lines=12, pause=0.25))
         wait_until(lambda: "out line 1" in run.logs("chatty"), budget(10), "the first lines")
@@ -72,6 +71,8 @@ def test_a_redis_outage_while_a_task_writes_loses_no_line(
     finally:
         worker.stop(graceful=False)
         thread.join(budget(10))
+        if isinstance(worker, Worker):
+            worker.queue.close()
     for n in range(12):
         assert f"out line {n}\n" in text
     assert text.index("out line 0") < text.index("out line 11") < text.index("out to stderr")

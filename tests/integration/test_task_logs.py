@@ -28,6 +28,20 @@ def queue(make_config: ConfigFactory) -> Iterator[TaskQueue]:
         yield connection
 
 
+def in_thread(worker: AsyncWorker) -> threading.Thread:
+    """Run an AsyncWorker on its own event loop in a thread (its queue closed at the end)."""
+
+    async def main() -> None:
+        try:
+            await worker.run()
+        finally:
+            await worker.queue.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    return thread
+
+
 def start_worker(make_config: ConfigFactory, **settings: object) -> Worker:
     config = make_config(
         allowed_modules=["tests"], poll_interval_seconds=0.1, max_concurrent_tasks=4, **settings
@@ -73,13 +87,7 @@ def test_thread_and_async_tasks_side_by_side_keep_their_own_lines(
         allowed_modules=["tests"], poll_interval_seconds=0.1, max_concurrent_tasks=4
     )
     target = kind(config)
-    thread = (
-        threading.Thread(target=lambda: asyncio.run(target.run()), daemon=True)  # type: ignore[arg-type]
-        if isinstance(target, AsyncWorker)
-        else target.start_background()
-    )
-    if isinstance(target, AsyncWorker):
-        thread.start()
+    thread = in_thread(target) if isinstance(target, AsyncWorker) else target.start_background()
     try:
         run = queue.enqueue(
             logjobs.chatty("sync", lines=5, pause=0.05)
@@ -90,6 +98,8 @@ def test_thread_and_async_tasks_side_by_side_keep_their_own_lines(
     finally:
         target.stop(graceful=False)
         thread.join(budget(10))
+        if isinstance(target, Worker):
+            target.queue.close()
     assert [f"sync line {n}" for n in range(5)] == sync_log.splitlines()[:5]
     assert [f"async line {n}" for n in range(5)] == async_log.splitlines()[:5]
     assert "async" not in sync_log and "sync line" not in async_log.replace("async", "")
