@@ -142,3 +142,14 @@ def not_utf8_name() -> str:
 
 def not_utf8_error() -> None:
     raise FileNotFoundError(f"no file {not_utf8_name()}")
+
+
+def fail_times(path: str, failures: int) -> int:
+    """Count this execution in a file; raise RuntimeError for the first ``failures``
+    executions, then return how many executions there were."""
+    counter = Path(path)
+    count = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(count))
+    if count <= failures:
+        raise RuntimeError(f"execution {count} fails")
+    return count

@@ -80,6 +80,10 @@ def test_trigger_wait_show_and_render_a_run(cli: CliRunner, worker: Worker, tmp_
     code, out = invoke(cli, "run", "show", run["run_id"], "--json")
     shown = json.loads(out)
     assert shown["tasks"]["load"]["state"] == "finished"
+    assert [a["outcome"] for a in shown["tasks"]["load"]["attempts"]] == ["finished"]
+    code, out = invoke(cli, "run", "cancel", run["run_id"])
+    assert code == 1 and "has ended (success)" in out
+    assert json.loads(invoke(cli, "run", "show", run["run_id"], "--json")[1])["state"] == "success"
     pulls = {(e["key"], e["consumer"]) for e in shown["lineage"] if e["kind"] == "pull"}
     assert ("extracted", "transform") in pulls
     dot = tmp_path / "run.dot"
@@ -98,6 +102,18 @@ def test_a_failed_run_exits_1_and_cleanup_still_ran(cli: CliRunner, worker: Work
     assert run["state"] == "failed"
     assert run["tasks"]["flaky"]["state"] == "failed"
     assert run["tasks"]["cleanup"]["state"] == "finished"
+    code, out = invoke(cli, "run", "show", run["run_id"], "--json")
+    flaky = json.loads(out)["tasks"]["flaky"]
+    (attempt,) = flaky["attempts"]
+    assert flaky["attempt_count"] == 1 and attempt["attempt"] == 1
+    assert attempt["outcome"] == "failed" and attempt["worker"] == "dag-worker"
+    assert attempt["error"]["type"] == "RuntimeError" and attempt["error"]["traceback"]
+    code, out = invoke(cli, "run", "show", run["run_id"])
+    assert code == 0 and "Attempts" in out and "RuntimeError" in out and "lease_expired" not in out
+    code, out = invoke(cli, "run", "cancel", run["run_id"])
+    assert code == 1 and "has ended (failed)" in out
+    code, out = invoke(cli, "run", "show", run["run_id"], "--json")
+    assert json.loads(out)["state"] == "failed"
 
 
 def test_bad_conf_is_refused_and_no_run_is_created(cli: CliRunner, redis_url: str) -> None:

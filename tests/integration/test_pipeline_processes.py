@@ -23,6 +23,10 @@ def test_a_run_finishes_when_its_worker_is_killed_midway(
         run = queue.enqueue(flows.extract() >> flows.slow_middle(str(log), 2.0) >> flows.step(1))
         first = procs.worker("first", "--lease-seconds", "1")
         wait_until(lambda: log.exists() and log.read_text().strip(), 90, "the middle task to start")
+        middle_key = queue.keys.task(f"{run.run_id}:slow_middle")
+        # Once its holder renewed the lease, a lost run counts as an attempt (before, a
+        # recovery only): kill it after that.
+        wait_until(lambda: queue.redis.hget(middle_key, "acked") == "1", 30, "a lease renewal")
         first.send(signal.SIGKILL)
         procs.worker("second", "--lease-seconds", "1")
         states = run.wait(timeout=budget(90))  # the second worker's start-up included

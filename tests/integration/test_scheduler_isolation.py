@@ -176,7 +176,9 @@ def test_a_scheduler_process_survives_bad_schedules(redis_url: str, tmp_path: Pa
     config = FairQueueConfig.create_default(redis=redis_url)
     setup = TaskScheduler(config)
     setup.add_schedule("* * * * * *", report(), schedule_id="every_second")
-    _bad_schedules(setup, datetime.now(UTC))
+    # Created minutes ago, so each bad schedule is due (and fails) at once, whatever
+    # the second of the minute the test starts at.
+    _bad_schedules(setup, datetime.now(UTC) - timedelta(minutes=5))
     setup.close()
     log = (tmp_path / "scheduler.log").open("wb")
     command = [sys.executable, "-m", "fairque.cli.app", "scheduler", "--no-dags"]

@@ -152,6 +152,31 @@ def test_a_raising_task_is_retried_then_failed_with_its_error(
     assert record.error["message"] == "bad" and "in boom" in record.error["traceback"]
 
 
+def test_a_task_that_succeeds_on_its_third_attempt_keeps_all_three(
+    queue: TaskQueue, start: Callable[..., Running], tmp_path: Path, kind: str
+) -> None:
+    start()
+    counter = str(tmp_path / "executions")
+    task = func_task("fail_times", counter, 2, max_retries=3, retry_delay_seconds=0.05)
+    task_id = queue.push(task)["task_id"]
+    wait_until(ended(queue, task_id), 5)
+    record = queue.get_task(task_id)
+    assert (record.state, record.result, record.error) == (TaskState.FINISHED, 3, None)
+    history = record.attempt_history
+    assert [(a["attempt"], a["outcome"]) for a in history] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "finished"),
+    ]
+    assert [a["error"]["message"] for a in history[:2]] == [
+        "execution 1 fails",
+        "execution 2 fails",
+    ]
+    assert "in fail_times" in history[0]["error"]["traceback"]
+    assert all(a["worker"] == f"{kind}-0" for a in history)
+    assert all(a["duration"] is not None and a["duration"] >= 0 for a in history)
+
+
 def test_a_task_past_its_timeout_fails_and_frees_its_slot(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:

@@ -160,6 +160,9 @@ def test_a_task_whose_worker_is_killed_is_finished_by_another_worker(
     assert read_runs(log) == [("t1", a.pid), ("t1", b.pid)], procs.tails()
     assert (done.attempts, done.recoveries) == (2, 1)
     assert (done.worker_id, done.claim_token, done.result) == ("kill-b", 2, "t1")
+    history = [(a["worker"], a["attempt"], a["outcome"]) for a in done.attempt_history]
+    assert history == [("kill-a", 1, "lease_expired"), ("kill-b", 2, "finished")]
+    assert done.error is None
     assert done.started_at is not None and done.finished_at is not None
     # B took the task over as soon as both the lease had run out and B was up ...
     takeover = done.started_at - max(killed_at + lease, b_up_at)

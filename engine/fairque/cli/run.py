@@ -21,7 +21,7 @@ from fairque.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from fairque.queue.runs import RunHandle
+    from fairque.queue.runs import RunHandle, RunInfo
 
 run_app = typer.Typer(help="Runs of pipelines and DAGs.")
 
@@ -77,13 +77,54 @@ def show(
         console.print_json(json.dumps({**info.to_dict(), "lineage": lineage}))
         return
     console.print(run_table(info))
+    history = attempts_table(info)
+    if history.row_count:
+        console.print(history)
     if lineage:
-        table = Table("kind", "key", "producer", "consumer", "bytes", title="XCom lineage")
+        table = Table(
+            "kind", "key", "producer", "attempt", "consumer", "bytes", title="XCom lineage"
+        )
         for e in lineage:
+            attempt = e.get("attempt")
             table.add_row(
-                e["kind"], e["key"], e["producer"] or "-", e["consumer"] or "-", str(e["bytes"])
+                e["kind"],
+                e["key"],
+                e["producer"] or "-",
+                "-" if attempt is None else str(attempt),
+                e["consumer"] or "-",
+                str(e["bytes"]),
             )
         console.print(table)
+
+
+def attempts_table(info: RunInfo) -> Table:
+    """Every ended attempt of every task of a run, oldest first per task."""
+    table = Table(
+        "task",
+        "attempt",
+        "worker",
+        "started",
+        "ended",
+        "duration",
+        "outcome",
+        "error",
+        title="Attempts",
+    )
+    for name, task in info.tasks.items():
+        for a in task.attempt_history if task is not None else []:
+            error = a.get("error") or {}
+            duration = a.get("duration")
+            table.add_row(
+                name,
+                str(a.get("attempt")),
+                a.get("worker") or "-",
+                _when(a.get("started_at")),
+                _when(a.get("finished_at")),
+                "-" if duration is None else f"{duration:.2f} s",
+                str(a.get("outcome")),
+                f"{error.get('type', '')}: {error.get('message', '')}"[:80] if error else "",
+            )
+    return table
 
 
 @run_app.command()
@@ -92,9 +133,42 @@ def cancel(
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Cancel every task of the run that has not ended."""
+    """Cancel every task of the run that has not ended; a run that has ended is refused
+    (exit code 1) and left as it is."""
     with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.cancel_run(run_id)
+    console.print(f"run {run_id}: {info.state}")
+
+
+@run_app.command()
+def clear(
+    run_id: str,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            metavar="NAME",
+            help="Clear this task (repeatable); default: every failed "
+            "task and every task canceled because of an upstream.",
+        ),
+    ] = None,
+    downstream: Annotated[
+        bool, typer.Option("--downstream/--no-downstream", help="Also clear their downstream.")
+    ] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Run failed tasks (or the ones named) again inside the same run; finished tasks
+    keep their results and are not executed again."""
+    from fairque.queue.clearing import clear_plan
+
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
+        plan = clear_plan(queue.get_run(run_id), task, downstream)
+        console.print(f"run {run_id}: clearing {', '.join(plan.names)}")
+        if not yes and not typer.confirm("Clear these tasks?"):
+            raise typer.Exit(1)
+        info = queue.clear_run(run_id, task, downstream)
     console.print(f"run {run_id}: {info.state}")
 
 

@@ -180,6 +180,30 @@ class InvalidStateError(QueueError):
         super().__init__(f"cannot {operation} task {task_id!r}: it is {state}")
 
 
+class ClearError(QueueError):
+    """A run's tasks cannot be cleared (nothing to clear, a task still active or gone, an
+    unknown task name); nothing was changed."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(f"cannot clear run {run_id!r}: {reason}")
+
+
+class RunEndedError(QueueError):
+    """The operation would rewrite the history of a run that has ended (e.g. cancel a
+    run that succeeded); nothing was changed."""
+
+    def __init__(self, run_id: str, state: str, operation: str) -> None:
+        self.run_id = run_id
+        self.state = state
+        self.operation = operation
+        super().__init__(
+            f"cannot {operation} run {run_id!r}: it has ended ({state}); "
+            "an ended run's history is not rewritten"
+        )
+
+
 class RedisCommandError(QueueError):
     """Redis refused a command for a reason a retry cannot mend (a bug or corrupted
     data, e.g. WRONGTYPE); ``operation`` names what was attempted."""

@@ -26,6 +26,10 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
     fq:runs                            ZSet    every run id, by creation time
     fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
+    fq:runs:slots:{dag_id}             Set     run keys of the DAG's runs holding a slot of its
+                                               max_active_runs (until their last task ends)
+    fq:runs:queued:{dag_id}            ZSet    run keys of the DAG's runs waiting for a slot,
+                                               by creation time (their tasks do not start)
     fq:runs:retention                  ZSet    every run id, by the time its retention
                                                counts from (creation, then its end once
                                                the trim saw it ended)
@@ -131,6 +135,14 @@ class Keys:
     def runs_of(self, dag_id: str) -> str:
         """Sorted set of the run ids of one DAG, scored by creation time."""
         return self._k("runs", "dag", dag_id)
+
+    def run_slots(self, dag_id: str) -> str:
+        """Set of the run keys of one DAG's runs holding a slot of its max_active_runs."""
+        return self._k("runs", "slots", dag_id)
+
+    def queued_runs(self, dag_id: str) -> str:
+        """Sorted set of the run keys of one DAG's runs waiting for a slot, by creation."""
+        return self._k("runs", "queued", dag_id)
 
     @property
     def runs_retention(self) -> str:

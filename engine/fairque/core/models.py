@@ -425,6 +425,11 @@ class TaskRecord(Task):
     worker_id: str | None = option(None, setters=Setter.QUEUE)
     claim_token: int = option(0, setters=Setter.QUEUE, codec=INT)
     cancel_requested: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+    attempt_history: list[dict[str, Any]] = option([], setters=Setter.QUEUE, codec=JSON)
+    """Every attempt that ended, oldest first: ``attempt`` (its number), ``worker``,
+    ``started_at``, ``finished_at``, ``duration`` (None when the lease expired),
+    ``outcome`` (finished, failed, canceled or lease_expired) and ``error`` (type,
+    message, traceback; None on success). Kept as long as the record."""
 
     @classmethod
     def of(cls, task: Task, **queue_fields: Any) -> TaskRecord:

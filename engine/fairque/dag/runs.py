@@ -43,8 +43,10 @@ def trigger(
 
     ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
     the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). The logical date
-    and the run id default to the server's time (``TIME``), not this machine's. Raises
-    DagConfError (nothing written) for a bad conf, RunExistsError for a used run id.
+    and the run id default to the server's time (``TIME``), not this machine's. Beyond
+    the DAG's ``max_active_runs`` active runs, the run is created QUEUED and its tasks
+    start when an earlier run ends. Raises DagConfError (nothing written) for a bad
+    conf, RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
     merged = dag.check_conf(conf)
@@ -61,6 +63,7 @@ def trigger(
         conf=merged,
         tenant=user,
         tick=tick,
+        max_active_runs=dag.max_active_runs,
     )
 
 

@@ -158,9 +158,71 @@ local function verdict_of(tkey)
     tonumber(c[4] or '0'), tonumber(c[5] or '0'))
 end
 
+-- Link a task to its upstreams `deps` (ids): count those that already ended, wait on the
+-- others. Returns the verdict of its trigger rule (for push and clear).
+local function link(tkey, id, deps)
+  redis.call('HSET', tkey, 'deps_total', #deps)
+  for _, up in ipairs(deps) do
+    local state = redis.call('HGET', task_key(up), 'state')
+    if ACTIVE_STATE[state] then
+      redis.call('SADD', BLOCKED_PREFIX .. id, up)
+      redis.call('SADD', WAITING_PREFIX .. up, id)
+    else
+      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
+    end
+  end
+  return verdict_of(tkey)
+end
+
+-- Runs and their DAG's max_active_runs. A run's hash counts its active tasks
+-- (`active_tasks`, from push.lua); each task of a run names its run's key (`run_key`);
+-- a DAG's run holds a slot (its key in `slots_key`) or waits in `queued_key` (`held`).
+-- Whatever script ends a run's last active task frees its slot and, in the same step,
+-- starts the DAG's queued runs that now fit, oldest first.
+
+-- Start a held run: its tasks with nothing left to wait for become ready.
+local function start_run(rkey, now)
+  redis.call('HDEL', rkey, 'held')
+  local ids = cjson.decode(redis.call('HGET', rkey, 'task_ids') or '{}')
+  for _, id in pairs(ids) do
+    local tkey = task_key(id)
+    local r = redis.call('HMGET', tkey, 'state', 'user_id')
+    if r[1] == 'deferred' and redis.call('SCARD', BLOCKED_PREFIX .. id) == 0
+        and verdict_of(tkey) == 'run' then
+      make_ready(tkey, id, r[2], 'deferred', now)
+    end
+  end
+end
+
+-- Give free slots (fewer than `limit` runs in `slots`) to the queued runs, oldest
+-- first; a queued run with no active task left (canceled, trimmed) is dropped.
+local function fill_slots(slots, queued, limit, now)
+  while redis.call('SCARD', slots) < limit do
+    local nxt = redis.call('ZRANGE', queued, 0, 0)[1]
+    if not nxt then return end
+    redis.call('ZREM', queued, nxt)
+    if tonumber(redis.call('HGET', nxt, 'active_tasks') or '0') > 0 then
+      redis.call('SADD', slots, nxt)
+      start_run(nxt, now)
+    end
+  end
+end
+
+-- A task of a run stopped being active: count it; at the run's end, free its slot.
+local function run_task_ended(tkey, now)
+  local rkey = redis.call('HGET', tkey, 'run_key')
+  if not rkey or redis.call('HEXISTS', rkey, 'active_tasks') == 0 then return end
+  if redis.call('HINCRBY', rkey, 'active_tasks', -1) > 0 then return end
+  local r = redis.call('HMGET', rkey, 'slots_key', 'queued_key', 'max_active_runs')
+  if not r[1] then return end
+  redis.call('ZREM', r[2], rkey)
+  if redis.call('SREM', r[1], rkey) == 1 then fill_slots(r[1], r[2], tonumber(r[3]), now) end
+end
+
 -- Record the end of a task: state, time, and expiry of the record and its deps keys.
 local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)
+  run_task_ended(tkey, now)
   redis.call('HSET', tkey, 'finished_at', seconds(now))
   redis.call('DEL', BLOCKED_PREFIX .. id)
   if RESULT_TTL > 0 then redis.call('EXPIRE', tkey, RESULT_TTL) end
@@ -217,13 +279,31 @@ local function log_lineage(scope, event)
   if XCOM_TTL > 0 then redis.call('EXPIRE', lkey, XCOM_TTL) end
 end
 
--- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it.
-local function xcom_store(scope, key, value_json, producer, now)
+-- Keep an XCom value (JSON text) in its run's scope, with who pushed it, and log it
+-- (with the pushing attempt's number when a claimed task pushed, else null).
+local function xcom_store(scope, key, value_json, producer, attempt, now)
   local xkey = XCOM_PREFIX .. scope
   redis.call('HSET', xkey, key, cjson.encode({producer = producer}) .. '\n' .. value_json)
   if XCOM_TTL > 0 then redis.call('EXPIRE', xkey, XCOM_TTL) end
   log_lineage(scope, {kind = 'push', key = key, producer = producer,
-    consumer = cjson.null, bytes = #value_json, time = now / 1000})
+    consumer = cjson.null, bytes = #value_json, time = now / 1000,
+    attempt = attempt or cjson.null})
+end
+
+-- Append one attempt to the task's attempt_history (a JSON array kept on its record, so
+-- it lives as long as the record): number, worker, start, end (s), duration (s or
+-- null), outcome (finished, failed, canceled or lease_expired) and error (JSON text of
+-- {type, message, traceback}, or nil). Built by text so the error is stored as sent.
+local function record_attempt(tkey, outcome, duration, err_json, now)
+  local r = redis.call('HMGET', tkey, 'attempts', 'worker_id', 'started_at', 'attempt_history')
+  local entry = cjson.encode({attempt = tonumber(r[1] or '0'), worker = r[2] or cjson.null,
+    started_at = tonumber(r[3] or '') or cjson.null, finished_at = now / 1000,
+    duration = tonumber(duration or '') or cjson.null, outcome = outcome})
+  entry = string.sub(entry, 1, -2) .. ',"error":' .. (err_json or 'null') .. '}'
+  local log = r[4]
+  if not log or log == '[]' then log = '[' .. entry .. ']'
+  else log = string.sub(log, 1, -2) .. ',' .. entry .. ']' end
+  redis.call('HSET', tkey, 'attempt_history', log)
 end
 
 -- The task's user when the caller still holds the claim (its `claim_token` matches the

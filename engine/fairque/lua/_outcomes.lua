@@ -1,7 +1,8 @@
 -- _outcomes.lua: recording how a claimed run ended (included by finish, fail, settle).
 -- Needs _common.lua first.
 
--- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end.
+-- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end;
+-- an error left by an earlier attempt is cleared (it stays in attempt_history).
 -- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
 local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
@@ -9,9 +10,11 @@ local function finish_one(id, claim_token, result, duration, now)
   if not user then return refusal end
   local state = end_state(tkey, 'finished')
   redis.call('HSET', tkey, 'result', result, 'duration', duration)
+  redis.call('HDEL', tkey, 'error')
+  record_attempt(tkey, state, duration, nil, now)
   if state == 'finished' then
-    local x = redis.call('HMGET', tkey, 'xcom_push_key', 'xcom_scope', 'name')
-    if x[1] then xcom_store(x[2], x[1], result, x[3] or id, now) end
+    local x = redis.call('HMGET', tkey, 'xcom_push_key', 'xcom_scope', 'name', 'attempts')
+    if x[1] then xcom_store(x[2], x[1], result, x[3] or id, tonumber(x[4]), now) end
   end
   finalize(tkey, id, user, 'started', state, now)
   return {'ok', state}
@@ -19,7 +22,7 @@ end
 
 -- Failure: SCHEDULED for a retry after retry_delay_seconds * 2^(attempts-1) (capped at
 -- backoff_max, times a factor in [0.5, 1) from jitter), or the end when retries are spent
--- or the failure is not retryable. Returns {'retry', due_ms}, {'ok', state} or a refusal.
+-- or the failure is not retryable. Both append the attempt to attempt_history. Returns {'retry', due_ms}, {'ok', state} or a refusal.
 local function fail_one(id, claim_token, err, duration, jitter, backoff_max, retryable, now)
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
@@ -28,6 +31,7 @@ local function fail_one(id, claim_token, err, duration, jitter, backoff_max, ret
   local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')
   local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or '0')
   local state = end_state(tkey, 'failed')
+  record_attempt(tkey, state, duration, err, now)
   if retryable and state == 'failed' and attempts <= max_retries then
     local backoff = math.min(backoff_max, tonumber(r[3] or '0') * 2 ^ (attempts - 1))
     local due = now + math.floor(backoff * (0.5 + jitter / 2) * 1000)

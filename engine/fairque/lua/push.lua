@@ -14,6 +14,8 @@
 --      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
 --         schedule's cursor already passed (nothing written): runs are created once,
 --         even after retention removed them (trim.lua keeps such a run until then).
+-- A DAG's run with the fields `max_active_runs`, `slots_key` and `queued_key` beyond that
+-- many runs holding a slot is held (`held`, every task DEFERRED) until a slot frees.
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
 -- decided by its trigger rule at once; any other is SCHEDULED (due later) or QUEUED.
 
@@ -74,21 +76,6 @@ for i = 1, n do
   docs[i] = doc
 end
 
--- Count the upstreams that already ended; wait on the others. Returns the verdict.
-local function link(tkey, id, deps)
-  redis.call('HSET', tkey, 'deps_total', #deps)
-  for _, up in ipairs(deps) do
-    local state = redis.call('HGET', task_key(up), 'state')
-    if ACTIVE_STATE[state] then
-      redis.call('SADD', BLOCKED_PREFIX .. id, up)
-      redis.call('SADD', WAITING_PREFIX .. up, id)
-    else
-      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
-    end
-  end
-  return verdict_of(tkey)
-end
-
 local now = now_ms()
 if run then
   redis.call('HSET', KEYS[12], 'created_at', seconds(now), unpack(run.fields))
@@ -96,6 +83,29 @@ if run then
   redis.call('ZADD', KEYS[14], now, run.id)
   if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
 end
+
+-- A DAG's run beyond its max_active_runs is held: created, its tasks DEFERRED, until a
+-- slot frees (see run_task_ended in _common.lua). Slots of runs without an active task
+-- left (trimmed or deleted) are taken back first.
+local held = false
+local slots = run and field_of(run.fields, 'slots_key')
+if slots then
+  local queued, limit = field_of(run.fields, 'queued_key'), tonumber(field_of(run.fields, 'max_active_runs'))
+  for _, member in ipairs(redis.call('SMEMBERS', slots)) do
+    if tonumber(redis.call('HGET', member, 'active_tasks') or '0') <= 0 then
+      redis.call('SREM', slots, member)
+    end
+  end
+  fill_slots(slots, queued, limit, now)
+  if redis.call('SCARD', slots) >= limit then
+    held = true
+    redis.call('HSET', KEYS[12], 'held', '1')
+    redis.call('ZADD', queued, now, KEYS[12])
+  else
+    redis.call('SADD', slots, KEYS[12])
+  end
+end
+local active = 0
 local states = {}
 for _, doc in ipairs(docs) do
   local id, user = doc.id, doc.user
@@ -107,7 +117,7 @@ for _, doc in ipairs(docs) do
   redis.call('SADD', ALL_USERS, user)
   local verdict = 'run'
   if #doc.deps > 0 then verdict = link(tkey, id, doc.deps) end
-  if verdict == 'wait' then
+  if verdict == 'wait' or (verdict == 'run' and held) then
     set_state(tkey, id, user, nil, 'deferred', now)
     states[#states + 1] = 'deferred'
   elseif verdict == 'cancel' then
@@ -119,5 +129,7 @@ for _, doc in ipairs(docs) do
   else
     states[#states + 1] = make_ready(tkey, id, user, nil, now)
   end
+  if states[#states] ~= 'canceled' then active = active + 1 end
 end
+if run then redis.call('HSET', KEYS[12], 'active_tasks', active) end
 return {'ok', states}

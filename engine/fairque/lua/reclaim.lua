@@ -1,7 +1,8 @@
 -- reclaim.lua: take back started tasks whose lease expired (their worker died, hung
 -- or lost Redis). The lost run counts as a recovery, and as an attempt only when its
 -- holder acknowledged the claim by renewing the lease ('acked' = '1', see extend.lua):
--- a claim whose reply never reached a worker did not run the task.
+-- a claim whose reply never reached a worker did not run the task. A counted attempt is
+-- appended to attempt_history with outcome 'lease_expired'.
 --!include _common.lua
 -- ARGV[13] the most tasks to reclaim in this call   ARGV[14] max recoveries
 -- Returns {requeued count, failed count}.
@@ -22,7 +23,13 @@ for _, id in ipairs(expired) do
   else
     local recoveries = redis.call('HINCRBY', tkey, 'recoveries', 1)
     local attempts, max_retries = tonumber(r[4] or '1'), tonumber(r[5] or '0')
-    if r[7] == '0' then attempts = redis.call('HINCRBY', tkey, 'attempts', -1) end
+    if r[7] == '0' then
+      attempts = redis.call('HINCRBY', tkey, 'attempts', -1)
+    else
+      record_attempt(tkey, 'lease_expired', nil, cjson.encode({type = 'LeaseExpired',
+        message = 'the lease of worker ' .. (r[6] or '?') .. ' expired (worker died or hung)',
+        traceback = ''}), now)
+    end
     local target = end_state(tkey, 'failed')
     if target == 'canceled' then
       finalize(tkey, id, user, 'started', target, now)

@@ -141,6 +141,7 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        max_active_runs: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
@@ -153,7 +154,8 @@ class AsyncTaskQueue(QueueBase):
             tenant=tenant,
             tick=tick,
         )
-        await self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        await self.run_script(call)
         return AsyncRunHandle(self, run_id, task_ids)
 
     async def get_run(self, run_id: str) -> RunInfo:
@@ -165,8 +167,20 @@ class AsyncTaskQueue(QueueBase):
         return await self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
 
     async def cancel_run(self, run_id: str) -> RunInfo:
-        """Cancel every task of the run that has not ended; returns the run."""
+        """Cancel every task of the run that has not ended; returns the run.
+        RunEndedError (nothing changed) for a run that has ended."""
         return await self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    async def clear_run(
+        self, run_id: str, tasks: Sequence[str] | None = None, downstream: bool = True
+    ) -> RunInfo:
+        """Put the run's failed and upstream-canceled tasks (or the tasks named in
+        ``tasks``), with their downstream when ``downstream``, back to run again inside
+        the same run, in one atomic step; finished tasks keep their results and XCom.
+        Returns the run; ClearError (nothing changed) when there is nothing to clear or
+        a chosen task is queued or started."""
+        flow = steps.clear_run(self.calls, run_id, tasks, downstream)
+        return await self._drive(flow)  # type: ignore[no-any-return]
 
     async def _drive(self, flow: steps.Steps) -> Any:
         reply: Any = None

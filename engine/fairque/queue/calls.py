@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from fairque.core.config import FairQueueConfig, WorkerConfig
 from fairque.core.errors import (
+    ClearError,
     DagError,
     DuplicateTaskError,
     InvalidStateError,
@@ -112,6 +113,7 @@ class QueueCalls:
         items: Sequence[Task | MakesTask],
         *,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
+        max_active_runs: int | None = None,
     ) -> ScriptCall[BatchPushResult]:
         """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
         atomically; validates before any I/O.
@@ -119,17 +121,27 @@ class QueueCalls:
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
         record, refused with RunExistsError when that run exists, or when it is a
         scheduler's tick (fields ``schedule`` and ``tick``) its schedule's cursor passed.
+        ``max_active_runs`` (a DAG's run only): beyond that many active runs of the DAG,
+        the run is created QUEUED and its tasks start when a slot frees (see push.lua).
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
         tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
+        run_key = self.keys.run(run[0]) if run is not None else None
         for task in in_dependency_order(tasks):
-            args += self._push_args(task)
+            args += self._push_args(task, run_key)
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
             k = self.keys
+            if dag_id is not None and max_active_runs is not None:
+                fields = {
+                    **fields,
+                    "max_active_runs": str(max_active_runs),
+                    "slots_key": k.run_slots(dag_id),
+                    "queued_key": k.queued_runs(dag_id),
+                }
             extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
@@ -142,9 +154,10 @@ class QueueCalls:
         call = self.push([task])
         return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
-    def _push_args(self, task: Task) -> list[Arg]:
+    def _push_args(self, task: Task, run_key: str | None = None) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
-        the record's fields (count, names and values)."""
+        the record's fields (count, names and values); a run's task also names its run's
+        key (``run_key``), which the script ending it counts down (see _common.lua)."""
         task.validate(check_json=False)  # to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
@@ -153,6 +166,8 @@ class QueueCalls:
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
+        if run_key is not None:
+            fields["run_key"] = run_key
         return [
             *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
             *task.depends_on,
@@ -270,6 +285,19 @@ class QueueCalls:
         """Cancel a task; the reply is 'canceled', or 'requested' for a started task."""
         return self._call("cancel", [task_id, reason], lambda r: _parse_cancel(r, task_id))
 
+    def clear(
+        self, run_id: str, tasks: Sequence[tuple[str, Sequence[str]]], all_ids: Sequence[str]
+    ) -> ScriptCall[list[str]]:
+        """Put ``tasks`` ((id, upstream ids), upstreams first) of run ``run_id`` back to
+        run again in one step (see clear.lua); ``all_ids`` are the run's task ids. The
+        reply is each cleared task's new state; ClearError when one is active or gone."""
+        args: list[Arg] = [run_id, len(tasks)]
+        for task_id, deps in tasks:
+            args += [task_id, len(deps), *deps]
+        args += [len(all_ids), *all_ids]
+        parse = lambda r: _parse_clear(r, run_id)  # noqa: E731
+        return self._call("clear", args, parse, [self.keys.run(run_id)])
+
     def delete(self, task_id: str) -> ScriptCall[TaskState]:
         """Remove a task entirely; the reply is the state it was in."""
         return self._call("delete", [task_id], lambda r: _parse_end(r, task_id))
@@ -326,11 +354,13 @@ class QueueCalls:
         task_id = holder[0] if holder else ""
         return self._call("xcom_push", args, lambda r: int(_status(r, task_id, "xcom_push")[1]))
 
-    def xcom_pull(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
-        """Read an XCom value's JSON text (None when missing) and log the pull."""
-        return self._call(
-            "xcom_pull", [scope, key, consumer], lambda r: r[1] if r[0] == "ok" else None
-        )
+    def xcom_pull(
+        self, scope: str, key: str, consumer: str, attempt: int | None = None
+    ) -> ScriptCall[str | None]:
+        """Read an XCom value's JSON text (None when missing) and log the pull, with the
+        pulling ``attempt``'s number when a claimed task pulls."""
+        args: list[Arg] = [scope, key, consumer, *(() if attempt is None else (attempt,))]
+        return self._call("xcom_pull", args, lambda r: r[1] if r[0] == "ok" else None)
 
     def lineage(self, scope: str) -> PipelineCall[list[dict[str, Any]]]:
         """Every XCom push and pull of a scope, oldest first."""
@@ -395,9 +425,13 @@ class QueueCalls:
         """What one attempt of a task wrote ("" when nothing was captured)."""
         return PipelineCall([("GET", self.keys.task_log(task_id, attempt))], lambda r: r[0] or "")
 
-    def mark_run_canceled(self, run_id: str) -> PipelineCall[None]:
-        """Note on the run's record that it was canceled."""
-        return PipelineCall([("HSET", self.keys.run(run_id), "canceled", "1")], lambda _: None)
+    def mark_run_canceled(self, run_id: str, canceled: bool = True) -> PipelineCall[None]:
+        """Note on the run's record that it was canceled (or take the note back)."""
+        key = self.keys.run(run_id)
+        command: tuple[Arg, ...] = (
+            ("HSET", key, "canceled", "1") if canceled else ("HDEL", key, "canceled")
+        )
+        return PipelineCall([command], lambda _: None)
 
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user, queued also per priority), totals,
@@ -530,6 +564,17 @@ def _parse_settle(
         else:
             results.append(_parse_fail(one, task_id))
     return results, _parse_tasks(reply[1])
+
+
+def _parse_clear(reply: Any, run_id: str) -> list[str]:
+    code = reply[0]
+    if code == "not_found":
+        raise ClearError(run_id, f"the record of task {reply[1]!r} is gone")
+    if code == "held":
+        raise ClearError(run_id, "it is queued, waiting for a slot of max_active_runs")
+    if code == "active":
+        raise ClearError(run_id, f"task {reply[1]!r} is {reply[2]} (wait for it to end)")
+    return list(reply[1])
 
 
 def _parse_cancel(reply: Any, task_id: str) -> str:

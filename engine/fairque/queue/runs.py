@@ -180,7 +180,8 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "state": None if task.state is None else task.state.value,
-        "attempts": task.attempts,
+        "attempt_count": task.attempts,
+        "attempts": task.attempt_history,
         "duration": task.duration,
         "started_at": task.started_at,
         "finished_at": task.finished_at,

@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "lock",
     "unlock",
     "advance",
+    "clear",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -8,12 +8,13 @@ blocking I/O and one with ``await``. A refused call is thrown back into the gene
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
-from fairque.core.errors import InvalidStateError, RunNotFoundError
+from fairque.core.errors import InvalidStateError, RunEndedError, RunNotFoundError
 from fairque.queue import control
 from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
+from fairque.queue.clearing import clear_plan
 from fairque.queue.runs import RunInfo
 
 Call = ScriptCall[Any] | PipelineCall[Any]
@@ -40,12 +41,37 @@ def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
 
 
 def cancel_run(calls: QueueCalls, run_id: str) -> Steps:
-    """Cancel every task of a run that has not ended, and mark the run canceled."""
+    """Cancel every task of a run that has not ended, and mark the run canceled.
+
+    A run that has ended is refused with RunEndedError and left as it is; so is one
+    that ended between the read and the cancellation (no task was still active: the
+    canceled mark is taken back)."""
     info: RunInfo = yield from get_run(calls, run_id)
+    if info.state.is_finished:
+        raise RunEndedError(run_id, info.state.value, "cancel")
     yield calls.mark_run_canceled(run_id)
+    reached = 0
     for task_id in info.task_ids.values():
         with contextlib.suppress(InvalidStateError, KeyError):  # ended (or expired) already
             yield calls.cancel(task_id, f"run {run_id} was canceled")
+            reached += 1
+    if reached == 0:
+        if not info.canceled:
+            yield calls.mark_run_canceled(run_id, canceled=False)
+        ended: RunInfo = yield from get_run(calls, run_id)
+        raise RunEndedError(run_id, ended.state.value, "cancel")
+    refreshed: RunInfo = yield from get_run(calls, run_id)
+    return refreshed
+
+
+def clear_run(
+    calls: QueueCalls, run_id: str, tasks: Sequence[str] | None, downstream: bool
+) -> Steps:
+    """Put a run's failed tasks (or ``tasks``), and their downstream when asked, back to
+    run again in one atomic step (see :func:`~fairque.queue.clearing.clear_plan`)."""
+    info: RunInfo = yield from get_run(calls, run_id)
+    plan = clear_plan(info, tasks, downstream)
+    yield calls.clear(run_id, plan.tasks, list(info.task_ids.values()))
     refreshed: RunInfo = yield from get_run(calls, run_id)
     return refreshed
 

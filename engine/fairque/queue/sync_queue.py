@@ -142,6 +142,7 @@ class TaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        max_active_runs: int | None = None,
     ) -> RunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
@@ -154,7 +155,8 @@ class TaskQueue(QueueBase):
             tenant=tenant,
             tick=tick,
         )
-        self.run_script(self.calls.push(tasks, run=(run_id, dag_id, fields)))
+        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        self.run_script(call)
         return RunHandle(self, run_id, task_ids)
 
     def get_run(self, run_id: str) -> RunInfo:
@@ -166,8 +168,20 @@ class TaskQueue(QueueBase):
         return self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
 
     def cancel_run(self, run_id: str) -> RunInfo:
-        """Cancel every task of the run that has not ended; returns the run."""
+        """Cancel every task of the run that has not ended; returns the run.
+        RunEndedError (nothing changed) for a run that has ended."""
         return self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    def clear_run(
+        self, run_id: str, tasks: Sequence[str] | None = None, downstream: bool = True
+    ) -> RunInfo:
+        """Put the run's failed and upstream-canceled tasks (or the tasks named in
+        ``tasks``), with their downstream when ``downstream``, back to run again inside
+        the same run, in one atomic step; finished tasks keep their results and XCom.
+        Returns the run; ClearError (nothing changed) when there is nothing to clear or
+        a chosen task is queued or started."""
+        flow = steps.clear_run(self.calls, run_id, tasks, downstream)
+        return self._drive(flow)  # type: ignore[no-any-return]
 
     def _drive(self, flow: steps.Steps) -> Any:
         reply: Any = None

@@ -39,8 +39,11 @@ class _XComCalls:
         return self.calls.xcom_push(scope, key, value_json, producer, holder)
 
     def pull_call(self, scope: str, key: str, consumer: str) -> ScriptCall[str | None]:
-        """The call reading ``key`` (and recording the pull)."""
-        return self.calls.xcom_pull(scope, key, consumer)
+        """The call reading ``key`` (and recording the pull, with the number of the
+        attempt running here, if any)."""
+        attempt = current_attempt()
+        number = None if attempt is None else attempt.task.attempts
+        return self.calls.xcom_pull(scope, key, consumer, number)
 
     @staticmethod
     def decode(scope: str, key: str, text: str | None) -> Any:

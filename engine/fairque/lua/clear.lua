@@ -1,0 +1,98 @@
+-- clear.lua: put ended tasks of a run back to run again, inside the same run, in one step.
+--!include _common.lua
+-- KEYS[12]  the run's hash
+-- ARGV[13]  run id (its XCom scope)
+-- ARGV[14]  N, then N tasks to clear, upstreams first, each: id, D, D upstream task ids
+-- ARGV[..]  M, then the M task ids of the whole run (ended ones get their TTL renewed)
+-- Returns {'ok', {new state of each cleared task}}
+--      or {'not_found', task_id} (a record expired or was deleted; nothing written)
+--      or {'active', task_id, state} (queued, scheduled or started; nothing written)
+--      or {'held'} (the run waits for a slot of its DAG's max_active_runs).
+-- A cleared task keeps its attempts (numbers continue) and gets its declared retries
+-- again; its result, error and end are dropped; it is relinked to its upstreams (ended
+-- ones counted, cleared ones waited on) and decided by its trigger rule: DEFERRED,
+-- QUEUED/SCHEDULED, or CANCELED at once. Tasks not cleared keep their results and XCom.
+-- The run's `canceled` mark is removed, so the run is running again; a DAG's run that
+-- had ended takes a slot of its max_active_runs again (even beyond the limit).
+
+local RUN, RUN_ID = KEYS[12], ARGV[13]
+local CLEARABLE = {deferred = true, finished = true, failed = true, canceled = true}
+
+local n = tonumber(ARGV[14])
+local at = 15
+local docs = {}
+for i = 1, n do
+  local doc = {id = ARGV[at], deps = {}}
+  local d = tonumber(ARGV[at + 1])
+  for j = 1, d do doc.deps[j] = ARGV[at + 1 + j] end
+  at = at + 2 + d
+  docs[i] = doc
+end
+local m = tonumber(ARGV[at])
+local all = {}
+for i = 1, m do all[i] = ARGV[at + i] end
+
+-- Check everything before writing anything.
+if redis.call('HGET', RUN, 'held') == '1' then return {'held'} end
+for _, doc in ipairs(docs) do
+  local state = redis.call('HGET', task_key(doc.id), 'state')
+  if not state then return {'not_found', doc.id} end
+  if not CLEARABLE[state] then return {'active', doc.id, state} end
+  for _, up in ipairs(doc.deps) do
+    if redis.call('EXISTS', task_key(up)) == 0 then return {'not_found', up} end
+  end
+end
+
+-- One more active task in the run; a run that had ended takes its DAG's slot again.
+local function count_active(delta)
+  if redis.call('HEXISTS', RUN, 'active_tasks') == 0 then return end
+  if redis.call('HINCRBY', RUN, 'active_tasks', delta) == delta then
+    local slots = redis.call('HGET', RUN, 'slots_key')
+    if slots then redis.call('SADD', slots, RUN) end
+  end
+end
+
+local now = now_ms()
+local states = {}
+for _, doc in ipairs(docs) do
+  local id = doc.id
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'state', 'user_id', 'attempts', 'max_retries',
+    'declared_max_retries')
+  local user = r[2]
+  local declared = tonumber(r[5] or r[4] or '0')
+  if r[1] ~= 'deferred' then count_active(1) end
+  set_state(tkey, id, user, r[1], 'deferred', now)
+  redis.call('PERSIST', tkey)
+  redis.call('DEL', BLOCKED_PREFIX .. id)
+  redis.call('HDEL', tkey, 'result', 'error', 'finished_at', 'duration', 'cancel_requested',
+    'deps_finished', 'deps_failed', 'deps_canceled')
+  redis.call('HSET', tkey, 'declared_max_retries', fmt(declared),
+    'max_retries', fmt(tonumber(r[3] or '0') + declared))
+  local verdict = link(tkey, id, doc.deps)
+  if verdict == 'run' then
+    states[#states + 1] = make_ready(tkey, id, user, 'deferred', now)
+  elseif verdict == 'cancel' then
+    redis.call('HSET', tkey, 'error', cjson.encode({type = 'UpstreamFailed',
+      message = 'its upstreams ended so that its trigger rule cannot be met', traceback = ''}))
+    finalize(tkey, id, user, 'deferred', 'canceled', now)
+    states[#states + 1] = 'canceled'
+  else
+    states[#states + 1] = 'deferred'
+  end
+end
+
+-- The tasks kept (and their XCom) live on as long as the run that runs again.
+for _, id in ipairs(all) do
+  local state = redis.call('HGET', task_key(id), 'state')
+  if state and not ACTIVE_STATE[state] and RESULT_TTL > 0 then
+    redis.call('EXPIRE', task_key(id), RESULT_TTL)
+  end
+end
+if XCOM_TTL > 0 then
+  for _, key in ipairs({XCOM_PREFIX .. RUN_ID, LINEAGE_PREFIX .. RUN_ID}) do
+    if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, XCOM_TTL) end
+  end
+end
+redis.call('HDEL', RUN, 'canceled')
+return {'ok', states}
