@@ -65,3 +65,12 @@ def slow_talker(seconds: float) -> str:
     time.sleep(seconds)
     print("never stored")
     return "done"
+
+
+@task(task_id="until_flag", max_retries=0)
+def until_flag(flag: str) -> str:
+    """Print a line, then fail until the file ``flag`` exists (a fix made by hand)."""
+    print(f"flag present: {Path(flag).exists()}")
+    if not Path(flag).exists():
+        raise RuntimeError("no flag yet")
+    return "ok"

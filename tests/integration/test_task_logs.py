@@ -175,3 +175,16 @@ def test_cli_run_logs_refuses_an_unknown_task_run_or_attempt(
         done = run_cli("run", "logs", run_id, name, *extra, "--redis-url", redis_url)
         assert done.returncode == 1
         assert message in done.stderr.replace("\n", " ")
+
+
+def test_a_cleared_task_logs_its_new_attempt_beside_the_old_one(
+    queue: TaskQueue, worker: Worker, tmp_path: Path
+) -> None:
+    flag = tmp_path / "flag"
+    run = queue.enqueue(logjobs.until_flag(str(flag)))
+    assert run.wait(timeout=budget(20)) == {"until_flag": S.FAILED}
+    flag.touch()
+    queue.clear_run(run.run_id)
+    assert run.wait(timeout=budget(20)) == {"until_flag": S.FINISHED}
+    assert run.logs("until_flag", attempt=1) == "flag present: False\n"
+    assert run.logs("until_flag") == run.logs("until_flag", attempt=2) == "flag present: True\n"
