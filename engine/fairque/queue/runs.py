@@ -248,6 +248,16 @@ def ended_result(task: TaskRecord) -> Any:
     raise QueueError(f"task {task.label!r} has no result: it is {task.state}{detail}")
 
 
+def log_attempt(task: TaskRecord, attempt: int | None) -> int | None:
+    """Which attempt's log to read: ``attempt``, else the latest (None: the task has not
+    started yet). QueueError for an attempt the task never made."""
+    if attempt is None:
+        return task.attempts or None
+    if isinstance(attempt, bool) or not 1 <= attempt <= task.attempts:
+        raise QueueError(f"task {task.label!r} has no attempt {attempt}: it made {task.attempts}")
+    return attempt
+
+
 class _RunNames:
     """What both run handles share: a run's tasks by name, without I/O."""
 
@@ -294,6 +304,15 @@ class RunHandle(_RunNames):
         """Every XCom push and pull of the run, oldest first."""
         return self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
 
+    def logs(self, name: str, attempt: int | None = None) -> str:
+        """What the task called ``name`` wrote to stdout, stderr and ``logging`` during
+        ``attempt`` (1, 2, ...; the latest when None): "" before it started."""
+        task = self.task(name)
+        number = log_attempt(task, attempt)
+        if number is None:
+            return ""
+        return self.queue.run_pipeline(self.queue.calls.task_log(task.task_id, number))
+
 
 @dataclass(frozen=True)
 class AsyncRunHandle(_RunNames):
@@ -325,3 +344,11 @@ class AsyncRunHandle(_RunNames):
     async def lineage(self) -> list[dict[str, Any]]:
         """Every XCom push and pull of the run, oldest first."""
         return await self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
+
+    async def logs(self, name: str, attempt: int | None = None) -> str:
+        """What the task called ``name`` wrote during ``attempt`` (see RunHandle.logs)."""
+        task = await self.task(name)
+        number = log_attempt(task, attempt)
+        if number is None:
+            return ""
+        return await self.queue.run_pipeline(self.queue.calls.task_log(task.task_id, number))
