@@ -4,6 +4,7 @@
   embedded Valkey (ephemeral: no append-only file) started in a temporary folder and
   stopped at the end of the session.
 - ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
+- ``proxy`` (a cuttable proxy to it) and ``procs`` (processes killed after the test).
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
@@ -24,6 +25,7 @@ import pytest_timeout
 import redis
 
 from fairque.server import EmbeddedServer
+from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
 from tests.timing import budget
 
@@ -79,6 +81,16 @@ def proxy(redis_url: str, redis_client: redis.Redis) -> Iterator[CuttableProxy]:
         pytest.skip("the outage tests need a redis://host:port server")
     with CuttableProxy(redis_url) as p:
         yield p
+
+
+@pytest.fixture
+def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
+    """Starts processes on the clean test database; kills all of them afterwards."""
+    started = Procs(tmp_path, redis_url)
+    try:
+        yield started
+    finally:
+        started.kill_all()
 
 
 @pytest.fixture(autouse=True)

@@ -11,13 +11,15 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import pytest
 import redis
 import redis.asyncio
 
-from fairque import AsyncRunHandle, AsyncTaskQueue, FairQueueConfig, TaskQueue
+from fairque import AsyncRunHandle, AsyncTaskQueue, FairQueueConfig, TaskQueue, Worker
+from tests.timing import budget
 
 ConfigFactory = Callable[..., FairQueueConfig]
 QueueFactory = Callable[..., TaskQueue]
@@ -123,3 +125,22 @@ def make_queue(make_config: ConfigFactory, queue_kind: str) -> Iterator[QueueFac
         close()
     if loop is not None:
         loop.close()
+
+
+@contextmanager
+def background_worker(redis_url: str, worker_id: str, **settings: Any) -> Iterator[Worker]:
+    """A Worker polling every 0.1 s in a background thread (4 tasks at once), stopped
+    and closed on exit; keywords as in create_default."""
+    config = FairQueueConfig.create_default(
+        worker_id=worker_id,
+        redis=redis_url,
+        poll_interval_seconds=0.1,
+        max_concurrent_tasks=4,
+        **settings,
+    )
+    running = Worker(config)
+    running.start_background()
+    yield running
+    running.stop(graceful=False)
+    assert running.join(budget(10))
+    running.queue.close()

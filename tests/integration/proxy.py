@@ -86,8 +86,12 @@ class CuttableProxy:
             server.settimeout(None)
             with self._lock:
                 self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+            self._link(client, server)
+
+    def _link(self, client: socket.socket, server: socket.socket) -> None:
+        """Forward both ways until either side closes (a subclass may inspect)."""
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:

@@ -17,6 +17,8 @@ from fairque import FairQueueConfig, TaskQueue, Worker
 from fairque.cli.app import app
 from tests.timing import budget
 
+from .conftest import background_worker
+
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "unit" / "dag_files" / "broken"
 
@@ -31,15 +33,8 @@ def cli(redis_url: str, redis_client: object, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
-    config = FairQueueConfig.create_default(
-        worker_id="dag-worker", redis=redis_url, poll_interval_seconds=0.1, max_concurrent_tasks=4
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+    with background_worker(redis_url, "dag-worker") as running:
+        yield running
 
 
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:

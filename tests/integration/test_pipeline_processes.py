@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from fairque import FairQueueConfig, TaskQueue, TaskState
 from tests.integration import flows
@@ -15,15 +13,6 @@ from tests.integration.procs import Procs
 from tests.timing import budget, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
-    started = Procs(tmp_path, redis_url)
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 def test_a_run_finishes_when_its_worker_is_killed_midway(

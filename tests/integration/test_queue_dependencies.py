@@ -165,6 +165,43 @@ def test_canceling_or_deleting_an_upstream_cancels_its_dependents(
     assert _states(queue, "b", "y") == [S.CANCELED, S.CANCELED]
 
 
+@pytest.mark.parametrize("end", ["cancel", "delete"])
+def test_a_reused_id_is_not_released_by_an_upstream_of_its_earlier_life(
+    make_queue: QueueFactory, end: str
+) -> None:
+    # Found by the stateful model (tests/faults): "d" waited on "old" and ended; pushed
+    # again to wait on "new", it must not be released when "old" finishes.
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="old"))
+    queue.push(Task.create("u", task_id="d", depends_on=["old"]))
+    if end == "cancel":
+        queue.cancel("d")
+    else:
+        queue.delete_task("d")
+    queue.push(Task.create("u", task_id="new"))
+    queue.push(Task.create("u", task_id="d", depends_on=["new"]))
+    _end(queue, "old", S.FINISHED)
+    assert _states(queue, "d", "new") == [S.DEFERRED, S.QUEUED]
+    _end(queue, "new", S.FINISHED)
+    assert _states(queue, "d") == [S.QUEUED]
+
+
+def test_a_task_ready_at_push_leaves_the_waiting_set_of_its_running_upstream(
+    make_queue: QueueFactory,
+) -> None:
+    # one_success with one upstream finished runs at once, though "b" still runs: once
+    # "d" ended and was pushed again (to wait on "c"), the end of "b" must not release it.
+    queue = make_queue()
+    queue.push_batch([Task.create("u", task_id=i) for i in ("a", "b", "c")])
+    _end(queue, "a", S.FINISHED)
+    first = Task.create("u", task_id="d", depends_on=["a", "b"], trigger_rule="one_success")
+    assert queue.push(first)["state"] == "queued"
+    _end(queue, "d", S.FINISHED)
+    queue.push(Task.create("u", task_id="d", depends_on=["c"]))
+    _end(queue, "b", S.FINISHED)
+    assert _states(queue, "d", "c") == [S.DEFERRED, S.QUEUED]
+
+
 def test_execute_after_and_depends_on_wait_for_both(make_queue: QueueFactory) -> None:
     queue = make_queue()
     queue.push(Task.create("u", task_id="up"))

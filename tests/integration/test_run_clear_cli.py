@@ -16,23 +16,15 @@ from fairque.queue.runs import RunState
 from tests.integration import clear_tasks
 from tests.timing import budget, wait_until
 
+from .conftest import background_worker
+
 S = TaskState
 
 
 @pytest.fixture
 def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
-    config = FairQueueConfig.create_default(
-        worker_id="clear-worker",
-        redis=redis_url,
-        poll_interval_seconds=0.1,
-        allowed_modules=["tests"],
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+    with background_worker(redis_url, "clear-worker", allowed_modules=["tests"]) as running:
+        yield running
 
 
 @pytest.fixture

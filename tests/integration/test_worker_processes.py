@@ -48,16 +48,6 @@ TASK_WAIT = 90.0
 
 
 @pytest.fixture
-def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Procs]:
-    """Starts processes on the clean test database; kills all of them afterwards."""
-    started = Procs(tmp_path, redis_url)
-    try:
-        yield started
-    finally:
-        started.kill_all()
-
-
-@pytest.fixture
 def queue(redis_url: str, redis_client: redis.Redis) -> Iterator[TaskQueue]:
     """The test's own connection, to push tasks and read their records."""
     with TaskQueue(FairQueueConfig.create_default(redis=redis_url)) as connection:

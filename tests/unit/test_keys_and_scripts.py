@@ -35,6 +35,8 @@ def _every_key(keys: Keys) -> dict[str, list[str]]:
             params = list(inspect.signature(member).parameters)[1:]
             if name == "state":
                 value = [keys.state(s) for s in TaskState]
+            elif name == "task_log":
+                value = keys.task_log(SAMPLE_ID, 1)
             else:
                 assert len(params) <= 1, f"Keys.{name} takes {params}: teach this test about it"
                 value = member(keys, SAMPLE_ID) if params else member(keys)

@@ -1,4 +1,4 @@
-"""``fairque dag list|validate|render|trigger|test|pause|unpause``.
+"""``fairque dag list|validate|render|trigger|backfill|test|pause|unpause``.
 
 Each command imports the DAG, queue and rendering modules it needs, so that ``fairque
 dag validate`` loads neither the Redis client nor graphviz.
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from fairque.dag.model import DAG
     from fairque.queue.runs import RunInfo
     from fairque.queue.sync_queue import TaskQueue
+    from fairque.scheduler.backfill import Backfill
 
-dag_app = typer.Typer(help="DAG files: list, validate, render, trigger, test, pause.")
+dag_app = typer.Typer(help="DAG files: list, validate, render, trigger, backfill, test, pause.")
 
 DagsFolderOption = Annotated[
     Path | None,
@@ -51,6 +52,7 @@ DagsFolderOption = Annotated[
         show_default=False,
     ),
 ]
+WaitTimeoutOption = Annotated[float, typer.Option(help="Seconds --wait waits at most.")]
 ConfOption = Annotated[
     str | None, typer.Option("--conf", help='Run parameters as JSON, e.g. \'{"source": "api"}\'.')
 ]
@@ -223,7 +225,7 @@ def trigger_dag(
     conf: ConfOption = None,
     tenant: Annotated[str | None, typer.Option(help="Whose fair share the run uses.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    timeout: WaitTimeoutOption = 3600.0,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
     redis_url: RedisUrlOption = None,
@@ -249,6 +251,78 @@ def trigger_dag(
         console.print(f"run {info.run_id}: [bold]{info.state}[/bold]")
     if info.state.value != "success":
         raise typer.Exit(1)
+
+
+@dag_app.command("backfill")
+def backfill_dag(
+    dag_id: str,
+    start: Annotated[
+        str, typer.Option("--start", help="First date (YYYY-MM-DD or ISO date and time).")
+    ],
+    end: Annotated[
+        str, typer.Option("--end", help="Last date, included (a date alone: its whole day).")
+    ],
+    conf: ConfOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the runs until they all end.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the runs it would create; write nothing.")
+    ] = False,
+    timeout: WaitTimeoutOption = 3600.0,
+    as_json: JsonOption = False,
+    dags_folder_: DagsFolderOption = None,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Create one run per schedule tick from --start to --end, oldest first.
+
+    Runs get the scheduler's ids ({dag_id}__{tick}), so a tick the scheduler or an
+    earlier backfill already ran is not run again. With --wait, exit 1 unless every run
+    of the range succeeded."""
+    from fairque.scheduler.backfill import backfill
+
+    with cli_errors():
+        dag = _dag(dags_folder_, dag_id)
+        with open_queue(redis_url, state_dir) as queue:
+            report = backfill(queue, dag, start, end, conf=_conf(conf), dry_run=dry_run)
+            if not as_json:
+                _print_backfill(report)
+            infos = [
+                _follow(queue, run_id, timeout, quiet=as_json)
+                for run_id in (report.run_ids if wait and not dry_run else [])
+            ]
+    if as_json:
+        data = report.to_dict()
+        if wait and not dry_run:
+            data["runs"] = {info.run_id: info.state.value for info in infos}
+        console.print_json(json.dumps(data))
+    for info in infos:
+        if not as_json:
+            console.print(f"run {info.run_id}: [bold]{info.state}[/bold]")
+    if any(info.state.value != "success" for info in infos):
+        raise typer.Exit(1)
+
+
+def _print_backfill(report: Backfill) -> None:
+    verb = "would create" if report.dry_run else "created"
+    for run_id in report.run_ids:
+        mark = "[dim]exists[/dim] " if run_id in report.existing else f"[green]{verb}[/green] "
+        console.print(mark + run_id, highlight=False)
+    span = f"{report.start.isoformat()} .. {report.end.isoformat()}"
+    if not report.run_ids:
+        console.print(f"no schedule tick of {report.dag_id} in {span} (up to now)")
+    elif not report.created:
+        console.print(
+            f"nothing to do: the {len(report.existing)} run(s) of {span} exist already",
+            highlight=False,
+        )
+    else:
+        outcome = "would be created" if report.dry_run else "created"
+        console.print(
+            f"{len(report.created)} run(s) {outcome}, {len(report.existing)} existed already",
+            highlight=False,
+        )
 
 
 def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunInfo:

@@ -1,8 +1,10 @@
-"""``fairque run list|show|cancel``: runs of pipelines and DAGs."""
+"""``fairque run list|show|logs|cancel``: runs of pipelines and DAGs."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +21,7 @@ from fairque.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from fairque.queue.runs import RunInfo
+    from fairque.queue.runs import RunHandle, RunInfo
 
 run_app = typer.Typer(help="Runs of pipelines and DAGs.")
 
@@ -78,6 +80,13 @@ def show(
     history = attempts_table(info)
     if history.row_count:
         console.print(history)
+    if info.dag_snapshot:
+        snapshot = info.dag_snapshot
+        console.print(
+            f"DAG {info.dag_id} as it ran: version {snapshot.get('version')}, "
+            f"{len(snapshot.get('tasks', []))} task(s), file {snapshot.get('source') or '-'}",
+            highlight=False,
+        )
     if lineage:
         table = Table(
             "kind", "key", "producer", "attempt", "consumer", "bytes", title="XCom lineage"
@@ -168,3 +177,59 @@ def clear(
             raise typer.Exit(1)
         info = queue.clear_run(run_id, task, downstream)
     console.print(f"run {run_id}: {info.state}")
+
+
+FOLLOW_POLL_SECONDS = 0.5
+
+
+@run_app.command()
+def logs(
+    run_id: str,
+    task: Annotated[str, typer.Argument(help="The task's name in the run.")],
+    attempt: Annotated[
+        int | None, typer.Option(min=1, help="Which attempt (1, 2, ...); the latest if not given.")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new output until the task ends (Ctrl-C stops)."
+        ),
+    ] = False,
+    redis_url: RedisUrlOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """What a task wrote to stdout, stderr and logging during one attempt."""
+    from fairque.queue.runs import RunHandle
+
+    with cli_errors(), open_queue(redis_url, state_dir) as queue:
+        info = queue.get_run(run_id)
+        handle = RunHandle(queue, run_id, info.task_ids)
+        text = handle.logs(task, attempt)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if follow:
+            _follow(handle, task, attempt, len(text))
+
+
+def _follow(handle: RunHandle, task: str, attempt: int | None, shown: int) -> None:
+    """Print what the attempt adds (and, without ``attempt``, the next attempts) until
+    the task has ended and its last output is shown."""
+    current = attempt or handle.task(task).attempts
+    try:
+        while True:
+            record = handle.task(task)
+            ended = record.state is None or record.state.is_terminal
+            if attempt is None and record.attempts > current:
+                rest = handle.logs(task, current)[shown:]
+                sys.stdout.write(rest)
+                current, shown = record.attempts, 0
+                sys.stdout.write(f"--- attempt {current} ---\n")
+            text = handle.logs(task, current) if current else ""
+            sys.stdout.write(text[shown:])
+            sys.stdout.flush()
+            shown = len(text)
+            if ended or (attempt is not None and record.attempts > attempt):
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
+    except KeyboardInterrupt:
+        return

@@ -182,6 +182,7 @@ class WorkerConfig:
     shutdown_grace_seconds: float = 30.0
     max_recoveries: int = 3
     heartbeat_seconds: float = 5.0
+    max_log_bytes: int = 1024 * 1024  # output kept per task attempt (``run logs``)
 
     def __post_init__(self) -> None:
         _identifier(self.id, ("id",), "worker id")
@@ -200,6 +201,7 @@ class WorkerConfig:
         _number(self.shutdown_grace_seconds, "shutdown_grace_seconds", positive=False)
         _integer(self.max_recoveries, "max_recoveries", 0)
         _number(self.heartbeat_seconds, "heartbeat_seconds")
+        _integer(self.max_log_bytes, "max_log_bytes", 1024)
 
     def allows_module(self, module: str) -> bool:
         """True if the worker may import ``module``: "a.b" allows a.b and a.b.c, not a.bc."""

@@ -21,6 +21,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:xcom:{scope}                    Hash    XCom values of one run (with TTL)
     fq:lineage:{scope}                 List    XCom pushes and pulls of one run (with TTL,
                                                the newest 10,000)
+    fq:log:{task_id}:{attempt}         String  what one attempt wrote to stdout, stderr and
+                                               logging (capped; with the record's TTL)
     fq:run:{run_id}                    Hash    a run: dag id, logical date, conf, tasks by name
     fq:runs                            ZSet    every run id, by creation time
     fq:runs:dag:{dag_id}               ZSet    the runs of one DAG, by creation time
@@ -117,6 +119,10 @@ class Keys:
     def lineage(self, scope: str) -> str:
         """List of the XCom pushes and pulls of one scope, oldest first."""
         return self._k("lineage", scope)
+
+    def task_log(self, task_id: str, attempt: int) -> str:
+        """String holding the output captured from one attempt of a task."""
+        return self._k("log", task_id, str(attempt))
 
     # --- runs ------------------------------------------------------------------------
     def run(self, run_id: str) -> str:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -292,6 +292,8 @@ class DAG:
     dagrun_timeout_seconds: float | None = None
     on_failure_callback: str | None = None
     on_success_callback: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
 
     def __post_init__(self) -> None:
         self._check_fields()
@@ -312,6 +314,10 @@ class DAG:
             pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
         self._check_graph(pipeline, params)
         set_ = object.__setattr__
+        set_(self, "start_date", self._moment("start_date", self.start_date))
+        set_(self, "end_date", self._moment("end_date", self.end_date, end=True))
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise DagError(f"DAG {self.dag_id!r}: end_date is before start_date")
         set_(self, "pipeline", pipeline)
         set_(self, "params", MappingProxyType(params))
         set_(self, "default_args", MappingProxyType(defaults))
@@ -338,6 +344,12 @@ class DAG:
         if not isinstance(self.catchup, bool):
             raise DagError(f"DAG {self.dag_id!r}: catchup must be true or false")
         validate_identifier(self.tenant, "user_id")
+
+    def _moment(self, name: str, value: object, end: bool = False) -> datetime | None:
+        try:
+            return as_moment(value, self.timezone, end)
+        except ValueError as e:
+            raise DagError(f"DAG {self.dag_id!r}: {name} {e}") from None
 
     def _check_params(self, params: Mapping[str, Any]) -> None:
         problems = [text for _, text in param_problems(params)]
@@ -402,6 +414,8 @@ class DAG:
             "dagrun_timeout_seconds": self.dagrun_timeout_seconds,
             "on_failure_callback": self.on_failure_callback,
             "on_success_callback": self.on_success_callback,
+            "start_date": self.start_date.isoformat() if self.start_date else None,
+            "end_date": self.end_date.isoformat() if self.end_date else None,
             "tenant": self.tenant,
             "params": {name: spec.to_dict() for name, spec in self.params.items()},
             "default_args": dict(self.default_args),
@@ -452,7 +466,9 @@ class DAG:
         and merged over the params' defaults, every template's ``payload["conf"]`` set to
         it, and every Jinja2 template in args or kwargs (at any depth) rendered in the
         sandbox of :mod:`fairque.dag.templates` (DagError for one that fails). The
-        logical date defaults to now; the data interval to the logical date."""
+        logical date defaults to now; the data interval to the logical date. Both go to
+        every template's ``payload["dates"]`` (ISO text), where
+        ``current_task().logical_date`` and ``.data_interval_start``/``_end`` read them."""
         merged = self.check_conf(conf)
         start, end = data_interval if data_interval is not None else (None, None)
         context = templates.TemplateContext(
@@ -463,6 +479,12 @@ class DAG:
             data_interval_start=start,
             data_interval_end=end,
         )
+        logical = context.logical_date
+        dates = {
+            "logical_date": _utc(logical),
+            "data_interval_start": _utc(start or logical),
+            "data_interval_end": _utc(end or logical),
+        }
         nodes = {}
         for name, task in self.pipeline.nodes.items():
             try:
@@ -472,7 +494,7 @@ class DAG:
                 raise DagError(f"DAG {self.dag_id!r}: {e}") from e
             nodes[name] = clone_task(
                 task,
-                payload={**task.payload, "conf": copy.deepcopy(merged)},
+                payload={**task.payload, "conf": copy.deepcopy(merged), "dates": dict(dates)},
                 args=args,
                 kwargs=kwargs,
             )
@@ -489,14 +511,47 @@ class DAG:
     ) -> list[Task]:
         """The task records of one run, upstreams first; nothing is written anywhere.
 
-        The conf and templates are applied as in :meth:`pipeline_for` (a task reads the
-        conf as ``current_task().conf``); ``task_id`` is ``"<run_id>:<name>"``;
-        ``user_id`` (else the DAG's ``tenant``) is whose fair share the run uses.
+        The conf, templates and dates are applied as in :meth:`pipeline_for` (a task
+        reads them as ``current_task().conf``, ``.logical_date``...); ``task_id`` is
+        ``"<run_id>:<name>"``; ``user_id`` (else the DAG's ``tenant``) is whose fair
+        share the run uses.
         """
         pipeline = self.pipeline_for(
             conf, run_id=run_id, logical_date=logical_date, data_interval=data_interval
         )
         return pipeline.compile(run_id, user_id=user_id or self.tenant)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def as_moment(value: object, zone: str, end: bool = False) -> datetime | None:
+    """``value`` (None, a date, a datetime or its ISO text) as an aware datetime; a naive
+    time is wall time in the time zone ``zone``, and a date alone is that day's midnight
+    there (with ``end``, the day's last microsecond: an end date covers its whole day).
+    ValueError says what is wrong."""
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{_shown(value)} is not a date: use YYYY-MM-DD or an ISO date and time"
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+        if end:
+            value = value.replace(hour=23, minute=59, second=59, microsecond=999_999)
+    if not isinstance(value, datetime):
+        raise ValueError(f"must be a date such as 2024-01-01, not {_shown(value)}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value
 
 
 def placeholders(value: Any) -> list[str]:
@@ -554,6 +609,7 @@ __all__ = [
     "PARAM_TYPES",
     "ParamSpec",
     "TaskInfo",
+    "as_moment",
     "dependency_problems",
     "make_croniter",
     "param_problems",

@@ -3,11 +3,15 @@ or of one of its runs (for rendering)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+from fairque.core.errors import DagError
 from fairque.core.models import validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge
@@ -38,15 +42,18 @@ def trigger(
     run_id: str | None = None,
     logical_date: datetime | None = None,
     tick: tuple[str, float] | None = None,
+    data_interval: tuple[datetime, datetime] | None = None,
 ) -> RunHandle:
     """Check ``conf`` against the DAG's params, then write one run atomically.
 
     ``tenant`` overrides the DAG's (whose fair share the run uses); ``tick`` marks a run
     the scheduler fires (see :func:`~fairque.queue.runs.run_fields`). The logical date
-    and the run id default to the server's time (``TIME``), not this machine's. Beyond
-    the DAG's ``max_active_runs`` active runs, the run is created QUEUED and its tasks
-    start when an earlier run ends. Raises DagConfError (nothing written) for a bad
-    conf, RunExistsError for a used run id.
+    and the run id default to the server's time (``TIME``), not this machine's;
+    ``data_interval`` (start, end) defaults to the logical date for both. Tasks read
+    them as ``current_task().logical_date``, ``.data_interval_start`` and
+    ``.data_interval_end``. Beyond the DAG's ``max_active_runs`` active runs, the run is
+    created QUEUED and its tasks start when an earlier run ends. Raises DagConfError
+    (nothing written) for a bad conf, RunExistsError for a used run id.
     """
     user = validate_identifier(tenant, "user_id") if tenant is not None else dag.tenant
     merged = dag.check_conf(conf)
@@ -54,7 +61,13 @@ def trigger(
         now = queue.run_pipeline(control.server_time())
         logical_date = logical_date or datetime.fromtimestamp(now, tz=timezone.utc)
         run_id = run_id or manual_run_id(dag.dag_id, now)
-    tasks = dag.compile(run_id, user_id=user, conf=merged, logical_date=logical_date)
+    tasks = dag.compile(
+        run_id,
+        user_id=user,
+        conf=merged,
+        logical_date=logical_date,
+        data_interval=data_interval,
+    )
     return queue.enqueue_tasks(
         tasks,
         run_id,
@@ -64,8 +77,35 @@ def trigger(
         tenant=user,
         tick=tick,
         on_end=RunEnd(dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback),
+        dag_snapshot=dag_snapshot(dag),
         max_active_runs=dag.max_active_runs,
     )
+
+
+def dag_snapshot(dag: DAG) -> dict[str, Any]:
+    """The DAG's structure as a run keeps it: tasks in order with their callables and
+    trigger rules, edges, params, and ``version``, the first 16 hex digits of the SHA-256
+    of its file (of this structure when the file cannot be read)."""
+    snapshot: dict[str, Any] = {
+        "dag_id": dag.dag_id,
+        "source": dag.source,
+        "tasks": dag.task_names,
+        "callables": {name: task.func for name, task in dag.pipeline.nodes.items()},
+        "trigger_rules": {
+            name: str(getattr(task.trigger_rule, "value", task.trigger_rule))
+            for name, task in dag.pipeline.nodes.items()
+        },
+        "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],
+        "params": {name: spec.to_dict() for name, spec in dag.params.items()},
+    }
+    try:
+        content = Path(dag.source).read_bytes() if dag.source else None
+    except OSError:
+        content = None
+    if content is None:
+        content = json.dumps(snapshot, sort_keys=True, default=str).encode()
+    snapshot["version"] = hashlib.sha256(content).hexdigest()[:16]
+    return snapshot
 
 
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
@@ -81,16 +121,28 @@ def paused_dags(queue: TaskQueue) -> set[str]:
 def graph_view(
     dag: DAG, run: RunInfo | None = None, lineage: list[dict[str, Any]] | None = None
 ) -> GraphView:
-    """The DAG's graph; with a run, coloured by task state and with its real lineage."""
+    """The DAG's graph; with a run, coloured by task state and with its real lineage,
+    drawn from the DAG as the run kept it (its snapshot) when it has one, so a changed
+    file does not change how an old run is drawn. DagError for a run of another DAG."""
+    names = dag.task_names
+    labels = {name: task.func or "" for name, task in dag.pipeline.nodes.items()}
+    edges = sorted(dag.pipeline.edges)
+    if run is not None and run.dag_id != dag.dag_id:
+        owner = f"of DAG {run.dag_id!r}" if run.dag_id else "of a pipeline, not of a DAG"
+        raise DagError(f"run {run.run_id} is {owner}; render it with its own DAG")
+    snapshot = run.dag_snapshot if run is not None else None
+    if snapshot:
+        names = list(snapshot["tasks"])
+        labels = {name: func or "" for name, func in snapshot["callables"].items()}
+        edges = sorted((a, b) for a, b in snapshot["edges"])
     nodes = []
-    for name in dag.task_names:
-        template = dag.pipeline.nodes[name]
+    for name in names:
         task = run.tasks.get(name) if run is not None else None
         error = task.error.get("message") if task is not None and task.error else None
         nodes.append(
             NodeView(
                 name=name,
-                label=template.func or "",
+                label=labels.get(name, ""),
                 state=task.state if task is not None else None,
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
@@ -102,9 +154,11 @@ def graph_view(
         xcom = [XComEdge(p, c, key) for p, key, c in dag.planned_lineage()]
     else:
         title = f"{dag.dag_id} — run {run.run_id} ({run.state})"
+        if snapshot:
+            title += f", DAG version {snapshot.get('version')}"
         xcom = [
             XComEdge(e["producer"] or "?", e["consumer"], e["key"], e.get("bytes"))
             for e in lineage or []
             if e["kind"] == "pull"
         ]
-    return GraphView(title, nodes, sorted(dag.pipeline.edges), xcom)
+    return GraphView(title, nodes, edges, xcom)

@@ -258,12 +258,22 @@ local function run_task_ended(tkey, now)
   if redis.call('SREM', r[1], rkey) == 1 then fill_slots(r[1], r[2], tonumber(r[3]), now) end
 end
 
+-- A task waits no more (it runs, ended or is deleted): leave the waiting sets of the
+-- upstreams it was still blocked by, so that their end cannot reach a later life of the id.
+local function unblock(id)
+  local blocked = BLOCKED_PREFIX .. id
+  for _, up in ipairs(redis.call('SMEMBERS', blocked)) do
+    redis.call('SREM', WAITING_PREFIX .. up, id)
+  end
+  redis.call('DEL', blocked)
+end
+
 -- Record the end of a task: state, time, and expiry of the record and its deps keys.
 local function conclude(tkey, id, user, from, to, now)
   set_state(tkey, id, user, from, to, now)
   run_task_ended(tkey, now)
   redis.call('HSET', tkey, 'finished_at', seconds(now))
-  redis.call('DEL', BLOCKED_PREFIX .. id)
+  unblock(id)
   if RESULT_TTL > 0 then redis.call('EXPIRE', tkey, RESULT_TTL) end
 end
 
@@ -271,6 +281,8 @@ end
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
 -- `first_outcome` is 'finished', 'failed' or 'canceled'; a dependent canceled as
 -- upstream_failed tells its own dependents 'failed' (see outcome_of).
+-- Only a dependent still blocked by this task counts it: an id in the waiting set may
+-- belong to an earlier life of a reused id (ended, then pushed again with other upstreams).
 local function release(first_id, first_outcome, now)
   local work = {{first_id, first_outcome}}
   local i = 1
@@ -283,12 +295,11 @@ local function release(first_id, first_outcome, now)
     for _, dep in ipairs(dependents) do
       local dkey = task_key(dep)
       local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule')
-      if r[1] == 'deferred' then
-        redis.call('SREM', BLOCKED_PREFIX .. dep, id)
+      if r[1] == 'deferred' and redis.call('SREM', BLOCKED_PREFIX .. dep, id) == 1 then
         redis.call('HINCRBY', dkey, 'deps_' .. outcome, 1)
         local verdict = verdict_of(dkey)
         if verdict == 'run' then
-          redis.call('DEL', BLOCKED_PREFIX .. dep)
+          unblock(dep)
           make_ready(dkey, dep, r[2], 'deferred', now)
         elseif verdict ~= 'wait' then
           rule_error(dkey, r[3], verdict, 'upstream ' .. id .. ' ended ' .. outcome)

@@ -66,13 +66,14 @@ for _, doc in ipairs(docs) do
   if r[1] ~= 'deferred' then count_active(1) end
   set_state(tkey, id, user, r[1], 'deferred', now)
   redis.call('PERSIST', tkey)
-  redis.call('DEL', BLOCKED_PREFIX .. id)
+  unblock(id)
   redis.call('HDEL', tkey, 'result', 'error', 'finished_at', 'duration', 'cancel_requested',
     'deps_finished', 'deps_failed', 'deps_canceled', 'upstream_failed')
   redis.call('HSET', tkey, 'declared_max_retries', fmt(declared),
     'max_retries', fmt(tonumber(r[3] or '0') + declared))
   local verdict = link(tkey, id, doc.deps)
   if verdict == 'run' then
+    unblock(id)  -- e.g. one_success with one upstream finished
     states[#states + 1] = make_ready(tkey, id, user, 'deferred', now)
   elseif verdict ~= 'wait' then
     rule_error(tkey, redis.call('HGET', tkey, 'trigger_rule'), verdict, 'its upstreams ended')

@@ -14,7 +14,8 @@ if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
 redis.call('ZREM', REG[state], id)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
 if ACTIVE_STATE[state] then run_task_ended(tkey, now_ms()) end
-redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
+redis.call('DEL', tkey)
+unblock(id)
 if ACTIVE_STATE[state] then release(id, 'canceled', now_ms()) end
 redis.call('DEL', WAITING_PREFIX .. id)
 return {'ok', state}

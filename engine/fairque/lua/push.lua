@@ -131,6 +131,7 @@ for _, doc in ipairs(docs) do
     conclude(tkey, id, user, nil, 'canceled', now)
     states[#states + 1] = 'canceled'
   else
+    if #doc.deps > 0 then unblock(id) end  -- e.g. one_success with one upstream finished
     states[#states + 1] = make_ready(tkey, id, user, nil, now)
   end
   if states[#states] ~= 'canceled' then active = active + 1 end

@@ -143,10 +143,12 @@ class AsyncTaskQueue(QueueBase):
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
         on_end: RunEnd | None = None,
+        dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
-        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`)."""
+        (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
+        ``dag_snapshot`` is the DAG's structure as the run was created (kept with the run)."""
         task_ids = {t.label: t.task_id for t in tasks}
         fields = run_fields(
             task_ids,
@@ -156,6 +158,7 @@ class AsyncTaskQueue(QueueBase):
             tenant=tenant,
             tick=tick,
             on_end=on_end,
+            dag_snapshot=dag_snapshot,
         )
         call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
         await self.run_script(call)

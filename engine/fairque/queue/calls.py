@@ -421,6 +421,22 @@ class QueueCalls:
             commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
         )
 
+    def append_logs(self, chunks: Sequence[tuple[str, int, str]]) -> PipelineCall[None]:
+        """Append captured output to attempt logs: ``(task_id, attempt, text)`` each,
+        keeping every log key for ``result_ttl_seconds`` after its latest write."""
+        ttl = int(self.config.queue.result_ttl_seconds)
+        commands: list[tuple[Arg, ...]] = []
+        for task_id, attempt, text in chunks:
+            key = self.keys.task_log(task_id, attempt)
+            commands.append(("APPEND", key, text))
+            if ttl > 0:
+                commands.append(("EXPIRE", key, ttl))
+        return PipelineCall(commands, lambda _: None)
+
+    def task_log(self, task_id: str, attempt: int) -> PipelineCall[str]:
+        """What one attempt of a task wrote ("" when nothing was captured)."""
+        return PipelineCall([("GET", self.keys.task_log(task_id, attempt))], lambda r: r[0] or "")
+
     def mark_run_canceled(self, run_id: str, canceled: bool = True) -> PipelineCall[None]:
         """Note on the run's record that it was canceled (or take the note back)."""
         key = self.keys.run(run_id)

@@ -144,6 +144,9 @@ class RunInfo:
     tasks: dict[str, TaskRecord | None] = field(default_factory=dict)
     on_end: RunEnd = field(default_factory=lambda: RunEnd())
     timed_out: bool = False
+    dag_snapshot: dict[str, Any] | None = None
+    """A DAG's run: the DAG's structure when the run was created (tasks, edges,
+    callables, params, ``version``: a hash of its file), as it ran."""
 
     @property
     def state(self) -> RunState:
@@ -196,6 +199,7 @@ class RunInfo:
             "timed_out": self.timed_out,
         }
         if with_tasks:
+            data["dag_snapshot"] = self.dag_snapshot
             data["tasks"] = {
                 name: None if t is None else _task_view(t) for name, t in self.tasks.items()
             }
@@ -265,6 +269,7 @@ def run_fields(
     tenant: str | None = None,
     tick: tuple[str, float] | None = None,
     on_end: RunEnd | None = None,
+    dag_snapshot: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The string fields of a run's hash.
 
@@ -283,6 +288,8 @@ def run_fields(
         fields["schedule"], fields["tick"] = tick[0], repr(float(tick[1]))
     if on_end is not None:
         fields.update(on_end.fields())
+    if dag_snapshot is not None:
+        fields["dag_snapshot"] = to_json(dict(dag_snapshot), "dag_snapshot")
     return fields
 
 
@@ -299,6 +306,7 @@ def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
         canceled=raw.get("canceled") == "1",
         on_end=RunEnd.of(raw),
         timed_out=raw.get("timed_out") == "1",
+        dag_snapshot=json.loads(raw["dag_snapshot"]) if "dag_snapshot" in raw else None,
     )
 
 
@@ -308,6 +316,16 @@ def ended_result(task: TaskRecord) -> Any:
         return task.result
     detail = f": {task.error.get('message')}" if task.error else ""
     raise QueueError(f"task {task.label!r} has no result: it is {task.state}{detail}")
+
+
+def log_attempt(task: TaskRecord, attempt: int | None) -> int | None:
+    """Which attempt's log to read: ``attempt``, else the latest (None: the task has not
+    started yet). QueueError for an attempt the task never made."""
+    if attempt is None:
+        return task.attempts or None
+    if isinstance(attempt, bool) or not 1 <= attempt <= task.attempts:
+        raise QueueError(f"task {task.label!r} has no attempt {attempt}: it made {task.attempts}")
+    return attempt
 
 
 class _RunNames:
@@ -356,6 +374,15 @@ class RunHandle(_RunNames):
         """Every XCom push and pull of the run, oldest first."""
         return self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
 
+    def logs(self, name: str, attempt: int | None = None) -> str:
+        """What the task called ``name`` wrote to stdout, stderr and ``logging`` during
+        ``attempt`` (1, 2, ...; the latest when None): "" before it started."""
+        task = self.task(name)
+        number = log_attempt(task, attempt)
+        if number is None:
+            return ""
+        return self.queue.run_pipeline(self.queue.calls.task_log(task.task_id, number))
+
 
 @dataclass(frozen=True)
 class AsyncRunHandle(_RunNames):
@@ -387,3 +414,11 @@ class AsyncRunHandle(_RunNames):
     async def lineage(self) -> list[dict[str, Any]]:
         """Every XCom push and pull of the run, oldest first."""
         return await self.queue.run_pipeline(self.queue.calls.lineage(self.run_id))
+
+    async def logs(self, name: str, attempt: int | None = None) -> str:
+        """What the task called ``name`` wrote during ``attempt`` (see RunHandle.logs)."""
+        task = await self.task(name)
+        number = log_attempt(task, attempt)
+        if number is None:
+            return ""
+        return await self.queue.run_pipeline(self.queue.calls.task_log(task.task_id, number))

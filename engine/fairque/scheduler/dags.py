@@ -13,6 +13,7 @@ from fairque.core.errors import RunExistsError
 from fairque.dag.loader import dags_folder, load_dags
 from fairque.dag.model import DAG
 from fairque.dag.runs import paused_dags, scheduled_run_id, trigger
+from fairque.scheduler.backfill import in_range, intervals
 
 if TYPE_CHECKING:
     from fairque.scheduler.scheduler import TaskScheduler
@@ -71,13 +72,16 @@ class DagSource:
         ticks = scheduler.due_ticks(
             key, dag.schedule, dag.timezone, dag.catchup, now.timestamp(), now
         )
-        if paused:
-            for tick in ticks:
-                scheduler.advance(key, tick.timestamp())
+        skipped = [tick for tick in ticks if paused or not in_range(dag, tick)]
+        for tick in skipped:  # paused, or outside the DAG's start_date..end_date
+            scheduler.advance(key, tick.timestamp())
+        ticks = [tick for tick in ticks if tick not in skipped]
+        if not ticks:
             return []
         room = dag.max_active_runs - _active_runs(scheduler, dag)
         fired = []
-        for tick in ticks[: max(room, 0)]:
+        for interval in intervals(dag, ticks[: max(room, 0)]):
+            tick = interval[1]
             run_id = scheduled_run_id(dag.dag_id, tick)
             try:
                 trigger(
@@ -86,6 +90,7 @@ class DagSource:
                     run_id=run_id,
                     logical_date=tick,
                     tick=(key, tick.timestamp()),
+                    data_interval=interval,
                 )
                 fired.append(run_id)
                 logger.info("fired DAG %s for %s: run %s", dag.dag_id, tick.isoformat(), run_id)

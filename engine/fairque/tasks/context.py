@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
@@ -255,6 +256,28 @@ class TaskContext:
     def run_id(self) -> str | None:
         """The pipeline or DAG run this task belongs to; None for a standalone task."""
         return self.task.run_id
+
+    @property
+    def logical_date(self) -> datetime | None:
+        """The logical date of the DAG run (its schedule tick, or when it was triggered
+        by hand); None outside a DAG run."""
+        return self._date("logical_date")
+
+    @property
+    def data_interval_start(self) -> datetime | None:
+        """The start of the data interval of the DAG run: the schedule's tick before
+        its logical date (a run triggered by hand: the logical date); None outside."""
+        return self._date("data_interval_start")
+
+    @property
+    def data_interval_end(self) -> datetime | None:
+        """The end of the data interval of the DAG run: its logical date."""
+        return self._date("data_interval_end")
+
+    def _date(self, name: str) -> datetime | None:
+        dates = self.task.payload.get("dates") if isinstance(self.task.payload, Mapping) else None
+        text = dates.get(name) if isinstance(dates, Mapping) else None
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
 
     @property
     def name(self) -> str:

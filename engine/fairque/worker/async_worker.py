@@ -28,6 +28,7 @@ from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.tasks.xcom import AsyncRedisXCom
+from fairque.worker import capture
 from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
@@ -112,6 +113,7 @@ class AsyncWorker:
         self._listening = True
         listener = asyncio.create_task(self._listen())
         backoff = Backoff(logger, f"worker {self.worker_id}")
+        capture.install()
         try:
             while not self.core.done():
                 try:
@@ -136,15 +138,24 @@ class AsyncWorker:
                 await listener
             if not self.core.gave_up:
                 await self._retire()
+            capture.uninstall()
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:
         if self.core.stopping and self.core.grace_over():
             await self._hand_back()
         await self._maintain()
+        await self._ship_logs()
         await self._settle(self.core.free_slots())
         if not self.core.done():
             await self._wait(self.core.wait_time())
+
+    async def _ship_logs(self) -> None:
+        """Send what the attempts wrote: every second, and before their end is recorded."""
+        batch = self.core.log_batch()
+        if batch is not None:
+            await self.queue.run_pipeline(batch.call)
+            batch.done()
 
     async def _settle(self, free: int) -> None:
         """Record what ended and claim up to ``free`` tasks: one round trip."""
@@ -157,7 +168,7 @@ class AsyncWorker:
             self._jobs[task.task_id] = asyncio.create_task(self._execute(entry))
 
     async def _execute(self, entry: Running) -> None:
-        outcome = await run_task_async(self.handler, entry.attempt)
+        outcome = await run_task_async(self.handler, entry.attempt, entry.log)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
 
@@ -214,6 +225,7 @@ class AsyncWorker:
 
     async def _retire(self) -> None:
         try:
+            await self._ship_logs()
             await self._settle(0)
             await self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
         except (RedisUnavailableError, QueueError) as e:

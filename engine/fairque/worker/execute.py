@@ -9,19 +9,21 @@ from dataclasses import replace
 from fairque.core.errors import WorkerError
 from fairque.core.models import Task
 from fairque.tasks.context import Attempt, attempting
+from fairque.worker.capture import AttemptLog, capturing
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import Outcome
 
 logger = logging.getLogger(__name__)
 
 
-def run_task(handler: TaskHandler, attempt: Attempt) -> Outcome:
-    """Run the attempt's task with ``handler`` (blocking) and report how it ended."""
+def run_task(handler: TaskHandler, attempt: Attempt, log: AttemptLog | None = None) -> Outcome:
+    """Run the attempt's task with ``handler`` (blocking) and report how it ended;
+    what it writes goes to ``log``."""
     task = attempt.task
     _call_hook(handler.on_task_start, task)
     started = time.perf_counter()
     try:
-        with attempting(attempt):
+        with attempting(attempt), capturing(log):
             ok = handler._process_task(task)
         error: Exception | None = None if ok else _refused(task)
     except Exception as e:
@@ -29,13 +31,16 @@ def run_task(handler: TaskHandler, attempt: Attempt) -> Outcome:
     return _conclude(handler, attempt, time.perf_counter() - started, error)
 
 
-async def run_task_async(handler: TaskHandler, attempt: Attempt) -> Outcome:
-    """Run the attempt's task with ``handler`` on the event loop and report how it ended."""
+async def run_task_async(
+    handler: TaskHandler, attempt: Attempt, log: AttemptLog | None = None
+) -> Outcome:
+    """Run the attempt's task with ``handler`` on the event loop and report how it ended;
+    what it writes goes to ``log``."""
     task = attempt.task
     _call_hook(handler.on_task_start, task)
     started = time.perf_counter()
     try:
-        with attempting(attempt):
+        with attempting(attempt), capturing(log):
             ok = await handler._process_task_async(task)
         error: Exception | None = None if ok else _refused(task)
     except Exception as e:

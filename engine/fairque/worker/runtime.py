@@ -31,6 +31,7 @@ from fairque.queue.calls import (
 )
 from fairque.queue.results import Settled
 from fairque.tasks.context import Attempt, encode_xcom
+from fairque.worker.capture import AttemptLog, LogBatch, LogShipper
 from fairque.worker.tasklog import log_task_end
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Running:
     started: float  # monotonic
     deadline: float | None  # monotonic time of its timeout
     attempt: Attempt
+    log: AttemptLog | None = None  # what the attempt writes (``run logs``)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class WorkerCore:
         self.worker = self.config.worker
         self.calls = QueueCalls(self.config)
         self.max_xcom_bytes = self.config.queue.max_xcom_bytes
+        self.logs = LogShipper(self.calls, self.worker.max_log_bytes)
 
     # --- slots -----------------------------------------------------------------------
 
@@ -132,7 +135,8 @@ class WorkerCore:
         """Note a claimed task as running; run ``entry.attempt`` (``run_task``)."""
         now = time.monotonic()
         deadline = now + task.timeout_seconds if task.timeout_seconds else None
-        entry = Running(task, now, deadline, Attempt(task))
+        log = self.logs.open(task.task_id, task.attempts)
+        entry = Running(task, now, deadline, Attempt(task), log)
         self.running[task.task_id] = entry
         self._notify(self.observer.claimed, task)
         return entry
@@ -193,6 +197,11 @@ class WorkerCore:
                 self.running[task_id].attempt.cancel_requested = True
         return lost
 
+    def log_batch(self) -> LogBatch | None:
+        """The attempt logs to send now (before the ended attempts are recorded, so a
+        reader who sees a task ended sees its whole log), or None."""
+        return self.logs.due(self.running, force=bool(self.pending))
+
     # --- timers ----------------------------------------------------------------------
 
     def renewal_due(self) -> bool:
@@ -219,7 +228,7 @@ class WorkerCore:
         now = time.monotonic()
         moments = [self._next_maintenance, self._next_heartbeat]
         if self.running:
-            moments.append(self._next_renewal)
+            moments += [self._next_renewal, now + self.logs.wait_time()]
         moments += [r.deadline for r in self.running.values() if r.deadline is not None]
         if self.stop_deadline is not None:
             moments.append(self.stop_deadline)

@@ -27,6 +27,7 @@ from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
+from fairque.worker import capture
 from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
@@ -127,6 +128,7 @@ class Worker:
         listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
         listener.start()
         backoff = Backoff(logger, f"worker {self.worker_id}")
+        capture.install()
         try:
             while not self.core.done():
                 try:
@@ -145,15 +147,24 @@ class Worker:
             listener.join(timeout=2.0)
             if not self.core.gave_up:
                 self._retire()
+            capture.uninstall()
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
         if self.core.stopping and self.core.grace_over():
             self._hand_back()
         self._maintain()
+        self._ship_logs()
         self._settle(self.core.free_slots())
         if not self.core.done():
             self._wait(self.core.wait_time())
+
+    def _ship_logs(self) -> None:
+        """Send what the attempts wrote: every second, and before their end is recorded."""
+        batch = self.core.log_batch()
+        if batch is not None:
+            self.queue.run_pipeline(batch.call)
+            batch.done()
 
     def _settle(self, free: int) -> None:
         """Record what ended and claim up to ``free`` tasks: one round trip."""
@@ -166,7 +177,7 @@ class Worker:
 
     def _execute(self, entry: Running) -> None:
         try:
-            outcome = run_task(self.handler, entry.attempt)
+            outcome = run_task(self.handler, entry.attempt, entry.log)
         except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
             outcome = Outcome(entry.task, False, 0.0, error=e)
         self._inbox.put(outcome)
@@ -210,6 +221,7 @@ class Worker:
 
     def _retire(self) -> None:
         try:
+            self._ship_logs()
             self._settle(0)
             self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
         except (RedisUnavailableError, QueueError) as e:
