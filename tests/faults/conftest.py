@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import make_config, make_queue, queue_kind
-from tests.integration.test_worker_processes import procs, queue
+from tests.integration.test_worker_processes import queue
 
-# Shared fixtures: the queue factories, `procs` (processes killed at teardown), `queue`
-# (a connection to the clean test database); `proxy` (a CuttableProxy to it) comes from
-# tests/conftest.py.
-__all__ = ["make_config", "make_queue", "procs", "queue", "queue_kind"]
+# Shared fixtures: the queue factories and `queue` (a connection to the clean test
+# database); `procs` (processes killed at teardown) and `proxy` (a CuttableProxy to the
+# server) come from tests/conftest.py.
+__all__ = ["make_config", "make_queue", "queue", "queue_kind"]
 
 HERE = Path(__file__).resolve().parent
 REPORT_ENV = "FAIRQUE_FAULTS_REPORT"
