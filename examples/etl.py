@@ -58,3 +58,9 @@ def failing_step(reason: str = "the source is down") -> None:
 def cleanup() -> str:
     """Runs after its upstreams whatever their outcome (trigger rule all_done)."""
     return "cleaned up"
+
+
+def alert(summary: dict[str, Any]) -> None:
+    """A run callback (``on_failure_callback: "examples.etl:alert"``): report the run."""
+    failed = ", ".join(summary["failed_tasks"]) or "none"
+    print(f"run {summary['run_id']} ended {summary['state']}; failed tasks: {failed}")

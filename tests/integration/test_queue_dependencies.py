@@ -15,7 +15,7 @@ from fairque.core.errors import DagCycleError, DagError, UnknownDependencyError
 from fairque.core.models import TRIGGER_RULES
 from fairque.queue.calls import QueueCalls
 from fairque.queue.scripts import expand_includes
-from fairque.tasks.rules import UpstreamCounts, decide_counts
+from fairque.tasks.rules import UpstreamCounts, cancel_cause, decide_counts
 from tests.timing import wait_until
 
 from .conftest import ConfigFactory, QueueFactory
@@ -262,12 +262,18 @@ def test_finishing_with_an_xcom_push_key_stores_the_result_with_lineage(
     assert queue.redis.ttl(queue.keys.xcom("r1")) > 0
 
 
+def _verdict(rule: str, counts: UpstreamCounts) -> str:
+    decision = decide_counts(rule, counts)
+    return cancel_cause(rule, counts) if decision == "cancel" else decision
+
+
 def test_lua_decide_matches_the_python_table_on_every_count(
     make_config: ConfigFactory, redis_client: redis.Redis
 ) -> None:
-    """Every trigger rule, every way 0..4 upstreams can stand (each finished, failed,
-    canceled or still active): the real decide() of _common.lua, run by the server
-    through decide_all.lua, gives the answer of tasks/rules.py."""
+    """Every trigger rule, every way 0..4 upstreams can stand (each finished, failed or
+    upstream_failed, skipped, or still active): the real decide() of _common.lua, run by
+    the server through decide_all.lua, gives the answer of tasks/rules.py, and the same
+    cause (upstream_failed or skipped) for a cancel."""
     cases = [
         (rule, total, finished, failed, canceled)
         for rule in TRIGGER_RULES
@@ -282,7 +288,7 @@ def test_lua_decide_matches_the_python_table_on_every_count(
     source = expand_includes((Path(__file__).parent / "decide_all.lua").read_text())
     replies = redis_client.eval(source, len(keys), *keys, *args, json.dumps(cases))
     lua = [reply.decode() for reply in replies]
-    python = [decide_counts(rule, UpstreamCounts(*counts)) for rule, *counts in cases]
+    python = [_verdict(rule, UpstreamCounts(*counts)) for rule, *counts in cases]
     mismatches = [
         (c, got, want) for c, got, want in zip(cases, lua, python, strict=True) if got != want
     ]

@@ -363,6 +363,7 @@ def _full_task() -> TaskRecord:
         worker_id="worker-7",
         claim_token=4,
         cancel_requested=True,
+        upstream_failed=True,
         attempt_history=[{"attempt": 1, "outcome": "failed", "error": None}],
         run_id="run-1",
         name="step",

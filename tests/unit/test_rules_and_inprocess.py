@@ -23,14 +23,15 @@ from fairque.tasks import (
     xcom_push,
 )
 from fairque.tasks.context import running
-from fairque.tasks.rules import UpstreamCounts, decide_counts
+from fairque.tasks.rules import UPSTREAM_FAILED, UpstreamCounts, decide_counts
 from tests.unit import sample_tasks as st
 
 F, X, C = TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELED
 Q, S, D = TaskState.QUEUED, TaskState.STARTED, TaskState.DEFERRED
+U = UPSTREAM_FAILED  # canceled because its own upstreams failed: counts as failed
 
 # rule -> [(upstream states, decision)]
-RULE_TABLE: dict[str, list[tuple[list[TaskState], str]]] = {
+RULE_TABLE: dict[str, list[tuple[list[TaskState | str], str]]] = {
     "all_success": [
         ([F, F], "run"),
         ([F, Q], "wait"),
@@ -46,7 +47,8 @@ RULE_TABLE: dict[str, list[tuple[list[TaskState], str]]] = {
     ],
     "all_failed": [
         ([X, X], "run"),
-        ([X, C], "run"),
+        ([X, U], "run"),
+        ([X, C], "cancel"),
         ([X, Q], "wait"),
         ([X, F], "cancel"),
         ([F, Q], "cancel"),
@@ -67,6 +69,7 @@ RULE_TABLE: dict[str, list[tuple[list[TaskState], str]]] = {
         ([F, C], "run"),
         ([C, C], "run"),
         ([F, Q], "wait"),
+        ([U, F], "cancel"),
         ([X, Q], "cancel"),
         ([F, X], "cancel"),
     ],
@@ -92,9 +95,9 @@ def test_the_table_covers_every_rule() -> None:
     ("rule", "states", "expected"),
     [(rule, states, expected) for rule, rows in RULE_TABLE.items() for states, expected in rows],
 )
-def test_decide(rule: str, states: list[TaskState], expected: str) -> None:
+def test_decide(rule: str, states: list[TaskState | str], expected: str) -> None:
     assert decide(rule, states) == expected
-    assert decide(rule, [s.value for s in states]) == expected
+    assert decide(rule, [str(s) for s in states]) == expected
 
 
 @pytest.mark.parametrize("rule", TRIGGER_RULES)
@@ -320,7 +323,7 @@ def test_failure_cascade_all_success_vs_all_done() -> None:
     }
     assert run.errors["boom"] == "RuntimeError: boom failed"
     assert "boom failed" in run.errors["boom"]
-    assert run.errors["after_boom"] == "canceled by all_success: boom failed"
+    assert run.errors["after_boom"] == "canceled by all_success: boom failed (upstream_failed)"
     assert st.CALLS == ["extract", "boom", "cleanup"]
     assert run.results["cleanup"] == "cleaned"
 

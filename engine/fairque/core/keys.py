@@ -33,6 +33,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:runs:retention                  ZSet    every run id, by the time its retention
                                                counts from (creation, then its end once
                                                the trim saw it ended)
+    fq:runs:watched                    ZSet    runs with a timeout or callbacks that have
+                                               not ended, by when watch.lua last looked
     fq:dags:paused                     Set     ids of paused DAGs (their schedule does not fire)
     fq:stats                           Hash    counters (per user and state, totals)
     fq:schedules                       Hash    cron schedules
@@ -149,6 +151,12 @@ class Keys:
         """Sorted set of every run id, scored by the time its retention counts from
         (its creation, moved to its end once the trim saw it ended), for ``trim.lua``."""
         return self._k("runs", "retention")
+
+    @property
+    def runs_watched(self) -> str:
+        """Sorted set of the runs with a timeout or callbacks that have not ended, scored
+        by when ``watch.lua`` last looked at them (ms)."""
+        return self._k("runs", "watched")
 
     @property
     def paused_dags(self) -> str:

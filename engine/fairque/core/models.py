@@ -425,6 +425,9 @@ class TaskRecord(Task):
     worker_id: str | None = option(None, setters=Setter.QUEUE)
     claim_token: int = option(0, setters=Setter.QUEUE, codec=INT)
     cancel_requested: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+    upstream_failed: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+    """CANCELED because an upstream failed (Airflow's ``upstream_failed``): counts as
+    failed for its own dependents' trigger rules; other cancels count as skipped."""
     attempt_history: list[dict[str, Any]] = option([], setters=Setter.QUEUE, codec=JSON)
     """Every attempt that ended, oldest first: ``attempt`` (its number), ``worker``,
     ``started_at``, ``finished_at``, ``duration`` (None when the lease expired),

@@ -28,6 +28,7 @@ from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
 from fairque.core.errors import DagConfError, DagError, UnknownDependencyError, shorten
 from fairque.core.graph import ancestors
+from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
@@ -167,6 +168,38 @@ def _jsonable(value: Any) -> bool:
 # Each returns problems; DAG() raises the first, ``fairque dag validate`` locates them all.
 
 
+RUN_CALLBACKS = ("on_failure_callback", "on_success_callback")
+"""The DAG settings naming a function called when a run ends."""
+
+
+def run_end_problems(
+    timeout: object, on_failure: object, on_success: object
+) -> list[tuple[str, str]]:
+    """(setting, problem) for a bad ``dagrun_timeout_seconds`` (a positive number of
+    seconds, or None) or run callback (``module:function``, or None). Whether the
+    callback's module is allowed is checked where the import rule is known."""
+    problems: list[tuple[str, str]] = []
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        problems.append(
+            (
+                "dagrun_timeout_seconds",
+                f"must be a positive number of seconds, not {shorten(timeout)}",
+            )
+        )
+    for name, value in zip(RUN_CALLBACKS, (on_failure, on_success), strict=True):
+        if value is None:
+            continue
+        parsed = parse_import_path(value)
+        if isinstance(parsed, str):
+            problems.append((name, parsed))
+    return problems
+
+
 def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str]]:
     """``(field, message)`` for a bad cron ``schedule`` (None: manual only) or time zone."""
     found = [("schedule", None if schedule is None else cron_problem(schedule))]
@@ -256,6 +289,9 @@ class DAG:
     source: str | None = None
     task_info: Mapping[str, TaskInfo] = field(default_factory=dict)
     defaults_applied: bool = field(default=False, repr=False)
+    dagrun_timeout_seconds: float | None = None
+    on_failure_callback: str | None = None
+    on_success_callback: str | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
 
@@ -300,6 +336,11 @@ class DAG:
             raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be an integer")
         if self.max_active_runs < 1:
             raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be 1 or more")
+        ends = run_end_problems(
+            self.dagrun_timeout_seconds, self.on_failure_callback, self.on_success_callback
+        )
+        if ends:
+            raise DagError(f"DAG {self.dag_id!r}: {ends[0][0]}: {ends[0][1]}")
         if not isinstance(self.catchup, bool):
             raise DagError(f"DAG {self.dag_id!r}: catchup must be true or false")
         validate_identifier(self.tenant, "user_id")
@@ -370,6 +411,9 @@ class DAG:
             "timezone": self.timezone,
             "catchup": self.catchup,
             "max_active_runs": self.max_active_runs,
+            "dagrun_timeout_seconds": self.dagrun_timeout_seconds,
+            "on_failure_callback": self.on_failure_callback,
+            "on_success_callback": self.on_success_callback,
             "start_date": self.start_date.isoformat() if self.start_date else None,
             "end_date": self.end_date.isoformat() if self.end_date else None,
             "tenant": self.tenant,

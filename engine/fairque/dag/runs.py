@@ -16,7 +16,7 @@ from fairque.core.models import validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge
 from fairque.queue import control, runs
-from fairque.queue.runs import RunHandle, RunInfo
+from fairque.queue.runs import RunEnd, RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
 
@@ -76,6 +76,7 @@ def trigger(
         conf=merged,
         tenant=user,
         tick=tick,
+        on_end=RunEnd(dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback),
         dag_snapshot=dag_snapshot(dag),
         max_active_runs=dag.max_active_runs,
     )

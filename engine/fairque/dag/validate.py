@@ -26,6 +26,7 @@ from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, sch
 from fairque.dag.flow import Flow, parse_flow, unknown_names
 from fairque.dag.model import (
     PARAM_TYPES,
+    RUN_CALLBACKS,
     param_problems,
     placeholder_problems,
     schedule_problems,
@@ -387,11 +388,17 @@ def callable_problems(
 ) -> list[Problem]:
     """Callables that break the import rule (checked, not run); a disallowed module
     once, at its first use."""
-    uses = [
+    uses: list[tuple[Path_, str]] = [
         (("tasks", name, "callable"), spec["callable"])
         for name, spec in _tasks(data).items()
         if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
     ]  # other values: the schema reports them
+    if isinstance(data, dict):
+        uses += [
+            ((key,), data[key])
+            for key in RUN_CALLBACKS
+            if isinstance(data.get(key), str) and ":" in data[key]
+        ]
     return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 

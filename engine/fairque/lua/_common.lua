@@ -129,23 +129,30 @@ local function make_ready(tkey, id, user, from, now)
   return 'queued'
 end
 
--- Trigger rules: may a task run, given how its upstreams ended so far?
--- (the same table as fairque/tasks/rules.py)
+-- Trigger rules: may a task run, given how its upstreams ended so far? Returns 'run',
+-- 'wait', or the cause of a cancel: 'upstream_failed' or 'skipped' (Airflow's words).
+-- `failed` counts failed upstreams and upstreams canceled as upstream_failed; `canceled`
+-- counts the other canceled (skipped) ones. The same table as fairque/tasks/rules.py.
 local function decide(rule, total, finished, failed, canceled)
   local done = finished + failed + canceled
   if total == 0 then return 'run' end
   if rule == 'all_done' then
     if done == total then return 'run' end
   elseif rule == 'all_failed' then
-    if finished > 0 then return 'cancel' elseif done == total then return 'run' end
+    if finished + canceled > 0 then return 'skipped' elseif failed == total then return 'run' end
   elseif rule == 'one_success' then
-    if finished > 0 then return 'run' elseif done == total then return 'cancel' end
+    if finished > 0 then return 'run' end
+    if done == total then
+      if canceled == total then return 'skipped' end
+      return 'upstream_failed'
+    end
   elseif rule == 'one_failed' then
-    if failed > 0 then return 'run' elseif done == total then return 'cancel' end
+    if failed > 0 then return 'run' elseif done == total then return 'skipped' end
   elseif rule == 'none_failed' then
-    if failed > 0 then return 'cancel' elseif done == total then return 'run' end
+    if failed > 0 then return 'upstream_failed' elseif done == total then return 'run' end
   else -- all_success
-    if failed + canceled > 0 then return 'cancel' elseif finished == total then return 'run' end
+    if failed > 0 then return 'upstream_failed' end
+    if canceled > 0 then return 'skipped' elseif finished == total then return 'run' end
   end
   return 'wait'
 end
@@ -158,8 +165,31 @@ local function verdict_of(tkey)
     tonumber(c[4] or '0'), tonumber(c[5] or '0'))
 end
 
--- Link a task to its upstreams `deps` (ids): count those that already ended, wait on the
--- others. Returns the verdict of its trigger rule (for push and clear).
+-- How an ended task counts for its dependents' rules: a task canceled as upstream_failed
+-- counts as failed (as in Airflow), any other canceled one as skipped ('canceled').
+local function outcome_of(tkey, state)
+  if state == 'canceled' and redis.call('HGET', tkey, 'upstream_failed') == '1' then
+    return 'failed'
+  end
+  return state
+end
+
+-- Cancel a deferred or new task whose trigger rule can no longer be met (`cause`:
+-- 'upstream_failed' or 'skipped', from decide); `why` ends the error message.
+local function rule_error(tkey, rule, cause, why)
+  local kind = 'Skipped'
+  if cause == 'upstream_failed' then
+    kind = 'UpstreamFailed'
+    redis.call('HSET', tkey, 'upstream_failed', '1')
+  end
+  redis.call('HSET', tkey, 'error', cjson.encode({type = kind,
+    message = why .. ', so trigger rule ' .. (rule or 'all_success') ..
+      ' can no longer be met (' .. cause .. ')', traceback = ''}))
+end
+
+-- Link a task to its upstreams `deps` (ids): count those that already ended (each as
+-- outcome_of says), wait on the others. Returns the verdict of its trigger rule (for
+-- push and clear).
 local function link(tkey, id, deps)
   redis.call('HSET', tkey, 'deps_total', #deps)
   for _, up in ipairs(deps) do
@@ -168,7 +198,7 @@ local function link(tkey, id, deps)
       redis.call('SADD', BLOCKED_PREFIX .. id, up)
       redis.call('SADD', WAITING_PREFIX .. up, id)
     else
-      redis.call('HINCRBY', tkey, 'deps_' .. state, 1)
+      redis.call('HINCRBY', tkey, 'deps_' .. outcome_of(task_key(up), state), 1)
     end
   end
   return verdict_of(tkey)
@@ -180,9 +210,18 @@ end
 -- Whatever script ends a run's last active task frees its slot and, in the same step,
 -- starts the DAG's queued runs that now fit, oldest first.
 
+-- A run with a `dagrun_timeout_seconds` starts its clock: `timeout_at` (ms, see watch.lua).
+local function set_timeout(rkey, now)
+  local timeout = redis.call('HGET', rkey, 'dagrun_timeout_seconds')
+  if timeout then
+    redis.call('HSET', rkey, 'timeout_at', fmt(now + math.floor(tonumber(timeout) * 1000)))
+  end
+end
+
 -- Start a held run: its tasks with nothing left to wait for become ready.
 local function start_run(rkey, now)
   redis.call('HDEL', rkey, 'held')
+  set_timeout(rkey, now)
   local ids = cjson.decode(redis.call('HGET', rkey, 'task_ids') or '{}')
   for _, id in pairs(ids) do
     local tkey = task_key(id)
@@ -240,6 +279,8 @@ end
 
 -- Tell the dependents of an ended task how it ended: each deferred one runs, is
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
+-- `first_outcome` is 'finished', 'failed' or 'canceled'; a dependent canceled as
+-- upstream_failed tells its own dependents 'failed' (see outcome_of).
 -- Only a dependent still blocked by this task counts it: an id in the waiting set may
 -- belong to an earlier life of a reused id (ended, then pushed again with other upstreams).
 local function release(first_id, first_outcome, now)
@@ -260,12 +301,10 @@ local function release(first_id, first_outcome, now)
         if verdict == 'run' then
           unblock(dep)
           make_ready(dkey, dep, r[2], 'deferred', now)
-        elseif verdict == 'cancel' then
-          redis.call('HSET', dkey, 'error', cjson.encode({type = 'UpstreamFailed',
-            message = 'upstream ' .. id .. ' ended ' .. outcome .. ', so trigger rule ' ..
-              (r[3] or 'all_success') .. ' can no longer be met', traceback = ''}))
+        elseif verdict ~= 'wait' then
+          rule_error(dkey, r[3], verdict, 'upstream ' .. id .. ' ended ' .. outcome)
           conclude(dkey, dep, r[2], 'deferred', 'canceled', now)
-          work[#work + 1] = {dep, 'canceled'}
+          work[#work + 1] = {dep, outcome_of(dkey, 'canceled')}
         end
       end
     end
@@ -330,4 +369,45 @@ end
 local function end_state(tkey, wanted)
   if redis.call('HGET', tkey, 'cancel_requested') == '1' then return 'canceled' end
   return wanted
+end
+
+-- The task ids of a run, from its hash's `task_ids` field (JSON: name -> id; nil: none).
+local function run_task_ids(task_ids_json)
+  local ids = {}
+  if task_ids_json then
+    for _, id in pairs(cjson.decode(task_ids_json)) do ids[#ids + 1] = id end
+  end
+  return ids
+end
+
+-- When the last of the tasks `ids` ended (ms; 0 when no record is left), or nil while
+-- one of them is active.
+local function ended_at(ids)
+  local last = 0
+  for _, id in ipairs(ids) do
+    local r = redis.call('HMGET', task_key(id), 'state', 'finished_at')
+    if r[1] and ACTIVE_STATE[r[1]] then return nil end
+    if r[2] then last = math.max(last, math.floor(tonumber(r[2]) * 1000)) end
+  end
+  return last
+end
+
+-- Cancel a task that has not ended: a queued, deferred or scheduled one ends CANCELED
+-- (error `kind`: `message`) and its dependents are told; a started one is marked and its
+-- worker records CANCELED when it ends. Returns {'ok', 'canceled' or 'requested'},
+-- {'invalid', state} (already ended) or {'not_found'}.
+local function cancel_task(id, kind, message, now)
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
+  local state, user = r[1], r[2]
+  if not state then return {'not_found'} end
+  if not ACTIVE_STATE[state] then return {'invalid', state} end
+  if state == 'started' then
+    redis.call('HSET', tkey, 'cancel_requested', '1')
+    return {'ok', 'requested'}
+  end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+  redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
+  finalize(tkey, id, user, state, 'canceled', now)
+  return {'ok', 'canceled'}
 end

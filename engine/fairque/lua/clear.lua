@@ -1,6 +1,6 @@
 -- clear.lua: put ended tasks of a run back to run again, inside the same run, in one step.
 --!include _common.lua
--- KEYS[12]  the run's hash
+-- KEYS[12]  the run's hash   KEYS[13] the watched runs (ZSet, see watch.lua)
 -- ARGV[13]  run id (its XCom scope)
 -- ARGV[14]  N, then N tasks to clear, upstreams first, each: id, D, D upstream task ids
 -- ARGV[..]  M, then the M task ids of the whole run (ended ones get their TTL renewed)
@@ -13,7 +13,9 @@
 -- ones counted, cleared ones waited on) and decided by its trigger rule: DEFERRED,
 -- QUEUED/SCHEDULED, or CANCELED at once. Tasks not cleared keep their results and XCom.
 -- The run's `canceled` mark is removed, so the run is running again; a DAG's run that
--- had ended takes a slot of its max_active_runs again (even beyond the limit).
+-- had ended takes a slot of its max_active_runs again (even beyond the limit). A run with
+-- a timeout or callbacks loses its `timed_out` and `ended_at` marks, gets a new timeout
+-- from now, and is watched again: its next end calls its callback again.
 
 local RUN, RUN_ID = KEYS[12], ARGV[13]
 local CLEARABLE = {deferred = true, finished = true, failed = true, canceled = true}
@@ -66,16 +68,15 @@ for _, doc in ipairs(docs) do
   redis.call('PERSIST', tkey)
   unblock(id)
   redis.call('HDEL', tkey, 'result', 'error', 'finished_at', 'duration', 'cancel_requested',
-    'deps_finished', 'deps_failed', 'deps_canceled')
+    'deps_finished', 'deps_failed', 'deps_canceled', 'upstream_failed')
   redis.call('HSET', tkey, 'declared_max_retries', fmt(declared),
     'max_retries', fmt(tonumber(r[3] or '0') + declared))
   local verdict = link(tkey, id, doc.deps)
   if verdict == 'run' then
     unblock(id)  -- e.g. one_success with one upstream finished
     states[#states + 1] = make_ready(tkey, id, user, 'deferred', now)
-  elseif verdict == 'cancel' then
-    redis.call('HSET', tkey, 'error', cjson.encode({type = 'UpstreamFailed',
-      message = 'its upstreams ended so that its trigger rule cannot be met', traceback = ''}))
+  elseif verdict ~= 'wait' then
+    rule_error(tkey, redis.call('HGET', tkey, 'trigger_rule'), verdict, 'its upstreams ended')
     finalize(tkey, id, user, 'deferred', 'canceled', now)
     states[#states + 1] = 'canceled'
   else
@@ -96,4 +97,11 @@ if XCOM_TTL > 0 then
   end
 end
 redis.call('HDEL', RUN, 'canceled')
+local ends = redis.call('HMGET', RUN, 'dagrun_timeout_seconds', 'on_failure_callback',
+  'on_success_callback')
+if ends[1] or ends[2] or ends[3] then
+  redis.call('HDEL', RUN, 'timed_out', 'ended_at', 'timeout_at')
+  set_timeout(RUN, now)
+  redis.call('ZADD', KEYS[13], now, RUN_ID)
+end
 return {'ok', states}

@@ -3,6 +3,10 @@
 -- KEYS[12..16] (only when the batch is a run) the run's hash, every run (ZSet), the runs
 --             by retention start (ZSet), the schedule cursors (Hash), and (only for a
 --             DAG's run) the DAG's runs (ZSet)
+-- KEYS[17]    (only for a DAG's run with a timeout or callbacks) the watched runs (ZSet):
+--             the run is added (scored now); with a field `dagrun_timeout_seconds` its
+--             hash gets `timeout_at` (ms) = now + that when it starts (now, or when a
+--             held run gets its slot: start_run in _common.lua; see watch.lua)
 -- ARGV[13]    number of tasks N, then N tasks, upstreams inside the batch first, each:
 --             id, user, priority, D, D upstream task ids, F, F field names and values
 -- then        (only with the run keys) the run: id, F, F field names and values; a run
@@ -82,6 +86,7 @@ if run then
   redis.call('ZADD', KEYS[13], now, run.id)
   redis.call('ZADD', KEYS[14], now, run.id)
   if KEYS[16] then redis.call('ZADD', KEYS[16], now, run.id) end
+  if KEYS[17] then redis.call('ZADD', KEYS[17], now, run.id) end
 end
 
 -- A DAG's run beyond its max_active_runs is held: created, its tasks DEFERRED, until a
@@ -105,6 +110,7 @@ if slots then
     redis.call('SADD', slots, KEYS[12])
   end
 end
+if run and not held then set_timeout(KEYS[12], now) end
 local active = 0
 local states = {}
 for _, doc in ipairs(docs) do
@@ -120,10 +126,8 @@ for _, doc in ipairs(docs) do
   if verdict == 'wait' or (verdict == 'run' and held) then
     set_state(tkey, id, user, nil, 'deferred', now)
     states[#states + 1] = 'deferred'
-  elseif verdict == 'cancel' then
-    redis.call('HSET', tkey, 'error', cjson.encode({type = 'UpstreamFailed',
-      message = 'its upstreams already ended so that its trigger rule cannot be met',
-      traceback = ''}))
+  elseif verdict ~= 'run' then
+    rule_error(tkey, redis.call('HGET', tkey, 'trigger_rule'), verdict, 'its upstreams already ended')
     conclude(tkey, id, user, nil, 'canceled', now)
     states[#states + 1] = 'canceled'
   else

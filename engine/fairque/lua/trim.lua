@@ -17,18 +17,6 @@ local retention = tonumber(ARGV[13])
 local RUNS, RETENTION, CURSORS = KEYS[12], KEYS[13], KEYS[14]
 local RUN_PREFIX, DAG_RUNS_PREFIX = ARGV[15], ARGV[16]
 
--- When the last of the tasks `ids` ended (ms; 0 when no record is left), or nil while
--- one of them is active.
-local function ended_at(ids)
-  local last = 0
-  for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', task_key(id), 'state', 'finished_at')
-    if r[1] and ACTIVE_STATE[r[1]] then return nil end
-    if r[2] then last = math.max(last, math.floor(tonumber(r[2]) * 1000)) end
-  end
-  return last
-end
-
 -- True while the scheduler may still fire this tick (its cursor has not passed it).
 local function tick_pending(schedule, tick)
   if not schedule then return false end
@@ -58,10 +46,7 @@ local due = redis.call('ZRANGEBYSCORE', RETENTION, '-inf', now - retention,
 local removed, kept = 0, 0
 for _, run_id in ipairs(due) do
   local r = redis.call('HMGET', RUN_PREFIX .. run_id, 'task_ids', 'dag_id', 'schedule', 'tick')
-  local ids = {}
-  if r[1] then
-    for _, id in pairs(cjson.decode(r[1])) do ids[#ids + 1] = id end
-  end
+  local ids = run_task_ids(r[1])
   local ended = ended_at(ids)
   if ended == nil or tick_pending(r[3], r[4]) then
     redis.call('ZADD', RETENTION, now, run_id)

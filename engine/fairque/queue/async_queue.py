@@ -23,6 +23,7 @@ from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stat
 from fairque.queue.runs import (
     AsyncRunHandle,
     Compilable,
+    RunEnd,
     RunInfo,
     compile_run,
     new_run_id,
@@ -141,6 +142,7 @@ class AsyncTaskQueue(QueueBase):
         conf: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         tick: tuple[str, float] | None = None,
+        on_end: RunEnd | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
     ) -> AsyncRunHandle:
@@ -155,6 +157,7 @@ class AsyncTaskQueue(QueueBase):
             conf=conf,
             tenant=tenant,
             tick=tick,
+            on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
         call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
@@ -173,6 +176,12 @@ class AsyncTaskQueue(QueueBase):
         """Cancel every task of the run that has not ended; returns the run.
         RunEndedError (nothing changed) for a run that has ended."""
         return await self._drive(steps.cancel_run(self.calls, run_id))  # type: ignore[no-any-return]
+
+    async def watch_runs(self, limit: int = 500) -> list[RunInfo]:
+        """Time out the watched runs (a DAG's ``dagrun_timeout_seconds``) past their
+        deadline, and return those that ended since the last call, each to one caller
+        only: the caller runs their callbacks (workers do, see ``fairque.worker.callbacks``)."""
+        return await self._drive(steps.watch_runs(self.calls, limit))  # type: ignore[no-any-return]
 
     async def clear_run(
         self, run_id: str, tasks: Sequence[str] | None = None, downstream: bool = True

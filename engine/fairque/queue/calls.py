@@ -40,7 +40,7 @@ from fairque.queue.results import (
     PushResult,
     Settled,
 )
-from fairque.queue.runs import RunInfo, parse_run
+from fairque.queue.runs import RUN_END_FIELDS, RunInfo, parse_run
 
 T = TypeVar("T")
 Arg = str | int | float
@@ -145,6 +145,8 @@ class QueueCalls:
             extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
+                if any(name in fields for name in RUN_END_FIELDS):
+                    extra.append(self.keys.runs_watched)
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
         return self._call("push", args, lambda r: _parse_push(r, ids), extra)
@@ -296,7 +298,7 @@ class QueueCalls:
             args += [task_id, len(deps), *deps]
         args += [len(all_ids), *all_ids]
         parse = lambda r: _parse_clear(r, run_id)  # noqa: E731
-        return self._call("clear", args, parse, [self.keys.run(run_id)])
+        return self._call("clear", args, parse, [self.keys.run(run_id), self.keys.runs_watched])
 
     def delete(self, task_id: str) -> ScriptCall[TaskState]:
         """Remove a task entirely; the reply is the state it was in."""
@@ -309,6 +311,16 @@ class QueueCalls:
     def reclaim(self, limit: int, max_recoveries: int) -> ScriptCall[tuple[int, int]]:
         """Take back expired leases; the reply is (requeued, failed)."""
         return self._call("reclaim", [limit, max_recoveries], lambda r: (int(r[0]), int(r[1])))
+
+    def watch_runs(self, limit: int) -> ScriptCall[tuple[list[str], list[str]]]:
+        """Time out the late watched runs and claim those that ended (see watch.lua);
+        the reply is (ended run ids, timed-out run ids)."""
+        return self._call(
+            "watch",
+            [limit, self.keys.run("")],
+            lambda r: (list(r[0]), list(r[1])),
+            [self.keys.runs_watched],
+        )
 
     def trim(self, limit: int) -> ScriptCall[tuple[int, int]]:
         """Forget up to ``limit`` runs that ended more than ``run_retention_seconds`` ago

@@ -103,15 +103,21 @@ class RunState(str, Enum):
 _WAITING = frozenset({TaskState.QUEUED, TaskState.DEFERRED, TaskState.SCHEDULED})
 
 
-def run_state(tasks: Sequence[TaskRecord | None], canceled: bool = False) -> RunState:
+def run_state(
+    tasks: Sequence[TaskRecord | None], canceled: bool = False, timed_out: bool = False
+) -> RunState:
     """A run's state from its tasks (None: a record that expired).
 
-    queued: no task has started yet. running: some task started, retries or waits while
-    others ended. Once every task has ended: canceled if the run was canceled, failed if
-    any task FAILED, else success. Tasks CANCELED by their trigger rule count as skipped,
-    so a run whose failure was handled still reports failed: an ``all_done`` clean-up
-    task at the end runs and is recorded, but does not turn a failed run into a success.
+    A run that ran past its ``dagrun_timeout_seconds`` is failed at once (its tasks
+    asked to stop may still be ending). Else queued: no task has started yet. running:
+    some task started, retries or waits while others ended. Once every task has ended:
+    canceled if the run was canceled, failed if any task FAILED, else success. Tasks
+    CANCELED by their trigger rule count as skipped, so a run whose failure was handled
+    still reports failed: an ``all_done`` clean-up task at the end runs and is recorded,
+    but does not turn a failed run into a success.
     """
+    if timed_out:
+        return RunState.FAILED
     known = [t for t in tasks if t is not None and t.state is not None]
     if any(t.state.is_active for t in known):  # type: ignore[union-attr]
         fresh = all(t.state in _WAITING and t.attempts == 0 for t in known)
@@ -136,6 +142,8 @@ class RunInfo:
     created_at: float | None = None
     canceled: bool = False
     tasks: dict[str, TaskRecord | None] = field(default_factory=dict)
+    on_end: RunEnd = field(default_factory=lambda: RunEnd())
+    timed_out: bool = False
     dag_snapshot: dict[str, Any] | None = None
     """A DAG's run: the DAG's structure when the run was created (tasks, edges,
     callables, params, ``version``: a hash of its file), as it ran."""
@@ -143,7 +151,24 @@ class RunInfo:
     @property
     def state(self) -> RunState:
         """Derived from the tasks (see :func:`run_state`)."""
-        return run_state(list(self.tasks.values()), self.canceled)
+        return run_state(list(self.tasks.values()), self.canceled, self.timed_out)
+
+    def summary(self) -> dict[str, Any]:
+        """What a run callback receives (JSON-compatible): id, DAG, state, logical date,
+        conf, whether it timed out, and its failed tasks with their errors."""
+        return {
+            "run_id": self.run_id,
+            "dag_id": self.dag_id,
+            "state": self.state.value,
+            "logical_date": self.logical_date,
+            "conf": self.conf,
+            "timed_out": self.timed_out,
+            "failed_tasks": {
+                name: t.error
+                for name, t in self.tasks.items()
+                if t is not None and t.state is TaskState.FAILED
+            },
+        }
 
     @property
     def started_at(self) -> float | None:
@@ -171,6 +196,7 @@ class RunInfo:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "timed_out": self.timed_out,
         }
         if with_tasks:
             data["dag_snapshot"] = self.dag_snapshot
@@ -195,6 +221,45 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """What a DAG asks of its runs' ends, copied onto each run's hash at trigger time:
+    a timeout (seconds from the run's creation) and the ``module:function`` callbacks
+    called once when the run ends (failed or canceled; success). A run with any of them
+    is watched (``fq:runs:watched``, see watch.lua)."""
+
+    dagrun_timeout_seconds: float | None = None
+    on_failure_callback: str | None = None
+    on_success_callback: str | None = None
+
+    @property
+    def watched(self) -> bool:
+        """True when the run needs watching."""
+        return any(value is not None for value in self.fields().values())
+
+    def fields(self) -> dict[str, str]:
+        """The run hash's fields for what is set."""
+        values = (self.dagrun_timeout_seconds, self.on_failure_callback, self.on_success_callback)
+        return {
+            name: repr(float(value)) if isinstance(value, (int, float)) else value
+            for name, value in zip(RUN_END_FIELDS, values, strict=True)
+            if value is not None
+        }
+
+    @classmethod
+    def of(cls, raw: Mapping[str, str]) -> RunEnd:
+        """From a run's hash."""
+        timeout = raw.get("dagrun_timeout_seconds")
+        return cls(
+            float(timeout) if timeout is not None else None,
+            raw.get("on_failure_callback"),
+            raw.get("on_success_callback"),
+        )
+
+
+RUN_END_FIELDS = ("dagrun_timeout_seconds", "on_failure_callback", "on_success_callback")
+
+
 def run_fields(
     task_ids: Mapping[str, str],
     *,
@@ -203,6 +268,7 @@ def run_fields(
     conf: Mapping[str, Any] | None = None,
     tenant: str | None = None,
     tick: tuple[str, float] | None = None,
+    on_end: RunEnd | None = None,
     dag_snapshot: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The string fields of a run's hash.
@@ -220,6 +286,8 @@ def run_fields(
             fields[name] = value
     if tick is not None:
         fields["schedule"], fields["tick"] = tick[0], repr(float(tick[1]))
+    if on_end is not None:
+        fields.update(on_end.fields())
     if dag_snapshot is not None:
         fields["dag_snapshot"] = to_json(dict(dag_snapshot), "dag_snapshot")
     return fields
@@ -236,6 +304,8 @@ def parse_run(run_id: str, raw: Mapping[str, str]) -> RunInfo:
         tenant=raw.get("tenant"),
         created_at=float(raw["created_at"]) if "created_at" in raw else None,
         canceled=raw.get("canceled") == "1",
+        on_end=RunEnd.of(raw),
+        timed_out=raw.get("timed_out") == "1",
         dag_snapshot=json.loads(raw["dag_snapshot"]) if "dag_snapshot" in raw else None,
     )
 

@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "lock",
     "unlock",
     "advance",
+    "watch",
     "clear",
 )
 

@@ -33,10 +33,15 @@ def get_run(calls: QueueCalls, run_id: str) -> Steps:
 def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
     """The newest runs (of one DAG, or all), with their tasks, newest first."""
     ids = yield calls.run_ids(dag_id, limit)
-    if not ids:
-        return []
-    infos = [i for i in (yield calls.run_records(ids)) if i is not None]
-    yield from _fill(infos, calls)
+    infos = yield from _runs(calls, ids)
+    return infos
+
+
+def watch_runs(calls: QueueCalls, limit: int) -> Steps:
+    """Time out the late watched runs, claim those that ended (each by one caller
+    only) and return the claimed ones with their tasks (see watch.lua)."""
+    ended, _ = yield calls.watch_runs(limit)
+    infos = yield from _runs(calls, ended)
     return infos
 
 
@@ -62,6 +67,15 @@ def cancel_run(calls: QueueCalls, run_id: str) -> Steps:
         raise RunEndedError(run_id, ended.state.value, "cancel")
     refreshed: RunInfo = yield from get_run(calls, run_id)
     return refreshed
+
+
+def _runs(calls: QueueCalls, run_ids: list[str]) -> Steps:
+    """The runs ``run_ids`` that still exist, with their tasks."""
+    if not run_ids:
+        return []
+    infos = [i for i in (yield calls.run_records(run_ids)) if i is not None]
+    yield from _fill(infos, calls)
+    return infos
 
 
 def clear_run(

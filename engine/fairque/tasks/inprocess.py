@@ -46,7 +46,7 @@ from fairque.tasks.context import (
     invoke,
 )
 from fairque.tasks.pipeline import Pipeline
-from fairque.tasks.rules import decide
+from fairque.tasks.rules import UpstreamCounts, cancel_cause, decide_counts, outcome
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,18 @@ class InProcessRun:
         return all(state is TaskState.FINISHED for state in self.states.values())
 
     def _end(
-        self, task: Task, state: TaskState, error: str | None = None, result: Any = None
+        self,
+        task: Task,
+        state: TaskState,
+        error: str | None = None,
+        result: Any = None,
+        upstream_failed: bool = False,
     ) -> None:
         name = task.name or task.task_id
         attempts = self.attempts.get(name, 0)
-        self.tasks[name] = TaskRecord.of(task, state=state, attempts=attempts, result=result)
+        self.tasks[name] = TaskRecord.of(
+            task, state=state, attempts=attempts, result=result, upstream_failed=upstream_failed
+        )
         self.states[name] = state
         if error is not None:
             self.errors[name] = error
@@ -112,12 +119,19 @@ def run_in_process(
     for record in graph.compile(run.run_id, user_id=user_id):
         name = record.name or record.task_id
         upstreams = graph.upstreams(name)
-        decision = decide(record.trigger_rule, [run.states[up] for up in upstreams])
-        if decision == "run":
+        ended = [outcome(run.states[up], run.tasks[up].upstream_failed) for up in upstreams]
+        counts = UpstreamCounts.of(ended)
+        if decide_counts(record.trigger_rule, counts) == "run":
             _execute(run, record, backend, conf, retry, allowed_modules)
         else:
-            reason = ", ".join(f"{up} {run.states[up].value}" for up in upstreams)
-            run._end(record, TaskState.CANCELED, f"canceled by {record.trigger_rule}: {reason}")
+            cause = cancel_cause(record.trigger_rule, counts)
+            reason = ", ".join(f"{up} {state}" for up, state in zip(upstreams, ended, strict=True))
+            run._end(
+                record,
+                TaskState.CANCELED,
+                f"canceled by {record.trigger_rule}: {reason} ({cause})",
+                upstream_failed=cause == "upstream_failed",
+            )
     run.lineage = backend.lineage
     return run
 

@@ -1,24 +1,33 @@
 """Trigger rules: when a task with upstreams may run, as pure functions (Airflow semantics).
 
-Only four counts over the task's upstreams matter: ``total``, ``finished``, ``failed``
-and ``canceled`` (``done = finished + failed + canceled``; other states are still
-active). A task with no upstream always runs. Otherwise, for each rule:
+An upstream ends in one of four outcomes, named as in Airflow: ``success`` (FINISHED),
+``failed`` (FAILED), ``upstream_failed`` (CANCELED because its own upstreams failed: the
+record's ``upstream_failed`` flag) and ``skipped`` (any other CANCELED: by hand, by a
+run timeout, or by a rule that skips). ``upstream_failed`` counts as ``failed`` for every
+rule, as in Airflow, so :class:`UpstreamCounts` keeps ``total``, ``finished``, ``failed``
+(failed + upstream_failed) and ``canceled`` (skipped); ``done`` is their sum. A task with
+no upstream always runs. Otherwise, for each rule:
 
-================  ==================================  ==================================
-rule              run when                            cancel when
-================  ==================================  ==================================
-all_success       finished == total                   failed + canceled > 0
+================  ==================================  ========================================
+rule              run when                            cancel when (as what)
+================  ==================================  ========================================
+all_success       finished == total                   failed > 0 (upstream_failed), else
+                                                      canceled > 0 (skipped)
 all_done          done == total                       never
-all_failed        done == total and finished == 0     finished > 0
+all_failed        failed == total                     finished + canceled > 0 (skipped)
 one_success       finished > 0                        done == total and finished == 0
-one_failed        failed > 0                          done == total and failed == 0
-none_failed       done == total and failed == 0       failed > 0
-================  ==================================  ==================================
+                                                      (skipped if all skipped, else
+                                                      upstream_failed)
+one_failed        failed > 0                          done == total and failed == 0 (skipped)
+none_failed       done == total and failed == 0       failed > 0 (upstream_failed)
+================  ==================================  ========================================
 
 and ``wait`` otherwise. The two conditions of a row never hold together, so the order
-in which they are tested does not matter. CANCELED upstreams count as "skipped": they
-are allowed by ``none_failed`` and ``all_done`` and count as not succeeded for
-``all_success`` and ``one_success``. The Lua scripts implement this same table.
+in which they are tested does not matter. On the queue a rule is decided each time an
+upstream ends, on the upstreams ended so far, so the first condition met wins (an
+``all_success`` task whose first ended upstream was skipped is skipped even if another
+fails later, as in Airflow). The Lua scripts implement this same table
+(``decide`` in lua/_common.lua).
 """
 
 from __future__ import annotations
@@ -31,11 +40,17 @@ from fairque.core.errors import TaskError, shorten
 from fairque.core.models import TRIGGER_RULES, TaskState
 
 Decision = Literal["wait", "run", "cancel"]
+CancelCause = Literal["upstream_failed", "skipped"]
+
+UPSTREAM_FAILED = "upstream_failed"
+"""The pseudo-state :meth:`UpstreamCounts.of` counts as failed: a CANCELED upstream
+whose record has ``upstream_failed`` set."""
 
 
 @dataclass(frozen=True)
 class UpstreamCounts:
-    """How many upstreams there are and how many ended in each terminal state."""
+    """How many upstreams there are and how many ended each way (``failed`` includes
+    upstream_failed, ``canceled`` is the skipped ones)."""
 
     total: int
     finished: int
@@ -49,11 +64,12 @@ class UpstreamCounts:
 
     @classmethod
     def of(cls, states: Sequence[TaskState | str]) -> UpstreamCounts:
-        """Count ``states`` (TaskState members or their string values)."""
+        """Count ``states`` (TaskState members, their string values, or
+        :data:`UPSTREAM_FAILED` for an upstream canceled because its upstreams failed)."""
         return cls(
             total=len(states),
             finished=sum(1 for s in states if s == TaskState.FINISHED),
-            failed=sum(1 for s in states if s == TaskState.FAILED),
+            failed=sum(1 for s in states if s in (TaskState.FAILED, UPSTREAM_FAILED)),
             canceled=sum(1 for s in states if s == TaskState.CANCELED),
         )
 
@@ -64,7 +80,7 @@ _Row = Callable[[UpstreamCounts], tuple[bool, bool]]
 _RULES: dict[str, _Row] = {
     "all_success": lambda c: (c.finished == c.total, c.failed + c.canceled > 0),
     "all_done": lambda c: (c.done == c.total, False),
-    "all_failed": lambda c: (c.done == c.total and c.finished == 0, c.finished > 0),
+    "all_failed": lambda c: (c.failed == c.total, c.finished + c.canceled > 0),
     "one_success": lambda c: (c.finished > 0, c.done == c.total and c.finished == 0),
     "one_failed": lambda c: (c.failed > 0, c.done == c.total and c.failed == 0),
     "none_failed": lambda c: (c.done == c.total and c.failed == 0, c.failed > 0),
@@ -90,3 +106,19 @@ def decide_counts(rule: str, counts: UpstreamCounts) -> Decision:
 def decide(rule: str, upstream_states: Sequence[TaskState | str]) -> Decision:
     """``run``, ``cancel`` or ``wait`` given the current states of the task's upstreams."""
     return decide_counts(rule, UpstreamCounts.of(upstream_states))
+
+
+def cancel_cause(rule: str, counts: UpstreamCounts) -> CancelCause:
+    """Why a task that :func:`decide_counts` cancels is canceled: ``upstream_failed``
+    (its dependents then count it as failed) or ``skipped`` (see the table)."""
+    if rule in ("all_success", "none_failed") and counts.failed > 0:
+        return "upstream_failed"
+    if rule == "one_success" and counts.canceled < counts.total:
+        return "upstream_failed"
+    return "skipped"
+
+
+def outcome(state: TaskState, upstream_failed: bool = False) -> TaskState | str:
+    """How an ended task counts for its dependents: its state, or :data:`UPSTREAM_FAILED`
+    for a task canceled because its upstreams failed."""
+    return UPSTREAM_FAILED if state is TaskState.CANCELED and upstream_failed else state

@@ -29,9 +29,11 @@ from fairque.queue import heartbeat
 from fairque.queue.async_queue import AsyncTaskQueue
 from fairque.tasks.xcom import AsyncRedisXCom
 from fairque.worker import capture
+from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
+from fairque.worker.threads import in_background
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +202,9 @@ class AsyncWorker:
             await self.queue.promote_due()
             core.reclaimed(*await self.queue.reclaim_expired())
             await self.queue.trim_runs()
+            ended = await self.queue.watch_runs()
+            if ended:
+                in_background(call_run_callbacks, ended, self.config.worker.allowed_modules)
         if core.heartbeat_due():
             await self.queue.run_pipeline(self.core.beat_call())
 

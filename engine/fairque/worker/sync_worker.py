@@ -28,10 +28,11 @@ from fairque.queue import heartbeat
 from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.xcom import RedisXCom
 from fairque.worker import capture
+from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
-from fairque.worker.threads import DaemonPool
+from fairque.worker.threads import DaemonPool, in_background
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,9 @@ class Worker:
             self.queue.promote_due()
             core.reclaimed(*self.queue.reclaim_expired())
             self.queue.trim_runs()
+            ended = self.queue.watch_runs()
+            if ended:
+                in_background(call_run_callbacks, ended, self.config.worker.allowed_modules)
         if core.heartbeat_due():
             self.queue.run_pipeline(self.core.beat_call())
 

@@ -69,3 +69,9 @@ async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
     """Await ``function(*args)`` run on a daemon thread (unlike asyncio.to_thread, the
     event loop's shutdown does not wait for it)."""
     return await asyncio.wrap_future(_SHARED.submit(function, *args))
+
+
+def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
+    """Run ``function(*args)`` on a daemon thread without waiting for it (run callbacks:
+    a slow one must not hold up a worker's loop)."""
+    return _SHARED.submit(function, *args)
