@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import redis
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.core.errors import CronError, TaskError
@@ -172,7 +173,10 @@ def test_a_background_scheduler_keeps_firing_beside_bad_schedules(
 
 
 @pytest.mark.slow
-def test_a_scheduler_process_survives_bad_schedules(redis_url: str, tmp_path: Path) -> None:
+def test_a_scheduler_process_survives_bad_schedules(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """(``redis_client`` empties the database: runs of earlier tests would count.)"""
     config = FairQueueConfig.create_default(redis=redis_url)
     setup = TaskScheduler(config)
     setup.add_schedule("* * * * * *", report(), schedule_id="every_second")

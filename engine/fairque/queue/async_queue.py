@@ -84,7 +84,7 @@ class AsyncTaskQueue(QueueBase):
     async def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
         with self._guard("send commands"):
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self.redis.pipeline(transaction=call.atomic)
             for command in call.commands:
                 pipe.execute_command(*command)
             replies = await pipe.execute()

@@ -58,10 +58,12 @@ class ScriptCall(Generic[T]):
 
 @dataclass(frozen=True)
 class PipelineCall(Generic[T]):
-    """Plain commands sent together in one pipeline, and the parser of their replies."""
+    """Plain commands sent together in one pipeline, and the parser of their replies;
+    ``atomic`` wraps them in MULTI/EXEC so that no other client sees a state between."""
 
     commands: Sequence[tuple[Arg, ...]]
     parse: Callable[[list[Any]], T]
+    atomic: bool = False
 
 
 @dataclass(frozen=True)

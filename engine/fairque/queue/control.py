@@ -49,12 +49,13 @@ def cursor(keys: Keys, key: str) -> PipelineCall[float | None]:
 
 
 def put_schedule_errors(keys: Keys, errors: Mapping[str, str]) -> PipelineCall[None]:
-    """Replace the failing schedules and DAGs (``schedule:{id}``/``dag:{id}`` -> JSON)."""
+    """Replace the failing schedules and DAGs (``schedule:{id}``/``dag:{id}`` -> JSON) in
+    one step: a reader never sees the hash emptied between the two commands."""
     commands: list[tuple[Any, ...]] = [("DEL", keys.scheduler_errors)]
     if errors:
         flat = [part for item in sorted(errors.items()) for part in item]
         commands.append(("HSET", keys.scheduler_errors, *flat))
-    return PipelineCall(commands, lambda _: None)
+    return PipelineCall(commands, lambda _: None, atomic=True)
 
 
 def schedule_errors(keys: Keys) -> PipelineCall[dict[str, dict[str, Any]]]:
