@@ -11,8 +11,18 @@ reads Redis through core/keys.py to check the invariants:
   priority equal what the registries and queues hold (the counters of ended states, which
   only go up, are at least the registries);
 - the active users are exactly the users with ready tasks;
-- a DEFERRED task is blocked by at least one task, each one that has not ended and lists
-  it as waiting; no task that ended (or is gone) still has dependents waiting on it.
+- a DEFERRED task is blocked by at least one task (or its run is held), each one that
+  has not ended and lists it as waiting; no task that ended (or is gone) still has
+  dependents waiting on it;
+- a run's ``active_tasks`` equals its tasks in active states; a held run (beyond its DAG's
+  max_active_runs) has no task ready or started, and waits in the DAG's queue unless
+  it has no active task; a DAG's run holds a slot exactly when it is not held and has
+  an active task.
+
+Runs of a few tasks with dependencies (some of a DAG with ``max_active_runs=1``) are
+made with ``enqueue_tasks`` and cleared with ``clear_run`` (every failed task by default,
+or named tasks, with or without their downstream); a clear that must be refused raises
+ClearError and changes nothing.
 
 A finish, fail or requeue must succeed exactly when the caller's claim is the current
 one (fencing); otherwise LeaseLostError.
@@ -39,6 +49,7 @@ from hypothesis.stateful import (
 
 from fairque import TaskQueue
 from fairque.core.errors import (
+    ClearError,
     DuplicateTaskError,
     InvalidStateError,
     LeaseLostError,
@@ -53,6 +64,8 @@ from tests.integration.conftest import QueueFactory
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 USERS = ("a", "b", "c")
+DAG = "dag"
+CLEARABLE = frozenset({"deferred", "finished", "failed", "canceled"})
 RULES = ("all_success", "all_done", "one_success", "one_failed", "none_failed", "all_failed")
 MAX_EXAMPLES = int(os.environ.get("FAIRQUE_FAULTS_EXAMPLES", "80"))  # more to hunt bugs
 STEPS = 35
@@ -80,6 +93,8 @@ class QueueModel(RuleBasedStateMachine):
         self.ids: list[str] = []
         self.claims: dict[str, TaskRecord] = {}  # the last claim of each task (maybe stale)
         self.old_lives: list[TaskRecord] = []  # claims on an id pushed again since
+        self.runs: dict[str, dict[str, list[str]]] = {}  # run -> task id -> upstream ids
+        self.run_of: dict[str, str] = {}  # task id of a run -> its run (never pushed again)
         self.tally["examples"] += 1
 
     # --- helpers ---------------------------------------------------------------------
@@ -182,11 +197,126 @@ class QueueModel(RuleBasedStateMachine):
         self.count("push duplicate")
 
     def ended_ids(self) -> list[str]:
+        """Ended tasks whose id may be pushed again (not those of a run)."""
         return [
             i
             for i in self.ids
-            if (s := self.record(i).get("state")) and TaskState(s) in TERMINAL_STATES
+            if i not in self.run_of
+            and (s := self.record(i).get("state"))
+            and TaskState(s) in TERMINAL_STATES
         ]
+
+    # --- runs ------------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.runs) < 4)
+    @rule(user=st.sampled_from(USERS), of_dag=st.booleans(), data=st.data())
+    def make_run(self, user: str, of_dag: bool, data: st.DataObject) -> None:
+        """A run of two to four tasks, each depending on some of the ones before it."""
+        run_id = f"r{len(self.runs)}"
+        size = data.draw(st.integers(2, 4))
+        names = [f"n{i}" for i in range(size)]
+        tasks: list[Task] = []
+        graph: dict[str, list[str]] = {}
+        for i, name in enumerate(names):
+            ups = (
+                data.draw(st.lists(st.sampled_from(names[:i]), max_size=2, unique=True))
+                if i
+                else []
+            )
+            task_id = f"{run_id}:{name}"
+            graph[task_id] = [f"{run_id}:{u}" for u in ups]
+            tasks.append(
+                Task.create(
+                    user,
+                    data.draw(st.integers(1, 6)),
+                    task_id=task_id,
+                    run_id=run_id,
+                    name=name,
+                    depends_on=graph[task_id],
+                    trigger_rule=data.draw(st.sampled_from(RULES)),
+                    max_retries=data.draw(st.integers(0, 1)),
+                    retry_delay_seconds=0,
+                )
+            )
+        if of_dag:
+            self.queue.enqueue_tasks(tasks, run_id, dag_id=DAG, max_active_runs=1)
+        else:
+            self.queue.enqueue_tasks(tasks, run_id)
+        self.runs[run_id] = graph
+        for task_id in graph:
+            self.run_of[task_id] = run_id
+            self.ids.append(task_id)
+        self.count("make run of a dag" if of_dag else "make run")
+
+    def expected_clear(
+        self, run_id: str, names: list[str] | None, downstream: bool
+    ) -> tuple[set[str], str | None]:
+        """The task ids a clear should put back, and why it must be refused (or None)."""
+        graph = self.runs[run_id]
+        records = {i: self.record(i) for i in graph}
+        if names is None:
+            chosen = {
+                i
+                for i, r in records.items()
+                if r.get("state") == "failed"
+                or (r.get("state") == "canceled" and '"UpstreamFailed"' in r.get("error", ""))
+            }
+        else:
+            chosen = {f"{run_id}:{n}" for n in names}
+        # A deleted task has no edges left: it, and what only it leads to, is not reached.
+        edges = {d: set(ups) for d, ups in graph.items() if records[d]}
+        while downstream and (more := {d for d, ups in edges.items() if ups & chosen} - chosen):
+            chosen |= more
+        if not chosen:
+            return chosen, "nothing to clear"
+        for i in chosen:
+            state = records[i].get("state")
+            if state is None:
+                return chosen, "is gone"
+            if state not in CLEARABLE:
+                return chosen, f"is {state}"
+            if not all(records[up] for up in graph[i]):  # clear.lua relinks to each
+                return chosen, "upstream gone"
+        if self.redis.hget(self.keys.run(run_id), "held") is not None:
+            return chosen, "held"
+        return chosen, None
+
+    def snapshot(self, run_id: str) -> tuple[Any, ...]:
+        registries = {s: self.redis.zrange(self.keys.state(s), 0, -1) for s in TaskState}
+        tasks = {i: self.record(i) for i in self.runs[run_id]}
+        return registries, self.redis.hgetall(self.keys.stats), self.record_of_run(run_id), tasks
+
+    def record_of_run(self, run_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(self.keys.run(run_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    @precondition(lambda self: self.runs)
+    @rule(data=st.data(), downstream=st.booleans(), named=st.booleans())
+    def clear(self, data: st.DataObject, downstream: bool, named: bool) -> None:
+        run_id = data.draw(st.sampled_from(sorted(self.runs)))
+        all_names = sorted(i.split(":", 1)[1] for i in self.runs[run_id])
+        names = (
+            data.draw(st.lists(st.sampled_from(all_names), min_size=1, max_size=2, unique=True))
+            if named
+            else None
+        )
+        chosen, refusal = self.expected_clear(run_id, names, downstream)
+        before = self.snapshot(run_id)
+        try:
+            self.queue.clear_run(run_id, tasks=names, downstream=downstream)
+        except ClearError as error:
+            assert refusal is not None, f"clear {run_id} {names} refused: {error}"
+            assert self.snapshot(run_id) == before, f"refused clear of {run_id} wrote"
+            self.count(f"clear refused ({refusal})")
+            return
+        assert refusal is None, f"clear {run_id} {names} accepted though {refusal}"
+        for task_id in self.runs[run_id]:
+            state = self.record(task_id).get("state")
+            if task_id in chosen:
+                assert state in ("deferred", "queued", "scheduled", "canceled"), (task_id, state)
+            else:
+                assert state == before[3][task_id].get("state"), (task_id, state)
+        self.count("clear named" if named else "clear failed")
 
     # --- consuming -------------------------------------------------------------------
 
@@ -310,6 +440,26 @@ class QueueModel(RuleBasedStateMachine):
         for user in USERS:
             self.check_user(user, registries, records)
         self.check_dependencies(registries, records)
+        self.check_runs()
+
+    def check_runs(self) -> None:
+        slots = {_text(m) for m in self.redis.smembers(self.keys.run_slots(DAG))}
+        waiting = {_text(m) for m in self.redis.zrange(self.keys.queued_runs(DAG), 0, -1)}
+        for run_id, graph in self.runs.items():
+            run = self.record_of_run(run_id)
+            states = [self.record(i).get("state") for i in graph]
+            active = sum(1 for s in states if s and TaskState(s) in ACTIVE_STATES)
+            count = int(run["active_tasks"])
+            assert count == active, f"{run_id}: active_tasks {count}, tasks {states}"
+            held = run.get("held") == "1"
+            if held:
+                ready = [s for s in states if s in ("queued", "scheduled", "started")]
+                assert not ready, f"held {run_id} has tasks {states}"
+            if run.get("dag_id") != DAG:
+                continue
+            key = self.keys.run(run_id)
+            assert (key in waiting) == (held and active > 0), (run_id, held, states, waiting)
+            assert (key in slots) == (not held and active > 0), (run_id, held, states, slots)
 
     def check_user(
         self,
@@ -350,8 +500,9 @@ class QueueModel(RuleBasedStateMachine):
         deferred = registries[TaskState.DEFERRED]
         for task_id in deferred:
             blocked = {_text(m) for m in self.redis.smembers(self.keys.deps_blocked(task_id))}
-            assert blocked, f"deferred {task_id} is blocked by nothing"
             rec = records.get(task_id) or self.record(task_id)
+            held = "run_key" in rec and self.redis.hget(rec["run_key"], "held") is not None
+            assert blocked or held, f"deferred {task_id} is blocked by nothing (nor held)"
             counted = sum(int(rec.get(f"deps_{s}", 0)) for s in ("finished", "failed", "canceled"))
             total = int(rec.get("deps_total", 0))
             assert counted + len(blocked) == total, (

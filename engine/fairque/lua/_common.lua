@@ -233,6 +233,12 @@ local function start_run(rkey, now)
   end
 end
 
+-- Does the task's run wait for a slot of its DAG's max_active_runs?
+local function run_held(tkey)
+  local rkey = redis.call('HGET', tkey, 'run_key')
+  return rkey ~= false and redis.call('HGET', rkey, 'held') == '1'
+end
+
 -- Give free slots (fewer than `limit` runs in `slots`) to the queued runs, oldest
 -- first; a queued run with no active task left (canceled, trimmed) is dropped.
 local function fill_slots(slots, queued, limit, now)
@@ -300,7 +306,8 @@ local function release(first_id, first_outcome, now)
         local verdict = verdict_of(dkey)
         if verdict == 'run' then
           unblock(dep)
-          make_ready(dkey, dep, r[2], 'deferred', now)
+          -- In a held run it stays DEFERRED: start_run makes it ready with the others.
+          if not run_held(dkey) then make_ready(dkey, dep, r[2], 'deferred', now) end
         elseif verdict ~= 'wait' then
           rule_error(dkey, r[3], verdict, 'upstream ' .. id .. ' ended ' .. outcome)
           conclude(dkey, dep, r[2], 'deferred', 'canceled', now)
