@@ -228,9 +228,9 @@ def test_a_poison_task_fails_when_its_recoveries_are_spent_and_the_pool_lives_on
 
     failed = wait_state(queue, task_id, TaskState.FAILED, procs)
     assert failed.error is not None and failed.error["type"] == "LeaseExpired", failed.error
-    # it kills its worker before the first lease renewal: each run is a recovery, and
-    # no attempt is counted (the claims were never acknowledged); max_recoveries ends it
-    assert (failed.attempts, failed.recoveries) == (0, 2)
+    # each run kills its worker, so each is a recovery and max_recoveries ends it; a run
+    # counts as an attempt only if a lease renewal got in before the kill (timing)
+    assert failed.recoveries == 2 and failed.attempts <= 2, (failed.attempts, failed.recoveries)
 
     after = push(queue, "add", 1, 2)
     assert wait_state(queue, after, TaskState.FINISHED, procs).result == 3
