@@ -29,16 +29,9 @@ __all__ = ["make_config", "make_queue", "queue", "queue_kind"]
 
 HERE = Path(__file__).resolve().parent
 REPORT_ENV = "FAIRQUE_FAULTS_REPORT"
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-"""Factor for every deadline of the suite (a busy machine sets it above 1)."""
 
 Figures = Callable[..., None]
 _REPORTED: list[str] = []
-
-
-def scaled(seconds: float) -> float:
-    """A deadline of ``seconds`` on a normal machine, scaled by FAIRQUE_TEST_TIME_SCALE."""
-    return seconds * SCALE
 
 
 def _asked_for(config: pytest.Config) -> bool:

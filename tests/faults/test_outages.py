@@ -13,12 +13,12 @@ import pytest
 from fairque import TaskQueue
 from fairque.core.models import TaskState
 from fairque.queue.scripts import script_source
-from tests.faults.conftest import Figures, scaled
+from tests.faults.conftest import Figures
 from tests.faults.dropper import SETTLE_EMPTY, ReplyDropper
 from tests.faults.tally import EXECUTIONS, push_all, recording_tasks, tally
 from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
-from tests.timing import wait_until
+from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -28,7 +28,7 @@ LEASE = 2.0
 
 
 @MODES
-@pytest.mark.timeout(scaled(60))
+@pytest.mark.timeout(budget(60))
 def test_sigterm_during_an_outage_exits_after_the_grace_and_the_lease_brings_the_task_back(
     procs: Procs,
     queue: TaskQueue,
@@ -43,13 +43,13 @@ def test_sigterm_during_an_outage_exits_after_the_grace_and_the_lease_brings_the
     options = ("--lease-seconds", str(LEASE), "--shutdown-grace", str(GRACE), *mode)
     worker = procs.worker("term-cut", *options, redis_url=proxy.url)
     push_all(queue, tasks)
-    wait_until(lambda: queue.redis.llen(EXECUTIONS) == 1, scaled(10), procs.tails)
+    wait_until(lambda: queue.redis.llen(EXECUTIONS) == 1, 10, procs.tails)
 
     proxy.cut()
     worker.send(signal.SIGTERM)
     signalled = time.monotonic()
     try:
-        code = worker.wait_exit(scaled(GRACE + 8))
+        code = worker.wait_exit(budget(GRACE + 8))
     finally:
         exited = time.monotonic() - signalled
         figures(seconds_after_sigterm=exited, grace=GRACE, still_running=worker.alive())
@@ -57,7 +57,7 @@ def test_sigterm_during_an_outage_exits_after_the_grace_and_the_lease_brings_the
     assert task_id in worker.output(), f"the worker did not name the task it held{worker.tail()}"
 
     procs.worker("term-after", "--lease-seconds", str(LEASE), *mode)
-    wait_until(lambda: queue.get_task(task_id).state is TaskState.FINISHED, scaled(20), procs.tails)
+    wait_until(lambda: queue.get_task(task_id).state is TaskState.FINISHED, 20, procs.tails)
     result = tally(queue, tasks)
     figures(
         exit_code=code,
@@ -69,7 +69,7 @@ def test_sigterm_during_an_outage_exits_after_the_grace_and_the_lease_brings_the
     assert (result.executions, result.reclaims) == (2, 1)
 
 
-@pytest.mark.timeout(scaled(60))
+@pytest.mark.timeout(budget(60))
 def test_a_claim_whose_reply_was_lost_costs_no_attempt(
     procs: Procs, queue: TaskQueue, redis_url: str, figures: Figures
 ) -> None:
@@ -87,7 +87,7 @@ def test_a_claim_whose_reply_was_lost_costs_no_attempt(
             return state is not None and state.is_terminal
 
         try:
-            wait_until(ended, scaled(LEASE + 15), procs.tails)
+            wait_until(ended, LEASE + 15, procs.tails)
         finally:
             record = queue.get_task(task_id)
             figures(

@@ -13,11 +13,11 @@ from fairque import FairQueueConfig, TaskQueue
 from fairque.core.models import TaskState
 from fairque.server import find_server_binary
 from fairque.server.process import free_port
-from tests.faults.conftest import Figures, scaled
+from tests.faults.conftest import Figures
 from tests.faults.tally import finished_count, push_all, recording_tasks, tally
 from tests.integration.procs import Procs
 from tests.integration.test_worker_processes import ping
-from tests.timing import wait_until
+from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -25,7 +25,7 @@ TASKS, TENANTS = 300, 10
 OUTAGE = 0.5  # seconds between the crash and the restart
 
 
-@pytest.mark.timeout(scaled(120))
+@pytest.mark.timeout(budget(120))
 def test_queued_tasks_survive_a_crash_of_redis_with_aof(
     procs: Procs, tmp_path: Path, figures: Figures
 ) -> None:
@@ -39,24 +39,24 @@ def test_queued_tasks_survive_a_crash_of_redis_with_aof(
         *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
     ]
     first = procs.start("redis-first", argv)
-    wait_until(lambda: ping(url), scaled(10), lambda: f"the server to answer{first.tail()}")
+    wait_until(lambda: ping(url), 10, lambda: f"the server to answer{first.tail()}")
     config = FairQueueConfig.create_default(redis=url)
     tasks = recording_tasks(url, TASKS, TENANTS, 0.02)
     with TaskQueue(config) as queue:
         push_all(queue, tasks)
         procs.worker("aof", "--lease-seconds", "2", "--concurrency", "4", redis_url=url)
-        wait_until(lambda: finished_count(queue) >= TASKS // 5, scaled(20), procs.tails)
+        wait_until(lambda: finished_count(queue) >= TASKS // 5, 20, procs.tails)
         done_before = set(queue.redis.zrange(queue.keys.state(TaskState.FINISHED), 0, -1))
     first.kill_group()  # SIGKILL: nothing is saved on the way down
     time.sleep(OUTAGE)  # the outage itself, not a wait for a condition
     second = procs.start("redis-second", argv)
-    wait_until(lambda: ping(url), scaled(10), lambda: f"the server to answer again{second.tail()}")
+    wait_until(lambda: ping(url), 10, lambda: f"the server to answer again{second.tail()}")
 
     with TaskQueue(config) as queue:
         after = queue.redis.zrange(queue.keys.state(TaskState.FINISHED), 0, -1)
         still_done = done_before & set(after)
         survived = TASKS - len(after)
-        wait_until(lambda: finished_count(queue) == TASKS, scaled(60), procs.tails)
+        wait_until(lambda: finished_count(queue) == TASKS, 60, procs.tails)
         result = tally(queue, tasks)
     figures(
         tasks=TASKS,

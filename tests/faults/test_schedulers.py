@@ -15,9 +15,9 @@ import pytest
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.scheduler.scheduler import TaskScheduler
-from tests.faults.conftest import Figures, scaled
+from tests.faults.conftest import Figures
 from tests.integration.procs import CLI, Proc, Procs
-from tests.timing import wait_until
+from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -64,10 +64,10 @@ def stop(schedulers: list[Proc]) -> list[int]:
     for proc in schedulers:
         if proc.alive():
             proc.send(signal.SIGTERM)
-    return [proc.wait_exit(scaled(10)) for proc in schedulers]
+    return [proc.wait_exit(budget(10)) for proc in schedulers]
 
 
-@pytest.mark.timeout(scaled(90))
+@pytest.mark.timeout(budget(90))
 def test_the_lock_holder_killed_the_other_scheduler_fires_each_tick_once(
     procs: Procs, queue: TaskQueue, redis_url: str, figures: Figures
 ) -> None:
@@ -76,16 +76,16 @@ def test_the_lock_holder_killed_the_other_scheduler_fires_each_tick_once(
     schedulers = start_schedulers(procs, redis_url, 2)
     first = wait_until(
         lambda: len(fired(queue)) >= 2 and holder(queue, schedulers),
-        scaled(20),
+        20,
         procs.tails,
     )
     before = len(fired(queue))
     first.kill_group()  # SIGKILL: the lock stays until its TTL runs out
     killed = time.monotonic()
-    wait_until(lambda: len(fired(queue)) > before, scaled(15), procs.tails)
+    wait_until(lambda: len(fired(queue)) > before, 15, procs.tails)
     handover = time.monotonic() - killed
-    second = wait_until(lambda: holder(queue, schedulers), scaled(5), procs.tails)
-    wait_until(lambda: len(fired(queue)) >= before + 4, scaled(15), procs.tails)
+    second = wait_until(lambda: holder(queue, schedulers), 5, procs.tails)
+    wait_until(lambda: len(fired(queue)) >= before + 4, 15, procs.tails)
     codes = stop([second])
     times = fired(queue)
     twice = {t: n for t, n in Counter(times).items() if n > 1}
@@ -105,7 +105,7 @@ def test_the_lock_holder_killed_the_other_scheduler_fires_each_tick_once(
     assert gaps(times) and max(gaps(times)) == 1.0, gaps(times)  # none missed either
 
 
-@pytest.mark.timeout(scaled(60))
+@pytest.mark.timeout(budget(60))
 def test_a_bad_schedule_beside_good_ones_stops_no_scheduler(
     procs: Procs, queue: TaskQueue, redis_url: str, figures: Figures
 ) -> None:
@@ -124,7 +124,7 @@ def test_a_bad_schedule_beside_good_ones_stops_no_scheduler(
     try:
         wait_until(
             lambda: min(good_ticks()["good_a"], good_ticks()["good_b"]) >= 4,
-            scaled(12),
+            12,
             procs.tails,
         )
     finally:

@@ -17,8 +17,6 @@ from tests.timing import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-SCALE = float(os.environ.get("FAIRQUE_TEST_TIME_SCALE", "1"))
-
 
 def aof_written(url: str) -> bool:
     """True when the server holds nothing it has not written to its append-only file."""
@@ -32,12 +30,12 @@ def test_kill_9_of_the_server_then_start_keeps_the_tasks(state_dir: Path) -> Non
     with TaskQueue(FairQueueConfig.create_default(worker_id="kill")) as queue:
         task_ids = [queue.push(Task.create(user_id=f"user:{n % 3}"))["task_id"] for n in range(20)]
         url = queue.url
-        wait_until(lambda: aof_written(url), 5 * SCALE, "the server to write its AOF buffer")
+        wait_until(lambda: aof_written(url), 5, "the server to write its AOF buffer")
         status = server.status()
         assert status is not None and status.running
 
         os.kill(status.pid, signal.SIGKILL)
-        wait_until(lambda: not pid_alive(status.pid), 5 * SCALE, "the killed server to exit")
+        wait_until(lambda: not pid_alive(status.pid), 5, "the killed server to exit")
         assert server.start() == url
 
         assert [queue.get_task(t).state for t in task_ids] == [TaskState.QUEUED] * 20

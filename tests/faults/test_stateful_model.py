@@ -58,8 +58,9 @@ from fairque.core.errors import (
 )
 from fairque.core.keys import Keys
 from fairque.core.models import ACTIVE_STATES, TERMINAL_STATES, Task, TaskRecord, TaskState
-from tests.faults.conftest import Figures, scaled
+from tests.faults.conftest import Figures
 from tests.integration.conftest import QueueFactory
+from tests.timing import budget
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -526,7 +527,7 @@ class QueueModel(RuleBasedStateMachine):
                 )
 
 
-@pytest.mark.timeout(scaled(120))
+@pytest.mark.timeout(budget(120))
 def test_random_interleavings_keep_the_registries_consistent(
     make_queue: QueueFactory, figures: Figures
 ) -> None:
@@ -554,7 +555,7 @@ class FencedLivesModel(QueueModel):
             self.pop(50)
 
 
-@pytest.mark.timeout(scaled(120))
+@pytest.mark.timeout(budget(120))
 def test_a_claim_on_an_earlier_life_of_a_reused_id_is_refused(
     make_queue: QueueFactory, figures: Figures
 ) -> None:

@@ -61,9 +61,9 @@ def test_a_redis_outage_while_a_task_writes_loses_no_line(
         thread = in_thread(worker)
     try:
         run = queue.enqueue(logjobs.chatty("out", lines=12, pause=0.25))
-        wait_until(lambda: "out line 1" in run.logs("chatty"), budget(10), "the first lines")
+        wait_until(lambda: "out line 1" in run.logs("chatty"), 10, "the first lines")
         proxy.cut()
-        wait_until(lambda: run.task("chatty").state is TaskState.STARTED, budget(5), "running")
+        wait_until(lambda: run.task("chatty").state is TaskState.STARTED, 5, "running")
         threading.Event().wait(1.5)  # the task keeps writing while Redis is away
         proxy.restore()
         assert run.wait(timeout=budget(20)) == {"chatty": TaskState.FINISHED}

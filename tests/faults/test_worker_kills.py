@@ -16,10 +16,10 @@ import pytest
 
 from fairque import TaskQueue
 from fairque.core.models import TaskState
-from tests.faults.conftest import Figures, scaled
+from tests.faults.conftest import Figures
 from tests.faults.tally import finished_count, push_all, recording_tasks, tally
 from tests.integration.procs import Proc, Procs
-from tests.timing import wait_until
+from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def start_worker(procs: Procs, slot: int, generation: int, *options: str) -> Pro
     )
 
 
-@pytest.mark.timeout(scaled(150))
+@pytest.mark.timeout(budget(150))
 def test_kill_9_in_a_loop_loses_and_doubles_no_task(
     procs: Procs, queue: TaskQueue, redis_url: str, figures: Figures
 ) -> None:
@@ -49,7 +49,7 @@ def test_kill_9_in_a_loop_loses_and_doubles_no_task(
     generations = Counter[int]()
     kills = 0
     rng = random.Random(11)
-    kill_until = time.monotonic() + scaled(KILL_PHASE)
+    kill_until = time.monotonic() + budget(KILL_PHASE)
     while finished_count(queue) < TASKS and time.monotonic() < kill_until:
         time.sleep(rng.uniform(*KILL_EVERY))  # the pace of the kills, not a wait
         slot = rng.randrange(WORKERS)
@@ -62,7 +62,7 @@ def test_kill_9_in_a_loop_loses_and_doubles_no_task(
 
     wait_until(
         lambda: finished_count(queue) == TASKS,
-        scaled(60),
+        budget(60),
         lambda: f"all {TASKS} tasks to finish (have {finished_count(queue)}){procs.tails()}",
     )
     result = tally(queue, tasks)
@@ -88,7 +88,7 @@ def test_kill_9_in_a_loop_loses_and_doubles_no_task(
     assert result.executions == TASKS + result.reclaims - result.claimed_not_run
 
 
-@pytest.mark.timeout(scaled(60))
+@pytest.mark.timeout(budget(60))
 def test_a_worker_stopped_past_its_lease_cannot_record_what_another_worker_took_over(
     procs: Procs, queue: TaskQueue, redis_url: str, figures: Figures
 ) -> None:
@@ -103,13 +103,13 @@ def test_a_worker_stopped_past_its_lease_cannot_record_what_another_worker_took_
         records = [queue.get_task(i) for i in ids]
         return all(r.state is TaskState.STARTED and r.worker_id == worker_id for r in records)
 
-    wait_until(lambda: all_started_by("kill-0-0"), scaled(10), procs.tails)
+    wait_until(lambda: all_started_by("kill-0-0"), 10, procs.tails)
     stopped.send(signal.SIGSTOP)
     paused_at = time.monotonic()
     other = start_worker(procs, 1, 0)
     wait_until(
         lambda: all(queue.get_task(i).state is TaskState.FINISHED for i in ids),
-        scaled(20),
+        budget(20),
         procs.tails,
     )
     taken_over = {i: queue.get_task(i) for i in ids}
@@ -124,7 +124,7 @@ def test_a_worker_stopped_past_its_lease_cannot_record_what_another_worker_took_
         text = stopped.output()
         return sum(a in text or b in text for a, b in zip(refusals, discards, strict=True))
 
-    wait_until(lambda: gave_up() == count, scaled(10), lambda: stopped.tail())
+    wait_until(lambda: gave_up() == count, 10, lambda: stopped.tail())
     result = tally(queue, tasks)
     figures(
         tasks=count,
