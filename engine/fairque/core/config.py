@@ -208,6 +208,9 @@ class WorkerConfig:
         return module_allowed(self.allowed_modules, module)
 
 
+FAIRNESS_MODES = ("count", "time")
+
+
 @dataclass
 class QueueConfig:
     """Settings shared by every producer and worker of one queue."""
@@ -223,6 +226,7 @@ class QueueConfig:
     priority_aging_seconds: float = 300.0  # waiting this long is worth one priority step
     result_ttl_seconds: int = 86_400  # how long finished/failed/canceled records are kept
     run_retention_seconds: float = 604_800.0  # how long a run is kept after it ended
+    fairness: str = "count"  # what tenants share: claims ("count") or worker seconds ("time")
 
     def __post_init__(self) -> None:
         _identifier(self.stats_prefix, ("stats_prefix",), "stats_prefix")
@@ -232,6 +236,11 @@ class QueueConfig:
         _flag(self.enable_pipeline_optimization, "enable_pipeline_optimization")
         _number(self.priority_aging_seconds, "priority_aging_seconds")
         _number(self.run_retention_seconds, "run_retention_seconds")
+        if self.fairness not in FAIRNESS_MODES:
+            raise ConfigValueError(
+                ("fairness",),
+                f"must be one of {', '.join(FAIRNESS_MODES)}, not {shorten(self.fairness)}",
+            )
         for name in (
             "xcom_ttl_seconds",
             "max_xcom_bytes",
