@@ -79,7 +79,8 @@ def _policy_only(fields: Mapping[str, str]) -> dict[str, str]:
 def list_tenants(calls: QueueCalls, offset: int = 0, limit: int | None = None) -> Steps:
     """Every tenant (a user that ever had a task, or with a policy), by user id, with
     its policy and live figures; ``offset``/``limit`` select a page. Shares and Jain's
-    index are over all tenants, whatever the page."""
+    index are over all tenants, whatever the page: of worker seconds when fairness is
+    by time (seconds were recorded), else of claims."""
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
     k = calls.keys
@@ -104,14 +105,16 @@ def list_tenants(calls: QueueCalls, offset: int = 0, limit: int | None = None) -
             for state in (TaskState.QUEUED.value, TaskState.STARTED.value)
         }
         figures.append(tenant_figures(user, fields, default, counts, now_ms))
-    jain = share_out(figures, calls.config.queue.fairness == "time")
+    by_time = any(f.work_last_minute > 0 for f in figures)  # recorded with fairness: time
+    jain = share_out(figures, by_time)
     page = figures[offset : None if limit is None else offset + limit]
     return {
         "tenants": [f.as_dict() for f in page],
         "total": len(figures),
         "offset": offset,
         "limit": limit,
-        "fairness": calls.config.queue.fairness,
+        "fairness": "time" if by_time else "count",
         "jain_index": None if jain is None else round(jain, 4),
         "default": TenantPolicy.resolve(DEFAULT_TENANT, {}, default).as_dict(),
+        "with_policy": len(with_policy) + (1 if default else 0),
     }
