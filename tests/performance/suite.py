@@ -34,7 +34,16 @@ from tests.performance.context import Bench
 from tests.performance.jobs import URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
-from tests.performance.scenarios import ceiling, dag, enqueue, fairness, latency, memory, throughput
+from tests.performance.scenarios import (
+    ceiling,
+    dag,
+    enqueue,
+    fairness,
+    latency,
+    memory,
+    tenants,
+    throughput,
+)
 from tests.performance.systems import FairqueSystem, System
 
 BENCH_URL_ENV = "FAIRQUE_BENCH_REDIS_URL"
@@ -84,6 +93,25 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "weights", "tenant weights 1:2:3 on 2 worker processes", fairque_only=tenants.run_weighted
+    ),
+    Scenario(
+        "time_fairness",
+        "fairness by worker time: long vs short tasks",
+        fairque_only=tenants.run_time_fairness,
+    ),
+    Scenario(
+        "cap", "max_running adherence across 2 worker processes", fairque_only=tenants.run_cap
+    ),
+    Scenario(
+        "rate", "rate limit accuracy beside an unthrottled tenant", fairque_only=tenants.run_rate
+    ),
+    Scenario(
+        "policy_cost",
+        "claims/s at 10,000 active tenants with vs without policies",
+        fairque_only=tenants.run_policy_cost,
+    ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
 

@@ -27,7 +27,7 @@ local TENANT_DEFAULT = table.remove(KEYS)
 local TIME_FAIR = FAIRNESS == 'time'
 local POLICY_FIELDS = {'weight', 'max_running', 'rate', 'burst'}
 local TENANT_FIELDS = {'weight', 'max_running', 'rate', 'burst', 'capped', 'limited', 'vtime',
-  'tat', 'step', 'cost'}
+  'tat', 'step', 'cost', 'win'}
 local FIRST_COST = 0.1  -- seconds charged for a tenant's first claim (time fairness)
 local WINDOW_MS = 60000
 
@@ -65,11 +65,18 @@ local function tenant(user)
   t.key, t.user = key, user
   t.capped, t.limited = r[5] == '1', r[6] == '1'
   t.vtime, t.tat, t.step, t.cost = tonumber(r[7]), tonumber(r[8]), tonumber(r[9]), tonumber(r[10])
+  t.win = tonumber(r[11])
   return t
 end
 
 local function running(user)
   return tonumber(redis.call('HGET', STATS, 'started ' .. user) or '0')
+end
+
+-- The tenant's started tasks, read once per claim (t.running).
+local function running_of(t)
+  if not t.running then t.running = running(t.user) end
+  return t.running
 end
 
 local function has_ready(user)
@@ -82,11 +89,13 @@ local function gcra(t)
   return interval, (t.burst - 1) * interval
 end
 
--- When the tenant's next rate token is due (ms), or nil when it has one now.
+-- When the tenant's next rate token is due (ms), or nil when it has one now (or within
+-- the clock's resolution of 1 ms: a token is never more than 1 ms early, and the early
+-- ones do not add up, since each start moves tat by a whole interval).
 local function token_due(t, now)
   if t.rate and t.tat then
     local _, tolerance = gcra(t)
-    if t.tat - tolerance > now then return t.tat - tolerance end
+    if t.tat - tolerance > now + 1 then return t.tat - tolerance end
   end
   return nil
 end
@@ -95,7 +104,7 @@ end
 -- and when its next rate token is due (ms; nil when it has one).
 local function blocked(t, now)
   local due = token_due(t, now)
-  if t.max_running and running(t.user) >= t.max_running then return 'capped', due end
+  if t.max_running and running_of(t) >= t.max_running then return 'capped', due end
   if due then return 'limited', due end
   return nil
 end
@@ -206,18 +215,18 @@ local function recheck(user, now)
 end
 
 -- Count a tenant's service in its one-minute window (claims and, by time, seconds).
-local function count_service(key, now, claims, seconds_of_work)
+local function count_service(t, now, claims, seconds_of_work)
   local minute = math.floor(now / WINDOW_MS)
-  local r = redis.call('HMGET', key, 'win', 'served', 'work')
-  local win = tonumber(r[1])
-  if win ~= minute then
+  if t.win ~= minute then
+    local r = redis.call('HMGET', t.key, 'served', 'work')
     local prev_served, prev_work = 0, 0
-    if win == minute - 1 then prev_served, prev_work = r[2] or 0, r[3] or 0 end
-    redis.call('HSET', key, 'win', minute, 'served', 0, 'work', 0,
+    if t.win == minute - 1 then prev_served, prev_work = r[1] or 0, r[2] or 0 end
+    redis.call('HSET', t.key, 'win', minute, 'served', 0, 'work', 0,
       'served_prev', prev_served, 'work_prev', prev_work)
+    t.win = minute
   end
-  if claims > 0 then redis.call('HINCRBY', key, 'served', claims) end
-  if seconds_of_work > 0 then redis.call('HINCRBYFLOAT', key, 'work', f17(seconds_of_work)) end
+  if claims > 0 then redis.call('HINCRBY', t.key, 'served', claims) end
+  if seconds_of_work > 0 then redis.call('HINCRBYFLOAT', t.key, 'work', f17(seconds_of_work)) end
 end
 
 -- The cost of a claim (virtual time before the weight): 1, or the tenant's moving
@@ -241,9 +250,9 @@ local function claimed_by(t, tkey, score, now)
     if t.tat - tolerance > now then due = t.tat - tolerance end
   end
   if #fields > 0 then redis.call('HSET', t.key, unpack(fields)) end
-  count_service(t.key, now, 1, 0)
+  count_service(t, now, 1, 0)
   if TIME_FAIR then redis.call('HSET', tkey, 'charge', f17(claim_cost(t))) end
-  t.capped = t.max_running ~= nil and running(t.user) >= t.max_running
+  t.capped = t.max_running ~= nil and running_of(t) + 1 >= t.max_running
   t.limited = due ~= nil
   if t.capped or t.limited then park(t, score, due) end
 end
@@ -262,7 +271,7 @@ local function charge_actual(tkey, user, seconds_taken, now)
   actual = math.max(0, actual)
   local t = tenant(user)
   local delta = (actual - charged) / t.weight
-  count_service(t.key, now, 0, actual)
+  count_service(t, now, 0, actual)
   redis.call('HSET', t.key, 'cost', f17(t.cost and (0.8 * t.cost + 0.2 * actual) or actual))
   if delta == 0 then return end
   if redis.call('ZSCORE', ACTIVE_USERS, user) then
