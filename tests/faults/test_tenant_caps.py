@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import redis
 from fairque import Task, TaskQueue
 from fairque.core.models import TaskState
 from tests.faults.conftest import Figures
-from tests.integration.procs import Procs
+from tests.integration.procs import CounterSampler, Procs
 from tests.timing import budget, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -28,32 +27,20 @@ def test_a_killed_workers_capped_task_frees_its_slot_once(
         Task.create("capped", func=f"{JOBS}:sleep_then", kwargs={"seconds": 0.3}) for _ in range(6)
     ]
     ids = queue.push_batch(tasks)["task_ids"]
-    running: list[int] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            running.append(int(redis_client.hget(queue.keys.stats, "started capped") or 0))
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     lease = ("--lease-seconds", str(LEASE), "--concurrency", "4")
-    first = procs.worker("cap-a", *lease)
-    wait_until(lambda: 1 in running, budget(60), lambda: f"a start{procs.tails()}")
-    first.kill_group()  # its task stays STARTED, holding the slot, until its lease expires
-    killed_at = time.monotonic()
-    procs.worker("cap-b", *lease)
-    try:
 
-        def all_finished() -> bool:
-            states = queue.run_pipeline(queue.calls.states(ids)).values()
-            return all(s is TaskState.FINISHED for s in states)
+    def all_finished() -> bool:
+        states = queue.run_pipeline(queue.calls.states(ids)).values()
+        return all(s is TaskState.FINISHED for s in states)
 
+    with CounterSampler(redis_client, queue.keys.stats, "started capped") as sampler:
+        running = sampler.samples
+        first = procs.worker("cap-a", *lease)
+        wait_until(lambda: 1 in running, budget(60), lambda: f"a start{procs.tails()}")
+        first.kill_group()  # its task stays STARTED, holding the slot, until its lease expires
+        killed_at = time.monotonic()
+        procs.worker("cap-b", *lease)
         wait_until(all_finished, budget(60), lambda: f"every task to finish{procs.tails()}")
-    finally:
-        stop.set()
-        sampler.join()
     assert max(running) == 1 and min(running) == 0, sorted(set(running))
     assert int(redis_client.hget(queue.keys.stats, "started capped") or 0) == 0
     records = queue.run_pipeline(queue.calls.task_records(ids))

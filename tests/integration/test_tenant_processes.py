@@ -3,8 +3,6 @@ workers, a rate limit, and fairness by worker time."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import redis
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.core.models import TaskRecord
-from tests.conftest import Procs
+from tests.integration.procs import CounterSampler, Procs
 from tests.timing import budget, wait_until
 
 pytestmark = pytest.mark.slow
@@ -79,30 +77,18 @@ def test_a_cap_of_2_holds_across_two_workers_of_8(
 ) -> None:
     queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url))
     queue.set_tenant_policy("capped", max_running=2)
-    capped = queue.push_batch(_tasks("capped", 30, "sleep_then", seconds=0.05))["task_ids"]
-    free = queue.push_batch(_tasks("free", 300, "sleep_then", seconds=0.01))["task_ids"]
-    samples: list[int] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            samples.append(int(redis_client.hget(queue.keys.stats, "started capped") or 0))
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _start(procs, _config_file(tmp_path, [("a", 8), ("b", 8)]), "a", "b")
-    try:
+    capped = queue.push_batch(_tasks("capped", 30, "sleep_then", seconds=0.1))["task_ids"]
+    free = queue.push_batch(_tasks("free", 300, "sleep_then", seconds=0.005))["task_ids"]
+    with CounterSampler(redis_client, queue.keys.stats, "started capped") as sampler:
+        _start(procs, _config_file(tmp_path, [("a", 8), ("b", 8)]), "a", "b")
         _wait_done(queue, procs, capped + free, budget(STARTUP))
-    finally:
-        stop.set()
-        sampler.join()
-    assert max(samples) == 2, Counter(samples)
-    # The free tenant used the other 14 slots meanwhile: it ended long before the capped one.
+    assert max(sampler.samples) == 2, Counter(sampler.samples)
+    # The free tenant used the other 14 slots meanwhile: it ended before the capped one,
+    # which needs 15 rounds of 0.1 s.
     records = _records(queue, capped + free)
     free_end = max(r.finished_at or 0 for r in records if r.user_id == "free")
     capped_end = max(r.finished_at or 0 for r in records if r.user_id == "capped")
-    assert free_end < capped_end
+    assert free_end < capped_end, (free_end, capped_end)
     assert int(redis_client.hget(queue.keys.stats, "started capped") or 0) == 0
     queue.close()
 

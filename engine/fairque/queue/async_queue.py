@@ -311,10 +311,7 @@ class AsyncTaskQueue(QueueBase):
         rate: float | str | None = None,
         burst: int | None = None,
     ) -> TenantPolicy:
-        """Set fields of a tenant's policy (user id ``"*"``: the default policy); a
-        field left None keeps its value, ``"unlimited"`` lifts a limit. ``rate`` is
-        starts per second or a text such as ``"20/s"`` or ``"100/m"``. Every worker
-        obeys it from its next claim. Returns the policy now in effect."""
+        """See :meth:`TaskQueue.set_tenant_policy`."""
         call = tenants.set_policy(
             self.calls, user_id, weight=weight, max_running=max_running, rate=rate, burst=burst
         )
@@ -322,19 +319,16 @@ class AsyncTaskQueue(QueueBase):
         return await self.get_tenant_policy(user_id)
 
     async def unset_tenant_policy(self, user_id: str, *fields: str) -> TenantPolicy:
-        """Remove a tenant's own policy fields (all when none is named): the default
-        policy applies to them again. Returns the policy now in effect."""
+        """See :meth:`TaskQueue.unset_tenant_policy`."""
         await self.run_script(tenants.unset_policy(self.calls, user_id, fields))
         return await self.get_tenant_policy(user_id)
 
     async def get_tenant_policy(self, user_id: str) -> TenantPolicy:
-        """The policy in effect for a tenant (its own fields, else the default's)."""
+        """See :meth:`TaskQueue.get_tenant_policy`."""
         return await self.run_pipeline(tenants.get_policy(self.calls, user_id))
 
     async def list_tenants(self, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
-        """Every tenant by user id with its policy and live figures (queued, running,
-        served in the last minute, share vs fair share, tokens), a page of them with
-        ``offset``/``limit``, and Jain's index over weight-normalised shares."""
+        """See :meth:`TaskQueue.list_tenants`."""
         return await self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:

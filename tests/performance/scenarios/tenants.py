@@ -8,7 +8,6 @@ claim tokens (one counter for every claim), the worker time of a task its ``dura
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from fairque import Task
 from fairque.core.models import TaskRecord
 from fairque.queue import tenants
+from tests.integration.procs import CounterSampler
 from tests.performance.common import Deadline, measure_drain
 from tests.performance.context import Bench
 from tests.performance.procs import WorkerProcess
@@ -140,30 +140,6 @@ def run_time_fairness(bench: Bench, fairque: FairqueSystem) -> None:
     bench.flush()
 
 
-class Sampler:
-    """Samples a tenant's running count (its stats counter) every POLL seconds."""
-
-    def __init__(self, bench: Bench, fairque: FairqueSystem, user: str) -> None:
-        self.client, self.key = bench.client, fairque.queue.keys.stats
-        self.field = f"started {user}"
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(int(self.client.hget(self.key, self.field) or 0))
-            time.sleep(POLL)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run_cap(bench: Bench, fairque: FairqueSystem) -> None:
     """max_running 2 on 2 worker processes of 8 slots: the most tasks of the capped
     tenant seen running at once (sampled every 10 ms)."""
@@ -172,7 +148,9 @@ def run_cap(bench: Bench, fairque: FairqueSystem) -> None:
         fairque.queue.set_tenant_policy("capped", max_running=CAP)
         capped = _push(fairque, "capped", 200, SLEEP, seconds=0.02)
         _push(fairque, "free", 5_000 if _quick(bench) else 20_000)
-        with _workers(bench, fairque, 2), Sampler(bench, fairque, "capped") as sampler:
+        stats = fairque.queue.keys.stats
+        sampler = CounterSampler(bench.client, stats, "started capped", POLL)
+        with _workers(bench, fairque, 2), sampler:
             _wait_started(fairque, capped, len(capped), bench.sizes.scenario_cap * 4)
         bench.figures.add(
             "fairque",
