@@ -240,18 +240,14 @@ end
 -- when it went idle): take a rate token, count it, note what was charged, and park the
 -- tenant when it reached its cap or has no token left.
 local function claimed_by(t, tkey, score, now)
-  local fields = {}
-  local due
   if t.rate then
-    local interval, tolerance = gcra(t)
+    local interval = gcra(t)
     t.tat = math.max(t.tat or now, now) + interval
-    fields[#fields + 1] = 'tat'
-    fields[#fields + 1] = f17(t.tat)
-    if t.tat - tolerance > now then due = t.tat - tolerance end
+    redis.call('HSET', t.key, 'tat', f17(t.tat))
   end
-  if #fields > 0 then redis.call('HSET', t.key, unpack(fields)) end
   count_service(t, now, 1, 0)
   if TIME_FAIR then redis.call('HSET', tkey, 'charge', f17(claim_cost(t))) end
+  local due = token_due(t, now)
   t.capped = t.max_running ~= nil and running_of(t) + 1 >= t.max_running
   t.limited = due ~= nil
   if t.capped or t.limited then park(t, score, due) end
