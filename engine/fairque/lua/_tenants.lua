@@ -238,7 +238,8 @@ end
 
 -- A claim of the tenant's task `tkey` (after its virtual time advanced to `score`, nil
 -- when it went idle): take a rate token, count it, note what was charged, and park the
--- tenant when it reached its cap or has no token left.
+-- tenant when it reached its cap or has no token left. `t` went through blocked() just
+-- before the claim, so t.running is the count before it.
 local function claimed_by(t, tkey, score, now)
   if t.rate then
     local interval = gcra(t)
