@@ -401,10 +401,15 @@ class QueueCalls:
             },
         )
 
-    def run_ids(self, dag_id: str | None, limit: int) -> PipelineCall[list[str]]:
-        """The newest ``limit`` run ids, of one DAG or of all."""
+    def run_ids(self, dag_id: str | None, limit: int, offset: int = 0) -> PipelineCall[list[str]]:
+        """The newest ``limit`` run ids after skipping ``offset``, of one DAG or of all."""
         key = self.keys.runs if dag_id is None else self.keys.runs_of(dag_id)
-        return PipelineCall([("ZREVRANGE", key, 0, limit - 1)], lambda r: list(r[0]))
+        return PipelineCall([("ZREVRANGE", key, offset, offset + limit - 1)], lambda r: list(r[0]))
+
+    def run_count(self, dag_id: str | None) -> PipelineCall[int]:
+        """How many runs are kept, of one DAG or of all (one ZCARD of the index)."""
+        key = self.keys.runs if dag_id is None else self.keys.runs_of(dag_id)
+        return PipelineCall([("ZCARD", key)], lambda r: int(r[0]))
 
     def run_records(self, run_ids: Sequence[str]) -> PipelineCall[list[RunInfo | None]]:
         """Each run's record without its tasks (None for an unknown run)."""
