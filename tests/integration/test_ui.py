@@ -195,8 +195,8 @@ def test_api_documents_are_the_cli_json(
     assert client.get(f"/api/v1/tasks/{task_id}/logs?attempt=2").status_code == 400
     dag = client.get("/api/v1/dags/greeting").json()
     assert dag["params"]["times"]["type"] == "integer" and dag["runs"]["total"] == 1
-    stats = client.get("/api/v1/stats").json()
-    assert stats["states"]["finished"] == 2
+    overview = client.get("/api/v1/overview").json()
+    assert overview["states"]["finished"] == 2 and overview["tenants"][0]["finished"] == 2
     page = client.get(f"/runs/{run_id}").text
     assert "<svg" in page and "hello" in page and "greeting" in page
     assert "hello ann" in client.get(f"/runs/{run_id}?task=hello").text
@@ -368,3 +368,19 @@ def test_redis_down_is_a_clear_503(make_config: ConfigFactory) -> None:
         assert response.status_code == 503
         assert "127.0.0.1:1" in response.json()["error"] or "Redis" in response.json()["error"]
         assert client.get("/").status_code == 503
+
+
+def test_mounted_under_a_prefix_links_and_redirects_keep_it(config: FairQueueConfig) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    outer = Starlette(routes=[Mount("/fq", app=create_app(config, dags_folder=UI_DAGS))])
+    with TestClient(outer, base_url=LOCAL, follow_redirects=False) as client:
+        page = client.get("/fq/dags").text
+        assert 'href="/fq/dags/greeting"' in page and 'src="/fq/static/app.js"' in page
+        assert client.get("/fq/static/app.css").status_code == 200
+        token = client.cookies.get("fairque_csrf")
+        response = client.post(
+            "/fq/dags/greeting/pause", data={"csrf_token": token}, headers={"Origin": LOCAL}
+        )
+        assert response.headers["location"].startswith("/fq/dags/greeting?")

@@ -142,7 +142,7 @@ def _back(request: Request, message: str) -> str:
     """Where an error is shown: the page the form was on (same origin), with the text."""
     referer = request.headers.get("referer", "")
     host = request.headers.get("host", "")
-    path = "/"
+    path = request.scope.get("root_path", "") + "/"
     if referer:
         from urllib.parse import urlsplit
 
@@ -174,6 +174,7 @@ def _endpoint(name: str, action: Action) -> Callable[[Request], Awaitable[Respon
                 return JSONResponse({"error": str(e)}, status_code=400)
             return RedirectResponse(_back(request, str(e)), status_code=303)
         logger.info("action %s %s by %s", name, subject, _who(request))
+        target = request.scope.get("root_path", "") + target
         if security.bearer(request):
             return JSONResponse({"ok": True, "location": target})
         return RedirectResponse(target, status_code=303)

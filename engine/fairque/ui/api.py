@@ -69,13 +69,6 @@ def workers_doc(board: Dashboard) -> list[dict[str, Any]]:
     return documents.workers_document(live_workers(board.queue))
 
 
-def stats_doc(board: Dashboard) -> dict[str, Any]:
-    """``fairque queue stats --json`` (every tenant: prefer the paginated overview)."""
-    from fairque.monitoring.stats import collect
-
-    return collect(board.queue)
-
-
 def _attempt(request: Request) -> int | None:
     text = request.query_params.get("attempt")
     if text is None or text == "":
@@ -98,10 +91,6 @@ async def tenants(request: Request) -> JSONResponse:
     doc = await io(overview_doc, dashboard_of(request), tenant_query(request))
     keys = ("search", "sort", "order", "page", "per_page", "total", "pages", "tenants")
     return JSONResponse({key: doc[key] for key in keys})
-
-
-async def stats(request: Request) -> JSONResponse:
-    return JSONResponse(await io(stats_doc, dashboard_of(request)))
 
 
 async def workers(request: Request) -> JSONResponse:
@@ -148,7 +137,6 @@ def routes() -> list[Route]:
     return [
         Route("/api/v1/overview", overview),
         Route("/api/v1/tenants", tenants),
-        Route("/api/v1/stats", stats),
         Route("/api/v1/workers", workers),
         Route("/api/v1/dags", dags),
         Route("/api/v1/dags/{dag_id:path}", dag),

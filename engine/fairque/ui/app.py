@@ -137,6 +137,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     env: Environment = request.app.state.templates
     html = env.get_template(template).render(
         request=request,
+        base=request.scope.get("root_path", ""),
         read_only=board.read_only,
         auth=board.token is not None,
         csrf=security.csrf_token(request),

@@ -57,8 +57,11 @@ async def dags(request: Request) -> HTMLResponse:
 def _dag_context(board: Dashboard, dag_id: str, page: data.Page) -> dict[str, Any]:
     from fairque.dag.runs import graph_view
 
-    doc = api.dag_doc(board, dag_id, page)
+    from fairque.dag.runs import paused_dags
+    from fairque.monitoring.documents import dag_document
+
     dag = board.dag(dag_id)
+    doc = dag_document(dag, dag_id in paused_dags(board.queue))
     svg, problem = _svg(board, lambda: graph_view(dag))
     runs = data.runs_page(board.queue, dag_id, page)
     return {"dag": doc, "svg": svg, "graph_problem": problem, "runs": runs}
@@ -145,7 +148,8 @@ async def task(request: Request) -> Response:
     board = dashboard_of(request)
     task_id = request.path_params["task_id"]
     if not task_id:  # the header's "task id" box without its script
-        return RedirectResponse(f"/tasks/{quote(request.query_params.get('id', ''), safe='')}")
+        wanted = quote(request.query_params.get("id", ""), safe="")
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/tasks/{wanted}")
     context = await io(_panel_context, board, task_id, _attempt(request))
     return render(request, "task.html", poll=POLL_MS, panel=context)
 
@@ -158,8 +162,9 @@ async def task_live(request: Request) -> HTMLResponse:
 
 async def login(request: Request) -> Response:
     board = dashboard_of(request)
-    target = request.query_params.get("next", "/")
-    target = target if target.startswith("/") and not target.startswith("//") else "/"
+    root = request.scope.get("root_path", "")
+    target = request.query_params.get("next", root + "/")
+    target = target if target.startswith("/") and not target.startswith("//") else root + "/"
     if request.method == "GET":
         return render(request, "login.html", next=target)
     form = await request.form()
@@ -180,7 +185,7 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(request.scope.get("root_path", "") + "/login", status_code=303)
     response.delete_cookie(security.AUTH_COOKIE, path="/")
     return response
 

@@ -129,7 +129,8 @@ class Guard(BaseHTTPMiddleware):
         host = (request.headers.get("host") or "").rsplit(":", 1)[0]
         if self.token is None and not self.open_hosts and not is_loopback(host):
             return PlainTextResponse(f"unknown host {host!r}", status_code=400)
-        path = request.url.path
+        root = request.scope.get("root_path", "")
+        path = request.url.path.removeprefix(root)
         if self.token is None or path.startswith(OPEN_PATHS) or has_token(request, self.token):
             return None
         if path.startswith("/api/"):
@@ -138,4 +139,4 @@ class Guard(BaseHTTPMiddleware):
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return RedirectResponse(f"{root}/login?next={quote(request.url.path)}", status_code=303)
