@@ -55,9 +55,7 @@ async def dags(request: Request) -> HTMLResponse:
 
 
 def _dag_context(board: Dashboard, dag_id: str, page: data.Page) -> dict[str, Any]:
-    from fairque.dag.runs import graph_view
-
-    from fairque.dag.runs import paused_dags
+    from fairque.dag.runs import graph_view, paused_dags
     from fairque.monitoring.documents import dag_document
 
     dag = board.dag(dag_id)
