@@ -123,6 +123,16 @@ def test_overview_pages_sorts_and_searches_tenants(client: TestClient, queue: Ta
     assert doc["states"]["queued"] == sum(range(1, 13))
     page3 = client.get("/api/v1/tenants?per_page=5&page=3&sort=user&order=asc").json()
     assert [t["user_id"] for t in page3["tenants"]] == ["tenant-10", "tenant-11"]
+    def ids(**params: Any) -> list[str]:
+        tenants = client.get("/api/v1/tenants", params={"per_page": 5, **params}).json()
+        return [t["user_id"][-2:] for t in tenants["tenants"]]
+
+    assert ids(page=2) == ["06", "05", "04", "03", "02"]
+    assert ids(order="asc") == ["00", "01", "02", "03", "04"]
+    assert ids(sort="user", page=1) == ["11", "10", "09", "08", "07"]
+    assert ids(sort="running") == ["00", "01", "02", "03", "04"]  # all 0: by id
+    queue.push(Task.create("tenant-05", func="x:y", priority=3))  # ties with tenant-06
+    assert ids(page=2) == ["05", "06", "04", "03", "02"]
     found = client.get("/api/v1/tenants", params={"search": "NT-0"}).json()
     assert found["total"] == 10
     page = client.get("/", params={"search": "tenant-03"}).text
@@ -320,6 +330,7 @@ def test_hostile_names_are_escaped_everywhere(
         client.get(f"/tasks/{task_id}").text,
         client.get(f"/tasks/{task_id}?attempt=1").text,
         client.get("/", params={"search": bad}).text,
+        client.get("/dags/flaky").text,  # a param description holds a <script>
     ]
     for page in pages:
         assert injected(page) == []

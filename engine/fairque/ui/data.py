@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairque.core.errors import FairQueueError
-from fairque.core.models import TaskState
+from fairque.core.models import TaskRecord, TaskState
 from fairque.monitoring.documents import run_document, task_document
 from fairque.queue import control
 from fairque.queue.calls import Arg, PipelineCall
@@ -89,12 +89,12 @@ def _call(commands: list[tuple[Arg, ...]]) -> PipelineCall[list[Any]]:
 
 def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
     """The fairness picture: overall counts, throughput, the oldest wait, and one page of
-    tenants (see :func:`tenant_rows`). Cost: one read of the tenants' index and two
-    counters per tenant (HMGET), then a few reads per tenant of the page."""
+    tenants (see :func:`tenant_rows`). A few pipelined reads and one read-only script;
+    only the page's tenants travel."""
     k = queue.keys
     head: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
     head += [
-        ("SMEMBERS", k.all_users),
+        ("SCARD", k.all_users),
         ("ZCARD", k.active_users),
         ("TIME",),
         ("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES"),
@@ -102,17 +102,17 @@ def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
     replies = queue.run_pipeline(_call(head))
     n = len(k.all_states())
     states = {s.value: int(c) for s, c in zip(TaskState, replies[:n], strict=True)}
-    users = sorted(str(u) for u in replies[n])
     seconds, micros = replies[n + 2]
     now = int(seconds) + int(micros) / 1_000_000
     oldest = replies[n + 3]
     ended = queue.run_pipeline(queue.calls.ended_since(int((now - 60) * 1000)))
-    rows, matching = tenant_rows(queue, users, query, now)
+    running, ready = states[TaskState.STARTED.value], int(replies[n + 1])
+    rows, matching = tenant_rows(queue, query, now, running, ready)
     return {
         "server_time": now,
         "states": states,
         "tasks_active": sum(states[s.value] for s in TaskState if s.is_active),
-        "tenants_total": len(users),
+        "tenants_total": int(replies[n]),
         "active_users": int(replies[n + 1]),
         "ended_last_minute": ended,
         "throughput_per_second": round(sum(ended.values()) / 60, 3),
@@ -126,43 +126,31 @@ def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
 
 
 def tenant_rows(
-    queue: TaskQueue, users: Sequence[str], query: TenantQuery, now: float
+    queue: TaskQueue, query: TenantQuery, now: float, running: int, ready: int
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of tenants (and how many match the search), each with: queued (also per
     priority), running, deferred, scheduled, ended counts, the wait of its next task,
-    and its share of the running tasks against its fair share (one equal part among
-    the tenants that have work).
+    and its share of the ``running`` tasks against its fair share: one equal part among
+    the ``ready`` tenants (those with tasks ready to run, the ones the round robin
+    serves), shown for a tenant that is ready or running.
 
     This is the one place the overview reads tenants: tenant policies (caps, weights,
     tasks served in the last minute) belong here when the queue reports them; the pages
     show a row's ``max_running`` and ``served_last_minute`` whenever present."""
-    stats = queue.keys.stats
-    fields = [f"{state} {u}" for u in users for state in ("queued", "started")]
-    counts = queue.run_pipeline(_call([("HMGET", stats, *fields)]))[0] if users else []
-    queued = {u: int(counts[2 * i] or 0) for i, u in enumerate(users)}
-    running = {u: int(counts[2 * i + 1] or 0) for i, u in enumerate(users)}
-    busy = sum(1 for u in users if queued[u] or running[u])
-    total_running = sum(running.values())
-    needle = query.search.lower()
-    matching = [u for u in users if needle in u.lower()] if needle else list(users)
-    if query.sort == "user":
-        matching.sort(reverse=query.descending)
-    else:
-        by = queued if query.sort == "queued" else running
-        sign = -1 if query.descending else 1
-        matching.sort(key=lambda u: (sign * by[u], u))
-    shown = matching[query.page.offset : query.page.offset + query.page.size]
-    details = _tenant_details(queue, shown, now)
-    rows = [
-        {
-            "user_id": u,
-            **details[u],
-            "running_share": round(running[u] / total_running, 4) if total_running else 0.0,
-            "fair_share": round(1 / busy, 4) if busy and (queued[u] or running[u]) else 0.0,
-        }
-        for u in shown
-    ]
-    return rows, len(matching)
+    sort = "started" if query.sort == "running" else query.sort
+    needle = "".join(c.lower() if c.isascii() else c for c in query.search)
+    found = queue.run_script(
+        queue.calls.tenants(sort, query.descending, needle, query.page.offset, query.page.size)
+    )
+    details = _tenant_details(queue, found.users, now)
+    rows = []
+    for user in found.users:
+        row = details[user]
+        busy = row["queued"] or row["running"]
+        row["running_share"] = round(row["running"] / running, 4) if running else 0.0
+        row["fair_share"] = round(1 / ready, 4) if ready and busy else 0.0
+        rows.append({"user_id": user, **row})
+    return rows, found.matching
 
 
 def _tenant_details(queue: TaskQueue, users: Sequence[str], now: float) -> dict[str, Any]:
@@ -202,10 +190,24 @@ def server_time(queue: TaskQueue) -> float:
     return queue.run_pipeline(control.server_time())
 
 
+SUMMARY_FIELDS = ("task_id", "user_id", "state", "attempts", "started_at", "finished_at")
+"""What a list of runs reads of each task: enough for the run's state and times."""
+
+
 def runs_page(queue: TaskQueue, dag_id: str | None, page: Page) -> dict[str, Any]:
-    """One page of runs (of a DAG, or of all), newest first, without their tasks."""
-    total = queue.run_pipeline(queue.calls.run_count(dag_id))
-    runs = queue.list_runs(dag_id, limit=page.size, offset=page.offset) if total else []
+    """One page of runs (of a DAG, or of all), newest first; each run's tasks hold only
+    :data:`SUMMARY_FIELDS` (a list shows the runs, not their tasks)."""
+    calls = queue.calls
+    total = queue.run_pipeline(calls.run_count(dag_id))
+    ids = queue.run_pipeline(calls.run_ids(dag_id, page.size, page.offset)) if total else []
+    runs = [r for r in (queue.run_pipeline(calls.run_records(ids)) if ids else []) if r]
+    task_ids = [task_id for run in runs for task_id in run.task_ids.values()]
+    found: list[TaskRecord | None] = queue.run_pipeline(
+        calls.task_records(task_ids, SUMMARY_FIELDS)
+    )
+    records = iter(found)
+    for run in runs:
+        run.tasks = {name: next(records) for name in run.task_ids}
     return {**page.info(total), "dag_id": dag_id, "runs": runs}
 
 
