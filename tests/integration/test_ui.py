@@ -123,6 +123,7 @@ def test_overview_pages_sorts_and_searches_tenants(client: TestClient, queue: Ta
     assert doc["states"]["queued"] == sum(range(1, 13))
     page3 = client.get("/api/v1/tenants?per_page=5&page=3&sort=user&order=asc").json()
     assert [t["user_id"] for t in page3["tenants"]] == ["tenant-10", "tenant-11"]
+
     def ids(**params: Any) -> list[str]:
         tenants = client.get("/api/v1/tenants", params={"per_page": 5, **params}).json()
         return [t["user_id"][-2:] for t in tenants["tenants"]]
