@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,13 +17,14 @@ from fairque.cli.common import (
     redis_url_for,
     setup_logging,
 )
+from fairque.cli.dag import DagsFolderOption
 
 TOKEN_ENV = "FAIRQUE_UI_TOKEN"
 
 
 def ui(
     host: Annotated[
-        str, typer.Option(help="Address to bind; another than loopback needs --token or --no-auth.")
+        str, typer.Option(help="Address to bind; any other than loopback needs --token or --no-auth.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8844,
     read_only: Annotated[
@@ -35,7 +35,7 @@ def ui(
         typer.Option(
             "--token",
             envvar=TOKEN_ENV,
-            help=f"Require this token (bearer header or login form) [env: {TOKEN_ENV}].",
+            help="Require this token (bearer header or login form).",
             show_default=False,
         ),
     ] = None,
@@ -43,15 +43,7 @@ def ui(
         bool,
         typer.Option("--no-auth", help="Serve another address than loopback without a token."),
     ] = False,
-    dags_folder: Annotated[
-        Path | None,
-        typer.Option(
-            "--dags-folder",
-            envvar="FAIRQUE_DAGS_FOLDER",
-            help="Folder of DAG files [default: ./dags].",
-            show_default=False,
-        ),
-    ] = None,
+    dags_folder: DagsFolderOption = None,
     log_level: LogLevelOption = "INFO",
     log_format: LogFormatOption = "text",
     redis_url: RedisUrlOption = None,

@@ -52,11 +52,7 @@ def next_run(dag: DAG, after: datetime | None = None) -> datetime | None:
     return next_fire(dag.schedule, ZoneInfo(dag.timezone), after)
 
 
-def dag_summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
-    """``fairque dag list --json``: one DAG with its schedule, next run, paused flag,
-    and its latest runs (``last_run_*`` for the newest, ``last_runs`` for up to
-    :data:`LAST_RUNS`, newest first)."""
-    last = queue.list_runs(dag.dag_id, limit=LAST_RUNS)
+def _schedule(dag: DAG, paused: bool) -> dict[str, Any]:
     upcoming = next_run(dag)
     return {
         "dag_id": dag.dag_id,
@@ -64,6 +60,16 @@ def dag_summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
         "timezone": dag.timezone,
         "next_run": upcoming.isoformat() if upcoming else None,
         "paused": paused,
+    }
+
+
+def dag_summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
+    """``fairque dag list --json``: one DAG with its schedule, next run, paused flag,
+    and its latest runs (``last_run_*`` for the newest, ``last_runs`` for up to
+    :data:`LAST_RUNS`, newest first)."""
+    last = queue.list_runs(dag.dag_id, limit=LAST_RUNS)
+    return {
+        **_schedule(dag, paused),
         "last_run_id": last[0].run_id if last else None,
         "last_run_state": last[0].state.value if last else None,
         "last_runs": [{"run_id": r.run_id, "state": r.state.value} for r in last],
@@ -74,13 +80,8 @@ def dag_summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
 
 def dag_document(dag: DAG, paused: bool) -> dict[str, Any]:
     """One DAG's definition: tasks, edges, params, schedule (what its page shows)."""
-    upcoming = next_run(dag)
     return {
-        "dag_id": dag.dag_id,
-        "schedule": dag.schedule,
-        "timezone": dag.timezone,
-        "next_run": upcoming.isoformat() if upcoming else None,
-        "paused": paused,
+        **_schedule(dag, paused),
         "tenant": dag.tenant,
         "tasks": dag.task_names,
         "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],

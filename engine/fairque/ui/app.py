@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from fairque.cli.queue import age_text
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import (
     DagNotFoundError,
@@ -99,17 +100,6 @@ def _templates() -> Environment:
     env.filters["when"] = when_text
     env.filters["pct"] = lambda value: f"{float(value or 0):.0%}"
     return env
-
-
-def age_text(seconds: float | None) -> str:
-    """``4.2 s``, ``3.0 min``, ``2.5 h``; ``-`` for none."""
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def when_text(seconds: float | None) -> str:
