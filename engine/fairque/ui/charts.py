@@ -57,6 +57,8 @@ class Chart:
     latest: float
     width: int
     height: int
+    count: int = 0
+    """How many samples it draws (a line needs two)."""
 
 
 def line_chart(values: Sequence[float], width: int = 300, height: int = 60) -> Chart:
@@ -70,7 +72,7 @@ def line_chart(values: Sequence[float], width: int = 300, height: int = 60) -> C
         f"{i * step:.1f},{pad + (height - 2 * pad) * (1 - v / peak):.1f}"
         for i, v in enumerate(values)
     )
-    return Chart(points, max(values), values[-1], width, height)
+    return Chart(points, max(values), values[-1], width, height, len(values))
 
 
 def charts(samples: Sequence[Sample]) -> dict[str, Chart]:
