@@ -24,7 +24,8 @@ TOKEN_ENV = "FAIRQUE_UI_TOKEN"
 
 def ui(
     host: Annotated[
-        str, typer.Option(help="Address to bind; any other than loopback needs --token or --no-auth.")
+        str,
+        typer.Option(help="Address to bind; any other than loopback needs --token or --no-auth."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8844,
     read_only: Annotated[
