@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -210,6 +211,7 @@ def test_api_documents_are_the_cli_json(
     assert overview["states"]["finished"] == 2 and overview["tenants"][0]["finished"] == 2
     page = client.get(f"/runs/{run_id}").text
     assert "<svg" in page and "hello" in page and "greeting" in page
+    assert f'href="/runs/{quote(run_id, safe="")}?task=shout"' in page  # a node opens its task
     assert "hello ann" in client.get(f"/runs/{run_id}?task=hello").text
 
 

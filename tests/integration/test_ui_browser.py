@@ -167,6 +167,11 @@ def test_overview_trigger_follow_and_logs(ui: str, page: Any, queue: TaskQueue) 
     page.wait_for_selector("#task-log")
     assert page.inner_text("#task-log") == "hello Browser!\n" * 3
     shot(page, "run-task-panel")
+    page.click("#run-graph a[*|href$='task=shout']")  # a node of the graph opens its task
+    page.wait_for_selector("h2:has-text('Task shout')")
+    assert page.inner_text("#task-log") == "(no output)"
+    page.go_back()
+    page.wait_for_selector("#task-log")
     page.click("a.log-link")
     page.wait_for_selector("h1:has-text('Task')")
     assert "hello Browser!" in page.inner_text("#task-log")

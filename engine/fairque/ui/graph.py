@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, RenderError, XComEdge, to_image
@@ -20,8 +22,19 @@ from fairque.queue.runs import RunInfo
 CACHE_SIZE = 256
 
 
-def run_view(info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None) -> GraphView:
-    """The graph of one run, coloured by state, with its XCom lineage."""
+def run_view(
+    info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None, link: str = ""
+) -> GraphView:
+    """The graph of one run, coloured by state, with its XCom lineage; with ``link``
+    (a URL ending in ``task=``), each node leads there with its name appended."""
+    view = _view(info, lineage, dag)
+    if not link:
+        return view
+    nodes = [replace(n, link=link + quote(n.name, safe="")) for n in view.nodes]
+    return replace(view, nodes=nodes)
+
+
+def _view(info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None) -> GraphView:
     if dag is not None and info.dag_id == dag.dag_id:
         return graph_view(dag, info, lineage)
     snapshot = info.dag_snapshot or {}

@@ -84,11 +84,13 @@ async def runs(request: Request) -> HTMLResponse:
     return render(request, "runs.html", runs=page)
 
 
-def _run_context(board: Dashboard, run_id: str, task: str | None) -> dict[str, Any]:
+def _run_context(board: Dashboard, run_id: str, task: str | None, root: str) -> dict[str, Any]:
     from fairque.ui.graph import run_view
 
     info, lineage = data.run_with_lineage(board.queue, run_id)
-    svg, problem = _svg(board, lambda: run_view(info, lineage, board.dag_or_none(info.dag_id)))
+    link = f"{root}/runs/{quote(run_id, safe='')}?task="
+    dag = board.dag_or_none(info.dag_id)
+    svg, problem = _svg(board, lambda: run_view(info, lineage, dag, link))
     panel = None
     if task is not None and task in info.task_ids:
         panel = _panel_context(board, info.task_ids[task], None)
@@ -106,14 +108,16 @@ def _run_context(board: Dashboard, run_id: str, task: str | None) -> dict[str, A
 async def run(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
     task = request.query_params.get("task")
-    context = await io(_run_context, board, request.path_params["run_id"], task)
+    root = request.scope.get("root_path", "")
+    context = await io(_run_context, board, request.path_params["run_id"], task, root)
     return render(request, "run.html", poll=POLL_MS, **context)
 
 
 async def run_live(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
     task = request.query_params.get("task")
-    context = await io(_run_context, board, request.path_params["run_id"], task)
+    root = request.scope.get("root_path", "")
+    context = await io(_run_context, board, request.path_params["run_id"], task, root)
     return render(request, "_run_live.html", **context)
 
 
