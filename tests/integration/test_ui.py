@@ -398,3 +398,11 @@ def test_mounted_under_a_prefix_links_and_redirects_keep_it(config: FairQueueCon
             "/fq/dags/greeting/pause", data={"csrf_token": token}, headers={"Origin": LOCAL}
         )
         assert response.headers["location"].startswith("/fq/dags/greeting?")
+
+
+def test_dag_list_pages(client: TestClient) -> None:
+    everything = client.get("/api/v1/dags").json()
+    assert [d["dag_id"] for d in everything] == ["flaky", "greeting"]
+    assert client.get("/api/v1/dags?per_page=1&page=2").json() == everything[1:]
+    page = client.get("/dags?per_page=1").text
+    assert "page 1 of 2" in page and "flaky" in page and "/dags/greeting" not in page

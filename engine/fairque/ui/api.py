@@ -37,13 +37,15 @@ def overview_doc(board: Dashboard, query: TenantQuery) -> dict[str, Any]:
     return doc
 
 
-def dag_list(board: Dashboard) -> list[dict[str, Any]]:
-    """``fairque dag list --json``."""
+def dag_list(board: Dashboard, page: Page) -> tuple[list[dict[str, Any]], int]:
+    """One page of ``fairque dag list --json`` (all of it while the folder holds no more
+    DAGs than a page), and how many DAGs there are."""
     from fairque.dag.runs import paused_dags
 
-    bag = board.bag()
+    dags = list(board.bag().dags.values())
     paused = paused_dags(board.queue)
-    return [documents.dag_summary(board.queue, d, d.dag_id in paused) for d in bag.dags.values()]
+    shown = dags[page.offset : page.offset + page.size]
+    return [documents.dag_summary(board.queue, d, d.dag_id in paused) for d in shown], len(dags)
 
 
 def dag_doc(board: Dashboard, dag_id: str, page: Page) -> dict[str, Any]:
@@ -98,7 +100,8 @@ async def workers(request: Request) -> JSONResponse:
 
 
 async def dags(request: Request) -> JSONResponse:
-    return JSONResponse(await io(dag_list, dashboard_of(request)))
+    rows, _ = await io(dag_list, dashboard_of(request), _page(request))
+    return JSONResponse(rows)
 
 
 async def dag(request: Request) -> JSONResponse:

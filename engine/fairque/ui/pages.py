@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fairque.core.models import TaskRecord
-from fairque.dag.render import STATE_COLORS, RenderError
+from fairque.dag.render import RenderError
 from fairque.queue.runs import log_attempt
 from fairque.ui import api, data, security
 from fairque.ui.app import dashboard_of, io, render
@@ -49,9 +49,10 @@ async def workers(request: Request) -> HTMLResponse:
 
 async def dags(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
-    rows = await io(api.dag_list, board)
+    page = _page(request)
+    rows, total = await io(api.dag_list, board, page)
     problems = board.bag().problems
-    return render(request, "dags.html", dags=rows, problems=problems, colors=STATE_COLORS)
+    return render(request, "dags.html", dags=rows, paging=page.info(total), problems=problems)
 
 
 def _dag_context(board: Dashboard, dag_id: str, page: data.Page) -> dict[str, Any]:
