@@ -406,3 +406,14 @@ def test_dag_list_pages(client: TestClient) -> None:
     assert client.get("/api/v1/dags?per_page=1&page=2").json() == everything[1:]
     page = client.get("/dags?per_page=1").text
     assert "page 1 of 2" in page and "flaky" in page and "/dags/greeting" not in page
+
+
+def test_a_pipeline_run_is_drawn_from_its_records(client: TestClient, queue: TaskQueue) -> None:
+    first = Task.create("u", func="x:a", task_id="p:first", run_id="p", name="first")
+    second = Task.create(
+        "u", func="x:b", task_id="p:second", run_id="p", name="second", depends_on=["p:first"]
+    )
+    queue.enqueue_tasks([first, second], "p")
+    page = client.get("/runs/p").text
+    assert "pipeline — run p (queued)" in page
+    assert page.count('class="node"') == 2 and page.count('class="edge"') == 1

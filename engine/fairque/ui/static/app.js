@@ -9,6 +9,7 @@
     var url = el.getAttribute("data-live");
     var select = el.getAttribute("data-select");
     var interval = parseInt(el.getAttribute("data-interval") || "2000", 10);
+    var last = null;
     if (el.querySelector("[data-final]")) {
       return;
     }
@@ -19,11 +20,14 @@
           return response.text();
         })
         .then(function (text) {
-          var doc = new DOMParser().parseFromString(text, "text/html");
-          var fresh = select ? doc.querySelector(select) : doc.body;
-          if (fresh) {
-            el.replaceChildren.apply(el, Array.prototype.slice.call(fresh.childNodes));
-            el.removeAttribute("data-stale");
+          el.removeAttribute("data-stale");
+          if (text !== last) {  // unchanged: leave the page (and its scroll) alone
+            last = text;
+            var doc = new DOMParser().parseFromString(text, "text/html");
+            var fresh = select ? doc.querySelector(select) : doc.body;
+            if (fresh) {
+              el.replaceChildren.apply(el, Array.prototype.slice.call(fresh.childNodes));
+            }
           }
           if (!el.querySelector("[data-final]")) { window.setTimeout(tick, interval); }
         })
