@@ -109,9 +109,7 @@ class SentinelGroup:
 
     def client(self, name: str) -> redis.Redis:
         """A plain client of one member (``master``, ``replica``, ``sentinel0``...)."""
-        return redis.Redis(
-            port=self.ports[name], socket_timeout=budget(2.0), decode_responses=True
-        )
+        return redis.Redis(port=self.ports[name], socket_timeout=budget(2.0), decode_responses=True)
 
     def _answers(self, name: str) -> bool:
         try:

@@ -53,7 +53,7 @@ def plan_client(url: str, options: dict[str, Any]) -> ClientPlan:
     if where.kind == "direct":
         return ClientPlan(where, options)
     master = {**options, "db": where.db, "username": where.username, "password": where.password}
-    sentinel = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
     sentinel["username"] = where.options.get("sentinel_username")
     sentinel["password"] = where.options.get("sentinel_password")
     return ClientPlan(where, master, sentinel)
