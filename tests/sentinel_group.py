@@ -28,10 +28,16 @@ START_TIMEOUT = 20.0  # seconds (scaled) for the whole group to come up
 
 
 class SentinelGroup:
-    """Start with :meth:`start` (or ``with``); ``url`` is its ``redis+sentinel://`` URL."""
+    """Start with :meth:`start` (or ``with``); ``url`` is its ``redis+sentinel://`` URL.
 
-    def __init__(self, folder: Path, *, down_after_ms: int | None = None) -> None:
+    Members: ``master``, ``replica`` (and ``replica2``... with ``replicas`` > 1),
+    ``sentinel0`` to ``sentinel2``."""
+
+    def __init__(
+        self, folder: Path, *, replicas: int = 1, down_after_ms: int | None = None
+    ) -> None:
         self.folder = folder
+        self.replicas = ["replica", *(f"replica{n}" for n in range(2, replicas + 1))]
         self.binary = find_server_binary()
         self.down_after_ms = down_after_ms or int(budget(1.0) * 1000)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -54,10 +60,12 @@ class SentinelGroup:
         self.close()
 
     def start(self) -> SentinelGroup:
+        self.folder.mkdir(parents=True, exist_ok=True)
         try:
             self._start_server("master")
             master_port = self.ports["master"]
-            self._start_server("replica", f"replicaof 127.0.0.1 {master_port}")
+            for name in self.replicas:
+                self._start_server(name, f"replicaof 127.0.0.1 {master_port}")
             for i in range(3):
                 self._start_sentinel(f"sentinel{i}", master_port)
             wait_until(self._ready, START_TIMEOUT, "the replica to sync and the sentinels to agree")
@@ -121,13 +129,16 @@ class SentinelGroup:
     def _ready(self) -> bool:
         if not all(self._answers(n) for n in self.processes):
             return False
-        with self.client("replica") as c:
-            if c.info("replication").get("master_link_status") != "up":
-                return False
+        for name in self.replicas:
+            with self.client(name) as c:
+                if c.info("replication").get("master_link_status") != "up":
+                    return False
         for i in range(3):
             with self.client(f"sentinel{i}") as c:
                 info = c.sentinel_master(SERVICE)
-                if int(info["num-other-sentinels"]) < 2 or int(info["num-slaves"]) < 1:
+                if int(info["num-other-sentinels"]) < 2:
+                    return False
+                if int(info["num-slaves"]) < len(self.replicas):
                     return False
         return True
 
@@ -149,17 +160,24 @@ class SentinelGroup:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=budget(10.0))
 
-    def wait_promoted(self, timeout: float = 30.0) -> None:
-        """Wait until the sentinels name the replica as master and it accepts writes."""
-        replica = self.ports["replica"]
+    def wait_promoted(self, timeout: float = 30.0) -> str:
+        """Wait until the sentinels name a replica as master and it says it is one;
+        returns that member's name."""
+        by_port = {self.ports[name]: name for name in self.replicas}
 
-        def promoted() -> bool:
-            if self.master_port() != replica:
-                return False
-            with self.client("replica") as c:
-                return c.info("replication").get("role") == "master"
+        def promoted() -> str | None:
+            name = by_port.get(self.master_port() or 0)
+            if name is None:
+                return None
+            with self.client(name) as c:
+                return name if c.info("replication").get("role") == "master" else None
 
-        wait_until(promoted, timeout, "sentinel to promote the replica")
+        return wait_until(promoted, timeout, "sentinel to promote a replica")
+
+    def replicas_of(self, name: str) -> int:
+        """How many replicas are connected to member ``name``."""
+        with self.client(name) as c:
+            return int(c.info("replication").get("connected_slaves", 0))
 
     def close(self) -> None:
         for process in self.processes.values():
