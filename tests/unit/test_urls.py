@@ -49,6 +49,7 @@ def test_direct_urls() -> None:
     unix = parse_redis_url("unix:///tmp/redis.sock?db=4")
     assert (unix.kind, unix.db, unix.nodes) == ("direct", 4, ())
     assert parse_redis_url("redis://localhost").nodes == (("localhost", 6379),)
+    assert parse_redis_url("redis://h/1?db=2").db == 2  # the query wins, as in redis-py
 
 
 def test_cluster_url_is_parsed_then_refused_in_one_place() -> None:
@@ -82,6 +83,8 @@ def test_cluster_url_is_parsed_then_refused_in_one_place() -> None:
         ("redis://h/0?ssl_cert_reqs=none", "TLS options need rediss://"),
         ("rediss://h/0?ssl_cert_reqs=maybe", "'ssl_cert_reqs' that must be one of none"),
         ("rediss://h/0?ssl_check_hostname=perhaps", "must be true or false"),
+        ("rediss://h/0?ssl_check_hostname=off", "must be true or false"),
+        ("rediss://h/0?ssl_cert_reqs=NONE", "'ssl_cert_reqs' that must be one of none"),
         ("rediss://h/0?ssl_ca_certs=", "'ssl_ca_certs' that is empty"),
         ("redis://h/0?socket_timeout=soon", "'socket_timeout' that must be a number"),
         ("redis://h/0?sockettimeout=1", "unknown option 'sockettimeout'"),
@@ -114,6 +117,8 @@ def test_redact_hides_both_passwords() -> None:
     assert shown == "redis+sentinel://bob:***@h:26379/m?sentinel_password=***&sentinel_username=s"
     assert RedisConfig.from_url(url).redacted_url() == shown
     assert redact("redis://h:1/0") == "redis://h:1/0"
+    assert redact("unix:///tmp/r.sock?db=1") == "unix:///tmp/r.sock?db=1"
+    assert redact("unix://:pw@/tmp/r.sock") == "unix://:***@/tmp/r.sock"
 
 
 # --- client plans (no connection is made) ---------------------------------------------

@@ -58,8 +58,8 @@ TLS_OPTIONS = frozenset(
 )
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password"})
 _DIRECT_OPTIONS = frozenset({"db", "client_name"}) | _NUMBER_OPTIONS | _FLAG_OPTIONS
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes")  # the words redis-py's URL parser reads the same way
+_FALSE = ("0", "false", "no")
 
 _Path = tuple[str | int, ...]
 
@@ -141,7 +141,7 @@ def _direct(hosts: str, url_path: str, path: _Path, common: dict[str, Any]) -> R
             path, "names several hosts: use redis+sentinel:// for a Sentinel group"
         )
     nodes = _nodes(hosts or "localhost", REDIS_PORT, path)
-    db = _db(url_path.strip("/") or options.get("db", "0"), path)
+    db = _db(options.get("db") or url_path.strip("/") or "0", path)  # as redis-py reads it
     return RedisLocation("direct", nodes=nodes, db=db, **common)
 
 
@@ -208,7 +208,7 @@ def _check_option(name: str, value: str, path: _Path) -> None:
         problem = "must be a number"
     elif name in _FLAG_OPTIONS and value.lower() not in (*_TRUE, *_FALSE):
         problem = "must be true or false"
-    elif name == "ssl_cert_reqs" and value.lower() not in _CERT_REQS:
+    elif name == "ssl_cert_reqs" and value not in _CERT_REQS:
         problem = "must be one of " + ", ".join(_CERT_REQS)
     elif name == "db" and not value.isdigit():
         problem = "must be a database number"
@@ -225,16 +225,13 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def is_true(value: str) -> bool:
-    """A query flag's value (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
-    return value.lower() in _TRUE
-
-
 def redact(url: str) -> str:
     """``url`` with its password and ``sentinel_password`` shown as ``***``, for logs
     and messages."""
     parts = urlsplit(url)
     userinfo, at, hosts = parts.netloc.rpartition("@")
+    if ":" not in userinfo and "sentinel_password" not in parts.query:
+        return url
     if ":" in userinfo:
         userinfo = userinfo.partition(":")[0] + ":***"
     query = "&".join(
