@@ -24,7 +24,7 @@ from fairque.core.errors import NotReplicatedError, RedisUnavailableError
 from fairque.scheduler.scheduler import TaskScheduler
 from fairque.server.process import free_port
 from tests.integration.procs import CLI, Procs
-from tests.sentinel_group import SentinelGroup
+from tests.sentinel_group import SERVICE, SentinelGroup
 from tests.timing import budget, wait_until
 
 JOBS = "tests.integration.jobs"
@@ -189,3 +189,32 @@ def test_worker_and_scheduler_processes_through_sentinel(
             wait_until(lambda: len(queue.list_runs()) >= 2, 90, procs.tails)
     finally:
         procs.kill_all()
+
+
+@pytest.mark.slow
+def test_a_manual_failover_demotes_the_master_and_the_same_queue_follows(
+    tmp_path: Path,
+) -> None:
+    """SENTINEL FAILOVER keeps the old master alive as a replica: the queue's pooled
+    connection to it meets READONLY, is dropped, and the next call finds the new master."""
+    with (
+        SentinelGroup(tmp_path / "group") as group,
+        TaskQueue(config(group, durability="replicated")) as queue,
+    ):
+        first = queue.push(Task.create("gina"))["task_id"]
+        with group.client("sentinel0") as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+        assert group.wait_promoted(30) == "replica"
+        with group.client("master") as old:
+            wait_until(lambda: old.info("replication")["role"] == "slave", 30, "demotion")
+
+        def pushed() -> str | None:
+            try:
+                return queue.push(Task.create("gina"))["task_id"]
+            except (RedisUnavailableError, NotReplicatedError):
+                return None  # during the switch: READONLY, no master, or no replica yet
+
+        second = wait_until(pushed, 30, "a push after the failover")
+        with group.client("replica") as new_master:
+            assert new_master.exists(queue.keys.task(first), queue.keys.task(second)) == 2
+        assert queue.get_task(first).state == TaskState.QUEUED
