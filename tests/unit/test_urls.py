@@ -200,3 +200,15 @@ def test_durability_config_env_and_default(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bad_durability_settings(settings: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigValueError, match=problem):
         QueueConfig(**settings)
+
+
+def test_config_files_accept_every_url_kind(tmp_path: Any) -> None:
+    path = tmp_path / "fairque_config.yaml"
+    url = "redis+sentinel://bob:pw@s1:26379,s2:26380/mymaster/1?sentinel_password=spw"
+    path.write_text(f'redis: {{url: "{url}"}}\nqueue: {{durability: replicated}}\n')
+    config = FairQueueConfig.from_yaml(path)
+    assert config.redis.explicit_url() == url
+    assert config.queue.durability == "replicated"
+    path.write_text('redis: {url: "redis+sentinel://s1:26379"}\n')
+    with pytest.raises(ConfigError, match=r"line 1: redis\.url must name the Sentinel service"):
+        FairQueueConfig.from_yaml(path)
