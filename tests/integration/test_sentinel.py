@@ -111,21 +111,25 @@ def test_a_push_no_replica_confirms_raises_and_the_task_is_still_there(
     group: SentinelGroup, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = {"durability": "replicated", "replication_timeout_seconds": 0.2}
-    with TaskQueue(config(group, **settings)) as queue, replica_stopped(group):
-        with pytest.raises(NotReplicatedError) as info:
-            queue.push(Task.create("dave", task_id="not-copied"))
-        assert info.value.task_ids == ["not-copied"]
-        assert "within 200 ms" in str(info.value)
-        assert "may still exist" in str(info.value)
-        assert queue.get_task("not-copied").state == TaskState.QUEUED
-
-        with caplog.at_level(logging.WARNING, logger="fairque.queue.base"):
+    caplog.set_level(logging.DEBUG, "fairque.queue.base")
+    with TaskQueue(config(group, **settings)) as queue:
+        with replica_stopped(group):
+            with pytest.raises(NotReplicatedError) as info:
+                queue.push(Task.create("dave", task_id="not-copied"))
+            assert info.value.task_ids == ["not-copied"]
+            assert "within 200 ms" in str(info.value)
+            assert "may still exist" in str(info.value)
+            assert queue.get_task("not-copied").state == TaskState.QUEUED
             taken = queue.pop()  # a claim or an end not confirmed: logged, not raised
             assert taken is not None
             assert queue.finish(taken, None) == TaskState.FINISHED
-        logged = [r.getMessage() for r in caplog.records]
-        assert any(m.startswith("pop was not confirmed by a replica") for m in logged)
-        assert any(m.startswith("finish was not confirmed by a replica") for m in logged)
+        queue.push(Task.create("dave"))  # the replica is back
+    logged = [(r.levelname, r.getMessage().split(" within")[0]) for r in caplog.records]
+    assert logged == [  # one WARNING per outage
+        ("WARNING", "pop was not confirmed by a replica"),
+        ("DEBUG", "finish was not confirmed by a replica"),
+        ("INFO", "a replica confirms writes again (durability: replicated)"),
+    ]
 
 
 def test_async_push_no_replica_confirms_raises(group: SentinelGroup) -> None:

@@ -53,6 +53,7 @@ class QueueBase:
             self.url = redis_location(explicit) or EMBEDDED
         self.durability = durability_mode(self.config.queue.durability)
         self._wait_ms = max(1, round(self.config.queue.replication_timeout_seconds * 1000))
+        self._unreplicated = False  # a write went unconfirmed since the last confirmed one
 
     def _replica_wait(self, script: str) -> int | None:
         """The ``WAIT`` timeout (ms) to send after ``script``, or None for no wait."""
@@ -62,19 +63,25 @@ class QueueBase:
 
     def _check_replicated(self, script: str, replicas: int, result: Any) -> None:
         """After a waited ``script``: raise NotReplicatedError for a push no replica
-        confirmed, log a warning for the other scripts (see :data:`REPLICATED_SCRIPTS`)."""
+        confirmed; for the other scripts log a WARNING, once until a replica confirms a
+        write again (then at DEBUG); see :data:`REPLICATED_SCRIPTS`."""
         if replicas >= 1:
+            if self._unreplicated:
+                self._unreplicated = False
+                logger.info("a replica confirms writes again (durability: replicated)")
             return
         if script == "push":
             ids = result["task_ids"] if "task_ids" in result else [result["task_id"]]
             raise NotReplicatedError(ids, self._wait_ms)
-        logger.warning(
+        logger.log(
+            logging.DEBUG if self._unreplicated else logging.WARNING,  # once per outage
             "%s was not confirmed by a replica within %s ms (durability: replicated); "
             "if the master fails over now, it may be undone (a claimed task is then "
             "reclaimed when its lease expires and run again)",
             script,
             self._wait_ms,
         )
+        self._unreplicated = True
 
     def _client_options(self) -> dict[str, Any]:
         return {"decode_responses": True, **self.config.redis.client_kwargs()}
