@@ -88,6 +88,9 @@ def test_cluster_url_is_parsed_then_refused_in_one_place() -> None:
         ("rediss://h/0?ssl_ca_certs=", "'ssl_ca_certs' that is empty"),
         ("redis://h/0?socket_timeout=soon", "'socket_timeout' that must be a number"),
         ("redis://h/0?sockettimeout=1", "unknown option 'sockettimeout'"),
+        ("redis://h/0?ssl_check_hostname=true", "TLS options need rediss://"),
+        ("redis://h/0?max_connections=2.5", "'max_connections' that must be a whole number"),
+        ("unix:///r.sock?db=x", "'db' that must be a whole number"),
         ("unix://", "must name the socket file"),
     ],
 )

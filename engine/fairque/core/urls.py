@@ -57,7 +57,7 @@ TLS_OPTIONS = frozenset(
     | {"ssl_check_hostname"}
 )
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password"})
-_DIRECT_OPTIONS = frozenset({"db", "client_name"}) | _NUMBER_OPTIONS | _FLAG_OPTIONS
+_DIRECT_OPTIONS = frozenset({"db", "client_name"}) | _NUMBER_OPTIONS | (_FLAG_OPTIONS - TLS_OPTIONS)
 _TRUE = ("1", "true", "yes")  # the words redis-py's URL parser reads the same way
 _FALSE = ("0", "false", "no")
 
@@ -210,8 +210,8 @@ def _check_option(name: str, value: str, path: _Path) -> None:
         problem = "must be true or false"
     elif name == "ssl_cert_reqs" and value not in _CERT_REQS:
         problem = "must be one of " + ", ".join(_CERT_REQS)
-    elif name == "db" and not value.isdigit():
-        problem = "must be a database number"
+    elif name in ("db", "max_connections") and not value.isdigit():
+        problem = "must be a whole number"
     elif not value and name not in ("sentinel_password", "client_name"):
         problem = "is empty"
     if problem:
