@@ -31,6 +31,7 @@ SCENARIOS = {
     "dag",
     "memory",
     "dashboard",
+    "durability",
 }
 
 

@@ -38,6 +38,7 @@ from tests.performance.scenarios import (
     ceiling,
     dag,
     dashboard,
+    durability,
     enqueue,
     fairness,
     latency,
@@ -97,6 +98,11 @@ SCENARIOS = [
         "dashboard",
         "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
         fairque_only=dashboard.run,
+    ),
+    Scenario(
+        "durability",
+        "durability async vs replicated through Sentinel (a master and a replica)",
+        fairque_only=durability.run,
     ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
