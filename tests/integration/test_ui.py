@@ -356,6 +356,13 @@ def test_a_token_guards_pages_api_and_actions(config: FairQueueConfig) -> None:
         token = csrf(client, "/login")
         wrong = client.post("/login", data={"csrf_token": token, "token": "no"})
         assert wrong.status_code == 401 and "wrong token" in wrong.text
+        for elsewhere in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+            sent = client.post(
+                f"/login?next={quote(elsewhere, safe='')}",
+                data={"csrf_token": token, "token": "s3cret"},
+            )
+            assert sent.headers["location"] == "/", elsewhere
+        client.cookies.delete("fairque_auth")
         right = client.post("/login", data={"csrf_token": token, "token": "s3cret"})
         assert right.status_code == 303
         cookie = right.headers["set-cookie"].lower()

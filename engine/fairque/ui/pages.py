@@ -167,7 +167,8 @@ async def login(request: Request) -> Response:
     board = dashboard_of(request)
     root = request.scope.get("root_path", "")
     target = request.query_params.get("next", root + "/")
-    target = target if target.startswith("/") and not target.startswith("//") else root + "/"
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    target = target if local else root + "/"  # never a redirect to another site
     if request.method == "GET":
         return render(request, "login.html", next=target)
     form = await request.form()
