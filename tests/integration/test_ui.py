@@ -423,4 +423,5 @@ def test_a_pipeline_run_is_drawn_from_its_records(client: TestClient, queue: Tas
     queue.enqueue_tasks([first, second], "p")
     page = client.get("/runs/p").text
     assert "pipeline — run p (queued)" in page
+    assert 'href="/tasks/p%3Afirst" class="dep-link"' in client.get("/tasks/p:second").text
     assert page.count('class="node"') == 2 and page.count('class="edge"') == 1
