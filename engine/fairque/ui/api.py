@@ -71,7 +71,8 @@ def workers_doc(board: Dashboard) -> list[dict[str, Any]]:
     return documents.workers_document(live_workers(board.queue))
 
 
-def _attempt(request: Request) -> int | None:
+def attempt_param(request: Request) -> int | None:
+    """The ``attempt`` query parameter (None when absent)."""
     text = request.query_params.get("attempt")
     if text is None or text == "":
         return None
@@ -81,7 +82,8 @@ def _attempt(request: Request) -> int | None:
         raise BadQueryError(f"attempt must be a whole number, not {text!r}") from None
 
 
-def _page(request: Request) -> Page:
+def page_param(request: Request) -> Page:
+    """The ``page`` and ``per_page`` query parameters."""
     return Page.parse(request.query_params.get("page"), request.query_params.get("per_page"))
 
 
@@ -100,18 +102,18 @@ async def workers(request: Request) -> JSONResponse:
 
 
 async def dags(request: Request) -> JSONResponse:
-    rows, _ = await io(dag_list, dashboard_of(request), _page(request))
+    rows, _ = await io(dag_list, dashboard_of(request), page_param(request))
     return JSONResponse(rows)
 
 
 async def dag(request: Request) -> JSONResponse:
     dag_id = request.path_params["dag_id"]
-    return JSONResponse(await io(dag_doc, dashboard_of(request), dag_id, _page(request)))
+    return JSONResponse(await io(dag_doc, dashboard_of(request), dag_id, page_param(request)))
 
 
 async def runs(request: Request) -> JSONResponse:
     dag_id = request.query_params.get("dag_id") or None
-    return JSONResponse(await io(runs_doc, dashboard_of(request), dag_id, _page(request)))
+    return JSONResponse(await io(runs_doc, dashboard_of(request), dag_id, page_param(request)))
 
 
 async def run(request: Request) -> JSONResponse:
@@ -133,7 +135,7 @@ async def attempts(request: Request) -> JSONResponse:
 async def logs(request: Request) -> JSONResponse:
     board = dashboard_of(request)
     task_id = request.path_params["task_id"]
-    return JSONResponse(await io(data.task_logs, board.queue, task_id, _attempt(request)))
+    return JSONResponse(await io(data.task_logs, board.queue, task_id, attempt_param(request)))
 
 
 def routes() -> list[Route]:

@@ -21,10 +21,6 @@ from fairque.ui.state import Dashboard
 POLL_MS = 1000
 
 
-def _page(request: Request) -> data.Page:
-    return data.Page.parse(request.query_params.get("page"), request.query_params.get("per_page"))
-
-
 async def overview(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
     query = api.tenant_query(request)
@@ -49,7 +45,7 @@ async def workers(request: Request) -> HTMLResponse:
 
 async def dags(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
-    page = _page(request)
+    page = api.page_param(request)
     rows, total = await io(api.dag_list, board, page)
     problems = board.bag().problems
     return render(request, "dags.html", dags=rows, paging=page.info(total), problems=problems)
@@ -75,13 +71,13 @@ def _svg(board: Dashboard, view: Any) -> tuple[str | None, str | None]:
 
 async def dag(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
-    context = await io(_dag_context, board, request.path_params["dag_id"], _page(request))
+    context = await io(_dag_context, board, request.path_params["dag_id"], api.page_param(request))
     return render(request, "dag.html", **context)
 
 
 async def runs(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
-    page = await io(data.runs_page, board.queue, None, _page(request))
+    page = await io(data.runs_page, board.queue, None, api.page_param(request))
     return render(request, "runs.html", runs=page)
 
 
@@ -137,29 +133,21 @@ def _panel_context(board: Dashboard, task_id: str, attempt: int | None) -> dict[
     }
 
 
-def _attempt(request: Request) -> int | None:
-    text = request.query_params.get("attempt")
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise data.BadQueryError(f"attempt must be a whole number, not {text!r}") from None
-
-
 async def task(request: Request) -> Response:
     board = dashboard_of(request)
     task_id = request.path_params["task_id"]
     if not task_id:  # the header's "task id" box without its script
         wanted = quote(request.query_params.get("id", ""), safe="")
         return RedirectResponse(f"{request.scope.get('root_path', '')}/tasks/{wanted}")
-    context = await io(_panel_context, board, task_id, _attempt(request))
+    context = await io(_panel_context, board, task_id, api.attempt_param(request))
     return render(request, "task.html", poll=POLL_MS, panel=context)
 
 
 async def task_live(request: Request) -> HTMLResponse:
     board = dashboard_of(request)
-    context = await io(_panel_context, board, request.path_params["task_id"], _attempt(request))
+    context = await io(
+        _panel_context, board, request.path_params["task_id"], api.attempt_param(request)
+    )
     return render(request, "_task_panel.html", panel=context)
 
 
