@@ -33,6 +33,7 @@ EXPECTED = {
         "'key': 'extracted'",
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
+    'Mount("/fairque"': ["['/fairque']"],
 }
 
 pytestmark = pytest.mark.slow

@@ -96,6 +96,8 @@ class NodeView:
     attempts: int = 0
     duration: float | None = None
     error: str | None = None
+    link: str | None = None
+    """Where the node leads when clicked (SVG only; the dashboard opens the task)."""
 
     @property
     def style(self) -> str:
@@ -228,6 +230,8 @@ def _digraph(view: GraphView) -> graphviz.Digraph:
         attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
         if node.error:
             attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
+        if node.link:
+            attrs["href"] = node.link
         graph.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
     for upstream, downstream in dict.fromkeys(view.edges):
         graph.edge(ids[upstream][0], ids[downstream][0])
