@@ -33,6 +33,7 @@ from fairque.core.models import Setter, Task, task_fields, to_json, validate_ide
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
 from fairque.queue.runs import task_id_problem
+from fairque.tasks.dataflow import bind_references
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -312,6 +313,7 @@ class DAG:
         defaults = dict(self.default_args)
         if not self.defaults_applied:
             pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
+        pipeline = _wire_references(pipeline, self.dag_id)
         self._check_graph(pipeline, params)
         set_ = object.__setattr__
         set_(self, "start_date", self._moment("start_date", self.start_date))
@@ -358,8 +360,8 @@ class DAG:
 
     def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
         nodes = pipeline.nodes
-        for name in nodes:
-            too_long = task_id_problem(self.dag_id, name)
+        for name, task in nodes.items():
+            too_long = task_id_problem(self.dag_id, instance_name(name, task))
             if too_long:
                 raise DagError(f"DAG {self.dag_id!r}: {too_long}")
         known = {*nodes, *(task.task_id for task in nodes.values())}
@@ -579,6 +581,28 @@ def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
     return value
+
+
+def instance_name(name: str, task: Task) -> str:
+    """The longest name a task's runs give it: ``name[max_map_length - 1]`` for a mapped
+    task (its instances), else ``name``."""
+    return f"{name}[{task.max_map_length - 1}]" if task.expand else name
+
+
+def _wire_references(pipeline: Pipeline, dag_id: str) -> Pipeline:
+    """The pipeline with its return-value references wired to XCom keys (see
+    :func:`fairque.tasks.dataflow.bind_references`); DagError for an unknown reference."""
+    try:
+        wiring = bind_references(pipeline.nodes)
+    except DagError as e:
+        raise DagError(f"DAG {dag_id!r}: {e}") from None
+    if not wiring:
+        return pipeline
+    nodes = {
+        name: clone_task(task, **wiring[name]) if name in wiring else task
+        for name, task in pipeline.nodes.items()
+    }
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
 
 
 def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str) -> Pipeline:

@@ -71,7 +71,12 @@ def compile_run(
     item: Compilable | Task | MakesTask, run_id: str, user_id: str | None
 ) -> list[Task]:
     """The records of one run of ``item``; a lone Task (or what :func:`as_task` makes a
-    Task of) becomes a run of one task."""
+    Task of) becomes a run of one task, unless it takes other tasks' return values
+    (``__fairque_run__()`` gives the graph with them: TaskFlow)."""
+    make_run = getattr(item, "__fairque_run__", None)
+    graph = make_run() if callable(make_run) else None
+    if graph is not None:
+        item = graph
     if isinstance(item, (Task, MakesTask)):
         item = as_task(item)
         name = item.label
