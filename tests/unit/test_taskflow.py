@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from examples.dynamic import extract, list_files, load, process_file, summarize, transform
+
 from fairque import TaskState
 from fairque.core import refs
 from fairque.core.errors import DagError, TaskError
@@ -18,8 +18,8 @@ from fairque.dag import DAG, validate_dag_file
 from fairque.dag.loader import load_dag_file
 from fairque.queue.runs import compile_run
 from fairque.tasks import Pipeline, run_in_process
-from fairque.tasks.dataflow import call_arguments
 from fairque.tasks.context import MemoryXCom
+from fairque.tasks.dataflow import call_arguments
 
 ALLOWED = ("examples",)
 
