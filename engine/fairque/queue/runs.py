@@ -343,10 +343,14 @@ class _RunNames:
         return {name: by_id[i] for name, i in self.task_ids.items()}
 
     def _id(self, name: str) -> str:
-        try:
+        """The id of the task called ``name``; ``NAME[i]``, an instance of the mapped task
+        NAME (created at run time), is ``{id of NAME}[i]``."""
+        if name in self.task_ids:
             return self.task_ids[name]
-        except KeyError:
-            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
+        base, bracket, index = name[:-1].rpartition("[")
+        if name.endswith("]") and bracket and index.isdigit() and base in self.task_ids:
+            return f"{self.task_ids[base]}[{int(index)}]"
+        raise QueueError(f"run {self.run_id} has no task {name!r}")
 
 
 @dataclass(frozen=True)

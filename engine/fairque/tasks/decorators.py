@@ -40,7 +40,13 @@ from fairque.core.models import (
     to_json,
 )
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
-from fairque.tasks.dataflow import MappedCall, TaskOutput, encode_argument, reference_to
+from fairque.tasks.dataflow import (
+    MappedCall,
+    TaskOutput,
+    encode_argument,
+    reference_to,
+    task_references,
+)
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 P = ParamSpec("P")
@@ -79,8 +85,9 @@ class FunctionTask(Task, Generic[R]):
         return cast(R, invoke(self, self.function, xcom or local_xcom()))
 
     def _alone(self, what: str) -> None:
-        """TaskError when this task takes other tasks' return values (it needs a run)."""
-        if self._upstreams or self.expand:
+        """TaskError when this task takes other tasks' return values and was not wired
+        into a run (its references have no XCom key yet)."""
+        if any(ref.key is None for ref in task_references(self)):
             ups = ", ".join(repr(up.label) for up in self._upstreams)
             raise TaskError(
                 f"cannot {what} task {self.label!r} on its own: it takes the return value of "
