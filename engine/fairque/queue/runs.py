@@ -223,6 +223,8 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
         "result": task.result,
         "error": task.error,
         "worker_id": task.worker_id,
+        "map_index": task.map_index,
+        "map_count": task.map_count,
     }
 
 
