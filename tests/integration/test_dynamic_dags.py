@@ -5,6 +5,7 @@ and the reduce step receives their results in order."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from examples.dynamic import extract, load, transform
 
 from fairque import TaskQueue, TaskState
 from fairque.core.errors import ClearError, TaskError
+from fairque.dag.loader import load_dag_file
+from fairque.dag.runs import trigger
 from fairque.queue.runs import RunHandle, RunState
 from fairque.worker import Worker
 from tests.integration import dynamic_tasks as dt
@@ -136,3 +139,45 @@ def test_a_failed_instance_fails_the_mapped_task_and_clear_reruns_only_it(
     assert handle.task("broken_square[0]").finished_at == before  # not run again
     with pytest.raises(ClearError, match="already expanded"):
         queue.clear_run(handle.run_id, tasks=["numbers"])
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("file", ["taskflow_chain.yaml", "taskflow_chain_py.py"])
+def test_the_example_chains_run_on_workers(
+    make_queue: QueueFactory, worker: Worker, file: str
+) -> None:
+    (dag,) = load_dag_file(REPO / "dags" / file, ("examples", "dags")).dags
+    handle = trigger(make_queue(), dag)
+    handle.wait(timeout=budget(30))
+    assert handle.result("load") == {"source": "orders", "count": 5, "total": 450}
+
+
+@pytest.mark.parametrize("file", ["mapped_fanout.yaml", "mapped_fanout_py.py"])
+def test_the_example_fan_outs_run_on_workers(
+    make_queue: QueueFactory, worker: Worker, file: str
+) -> None:
+    queue = make_queue()
+    (dag,) = load_dag_file(REPO / "dags" / file, ("examples", "dags")).dags
+    handle = trigger(queue, dag, conf={"count": 50})
+    handle.wait(timeout=budget(30))
+    summary = handle.result("summarize")
+    assert summary == {
+        "files": 50,
+        "lines": 2450,
+        "first": "in/file_000.csv",
+        "last": "in/file_049.csv",
+    }
+    results = handle.result("process")
+    assert [r["file"] for r in results] == [f"in/file_{i:03d}.csv" for i in range(50)]
+    info = queue.get_run(handle.run_id)
+    assert info.state is RunState.SUCCESS and len(info.tasks) == 53
+    shown = info.to_dict()["tasks"]
+    assert shown["process[49]"]["map_index"] == 49 and shown["process"]["map_count"] == 50
+    empty = trigger(queue, dag, conf={"count": 0})
+    assert empty.wait(timeout=budget(30)) == {
+        "list_files": S.FINISHED,
+        "process": S.CANCELED,
+        "summarize": S.CANCELED,
+    }

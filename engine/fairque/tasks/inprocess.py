@@ -86,7 +86,12 @@ class InProcessRun:
         name = task.name or task.task_id
         attempts = self.attempts.get(name, 0)
         self.tasks[name] = TaskRecord.of(
-            task, state=state, attempts=attempts, result=result, upstream_failed=upstream_failed
+            task,
+            state=state,
+            attempts=attempts,
+            result=result,
+            upstream_failed=upstream_failed,
+            map_index=getattr(task, "map_index", None),
         )
         self.states[name] = state
         if error is not None:
