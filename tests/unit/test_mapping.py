@@ -129,3 +129,28 @@ def test_render_draws_a_mapped_task_as_one_node_with_its_summary() -> None:
     assert "mapped x3" in to_mermaid(
         type(view)(view.title, [NodeView("p", mapped="mapped x3")], [], [])
     )
+
+
+def test_expand_over_a_declared_non_list_return_type_is_refused(tmp_path: Path) -> None:
+    from examples.dynamic import extract
+
+    with pytest.raises(Exception, match=r"declares it returns dict, not a list"):
+        DAG(dag_id="m", pipeline=process_file.expand(path=extract()))
+    DAG(dag_id="ok", pipeline=process_file.expand(path=extract()["rows"]))  # a key: unknown type
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            dag_id: m
+            tasks:
+              rows: {callable: "examples.dynamic:extract"}
+              each:
+                callable: "examples.dynamic:process_file"
+                expand: {path: {from: rows}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    (problem,) = validate_dag_file(path, ALLOWED)
+    assert (problem.line, problem.column) == (6, 14)
+    assert "whose callable declares it returns dict, not a list" in problem.message

@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
+from fairque.core import refs
 from fairque.core.cron import cron_problem, timezone_problem
 from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
@@ -32,6 +33,7 @@ from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
+from fairque.dag.references import not_a_list_type
 from fairque.queue.runs import task_id_problem
 from fairque.tasks.dataflow import bind_references
 from fairque.tasks.pipeline import Pipeline, clone_task
@@ -371,6 +373,15 @@ class DAG:
                 raise DagError(f"DAG {self.dag_id!r}: {text}")
             raise UnknownDependencyError(name, [d for d in depends_on[name] if d not in known])
         pipeline.validate()
+        for name, task in nodes.items():
+            for ref in refs.references(task.expand):
+                source = nodes.get(ref.task)
+                declared = None if ref.path or source is None else _declared_not_list(source)
+                if declared:
+                    raise DagError(
+                        f"DAG {self.dag_id!r}: task {name!r} maps over the return value of "
+                        f"{ref.task!r}, whose function declares it returns {declared}, not a list"
+                    )
         for name, task in pipeline.nodes.items():
             values = {"args": task.args, "kwargs": task.kwargs}
             for _, text in placeholder_problems(name, values, params):
@@ -581,6 +592,11 @@ def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
     return value
+
+
+def _declared_not_list(task: Task) -> str | None:
+    function = getattr(task, "_function", None)  # a FunctionTask's; plain Tasks: unknown
+    return None if function is None else not_a_list_type(function)
 
 
 def instance_name(name: str, task: Task) -> str:

@@ -8,7 +8,8 @@ it names, exactly like a ``depends_on`` entry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fairque.core.refs import yaml_references
@@ -84,4 +85,60 @@ def _expand_problems(spec: Mapping[str, Any]) -> list[str]:
     return []
 
 
-__all__ = ["ARGUMENT_KEYS", "reference_edges", "reference_problems", "task_references"]
+_NOT_LISTS = (dict, str, bytes, int, float, bool, type(None), Mapping)
+
+
+def not_a_list_type(function: object) -> str | None:
+    """The declared return type of ``function`` when it is clearly not a list (a dict,
+    a string, a number, a bool, None), else None (a list, a sequence, no annotation, or
+    an annotation that cannot be read)."""
+    target = getattr(function, "__fairque_function__", function)
+    try:
+        declared = typing.get_type_hints(target).get("return")
+    except Exception:  # an annotation naming what the module does not define
+        return None
+    if declared is None:
+        return None
+    origin = typing.get_origin(declared) or declared
+    if isinstance(origin, type) and issubclass(origin, _NOT_LISTS):
+        return getattr(declared, "__name__", None) or str(declared)
+    return None
+
+
+def expand_type_problems(
+    tasks: Mapping[str, Mapping[str, Any]], function_of: Callable[[str], object]
+) -> list[tuple[Path_, str]]:
+    """``(path, message)`` for an ``expand`` over the whole return value of a task
+    whose callable (``function_of(task name)``, None when unknown) declares a return
+    type that is not a list."""
+    found: list[tuple[Path_, str]] = []
+    for name, spec in tasks.items():
+        expand = spec.get("expand")
+        if not isinstance(expand, Mapping) or len(expand) != 1:
+            continue
+        ((arg, value),) = expand.items()
+        if not isinstance(value, Mapping) or value.get("key") is not None:
+            continue
+        source = value.get("from")
+        if not isinstance(source, str) or source not in tasks:
+            continue
+        declared = not_a_list_type(function_of(source))
+        if declared:
+            found.append(
+                (
+                    ("tasks", name, "expand", str(arg)),
+                    f"task {name!r} maps over the return value of {source!r}, whose callable "
+                    f"declares it returns {declared}, not a list",
+                )
+            )
+    return found
+
+
+__all__ = [
+    "ARGUMENT_KEYS",
+    "expand_type_problems",
+    "not_a_list_type",
+    "reference_edges",
+    "reference_problems",
+    "task_references",
+]

@@ -32,7 +32,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
-from fairque.dag.references import reference_edges, reference_problems
+from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
 from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
@@ -411,6 +411,23 @@ def callable_problems(
     return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
+def expand_type_check(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """``expand`` over a task whose callable declares a return type that is not a list
+    (callables that break the import rule are :func:`callable_problems`')."""
+    tasks = _tasks(data)
+
+    def function_of(name: str) -> object:
+        path = tasks[name].get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        return None if isinstance(found, ImportProblem) else found
+
+    return [
+        _problem(file, root, path, text) for path, text in expand_type_problems(tasks, function_of)
+    ]
+
+
 def document_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
 ) -> list[Problem]:
@@ -428,6 +445,7 @@ def document_problems(
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
         *callable_problems(file, data, root, allowed),
+        *expand_type_check(file, data, root, allowed),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
