@@ -51,3 +51,8 @@ def broken_square(n: int) -> int:
 @task
 def total(values: list[int]) -> dict[str, Any]:
     return {"count": len(values), "values": values}
+
+
+@task
+async def async_double(n: int) -> int:
+    return n * 2

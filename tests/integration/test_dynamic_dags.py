@@ -4,6 +4,7 @@ and the reduce step receives their results in order."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from examples.dynamic import extract, load, transform
 
-from fairque import TaskQueue, TaskState
+from fairque import AsyncTaskQueue, AsyncWorker, TaskQueue, TaskState
 from fairque.core.errors import ClearError, TaskError
 from fairque.dag.loader import load_dag_file
 from fairque.dag.runs import trigger
@@ -181,3 +182,44 @@ def test_the_example_fan_outs_run_on_workers(
         "process": S.CANCELED,
         "summarize": S.CANCELED,
     }
+
+
+def test_async_tasks_on_the_async_worker_get_their_arguments_awaited(
+    make_config: Any, make_queue: QueueFactory
+) -> None:
+    config = make_config(allowed_modules=["tests"], poll_interval_seconds=0.05)
+    queue = make_queue()
+    handle = queue.enqueue(dt.total(dt.async_double.expand(n=dt.numbers(6))))
+
+    async def work() -> None:
+        worker = AsyncWorker(config)
+        running = worker.start_background()
+        try:
+            async with AsyncTaskQueue(config) as aqueue:
+                await aqueue.wait_for([f"{handle.run_id}:total"], timeout=budget(20))
+        finally:
+            worker.stop(graceful=False)
+            await running
+            await worker.queue.close()
+
+    asyncio.run(work())
+    assert handle.result("total") == {"count": 6, "values": [0, 2, 4, 6, 8, 10]}
+    consumers = {e["consumer"] for e in handle.lineage() if e["kind"] == "pull"}
+    assert consumers == {f"async_double[{i}]" for i in range(6)} | {"total"}
+
+
+def test_canceling_a_run_cancels_its_instances_and_the_mapped_task(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    handle = queue.enqueue(dt.total(dt.square.expand(n=dt.numbers(3))))
+    numbers = queue.pop()
+    assert numbers is not None and numbers.name == "numbers"
+    queue.finish(numbers, [1, 2, 3])
+    assert queue.get_task(f"{handle.run_id}:square[2]").state is S.QUEUED
+    queue.cancel_run(handle.run_id)
+    states = {n: t and t.state for n, t in queue.get_run(handle.run_id).tasks.items()}
+    assert states["numbers"] is S.FINISHED
+    assert all(states[n] is S.CANCELED for n in states if n != "numbers"), states
+    assert queue.get_run(handle.run_id).state is RunState.CANCELED
+    assert queue.pop() is None

@@ -203,6 +203,9 @@ class Pipeline:
             validate_identifier(user_id, "user_id")
         external = self.external_dependencies()
         wiring = bind_references(self.nodes, run_id)
+        for name, task in self.nodes.items():  # a mapped task's instances: {id}[i]
+            if task.expand:
+                validate_identifier(f"{run_id}:{name}[{task.max_map_length - 1}]", "task_id")
         now = time.time()
         records: list[Task] = []
         for name in self.order():
