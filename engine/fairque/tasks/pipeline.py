@@ -205,7 +205,8 @@ class Pipeline:
         wiring = bind_references(self.nodes, run_id)
         for name, task in self.nodes.items():  # a mapped task's instances: {id}[i]
             if task.expand:
-                validate_identifier(f"{run_id}:{name}[{task.max_map_length - 1}]", "task_id")
+                last = f"{run_id}:{name}[{task.max_map_length - 1}]"
+                validate_identifier(last, f"the id of mapped task {name!r}'s last instance")
         now = time.time()
         records: list[Task] = []
         for name in self.order():
