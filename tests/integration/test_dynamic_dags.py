@@ -133,7 +133,7 @@ def test_a_failed_instance_fails_the_mapped_task_and_clear_reruns_only_it(
     queue.clear_run(handle.run_id, tasks=["broken_square[1]"])
     queue.wait_for([f"{handle.run_id}:total"], timeout=budget(20))
     states = {n: t and t.state for n, t in queue.get_run(handle.run_id).tasks.items()}
-    assert states["broken_square[1]"] is S.FINISHED
+    assert states["broken_square[1]"] is S.FINISHED, handle.task("broken_square[1]").attempt_history
     assert states["broken_square[2]"] is S.FAILED  # not cleared: fails the mapped task again
     assert states["broken_square"] is S.FAILED
     assert handle.task("broken_square[1]").attempts == 2
@@ -223,3 +223,17 @@ def test_canceling_a_run_cancels_its_instances_and_the_mapped_task(
     assert all(states[n] is S.CANCELED for n in states if n != "numbers"), states
     assert queue.get_run(handle.run_id).state is RunState.CANCELED
     assert queue.pop() is None
+
+
+def test_a_mapped_task_over_a_mapped_tasks_results(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    queue = make_queue()
+    squares = dt.square.expand(n=dt.numbers(4))
+    handle, states = _run(queue, dt.total(dt.square.expand(n=squares)))
+    assert handle.result("total")["values"] == [0, 1, 16, 81]
+    assert states["square__1[3]"] is S.FINISHED
+    too_many = dt.square.expand(n=dt.square.expand(n=dt.numbers(3))).with_options(max_map_length=2)
+    handle, states = _run(queue, dt.total(too_many))
+    assert states["square"] is S.FINISHED and states["square__1"] is S.FAILED
+    assert "more than max_map_length 2" in handle.task("square__1").error["message"]  # type: ignore[index]

@@ -306,7 +306,7 @@ local function release(first_id, first_outcome, now)
     for _, dep in ipairs(dependents) do
       local dkey = task_key(dep)
       local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule', 'expand',
-        'map_count')
+        'map_count', 'map_index')
       if r[1] == 'deferred' and redis.call('SREM', BLOCKED_PREFIX .. dep, id) == 1 then
         redis.call('HINCRBY', dkey, 'deps_' .. outcome, 1)
         local verdict = 'wait'
@@ -316,7 +316,7 @@ local function release(first_id, first_outcome, now)
         else
           verdict = verdict_of(dkey)
         end
-        if verdict == 'run' and r[4] then
+        if verdict == 'run' and r[4] and not r[6] then  -- a mapped task, not an instance
           unblock(dep)
           local ended = map_expand(dkey, dep, r[2], now)
           if ended then work[#work + 1] = {dep, outcome_of(dkey, ended)} end

@@ -61,8 +61,8 @@ end
 -- (error JSON), or nil.
 map_refusal = function(id, result_json)
   for _, dep in ipairs(redis.call('SMEMBERS', WAITING_PREFIX .. id)) do
-    local r = redis.call('HMGET', task_key(dep), 'expand', 'max_map_length', 'name')
-    if r[1] then
+    local r = redis.call('HMGET', task_key(dep), 'expand', 'max_map_length', 'name', 'map_index')
+    if r[1] and not r[4] then  -- a mapped task (its instances have a map_index)
       local ref = map_ref(r[1])
       if ref.id == id then
         local n, what = map_length(result_json, ref.path)
@@ -101,7 +101,7 @@ end
 -- Expand the placeholder `dep` (its rule says run): nil once its instances are queued
 -- (it waits for them), or the outcome it ended with (empty list, source not finished).
 map_expand = function(dkey, dep, user, now)
-  local r = redis.call('HMGET', dkey, 'expand', 'run_key', 'name')
+  local r = redis.call('HMGET', dkey, 'expand', 'run_key', 'name', 'max_map_length')
   local ref = map_ref(r[1])
   local s = redis.call('HMGET', task_key(ref.id), 'state', 'result')
   if s[1] ~= 'finished' then
@@ -109,6 +109,10 @@ map_expand = function(dkey, dep, user, now)
       (s[1] or 'deleted'), now)
   end
   local n, what = map_length(s[2], ref.path)
+  local limit = tonumber(r[4] or '0')
+  if n and n > limit then  -- a source ended without map_refusal (a mapped task's gather)
+    n, what = nil, 'a list of ' .. n .. ' elements, more than max_map_length ' .. limit
+  end
   if not n then
     redis.call('HSET', dkey, 'error', map_error('MapError', 'cannot map over the return value of '
       .. ref.task .. ': ' .. what))

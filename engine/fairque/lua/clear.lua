@@ -78,6 +78,12 @@ for _, doc in ipairs(docs) do
     local ended = map_gather(tkey, id, user, now)
     if ended then release(id, ended, now) end
     states[#states + 1] = ended or 'deferred'
+  elseif verdict == 'run' and redis.call('HEXISTS', tkey, 'expand') == 1
+      and redis.call('HEXISTS', tkey, 'map_index') == 0 then
+    unblock(id)  -- a mapped task not expanded yet, whose source has ended: expand it now
+    local ended = map_expand(tkey, id, user, now)
+    if ended then release(id, ended, now) end
+    states[#states + 1] = ended or 'deferred'
   elseif verdict == 'run' then
     unblock(id)  -- e.g. one_success with one upstream finished
     states[#states + 1] = make_ready(tkey, id, user, 'deferred', now)
