@@ -87,8 +87,9 @@ class FunctionTask(Task, Generic[R]):
     def _alone(self, what: str) -> None:
         """TaskError when this task takes other tasks' return values and was not wired
         into a run (its references have no XCom key yet)."""
-        if any(ref.key is None for ref in task_references(self)):
-            ups = ", ".join(repr(up.label) for up in self._upstreams)
+        unwired = [ref.task for ref in task_references(self) if ref.key is None]
+        if unwired:
+            ups = ", ".join(repr(up.label) for up in self._upstreams) or repr(unwired[0])
             raise TaskError(
                 f"cannot {what} task {self.label!r} on its own: it takes the return value of "
                 f"{ups}. Run the whole graph: queue.enqueue(task) (one run on the workers), "
