@@ -105,6 +105,9 @@ def test_yaml_expand_problems_are_located(tmp_path: Path) -> None:
                 callable: "examples.dynamic:process_file"
                 expand: {path: {from: files}}
                 partial: {path: x}
+              four:
+                callable: "examples.dynamic:process_file"
+                partial: {path: x}
             """
         ),
         encoding="utf-8",
@@ -114,6 +117,7 @@ def test_yaml_expand_problems_are_located(tmp_path: Path) -> None:
     assert "expand maps argument 'path' over another task's return value" in messages
     assert "'filez', which is not a task of this DAG (did you mean 'files'?)" in messages
     assert "argument 'path' is in both partial and expand" in messages
+    assert "partial gives the shared arguments of a mapped task: add expand" in messages
     assert {line for line, _ in found} >= {7, 10, 13}
 
 

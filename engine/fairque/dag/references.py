@@ -70,6 +70,10 @@ def reference_problems(tasks: Mapping[str, Mapping[str, Any]]) -> list[tuple[Pat
 def _expand_problems(spec: Mapping[str, Any]) -> list[str]:
     expand = spec.get("expand")
     if expand is None:
+        if "partial" in spec:
+            return [
+                "partial gives the shared arguments of a mapped task: add expand, or use kwargs"
+            ]
         return []
     if not isinstance(expand, Mapping) or len(expand) != 1:
         return ["expand maps exactly one argument: expand: {ARG: {from: TASK}}"]
