@@ -384,7 +384,7 @@ def test_dag(
             default_retry_delay_seconds=defaults.default_retry_delay_seconds if retry_delay else 0,
             retry_backoff_max_seconds=defaults.retry_backoff_max_seconds,
         )
-    for name in dag.task_names:
+    for name in (n for t in dag.task_names for n in (*result.instances(t), t)):
         state = result.states.get(name)
         attempts = result.attempts.get(name, 0)
         tries = f" (attempt {attempts})" if attempts > 1 else ""

@@ -176,6 +176,8 @@ class QueueCalls:
         check_size(task.task_id, fields, q.max_payload_bytes)
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
+        if task.expand:  # the scripts read a mapped task's limit (lua/_mapping.lua)
+            fields.setdefault("max_map_length", str(task.max_map_length))
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
         if run_key is not None:
