@@ -31,6 +31,8 @@ SCENARIOS = {
     "dag",
     "memory",
     "tenants",
+    "dashboard",
+    "durability",
 }
 
 

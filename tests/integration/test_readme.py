@@ -34,6 +34,12 @@ EXPECTED = {
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
     "queue.set_tenant_policy(": ["5 1.6666666666666667"],
+    'Mount("/fairque"': ["['/fairque']"],
+    "# taskflow_demo.py": [
+        "{'source': '?', 'count': 5, 'total': 450}",
+        "{'files': 50, 'lines': 2450, 'first': 'in/file_000.csv', 'last': 'in/file_049.csv'}",
+        "['process_file[0]', 'process_file[1]']",
+    ],
 }
 
 pytestmark = pytest.mark.slow

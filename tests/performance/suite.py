@@ -37,6 +37,8 @@ from tests.performance.report import table, targets, targets_table, write_json
 from tests.performance.scenarios import (
     ceiling,
     dag,
+    dashboard,
+    durability,
     enqueue,
     fairness,
     latency,
@@ -111,6 +113,16 @@ SCENARIOS = [
         "policy_cost",
         "claims/s at 10,000 active tenants with vs without policies",
         fairque_only=tenants.run_policy_cost,
+    ),
+    Scenario(
+        "dashboard",
+        "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
+        fairque_only=dashboard.run,
+    ),
+    Scenario(
+        "durability",
+        "durability async vs replicated through Sentinel (a master and a replica)",
+        fairque_only=durability.run,
     ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]

@@ -32,7 +32,8 @@ SCRIPT_NAMES = (
     "advance",
     "watch",
     "clear",
-    "tenant",
+    "tenant_policy",
+    "tenants",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

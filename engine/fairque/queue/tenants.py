@@ -1,6 +1,6 @@
 """Tenant policy calls, shared by the sync and async queues.
 
-``set_policy`` and ``unset_policy`` build script calls (``tenant.lua``: the change
+``set_policy`` and ``unset_policy`` build script calls (``tenant_policy.lua``: the change
 applies from the next claim, a parked tenant is let back at once when it may run);
 ``get_policy`` is a read; ``list_tenants`` is a multi-step read (see queue/steps.py).
 """
@@ -58,7 +58,7 @@ def _change(
 ) -> ScriptCall[None]:
     args: list[Arg] = [user, len(fields), *(x for pair in fields.items() for x in pair)]
     args += [len(unset), *unset]
-    return calls.call("tenant", args, lambda _: None, [calls.keys.tenants])
+    return calls.call("tenant_policy", args, lambda _: None, [calls.keys.tenants])
 
 
 def get_policy(calls: QueueCalls, user_id: str) -> PipelineCall[TenantPolicy]:

@@ -1,4 +1,4 @@
--- tenant.lua: set or unset fields of a tenant's policy (or of the default policy), and
+-- tenant_policy.lua: set or unset fields of a tenant's policy (or of the default policy), and
 -- apply the change at once: a tenant now over its cap or out of rate tokens is parked,
 -- one no longer held comes back (see _tenants.lua).
 --!include _common.lua
