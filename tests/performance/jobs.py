@@ -36,6 +36,11 @@ def noop() -> None:
     """The no-op task."""
 
 
+def sleep(seconds: float) -> None:
+    """A task that takes ``seconds`` of worker time (the tenant benchmarks)."""
+    time.sleep(seconds)
+
+
 def stamp(token: str) -> None:
     """Record ``token`` and the moment this task started."""
     started = time.time()

@@ -43,6 +43,7 @@ from tests.performance.scenarios import (
     fairness,
     latency,
     memory,
+    tenants,
     throughput,
 )
 from tests.performance.systems import FairqueSystem, System
@@ -94,6 +95,25 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "weights", "tenant weights 1:2:3 on 2 worker processes", fairque_only=tenants.run_weighted
+    ),
+    Scenario(
+        "time_fairness",
+        "fairness by worker time: long vs short tasks",
+        fairque_only=tenants.run_time_fairness,
+    ),
+    Scenario(
+        "cap", "max_running adherence across 2 worker processes", fairque_only=tenants.run_cap
+    ),
+    Scenario(
+        "rate", "rate limit accuracy beside an unthrottled tenant", fairque_only=tenants.run_rate
+    ),
+    Scenario(
+        "policy_cost",
+        "claims/s at 10,000 active tenants with vs without policies",
+        fairque_only=tenants.run_policy_cost,
+    ),
     Scenario(
         "dashboard",
         "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",

@@ -14,6 +14,8 @@
 -- ARGV[9]     seconds to keep a task record after it ends
 -- ARGV[10]    XCom key prefix (+ scope)   ARGV[11] lineage key prefix (+ scope)
 -- ARGV[12]    seconds to keep XCom values and lineage
+-- After a script's own keys and arguments come the tenant keys and arguments, taken off
+-- KEYS and ARGV by _tenants.lua (inlined below; see its header).
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -51,6 +53,8 @@ local function next_stamp()
   return stamp
 end
 
+--!include _tenants.lua
+
 -- Move a task between state registries and keep the per-user counters in step.
 -- Counters of active states go up and down; counters of terminal states only go up.
 local function set_state(tkey, id, user, from, to, score)
@@ -62,12 +66,14 @@ local function set_state(tkey, id, user, from, to, score)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
   redis.call('HSET', tkey, 'state', to)
+  if from == 'started' then slot_freed(user) end
 end
 
 -- A user with ready tasks joins the active set at the smallest virtual time present,
 -- so an idle user keeps no hoard of credit; idle workers are told through Pub/Sub.
+-- A tenant parked by its cap or rate stays out: it comes back when it may run.
 local function activate(user)
-  if redis.call('ZSCORE', ACTIVE_USERS, user) then return end
+  if redis.call('ZSCORE', ACTIVE_USERS, user) or parked(user) then return end
   local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
   redis.call('ZADD', ACTIVE_USERS, first[2] or '0', user)
   redis.call('PUBLISH', READY_CHANNEL, user)

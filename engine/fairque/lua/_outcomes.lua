@@ -9,6 +9,7 @@ local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
+  charge_actual(tkey, user, duration, now)
   local state = end_state(tkey, 'finished')
   local refused = state == 'finished' and map_refusal(id, result)
   if refused then  -- a mapped task waiting for it cannot map over the result
@@ -35,6 +36,7 @@ local function fail_one(id, claim_token, err, duration, jitter, backoff_max, ret
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
+  charge_actual(tkey, user, duration, now)
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
   local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')
   local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or '0')

@@ -157,6 +157,59 @@ class QueueDepthCollector:
         )
 
 
+class TenantCollector:
+    """Per-tenant policy gauges read from ``queue.list_tenants()`` at each scrape:
+    running vs cap, rate tokens, weight, share of the last minute's service vs fair
+    share (tenants past the label limit are left out), and Jain's index."""
+
+    GAUGES = (
+        ("running", "Started tasks of the tenant."),
+        ("max_running", "The tenant's cap on started tasks (absent: unlimited)."),
+        ("tokens", "Rate tokens the tenant has now (absent: no rate limit)."),
+        ("weight", "The tenant's weight."),
+        ("share", "The tenant's share of the last minute's service."),
+        ("fair_share", "The tenant's weight over the weights of the competing tenants."),
+    )
+
+    def __init__(self, queue: TaskQueue, users: UserLabels) -> None:
+        self.queue = queue
+        self.users = users
+
+    def describe(self) -> Iterable[Metric]:
+        """The families this collector yields (so registering it reads nothing)."""
+        return list(self._families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the tenants and yield the gauges."""
+        families = self._families()
+        try:
+            listing = self.queue.list_tenants()
+        except FairQueueError as e:
+            logger.warning("tenant figures unavailable for metrics: %s", e)
+            return []
+        for tenant in listing["tenants"]:
+            label = self.users(tenant["user_id"])
+            if label != tenant["user_id"]:
+                continue
+            for name, _ in self.GAUGES:
+                if tenant[name] is not None:
+                    families[name].add_metric([label], float(tenant[name]))
+        if listing["jain_index"] is not None:
+            families["jain"].add_metric([], listing["jain_index"])
+        return list(families.values())
+
+    def _families(self) -> dict[str, GaugeMetricFamily]:
+        families = {
+            name: GaugeMetricFamily(f"fairque_tenant_{name}", text, labels=["user"])
+            for name, text in self.GAUGES
+        }
+        families["jain"] = GaugeMetricFamily(
+            "fairque_tenants_jain_index",
+            "Jain's fairness index over the weight-normalised shares (1 = fair).",
+        )
+        return families
+
+
 @dataclass
 class MetricsServer:
     """A running ``/metrics`` HTTP endpoint."""
@@ -221,6 +274,7 @@ class WorkerMetrics(WorkerObserver):
             self.reclaims.labels(result=name)
         if queue is not None:
             r.register(QueueDepthCollector(queue, self.users))
+            r.register(TenantCollector(queue, self.users))
 
     # --- WorkerObserver ----------------------------------------------------------------
 

@@ -105,6 +105,9 @@ class QueueCalls:
             k.lineage(""),
             int(q.xcom_ttl_seconds),
         ]
+        # After each script's own keys and arguments (taken off by lua/_tenants.lua).
+        self._tenant_keys = [k.tenant_default, k.tenants_parked]
+        self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
 
     def _call(
         self,
@@ -113,8 +116,12 @@ class QueueCalls:
         parse: Callable[[Any], T],
         extra_keys: Sequence[str] = (),
     ) -> ScriptCall[T]:
-        keys = [*self._common_keys, *extra_keys]
-        return ScriptCall(script, keys, [*self._common_args, *args], parse)
+        """A run of ``script``: the common keys and arguments, the script's own
+        (``extra_keys``, ``args``), then the tenant keys and arguments."""
+        keys = [*self._common_keys, *extra_keys, *self._tenant_keys]
+        return ScriptCall(script, keys, [*self._common_args, *args, *self._tenant_args], parse)
+
+    call = _call  # for the call builders of other modules (queue/tenants.py)
 
     # --- writes ----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ SCRIPT_NAMES = (
     "advance",
     "watch",
     "clear",
+    "tenant_policy",
     "tenants",
 )
 

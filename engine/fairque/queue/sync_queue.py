@@ -14,7 +14,8 @@ from redis.retry import Retry
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.queue import steps
+from fairque.core.tenants import TenantPolicy
+from fairque.queue import steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
@@ -310,6 +311,43 @@ class TaskQueue(QueueBase):
         (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
         :class:`~fairque.queue.results.Stats`."""
         return self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
+
+    # --- tenant policies (see fairque.core.tenants) ----------------------------------
+
+    def set_tenant_policy(
+        self,
+        user_id: str,
+        *,
+        weight: float | None = None,
+        max_running: int | str | None = None,
+        rate: float | str | None = None,
+        burst: int | None = None,
+    ) -> TenantPolicy:
+        """Set fields of a tenant's policy (user id ``"*"``: the default policy); a
+        field left None keeps its value, ``"unlimited"`` lifts a limit. ``rate`` is
+        starts per second or a text such as ``"20/s"`` or ``"100/m"``. Every worker
+        obeys it from its next claim. Returns the policy now in effect."""
+        call = tenants.set_policy(
+            self.calls, user_id, weight=weight, max_running=max_running, rate=rate, burst=burst
+        )
+        self.run_script(call)
+        return self.get_tenant_policy(user_id)
+
+    def unset_tenant_policy(self, user_id: str, *fields: str) -> TenantPolicy:
+        """Remove a tenant's own policy fields (all when none is named): the default
+        policy applies to them again. Returns the policy now in effect."""
+        self.run_script(tenants.unset_policy(self.calls, user_id, fields))
+        return self.get_tenant_policy(user_id)
+
+    def get_tenant_policy(self, user_id: str) -> TenantPolicy:
+        """The policy in effect for a tenant (its own fields, else the default's)."""
+        return self.run_pipeline(tenants.get_policy(self.calls, user_id))
+
+    def list_tenants(self, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """Every tenant by user id with its policy and live figures (queued, running,
+        served in the last minute, share vs fair share, tokens), a page of them with
+        ``offset``/``limit``, and Jain's index over weight-normalised shares."""
+        return self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
 
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

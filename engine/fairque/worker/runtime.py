@@ -116,6 +116,7 @@ class WorkerCore:
     _next_heartbeat: float = 0.0
     _unanswered: ScriptCall[Any] | None = None
     _claim_id: str | None = None  # of the unanswered call, else of the last answered one
+    _next_token: float | None = None  # when a rate-limited tenant's next token is due
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -232,6 +233,8 @@ class WorkerCore:
         moments += [r.deadline for r in self.running.values() if r.deadline is not None]
         if self.stop_deadline is not None:
             moments.append(self.stop_deadline)
+        if self._next_token is not None and self.free_slots():
+            moments.append(self._next_token)  # a rate-limited tenant may be served then
         return max(0.0, min(min(moments) - now, self.worker.poll_interval_seconds))
 
     # --- stopping --------------------------------------------------------------------
@@ -309,9 +312,15 @@ class WorkerCore:
         if self._unanswered is None:
             settlements = [self.settlement(o) for o in self.pending]
             answered, self._claim_id = self._claim_id, new_claim_id()
-            self._unanswered = self.calls.settle(
-                self.worker, settlements, max_tasks, self._claim_id, answered
-            )
+            call = self.calls.settle(self.worker, settlements, max_tasks, self._claim_id, answered)
+            parse = call.parse
+
+            def parse_noting_tokens(reply: Any) -> Any:
+                due_ms = int(reply[2]) if len(reply) > 2 else -1
+                self._next_token = time.monotonic() + due_ms / 1000 if due_ms >= 0 else None
+                return parse(reply)
+
+            self._unanswered = ScriptCall(call.script, call.keys, call.args, parse_noting_tokens)
         return self._unanswered
 
     def settled(self, results: list[Settled]) -> None:
