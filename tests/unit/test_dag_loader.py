@@ -42,6 +42,7 @@ def test_the_repository_dags_load_without_problems() -> None:
     bag = load_dags(REPO / "dags", ["examples", "dags"])
     assert bag.problems == []
     assert sorted(bag.dags) == [
+        "branching",
         "failure_cleanup",
         "fan_out_in",
         "nightly_report",

@@ -364,6 +364,9 @@ def _full_task() -> TaskRecord:
         claim_token=4,
         cancel_requested=True,
         upstream_failed=True,
+        skipped=True,
+        first_poke_at=5.5,
+        pokes=3,
         attempt_history=[{"attempt": 1, "outcome": "failed", "error": None}],
         run_id="run-1",
         name="step",
@@ -371,6 +374,8 @@ def _full_task() -> TaskRecord:
         enable_xcom=True,
         xcom_push_key="out",
         xcom_pulls=["in"],
+        branch=True,
+        sensor={"poke_interval_seconds": 1, "timeout_seconds": 9, "soft_fail": True},
     )
 
 
@@ -437,6 +442,8 @@ PUSHED_FIELDS = {
     "enable_xcom",
     "xcom_push_key",
     "xcom_pulls",
+    "branch",
+    "sensor",
 }
 
 

@@ -32,6 +32,7 @@ from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
+from fairque.dag.branching import branch_problems
 from fairque.queue.runs import task_id_problem
 from fairque.tasks.pipeline import Pipeline, clone_task
 
@@ -370,6 +371,10 @@ class DAG:
             raise UnknownDependencyError(name, [d for d in depends_on[name] if d not in known])
         pipeline.validate()
         for name, task in pipeline.nodes.items():
+            if task.branch:
+                downstream = {b for a, b in pipeline.edges if a == name}
+                for text in branch_problems(name, getattr(task, "_function", None), downstream):
+                    raise DagError(f"DAG {self.dag_id!r}: {text}")
             values = {"args": task.args, "kwargs": task.kwargs}
             for _, text in placeholder_problems(name, values, params):
                 raise DagError(f"DAG {self.dag_id!r}: {text}")

@@ -28,6 +28,8 @@ from fairque.core.models import TaskState
 
 PLANNED = "planned"
 """Style name of a node without a state (a graph drawn before any run)."""
+SKIPPED = "skipped"
+UPSTREAM_FAILED = "upstream_failed"
 
 STATE_COLORS: dict[str, tuple[str, str]] = {
     PLANNED: ("#f8fafc", "#94a3b8"),
@@ -38,8 +40,12 @@ STATE_COLORS: dict[str, tuple[str, str]] = {
     TaskState.FINISHED.value: ("#dcfce7", "#16a34a"),
     TaskState.FAILED.value: ("#fee2e2", "#dc2626"),
     TaskState.CANCELED.value: ("#e5e7eb", "#4b5563"),
+    SKIPPED: ("#fce7f3", "#db2777"),
+    UPSTREAM_FAILED: ("#ffedd5", "#c2410c"),
 }
-"""Fill and border colour per node style: ``"planned"`` and each task state."""
+"""Fill and border colour per node style: ``"planned"``, each task state, and the two
+kinds of CANCELED tasks drawn apart: ``"skipped"`` and ``"upstream_failed"``."""
+_DASHED = frozenset({PLANNED, TaskState.CANCELED.value, SKIPPED, UPSTREAM_FAILED})
 
 SUPPORTED_SUFFIXES = (".dot", ".mmd", ".svg", ".png")
 
@@ -96,11 +102,19 @@ class NodeView:
     attempts: int = 0
     duration: float | None = None
     error: str | None = None
+    outcome: str | None = None
+    """The record's ``display_state``: ``skipped`` or ``upstream_failed`` for those
+    CANCELED tasks (drawn apart), else the state."""
 
     @property
     def style(self) -> str:
-        """Key into :data:`STATE_COLORS`: the state's value, or ``"planned"``."""
-        return PLANNED if self.state is None else TaskState(self.state).value
+        """Key into :data:`STATE_COLORS`: ``"skipped"`` or ``"upstream_failed"`` for those
+        CANCELED tasks, else the state's value, or ``"planned"``."""
+        if self.state is None:
+            return PLANNED
+        if self.outcome in (SKIPPED, UPSTREAM_FAILED):
+            return self.outcome
+        return TaskState(self.state).value
 
 
 @dataclass(frozen=True)
@@ -224,7 +238,7 @@ def _digraph(view: GraphView) -> graphviz.Digraph:
     ids = _node_ids(view)
     for node_id, node in ids.values():
         fill, border = STATE_COLORS[node.style]
-        dashed = ",dashed" if node.state in (None, TaskState.CANCELED) else ""
+        dashed = ",dashed" if node.style in _DASHED else ""
         attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
         if node.error:
             attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
@@ -286,7 +300,7 @@ def _mermaid_styles(
     lines = []
     for style, members in by_style.items():
         fill, border = STATE_COLORS[style]
-        dash = ",stroke-dasharray:4 3" if style in (PLANNED, TaskState.CANCELED.value) else ""
+        dash = ",stroke-dasharray:4 3" if style in _DASHED else ""
         lines.append(f"classDef {style} fill:{fill},stroke:{border},color:{_TEXT_COLOR}{dash}")
         lines.append(f"class {','.join(members)} {style}")
     for planned in (False, True):

@@ -147,6 +147,7 @@ def graph_view(
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=error,
+                outcome=task.display_state if task is not None else None,
             )
         )
     if run is None:

@@ -23,6 +23,7 @@ from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
 from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
+from fairque.dag.branching import branch_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
 from fairque.dag.model import (
     PARAM_TYPES,
@@ -402,6 +403,27 @@ def callable_problems(
     return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
+def branch_target_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """Branch tasks without downstream tasks, or whose function returns a literal name
+    that is not one of its direct downstream tasks (see :mod:`fairque.dag.branching`)."""
+    edges = graph_edges(data)
+    problems = []
+    for name, spec in _tasks(data).items():
+        if spec.get("branch") is not True:
+            continue
+        path = spec.get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        function = None if isinstance(found, ImportProblem) else found
+        downstream = {b for a, b in edges if a == name}
+        problems += [
+            _problem(file, root, ("tasks", name, "branch"), text)
+            for text in branch_problems(name, function, downstream)
+        ]
+    return problems
+
+
 def document_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
 ) -> list[Problem]:
@@ -418,6 +440,7 @@ def document_problems(
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
         *callable_problems(file, data, root, allowed),
+        *branch_target_problems(file, data, root, allowed),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
@@ -450,6 +473,7 @@ def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
 __all__ = [
     "MAX_NODES",
     "Problem",
+    "branch_target_problems",
     "callable_problems",
     "callable_report",
     "cycle_problems",

@@ -1,14 +1,21 @@
 -- _outcomes.lua: recording how a claimed run ended (included by finish, fail, settle).
 -- Needs _common.lua first.
+--!include _dynamic.lua
 
 -- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end;
--- an error left by an earlier attempt is cleared (it stays in attempt_history).
+-- an error left by an earlier attempt is cleared (it stays in attempt_history). A sensor
+-- saying "not yet" and a branch are handled first (see _dynamic.lua): the reply may then
+-- be {'ok', 'scheduled'} (next poke), or {'ok', 'failed'} / {'ok', 'canceled'}.
 -- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
 local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
   local state = end_state(tkey, 'finished')
+  if state == 'finished' then
+    local instead = before_finish(tkey, id, user, result, duration, now)
+    if instead then return instead end
+  end
   redis.call('HSET', tkey, 'result', result, 'duration', duration)
   redis.call('HDEL', tkey, 'error')
   record_attempt(tkey, state, duration, nil, now)

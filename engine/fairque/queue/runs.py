@@ -210,7 +210,11 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "state": None if task.state is None else task.state.value,
+        "outcome": task.display_state,
+        "skipped": task.skipped,
+        "upstream_failed": task.upstream_failed,
         "attempt_count": task.attempts,
+        "pokes": task.pokes,
         "attempts": task.attempt_history,
         "duration": task.duration,
         "started_at": task.started_at,

@@ -27,6 +27,13 @@ def label(task: Task) -> str:
     return task.name or task.func or "payload"
 
 
+_VERBS = {
+    TaskState.FINISHED: "finished",
+    TaskState.SCHEDULED: "(a sensor) was not satisfied yet: next poke scheduled; it ran",
+    TaskState.FAILED: "failed as a sensor or branch (see its error); it ran",
+}
+
+
 def log_task_end(outcome: Outcome, result: Settled) -> None:
     """Log how a recorded run ended (a discarded one is logged where it is discarded)."""
     if isinstance(result, LeaseLostError):
@@ -43,7 +50,7 @@ def log_task_end(outcome: Outcome, result: Settled) -> None:
     who = f"task {task.task_id} ({label(task)}) of {task.user_id}"
     took = f"{outcome.duration:.3f} s (attempt {task.attempts})"
     if not isinstance(result, FailOutcome):
-        verb = "finished" if result.state is TaskState.FINISHED else "was canceled; it ran"
+        verb = _VERBS.get(result.state, "was canceled; it ran")
         logger.info("%s %s in %s", who, verb, took, extra=fields)
         return
     error = outcome.error
