@@ -23,6 +23,7 @@ _EXPORTS = {
     "RunHandle": "fairque.queue.runs",
     "Task": "fairque.core.models",
     "TaskContext": "fairque.tasks.context",
+    "TaskGroup": "fairque.tasks.groups",
     "TaskHandler": "fairque.worker.handler",
     "TaskQueue": "fairque.queue.sync_queue",
     "TaskRecord": "fairque.core.models",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     )
     from fairque.tasks.decorators import task, xcom_task
     from fairque.tasks.dynamic import branch, sensor
+    from fairque.tasks.groups import TaskGroup
     from fairque.tasks.inprocess import run_in_process
     from fairque.tasks.pipeline import Pipeline
     from fairque.worker.async_worker import AsyncWorker
@@ -79,6 +81,7 @@ __all__ = [
     "RunHandle",
     "Task",
     "TaskContext",
+    "TaskGroup",
     "TaskHandler",
     "TaskQueue",
     "TaskRecord",

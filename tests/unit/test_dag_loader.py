@@ -48,6 +48,7 @@ def test_the_repository_dags_load_without_problems() -> None:
         "nightly_report",
         "orders_etl",
         "orders_etl_py",
+        "task_groups",
     ]
     assert all(f.endswith((".yaml", ".py")) for f in bag.files)
     assert bag.get("nightly_report").schedule == "*/5 * * * *"

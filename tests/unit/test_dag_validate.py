@@ -238,6 +238,7 @@ def test_the_example_dags_are_valid() -> None:
     report = validate_paths([REPO / "dags"], ALLOWED)
     assert {Path(f).name for f in report} == {
         "branching.yaml",
+        "task_groups.yaml",
         "orders_etl.yaml",
         "fan_out_in.yaml",
         "failure_cleanup.yaml",

@@ -426,6 +426,7 @@ class DAG:
             "default_args": dict(self.default_args),
             "source": self.source,
             "tasks": self.task_names,
+            "groups": sorted(self.pipeline.groups),
             "pipeline": self.pipeline.to_dict(),
             "planned_lineage": [list(item) for item in self.planned_lineage()],
         }
@@ -503,7 +504,8 @@ class DAG:
                 args=args,
                 kwargs=kwargs,
             )
-        return Pipeline(nodes, self.pipeline.edges, self.pipeline.heads, self.pipeline.tails)
+        p = self.pipeline
+        return Pipeline(nodes, p.edges, p.heads, p.tails, p.groups)
 
     def compile(
         self,
@@ -604,7 +606,7 @@ def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str
             if spec.key in defaults and getattr(task, spec.name) == spec.default
         }
         nodes[name] = clone_task(task, **changes) if changes else task
-    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails, pipeline.groups)
 
 
 __all__ = [

@@ -140,6 +140,27 @@ class GraphView:
     nodes: Sequence[NodeView]
     edges: Sequence[tuple[str, str]]
     xcom: Sequence[XComEdge] = ()
+    groups: Sequence[str] = ()
+    """Task groups by full name (``ingest``, ``ingest.raw``): a task ``ingest.fetch`` is
+    drawn inside the cluster (DOT) or subgraph (Mermaid) of ``ingest``."""
+
+
+def group_tree(view: GraphView) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Where each node and group goes: (members per group, child groups per group), the
+    top level under ``""``. A name goes to the longest group that prefixes it + ``.``."""
+    groups = sorted(set(view.groups), key=lambda g: (g.count("."), g))
+
+    def home(name: str) -> str:
+        found = [g for g in groups if name.startswith(g + ".")]
+        return max(found, key=len) if found else ""
+
+    members: dict[str, list[str]] = {g: [] for g in ["", *groups]}
+    children: dict[str, list[str]] = {g: [] for g in ["", *groups]}
+    for group in groups:
+        children[home(group)].append(group)
+    for name in _node_ids(view):
+        members[home(name)].append(name)
+    return members, children
 
 
 def format_bytes(size: int) -> str:
@@ -236,13 +257,26 @@ def _digraph(view: GraphView) -> graphviz.Digraph:
         edge_attr={"fontname": _FONT, "fontsize": "9", "color": _DEPENDENCY_COLOR},
     )
     ids = _node_ids(view)
-    for node_id, node in ids.values():
-        fill, border = STATE_COLORS[node.style]
-        dashed = ",dashed" if node.style in _DASHED else ""
-        attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
-        if node.error:
-            attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
-        graph.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
+    members, children = group_tree(view)
+
+    def place(target: graphviz.Digraph, group: str) -> None:
+        for name in members[group]:
+            node_id, node = ids[name]
+            fill, border = STATE_COLORS[node.style]
+            dashed = ",dashed" if node.style in _DASHED else ""
+            attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
+            if node.error:
+                attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
+            target.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
+        for child in children[group]:
+            with target.subgraph(name=f"cluster_{len(cluster_ids)}") as sub:
+                cluster_ids.append(child)
+                sub.attr(label=f"<<B>{_h(child)}</B>>", style="rounded,dashed", color=_MUTED_COLOR)
+                sub.attr(fontname=_FONT, fontsize="10", labeljust="l")
+                place(sub, child)
+
+    cluster_ids: list[str] = []
+    place(graph, "")
     for upstream, downstream in dict.fromkeys(view.edges):
         graph.edge(ids[upstream][0], ids[downstream][0])
     for x in view.xcom:
@@ -311,6 +345,22 @@ def _mermaid_styles(
     return lines
 
 
+def _mermaid_subgraphs(
+    ids: dict[str, tuple[str, NodeView]],
+    members: dict[str, list[str]],
+    children: dict[str, list[str]],
+    group: str,
+) -> list[str]:
+    """The ``subgraph ... end`` blocks of ``group``'s child groups, nested."""
+    lines = []
+    for child in children[group]:
+        lines.append(f'subgraph g{list(members).index(child)}["{_m(child)}"]')
+        lines += [f"  {ids[n][0]}[{_mermaid_label(ids[n][1])}]" for n in members[child]]
+        lines += [f"  {line}" for line in _mermaid_subgraphs(ids, members, children, child)]
+        lines.append("end")
+    return lines
+
+
 def to_mermaid(view: GraphView) -> str:
     """The graph as a Mermaid ``flowchart LR`` (GitHub and most wikis draw it)."""
     ids = _node_ids(view)
@@ -319,7 +369,9 @@ def to_mermaid(view: GraphView) -> str:
         title = json.dumps(_clean(view.title)).replace("%", "\\u0025")
         lines += ["---", f"title: {title}", "---"]
     lines.append("flowchart LR")
-    body = [f"{node_id}[{_mermaid_label(node)}]" for node_id, node in ids.values()]
+    members, children = group_tree(view)
+    body = [f"{ids[name][0]}[{_mermaid_label(ids[name][1])}]" for name in members[""]]
+    body += _mermaid_subgraphs(ids, members, children, "")
     deps = list(dict.fromkeys(view.edges))
     body += [f"{ids[up][0]} --> {ids[down][0]}" for up, down in deps]
     body += [f'{ids[x.producer][0]} -.->|"{_m(x.text)}"| {ids[x.consumer][0]}' for x in view.xcom]

@@ -96,6 +96,7 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
             for name, task in dag.pipeline.nodes.items()
         },
         "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],
+        "groups": sorted(dag.pipeline.groups),
         "params": {name: spec.to_dict() for name, spec in dag.params.items()},
     }
     try:
@@ -127,6 +128,7 @@ def graph_view(
     names = dag.task_names
     labels = {name: task.func or "" for name, task in dag.pipeline.nodes.items()}
     edges = sorted(dag.pipeline.edges)
+    groups = sorted(dag.pipeline.groups)
     if run is not None and run.dag_id != dag.dag_id:
         owner = f"of DAG {run.dag_id!r}" if run.dag_id else "of a pipeline, not of a DAG"
         raise DagError(f"run {run.run_id} is {owner}; render it with its own DAG")
@@ -135,6 +137,7 @@ def graph_view(
         names = list(snapshot["tasks"])
         labels = {name: func or "" for name, func in snapshot["callables"].items()}
         edges = sorted((a, b) for a, b in snapshot["edges"])
+        groups = list(snapshot.get("groups", []))
     nodes = []
     for name in names:
         task = run.tasks.get(name) if run is not None else None
@@ -162,4 +165,4 @@ def graph_view(
             for e in lineage or []
             if e["kind"] == "pull"
         ]
-    return GraphView(title, nodes, edges, xcom)
+    return GraphView(title, nodes, edges, xcom, groups)

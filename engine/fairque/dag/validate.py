@@ -25,6 +25,7 @@ from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
 from fairque.dag.branching import branch_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
+from fairque.dag.groups import expand, flatten, group_specs
 from fairque.dag.model import (
     PARAM_TYPES,
     RUN_CALLBACKS,
@@ -233,13 +234,19 @@ def task_id_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     return [_problem(file, root, ("tasks", name), text) for name, text in found if text]
 
 
+def _known(data: Any) -> set[str]:
+    """The names a dependency or a flow may use: tasks and (flattened) groups."""
+    return {*_tasks(data), *group_specs(data)}
+
+
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
-    """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
+    """``depends_on`` entries naming no task (or group) of the DAG, and tasks depending
+    on themselves."""
     tasks = _tasks(data)
     depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
     return [
         _problem(file, root, ("tasks", name, "depends_on", i), text)
-        for name, i, text in dag_dependency_problems(depends_on, tasks)
+        for name, i, text in dag_dependency_problems(depends_on, _known(data))
     ]
 
 
@@ -256,7 +263,7 @@ def flows(data: Any) -> list[tuple[Path_, str]]:
 def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """Flow expressions that do not parse (at the column where they broke, within the
     file when the string sits on one line) or that name unknown tasks."""
-    tasks = _tasks(data)
+    tasks = _known(data)
     problems = []
     for path, text in flows(data):
         try:
@@ -290,21 +297,31 @@ def _flow_problem(
 
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
-    """Every (upstream, downstream) edge between known tasks, from depends_on and flow."""
+    """Every (upstream, downstream) edge between known tasks, from depends_on and flow;
+    a group stands for its leaves upstream and its roots downstream (see
+    :mod:`fairque.dag.groups`)."""
     tasks = _tasks(data)
-    edges = {
+    groups = group_specs(data)
+    known = {*tasks, *groups}
+    links = {
         (upstream, name)
         for name, spec in tasks.items()
         for upstream in _string_list(spec.get("depends_on"))
-        if upstream in tasks
+        if upstream in known
+    }
+    links |= {
+        (upstream, name)
+        for name, spec in groups.items()
+        for upstream in _string_list(spec.get("depends_on"))
+        if upstream in known
     }
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
         except FlowSyntaxError:
             continue
-        edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
-    return edges
+        links |= {(a, b) for a, b in flow.edges if a in known and b in known}
+    return expand(links, groups, tasks) if groups else links
 
 
 def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -430,10 +447,15 @@ def document_problems(
     """Every problem of one parsed YAML DAG document, in file order."""
     if data is None:
         return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
+    flat = flatten(data, root)  # task groups as prefixed tasks, nodes kept
     problems = [
         *duplicate_keys(file, root),
         *schema_check(file, data, root),
         *name_problems(file, data, root),
+        *(_problem(file, root, path, text) for path, text in flat.problems),
+    ]
+    data, root = flat.data, flat.root
+    problems += [
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
         *flow_problems(file, data, root),

@@ -19,6 +19,7 @@ _EXPORTS = {
     "Pipeline": "fairque.tasks.pipeline",
     "TaskContext": "fairque.tasks.context",
     "TaskFunction": "fairque.tasks.decorators",
+    "TaskGroup": "fairque.tasks.groups",
     "XComBackend": "fairque.tasks.context",
     "axcom_pull": "fairque.tasks.context",
     "branch": "fairque.tasks.dynamic",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     )
     from fairque.tasks.decorators import FunctionTask, TaskFunction, task, xcom_task
     from fairque.tasks.dynamic import branch, sensor
+    from fairque.tasks.groups import TaskGroup
     from fairque.tasks.inprocess import InProcessRun, run_in_process
     from fairque.tasks.pipeline import Pipeline
     from fairque.tasks.rules import decide
@@ -63,6 +65,7 @@ __all__ = [
     "Pipeline",
     "TaskContext",
     "TaskFunction",
+    "TaskGroup",
     "XComBackend",
     "axcom_pull",
     "axcom_push",

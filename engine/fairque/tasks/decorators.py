@@ -39,7 +39,7 @@ from fairque.core.models import (
     to_json,
 )
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
-from fairque.tasks.pipeline import Pipeline, clone_task
+from fairque.tasks.pipeline import Pipeline, PipelineLike, clone_task, collected
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -97,15 +97,17 @@ class FunctionTask(Task, Generic[R]):
             changes["name"] = changes["task_id"]
         for key in _LIST_OPTIONS & changes.keys():
             changes[key] = _names(changes[key], key)
-        return clone_task(self, **changes)
+        copied = clone_task(self, **changes)
+        collected(copied, replacing=self)  # in a TaskGroup, the copy stands for this task
+        return copied
 
-    def __rshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __rshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(self).then(other)
 
-    def __lshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __lshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(other).then(self)
 
-    def __or__(self, other: Task | Pipeline) -> Pipeline:
+    def __or__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(self).union(other)
 
 
@@ -186,6 +188,7 @@ class TaskFunction(Generic[P, R]):
         )
         made._function = self.__fairque_function__
         made.validate()
+        collected(made)  # to the TaskGroup being built, if any
         return made
 
     def __repr__(self) -> str:

@@ -1,0 +1,85 @@
+"""Branching and task groups end to end through the command line, as the issue checks
+them: ``dag validate``, ``dag trigger --wait``, ``run show`` (text and ``--json``) and
+``dag render``, with a worker in the background."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fairque import Worker
+from fairque.cli.app import app
+from tests.timing import budget
+
+from .conftest import background_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(redis_url: str, redis_client: object, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(ROOT / "dags"))
+    monkeypatch.chdir(ROOT)
+    return CliRunner()
+
+
+@pytest.fixture
+def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
+    with background_worker(redis_url, "flow-worker") as running:
+        yield running
+
+
+def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
+    result = cli.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _trigger(cli: CliRunner, dag_id: str, *extra: str) -> dict[str, object]:
+    code, out = invoke(
+        cli, "dag", "trigger", dag_id, "--wait", "--json", "--timeout", str(budget(30)), *extra
+    )
+    assert code == 0, out
+    return json.loads(out[out.index("{") :])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_a_branch_through_the_cli(cli: CliRunner, worker: Worker, tmp_path: Path) -> None:
+    assert invoke(cli, "dag", "validate", "dags/branching.yaml")[0] == 0
+    run = _trigger(cli, "branching", "--conf", '{"mode": "quick"}')
+    assert run["state"] == "success"
+    code, out = invoke(cli, "run", "show", str(run["run_id"]), "--json")
+    tasks = json.loads(out)["tasks"]
+    assert tasks["full_load"]["state"] == "canceled"
+    assert tasks["full_load"]["outcome"] == "skipped" and tasks["full_load"]["skipped"] is True
+    assert tasks["quick_load"]["outcome"] == "finished"
+    assert tasks["report"]["result"] == "report"
+    code, out = invoke(cli, "run", "show", str(run["run_id"]))
+    assert code == 0 and "skipped" in out
+    mermaid = tmp_path / "run.mmd"
+    code, out = invoke(
+        cli, "dag", "render", "branching", "--run", str(run["run_id"]), "-o", str(mermaid)
+    )
+    assert code == 0, out
+    assert "classDef skipped" in mermaid.read_text()
+
+
+def test_a_group_dependency_through_the_cli(cli: CliRunner, worker: Worker, tmp_path: Path) -> None:
+    assert invoke(cli, "dag", "validate", "dags/task_groups.yaml")[0] == 0
+    run = _trigger(cli, "task_groups")
+    assert run["state"] == "success"
+    tasks = run["tasks"]
+    assert isinstance(tasks, dict)
+    merge, report = tasks["ingest.merge"], tasks["report"]
+    assert report["started_at"] >= merge["finished_at"]  # the group's leaf ran first
+    assert tasks["ingest.fetch_orders"]["started_at"] >= tasks["start"]["finished_at"]
+    dot = tmp_path / "run.dot"
+    code, out = invoke(
+        cli, "dag", "render", "task_groups", "--run", str(run["run_id"]), "-o", str(dot)
+    )
+    assert code == 0, out
+    assert "subgraph cluster_0" in dot.read_text()
