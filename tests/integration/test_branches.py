@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fairque import Pipeline, TaskState, Worker
+from fairque import Pipeline, TaskGroup, TaskState, Worker
 from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget
@@ -116,3 +116,25 @@ def test_a_bad_choice_fails_the_branch_without_retry(
     assert in_process.states["choose"] is S.FAILED
     assert message in in_process.errors["choose"]
     assert in_process.tasks["left"].display_state == "upstream_failed"
+
+
+def test_a_branch_inside_a_group_names_its_targets_relative_to_the_group(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    with TaskGroup("work") as work:
+        dt.choose("right") >> (dt.left() | dt.right())
+    pipeline = work >> dt.join()
+    run = make_queue().enqueue(pipeline)
+    run.wait(timeout=budget(20))
+    shown = {
+        n: run.task(n).display_state for n in ("work.choose", "work.left", "work.right", "join")
+    }
+    assert shown == {
+        "work.choose": "finished",
+        "work.left": "skipped",
+        "work.right": "finished",
+        "join": "finished",
+    }
+    assert "branch work.choose followed work.right" in run.task("work.left").error["message"]  # type: ignore[index]
+    in_process = run_in_process(pipeline)
+    assert {n: r.display_state for n, r in in_process.tasks.items()} == shown

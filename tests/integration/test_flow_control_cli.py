@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fairque import Worker
+from fairque import FairQueueConfig, TaskQueue, TaskState, Worker
 from fairque.cli.app import app
-from tests.timing import budget
+from tests.timing import budget, wait_until
 
 from .conftest import background_worker
 
@@ -83,3 +83,34 @@ def test_a_group_dependency_through_the_cli(cli: CliRunner, worker: Worker, tmp_
     )
     assert code == 0, out
     assert "subgraph cluster_0" in dot.read_text()
+
+
+@pytest.mark.slow
+def test_a_file_sensor_through_the_cli(
+    cli: CliRunner, worker: Worker, tmp_path: Path, redis_url: str
+) -> None:
+    target = tmp_path / "ready.csv"
+    assert invoke(cli, "dag", "validate", "dags/file_sensor.yaml")[0] == 0
+    code, out = invoke(
+        cli, "dag", "trigger", "file_sensor", "--json", "--conf", json.dumps({"path": str(target)})
+    )
+    assert code == 0, out
+    run_id = json.loads(out[out.index("{") :])["run_id"]
+    queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url))
+    try:
+        run = queue.get_run(run_id)
+        wait_until(
+            lambda: queue.get_run(run_id).tasks["wait_for_file"].pokes >= 1,  # type: ignore[union-attr]
+            10,
+            "the sensor's first poke",
+        )
+        assert queue.get_run(run_id).tasks["wait_for_file"].state is TaskState.SCHEDULED  # type: ignore[union-attr]
+        target.write_text("id\n1\n")
+        wait_until(lambda: queue.get_run(run_id).state.is_finished, 30, "the run's end")
+    finally:
+        queue.close()
+    code, out = invoke(cli, "run", "show", run_id, "--json")
+    shown = json.loads(out)
+    assert shown["state"] == "success" and run.run_id == run_id
+    assert shown["tasks"]["wait_for_file"]["pokes"] >= 1
+    assert shown["tasks"]["wait_for_file"]["attempt_count"] == 1

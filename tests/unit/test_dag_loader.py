@@ -45,6 +45,8 @@ def test_the_repository_dags_load_without_problems() -> None:
         "branching",
         "failure_cleanup",
         "fan_out_in",
+        "file_sensor",
+        "flow_control_py",
         "nightly_report",
         "orders_etl",
         "orders_etl_py",

@@ -239,6 +239,8 @@ def test_the_example_dags_are_valid() -> None:
     assert {Path(f).name for f in report} == {
         "branching.yaml",
         "task_groups.yaml",
+        "file_sensor.yaml",
+        "flow_control_py.py",
         "orders_etl.yaml",
         "fan_out_in.yaml",
         "failure_cleanup.yaml",

@@ -48,13 +48,21 @@ local function follow_branch(tkey, id, result, now)
   end
   table.sort(names)
   local kept, stack = {}, {}
-  for _, name in ipairs(chosen) do
+  local me = redis.call('HGET', tkey, 'name') or id
+  for i, given in ipairs(chosen) do
+    -- as given, else inside the branch's own task group, then each enclosing one
+    local name, scope = given, string.match(me, '^(.*)%.[^.]*$')
+    while not by_name[name] and scope do
+      if by_name[scope .. '.' .. given] then name = scope .. '.' .. given end
+      scope = string.match(scope, '^(.*)%.[^.]*$')
+    end
     if not by_name[name] then
       local known = table.concat(names, ', ')
       if known == '' then known = 'none' end
-      return 'it returned ' .. cjson.encode(name) .. ', which is not one of its direct ' ..
+      return 'it returned ' .. cjson.encode(given) .. ', which is not one of its direct ' ..
         'downstream tasks (' .. known .. ')'
     end
+    chosen[i] = name
     stack[#stack + 1] = by_name[name]
   end
   while #stack > 0 do
@@ -66,10 +74,9 @@ local function follow_branch(tkey, id, result, now)
       end
     end
   end
-  local name = redis.call('HGET', tkey, 'name') or id
   local followed = table.concat(chosen, ', ')
   if followed == '' then followed = 'no task' end
-  local why = 'branch ' .. name .. ' followed ' .. followed
+  local why = 'branch ' .. me .. ' followed ' .. followed
   for _, dep_name in ipairs(names) do
     local dep = by_name[dep_name]
     if not kept[dep] and redis.call('HGET', task_key(dep), 'state') == 'deferred' then

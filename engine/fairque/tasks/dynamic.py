@@ -92,6 +92,20 @@ def sensor(
     return decorator if func is None else decorator(func)
 
 
+def branch_target(branch: str, returned: str, downstream: Collection[str]) -> str | None:
+    """The direct downstream task a name returned by ``branch`` means: the name as it
+    is, else inside the branch's own task group, then each enclosing one (``small``
+    returned by ``work.route`` means ``work.small``); None when none is downstream."""
+    if returned in downstream:
+        return returned
+    parts = branch.split(".")[:-1]
+    for depth in range(len(parts), 0, -1):
+        full = ".".join([*parts[:depth], returned])
+        if full in downstream:
+            return full
+    return None
+
+
 def chosen_branches(name: str, result: Any, downstream: Collection[str]) -> list[str]:
     """The task names branch ``name`` chose (its ``result``: a name, a list of names, or
     None for none), each one of its ``downstream`` tasks; BranchError otherwise (the
@@ -102,18 +116,21 @@ def chosen_branches(name: str, result: Any, downstream: Collection[str]) -> list
         raise BranchError(
             f"branch task {name}: it must return a task name or a list of task names, not {shown}"
         )
+    found = []
     for item in chosen:
         if not isinstance(item, str):
             raise BranchError(
                 f"branch task {name}: it must return task names (strings), not {shown}"
             )
-        if item not in downstream:
+        target = branch_target(name, item, downstream)
+        if target is None:
             known = ", ".join(sorted(downstream)) or "none"
             raise BranchError(
                 f"branch task {name}: it returned {json.dumps(item)}, which is not one of its "
                 f"direct downstream tasks ({known})"
             )
-    return chosen
+        found.append(target)
+    return found
 
 
-__all__ = ["branch", "chosen_branches", "sensor"]
+__all__ = ["branch", "branch_target", "chosen_branches", "sensor"]
