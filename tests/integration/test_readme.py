@@ -33,6 +33,12 @@ EXPECTED = {
         "'key': 'extracted'",
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
+    "# flow_control_demo.py": [
+        "'work.data_ready': 'finished'",
+        "'work.small': 'skipped'",
+        "'work.large': 'finished'",
+        "'report': 'finished'",
+    ],
 }
 
 pytestmark = pytest.mark.slow

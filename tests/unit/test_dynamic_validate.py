@@ -96,3 +96,24 @@ def test_bad_sensor_options_are_refused(options: dict[str, object], message: str
         Task.create("u", sensor={"interval": 5})
     with pytest.raises(TaskError, match="sensor must be a mapping"):
         Task.create("u", sensor=5)
+
+
+def test_validate_locates_bad_sensor_options_in_yaml(tmp_path: Path) -> None:
+    file = _write(
+        tmp_path,
+        "dag_id: s\ntasks:\n  w:\n    callable: fairque.sensors:file_exists\n"
+        "    kwargs: {path: /tmp/x}\n"
+        "    sensor: {poke_interval_seconds: 0, timeout: 5, soft_fail: maybe}\n",
+    )
+    problems = validate_dag_file(file, ["examples"])  # fairque.sensors is always allowed
+    assert [(p.line, p.pointer) for p in problems] == [
+        (6, "/tasks/w/sensor/poke_interval_seconds"),
+        (6, "/tasks/w/sensor/timeout"),
+        (6, "/tasks/w/sensor/soft_fail"),
+    ]
+    assert "did you mean 'timeout_seconds'?" in problems[1].message
+    file.write_text(
+        "dag_id: s\ntasks:\n  w:\n    callable: fairque.sensors:file_exists\n"
+        "    kwargs: {path: /tmp/x}\n    sensor: {poke_interval_seconds: 5}\n"
+    )
+    assert validate_dag_file(file, ["examples"]) == []
