@@ -14,25 +14,17 @@ from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget
 
-from .conftest import ConfigFactory, QueueFactory
+from .conftest import QueueFactory, background_worker
 
 S = TaskState
 
 
 @pytest.fixture
-def worker(make_config: ConfigFactory) -> Iterator[Worker]:
-    config = make_config(
-        worker_id="w-branch",
-        allowed_modules=["tests"],
-        max_concurrent_tasks=2,
-        poll_interval_seconds=0.1,
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
+    with background_worker(
+        redis_url, "w-branch", allowed_modules=["tests"], max_concurrent_tasks=2
+    ) as running:
+        yield running
 
 
 def _pipeline(which: Any) -> Pipeline:

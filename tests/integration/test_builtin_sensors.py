@@ -19,23 +19,18 @@ from fairque.tasks import run_in_process
 from tests.timing import budget, wait_until
 from tests.unit import sample_tasks as st
 
-from .conftest import ConfigFactory, QueueFactory
+from .conftest import QueueFactory, background_worker
 
 S = TaskState
 FAST = {"poke_interval_seconds": 0.1, "timeout_seconds": 20}
 
 
 @pytest.fixture
-def worker(make_config: ConfigFactory) -> Iterator[Worker]:
-    config = make_config(
-        worker_id="w-sensors", allowed_modules=["tests"], poll_interval_seconds=0.05
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
+    with background_worker(
+        redis_url, "w-sensors", allowed_modules=["tests"], poll_interval_seconds=0.05
+    ) as running:
+        yield running
 
 
 def _fast(task: Any, **sensor: Any) -> Any:

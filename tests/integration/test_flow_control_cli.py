@@ -5,38 +5,15 @@ them: ``dag validate``, ``dag trigger --wait``, ``run show`` (text and ``--json`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, TaskQueue, TaskState, Worker
-from fairque.cli.app import app
 from tests.timing import budget, wait_until
 
-from .conftest import background_worker
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def cli(redis_url: str, redis_client: object, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
-    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(ROOT / "dags"))
-    monkeypatch.chdir(ROOT)
-    return CliRunner()
-
-
-@pytest.fixture
-def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
-    with background_worker(redis_url, "flow-worker") as running:
-        yield running
-
-
-def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args))
-    return result.exit_code, result.output
+from .conftest import invoke
 
 
 def _trigger(cli: CliRunner, dag_id: str, *extra: str) -> dict[str, object]:

@@ -16,26 +16,22 @@ from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget, wait_until
 
-from .conftest import ConfigFactory, QueueFactory
+from .conftest import QueueFactory, background_worker
 
 S = TaskState
 
 
 @pytest.fixture
-def one_slot(make_config: ConfigFactory) -> Iterator[Worker]:
+def one_slot(redis_url: str, redis_client: object) -> Iterator[Worker]:
     """A worker with a single slot."""
-    config = make_config(
-        worker_id="w-one-slot",
+    with background_worker(
+        redis_url,
+        "w-one-slot",
         allowed_modules=["tests"],
         max_concurrent_tasks=1,
         poll_interval_seconds=0.05,
-    )
-    running = Worker(config)
-    running.start_background()
-    yield running
-    running.stop(graceful=False)
-    assert running.join(budget(10))
-    running.queue.close()
+    ) as running:
+        yield running
 
 
 @pytest.mark.slow
