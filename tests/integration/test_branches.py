@@ -130,3 +130,18 @@ def test_a_branch_inside_a_group_names_its_targets_relative_to_the_group(
     assert "branch work.choose followed work.right" in run.task("work.left").error["message"]  # type: ignore[index]
     in_process = run_in_process(pipeline)
     assert {n: r.display_state for n, r in in_process.tasks.items()} == shown
+
+
+def test_clearing_a_branch_runs_it_again_and_skips_again(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    queue = make_queue()
+    run = queue.enqueue(_pipeline("left"))
+    run.wait(timeout=budget(20))
+    first_skip = run.task("right").finished_at
+    assert first_skip is not None
+    queue.clear_run(run.run_id, tasks=["choose"])  # and its downstream
+    run.wait(timeout=budget(20))
+    assert (run.task("right").finished_at or 0) > first_skip  # skipped again, by the rerun
+    assert {n: run.task(n).display_state for n in EXPECTED_LEFT} == EXPECTED_LEFT
+    assert run.task("choose").attempts == 2

@@ -4,6 +4,7 @@ with soft_fail, skips it; a sensor that raises fails like any task (with retries
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fairque import Pipeline, TaskState, Worker
+from fairque import AsyncWorker, Pipeline, TaskState, Worker
 from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget, wait_until
 
-from .conftest import QueueFactory, background_worker
+from .conftest import ConfigFactory, QueueFactory, background_worker
 
 S = TaskState
 
@@ -112,3 +113,35 @@ def test_sensors_in_process(tmp_path: Path) -> None:
     assert "SensorTimeoutError" in run.errors["never"] and run.attempts["never"] == 1
     broken = run_in_process(dt.broken_sensor())
     assert broken.attempts["broken_sensor"] == 2 and broken.states["broken_sensor"] is S.FAILED
+
+
+def test_an_async_worker_pokes_sensors_and_follows_branches(
+    make_config: ConfigFactory, make_queue: QueueFactory
+) -> None:
+    config = make_config(worker_id="w-async", allowed_modules=["tests"], poll_interval_seconds=0.05)
+    pipeline = Pipeline.of(
+        dt.pokes_then_value(time.time() + 0.3), dt.choose("right") >> (dt.left() | dt.right())
+    )
+    run = make_queue().enqueue(pipeline)
+
+    async def drive() -> AsyncWorker:
+        worker = AsyncWorker(config)
+        running = worker.start_background()
+        try:
+            await asyncio.to_thread(run.wait, budget(20))
+        finally:
+            worker.stop(graceful=False)
+            await running
+            await worker.queue.close()
+        return worker
+
+    worker = asyncio.run(drive())
+    shown = {name: run.task(name).display_state for name in run.task_ids}
+    assert shown == {
+        "pokes_then_value": "finished",
+        "choose": "finished",
+        "left": "skipped",
+        "right": "finished",
+    }
+    assert run.task("pokes_then_value").pokes >= 1
+    assert worker.core.failed == 0 and worker.core.processed == 3  # a poke is neither
