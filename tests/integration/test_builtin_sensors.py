@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from fairque import Pipeline, TaskState, Worker
-from fairque.dag import DAG
+from fairque.dag import DAG, validate_dag_file
+from fairque.dag.loader import load_dag_file
 from fairque.dag.runs import trigger
 from fairque.sensors import external_dag, file_exists, redis_key_exists, time_reached
 from fairque.tasks import run_in_process
@@ -96,3 +97,39 @@ def test_built_in_sensors_in_process(redis_url: str, redis_client: redis.Redis) 
     )
     assert run.tasks["redis_key_exists"].display_state == "finished"
     assert run.tasks["absent"].display_state == "skipped"
+
+
+EXTERNAL_YAML = """\
+dag_id: waiter_yaml
+flow: "wait_up >> after"
+tasks:
+  wait_up:
+    external_dag: {dag_id: upstream_dag}
+    sensor: {poke_interval_seconds: 0.1, timeout_seconds: 20}
+  after: {callable: 'tests.unit.sample_tasks:add', args: [1]}
+"""
+
+
+def test_the_yaml_external_dag_shorthand(
+    make_queue: QueueFactory, worker: Worker, tmp_path: Path
+) -> None:
+    file = tmp_path / "waiter.yaml"
+    file.write_text(EXTERNAL_YAML)
+    assert validate_dag_file(file, ["tests"]) == []
+    (waiter,) = load_dag_file(file, ["tests"]).dags
+    sensor_task = waiter.pipeline.nodes["wait_up"]
+    assert sensor_task.func == "fairque.sensors:external_dag"
+    assert sensor_task.kwargs == {"dag_id": "upstream_dag"} and sensor_task.sensor is not None
+    queue = make_queue()
+    day = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    waiting = trigger(queue, waiter, logical_date=day, run_id="waiter_yaml__1")
+    upstream = DAG(dag_id="upstream_dag", pipeline=st.add(1).with_options(task_id="produce"))
+    trigger(queue, upstream, logical_date=day, run_id="up__y").wait(timeout=budget(20))
+    assert waiting.wait(timeout=budget(20)) == {"wait_up": S.FINISHED, "after": S.FINISHED}
+    file.write_text(
+        EXTERNAL_YAML.replace(
+            "    external_dag:", "    callable: tests.unit.sample_tasks:add\n    external_dag:"
+        )
+    )
+    (problem,) = validate_dag_file(file, ["tests"])
+    assert "give external_dag or callable, not both" in problem.message and problem.line == 6

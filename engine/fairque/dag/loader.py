@@ -28,6 +28,7 @@ from fairque.core.models import Setter, Task, task_fields
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
 from fairque.dag.groups import flatten, group_specs
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
+from fairque.dag.shorthands import expand_shorthands
 from fairque.dag.validate import (
     Problem,
     callable_report,
@@ -261,7 +262,7 @@ def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("
     ``default_args``, then the task's own keys; its decorator ``depends_on`` is ignored
     (the DAG file alone says what runs after what).
     """
-    data = flatten(data, None).data  # task groups as prefixed tasks
+    data = flatten(expand_shorthands(data), None).data  # external_dag; groups as prefixed tasks
     groups = group_specs(data)
     tenant = str(data.get("tenant", "default"))
     defaults = dict(data.get("default_args") or {})

@@ -34,6 +34,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
+from fairque.dag.shorthands import expand_shorthands, shorthand_problems
 from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
@@ -447,8 +448,11 @@ def document_problems(
     """Every problem of one parsed YAML DAG document, in file order."""
     if data is None:
         return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
+    shorthands = [_problem(file, root, path, text) for path, text in shorthand_problems(data)]
+    data = expand_shorthands(data)  # external_dag: its callable and kwargs
     flat = flatten(data, root)  # task groups as prefixed tasks, nodes kept
     problems = [
+        *shorthands,
         *duplicate_keys(file, root),
         *schema_check(file, data, root),
         *name_problems(file, data, root),
