@@ -13,6 +13,7 @@ from fairque import Pipeline, TaskGroup, TaskState, Worker
 from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget
+from tests.unit import sample_tasks as st
 
 from .conftest import QueueFactory, background_worker
 
@@ -145,3 +146,22 @@ def test_clearing_a_branch_runs_it_again_and_skips_again(
     assert (run.task("right").finished_at or 0) > first_skip  # skipped again, by the rerun
     assert {n: run.task(n).display_state for n in EXPECTED_LEFT} == EXPECTED_LEFT
     assert run.task("choose").attempts == 2
+
+
+def test_choosing_a_downstream_task_that_already_ended_is_no_error(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    boom = st.boom().with_options(max_retries=0)
+    choose = dt.choose("left").with_options(trigger_rule="all_done")
+    left = dt.left()
+    pipeline = boom >> choose >> (left | dt.right())
+    pipeline = pipeline.union(Pipeline.of(boom) >> left)  # left also waits for boom
+    run = make_queue().enqueue(pipeline)
+    run.wait(timeout=budget(20))
+    shown = {n: run.task(n).display_state for n in ("boom", "choose", "left", "right")}
+    assert shown == {
+        "boom": "failed",
+        "choose": "finished",  # left was already upstream_failed: nothing to follow
+        "left": "upstream_failed",
+        "right": "skipped",
+    }

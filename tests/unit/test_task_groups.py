@@ -162,7 +162,9 @@ tasks:
 """
     (problem,) = validate_dag_file(_yaml(tmp_path, unknown), ["tests"])
     assert (problem.line, problem.column) == (7, 77)
-    assert "'ingets', which is not a task of this DAG (did you mean 'ingest'?)" in problem.message
+    assert "'ingets', which is not a task or group of this DAG (did you mean 'ingest'?)" in (
+        problem.message
+    )
     clash = f"""\
 groups:
   report:

@@ -246,9 +246,18 @@ def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Pr
     tasks = _tasks(data)
     depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
     return [
-        _problem(file, root, ("tasks", name, "depends_on", i), text)
+        _problem(file, root, ("tasks", name, "depends_on", i), _or_group(data, text))
         for name, i, text in dag_dependency_problems(depends_on, _known(data))
     ]
+
+
+def _or_group(data: Any, text: str) -> str:
+    """A message about an unknown task, saying "task or group" in a DAG with groups."""
+    if not group_specs(data):
+        return text
+    return text.replace(
+        "which is not a task of this DAG", "which is not a task or group of this DAG"
+    )
 
 
 def flows(data: Any) -> list[tuple[Path_, str]]:
@@ -278,8 +287,11 @@ def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
                     file,
                     root,
                     path,
-                    f"flow names {name!r}, which is not a task of this DAG"
-                    f"{did_you_mean(name, tasks)}",
+                    _or_group(
+                        data,
+                        f"flow names {name!r}, which is not a task of this DAG"
+                        f"{did_you_mean(name, tasks)}",
+                    ),
                 )
             )
     return problems

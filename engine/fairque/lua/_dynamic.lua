@@ -30,6 +30,19 @@ local function branch_names(result)
   return chosen
 end
 
+-- Is `name` a direct downstream task of branch `id` in its run that already ended (it
+-- waits no more: canceled meanwhile)? Choosing it is then no error, and changes nothing.
+local function ended_downstream(tkey, id, name)
+  local rkey = redis.call('HGET', tkey, 'run_key')
+  local ids = rkey and redis.call('HGET', rkey, 'task_ids')
+  local other = ids and cjson.decode(ids)[name]
+  local deps = other and redis.call('HGET', task_key(other), 'depends_on')
+  for _, up in ipairs(deps and cjson.decode(deps) or {}) do
+    if up == id then return true end
+  end
+  return false
+end
+
 -- A branch task `id` ended with `result`: its direct downstream tasks (those still
 -- waiting on it) that it did not choose are skipped, except those downstream of a chosen
 -- one (a join after the branches). Nothing changes and the problem is returned when the
@@ -51,19 +64,23 @@ local function follow_branch(tkey, id, result, now)
   local me = redis.call('HGET', tkey, 'name') or id
   for i, given in ipairs(chosen) do
     -- as given, else inside the branch's own task group, then each enclosing one
-    local name, scope = given, string.match(me, '^(.*)%.[^.]*$')
-    while not by_name[name] and scope do
-      if by_name[scope .. '.' .. given] then name = scope .. '.' .. given end
+    local candidates, scope = {given}, string.match(me, '^(.*)%.[^.]*$')
+    while scope do
+      candidates[#candidates + 1] = scope .. '.' .. given
       scope = string.match(scope, '^(.*)%.[^.]*$')
     end
-    if not by_name[name] then
+    local found
+    for _, name in ipairs(candidates) do
+      if by_name[name] or ended_downstream(tkey, id, name) then found = name break end
+    end
+    if not found then
       local known = table.concat(names, ', ')
       if known == '' then known = 'none' end
       return 'it returned ' .. cjson.encode(given) .. ', which is not one of its direct ' ..
         'downstream tasks (' .. known .. ')'
     end
-    chosen[i] = name
-    stack[#stack + 1] = by_name[name]
+    chosen[i] = found
+    if by_name[found] then stack[#stack + 1] = by_name[found] end
   end
   while #stack > 0 do
     local cur = table.remove(stack)
