@@ -19,17 +19,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fairque.core.config import FairQueueConfig
 from fairque.core.errors import TaskError
 from fairque.core.models import TaskState
-from fairque.queue.runs import RunState
-from fairque.queue.sync_queue import TaskQueue
 from fairque.tasks.context import current_task
 from fairque.tasks.dynamic import sensor
 
+if TYPE_CHECKING:
+    from fairque.queue.sync_queue import TaskQueue
+
 EXTERNAL_RUNS_SCANNED = 500
 """How many of another DAG's newest runs ``external_dag`` looks through."""
+
+
+# Redis is imported only when a sensor that reads it runs: `dag validate` imports this
+# module (to check callables) and stays free of Redis clients.
 
 
 @sensor
@@ -60,6 +65,8 @@ def external_dag(dag_id: str, task: str | None = None, redis_url: str | None = N
     """True once a run of DAG ``dag_id`` for the same logical date as this task's run has
     succeeded (with ``task``: once that task of it FINISHED). A run not there yet, still
     running, or failed means "not yet" (the sensor's timeout ends the wait)."""
+    from fairque.queue.runs import RunState  # Redis only when the sensor runs
+
     logical = current_task().logical_date
     if logical is None:
         raise TaskError("external_dag needs a logical date: use it in a DAG run")
@@ -81,6 +88,9 @@ def external_dag(dag_id: str, task: str | None = None, redis_url: str | None = N
 @contextmanager
 def _queue(redis_url: str | None) -> Iterator[TaskQueue]:
     """A TaskQueue on the Redis the sensor should read (see the module's notes)."""
+    from fairque.core.config import FairQueueConfig
+    from fairque.queue.sync_queue import TaskQueue
+
     queue = None if redis_url else getattr(current_task().backend, "queue", None)
     if isinstance(queue, TaskQueue):
         yield queue
