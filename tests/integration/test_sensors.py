@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from fairque import AsyncWorker, Pipeline, TaskState, Worker
+from fairque.monitoring.metrics import OUTCOMES, outcome_label
+from fairque.queue.results import FailOutcome, FinishOutcome
 from fairque.tasks import run_in_process
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget, wait_until
@@ -145,3 +147,9 @@ def test_an_async_worker_pokes_sensors_and_follows_branches(
     }
     assert run.task("pokes_then_value").pokes >= 1
     assert worker.core.failed == 0 and worker.core.processed == 3  # a poke is neither
+
+
+def test_a_poke_has_its_own_metrics_label() -> None:
+    assert outcome_label(FinishOutcome(S.SCHEDULED)) == "poked"
+    assert outcome_label(FailOutcome(S.SCHEDULED, retry_at=1.0)) == "retried"
+    assert "poked" in OUTCOMES

@@ -51,7 +51,8 @@ def log_task_end(outcome: Outcome, result: Settled) -> None:
     took = f"{outcome.duration:.3f} s (attempt {task.attempts})"
     if not isinstance(result, FailOutcome):
         verb = _VERBS.get(result.state, "was canceled; it ran")
-        logger.info("%s %s in %s", who, verb, took, extra=fields)
+        level = logging.DEBUG if result.state is TaskState.SCHEDULED else logging.INFO
+        logger.log(level, "%s %s in %s", who, verb, took, extra=fields)
         return
     error = outcome.error
     if error is None:  # a success whose result settle() refused (not JSON, too big)
