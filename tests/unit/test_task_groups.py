@@ -210,3 +210,30 @@ def test_renders_draw_groups_as_clusters_and_subgraphs(tmp_path: Path) -> None:
     mermaid = to_mermaid(view)
     assert "subgraph g" in mermaid and '["ingest"]' in mermaid and '["ingest.raw"]' in mermaid
     assert mermaid.count("\n    end") + mermaid.count("\n      end") == 2
+
+
+def test_a_group_depends_on_is_its_roots_waiting(tmp_path: Path) -> None:
+    body = f"""\
+groups:
+  ingest:
+    depends_on: [start]
+    tasks:
+      fetch: {TASK}
+      parse: {{callable: 'tests.unit.sample_tasks:add', args: [2], depends_on: [fetch]}}
+tasks:
+  start: {TASK}
+  report: {{callable: 'tests.unit.sample_tasks:add', args: [3], depends_on: [ingest]}}
+"""
+    file = _yaml(tmp_path, body)
+    assert validate_dag_file(file, ["tests"]) == []
+    (dag,) = load_dag_file(file, ["tests"]).dags
+    assert set(dag.pipeline.edges) == {
+        ("start", "ingest.fetch"),
+        ("ingest.fetch", "ingest.parse"),
+        ("ingest.parse", "report"),
+    }
+    assert dag.to_dict()["groups"] == ["ingest"]
+    bad = body.replace("depends_on: [start]", "depends_on: [strat]")
+    (problem,) = validate_dag_file(_yaml(tmp_path, bad), ["tests"])
+    assert "group 'ingest' depends on 'strat', which is not a task or group" in problem.message
+    assert problem.line == 4

@@ -355,7 +355,8 @@ def run_table(info: RunInfo) -> Table:
             continue
         duration = f"{task.duration:.2f} s" if task.duration is not None else ""
         error = task.error.get("message", "") if task.error else ""
-        table.add_row(name, str(task.display_state), str(task.attempts), duration, error[:80])
+        attempts = f"{task.attempts} ({task.pokes} pokes)" if task.pokes else str(task.attempts)
+        table.add_row(name, str(task.display_state), attempts, duration, error[:80])
     return table
 
 

@@ -253,6 +253,7 @@ class Pipeline:
             "edges": [[a, b] for a, b in sorted(self.edges)],
             "heads": list(self.heads),
             "tails": list(self.tails),
+            "groups": sorted(self.groups),
             "external_dependencies": self.external_dependencies(),
         }
 
