@@ -112,9 +112,10 @@ def run_state(
     asked to stop may still be ending). Else queued: no task has started yet. running:
     some task started, retries or waits while others ended. Once every task has ended:
     canceled if the run was canceled, failed if any task FAILED, else success. Tasks
-    CANCELED by their trigger rule count as skipped, so a run whose failure was handled
-    still reports failed: an ``all_done`` clean-up task at the end runs and is recorded,
-    but does not turn a failed run into a success.
+    CANCELED by their trigger rule, a branch or a soft_fail sensor are skipped (not a
+    failure: a run whose tasks all finished or were skipped succeeded), and a run whose
+    failure was handled still reports failed: an ``all_done`` clean-up task at the end
+    runs and is recorded, but does not turn a failed run into a success.
     """
     if timed_out:
         return RunState.FAILED
