@@ -237,3 +237,17 @@ tasks:
     (problem,) = validate_dag_file(_yaml(tmp_path, bad), ["tests"])
     assert "group 'ingest' depends on 'strat', which is not a task or group" in problem.message
     assert problem.line == 4
+
+
+def test_renders_name_branch_and_sensor_tasks(tmp_path: Path) -> None:
+    from fairque.tasks import sensor
+    from tests.unit import branch_tasks as bt
+
+    pipeline = bt.route() >> (
+        st.add(1).with_options(task_id="a") | st.add(2).with_options(task_id="b")
+    )
+    poke = sensor(st.add.__fairque_function__)  # the same function, as a sensor
+    dag = DAG(dag_id="kinds", pipeline=pipeline | poke(3).with_options(task_id="wait"))
+    mermaid = to_mermaid(graph_view(dag))
+    assert "branch · tests.unit.branch_tasks:route" in mermaid
+    assert "sensor · tests.unit.sample_tasks:add" in mermaid

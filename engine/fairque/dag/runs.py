@@ -97,6 +97,7 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
         },
         "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],
         "groups": sorted(dag.pipeline.groups),
+        "kinds": task_kinds(dag),
         "params": {name: spec.to_dict() for name, spec in dag.params.items()},
     }
     try:
@@ -107,6 +108,15 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
         content = json.dumps(snapshot, sort_keys=True, default=str).encode()
     snapshot["version"] = hashlib.sha256(content).hexdigest()[:16]
     return snapshot
+
+
+def task_kinds(dag: DAG) -> dict[str, str]:
+    """``branch`` or ``sensor`` for the tasks that are one (renders name them)."""
+    kinds = {}
+    for name, task in dag.pipeline.nodes.items():
+        if task.branch or task.sensor is not None:
+            kinds[name] = "branch" if task.branch else "sensor"
+    return kinds
 
 
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
@@ -129,6 +139,7 @@ def graph_view(
     labels = {name: task.func or "" for name, task in dag.pipeline.nodes.items()}
     edges = sorted(dag.pipeline.edges)
     groups = sorted(dag.pipeline.groups)
+    kinds = task_kinds(dag)
     if run is not None and run.dag_id != dag.dag_id:
         owner = f"of DAG {run.dag_id!r}" if run.dag_id else "of a pipeline, not of a DAG"
         raise DagError(f"run {run.run_id} is {owner}; render it with its own DAG")
@@ -138,6 +149,11 @@ def graph_view(
         labels = {name: func or "" for name, func in snapshot["callables"].items()}
         edges = sorted((a, b) for a, b in snapshot["edges"])
         groups = list(snapshot.get("groups", []))
+        kinds = dict(snapshot.get("kinds", {}))
+    labels = {
+        name: f"{kinds[name]} · {label}" if name in kinds else label
+        for name, label in labels.items()
+    }
     nodes = []
     for name in names:
         task = run.tasks.get(name) if run is not None else None
