@@ -84,7 +84,8 @@ def trigger(
 
 def dag_snapshot(dag: DAG) -> dict[str, Any]:
     """The DAG's structure as a run keeps it: tasks in order with their callables and
-    trigger rules, edges, params, and ``version``, the first 16 hex digits of the SHA-256
+    trigger rules, edges, task groups, branch and sensor tasks (``kinds``), params, and
+    ``version``, the first 16 hex digits of the SHA-256
     of its file (of this structure when the file cannot be read)."""
     snapshot: dict[str, Any] = {
         "dag_id": dag.dag_id,
