@@ -1,79 +1,58 @@
-"""Branch and sensor task functions for the tests (importable as
-tests.integration.dynamic_tasks, so workers run them)."""
+"""Task functions for tests/integration/test_dynamic_dags.py (module-level, so workers
+import them as ``tests.integration.dynamic_tasks:...``)."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
-from fairque import branch, sensor, task
+from fairque import current_task, task
 
 
-@branch(task_id="choose")
-def choose(which: Any = "left") -> Any:
-    """Follow ``which`` (a name, a list of names, or None)."""
-    return which
+@task(max_retries=0)
+def numbers(count: int) -> list[int]:
+    return list(range(count))
 
 
-@task(task_id="left")
-def left() -> str:
-    return "left"
+@task
+def keyed(count: int) -> dict[str, Any]:
+    return {"items": list(range(count)), "label": "k"}
 
 
-@task(task_id="right")
-def right() -> str:
-    return "right"
+@task(max_retries=0)
+def not_a_list() -> dict[str, int]:
+    return {"a": 1}
 
 
-@task(task_id="after_left")
-def after_left() -> str:
-    return "after_left"
+@task
+def square(n: int, offset: int = 0) -> int:
+    return n * n + offset
 
 
-@task(task_id="join", trigger_rule="none_failed_min_one_success")
-def join() -> str:
-    return "joined"
+_FAILED_ONCE: set[str] = set()
 
 
-@task(task_id="strict_join")
-def strict_join() -> str:
-    """An all_success join: skipped when a branch was skipped."""
-    return "strict"
+@task(max_retries=2, retry_delay_seconds=0)
+def flaky_square(n: int) -> int:
+    """Fails the first attempt of element 3 in each run (a retry runs it again)."""
+    run = current_task().scope
+    if n == 3 and run not in _FAILED_ONCE:
+        _FAILED_ONCE.add(run)
+        raise RuntimeError("element 3 fails its first attempt")
+    return n * n
 
 
-@sensor(task_id="wait_file", poke_interval_seconds=0.2, timeout_seconds=30)
-def wait_file(path: str) -> bool:
-    """True once ``path`` exists."""
-    return Path(path).exists()
+@task(max_retries=0)
+def broken_square(n: int) -> int:
+    if n == 2:
+        raise RuntimeError("element 2 is broken")
+    return n * n
 
 
-@sensor(task_id="never", poke_interval_seconds=0.1, timeout_seconds=0.6)
-def never() -> bool:
-    """Never satisfied: times out."""
-    return False
+@task
+def total(values: list[int]) -> dict[str, Any]:
+    return {"count": len(values), "values": values}
 
 
-@sensor(task_id="never_soft", poke_interval_seconds=0.1, timeout_seconds=0.6, soft_fail=True)
-def never_soft() -> None:
-    """Never satisfied (None means not yet too): skipped at its timeout."""
-    return None
-
-
-@sensor(task_id="broken_sensor", poke_interval_seconds=0.1, max_retries=1)
-def broken_sensor() -> bool:
-    raise RuntimeError("the sensor's check broke")
-
-
-@sensor(task_id="pokes_then_value", poke_interval_seconds=0.1, timeout_seconds=30)
-def pokes_then_value(after: float) -> Any:
-    """Not yet until ``after`` (epoch seconds), then a value (the task's result)."""
-    return {"met_at": time.time()} if time.time() >= after else False
-
-
-@task(task_id="busy")
-def busy(seconds: float) -> float:
-    """Hold a slot for ``seconds``; returns when it started."""
-    started = time.time()
-    time.sleep(seconds)
-    return started
+@task
+async def async_double(n: int) -> int:
+    return n * 2

@@ -11,7 +11,7 @@ import pytest
 
 from fairque import Pipeline, TaskGroup, TaskState, Worker
 from fairque.tasks import run_in_process
-from tests.integration import dynamic_tasks as dt
+from tests.integration import control_tasks as dt
 from tests.timing import budget
 from tests.unit import sample_tasks as st
 

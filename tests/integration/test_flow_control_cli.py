@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from examples.dynamic import extract, list_files, load, process_file, summarize, transform
 from typer.testing import CliRunner
 
-from fairque import FairQueueConfig, TaskQueue, TaskState, Worker
+from fairque import FairQueueConfig, TaskGroup, TaskQueue, TaskState, Worker
 from tests.timing import budget, wait_until
 
-from .conftest import invoke
+from .conftest import QueueFactory, invoke
 
 
 def _trigger(cli: CliRunner, dag_id: str, *extra: str) -> dict[str, object]:
@@ -91,3 +92,18 @@ def test_a_file_sensor_through_the_cli(
     assert shown["state"] == "success" and run.run_id == run_id
     assert shown["tasks"]["wait_for_file"]["pokes"] >= 1
     assert shown["tasks"]["wait_for_file"]["attempt_count"] == 1
+
+
+def test_groups_hold_taskflow_chains_and_mapped_tasks_on_a_worker(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    with TaskGroup("etl") as etl:
+        load(transform(extract()["rows"], factor=3))
+    with TaskGroup("fan") as fan:
+        summarize(process_file.partial(prefix="in/").expand(path=list_files(count=3)))
+    run = make_queue().enqueue(etl | fan)
+    states = run.wait(timeout=budget(30))
+    assert all(state is TaskState.FINISHED for state in states.values()), states
+    assert run.result("etl.load") == {"source": "?", "count": 5, "total": 450}
+    assert run.result("fan.summarize")["files"] == 3
+    assert run.task("fan.process_file[2]").map_index == 2

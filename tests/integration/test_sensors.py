@@ -16,7 +16,7 @@ from fairque import AsyncWorker, Pipeline, TaskState, Worker
 from fairque.monitoring.metrics import OUTCOMES, outcome_label
 from fairque.queue.results import FailOutcome, FinishOutcome
 from fairque.tasks import run_in_process
-from tests.integration import dynamic_tasks as dt
+from tests.integration import control_tasks as dt
 from tests.timing import budget, wait_until
 
 from .conftest import ConfigFactory, QueueFactory, background_worker

@@ -47,10 +47,14 @@ def test_the_repository_dags_load_without_problems() -> None:
         "fan_out_in",
         "file_sensor",
         "flow_control_py",
+        "mapped_fanout",
+        "mapped_fanout_py",
         "nightly_report",
         "orders_etl",
         "orders_etl_py",
         "task_groups",
+        "taskflow_chain",
+        "taskflow_chain_py",
     ]
     assert all(f.endswith((".yaml", ".py")) for f in bag.files)
     assert bag.get("nightly_report").schedule == "*/5 * * * *"

@@ -376,6 +376,10 @@ def _full_task() -> TaskRecord:
         xcom_pulls=["in"],
         branch=True,
         sensor={"poke_interval_seconds": 1, "timeout_seconds": 9, "soft_fail": True},
+        expand={"item": {"__fairque_from__": {"task": "listing", "key": "k", "path": None}}},
+        max_map_length=50,
+        map_index=3,
+        map_count=7,
     )
 
 
@@ -444,6 +448,8 @@ PUSHED_FIELDS = {
     "xcom_pulls",
     "branch",
     "sensor",
+    "expand",
+    "max_map_length",
 }
 
 

@@ -251,3 +251,26 @@ def test_renders_name_branch_and_sensor_tasks(tmp_path: Path) -> None:
     mermaid = to_mermaid(graph_view(dag))
     assert "branch · tests.unit.branch_tasks:route" in mermaid
     assert "sensor · tests.unit.sample_tasks:add" in mermaid
+
+
+def test_references_inside_a_group_name_their_siblings(tmp_path: Path) -> None:
+    body = """\
+groups:
+  etl:
+    tasks:
+      fetch: {callable: 'tests.unit.sample_tasks:add', args: [1, 2]}
+      double: {callable: 'tests.unit.sample_tasks:add', args: [{from: fetch}, 3]}
+tasks:
+  report: {callable: 'tests.unit.sample_tasks:add', args: [{from: etl.double}]}
+"""
+    file = _yaml(tmp_path, body)
+    assert validate_dag_file(file, ["tests"]) == []
+    (dag,) = load_dag_file(file, ["tests"]).dags
+    assert set(dag.pipeline.edges) == {("etl.fetch", "etl.double"), ("etl.double", "report")}
+    from fairque.tasks import run_in_process
+
+    assert run_in_process(dag.pipeline_for()).results == {
+        "etl.fetch": 3,
+        "etl.double": 6,
+        "report": 6,
+    }

@@ -5,10 +5,11 @@ A group has ``tasks`` (named inside it), optional nested ``groups``, ``default_a
 an outer one, any group over the DAG's ``default_args``), ``depends_on`` (tasks or
 groups its roots wait for) and a ``description``. Its tasks are named
 ``<group>.<task>`` (``ingest.fetch``; nested: ``ingest.raw.fetch``). Inside a group a
-``depends_on`` name is looked up in the group first, then in each enclosing group, then
-at the top. A group is a dependency as a whole: ``depends_on: [ingest]`` or the flow
-``ingest >> report`` puts every *leaf* of ``ingest`` (a member with no downstream member)
-before every *root* of ``report`` (a member with no upstream member).
+``depends_on`` name (and a ``{from: name}`` reference) is looked up in the group first,
+then in each enclosing group, then at the top. A group is a dependency as a whole:
+``depends_on: [ingest]`` or the flow ``ingest >> report`` puts every *leaf* of
+``ingest`` (a member with no downstream member) before every *root* of ``report`` (a
+member with no upstream member).
 
 :func:`flatten` rewrites a document into the form without groups that the checks of
 :mod:`fairque.dag.validate` and the loader read: every task under ``tasks`` by its full
@@ -25,7 +26,9 @@ from typing import Any
 
 import yaml
 
+from fairque.core.refs import is_yaml_ref
 from fairque.core.schemas import did_you_mean
+from fairque.dag.references import ARGUMENT_KEYS
 
 Path_ = tuple[str | int, ...]
 Edge = tuple[str, str]
@@ -138,6 +141,9 @@ class _Walker:
         """Rewrite every depends_on to full names; a task or group depending on a group
         that contains it is a cycle."""
         for full, (spec, path, scope) in self.tasks.items():
+            for section in ARGUMENT_KEYS:  # {from: name} references, looked up the same way
+                if scope and section in spec:
+                    spec[section] = self._references(spec[section], scope)
             deps = spec.get("depends_on")
             if isinstance(deps, list):
                 spec["depends_on"] = [
@@ -179,6 +185,16 @@ class _Walker:
                             f"of this DAG{did_you_mean(dep, known)}",
                         )
                     )
+
+    def _references(self, value: Any, scope: str) -> Any:
+        """``value`` with every ``{from: name}`` naming its task by full name."""
+        if isinstance(value, dict):
+            if is_yaml_ref(value) and isinstance(value.get("from"), str):
+                return {**value, "from": self.lookup(value["from"], scope)}
+            return {k: self._references(v, scope) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._references(v, scope) for v in value]
+        return value
 
     def flat_root(self) -> yaml.Node | None:
         """A node tree matching the flat data: the top level as it is, ``tasks`` holding

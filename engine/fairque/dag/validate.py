@@ -34,6 +34,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
+from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
 from fairque.dag.shorthands import expand_shorthands, shorthand_problems
 from fairque.queue.runs import task_id_problem
 
@@ -310,9 +311,9 @@ def _flow_problem(
 
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
-    """Every (upstream, downstream) edge between known tasks, from depends_on and flow;
-    a group stands for its leaves upstream and its roots downstream (see
-    :mod:`fairque.dag.groups`)."""
+    """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
+    references to return values (``{from: task}``); a group stands for its leaves
+    upstream and its roots downstream (see :mod:`fairque.dag.groups`)."""
     tasks = _tasks(data)
     groups = group_specs(data)
     known = {*tasks, *groups}
@@ -328,6 +329,7 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
         for upstream in _string_list(spec.get("depends_on"))
         if upstream in known
     }
+    links |= reference_edges(tasks)
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
@@ -335,6 +337,12 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
             continue
         links |= {(a, b) for a, b in flow.edges if a in known and b in known}
     return expand(links, groups, tasks) if groups else links
+
+
+def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """``{from: ...}`` references to unknown tasks, and malformed ``expand`` (see
+    :mod:`fairque.dag.references`); cycles they close are :func:`cycle_problems`'."""
+    return [_problem(file, root, path, text) for path, text in reference_problems(_tasks(data))]
 
 
 def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -454,6 +462,23 @@ def branch_target_problems(
     return problems
 
 
+def expand_type_check(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """``expand`` over a task whose callable declares a return type that is not a list
+    (callables that break the import rule are :func:`callable_problems`')."""
+    tasks = _tasks(data)
+
+    def function_of(name: str) -> object:
+        path = tasks[name].get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        return None if isinstance(found, ImportProblem) else found
+
+    return [
+        _problem(file, root, path, text) for path, text in expand_type_problems(tasks, function_of)
+    ]
+
+
 def document_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
 ) -> list[Problem]:
@@ -474,10 +499,12 @@ def document_problems(
     problems += [
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
+        *reference_check(file, data, root),
         *flow_problems(file, data, root),
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
         *callable_problems(file, data, root, allowed),
+        *expand_type_check(file, data, root, allowed),
         *branch_target_problems(file, data, root, allowed),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
@@ -526,6 +553,7 @@ __all__ = [
     "json_pointer",
     "name_problems",
     "problems_of",
+    "reference_check",
     "schema_check",
     "setting_problems",
     "task_id_problems",
