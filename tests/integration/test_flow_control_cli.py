@@ -107,3 +107,9 @@ def test_groups_hold_taskflow_chains_and_mapped_tasks_on_a_worker(
     assert run.result("etl.load") == {"source": "?", "count": 5, "total": 450}
     assert run.result("fan.summarize")["files"] == 3
     assert run.task("fan.process_file[2]").map_index == 2
+    alone = make_queue().enqueue(etl)  # a group is a run of its own
+    assert alone.wait(timeout=budget(30)) == {
+        "etl.extract": TaskState.FINISHED,
+        "etl.transform": TaskState.FINISHED,
+        "etl.load": TaskState.FINISHED,
+    }

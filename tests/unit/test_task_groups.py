@@ -132,6 +132,7 @@ def test_python_task_group_builds_the_same_graph() -> None:
         "other", st.add(5).with_options(task_id="x") >> st.add(6).with_options(task_id="y")
     )
     assert set((given >> report).nodes) == {"other.x", "other.y", "report"}
+    assert DAG(dag_id="just_a_group", pipeline=given).task_names == ["other.x", "other.y"]
 
 
 def test_task_group_bad_input() -> None:

@@ -302,8 +302,8 @@ class DAG:
     def __post_init__(self) -> None:
         self._check_fields()
         pipeline = self.pipeline
-        if isinstance(pipeline, Task):
-            pipeline = Pipeline.of(pipeline)
+        if isinstance(pipeline, Task) or hasattr(pipeline, "__fairque_pipeline__"):
+            pipeline = Pipeline.of(pipeline)  # a Task, or a TaskGroup
         if not isinstance(pipeline, Pipeline):
             raise DagError(
                 f"DAG {self.dag_id!r}: pipeline must be a Pipeline or a Task "

@@ -190,6 +190,10 @@ class TaskGroup:
     def __fairque_pipeline__(self) -> Pipeline:
         return self.pipeline
 
+    def __fairque_run__(self) -> Pipeline:
+        """What ``queue.enqueue(group)`` runs: the group's pipeline."""
+        return self.pipeline
+
     @property
     def roots(self) -> tuple[str, ...]:
         """Members with no upstream member."""
