@@ -318,7 +318,8 @@ def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunIn
 
 
 def run_table(info: RunInfo) -> Table:
-    """A run's tasks with state, attempts, duration and error."""
+    """A run's tasks with state (``skipped`` and ``upstream_failed`` for those CANCELED
+    tasks, see TaskRecord.display_state), attempts, duration and error."""
     table = Table(
         "task", "state", "attempts", "duration", "error", title=f"{info.run_id}: {info.state}"
     )
@@ -328,7 +329,8 @@ def run_table(info: RunInfo) -> Table:
             continue
         duration = f"{task.duration:.2f} s" if task.duration is not None else ""
         error = task.error.get("message", "") if task.error else ""
-        table.add_row(name, str(task.state), str(task.attempts), duration, error[:80])
+        attempts = f"{task.attempts} ({task.pokes} pokes)" if task.pokes else str(task.attempts)
+        table.add_row(name, str(task.display_state), attempts, duration, error[:80])
     return table
 
 
@@ -386,10 +388,12 @@ def test_dag(
         )
     for name in (n for t in dag.task_names for n in (*result.instances(t), t)):
         state = result.states.get(name)
+        record = result.tasks.get(name)
+        shown = record.display_state if record is not None else state
         attempts = result.attempts.get(name, 0)
         tries = f" (attempt {attempts})" if attempts > 1 else ""
         detail = result.errors.get(name) or json.dumps(result.results.get(name))
-        console.print(f"{name}: [bold]{state}[/bold]{tries} {detail}", highlight=False)
+        console.print(f"{name}: [bold]{shown}[/bold]{tries} {detail}", highlight=False)
         errors = result.attempt_errors.get(name, [])
         earlier = errors if state is TaskState.FINISHED else errors[:-1]  # last: shown above
         for number, error in enumerate(earlier, 1):

@@ -52,6 +52,7 @@ from fairque.core.fields import Setter as Setter
 from fairque.core.fields import to_json as to_json
 from fairque.core.imports import parse_import_path
 from fairque.core.refs import is_marker
+from fairque.core.sensors import check_sensor
 
 MAX_ID_LENGTH = 200
 DEFAULT_MAX_MAP_LENGTH = 1024
@@ -108,8 +109,13 @@ TriggerRule = Literal[
     "one_success",
     "one_failed",
     "none_failed",
+    "none_failed_min_one_success",
+    "always",
+    "all_skipped",
+    "none_skipped",
 ]
-"""When a task with upstreams may run (as in Airflow); ``all_success`` is the default."""
+"""When a task with upstreams may run (as in Airflow); ``all_success`` is the default.
+The table of what each means is in :mod:`fairque.tasks.rules`."""
 
 TRIGGER_RULES: tuple[TriggerRule, ...] = get_args(TriggerRule)
 """Every trigger rule, in declaration order."""
@@ -237,6 +243,12 @@ def _check_trigger_rule(value: Any, name: str) -> Any:
     return value
 
 
+def _check_bool(value: Any, name: str) -> Any:
+    if not isinstance(value, bool):
+        raise TaskError(f"{name} must be true or false, not {shorten(value)}")
+    return value
+
+
 _T = TypeVar("_T", bound="Task")
 _USER = Setter.TASK | Setter.OPTIONS
 _ANYWHERE = _USER | Setter.DECORATOR | Setter.YAML
@@ -298,6 +310,18 @@ class Task:
         None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
     )
     xcom_pulls: list[str] = option([], setters=_ANYWHERE, codec=JSON, sparse=True)
+    branch: bool = option(
+        False, setters=_USER | Setter.YAML, codec=BOOL, check=_check_bool, sparse=True
+    )
+    """A branch task (``@branch``, YAML ``branch: true``): its function returns the name
+    (or list of names) of the direct downstream tasks to follow; the others are
+    skipped (see :mod:`fairque.tasks.branching`)."""
+    sensor: dict[str, Any] | None = option(
+        None, setters=_USER | Setter.YAML, codec=JSON, check=check_sensor
+    )
+    """A sensor task (``@sensor``, YAML ``sensor: {...}``): ``poke_interval_seconds``,
+    ``timeout_seconds`` (from its first poke) and ``soft_fail``; its function returning
+    False (or None) means "not yet" (see :mod:`fairque.core.sensors`)."""
     expand: dict[str, Any] = option(
         {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_expand, sparse=True
     )
@@ -459,6 +483,13 @@ class TaskRecord(Task):
     upstream_failed: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
     """CANCELED because an upstream failed (Airflow's ``upstream_failed``): counts as
     failed for its own dependents' trigger rules; other cancels count as skipped."""
+    skipped: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+    """CANCELED as *skipped* (Airflow's ``skipped``): by its trigger rule, by a branch
+    that did not choose it, or by a sensor's ``soft_fail``; not by hand."""
+    first_poke_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    """A sensor's first "not yet" poke (its timeout counts from there)."""
+    pokes: int = option(0, setters=Setter.QUEUE, codec=INT)
+    """How many times a sensor said "not yet" (those pokes are not attempts)."""
     map_index: int | None = option(None, setters=Setter.QUEUE, codec=OPT_INT)
     """An instance of a mapped task: its index in the list mapped over (its name is
     ``name[index]``); None for any other task."""
@@ -479,6 +510,17 @@ class TaskRecord(Task):
     def with_state(self, state: TaskState) -> TaskRecord:
         """A copy in another state."""
         return replace(self, state=state)
+
+    @property
+    def display_state(self) -> str | None:
+        """The state as shown (``run show``, renders, JSON ``outcome``): ``skipped`` and
+        ``upstream_failed`` for those CANCELED tasks, else the state's value."""
+        if self.state is TaskState.CANCELED:
+            if self.upstream_failed:
+                return "upstream_failed"
+            if self.skipped:
+                return "skipped"
+        return None if self.state is None else self.state.value
 
 
 TASK_FIELDS: tuple[FieldSpec, ...] = tuple(field_spec(f) for f in fields(TaskRecord))

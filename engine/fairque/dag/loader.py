@@ -27,7 +27,9 @@ from fairque.core import refs
 from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
 from fairque.core.models import Setter, Task, task_fields
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
+from fairque.dag.groups import flatten, group_specs
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
+from fairque.dag.shorthands import expand_shorthands
 from fairque.dag.validate import (
     Problem,
     callable_report,
@@ -261,19 +263,23 @@ def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("
     ``default_args``, then the task's own keys; its decorator ``depends_on`` is ignored
     (the DAG file alone says what runs after what).
     """
+    data = flatten(expand_shorthands(data), None).data  # external_dag; groups as prefixed tasks
+    groups = group_specs(data)
     tenant = str(data.get("tenant", "default"))
     defaults = dict(data.get("default_args") or {})
     nodes: dict[str, Task] = {}
     info: dict[str, TaskInfo] = {}
     for name, spec in data["tasks"].items():
         target = import_callable(spec["callable"], allowed)
+        if groups and "depends_on" in spec:  # a group's edges come from graph_edges
+            spec = {**spec, "depends_on": [d for d in spec["depends_on"] if d not in groups]}
         nodes[name], info[name] = _template(name, spec, target, defaults, tenant)
     edges = graph_edges(data)
     heads = tuple(n for n in nodes if not any(b == n for _, b in edges))
     tails = tuple(n for n in nodes if not any(a == n for a, _ in edges))
     return DAG(
         dag_id=data["dag_id"],
-        pipeline=Pipeline(nodes, frozenset(edges), heads, tails),
+        pipeline=Pipeline(nodes, frozenset(edges), heads, tails, frozenset(groups)),
         description=data.get("description", ""),
         schedule=data.get("schedule"),
         timezone=data.get("timezone", "UTC"),

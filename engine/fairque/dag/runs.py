@@ -84,7 +84,8 @@ def trigger(
 
 def dag_snapshot(dag: DAG) -> dict[str, Any]:
     """The DAG's structure as a run keeps it: tasks in order with their callables and
-    trigger rules, edges, params, and ``version``, the first 16 hex digits of the SHA-256
+    trigger rules, edges, task groups, branch and sensor tasks (``kinds``), params, and
+    ``version``, the first 16 hex digits of the SHA-256
     of its file (of this structure when the file cannot be read)."""
     snapshot: dict[str, Any] = {
         "dag_id": dag.dag_id,
@@ -96,6 +97,8 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
             for name, task in dag.pipeline.nodes.items()
         },
         "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],
+        "groups": sorted(dag.pipeline.groups),
+        "kinds": task_kinds(dag),
         "params": {name: spec.to_dict() for name, spec in dag.params.items()},
     }
     try:
@@ -106,6 +109,15 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
         content = json.dumps(snapshot, sort_keys=True, default=str).encode()
     snapshot["version"] = hashlib.sha256(content).hexdigest()[:16]
     return snapshot
+
+
+def task_kinds(dag: DAG) -> dict[str, str]:
+    """``branch`` or ``sensor`` for the tasks that are one (renders name them)."""
+    kinds = {}
+    for name, task in dag.pipeline.nodes.items():
+        if task.branch or task.sensor is not None:
+            kinds[name] = "branch" if task.branch else "sensor"
+    return kinds
 
 
 def _mapped(dag: DAG, name: str, task: TaskRecord | None, run: RunInfo | None) -> str | None:
@@ -145,6 +157,8 @@ def graph_view(
     names = dag.task_names
     labels = {name: task.func or "" for name, task in dag.pipeline.nodes.items()}
     edges = sorted(dag.pipeline.edges)
+    groups = sorted(dag.pipeline.groups)
+    kinds = task_kinds(dag)
     if run is not None and run.dag_id != dag.dag_id:
         owner = f"of DAG {run.dag_id!r}" if run.dag_id else "of a pipeline, not of a DAG"
         raise DagError(f"run {run.run_id} is {owner}; render it with its own DAG")
@@ -153,6 +167,12 @@ def graph_view(
         names = list(snapshot["tasks"])
         labels = {name: func or "" for name, func in snapshot["callables"].items()}
         edges = sorted((a, b) for a, b in snapshot["edges"])
+        groups = list(snapshot.get("groups", []))
+        kinds = dict(snapshot.get("kinds", {}))
+    labels = {
+        name: f"{kinds[name]} · {label}" if name in kinds else label
+        for name, label in labels.items()
+    }
     nodes = []
     for name in names:
         task = run.tasks.get(name) if run is not None else None
@@ -165,6 +185,7 @@ def graph_view(
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=error,
+                outcome=task.display_state if task is not None else None,
                 mapped=_mapped(dag, name, task, run),
             )
         )
@@ -181,7 +202,7 @@ def graph_view(
             if e["kind"] == "pull"
         ]
         xcom = list({(x.producer, x.consumer, x.key): x for x in xcom}.values())
-    return GraphView(title, nodes, edges, xcom)
+    return GraphView(title, nodes, edges, xcom, groups)
 
 
 def _drawn(name: str, names: list[str]) -> str:

@@ -23,7 +23,9 @@ from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
 from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
+from fairque.dag.branching import branch_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
+from fairque.dag.groups import expand, flatten, group_specs
 from fairque.dag.model import (
     PARAM_TYPES,
     RUN_CALLBACKS,
@@ -33,6 +35,7 @@ from fairque.dag.model import (
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
 from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
+from fairque.dag.shorthands import expand_shorthands, shorthand_problems
 from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
@@ -233,14 +236,29 @@ def task_id_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     return [_problem(file, root, ("tasks", name), text) for name, text in found if text]
 
 
+def _known(data: Any) -> set[str]:
+    """The names a dependency or a flow may use: tasks and (flattened) groups."""
+    return {*_tasks(data), *group_specs(data)}
+
+
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
-    """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
+    """``depends_on`` entries naming no task (or group) of the DAG, and tasks depending
+    on themselves."""
     tasks = _tasks(data)
     depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
     return [
-        _problem(file, root, ("tasks", name, "depends_on", i), text)
-        for name, i, text in dag_dependency_problems(depends_on, tasks)
+        _problem(file, root, ("tasks", name, "depends_on", i), _or_group(data, text))
+        for name, i, text in dag_dependency_problems(depends_on, _known(data))
     ]
+
+
+def _or_group(data: Any, text: str) -> str:
+    """A message about an unknown task, saying "task or group" in a DAG with groups."""
+    if not group_specs(data):
+        return text
+    return text.replace(
+        "which is not a task of this DAG", "which is not a task or group of this DAG"
+    )
 
 
 def flows(data: Any) -> list[tuple[Path_, str]]:
@@ -256,7 +274,7 @@ def flows(data: Any) -> list[tuple[Path_, str]]:
 def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """Flow expressions that do not parse (at the column where they broke, within the
     file when the string sits on one line) or that name unknown tasks."""
-    tasks = _tasks(data)
+    tasks = _known(data)
     problems = []
     for path, text in flows(data):
         try:
@@ -270,8 +288,11 @@ def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
                     file,
                     root,
                     path,
-                    f"flow names {name!r}, which is not a task of this DAG"
-                    f"{did_you_mean(name, tasks)}",
+                    _or_group(
+                        data,
+                        f"flow names {name!r}, which is not a task of this DAG"
+                        f"{did_you_mean(name, tasks)}",
+                    ),
                 )
             )
     return problems
@@ -291,22 +312,31 @@ def _flow_problem(
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
     """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
-    references to return values (``{from: task}``)."""
+    references to return values (``{from: task}``); a group stands for its leaves
+    upstream and its roots downstream (see :mod:`fairque.dag.groups`)."""
     tasks = _tasks(data)
-    edges = {
+    groups = group_specs(data)
+    known = {*tasks, *groups}
+    links = {
         (upstream, name)
         for name, spec in tasks.items()
         for upstream in _string_list(spec.get("depends_on"))
-        if upstream in tasks
+        if upstream in known
     }
-    edges |= reference_edges(tasks)
+    links |= {
+        (upstream, name)
+        for name, spec in groups.items()
+        for upstream in _string_list(spec.get("depends_on"))
+        if upstream in known
+    }
+    links |= reference_edges(tasks)
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
         except FlowSyntaxError:
             continue
-        edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
-    return edges
+        links |= {(a, b) for a, b in flow.edges if a in known and b in known}
+    return expand(links, groups, tasks) if groups else links
 
 
 def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -411,6 +441,27 @@ def callable_problems(
     return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
+def branch_target_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """Branch tasks without downstream tasks, or whose function returns a literal name
+    that is not one of its direct downstream tasks (see :mod:`fairque.dag.branching`)."""
+    edges = graph_edges(data)
+    problems = []
+    for name, spec in _tasks(data).items():
+        if spec.get("branch") is not True:
+            continue
+        path = spec.get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        function = None if isinstance(found, ImportProblem) else found
+        downstream = {b for a, b in edges if a == name}
+        problems += [
+            _problem(file, root, ("tasks", name, "branch"), text)
+            for text in branch_problems(name, function, downstream)
+        ]
+    return problems
+
+
 def expand_type_check(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
 ) -> list[Problem]:
@@ -434,10 +485,18 @@ def document_problems(
     """Every problem of one parsed YAML DAG document, in file order."""
     if data is None:
         return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
+    shorthands = [_problem(file, root, path, text) for path, text in shorthand_problems(data)]
+    data = expand_shorthands(data)  # external_dag: its callable and kwargs
+    flat = flatten(data, root)  # task groups as prefixed tasks, nodes kept
     problems = [
+        *shorthands,
         *duplicate_keys(file, root),
         *schema_check(file, data, root),
         *name_problems(file, data, root),
+        *(_problem(file, root, path, text) for path, text in flat.problems),
+    ]
+    data, root = flat.data, flat.root
+    problems += [
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
         *reference_check(file, data, root),
@@ -446,6 +505,7 @@ def document_problems(
         *setting_problems(file, data, root),
         *callable_problems(file, data, root, allowed),
         *expand_type_check(file, data, root, allowed),
+        *branch_target_problems(file, data, root, allowed),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
@@ -478,6 +538,7 @@ def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
 __all__ = [
     "MAX_NODES",
     "Problem",
+    "branch_target_problems",
     "callable_problems",
     "callable_report",
     "cycle_problems",

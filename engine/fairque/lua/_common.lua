@@ -156,6 +156,18 @@ local function decide(rule, total, finished, failed, canceled)
     if failed > 0 then return 'run' elseif done == total then return 'skipped' end
   elseif rule == 'none_failed' then
     if failed > 0 then return 'upstream_failed' elseif done == total then return 'run' end
+  elseif rule == 'none_failed_min_one_success' then
+    if failed > 0 then return 'upstream_failed' end
+    if done == total then
+      if finished > 0 then return 'run' end
+      return 'skipped'
+    end
+  elseif rule == 'always' then
+    return 'run'
+  elseif rule == 'all_skipped' then
+    if finished + failed > 0 then return 'skipped' elseif canceled == total then return 'run' end
+  elseif rule == 'none_skipped' then
+    if canceled > 0 then return 'skipped' elseif done == total then return 'run' end
   else -- all_success
     if failed > 0 then return 'upstream_failed' end
     if canceled > 0 then return 'skipped' elseif finished == total then return 'run' end
@@ -187,6 +199,8 @@ local function rule_error(tkey, rule, cause, why)
   if cause == 'upstream_failed' then
     kind = 'UpstreamFailed'
     redis.call('HSET', tkey, 'upstream_failed', '1')
+  else
+    redis.call('HSET', tkey, 'skipped', '1')
   end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind,
     message = why .. ', so trigger rule ' .. (rule or 'all_success') ..

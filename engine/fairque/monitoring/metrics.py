@@ -5,7 +5,8 @@ counts outcomes and lease reclaims and records task durations and per-user waits
 queue it also exports queue depths, read from ``get_stats()`` on every scrape. Metrics
 live in the instance's own registry, served by :meth:`WorkerMetrics.serve`::
 
-    fairque_tasks_total{outcome}            finished, failed, canceled, retried, lease_lost
+    fairque_tasks_total{outcome}            finished, failed, canceled, retried, poked
+                                            (a sensor's "not yet"), lease_lost
     fairque_task_duration_seconds           histogram of run durations
     fairque_lease_reclaims_total{result}    requeued, failed
     fairque_task_wait_seconds{user}         histogram, enqueue (or due time) to start
@@ -36,7 +37,7 @@ except ImportError as e:  # the message `fairque worker --metrics-port` shows
 
 from fairque.core.errors import FairQueueError, LeaseLostError
 from fairque.core.models import TaskRecord, TaskState
-from fairque.queue.results import Settled
+from fairque.queue.results import FinishOutcome, Settled
 from fairque.worker.runtime import Outcome, WorkerObserver
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ DURATION_BUCKETS = (
     INF,
 )
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, INF)
-OUTCOMES = ("finished", "failed", "canceled", "retried", "lease_lost")
+OUTCOMES = ("finished", "failed", "canceled", "retried", "poked", "lease_lost")
 DEPTH_STATES = (TaskState.QUEUED, TaskState.STARTED, TaskState.DEFERRED, TaskState.SCHEDULED)
 
 
@@ -95,7 +96,7 @@ def outcome_label(result: Settled) -> str:
     if isinstance(result, LeaseLostError):
         return "lease_lost"
     if result.state is TaskState.SCHEDULED:
-        return "retried"
+        return "poked" if isinstance(result, FinishOutcome) else "retried"  # sensor: not yet
     return str(result.state)
 
 

@@ -333,6 +333,8 @@ class WorkerCore:
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:
                 self.processed += 1
+            elif result.state is TaskState.SCHEDULED and outcome.ok:
+                pass  # a sensor's poke said "not yet"
             elif result.state is not TaskState.CANCELED or not outcome.ok:
                 self.failed += 1
         del self.pending[: len(results)]
