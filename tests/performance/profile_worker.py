@@ -8,6 +8,8 @@ through ``uvx``; nothing is added to the project). The worker's CPU time (from
 ``/proc``) is divided by the tasks drained, and split by py-spy's samples into the parts
 of :data:`CATEGORIES` (each sample goes to the first category one of its frames matches).
 
+The samples are kept in ``benchmarks/profile/worker.raw`` (collapsed stacks).
+
 Push path: ``--pushes`` one-at-a-time pushes under cProfile in this process, and the
 server's side from ``INFO commandstats`` (microseconds per EVALSHA), so client encoding
 and script time can be told apart.
@@ -77,15 +79,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def child_pid(pid: int) -> int:
-    """The worker py-spy started (its only child)."""
+def worker_pid(pid: int) -> int:
+    """The worker that py-spy (started by uvx, itself under ``pid``) runs."""
     deadline = Deadline(30)
     while not deadline.passed:
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        if children.exists() and (text := children.read_text().split()):
-            return int(text[0])
+        for found in descendants(pid):
+            if b"fairque.cli.app" in Path(f"/proc/{found}/cmdline").read_bytes():
+                return found
         time.sleep(POLL_SECONDS)
     raise TimeoutError("py-spy did not start the worker")
+
+
+def descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = task / "children"
+        for child in children.read_text().split() if children.exists() else []:
+            out += [int(child), *descendants(int(child))]
+    return out
 
 
 def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> None:
@@ -94,18 +105,21 @@ def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> 
     system = FairqueSystem(url, Launcher(folder, url))
     system.fill("bench", tasks, body=body)
     raw = folder / "worker.raw"
-    argv = ["uvx", "py-spy", "record", "-r", str(rate), "--format", "raw", "-o", str(raw)]
+    argv = ["uvx", "py-spy", "record", "--nonblocking", "-r", str(rate)]
+    argv += ["--format", "raw", "-o", str(raw)]
     env = {**os.environ, URL_ENV: url, "PYTHONPATH": str(REPO_ROOT)}
     spy = subprocess.Popen(
         [*argv, "--", *system.worker_argv()], cwd=REPO_ROOT, env=env, start_new_session=True
     )
-    worker = child_pid(spy.pid)
+    worker = worker_pid(spy.pid)
     while system.remaining() > tasks - 200:  # start-up and imports are not counted
         time.sleep(POLL_SECONDS)
+    client.config_resetstat()
     left0, cpu0, t0 = system.remaining(), cpu_seconds(worker), time.perf_counter()
     while system.remaining() > tasks // 10:
         time.sleep(0.05)
     left1, cpu1, t1 = system.remaining(), cpu_seconds(worker), time.perf_counter()
+    commands = client.info("commandstats")
     spy.send_signal(signal.SIGINT)
     spy.wait(60)
     os.killpg(spy.pid, signal.SIGKILL)
@@ -115,6 +129,12 @@ def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> 
         f"worker, {body} body: {done} tasks in {t1 - t0:.2f} s = {done / (t1 - t0):,.0f}/s; "
         f"worker CPU {cpu1 - cpu0:.2f} s = {per_task:,.0f} us per task"
     )
+    for name, stat in sorted(commands.items(), key=lambda kv: -kv[1]["usec"]):
+        if stat["calls"] >= done // 20:
+            print(
+                f"  server: {name.removeprefix('cmdstat_')} {stat['calls'] / done:.2f} calls per "
+                f"task, {stat['usec_per_call']:.0f} us per call"
+            )
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -159,14 +179,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--pushes", type=int, default=5_000)
     parser.add_argument("--body", choices=BODIES, default=REDIS_BODY)
-    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--skip-worker", action="store_true")
+    parser.add_argument("--skip-push", action="store_true")
     args = parser.parse_args(argv)
-    with _server() as (url, _), tempfile.TemporaryDirectory() as folder:
+    folder = REPO_ROOT / "benchmarks" / "profile"
+    folder.mkdir(parents=True, exist_ok=True)
+    with _server() as (url, _):
         os.environ[URL_ENV] = url
         if not args.skip_worker:
-            profile_worker(url, args.tasks, args.body, args.rate, Path(folder))
-        profile_push(url, args.pushes, args.body)
+            profile_worker(url, args.tasks, args.body, args.rate, folder)
+        if not args.skip_push:
+            profile_push(url, args.pushes, args.body)
     return 0
 
 

@@ -596,11 +596,7 @@ def _parse_cancel(reply: Any, task_id: str) -> str:
 
 
 def _parse_tasks(reply: Any) -> list[TaskRecord]:
-    return [TaskRecord.from_hash(_pairs(flat)) for flat in reply]
-
-
-def _pairs(flat: Sequence[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+    return [TaskRecord.from_claim(flat) for flat in reply]
 
 
 def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
