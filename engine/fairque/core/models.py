@@ -330,6 +330,13 @@ class Task:
         if check_json:
             self._check_json()
 
+    def recheck(self) -> None:
+        """Check again what can change after construction, the contents of the task's
+        lists and dicts (a frozen Task's fields are checked when it is made): its
+        ``depends_on`` ids here; the JSON fields are checked when encoded (:meth:`to_hash`)."""
+        if self.depends_on:
+            _check_ids(self.depends_on, "depends_on")
+
     def _check_json(self) -> None:
         """The JSON check of the JSON-encoded fields (an empty list or dict is JSON)."""
         for name in _PUSHED_JSON:
