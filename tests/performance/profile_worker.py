@@ -5,14 +5,16 @@
 Worker: the queue is pre-filled with ``--tasks`` tasks, then ``fairque worker`` (one
 process, as the throughput scenario runs it) drains them under ``py-spy record`` (run
 through ``uvx``; nothing is added to the project). The worker's CPU time (from
-``/proc``) is divided by the tasks drained, and split by py-spy's samples into the parts
-of :data:`CATEGORIES` (each sample goes to the first category one of its frames matches).
+``/proc``, user and system) is divided by the tasks drained; the user part (Python) is
+split by py-spy's samples of the thread holding the GIL (``--gil``) into the parts of
+:data:`CATEGORIES` (each sample goes to the first category one of its frames matches).
 
 The samples are kept in ``benchmarks/profile/worker.raw`` (collapsed stacks).
 
-Push path: ``--pushes`` one-at-a-time pushes under cProfile in this process, and the
-server's side from ``INFO commandstats`` (microseconds per EVALSHA), so client encoding
-and script time can be told apart.
+Push path: ``--pushes`` one-at-a-time pushes in this process, the CPU of each part
+(making the Task, building the script call, running it), and the server's side from
+``INFO commandstats`` (microseconds per EVALSHA), so client encoding and script time can
+be told apart.
 
 The server is ``$FAIRQUE_BENCH_REDIS_URL`` (its database is FLUSHED) or a private
 embedded Valkey, as for ``run_benchmarks.py``.
@@ -22,16 +24,14 @@ from __future__ import annotations
 
 import argparse
 import collections
-import cProfile
 import os
-import pstats
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if __name__ == "__main__":  # run as a script: import the suite from the repository root
@@ -39,11 +39,12 @@ if __name__ == "__main__":  # run as a script: import the suite from the reposit
 
 import redis  # noqa: E402
 
+from fairque import Task  # noqa: E402
 from tests.performance.common import POLL_SECONDS, REPO_ROOT, Deadline  # noqa: E402
 from tests.performance.jobs import BODIES, REDIS_BODY, URL_ENV, plain_job  # noqa: E402
 from tests.performance.procs import Launcher  # noqa: E402
 from tests.performance.suite import _server  # noqa: E402
-from tests.performance.systems import FairqueSystem  # noqa: E402
+from tests.performance.systems import JOBS_MODULE, FairqueSystem  # noqa: E402
 
 # (category, substrings of a py-spy frame "function (file:line)"), first match wins
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
@@ -54,8 +55,16 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("settle arguments", ("settle_call", "settlement (", "settle (fairque/queue/calls.py")),
     ("redis-py: the worker's script calls", ("redis/",)),
     (
-        "thread hand-offs (pool, inbox, futures)",
-        ("threading.py", "queue.py", "futures/", "threads.py"),
+        "thread hand-offs (pool, inbox, wake-ups)",
+        (
+            "threading.py",
+            "queue.py",
+            "futures/",
+            "threads.py",
+            "._put (",
+            "_drain_wake",
+            "._sleep (",
+        ),
     ),
     (
         "running a task (hooks, context, capture)",
@@ -63,6 +72,8 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ),
 ]
 OTHER = "other (the loop, timers, logs, bookkeeping)"
+T = TypeVar("T")
+STEADY = ("Worker.run (", "DaemonPool._serve (")  # the loop and the task threads
 
 
 def classify(stack: str) -> str:
@@ -73,10 +84,11 @@ def classify(stack: str) -> str:
     return OTHER
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its threads (children not counted)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process and its threads (children not counted)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def worker_pid(pid: int) -> int:
@@ -84,7 +96,11 @@ def worker_pid(pid: int) -> int:
     deadline = Deadline(30)
     while not deadline.passed:
         for found in descendants(pid):
-            if b"fairque.cli.app" in Path(f"/proc/{found}/cmdline").read_bytes():
+            try:
+                argv = Path(f"/proc/{found}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:  # ended meanwhile (uvx's own steps)
+                continue
+            if b"python" in argv[0] and b"fairque.cli.app" in argv:
                 return found
         time.sleep(POLL_SECONDS)
     raise TimeoutError("py-spy did not start the worker")
@@ -105,11 +121,17 @@ def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> 
     system = FairqueSystem(url, Launcher(folder, url))
     system.fill("bench", tasks, body=body)
     raw = folder / "worker.raw"
-    argv = ["uvx", "py-spy", "record", "--nonblocking", "-r", str(rate)]
+    argv = ["uvx", "py-spy", "record", "--gil", "--nonblocking", "-r", str(rate)]
     argv += ["--format", "raw", "-o", str(raw)]
-    env = {**os.environ, URL_ENV: url, "PYTHONPATH": str(REPO_ROOT)}
+    path = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, URL_ENV: url, "PYTHONPATH": os.pathsep.join(path)}
     spy = subprocess.Popen(
-        [*argv, "--", *system.worker_argv()], cwd=REPO_ROOT, env=env, start_new_session=True
+        [*argv, "--", *system.worker_argv()],
+        cwd=REPO_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     worker = worker_pid(spy.pid)
     while system.remaining() > tasks - 200:  # start-up and imports are not counted
@@ -124,11 +146,13 @@ def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> 
     spy.wait(60)
     os.killpg(spy.pid, signal.SIGKILL)
     done = left0 - left1
-    per_task = (cpu1 - cpu0) / done * 1e6
+    user, system_cpu = ((b - a) / done * 1e6 for a, b in zip(cpu0, cpu1, strict=True))
     print(
         f"worker, {body} body: {done} tasks in {t1 - t0:.2f} s = {done / (t1 - t0):,.0f}/s; "
-        f"worker CPU {cpu1 - cpu0:.2f} s = {per_task:,.0f} us per task"
+        f"worker CPU per task: {user:,.0f} us user (Python) + {system_cpu:,.0f} us system "
+        "(the kernel: sockets, thread wake-ups)"
     )
+    per_task = user
     for name, stat in sorted(commands.items(), key=lambda kv: -kv[1]["usec"]):
         if stat["calls"] >= done // 20:
             print(
@@ -138,40 +162,52 @@ def profile_worker(url: str, tasks: int, body: str, rate: int, folder: Path) -> 
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack:
+        if any(root in stack for root in STEADY):  # not start-up and imports
             counts[classify(stack)] += int(count)
     total = sum(counts.values())
     for name, count in counts.most_common():
         print(f"  {name:48} {count / total:6.1%}  {per_task * count / total:6.0f} us/task")
+    print("  (the split of the user CPU: py-spy's samples of the thread holding the GIL)")
     system.close()
     client.close()
 
 
 def profile_push(url: str, pushes: int, body: str) -> None:
+    """One-at-a-time pushes in three parts, each timed alone (CPU of this process):
+    making the Task, building the script call, running it (redis-py and the socket)."""
     client = redis.Redis.from_url(url)
     client.flushdb()
-    system = FairqueSystem(url, Launcher(Path(tempfile.gettempdir()), url))
+    system = FairqueSystem(url, Launcher(REPO_ROOT / "benchmarks" / "profile", url))
+    queue = system.queue
     job, args = plain_job(body)
-    send = system.sender(job, "bench")
-    send(*args)  # loads the script
+    func = f"{JOBS_MODULE}:{job}"
+
+    def make() -> Task:
+        return Task.create("bench", func=func, args=list(args))
+
+    queue.push(make())  # loads the script
+    tasks, create = _timed(pushes, make)
+    calls, build = _timed(pushes, lambda i: queue.calls.push_one(tasks[i]), indexed=True)
     client.config_resetstat()
-    profiler = cProfile.Profile()
     started = time.perf_counter()
-    profiler.enable()
-    for _ in range(pushes):
-        send(*args)
-    profiler.disable()
+    _, run = _timed(pushes, lambda i: queue.run_script(calls[i]), indexed=True)
     wall = (time.perf_counter() - started) / pushes * 1e6
-    stats = client.info("commandstats")
-    evalsha = stats.get("cmdstat_evalsha", {})
-    server = float(evalsha.get("usec_per_call", 0.0))
+    server = float(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
     print(
-        f"push, {body} body: {pushes / (wall * pushes / 1e6):,.0f}/s, {wall:.0f} us per push, "
-        f"of which the script runs {server:.0f} us on the server (INFO commandstats)"
+        f"push, {body} body, {pushes} one at a time: CPU per push {create:.0f} us making the "
+        f"Task + {build:.0f} us building the script call + {run:.0f} us running it (redis-py, "
+        f"socket); the call takes {wall:.0f} us of wall time, of which the script runs "
+        f"{server:.0f} us on the server (INFO commandstats)"
     )
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
     system.close()
     client.close()
+
+
+def _timed(count: int, step: Callable[..., T], indexed: bool = False) -> tuple[list[T], float]:
+    """The results of ``count`` steps, and the CPU microseconds per step."""
+    began = time.process_time()
+    out = [step(i) if indexed else step() for i in range(count)]
+    return out, (time.process_time() - began) / count * 1e6
 
 
 def main(argv: Sequence[str] | None = None) -> int:
