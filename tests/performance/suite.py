@@ -34,7 +34,17 @@ from tests.performance.context import Bench
 from tests.performance.jobs import BODIES, URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
-from tests.performance.scenarios import ceiling, dag, enqueue, fairness, latency, memory, throughput
+from tests.performance.scenarios import (
+    ceiling,
+    dag,
+    dashboard,
+    durability,
+    enqueue,
+    fairness,
+    latency,
+    memory,
+    throughput,
+)
 from tests.performance.systems import FairqueSystem, System
 
 BENCH_URL_ENV = "FAIRQUE_BENCH_REDIS_URL"
@@ -84,6 +94,16 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "dashboard",
+        "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
+        fairque_only=dashboard.run,
+    ),
+    Scenario(
+        "durability",
+        "durability async vs replicated through Sentinel (a master and a replica)",
+        fairque_only=durability.run,
+    ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
 
