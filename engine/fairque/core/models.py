@@ -436,15 +436,15 @@ class Task:
         """A record from the flat HGETALL reply of a script (a claim), trusted as written
         by the scripts: decoded without the field checks, which :meth:`from_hash` runs
         (push checked every field; a worker decodes thousands of these a second)."""
-        names = _names_of(cls)
-        values: dict[str, Any] = {}
+        names, plain, factories = _defaults_of(cls)
+        values = dict(plain)
         for i in range(0, len(flat), 2):
             spec = _BY_NAME.get(flat[i])
             if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(flat[i + 1])
-        for name, default in _DEFAULTS:
-            if name not in values and name in names:
-                values[name] = default() if callable(default) else default
+        for name, factory in factories:
+            if name not in values:
+                values[name] = factory()
         made = object.__new__(cls)
         made.__dict__.update(values)
         return made
@@ -525,9 +525,20 @@ _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
 _PUSHED_JSON = tuple(spec.name for spec in _PUSHED if spec.codec is JSON)
-_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
-    (f.name, f.default_factory if f.default is MISSING else f.default) for f in fields(TaskRecord)
-)
+_DEFAULTS_OF: dict[type, tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]] = {}
+
+
+def _defaults_of(
+    cls: type[Task],
+) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]:
+    """The field names of ``cls``, its plain defaults and its default factories (once)."""
+    found = _DEFAULTS_OF.get(cls)
+    if found is None:
+        plain = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        factories = [(f.name, f.default_factory) for f in fields(cls) if f.default is MISSING]
+        factories = [(name, factory) for name, factory in factories if factory is not MISSING]
+        found = _DEFAULTS_OF[cls] = (_names_of(cls), plain, factories)
+    return found
 
 
 _NAMES_OF: dict[type, frozenset[str]] = {}
