@@ -31,7 +31,7 @@ from fairque.server import EmbeddedServer
 from tests.performance import peers as peer_registry
 from tests.performance.common import Figures, Sizes, server_version
 from tests.performance.context import Bench
-from tests.performance.jobs import URL_ENV
+from tests.performance.jobs import BODIES, URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
 from tests.performance.scenarios import (
@@ -73,11 +73,11 @@ SCENARIOS = [
         standalone=ceiling.run,
     ),
     Scenario("enqueue", "enqueue throughput, one per call and batched", shared=enqueue.run),
-    Scenario("throughput", "no-op tasks/s with one worker process", shared=throughput.run),
+    Scenario("throughput", "tasks/s with one worker process", shared=throughput.run),
     Scenario(
         "processes",
-        "no-op tasks/s with N = CPU count worker processes",
-        fairque_only=throughput.run_processes,
+        "tasks/s with N = CPU count worker processes (each system's multi-process set-up)",
+        shared=throughput.run_processes,
     ),
     Scenario(
         "users",
@@ -153,6 +153,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}")
     parser.add_argument(
+        "--body",
+        help=f"task bodies of the enqueue, throughput, processes and latency scenarios: "
+        f"comma-separated subset of {','.join(BODIES)} (default both)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=DEFAULT_OUTPUT,
@@ -161,6 +166,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.scenario_list = _pick(parser, args.scenarios, SCENARIO_NAMES, "scenario")
     args.peer_list = _peers(parser, args)
+    args.body_list = tuple(_pick(parser, args.body, list(BODIES), "body"))
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
     return args
@@ -227,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Figures(),
             Launcher(logs, url),
             console,
+            args.body_list,
         )
         console.print(
             f"[bold]fairque benchmarks[/bold] on {server_version(client)} ({server_kind}), "
@@ -379,6 +386,7 @@ def _header(
         "repetitions": bench.reps,
         "peer_fairness_repetitions": min(bench.reps, bench.peer_fairness_reps),
         "scenarios": args.scenario_list,
+        "bodies": list(bench.bodies),
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),

@@ -510,6 +510,43 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
     assert task.worker_id == "w1" and task.cancel_requested is True
 
 
+def test_a_claimed_record_decodes_as_from_hash_does_without_the_checks() -> None:
+    full = _full_task()
+    record = {
+        **full.to_hash(),
+        "state": "started",
+        "attempts": "1",
+        "claim_token": "7",
+        "started_at": "11.500",
+        "worker_id": "w1",
+        "acked": "0",  # kept by the scripts, not a Task field
+    }
+    flat = [item for pair in record.items() for item in pair]
+    claimed = TaskRecord.from_claim(flat)
+    assert claimed == TaskRecord.from_hash(record)
+    assert claimed.priority is Priority.CRITICAL and claimed.claim_token == 7
+    bare = TaskRecord.from_claim(["task_id", "t", "user_id", "u"])
+    assert bare == TaskRecord(task_id="t", user_id="u", created_at=bare.created_at)
+    assert bare.args == [] and bare.args is not TaskRecord.from_claim(flat[:4]).args
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bare.state = TaskState.FINISHED  # type: ignore[misc]
+
+
+def test_recheck_refuses_a_bad_id_added_to_depends_on_after_creation() -> None:
+    task = Task.create("u", depends_on=["a"])
+    task.recheck()
+    task.depends_on.append("b c")
+    with pytest.raises(TaskError, match="depends_on entry 'b c'"):
+        task.recheck()
+
+
+def test_create_still_refuses_a_payload_that_is_not_json() -> None:
+    with pytest.raises(PayloadError, match="payload"):
+        Task.create("u", payload={"x": object()})
+    with pytest.raises(PayloadError, match="args"):
+        Task.create("u", args=[{1, 2}])
+
+
 def test_with_state_returns_a_copy() -> None:
     task = Task.create("u")
     started = task.with_state(TaskState.STARTED)

@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from enum import Enum, IntEnum
 from typing import Any, Literal, TypeVar, get_args
 
@@ -364,7 +364,7 @@ class Task:
             payload=dict(payload or {}),
             **options,
         )
-        task.validate()
+        task._check_json()  # the constructor has checked everything else
         return task
 
     def __post_init__(self) -> None:
@@ -383,9 +383,21 @@ class Task:
         """
         self.__post_init__()
         if check_json:
-            for spec in _PUSHED:
-                if spec.codec is JSON:
-                    to_json(getattr(self, spec.name), spec.name)
+            self._check_json()
+
+    def recheck(self) -> None:
+        """Check again what can change after construction, the contents of the task's
+        lists and dicts (a frozen Task's fields are checked when it is made): its
+        ``depends_on`` ids here; the JSON fields are checked when encoded (:meth:`to_hash`)."""
+        if self.depends_on:
+            _check_ids(self.depends_on, "depends_on")
+
+    def _check_json(self) -> None:
+        """The JSON check of the JSON-encoded fields (an empty list or dict is JSON)."""
+        for name in _PUSHED_JSON:
+            value = getattr(self, name)
+            if value or not isinstance(value, (list, dict)):
+                to_json(value, name)
 
     # --- serialisation ---------------------------------------------------------------
 
@@ -442,6 +454,24 @@ class Task:
             if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(_text(value))
         return cls(**values)
+
+    @classmethod
+    def from_claim(cls: type[_T], flat: list[str]) -> _T:
+        """A record from the flat HGETALL reply of a script (a claim), trusted as written
+        by the scripts: decoded without the field checks, which :meth:`from_hash` runs
+        (push checked every field; a worker decodes thousands of these a second)."""
+        names, plain, factories = _defaults_of(cls)
+        values = dict(plain)
+        for i in range(0, len(flat), 2):
+            spec = _BY_NAME.get(flat[i])
+            if spec is not None and spec.name in names:
+                values[spec.name] = spec.codec.decode(flat[i + 1])
+        for name, factory in factories:
+            if name not in values:
+                values[name] = factory()
+        made = object.__new__(cls)
+        made.__dict__.update(values)
+        return made
 
     @property
     def xcom_scope(self) -> str:
@@ -536,6 +566,21 @@ _BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
 _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
+_PUSHED_JSON = tuple(spec.name for spec in _PUSHED if spec.codec is JSON)
+_DEFAULTS_OF: dict[type, tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]] = {}
+
+
+def _defaults_of(
+    cls: type[Task],
+) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]:
+    """The field names of ``cls``, its plain defaults and its default factories (once)."""
+    found = _DEFAULTS_OF.get(cls)
+    if found is None:
+        plain = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        factories = [(f.name, f.default_factory) for f in fields(cls) if f.default is MISSING]
+        factories = [(name, factory) for name, factory in factories if factory is not MISSING]
+        found = _DEFAULTS_OF[cls] = (_names_of(cls), plain, factories)
+    return found
 
 
 _NAMES_OF: dict[type, frozenset[str]] = {}

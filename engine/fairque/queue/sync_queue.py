@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -372,10 +374,23 @@ class ReadyListener:
         self._queue = queue
         self._pubsub = pubsub
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+    def wait(self, timeout: float, also: socket.socket | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for a notice, or until ``also`` (a socket of the
+        caller's, say a wake-up socket) is readable; True when a notice arrived (every
+        notice already there is read)."""
         with self._queue._guard("listen for ready notices"):
-            return self._pubsub.get_message(timeout=timeout) is not None
+            connection = self._pubsub.connection
+            if also is not None and connection is not None:
+                own = connection._sock
+                if own is not None and not connection.can_read(timeout=0):
+                    readable, _, _ = select.select([own, also], [], [], timeout)
+                    if own not in readable:
+                        return False
+                timeout = 0.0
+            arrived = False
+            while self._pubsub.get_message(timeout=timeout) is not None:
+                arrived, timeout = True, 0.0
+            return arrived
 
     def close(self) -> None:
         """End the subscription and give its connection back."""

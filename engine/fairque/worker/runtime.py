@@ -292,7 +292,12 @@ class WorkerCore:
             try:
                 if task.xcom_push_key:
                     encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
-                data = to_json(outcome.result, f"result of task {task.task_id!r}")
+                result = outcome.result
+                data = (
+                    "null"
+                    if result is None
+                    else to_json(result, f"result of task {task.task_id!r}")
+                )
                 return Settlement(True, task.task_id, task.claim_token, data, outcome.duration)
             except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
