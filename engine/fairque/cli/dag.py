@@ -25,6 +25,7 @@ from fairque.cli.common import (
     err_console,
     fail,
     open_queue,
+    print_json,
 )
 from fairque.core.errors import FairQueueError
 from fairque.core.imports import (
@@ -35,6 +36,7 @@ from fairque.core.imports import (
 )
 
 if TYPE_CHECKING:
+    from fairque.dag.entries import DagInfo
     from fairque.dag.loader import DagBag
     from fairque.dag.model import DAG
     from fairque.queue.runs import RunInfo
@@ -74,10 +76,20 @@ def _allowed(option: str | None) -> list[str]:
     return split_modules(option or "") or default_allowed_modules()
 
 
-def _bag(folder: Path | None, allowed: list[str] | None = None) -> DagBag:
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Parse and check every DAG file, ignoring the DAG cache of the state folder "
+        "(also: FAIRQUE_DAG_CACHE=off).",
+    ),
+]
+
+
+def _bag(folder: Path | None, allowed: list[str] | None = None, no_cache: bool = False) -> DagBag:
     from fairque.dag.loader import dags_folder, load_dags
 
-    bag = load_dags(dags_folder(folder), allowed or ["*"])
+    bag = load_dags(dags_folder(folder), allowed or ["*"], cache=not no_cache, lazy=True)
     for problem in bag.problems:
         err_console.print(f"[yellow]warning:[/yellow] {problem}")
     return bag
@@ -105,7 +117,7 @@ def _conf(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def next_run(dag: DAG, after: datetime | None = None) -> datetime | None:
+def next_run(dag: DAG | DagInfo, after: datetime | None = None) -> datetime | None:
     """When the DAG's schedule fires next (None for a manual-only DAG)."""
     if not dag.schedule:
         return None
@@ -120,17 +132,18 @@ def list_dags(
     dags_folder_: DagsFolderOption = None,
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
     from fairque.dag.runs import paused_dags
 
     with cli_errors():
-        bag = _bag(dags_folder_)
+        bag = _bag(dags_folder_, no_cache=no_cache)
         with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
-            rows = [_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
+            rows = [_summary(queue, bag.info(dag_id), dag_id in paused) for dag_id in bag.dags]
     if as_json:
-        console.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table("dag_id", "schedule", "next run", "paused", "last run", "tasks", "file")
     for row in rows:
@@ -146,7 +159,7 @@ def list_dags(
     console.print(table)
 
 
-def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
+def _summary(queue: TaskQueue, dag: DagInfo, paused: bool) -> dict[str, Any]:
     last = queue.list_runs(dag.dag_id, limit=1)
     upcoming = next_run(dag)
     return {
@@ -157,7 +170,7 @@ def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
         "paused": paused,
         "last_run_id": last[0].run_id if last else None,
         "last_run_state": last[0].state.value if last else None,
-        "tasks": len(dag.task_names),
+        "tasks": dag.tasks,
         "file": dag.source,
     }
 
@@ -168,27 +181,36 @@ def validate(
     allowed_modules: AllowedModulesOption = None,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Check DAG files without running anything; exit 1 listing every problem.
 
-    Task functions are checked under the workers' import rule and allowed modules."""
+    Task functions are checked under the workers' import rule and allowed modules.
+    Unchanged YAML files are not parsed again (see --no-cache); their task functions
+    are checked every time."""
     from fairque.dag.loader import dags_folder
     from fairque.dag.validate import validate_paths
 
     with cli_errors():
         targets = paths or [dags_folder(dags_folder_)]
-        report = validate_paths(targets, _allowed(allowed_modules))
+        report = validate_paths(targets, _allowed(allowed_modules), cache=not no_cache)
     problems = [p for found in report.values() for p in found]
     if as_json:
-        console.print_json(
-            json.dumps({f: [p.to_dict() for p in found] for f, found in report.items()})
-        )
+        print_json({f: [p.to_dict() for p in found] for f, found in report.items()})
     else:
+        from rich.text import Text
+
+        out = Text()  # one print: a thousand files print in one write
         for file, found in report.items():
-            mark = "[green]ok[/green]" if not found else f"[red]{len(found)} problem(s)[/red]"
-            console.print(f"{file}: {mark}")
+            out.append(f"{file}: ")
+            if found:
+                out.append(f"{len(found)} problem(s)", style="red")
+            else:
+                out.append("ok", style="green")
             for problem in found:
-                console.print(f"  {problem}", markup=False, highlight=False)
+                out.append(f"\n  {problem}")
+            out.append("\n")
+        console.print(out, highlight=False, end="")
     if problems:
         raise typer.Exit(1)
 

@@ -7,8 +7,10 @@ folder is the argument, else ``$FAIRQUE_DAGS_FOLDER``, else ``dags/``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -16,23 +18,29 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
+from fairque.core.imports import ImportProblem
 from fairque.core.models import Setter, Task, task_fields
-from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
+from fairque.core.schemas import did_you_mean, line_of, parse_yaml_bytes, read_problem
+from fairque.dag.cache import BuiltKey, DagCache, FolderCache
+from fairque.dag.entries import DagInfo, DagRef, DagTable, Inexact, YamlDoc
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
 from fairque.dag.validate import (
     Problem,
     callable_report,
-    document_problems,
+    file_problems,
     graph_edges,
     import_callable,
+    in_file_order,
+    located_callable_problems,
+    located_callables,
 )
 from fairque.tasks.decorators import TaskFunction
 from fairque.tasks.pipeline import Pipeline
@@ -73,6 +81,7 @@ class LoadResult:
     dags: list[DAG] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     lines: dict[str, int | None] = field(default_factory=dict)  # dag_id -> line of dag_id
+    refs: list[DagRef] = field(default_factory=list)  # DAGs built on first use
 
     @property
     def ok(self) -> bool:
@@ -85,12 +94,20 @@ class DagBag:
     """The DAGs of a folder (or of some paths) by id, and every problem found.
 
     ``files`` lists each file read with its own problems (``[]`` when it is fine).
+    Loaded with ``lazy=True``, the DAGs of unchanged cached files are built on first
+    use; :meth:`info` summarises one without building it.
     """
 
     folder: Path | None
-    dags: dict[str, DAG] = field(default_factory=dict)
+    dags: MutableMapping[str, DAG] = field(default_factory=DagTable)
     problems: list[Problem] = field(default_factory=list)
     files: dict[str, list[Problem]] = field(default_factory=dict)
+
+    def info(self, dag_id: str) -> DagInfo:
+        """The summary of ``dag_id`` (as ``dag list`` shows it), without building it."""
+        if isinstance(self.dags, DagTable):
+            return self.dags.info(dag_id)
+        return DagInfo.of(self.dags[dag_id])
 
     def get(self, dag_id: str) -> DAG:
         """The DAG ``dag_id``; DagNotFoundError (with a did-you-mean) otherwise."""
@@ -104,48 +121,80 @@ class DagBag:
 # --- folders ------------------------------------------------------------------------------
 
 
-def load_dags(folder: str | Path | None = None, allowed_modules: AllowedModules = ("*",)) -> DagBag:
-    """Every DAG in the folder (see :func:`dags_folder`); never raises for a bad file."""
+def load_dags(
+    folder: str | Path | None = None,
+    allowed_modules: AllowedModules = ("*",),
+    *,
+    cache: DagCache | bool = False,
+    lazy: bool = False,
+) -> DagBag:
+    """Every DAG in the folder (see :func:`dags_folder`); never raises for a bad file.
+
+    ``cache``: True uses the state folder's DAG cache (:mod:`fairque.dag.cache`;
+    ``$FAIRQUE_DAG_CACHE=off`` turns it off), or give a :class:`DagCache`: unchanged
+    YAML files are then neither parsed nor checked again. ``lazy`` builds the DAGs of
+    such files on first use of ``bag.dags[dag_id]``.
+    """
     where = dags_folder(folder)
     if not where.is_dir():
         message = "DAG folder not found; use --dags-folder or FAIRQUE_DAGS_FOLDER"
         problem = Problem(str(where), None, None, "", message)
         return DagBag(where, problems=[problem], files={str(where): [problem]})
-    bag = collect([load_dag_file(p, allowed_modules) for p in dag_files(where)])
+    bag = collect(LoadPass(allowed_modules, cache, lazy).load([(where, dag_files(where))]))
     bag.folder = where
     return bag
 
 
-def load_paths(paths: Sequence[str | Path], allowed_modules: AllowedModules = ("*",)) -> DagBag:
+def load_paths(
+    paths: Sequence[str | Path],
+    allowed_modules: AllowedModules = ("*",),
+    *,
+    cache: DagCache | bool = False,
+    lazy: bool = False,
+) -> DagBag:
     """The DAGs of the given files and folders, as :func:`load_dags` for a folder."""
-    results: list[LoadResult] = []
-    seen: set[Path] = set()
+    groups: list[Group] = []
+    seen: set[str] = set()
     for given in map(Path, paths):
         if given.is_dir():
-            files = dag_files(given)
+            folder, files = given, dag_files(given)
         elif given.exists():
-            files = [given]
+            folder, files = None, [given]
         else:
-            results.append(_failed(given, "no such file or folder"))
+            groups.append(_failed(given, "no such file or folder"))
             continue
-        for file in files:
-            if file.resolve() not in seen:
-                seen.add(file.resolve())
-                results.append(load_dag_file(file, allowed_modules))
-    return collect(results)
+        real = {file: _real_path(file) for file in files}
+        groups.append((folder, [file for file in files if real[file] not in seen]))
+        seen.update(real.values())
+    return collect(LoadPass(allowed_modules, cache, lazy).load(groups))
+
+
+@functools.lru_cache(maxsize=64)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _real_path(file: Path) -> str:
+    """The file's real path (as ``resolve()``, with its folder's resolved once)."""
+    if file.is_symlink():
+        return str(file.resolve())
+    return os.path.join(_real_folder(str(file.parent)), file.name)
 
 
 def collect(results: Sequence[LoadResult]) -> DagBag:
     """One DagBag from per-file results; a dag_id found more than once is refused
     everywhere, with a problem on each file naming the others."""
-    owners: dict[str, list[tuple[LoadResult, DAG]]] = {}
+    owners: dict[str, list[tuple[LoadResult, DAG | DagRef]]] = {}
     for result in results:
         for dag in result.dags:
             owners.setdefault(dag.dag_id, []).append((result, dag))
-    bag = DagBag(None, files={r.path: list(r.problems) for r in results})
+        for ref in result.refs:
+            owners.setdefault(ref.info.dag_id, []).append((result, ref))
+    table = DagTable()
+    bag = DagBag(None, table, files={r.path: list(r.problems) for r in results})
     for dag_id, found in owners.items():
         if len(found) == 1:
-            bag.dags[dag_id] = found[0][1]
+            table[dag_id] = found[0][1]
             continue
         for result, _ in found:
             others = ", ".join(sorted({r.path for r, _ in found} - {result.path})) or "this file"
@@ -171,13 +220,138 @@ def load_dag_file(path: str | Path, allowed_modules: AllowedModules = ("*",)) ->
     that only the file's own folders made importable are forgotten (see
     :func:`import_scope`).
     """
-    file = Path(path)
-    with import_scope(file) as roots:
-        if file.suffix in YAML_SUFFIXES:
-            return _load_yaml(file, allowed_modules)
+    return LoadPass(allowed_modules).load([(None, [Path(path)])])[0]
+
+
+Group = tuple[Path | None, list[Path]] | LoadResult
+"""Files to load (with their folder when it was listed whole), or a result already."""
+
+
+class LoadPass:
+    """One load of some DAG files: each callable checked once, the files of one folder
+    loaded in one :func:`import_scope`, and unchanged YAML files taken from ``cache``
+    (see :func:`load_dags`)."""
+
+    def __init__(
+        self, allowed: AllowedModules, cache: DagCache | bool = False, lazy: bool = False
+    ) -> None:
+        self.allowed = list(allowed)
+        found = DagCache.shared() if cache is True else cache or None
+        self.cache = found if found is not None else DagCache(None)
+        self.lazy = lazy
+        self.checked: dict[str, list[ImportProblem]] = {}
+        self._stamps: dict[str, list[int] | None] = {}
+
+    def load(self, groups: Sequence[Group]) -> list[LoadResult]:
+        """The result of every file, in order; then the cache is saved."""
+        results: list[LoadResult] = []
+        with ExitStack() as scope:
+            parent: Path | None = None
+            for group in groups:
+                if isinstance(group, LoadResult):
+                    results.append(group)
+                    continue
+                listed, files = group
+                for file in files:
+                    if file.parent != parent:
+                        scope.close()
+                        parent = file.parent
+                        scope.enter_context(import_scope(file))
+                        folder = self.cache.for_folder(parent, self.allowed)
+                        folder.complete = folder.complete or listed is not None
+                    results.append(self.file(file, folder))
+        self.cache.save()
+        return results
+
+    def file(self, file: Path, folder: FolderCache) -> LoadResult:
+        """One file's result (inside the import scope of its folder)."""
         if file.suffix == ".py":
-            return _load_python(file, allowed_modules, roots)
-    return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+            with import_scope(file) as roots:  # forget what this file alone made importable
+                return _load_python(file, self.allowed, roots)
+        if file.suffix not in YAML_SUFFIXES:
+            return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+        try:
+            found = folder.find(file, MAX_FILE_BYTES)
+        except OSError as e:
+            return _failed(file, read_problem(e))
+        if found.entry is not None:
+            entry, sha = found.entry, found.entry["sha256"]
+            doc = YamlDoc.from_entry(str(file), entry)
+        else:
+            folder.parsed.append(file.name)
+            doc = read_doc(str(file), found.raw or b"")
+            try:
+                entry, sha = doc.to_entry(), found.sha256
+            except Inexact:  # kept out of the cache: parsed every time
+                return self.result(file, doc, {}, found.sha256)
+            folder.put(file, entry, sha, found.identity)
+        before = entry.get("built")
+        result = self.result(file, doc, entry, sha)
+        folder.dirty = folder.dirty or entry["built"] != before
+        return result
+
+    def result(self, file: Path, doc: YamlDoc, entry: dict[str, Any], sha: str) -> LoadResult:
+        """The file's result from its document: the callables checked now, the DAG
+        taken from this process's memory, built, or (lazily) left to build on use when
+        an earlier build under the same callable modules succeeded."""
+        name = str(file)
+        called = located_callable_problems(doc.callables, self.allowed, self.checked)
+        if doc.problems or called:
+            return LoadResult(name, problems=in_file_order([*doc.problems, *called]))
+        lines = {doc.data["dag_id"]: doc.line}
+        key: BuiltKey = (name, sha, tuple(self.allowed))
+        stamps = self._module_stamps(doc)
+        built = entry.get("built")
+        if key not in self.cache.built and self.lazy and built and built["modules"] == stamps:
+            if built["error"] is not None:
+                return _failed(file, built["error"])
+            build = functools.partial(self._build, file, doc, key, True)
+            return LoadResult(name, refs=[DagRef(doc.info(name), build)], lines=lines)
+        try:
+            dag = self._build(file, doc, key, False)
+        except FairQueueError as e:
+            entry["built"] = {"error": str(e), "modules": stamps}
+            return _failed(file, str(e))
+        entry["built"] = {"error": None, "modules": stamps}
+        return LoadResult(name, [dag], lines=lines)
+
+    def _build(self, file: Path, doc: YamlDoc, key: BuiltKey, scoped: bool) -> DAG:
+        dag = self.cache.built.get(key)
+        if dag is None:
+            with import_scope(file) if scoped else contextlib.nullcontext():
+                dag = build_dag(doc.data, str(file), self.allowed)
+            self.cache.built[key] = dag
+        return dag
+
+    def _module_stamps(self, doc: YamlDoc) -> dict[str, list[int] | None]:
+        """The file identity of each module the document's callables come from: a
+        build that succeeded under the same modules succeeds again."""
+        stamps: dict[str, list[int] | None] = {}
+        for _, path in doc.callables:
+            module = path.partition(":")[0]
+            if module not in self._stamps:
+                where = getattr(sys.modules.get(module), "__file__", None)
+                try:
+                    stat = os.stat(where) if where else None
+                except OSError:
+                    stat = None
+                self._stamps[module] = None if stat is None else [stat.st_size, stat.st_mtime_ns]
+            stamps[module] = self._stamps[module]
+        return stamps
+
+
+def read_doc(name: str, raw: bytes) -> YamlDoc:
+    """What the bytes of the YAML DAG file ``name`` say, checked (all but callables)."""
+    try:
+        data, root = parse_yaml_bytes(name, raw, MAX_FILE_BYTES, DagFileError)
+    except DagFileError as e:
+        return YamlDoc([_file_problem(name, p) for p in e.problems])
+    return YamlDoc(
+        file_problems(name, data, root),
+        located_callables(name, data, root),
+        data,
+        line_of(root, ["dag_id"]),
+    )
 
 
 def worker_roots(file: Path) -> list[Path]:
@@ -228,22 +402,6 @@ def _failed(
     file: Path, message: str, line: int | None = None, column: int | None = None
 ) -> LoadResult:
     return LoadResult(str(file), problems=[Problem(str(file), line, column, "", message)])
-
-
-def _load_yaml(file: Path, allowed: AllowedModules) -> LoadResult:
-    name = str(file)
-    try:
-        data, root = read_yaml_file(name, MAX_FILE_BYTES, DagFileError)
-    except DagFileError as e:
-        return LoadResult(name, problems=[_file_problem(name, p) for p in e.problems])
-    problems = document_problems(name, data, root, allowed)
-    if problems:
-        return LoadResult(name, problems=problems)
-    try:
-        dag = build_dag(data, name, allowed)
-    except FairQueueError as e:
-        return _failed(file, str(e))
-    return LoadResult(name, [dag], lines={dag.dag_id: line_of(root, ["dag_id"])})
 
 
 def _file_problem(file: str, message: str) -> Problem:

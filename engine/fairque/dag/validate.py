@@ -11,11 +11,12 @@ loader, to files and folders.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -33,6 +34,9 @@ from fairque.dag.model import (
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
 from fairque.queue.runs import task_id_problem
+
+if TYPE_CHECKING:
+    from fairque.dag.cache import DagCache
 
 SCHEMA = "dag.schema.json"
 
@@ -361,15 +365,23 @@ def import_callable(path: str, allowed: Sequence[str]) -> Any:
 T = TypeVar("T")
 
 
-def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> list[tuple[T, str]]:
+def callable_report(
+    uses: Sequence[tuple[T, str]],
+    allowed: Sequence[str],
+    checked: dict[str, list[ImportProblem]] | None = None,
+) -> list[tuple[T, str]]:
     """``(where, message)`` for each ``(where, module:function)`` use that breaks the
     import rule; a module outside ``allowed`` is reported once, at its first use, with
-    the other uses counted and how to allow it."""
+    the other uses counted and how to allow it. ``checked`` (path -> problems, filled
+    here) lets a pass over many files check each path once."""
+    known = {} if checked is None else checked
     found: list[tuple[T, str]] = []
     first: dict[str, int] = {}
     repeats: dict[str, int] = {}
     for where, path in uses:
-        for problem in import_problems(path, allowed):
+        if path not in known:
+            known[path] = import_problems(path, allowed)
+        for problem in known[path]:
             if problem.module is None:
                 found.append((where, f"callable {problem.message}"))
             elif problem.module in first:
@@ -383,29 +395,53 @@ def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> li
     return found
 
 
-def callable_problems(
-    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
-) -> list[Problem]:
-    """Callables that break the import rule (checked, not run); a disallowed module
-    once, at its first use."""
+def callable_uses(data: Any) -> list[tuple[Path_, str]]:
+    """Where the document names a function (``module:function``), and which: each
+    task's ``callable`` and the run callbacks (other values: the schema reports them)."""
     uses: list[tuple[Path_, str]] = [
         (("tasks", name, "callable"), spec["callable"])
         for name, spec in _tasks(data).items()
         if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
-    ]  # other values: the schema reports them
+    ]
     if isinstance(data, dict):
         uses += [
             ((key,), data[key])
             for key in RUN_CALLBACKS
             if isinstance(data.get(key), str) and ":" in data[key]
         ]
-    return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
+    return uses
 
 
-def document_problems(
-    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
+def located_callables(file: str, data: Any, root: yaml.Node | None) -> list[tuple[Problem, str]]:
+    """Each function the document names, with where it is named (a Problem with no
+    message yet): what the callable checks need, without the document."""
+    return [(_problem(file, root, where, ""), path) for where, path in callable_uses(data)]
+
+
+def located_callable_problems(
+    uses: Sequence[tuple[Problem, str]],
+    allowed: Sequence[str],
+    checked: dict[str, list[ImportProblem]] | None = None,
 ) -> list[Problem]:
-    """Every problem of one parsed YAML DAG document, in file order."""
+    """The problems of :func:`located_callables`' uses under ``allowed`` (see
+    :func:`callable_report`)."""
+    return [
+        dataclasses.replace(where, message=text)
+        for where, text in callable_report(uses, allowed, checked)
+    ]
+
+
+def callable_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """Callables that break the import rule (checked, not run); a disallowed module
+    once, at its first use."""
+    return located_callable_problems(located_callables(file, data, root), allowed)
+
+
+def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Every problem of one parsed YAML DAG document that depends on the file alone
+    (all but the callables, which depend on the code they name), in file order."""
     if data is None:
         return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
     problems = [
@@ -417,9 +453,24 @@ def document_problems(
         *flow_problems(file, data, root),
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
-        *callable_problems(file, data, root, allowed),
     ]
+    return in_file_order(problems)
+
+
+def in_file_order(problems: Sequence[Problem]) -> list[Problem]:
+    """``problems`` sorted by line and column (unknown places first)."""
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def document_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
+) -> list[Problem]:
+    """Every problem of one parsed YAML DAG document, in file order."""
+    if data is None:
+        return file_problems(file, data, root)
+    return in_file_order(
+        [*file_problems(file, data, root), *callable_problems(file, data, root, allowed)]
+    )
 
 
 # --- files and folders -------------------------------------------------------------------
@@ -433,13 +484,17 @@ def validate_dag_file(path: str | Path, allowed_modules: Sequence[str] = ("*",))
 
 
 def validate_paths(
-    paths: Sequence[str | Path], allowed_modules: Sequence[str] = ("*",)
+    paths: Sequence[str | Path],
+    allowed_modules: Sequence[str] = ("*",),
+    *,
+    cache: DagCache | bool = False,
 ) -> dict[str, list[Problem]]:
     """Problems per DAG file under ``paths`` (files, and folders' DAG files), every file
-    listed (``[]`` when valid); a dag_id defined twice among them is a problem in each."""
+    listed (``[]`` when valid); a dag_id defined twice among them is a problem in each.
+    ``cache`` as for :func:`~fairque.dag.loader.load_dags`."""
     from fairque.dag.loader import load_paths
 
-    return dict(load_paths(paths, allowed_modules).files)
+    return dict(load_paths(paths, allowed_modules, cache=cache, lazy=True).files)
 
 
 def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
@@ -452,16 +507,21 @@ __all__ = [
     "Problem",
     "callable_problems",
     "callable_report",
+    "callable_uses",
     "cycle_problems",
     "dependency_problems",
     "document_problems",
     "duplicate_keys",
     "entry_node",
     "expansion_problem",
+    "file_problems",
     "flow_problems",
     "graph_edges",
     "import_callable",
+    "in_file_order",
     "json_pointer",
+    "located_callable_problems",
+    "located_callables",
     "name_problems",
     "problems_of",
     "schema_check",
