@@ -131,6 +131,8 @@ class FolderCache:
         """The entry of ``file`` if it is unchanged, else its bytes (OSError if unreadable)."""
         self.seen.add(file.name)
         entry = self.entries.get(file.name)
+        if not isinstance(entry, dict):
+            entry = None  # a foreign value: parsed again
         if (
             entry is not None
             and entry.get("identity") == identity(file.stat())
@@ -145,6 +147,11 @@ class FolderCache:
             self.put(file, entry, sha, ident)
             return Lookup(entry)
         return Lookup(None, raw, sha, ident)
+
+    def forget(self, file: Path) -> None:
+        """Drop the entry of ``file`` (one that could not be read back)."""
+        self.entries.pop(file.name, None)
+        self.dirty = True
 
     def put(self, file: Path, entry: dict[str, Any], sha256: str, ident: Identity) -> None:
         """Record ``entry`` for ``file`` (content ``sha256``, identity ``ident``)."""

@@ -272,11 +272,14 @@ class LoadPass:
             return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
         try:
             found = folder.find(file, MAX_FILE_BYTES)
+            doc = None if found.entry is None else _doc_of(file, found.entry)
+            if found.entry is not None and doc is None:
+                folder.forget(file)
+                found = folder.find(file, MAX_FILE_BYTES)
         except OSError as e:
             return _failed(file, read_problem(e))
-        if found.entry is not None:
+        if found.entry is not None and doc is not None:
             entry, sha = found.entry, found.entry["sha256"]
-            doc = YamlDoc.from_entry(str(file), entry)
         else:
             folder.parsed.append(file.name)
             doc = read_doc(str(file), found.raw or b"")
@@ -287,7 +290,7 @@ class LoadPass:
             folder.put(file, entry, sha, found.identity)
         before = entry.get("built")
         result = self.result(file, doc, entry, sha)
-        folder.dirty = folder.dirty or entry["built"] != before
+        folder.dirty = folder.dirty or entry.get("built") != before
         return result
 
     def result(self, file: Path, doc: YamlDoc, entry: dict[str, Any], sha: str) -> LoadResult:
@@ -338,6 +341,16 @@ class LoadPass:
                 self._stamps[module] = None if stat is None else [stat.st_size, stat.st_mtime_ns]
             stamps[module] = self._stamps[module]
         return stamps
+
+
+def _doc_of(file: Path, entry: dict[str, Any]) -> YamlDoc | None:
+    """The document of a cache entry, or None for a malformed one (parsed again)."""
+    try:
+        doc = YamlDoc.from_entry(str(file), entry)
+        sha = entry["sha256"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return doc if isinstance(sha, str) else None
 
 
 def read_doc(name: str, raw: bytes) -> YamlDoc:
