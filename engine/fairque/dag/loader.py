@@ -9,32 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import functools
-import hashlib
-import importlib
-import importlib.util
 import os
 import re
 import sys
-import traceback
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
+from fairque.core.errors import DagFileError, FairQueueError
 from fairque.core.imports import ImportProblem
 from fairque.core.models import Setter, Task, task_fields
-from fairque.core.schemas import did_you_mean, line_of, parse_yaml_bytes, read_problem
+from fairque.core.schemas import line_of, parse_yaml_bytes, read_problem
+from fairque.dag.bag import DagBag, LoadResult, collect, failed
 from fairque.dag.cache import BuiltKey, DagCache, FolderCache
-from fairque.dag.entries import DagInfo, DagRef, DagTable, Inexact, YamlDoc
+from fairque.dag.entries import DagRef, Inexact, YamlDoc
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
+from fairque.dag.pyfiles import (
+    PRIVATE_PREFIX,
+    found_under,
+    import_dag_module,
+    import_scope,
+    load_python,
+    unimportable,
+    worker_roots,
+)
 from fairque.dag.validate import (
     Problem,
-    callable_report,
     file_problems,
     graph_edges,
     import_callable,
@@ -49,8 +51,6 @@ ENV_FOLDER = "FAIRQUE_DAGS_FOLDER"
 DEFAULT_FOLDER = "dags"
 MAX_FILE_BYTES = 1 << 20
 YAML_SUFFIXES = (".yaml", ".yml")
-PRIVATE_PREFIX = "_fairque_dag_"
-"""Module names given to Python DAG files outside a package."""
 _YAML_WHERE = re.compile(r"^line (\d+), column (\d+): ")
 
 AllowedModules = Sequence[str]
@@ -71,51 +71,6 @@ def is_dag_file(path: Path) -> bool:
 def dag_files(folder: Path) -> list[Path]:
     """The DAG files directly in ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and is_dag_file(p))
-
-
-@dataclass
-class LoadResult:
-    """What one file gave: its DAGs and its problems (a file with problems gives none)."""
-
-    path: str
-    dags: list[DAG] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    lines: dict[str, int | None] = field(default_factory=dict)  # dag_id -> line of dag_id
-    refs: list[DagRef] = field(default_factory=list)  # DAGs built on first use
-
-    @property
-    def ok(self) -> bool:
-        """True when the file has no problem."""
-        return not self.problems
-
-
-@dataclass
-class DagBag:
-    """The DAGs of a folder (or of some paths) by id, and every problem found.
-
-    ``files`` lists each file read with its own problems (``[]`` when it is fine).
-    Loaded with ``lazy=True``, the DAGs of unchanged cached files are built on first
-    use; :meth:`info` summarises one without building it.
-    """
-
-    folder: Path | None
-    dags: MutableMapping[str, DAG] = field(default_factory=DagTable)
-    problems: list[Problem] = field(default_factory=list)
-    files: dict[str, list[Problem]] = field(default_factory=dict)
-
-    def info(self, dag_id: str) -> DagInfo:
-        """The summary of ``dag_id`` (as ``dag list`` shows it), without building it."""
-        if isinstance(self.dags, DagTable):
-            return self.dags.info(dag_id)
-        return DagInfo.of(self.dags[dag_id])
-
-    def get(self, dag_id: str) -> DAG:
-        """The DAG ``dag_id``; DagNotFoundError (with a did-you-mean) otherwise."""
-        if dag_id in self.dags:
-            return self.dags[dag_id]
-        hint = did_you_mean(dag_id, self.dags)
-        known = ", ".join(sorted(self.dags)) or "none"
-        raise DagNotFoundError(dag_id, f"{hint}; known: {known}")
 
 
 # --- folders ------------------------------------------------------------------------------
@@ -161,7 +116,7 @@ def load_paths(
         elif given.exists():
             folder, files = None, [given]
         else:
-            groups.append(_failed(given, "no such file or folder"))
+            groups.append(failed(given, "no such file or folder"))
             continue
         real = {file: _real_path(file) for file in files}
         groups.append((folder, [file for file in files if real[file] not in seen]))
@@ -179,32 +134,6 @@ def _real_path(file: Path) -> str:
     if file.is_symlink():
         return str(file.resolve())
     return os.path.join(_real_folder(str(file.parent)), file.name)
-
-
-def collect(results: Sequence[LoadResult]) -> DagBag:
-    """One DagBag from per-file results; a dag_id found more than once is refused
-    everywhere, with a problem on each file naming the others."""
-    owners: dict[str, list[tuple[LoadResult, DAG | DagRef]]] = {}
-    for result in results:
-        for dag in result.dags:
-            owners.setdefault(dag.dag_id, []).append((result, dag))
-        for ref in result.refs:
-            owners.setdefault(ref.info.dag_id, []).append((result, ref))
-    table = DagTable()
-    bag = DagBag(None, table, files={r.path: list(r.problems) for r in results})
-    for dag_id, found in owners.items():
-        if len(found) == 1:
-            table[dag_id] = found[0][1]
-            continue
-        for result, _ in found:
-            others = ", ".join(sorted({r.path for r, _ in found} - {result.path})) or "this file"
-            line = result.lines.get(dag_id)
-            message = f"dag_id {dag_id!r} is also defined in {others}; both are refused"
-            bag.files[result.path].append(
-                Problem(result.path, line, 1 if line else None, "/dag_id" if line else "", message)
-            )
-    bag.problems = [p for found in bag.files.values() for p in found]
-    return bag
 
 
 # --- one file -------------------------------------------------------------------------------
@@ -240,6 +169,7 @@ class LoadPass:
         self.cache = found if found is not None else DagCache(None)
         self.lazy = lazy
         self.checked: dict[str, list[ImportProblem]] = {}
+        self.functions: dict[str, Any] = {}
         self._stamps: dict[str, list[int] | None] = {}
 
     def load(self, groups: Sequence[Group]) -> list[LoadResult]:
@@ -267,9 +197,9 @@ class LoadPass:
         """One file's result (inside the import scope of its folder)."""
         if file.suffix == ".py":
             with import_scope(file) as roots:  # forget what this file alone made importable
-                return _load_python(file, self.allowed, roots)
+                return load_python(file, self.allowed, roots)
         if file.suffix not in YAML_SUFFIXES:
-            return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+            return failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
         try:
             found = folder.find(file, MAX_FILE_BYTES)
             doc = None if found.entry is None else _doc_of(file, found.entry)
@@ -277,7 +207,7 @@ class LoadPass:
                 folder.forget(file)
                 found = folder.find(file, MAX_FILE_BYTES)
         except OSError as e:
-            return _failed(file, read_problem(e))
+            return failed(file, read_problem(e))
         if found.entry is not None and doc is not None:
             entry, sha = found.entry, found.entry["sha256"]
         else:
@@ -307,14 +237,14 @@ class LoadPass:
         built = entry.get("built")
         if key not in self.cache.built and self.lazy and built and built["modules"] == stamps:
             if built["error"] is not None:
-                return _failed(file, built["error"])
+                return failed(file, built["error"])
             build = functools.partial(self._build, file, doc, key, True)
             return LoadResult(name, refs=[DagRef(doc.info(name), build)], lines=lines)
         try:
             dag = self._build(file, doc, key, False)
         except FairQueueError as e:
             entry["built"] = {"error": str(e), "modules": stamps}
-            return _failed(file, str(e))
+            return failed(file, str(e))
         entry["built"] = {"error": None, "modules": stamps}
         return LoadResult(name, [dag], lines=lines)
 
@@ -322,7 +252,7 @@ class LoadPass:
         dag = self.cache.built.get(key)
         if dag is None:
             with import_scope(file) if scoped else contextlib.nullcontext():
-                dag = build_dag(doc.data, str(file), self.allowed)
+                dag = build_dag(doc.data, str(file), self.allowed, self.functions)
             self.cache.built[key] = dag
         return dag
 
@@ -367,56 +297,6 @@ def read_doc(name: str, raw: bytes) -> YamlDoc:
     )
 
 
-def worker_roots(file: Path) -> list[Path]:
-    """The folders a worker started here imports task modules from: ``sys.path``, the
-    current folder and the DAG folder's parent."""
-    entries = [*sys.path, str(Path.cwd()), str(file.resolve().parent.parent)]
-    return list(dict.fromkeys(Path(entry or ".").resolve() for entry in entries))
-
-
-@contextmanager
-def import_scope(file: Path) -> Iterator[list[Path]]:
-    """Load ``file`` with :func:`worker_roots` on ``sys.path`` (yielded); afterwards
-    ``sys.path`` is as it was, and every module imported meanwhile that ``sys.path`` and
-    the current folder would not find under its own name (a Python DAG file's private
-    module, a module next to it) is dropped from ``sys.modules``, so whether a later
-    file validates never depends on which files were loaded before it."""
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
-    roots = worker_roots(file)
-    for folder in roots:
-        _on_sys_path(folder)
-    try:
-        yield roots
-    finally:
-        sys.path[:] = saved_path
-        lasting = [Path(entry or ".").resolve() for entry in (*saved_path, str(Path.cwd()))]
-        for name in set(sys.modules) - saved_modules:
-            module = sys.modules.get(name)
-            if module is not None and not found_under(module, lasting):
-                del sys.modules[name]
-
-
-def found_under(module: ModuleType, roots: Sequence[Path]) -> bool:
-    """True if ``module`` is the file that importing its name from ``roots`` gives
-    (True for modules without a file: builtins, namespace packages)."""
-    where = getattr(module, "__file__", None)
-    if not where:
-        return True
-    path = Path(where).resolve()
-    path = path.parent if path.stem == "__init__" else path.with_name(path.name.split(".")[0])
-    parts = module.__name__.split(".")
-    for root in roots:
-        if path.is_relative_to(root) and list(path.relative_to(root).parts) == parts:
-            return True
-    return False
-
-
-def _failed(
-    file: Path, message: str, line: int | None = None, column: int | None = None
-) -> LoadResult:
-    return LoadResult(str(file), problems=[Problem(str(file), line, column, "", message)])
-
-
 def _file_problem(file: str, message: str) -> Problem:
     where = _YAML_WHERE.match(message)
     if where:
@@ -424,20 +304,29 @@ def _file_problem(file: str, message: str) -> Problem:
     return Problem(file, None, None, "", message)
 
 
-def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("*",)) -> DAG:
+def build_dag(
+    data: Mapping[str, Any],
+    source: str,
+    allowed: AllowedModules = ("*",),
+    callables: dict[str, Any] | None = None,
+) -> DAG:
     """The DAG of a YAML document that passed :func:`~fairque.dag.validate.document_problems`.
 
     An ``@task`` callable's decorator options are the base of its task, then
     ``default_args``, then the task's own keys; its decorator ``depends_on`` is ignored
-    (the DAG file alone says what runs after what).
+    (the DAG file alone says what runs after what). ``callables`` (path -> function,
+    filled here) lets a load of many files import each function once.
     """
     tenant = str(data.get("tenant", "default"))
     defaults = dict(data.get("default_args") or {})
     nodes: dict[str, Task] = {}
     info: dict[str, TaskInfo] = {}
+    found = {} if callables is None else callables
     for name, spec in data["tasks"].items():
-        target = import_callable(spec["callable"], allowed)
-        nodes[name], info[name] = _template(name, spec, target, defaults, tenant)
+        path = spec["callable"]
+        if path not in found:
+            found[path] = import_callable(path, allowed)
+        nodes[name], info[name] = _template(name, spec, found[path], defaults, tenant)
     edges = graph_edges(data)
     heads = tuple(n for n in nodes if not any(b == n for _, b in edges))
     tails = tuple(n for n in nodes if not any(a == n for a, _ in edges))
@@ -495,173 +384,26 @@ def _template(
     return task, TaskInfo(spec.get("description", ""), tuple(dict.fromkeys(pushes)))
 
 
-# --- Python DAG files ------------------------------------------------------------------------
-
-
-def _load_python(file: Path, allowed: AllowedModules, roots: Sequence[Path]) -> LoadResult:
-    name = str(file)
-    try:
-        module = import_dag_module(file)
-    except SyntaxError as e:
-        return _failed(file, f"invalid Python: {e.msg}", e.lineno, e.offset)
-    except Exception as e:
-        return _failed(
-            file, f"importing the file failed: {type(e).__name__}: {e}", _line_in(file, e)
-        )
-    dags = [
-        dag if dag.source else dataclasses.replace(dag, source=name)
-        for dag in dict.fromkeys(v for v in vars(module).values() if isinstance(v, DAG))
-    ]
-    if not dags:
-        return _failed(
-            file, "defines no DAG at module level (e.g. dag = DAG(dag_id=..., pipeline=...))"
-        )
-    problems = [
-        Problem(name, None, None, "", f"DAG {dag_id!r}: task {task_name!r}: {error}")
-        for (dag_id, task_name), error in _callable_errors(dags, allowed, roots)
-    ]
-    if problems:
-        return LoadResult(name, problems=problems)
-    return LoadResult(name, dags, lines={dag.dag_id: None for dag in dags})
-
-
-def _callable_errors(
-    dags: Sequence[DAG], allowed: AllowedModules, roots: Sequence[Path]
-) -> list[tuple[tuple[str, str], str]]:
-    """Per (dag_id, task name): why a worker could not run its function. Payload-only
-    tasks (no ``func``) are for a custom TaskHandler and are not checked."""
-    errors: list[tuple[tuple[str, str], str]] = []
-    uses: list[tuple[tuple[str, str], str]] = []
-    for dag in dags:
-        for task_name, task in dag.pipeline.nodes.items():
-            if task.func is None:
-                continue
-            unreachable = unimportable(task.func, roots)
-            if unreachable:
-                errors.append(((dag.dag_id, task_name), unreachable))
-            else:
-                uses.append(((dag.dag_id, task_name), task.func))
-    return errors + callable_report(uses, allowed)
-
-
-def unimportable(path: str, roots: Sequence[Path]) -> str | None:
-    """Why a worker could not import the already-imported module of ``path`` by its
-    name from ``roots`` (see :func:`worker_roots`), or None. That is the case of a
-    function defined in a Python DAG file outside a package (loaded under a private
-    name) and of a module found only through the DAG file's own folder."""
-    module_name = path.partition(":")[0]
-    module = sys.modules.get(module_name)
-    if module is None or found_under(module, roots):
-        return None
-    if module_name.startswith(PRIVATE_PREFIX):
-        where = "in the DAG file itself, which is not in a package"
-    else:
-        where = f"in module {module_name!r}, found only through the DAG file's folder"
-    return (
-        f"function {path.partition(':')[2]!r} is defined {where}, so a worker cannot import "
-        "it; move it to an importable module (a package under allowed_modules) and import "
-        "it from the DAG file"
-    )
-
-
-def import_dag_module(file: Path) -> ModuleType:
-    """Import (or re-import) a Python DAG file and return its module.
-
-    A file in a package folder (one with ``__init__.py``, like the repository's
-    ``dags/``) is imported as ``<folder>.<stem>`` with the folder's parent on
-    ``sys.path``, so workers import its task functions by the same path. Any other file
-    gets a private module name; its folder and the folder's parent go on ``sys.path``.
-    """
-    path = file.resolve()
-    package = _package_name(path)
-    if package is not None:
-        module = _import_in_package(path, package)
-        if module is not None:
-            return module
-    return _import_private(path)
-
-
-def _package_name(path: Path) -> str | None:
-    folder = path.parent
-    if not (folder / "__init__.py").is_file():
-        return None
-    if not (folder.name.isidentifier() and path.stem.isidentifier()):
-        return None
-    return f"{folder.name}.{path.stem}"
-
-
-def _import_in_package(path: Path, name: str) -> ModuleType | None:
-    """The module ``name`` when it is this very file, freshly executed; else None."""
-    _on_sys_path(path.parent.parent, first=True)
-    existing = sys.modules.get(name)
-    if existing is not None and _same_file(existing, path):
-        return importlib.reload(existing)
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name in (name, name.partition(".")[0]):
-            return None
-        raise
-    return module if _same_file(module, path) else None
-
-
-def _import_private(path: Path) -> ModuleType:
-    _on_sys_path(path.parent.parent)
-    _on_sys_path(path.parent)
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    stem = re.sub(r"\W", "_", path.stem)
-    name = f"{PRIVATE_PREFIX}{digest}_{stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
-def _same_file(module: ModuleType, path: Path) -> bool:
-    where = getattr(module, "__file__", None)
-    return where is not None and Path(where).resolve() == path
-
-
-def _on_sys_path(folder: Path, first: bool = False) -> None:
-    entry = str(folder)
-    if entry not in sys.path:
-        if first:
-            sys.path.insert(0, entry)
-        else:
-            sys.path.append(entry)
-
-
-def _line_in(file: Path, error: BaseException) -> int | None:
-    """The line of ``file`` where ``error`` was raised (its last frame in the file)."""
-    path = file.resolve()
-    lines = [
-        frame.lineno
-        for frame in traceback.extract_tb(error.__traceback__)
-        if frame.filename and Path(frame.filename).resolve() == path
-    ]
-    return lines[-1] if lines else None
-
-
 __all__ = [
     "DEFAULT_FOLDER",
     "ENV_FOLDER",
     "MAX_FILE_BYTES",
+    "PRIVATE_PREFIX",
     "DagBag",
+    "LoadPass",
     "LoadResult",
     "build_dag",
     "collect",
     "dag_files",
     "dags_folder",
+    "found_under",
     "import_dag_module",
+    "import_scope",
     "is_dag_file",
     "load_dag_file",
     "load_dags",
     "load_paths",
+    "read_doc",
+    "unimportable",
+    "worker_roots",
 ]
