@@ -41,6 +41,7 @@ class Sizes:
     jain_window: int
     dag_chains: int
     memory_tasks: int
+    dag_file_counts: tuple[int, ...]  # generated YAML DAG files (10 tasks each)
     ceiling_ops: int
     scenario_cap: float  # the longest any one measurement may take, in seconds
 
@@ -65,6 +66,7 @@ class Sizes:
             jain_window=100,
             dag_chains=5,
             memory_tasks=100_000,
+            dag_file_counts=(100, 1_000, 5_000),
             ceiling_ops=10_000,
             scenario_cap=10.0,
         )
@@ -90,6 +92,7 @@ class Sizes:
             jain_window=50,
             dag_chains=2,
             memory_tasks=10_000,
+            dag_file_counts=(100,),
             ceiling_ops=4_000,
             scenario_cap=5.0,
         )

@@ -34,7 +34,16 @@ from tests.performance.context import Bench
 from tests.performance.jobs import URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
-from tests.performance.scenarios import ceiling, dag, enqueue, fairness, latency, memory, throughput
+from tests.performance.scenarios import (
+    ceiling,
+    dag,
+    dag_files,
+    enqueue,
+    fairness,
+    latency,
+    memory,
+    throughput,
+)
 from tests.performance.systems import FairqueSystem, System
 
 BENCH_URL_ENV = "FAIRQUE_BENCH_REDIS_URL"
@@ -84,6 +93,11 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "dag_files",
+        "dag validate / dag list --json over N generated YAML DAG files, cold and warm",
+        standalone=dag_files.run,
+    ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
 
