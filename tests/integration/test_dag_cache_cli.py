@@ -68,9 +68,16 @@ def test_list_and_trigger_from_the_cache(cli: CliRunner, folder: Path) -> None:
     assert sorted(rows) == ["a", "b"] and rows["a"]["tasks"] == 3
     assert rows["a"]["file"] == str(folder / "a.yaml")
     assert parsed(folder, ["*"]) == ["a.yaml", "b.yaml", "broken.yaml"]
-    code, out = invoke(cli, "dag", "trigger", "a", "--json", "--dags-folder", str(folder))
-    assert code == 0, out
-    assert sorted(json.loads(out)["tasks"]) == ["t0", "t1", "t2"]
+    runs = []
+    for _ in range(2):
+        code, out = invoke(cli, "dag", "trigger", "a", "--json", "--dags-folder", str(folder))
+        assert code == 0, out
+        assert sorted(json.loads(out)["tasks"]) == ["t0", "t1", "t2"]
+        runs.append(json.loads(out)["run_id"])
+    code, out = invoke(cli, "dag", "list", "--json", "--dags-folder", str(folder))
+    rows = {row["dag_id"]: row for row in json.loads(out)}
+    assert rows["a"]["last_run_id"] == runs[-1] and rows["a"]["last_run_state"] == "queued"
+    assert rows["b"]["last_run_id"] is None and rows["b"]["last_run_state"] is None
 
 
 @pytest.mark.parametrize("how", ["--no-cache", "env"])

@@ -6,9 +6,10 @@ dag validate`` loads neither the Redis client nor graphviz.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -119,11 +120,18 @@ def _conf(text: str | None) -> dict[str, Any] | None:
 
 def next_run(dag: DAG | DagInfo, after: datetime | None = None) -> datetime | None:
     """When the DAG's schedule fires next (None for a manual-only DAG)."""
-    if not dag.schedule:
+    return _next_fire(dag.schedule, dag.timezone, after or datetime.now(timezone.utc))
+
+
+@functools.lru_cache(maxsize=256)
+def _next_fire(schedule: str | None, zone: str, after: datetime) -> datetime | None:
+    """Remembered: ``dag list`` asks it for a thousand DAGs at one instant, and they
+    share a few schedules."""
+    if not schedule:
         return None
     from fairque.scheduler.cron import next_fire
 
-    return next_fire(dag.schedule, ZoneInfo(dag.timezone), after)
+    return next_fire(schedule, ZoneInfo(zone), after)
 
 
 @dag_app.command("list")
@@ -135,13 +143,18 @@ def list_dags(
     no_cache: NoCacheOption = False,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
-    from fairque.dag.runs import paused_dags
+    from fairque.dag.runs import last_runs, paused_dags
 
     with cli_errors():
         bag = _bag(dags_folder_, no_cache=no_cache)
         with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
-            rows = [_summary(queue, bag.info(dag_id), dag_id in paused) for dag_id in bag.dags]
+            last = last_runs(queue, list(bag.dags))
+        now = datetime.now(timezone.utc)
+        rows = [
+            _summary(bag.info(dag_id), dag_id in paused, last.get(dag_id), now)
+            for dag_id in bag.dags
+        ]
     if as_json:
         print_json(rows)
         return
@@ -159,17 +172,16 @@ def list_dags(
     console.print(table)
 
 
-def _summary(queue: TaskQueue, dag: DagInfo, paused: bool) -> dict[str, Any]:
-    last = queue.list_runs(dag.dag_id, limit=1)
-    upcoming = next_run(dag)
+def _summary(dag: DagInfo, paused: bool, last: RunInfo | None, now: datetime) -> dict[str, Any]:
+    upcoming = next_run(dag, now)
     return {
         "dag_id": dag.dag_id,
         "schedule": dag.schedule,
         "timezone": dag.timezone,
         "next_run": upcoming.isoformat() if upcoming else None,
         "paused": paused,
-        "last_run_id": last[0].run_id if last else None,
-        "last_run_state": last[0].state.value if last else None,
+        "last_run_id": last.run_id if last else None,
+        "last_run_state": last.state.value if last else None,
         "tasks": dag.tasks,
         "file": dag.source,
     }

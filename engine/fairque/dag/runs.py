@@ -6,16 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from fairque.core.errors import DagError
-from fairque.core.models import validate_identifier
+from fairque.core.models import TaskRecord, validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge
 from fairque.queue import control, runs
+from fairque.queue.calls import PipelineCall
 from fairque.queue.runs import RunEnd, RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
@@ -116,6 +117,30 @@ def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
 def paused_dags(queue: TaskQueue) -> set[str]:
     """The ids of the paused DAGs."""
     return queue.run_pipeline(control.paused_dags(queue.keys))
+
+
+def last_runs(queue: TaskQueue, dag_ids: Sequence[str]) -> dict[str, RunInfo]:
+    """The newest run of each DAG that has one, with its tasks, in three round trips
+    whatever the number of DAGs (``fairque dag list`` of a thousand DAGs)."""
+    per_dag = [queue.calls.run_ids(dag_id, 1) for dag_id in dag_ids]
+    replies = queue.run_pipeline(
+        PipelineCall([c for call in per_dag for c in call.commands], lambda r: r)
+    )
+    newest = {
+        dag_id: ids[0]
+        for dag_id, call, reply in zip(dag_ids, per_dag, replies, strict=True)
+        if (ids := call.parse([reply]))
+    }
+    records = queue.run_pipeline(queue.calls.run_records(list(newest.values())))
+    found = {d: info for d, info in zip(newest, records, strict=True) if info is not None}
+    task_ids = [task_id for info in found.values() for task_id in info.task_ids.values()]
+    tasks: list[TaskRecord | None] = []
+    if task_ids:
+        tasks = queue.run_pipeline(queue.calls.task_records(task_ids))
+    records_left = iter(tasks)
+    for info in found.values():
+        info.tasks = {name: next(records_left) for name in info.task_ids}
+    return found
 
 
 def graph_view(
