@@ -357,3 +357,18 @@ def test_the_scheduler_reload_parses_only_the_changed_file(folder: Path, state_d
     assert parsed[3:] == ["b.yaml"]
     assert source.dags["b"].schedule == "30 * * * *"
     assert id(source.dags["a"]) == before["a"]  # unchanged files: the same DAG objects
+
+
+def test_a_dag_id_in_two_files_is_refused_from_the_cache_too(folder: Path, tmp_path: Path) -> None:
+    (folder / "twin.yaml").write_text(dag_yaml("a"))
+    for file in folder.iterdir():
+        age(file)
+    cold, _ = load(folder, tmp_path / "cache", lazy=True)
+    warm, parsed = load(folder, tmp_path / "cache", lazy=True)
+    assert parsed == [] and warm.problems == cold.problems
+    assert sorted(warm.dags) == ["b", "c"]
+    assert [(p.file, p.line) for p in warm.problems] == [
+        (str(folder / "a.yaml"), 1),
+        (str(folder / "twin.yaml"), 1),
+    ]
+    assert "also defined in" in warm.problems[0].message
