@@ -30,6 +30,7 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "durability",
     "dag_files",
 }
 

@@ -38,6 +38,7 @@ from tests.performance.scenarios import (
     ceiling,
     dag,
     dag_files,
+    durability,
     enqueue,
     fairness,
     latency,
@@ -93,6 +94,11 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "durability",
+        "durability async vs replicated through Sentinel (a master and a replica)",
+        fairque_only=durability.run,
+    ),
     Scenario(
         "dag_files",
         "dag validate / dag list --json over N generated YAML DAG files, cold and warm",

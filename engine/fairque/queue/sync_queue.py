@@ -17,6 +17,7 @@ from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
@@ -50,7 +51,7 @@ class TaskQueue(QueueBase):
     ) -> None:
         super().__init__(config, connect=client is None)
         retry = Retry(NoBackoff(), CONNECTION_RETRIES)
-        self.redis: redis.Redis = client or redis.Redis.from_url(
+        self.redis: redis.Redis = client or sync_client(
             self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
@@ -69,7 +70,7 @@ class TaskQueue(QueueBase):
 
     def close(self) -> None:
         """Release the connection pool."""
-        self.redis.close()
+        close_sync_client(self.redis)
 
     def ping(self) -> None:
         """Check that the server answers."""
@@ -78,9 +79,19 @@ class TaskQueue(QueueBase):
 
     def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
+        wait_ms = self._replica_wait(call.script)
         with self._guard(f"run {call.script}", call.script):
-            reply = self._scripts[call.script](keys=call.keys, args=call.args)
-        return call.parse(reply)
+            if wait_ms is None:
+                reply = self._scripts[call.script](keys=call.keys, args=call.args)
+            else:  # WAIT must follow the write on its connection: one pipeline
+                pipe = self.redis.pipeline(transaction=False)
+                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
+                reply, replicas = pipe.execute()
+        result = call.parse(reply)
+        if wait_ms is not None:
+            self._check_replicated(call.script, replicas, result)
+        return result
 
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
