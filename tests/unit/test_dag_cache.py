@@ -357,6 +357,7 @@ def test_the_scheduler_reload_parses_only_the_changed_file(folder: Path, state_d
     assert parsed[3:] == ["b.yaml"]
     assert source.dags["b"].schedule == "30 * * * *"
     assert id(source.dags["a"]) == before["a"]  # unchanged files: the same DAG objects
+    assert sorted(key[0] for key in cache.built) == sorted(str(folder / f"{n}.yaml") for n in "abc")
 
 
 def test_a_dag_id_in_two_files_is_refused_from_the_cache_too(folder: Path, tmp_path: Path) -> None:

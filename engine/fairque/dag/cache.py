@@ -228,6 +228,12 @@ class DagCache:
         self._folders[key] = found
         return found
 
+    def forget_built(self, files: set[str], used: set[BuiltKey]) -> None:
+        """Forget the DAGs built from earlier contents of ``files`` (a long-running
+        scheduler keeps only those of the current ones, ``used``)."""
+        for key in [k for k in self.built if k[0] in files and k not in used]:
+            del self.built[key]
+
     def save(self) -> None:
         """Write every folder cache that changed (at the end of a load)."""
         for folder in self._folders.values():

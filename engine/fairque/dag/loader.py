@@ -170,6 +170,7 @@ class LoadPass:
         self.lazy = lazy
         self.checked: dict[str, list[ImportProblem]] = {}
         self.functions: dict[str, Any] = {}
+        self.used: set[BuiltKey] = set()
         self._stamps: dict[str, list[int] | None] = {}
 
     def load(self, groups: Sequence[Group]) -> list[LoadResult]:
@@ -191,6 +192,7 @@ class LoadPass:
                         folder.complete = folder.complete or listed is not None
                     results.append(self.file(file, folder))
         self.cache.save()
+        self.cache.forget_built({r.path for r in results}, self.used)
         return results
 
     def file(self, file: Path, folder: FolderCache) -> LoadResult:
@@ -233,6 +235,7 @@ class LoadPass:
             return LoadResult(name, problems=in_file_order([*doc.problems, *called]))
         lines = {doc.data["dag_id"]: doc.line}
         key: BuiltKey = (name, sha, tuple(self.allowed))
+        self.used.add(key)
         stamps = self._module_stamps(doc)
         built = entry.get("built")
         if key not in self.cache.built and self.lazy and built and built["modules"] == stamps:
