@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fairque.core.cron import make_croniter
 from fairque.core.errors import CronError
 from fairque.scheduler.cron import check_cron, check_timezone, fire_times, latest_fire, next_fire
 
@@ -93,28 +92,3 @@ def test_latest_fire_is_the_last_tick_even_far_from_the_cursor() -> None:
         2026, 2, 9, 9, tzinfo=timezone.utc
     )
     assert latest_fire("0 9 * * *", zone, start, start.replace(hour=8)) is None
-
-
-def _first_tick_after(expression: str, zone: ZoneInfo, after: datetime) -> datetime:
-    """Reference: walk wall times from two hours before ``after`` (always), place each
-    (skipped: moved by the gap; repeated: first occurrence) and keep the first after."""
-    start = after.astimezone(zone).replace(tzinfo=None) - timedelta(hours=2)
-    cron = make_croniter(expression, start)
-    while True:
-        wall = cron.get_next(datetime)
-        instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-        if instant > after:
-            return instant
-
-
-@pytest.mark.parametrize("expression", ["*/15 * * * * *", "*/20 * * * *", "30 2 * * *"])
-def test_next_fire_is_the_first_tick_after_even_around_dst_changes(expression: str) -> None:
-    # next_fire steps back an hour only near a DST change (a 15-second schedule would
-    # otherwise step through 240 ticks): far from one and close to one it is right.
-    for month, day in ((3, 29), (10, 25), (6, 1)):
-        base = datetime(2026, month, day, tzinfo=UTC)
-        for minutes in range(-30, 330, 7):
-            after = base + timedelta(minutes=minutes, seconds=7)
-            assert next_fire(expression, BERLIN, after) == _first_tick_after(
-                expression, BERLIN, after
-            ), after

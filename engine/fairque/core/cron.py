@@ -10,7 +10,6 @@ these functions. croniter is imported on first use.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,17 +29,6 @@ def make_croniter(expression: str, start: datetime | float | None = None) -> Any
 
 def cron_problem(expression: object) -> str | None:
     """Why ``expression`` is not a usable cron schedule, or None."""
-    if isinstance(expression, str):
-        return _cron_problem(expression)  # remembered: a thousand DAGs share a few crons
-    return _cron_problem_of(expression)
-
-
-@functools.lru_cache(maxsize=1024)
-def _cron_problem(expression: str) -> str | None:
-    return _cron_problem_of(expression)
-
-
-def _cron_problem_of(expression: object) -> str | None:
     if not isinstance(expression, str) or not expression.strip():
         return f"schedule must be a cron expression such as '0 9 * * *', not {shorten(expression)}"
     fields = expression.split()

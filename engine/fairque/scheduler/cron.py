@@ -49,19 +49,10 @@ def _place(wall: datetime, zone: ZoneInfo) -> datetime:
 def _wall_times(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
     """Naive wall-clock fire times strictly after ``after`` (aware), in order."""
     start = after.astimezone(zone).replace(tzinfo=None)
-    if _offset_changes_near(zone, after):
-        # Step back one hour so a fire in the repeated hour after ``after`` is not lost.
-        # Only near a DST change: a 15-second schedule would step through 240 ticks.
-        start -= timedelta(hours=1)
-    cron = make_croniter(expression, start)
+    # Step back one hour so a fire in the repeated hour after ``after`` is not lost.
+    cron = make_croniter(expression, start - timedelta(hours=1))
     while True:
         yield cron.get_next(datetime)
-
-
-def _offset_changes_near(zone: ZoneInfo, moment: datetime) -> bool:
-    """True if ``zone``'s UTC offset changes within ``_DST_SLACK`` of ``moment``."""
-    before = (moment - _DST_SLACK).astimezone(zone).utcoffset()
-    return before != (moment + _DST_SLACK).astimezone(zone).utcoffset()
 
 
 def fire_times(
