@@ -30,6 +30,7 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "dashboard",
     "durability",
     "dag_files",
 }

@@ -373,3 +373,25 @@ def test_a_dag_id_in_two_files_is_refused_from_the_cache_too(folder: Path, tmp_p
         (str(folder / "twin.yaml"), 1),
     ]
     assert "also defined in" in warm.problems[0].message
+
+
+def test_the_return_type_an_expand_maps_over_is_checked_on_every_load(tmp_path: Path) -> None:
+    # it is declared by the code, not the file: a cached file still sees it change
+    project = tmp_path / "project"
+    dags = project / "dags"
+    dags.mkdir(parents=True)
+    module = project / "fq_cache_mapped.py"
+    module.write_text("def items() -> list[int]:\n    return [1]\n\ndef one(x):\n    return x\n")
+    (dags / "m.yaml").write_text(
+        "dag_id: m\ntasks:\n  items: {callable: 'fq_cache_mapped:items'}\n"
+        "  each:\n    callable: 'fq_cache_mapped:one'\n    expand: {x: {from: items}}\n"
+    )
+    allowed = ["fq_cache_mapped"]
+    good, _ = load(dags, tmp_path / "cache", allowed)
+    assert good.problems == []
+    module.write_text("def items() -> int:\n    return 1\n\n\ndef one(x):\n    return x\n")
+    bad, parsed = load(dags, tmp_path / "cache", allowed)
+    assert parsed == []
+    (problem,) = bad.problems
+    assert "not a list" in problem.message and (problem.line, problem.column) == (6, 14)
+    assert problem == validate_paths([dags], allowed)[str(dags / "m.yaml")][0]  # as uncached

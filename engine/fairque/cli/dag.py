@@ -6,13 +6,10 @@ dag validate`` loads neither the Redis client nor graphviz.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -37,7 +34,6 @@ from fairque.core.imports import (
 )
 
 if TYPE_CHECKING:
-    from fairque.dag.entries import DagInfo
     from fairque.dag.loader import DagBag
     from fairque.dag.model import DAG
     from fairque.queue.runs import RunInfo
@@ -118,22 +114,6 @@ def _conf(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def next_run(dag: DAG | DagInfo, after: datetime | None = None) -> datetime | None:
-    """When the DAG's schedule fires next (None for a manual-only DAG)."""
-    return _next_fire(dag.schedule, dag.timezone, after or datetime.now(timezone.utc))
-
-
-@functools.lru_cache(maxsize=256)
-def _next_fire(schedule: str | None, zone: str, after: datetime) -> datetime | None:
-    """Remembered: ``dag list`` asks it for a thousand DAGs at one instant, and they
-    share a few schedules."""
-    if not schedule:
-        return None
-    from fairque.scheduler.cron import next_fire
-
-    return next_fire(schedule, ZoneInfo(zone), after)
-
-
 @dag_app.command("list")
 def list_dags(
     as_json: JsonOption = False,
@@ -143,18 +123,14 @@ def list_dags(
     no_cache: NoCacheOption = False,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
-    from fairque.dag.runs import last_runs, paused_dags
+    from fairque.dag.runs import paused_dags
+    from fairque.monitoring.documents import dag_summaries
 
     with cli_errors():
         bag = _bag(dags_folder_, no_cache=no_cache)
         with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
-            last = last_runs(queue, list(bag.dags))
-        now = datetime.now(timezone.utc)
-        rows = [
-            _summary(bag.info(dag_id), dag_id in paused, last.get(dag_id), now)
-            for dag_id in bag.dags
-        ]
+            rows = dag_summaries(queue, [bag.info(dag_id) for dag_id in bag.dags], paused)
     if as_json:
         print_json(rows)
         return
@@ -170,21 +146,6 @@ def list_dags(
             row["file"] or "",
         )
     console.print(table)
-
-
-def _summary(dag: DagInfo, paused: bool, last: RunInfo | None, now: datetime) -> dict[str, Any]:
-    upcoming = next_run(dag, now)
-    return {
-        "dag_id": dag.dag_id,
-        "schedule": dag.schedule,
-        "timezone": dag.timezone,
-        "next_run": upcoming.isoformat() if upcoming else None,
-        "paused": paused,
-        "last_run_id": last.run_id if last else None,
-        "last_run_state": last.state.value if last else None,
-        "tasks": dag.tasks,
-        "file": dag.source,
-    }
 
 
 @dag_app.command()
@@ -444,7 +405,7 @@ def test_dag(
             default_retry_delay_seconds=defaults.default_retry_delay_seconds if retry_delay else 0,
             retry_backoff_max_seconds=defaults.retry_backoff_max_seconds,
         )
-    for name in dag.task_names:
+    for name in (n for t in dag.task_names for n in (*result.instances(t), t)):
         state = result.states.get(name)
         attempts = result.attempts.get(name, 0)
         tries = f" (attempt {attempts})" if attempts > 1 else ""

@@ -77,23 +77,28 @@ def _problem_data(problem: Problem) -> dict[str, Any]:
 
 @dataclass
 class YamlDoc:
-    """The facts of one YAML DAG file that depend on its bytes alone."""
+    """The facts of one YAML DAG file that depend on its bytes alone: its problems but
+    those that depend on code, where it names functions and where its ``expand`` keys
+    are (to place the problems that do), the document and the line of its dag_id."""
 
     problems: list[Problem]
     callables: list[tuple[Problem, str]] = field(default_factory=list)
     data: Any = None
     line: int | None = None
+    places: dict[str, Problem] = field(default_factory=dict)  # expand keys, by pointer
 
     def to_entry(self) -> dict[str, Any]:
         """The JSON entry of the cache (Inexact when the document cannot be kept, and
         it is needed: only a file without problems is built)."""
-        data = None if self.problems else to_json_data(self.data)
+        needed = not self.problems or self.places  # to build, or to check expand types
+        data = to_json_data(self.data) if needed else None
         return {
             "problems": [_problem_data(p) for p in self.problems],
             "callables": [[_problem_data(where), path] for where, path in self.callables],
             "data": data,
             "tagged": data != self.data,  # dates: decoded on the way back
             "line": self.line,
+            "places": {pointer: _problem_data(p) for pointer, p in self.places.items()},
         }
 
     @classmethod
@@ -104,6 +109,7 @@ class YamlDoc:
             callables=[(_problem(file, where), path) for where, path in entry["callables"]],
             data=from_json_data(entry["data"]) if entry["tagged"] else entry["data"],
             line=entry["line"],
+            places={pointer: _problem(file, p) for pointer, p in entry["places"].items()},
         )
 
     def info(self, source: str) -> DagInfo:

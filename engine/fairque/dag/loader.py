@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from fairque.core import refs
 from fairque.core.errors import DagFileError, FairQueueError
 from fairque.core.imports import ImportProblem
 from fairque.core.models import Setter, Task, task_fields
@@ -37,12 +38,14 @@ from fairque.dag.pyfiles import (
 )
 from fairque.dag.validate import (
     Problem,
+    expand_places,
     file_problems,
     graph_edges,
     import_callable,
     in_file_order,
     located_callable_problems,
     located_callables,
+    located_expand_problems,
 )
 from fairque.tasks.decorators import TaskFunction
 from fairque.tasks.pipeline import Pipeline
@@ -230,7 +233,10 @@ class LoadPass:
         taken from this process's memory, built, or (lazily) left to build on use when
         an earlier build under the same callable modules succeeded."""
         name = str(file)
-        called = located_callable_problems(doc.callables, self.allowed, self.checked)
+        called = [
+            *located_callable_problems(doc.callables, self.allowed, self.checked),
+            *located_expand_problems(name, doc.data, doc.places, self.allowed),
+        ]
         if doc.problems or called:
             return LoadResult(name, problems=in_file_order([*doc.problems, *called]))
         lines = {doc.data["dag_id"]: doc.line}
@@ -297,6 +303,7 @@ def read_doc(name: str, raw: bytes) -> YamlDoc:
         located_callables(name, data, root),
         data,
         line_of(root, ["dag_id"]),
+        expand_places(name, data, root),
     )
 
 
@@ -376,6 +383,7 @@ def _template(
             pushes.append(target.push_key)
     options.update({f.name: defaults[f.key] for f in _DEFAULT_ARGS if f.key in defaults})
     options.update({f.name: copy.deepcopy(spec[f.key]) for f in _YAML_KEYS if f.key in spec})
+    _references(options, spec)
     options["enable_xcom"] = bool(
         options.get("enable_xcom")
         or options.get("xcom_push_key")
@@ -385,6 +393,17 @@ def _template(
     task = Task(task_id=name, name=name, user_id=tenant, **options)
     task.validate()
     return task, TaskInfo(spec.get("description", ""), tuple(dict.fromkeys(pushes)))
+
+
+def _references(options: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """``{from: task}`` references in args, kwargs, expand (and ``partial``, shared
+    kwargs of a mapped task's instances) as markers (:mod:`fairque.core.refs`); the DAG
+    wires them to XCom keys."""
+    for name in ("args", "kwargs", "expand"):
+        if name in options:
+            options[name] = refs.from_yaml(options[name])
+    if "partial" in spec:
+        options["kwargs"] = {**options.get("kwargs", {}), **refs.from_yaml(spec["partial"])}
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any
 from fairque.core.errors import DagError
 from fairque.core.models import TaskRecord, validate_identifier
 from fairque.dag.model import DAG
-from fairque.dag.render import GraphView, NodeView, XComEdge
+from fairque.dag.render import GraphView, NodeView, XComEdge, mapped_summary
 from fairque.queue import control, runs
 from fairque.queue.calls import PipelineCall
 from fairque.queue.runs import RunEnd, RunHandle, RunInfo
@@ -109,6 +109,24 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
     return snapshot
 
 
+def _mapped(dag: DAG, name: str, task: TaskRecord | None, run: RunInfo | None) -> str | None:
+    """The summary drawn on a mapped task's node (its instances are not drawn apart)."""
+    template = dag.pipeline.nodes.get(name)
+    count = task.map_count if task is not None else None
+    if count is None and (template is None or not template.expand):
+        return None
+    states = (
+        []
+        if run is None
+        else [t.state if t else None for n, t in run.tasks.items() if _of(n, name)]
+    )
+    return mapped_summary(count, states)
+
+
+def _of(instance: str, name: str) -> bool:
+    return instance.startswith(f"{name}[") and instance.endswith("]")
+
+
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
     """Pause (the schedule does not fire) or unpause a DAG."""
     queue.run_pipeline(control.set_dag_paused(queue.keys, dag_id, paused))
@@ -119,28 +137,29 @@ def paused_dags(queue: TaskQueue) -> set[str]:
     return queue.run_pipeline(control.paused_dags(queue.keys))
 
 
-def last_runs(queue: TaskQueue, dag_ids: Sequence[str]) -> dict[str, RunInfo]:
-    """The newest run of each DAG that has one, with its tasks, in three round trips
-    whatever the number of DAGs (``fairque dag list`` of a thousand DAGs)."""
-    per_dag = [queue.calls.run_ids(dag_id, 1) for dag_id in dag_ids]
+def latest_runs(queue: TaskQueue, dag_ids: Sequence[str], limit: int) -> dict[str, list[RunInfo]]:
+    """The newest ``limit`` runs of each DAG, newest first, with their tasks, in three
+    round trips whatever the number of DAGs (``fairque dag list`` of a thousand DAGs)."""
+    per_dag = [queue.calls.run_ids(dag_id, limit) for dag_id in dag_ids]
     replies = queue.run_pipeline(
         PipelineCall([c for call in per_dag for c in call.commands], lambda r: r)
     )
-    newest = {
-        dag_id: ids[0]
+    ids = {
+        dag_id: call.parse([reply])
         for dag_id, call, reply in zip(dag_ids, per_dag, replies, strict=True)
-        if (ids := call.parse([reply]))
     }
-    records = queue.run_pipeline(queue.calls.run_records(list(newest.values())))
-    found = {d: info for d, info in zip(newest, records, strict=True) if info is not None}
-    task_ids = [task_id for info in found.values() for task_id in info.task_ids.values()]
+    wanted = [run_id for found in ids.values() for run_id in found]
+    read: list[RunInfo | None] = queue.run_pipeline(queue.calls.run_records(wanted))
+    records = {run_id: info for run_id, info in zip(wanted, read, strict=True) if info}
+    infos = list(records.values())
+    task_ids = [task_id for info in infos for task_id in info.task_ids.values()]
     tasks: list[TaskRecord | None] = []
     if task_ids:
         tasks = queue.run_pipeline(queue.calls.task_records(task_ids))
-    records_left = iter(tasks)
-    for info in found.values():
-        info.tasks = {name: next(records_left) for name in info.task_ids}
-    return found
+    left = iter(tasks)
+    for info in infos:
+        info.tasks = {name: next(left) for name in info.task_ids}
+    return {dag_id: [records[i] for i in found if i in records] for dag_id, found in ids.items()}
 
 
 def graph_view(
@@ -172,6 +191,7 @@ def graph_view(
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=error,
+                mapped=_mapped(dag, name, task, run),
             )
         )
     if run is None:
@@ -182,8 +202,16 @@ def graph_view(
         if snapshot:
             title += f", DAG version {snapshot.get('version')}"
         xcom = [
-            XComEdge(e["producer"] or "?", e["consumer"], e["key"], e.get("bytes"))
+            XComEdge(e["producer"] or "?", _drawn(e["consumer"], names), e["key"], e.get("bytes"))
             for e in lineage or []
             if e["kind"] == "pull"
         ]
+        xcom = list({(x.producer, x.consumer, x.key): x for x in xcom}.values())
     return GraphView(title, nodes, edges, xcom)
+
+
+def _drawn(name: str, names: list[str]) -> str:
+    """The node that draws task ``name``: a mapped task's instance ``NAME[i]`` is drawn
+    as ``NAME``'s node."""
+    base = name.rpartition("[")[0]
+    return base if name.endswith("]") and base in names and _of(name, base) else name

@@ -33,6 +33,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
+from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
 from fairque.queue.runs import task_id_problem
 
 if TYPE_CHECKING:
@@ -293,7 +294,8 @@ def _flow_problem(
 
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
-    """Every (upstream, downstream) edge between known tasks, from depends_on and flow."""
+    """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
+    references to return values (``{from: task}``)."""
     tasks = _tasks(data)
     edges = {
         (upstream, name)
@@ -301,6 +303,7 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
         for upstream in _string_list(spec.get("depends_on"))
         if upstream in tasks
     }
+    edges |= reference_edges(tasks)
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
@@ -308,6 +311,12 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
             continue
         edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
     return edges
+
+
+def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """``{from: ...}`` references to unknown tasks, and malformed ``expand`` (see
+    :mod:`fairque.dag.references`); cycles they close are :func:`cycle_problems`'."""
+    return [_problem(file, root, path, text) for path, text in reference_problems(_tasks(data))]
 
 
 def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -439,6 +448,52 @@ def callable_problems(
     return located_callable_problems(located_callables(file, data, root), allowed)
 
 
+def expand_types(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]:
+    """``(path, message)`` for an ``expand`` over a task whose callable declares a return
+    type that is not a list (callables that break the import rule are
+    :func:`callable_problems`'). Depends on code, like the callable checks."""
+    tasks = _tasks(data)
+
+    def function_of(name: str) -> object:
+        path = tasks[name].get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        return None if isinstance(found, ImportProblem) else found
+
+    return expand_type_problems(tasks, function_of)
+
+
+def expand_type_check(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """:func:`expand_types`, each at its line:column."""
+    return located_expand_problems(file, data, expand_places(file, data, root), allowed)
+
+
+def expand_places(file: str, data: Any, root: yaml.Node | None) -> dict[str, Problem]:
+    """Where each key of each task's ``expand`` is (a Problem with no message yet, by
+    JSON pointer): what :func:`expand_types` needs to locate its problems without the
+    document's node tree."""
+    places = {}
+    for name, spec in _tasks(data).items():
+        expand = spec.get("expand")
+        for key in expand if isinstance(expand, dict) else ():
+            path = ("tasks", name, "expand", str(key))
+            places[json_pointer(path)] = _problem(file, root, path, "")
+    return places
+
+
+def located_expand_problems(
+    file: str, data: Any, places: Mapping[str, Problem], allowed: Sequence[str]
+) -> list[Problem]:
+    """The problems of :func:`expand_types`, placed by :func:`expand_places`."""
+    found = []
+    for path, text in expand_types(data, allowed):
+        pointer = json_pointer(path)
+        where = places.get(pointer, Problem(file, None, None, pointer, ""))
+        found.append(dataclasses.replace(where, message=text))
+    return found
+
+
 def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """Every problem of one parsed YAML DAG document that depends on the file alone
     (all but the callables, which depend on the code they name), in file order."""
@@ -450,6 +505,7 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
         *name_problems(file, data, root),
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
+        *reference_check(file, data, root),
         *flow_problems(file, data, root),
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
@@ -469,7 +525,11 @@ def document_problems(
     if data is None:
         return file_problems(file, data, root)
     return in_file_order(
-        [*file_problems(file, data, root), *callable_problems(file, data, root, allowed)]
+        [
+            *file_problems(file, data, root),
+            *callable_problems(file, data, root, allowed),
+            *expand_type_check(file, data, root, allowed),
+        ]
     )
 
 
@@ -513,6 +573,9 @@ __all__ = [
     "document_problems",
     "duplicate_keys",
     "entry_node",
+    "expand_places",
+    "expand_type_check",
+    "expand_types",
     "expansion_problem",
     "file_problems",
     "flow_problems",
@@ -522,8 +585,10 @@ __all__ = [
     "json_pointer",
     "located_callable_problems",
     "located_callables",
+    "located_expand_problems",
     "name_problems",
     "problems_of",
+    "reference_check",
     "schema_check",
     "setting_problems",
     "task_id_problems",

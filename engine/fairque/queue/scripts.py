@@ -32,6 +32,7 @@ SCRIPT_NAMES = (
     "advance",
     "watch",
     "clear",
+    "tenants",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -180,9 +180,13 @@ class TaskQueue(QueueBase):
         """A run's record and tasks; RunNotFoundError for an unknown id."""
         return self._drive(steps.get_run(self.calls, run_id))  # type: ignore[no-any-return]
 
-    def list_runs(self, dag_id: str | None = None, limit: int = 50) -> list[RunInfo]:
-        """The newest runs (of one DAG, or of all), newest first."""
-        return self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
+    def list_runs(
+        self, dag_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        """The newest runs (of one DAG, or of all), newest first, after the ``offset``
+        newest (for paging)."""
+        flow = steps.list_runs(self.calls, dag_id, limit, offset)
+        return self._drive(flow)  # type: ignore[no-any-return]
 
     def cancel_run(self, run_id: str) -> RunInfo:
         """Cancel every task of the run that has not ended; returns the run.
