@@ -18,6 +18,7 @@ from fairque.dag import load_dags, validate_paths
 from fairque.dag.cache import CACHE_ENV, DagCache
 from fairque.dag.entries import DagRef, DagTable
 from fairque.dag.loader import DagBag
+from fairque.dag.validate import Problem
 from tests.timing import budget
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +58,16 @@ def age(path: Path, seconds: float = 10.0) -> None:
     """Move the file's mtime into the past, as for a file not edited just now."""
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def project(tmp_path: Path, module_name: str, source: str) -> tuple[Path, Path]:
+    """A project folder holding ``dags/`` and the task module ``module_name`` (importable
+    by a worker started there: the DAG folder's parent); returns both paths."""
+    dags = tmp_path / "project" / "dags"
+    dags.mkdir(parents=True)
+    module = tmp_path / "project" / f"{module_name}.py"
+    module.write_text(source)
+    return dags, module
 
 
 def cache_file(cache_dir: Path) -> Path:
@@ -147,23 +158,28 @@ def test_a_schema_problem_is_reported_from_the_cache_with_its_place(
     assert (problem.line, problem.column, problem.pointer) == (3, 1, "/schedul")
 
 
-def test_callables_are_checked_on_every_load(tmp_path: Path) -> None:
-    # the module a callable names changes, the DAG file does not: the change is seen
-    project = tmp_path / "project"
-    dags = project / "dags"
-    dags.mkdir(parents=True)
-    module = project / "fq_cache_tasks.py"
-    module.write_text("def work():\n    return 1\n")
-    (dags / "x.yaml").write_text(
-        dag_yaml("x", tasks=1).replace("examples.etl:backup_data", "fq_cache_tasks:work")
-    )
-    allowed = ["fq_cache_tasks"]
-    good, _ = load(dags, tmp_path / "cache", allowed)
+def problem_after_code_change(
+    tmp_path: Path, module_name: str, before: str, after: str, dag_text: str
+) -> tuple[Problem, Path]:
+    """Load a DAG file naming functions of ``module_name`` (valid with ``before``),
+    change the module to ``after`` and load again: the file is not parsed again, yet
+    its one problem (returned, with the DAG folder) is found."""
+    dags, module = project(tmp_path, module_name, before)
+    (dags / "x.yaml").write_text(dag_text)
+    good, _ = load(dags, tmp_path / "cache", [module_name])
     assert good.problems == []
-    module.write_text("def other():\n    return 1\n")
-    bad, parsed = load(dags, tmp_path / "cache", allowed)
+    module.write_text(after)
+    bad, parsed = load(dags, tmp_path / "cache", [module_name])
     assert parsed == []
     (problem,) = bad.problems
+    return problem, dags
+
+
+def test_callables_are_checked_on_every_load(tmp_path: Path) -> None:
+    # the module a callable names changes, the DAG file does not: the change is seen
+    text = dag_yaml("x", tasks=1).replace("examples.etl:backup_data", "fq_cache_tasks:work")
+    before, after = "def work():\n    return 1\n", "def other():\n    return 1\n"
+    problem, _ = problem_after_code_change(tmp_path, "fq_cache_tasks", before, after, text)
     assert "has no 'work'" in problem.message and (problem.line, problem.column) == (6, 5)
     assert "fq_cache_tasks" not in sys.modules
 
@@ -377,21 +393,13 @@ def test_a_dag_id_in_two_files_is_refused_from_the_cache_too(folder: Path, tmp_p
 
 def test_the_return_type_an_expand_maps_over_is_checked_on_every_load(tmp_path: Path) -> None:
     # it is declared by the code, not the file: a cached file still sees it change
-    project = tmp_path / "project"
-    dags = project / "dags"
-    dags.mkdir(parents=True)
-    module = project / "fq_cache_mapped.py"
-    module.write_text("def items() -> list[int]:\n    return [1]\n\ndef one(x):\n    return x\n")
-    (dags / "m.yaml").write_text(
+    text = (
         "dag_id: m\ntasks:\n  items: {callable: 'fq_cache_mapped:items'}\n"
         "  each:\n    callable: 'fq_cache_mapped:one'\n    expand: {x: {from: items}}\n"
     )
-    allowed = ["fq_cache_mapped"]
-    good, _ = load(dags, tmp_path / "cache", allowed)
-    assert good.problems == []
-    module.write_text("def items() -> int:\n    return 1\n\n\ndef one(x):\n    return x\n")
-    bad, parsed = load(dags, tmp_path / "cache", allowed)
-    assert parsed == []
-    (problem,) = bad.problems
+    before = "def items() -> list[int]:\n    return [1]\n\ndef one(x):\n    return x\n"
+    after = before.replace("list[int]", "int")
+    problem, dags = problem_after_code_change(tmp_path, "fq_cache_mapped", before, after, text)
     assert "not a list" in problem.message and (problem.line, problem.column) == (6, 14)
-    assert problem == validate_paths([dags], allowed)[str(dags / "m.yaml")][0]  # as uncached
+    uncached = validate_paths([dags], ["fq_cache_mapped"])[str(dags / "x.yaml")]
+    assert [problem] == uncached
