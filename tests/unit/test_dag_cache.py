@@ -283,6 +283,8 @@ def test_lazy_loading_builds_a_dag_on_first_use(folder: Path, tmp_path: Path) ->
     bag, _ = load(folder, tmp_path / "cache", lazy=True)
     assert isinstance(bag.dags, DagTable)
     assert all(isinstance(bag.dags._items[i], DagRef) for i in "abc")
+    assert "a" in bag.dags and "z" not in bag.dags
+    assert isinstance(bag.dags._items["a"], DagRef)  # asking does not build
     info = bag.info("a")
     assert (info.dag_id, info.tasks, info.schedule) == ("a", 3, "0 * * * *")
     assert bag.dags["a"].task_names == ["t0", "t1", "t2"]

@@ -186,6 +186,9 @@ class DagTable(MutableMapping[str, DAG]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, dag_id: object) -> bool:
+        return dag_id in self._items  # without building it
+
     def info(self, dag_id: str) -> DagInfo:
         """The summary of ``dag_id`` (KeyError if unknown), without building it."""
         item = self._items[dag_id]
