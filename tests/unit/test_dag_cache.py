@@ -223,20 +223,28 @@ def test_a_corrupt_cache_file_is_ignored_with_one_warning(
 
 
 @pytest.mark.parametrize(
-    "entry",
-    [{"problems": "not a list"}, {"identity": None}, "not an entry"],
-    ids=["bad-problems", "bad-identity", "not-a-mapping"],
+    "entry,reparsed",
+    [
+        ({"problems": "not a list"}, ["a.yaml"]),
+        ({"identity": None}, []),  # the content hash still vouches for the entry
+        ({"recorded_ns": "x"}, []),
+        ("not an entry", ["a.yaml"]),
+    ],
+    ids=["bad-problems", "bad-identity", "bad-time", "not-a-mapping"],
 )
 def test_a_malformed_entry_is_parsed_again(
-    folder: Path, tmp_path: Path, entry: object, caplog: pytest.LogCaptureFixture
+    folder: Path, tmp_path: Path, entry: object, reparsed: list[str]
 ) -> None:
+    for file in folder.iterdir():
+        age(file)
     load(folder, tmp_path / "cache")
     path = cache_file(tmp_path / "cache")
     document = json.loads(path.read_text())
-    document["entries"]["a.yaml"] = entry
+    entries = document["entries"]
+    entries["a.yaml"] = {**entries["a.yaml"], **entry} if isinstance(entry, dict) else entry
     path.write_text(json.dumps(document))
     bag, parsed = load(folder, tmp_path / "cache")
-    assert bag.problems == [] and "a.yaml" in parsed and sorted(bag.dags) == ["a", "b", "c"]
+    assert bag.problems == [] and parsed == reparsed and sorted(bag.dags) == ["a", "b", "c"]
 
 
 def test_an_unwritable_state_folder_never_breaks_a_load(

@@ -133,10 +133,12 @@ class FolderCache:
         entry = self.entries.get(file.name)
         if not isinstance(entry, dict):
             entry = None  # a foreign value: parsed again
+        recorded = entry.get("recorded_ns") if entry is not None else None
         if (
             entry is not None
+            and isinstance(recorded, int)
             and entry.get("identity") == identity(file.stat())
-            and entry["identity"][1] < entry["recorded_ns"] - RACY_NS
+            and entry["identity"][1] < recorded - RACY_NS
         ):
             return Lookup(entry)
         with open(file, "rb") as f:
