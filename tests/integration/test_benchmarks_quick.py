@@ -33,6 +33,7 @@ SCENARIOS = {
     "tenants",
     "dashboard",
     "durability",
+    "dag_files",
 }
 
 

@@ -37,6 +37,7 @@ from tests.performance.report import table, targets, targets_table, write_json
 from tests.performance.scenarios import (
     ceiling,
     dag,
+    dag_files,
     dashboard,
     durability,
     enqueue,
@@ -123,6 +124,11 @@ SCENARIOS = [
         "durability",
         "durability async vs replicated through Sentinel (a master and a replica)",
         fairque_only=durability.run,
+    ),
+    Scenario(
+        "dag_files",
+        "dag validate / dag list --json over N generated YAML DAG files, cold and warm",
+        standalone=dag_files.run,
     ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]

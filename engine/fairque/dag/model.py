@@ -14,6 +14,7 @@ cycles) and raises a :class:`DagError` subclass.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
@@ -206,9 +207,18 @@ def run_end_problems(
 
 def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str]]:
     """``(field, message)`` for a bad cron ``schedule`` (None: manual only) or time zone."""
-    found = [("schedule", None if schedule is None else cron_problem(schedule))]
+    found = [("schedule", None if schedule is None else _schedule_problem(schedule))]
     found.append(("timezone", timezone_problem(timezone)))
     return [(where, text) for where, text in found if text]
+
+
+def _schedule_problem(schedule: object) -> str | None:
+    """:func:`cron_problem`, remembered for text: a thousand DAG files share a few
+    schedules, each checked twice (the document, then the DAG)."""
+    return _cron_text_problem(schedule) if isinstance(schedule, str) else cron_problem(schedule)
+
+
+_cron_text_problem = functools.lru_cache(maxsize=1024)(cron_problem)
 
 
 def dependency_problems(

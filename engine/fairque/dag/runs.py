@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from fairque.core.models import TaskRecord, validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge, mapped_summary
 from fairque.queue import control, runs
+from fairque.queue.calls import PipelineCall
 from fairque.queue.runs import RunEnd, RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
@@ -146,6 +147,31 @@ def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
 def paused_dags(queue: TaskQueue) -> set[str]:
     """The ids of the paused DAGs."""
     return queue.run_pipeline(control.paused_dags(queue.keys))
+
+
+def latest_runs(queue: TaskQueue, dag_ids: Sequence[str], limit: int) -> dict[str, list[RunInfo]]:
+    """The newest ``limit`` runs of each DAG, newest first, with their tasks, in three
+    round trips whatever the number of DAGs (``fairque dag list`` of a thousand DAGs)."""
+    per_dag = [queue.calls.run_ids(dag_id, limit) for dag_id in dag_ids]
+    replies = queue.run_pipeline(
+        PipelineCall([c for call in per_dag for c in call.commands], lambda r: r)
+    )
+    ids = {
+        dag_id: call.parse([reply])
+        for dag_id, call, reply in zip(dag_ids, per_dag, replies, strict=True)
+    }
+    wanted = [run_id for found in ids.values() for run_id in found]
+    read: list[RunInfo | None] = queue.run_pipeline(queue.calls.run_records(wanted))
+    records = {run_id: info for run_id, info in zip(wanted, read, strict=True) if info}
+    infos = list(records.values())
+    task_ids = [task_id for info in infos for task_id in info.task_ids.values()]
+    tasks: list[TaskRecord | None] = []
+    if task_ids:
+        tasks = queue.run_pipeline(queue.calls.task_records(task_ids))
+    left = iter(tasks)
+    for info in infos:
+        info.tasks = {name: next(left) for name in info.task_ids}
+    return {dag_id: [records[i] for i in found if i in records] for dag_id, found in ids.items()}
 
 
 def graph_view(
