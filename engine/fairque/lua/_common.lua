@@ -15,7 +15,16 @@
 -- ARGV[10]    XCom key prefix (+ scope)   ARGV[11] lineage key prefix (+ scope)
 -- ARGV[12]    seconds to keep XCom values and lineage
 -- After a script's own keys and arguments come the tenant keys and arguments, taken off
--- KEYS and ARGV by _tenants.lua (inlined below; see its header).
+-- KEYS and ARGV by _tenants.lua (inlined below; see its header), then the queue
+-- templates (Keys.queue_templates), taken off ARGV here, and last in KEYS the queued
+-- tasks per queue (Hash: name -> count, the queues other than the default one):
+-- ARGV[#ARGV - 4]  the default queue's name (its keys are the ones above: KEYS[9] and
+--                  the user-queue templates)
+-- ARGV[#ARGV - 3]  head of another queue's keys (+ queue)
+-- ARGV[#ARGV - 2]  user infix (another queue's user queue: head .. queue .. infix .. user
+--                  .. critical or normal tail)
+-- ARGV[#ARGV - 1]  active-set tail (another queue's active set: head .. queue .. tail)
+-- ARGV[#ARGV]      tenant-queues prefix (+ user): the other queues where it has ready tasks
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -29,6 +38,12 @@ local AGING_US = tonumber(ARGV[8])
 local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
+local QUEUE_COUNTS = table.remove(KEYS)
+local TENANT_QUEUES = table.remove(ARGV)
+local ACTIVE_TAIL = table.remove(ARGV)
+local QUEUE_USER = table.remove(ARGV)
+local QUEUES_HEAD = table.remove(ARGV)
+local DEFAULT_QUEUE = table.remove(ARGV)
 
 local function fmt(n) return string.format('%.0f', n) end
 
@@ -41,8 +56,29 @@ local function now_ms() return math.floor(now_us() / 1000) end
 local function seconds(ms) return string.format('%.3f', ms / 1000) end
 
 local function task_key(id) return TASK_PREFIX .. id end
-local function critical_key(user) return QUEUE_HEAD .. user .. CRITICAL_TAIL end
-local function normal_key(user) return QUEUE_HEAD .. user .. NORMAL_TAIL end
+
+-- Queues (routing): a task's `queue` field (absent: the default queue) names the
+-- user queues and the active set it waits in; the default queue's are the keys of the
+-- time before queues.
+local function is_default(queue) return not queue or queue == DEFAULT_QUEUE end
+local function queue_head(queue)
+  if is_default(queue) then return QUEUE_HEAD end
+  return QUEUES_HEAD .. queue .. QUEUE_USER
+end
+local function critical_key(user, queue) return queue_head(queue) .. user .. CRITICAL_TAIL end
+local function normal_key(user, queue) return queue_head(queue) .. user .. NORMAL_TAIL end
+local function active_key(queue)
+  if is_default(queue) then return ACTIVE_USERS end
+  return QUEUES_HEAD .. queue .. ACTIVE_TAIL
+end
+local function queue_of(tkey) return redis.call('HGET', tkey, 'queue') or DEFAULT_QUEUE end
+
+-- The queues where a user may have ready tasks: the default one and those in its set.
+local function queues_of(user)
+  local queues = redis.call('SMEMBERS', TENANT_QUEUES .. user)
+  table.insert(queues, 1, DEFAULT_QUEUE)
+  return queues
+end
 
 -- A strictly increasing stamp (µs): FIFO order within a priority, even inside one script.
 local function next_stamp()
@@ -69,60 +105,66 @@ local function set_state(tkey, id, user, from, to, score)
   if from == 'started' then slot_freed(user) end
 end
 
--- A user with ready tasks joins the active set at the smallest virtual time present,
--- so an idle user keeps no hoard of credit; idle workers are told through Pub/Sub.
--- A tenant parked by its cap or rate stays out: it comes back when it may run.
-local function activate(user)
-  if redis.call('ZSCORE', ACTIVE_USERS, user) or parked(user) then return end
-  local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
-  redis.call('ZADD', ACTIVE_USERS, first[2] or '0', user)
+-- A user with ready tasks of `queue` joins its active set at the smallest virtual time
+-- present, so an idle user keeps no hoard of credit; idle workers are told through
+-- Pub/Sub. A tenant parked by its cap or rate stays out: it comes back when it may run.
+local function activate(user, queue)
+  if not is_default(queue) then redis.call('SADD', TENANT_QUEUES .. user, queue) end
+  local akey = active_key(queue)
+  if redis.call('ZSCORE', akey, user) or parked(user) then return end
+  local first = redis.call('ZRANGE', akey, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', akey, first[2] or '0', user)
   redis.call('PUBLISH', READY_CHANNEL, user)
 end
 
--- Drop a user from the active set when both of its queues are empty.
-local function deactivate_if_idle(user)
-  if redis.call('LLEN', critical_key(user)) == 0 and redis.call('ZCARD', normal_key(user)) == 0 then
-    redis.call('ZREM', ACTIVE_USERS, user)
+-- Drop a user from the active set of `queue` when both of its queues there are empty.
+local function deactivate_if_idle(user, queue)
+  if redis.call('LLEN', critical_key(user, queue)) == 0
+      and redis.call('ZCARD', normal_key(user, queue)) == 0 then
+    redis.call('ZREM', active_key(queue), user)
+    if not is_default(queue) then redis.call('SREM', TENANT_QUEUES .. user, queue) end
     return true
   end
   return false
 end
 
--- Keep the count of a user's queued tasks per priority (for statistics).
-local function count_queued(user, priority, delta)
+-- Keep the count of a user's queued tasks per priority, and of another queue's queued
+-- tasks (for statistics; the default queue's is the rest).
+local function count_queued(user, priority, delta, queue)
   redis.call('HINCRBY', STATS, 'p' .. priority .. ' ' .. user, delta)
+  if not is_default(queue) then redis.call('HINCRBY', QUEUE_COUNTS, queue, delta) end
 end
 
--- Put a ready task in its user's queue. CRITICAL: the list (at the front when `front`);
--- priorities 1-5: score = order stamp - priority * ageing step, smallest served first.
-local function enqueue(id, user, priority, stamp, front)
+-- Put a ready task in its user's queue of `queue`. CRITICAL: the list (at the front when
+-- `front`); priorities 1-5: score = order stamp - priority * ageing step, smallest first.
+local function enqueue(id, user, priority, stamp, front, queue)
   if priority == CRITICAL then
     if front then
-      redis.call('LPUSH', critical_key(user), id)
+      redis.call('LPUSH', critical_key(user, queue), id)
     else
-      redis.call('RPUSH', critical_key(user), id)
+      redis.call('RPUSH', critical_key(user, queue), id)
     end
   else
-    redis.call('ZADD', normal_key(user), fmt(stamp - priority * AGING_US), id)
+    redis.call('ZADD', normal_key(user, queue), fmt(stamp - priority * AGING_US), id)
   end
-  count_queued(user, priority, 1)
-  activate(user)
+  count_queued(user, priority, 1, queue)
+  activate(user, queue)
 end
 
--- Remove a queued task from its user's queue (for cancel and delete).
-local function dequeue(id, user, priority)
+-- Remove a queued task from its user's queue of `queue` (for cancel and delete).
+local function dequeue(id, user, priority, queue)
   if priority == CRITICAL then
-    redis.call('LREM', critical_key(user), 1, id)
+    redis.call('LREM', critical_key(user, queue), 1, id)
   else
-    redis.call('ZREM', normal_key(user), id)
+    redis.call('ZREM', normal_key(user, queue), id)
   end
-  count_queued(user, priority, -1)
-  deactivate_if_idle(user)
+  count_queued(user, priority, -1, queue)
+  deactivate_if_idle(user, queue)
 end
 
 -- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
 local function make_ready(tkey, id, user, from, now)
-  local r = redis.call('HMGET', tkey, 'priority', 'execute_after')
+  local r = redis.call('HMGET', tkey, 'priority', 'execute_after', 'queue')
   local due = r[2] and math.floor(tonumber(r[2]) * 1000)
   if due and due > now then
     set_state(tkey, id, user, from, 'scheduled', due)
@@ -131,7 +173,7 @@ local function make_ready(tkey, id, user, from, now)
   local stamp = next_stamp()
   redis.call('HSET', tkey, 'order', fmt(stamp))
   set_state(tkey, id, user, from, 'queued', now)
-  enqueue(id, user, tonumber(r[1]), stamp, false)
+  enqueue(id, user, tonumber(r[1]), stamp, false, r[3] or DEFAULT_QUEUE)
   return 'queued'
 end
 
@@ -449,7 +491,7 @@ local function cancel_task(id, kind, message, now)
     redis.call('HSET', tkey, 'cancel_requested', '1')
     return {'ok', 'requested'}
   end
-  if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3]), queue_of(tkey)) end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
   finalize(tkey, id, user, state, 'canceled', now)
   return {'ok', 'canceled'}

@@ -32,7 +32,7 @@ from fairque.core.errors import (
 from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
-from fairque.core.models import Task, TaskRecord, TaskState, to_json
+from fairque.core.models import DEFAULT_QUEUE, Task, TaskRecord, TaskState, to_json
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.results import (
     BatchPushResult,
@@ -109,6 +109,26 @@ class QueueCalls:
         # After each script's own keys and arguments (taken off by lua/_tenants.lua).
         self._tenant_keys = [k.tenant_default, k.tenants_parked]
         self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
+        # Last of all (taken off by lua/_common.lua): the queue templates.
+        self._queue_args: list[Arg] = list(k.queue_templates())
+        self._queue_turn = 0  # which of the worker's queues a claim tries first
+
+    def _worker_scope(self, worker: WorkerConfig) -> list[Arg]:
+        """What a claim reads about the worker (see pop.lua): its assigned users and steal
+        targets (each a count, then the ids), then its queues (a count, then the names),
+        the one whose turn it is first (round robin, kept by :meth:`_took_turns`)."""
+        args: list[Arg] = []
+        n = len(worker.queues)
+        turn = self._queue_turn % n
+        queues = [*worker.queues[turn:], *worker.queues[:turn]]
+        for group in (worker.assigned_users, worker.steal_targets, queues):
+            args += [len(group), *group]
+        return args
+
+    def _took_turns(self, worker: WorkerConfig, claimed: Sequence[TaskRecord]) -> None:
+        """The next claim starts with the queue after the last task's claimed."""
+        if claimed and claimed[-1].queue in worker.queues:
+            self._queue_turn = worker.queues.index(claimed[-1].queue) + 1
 
     def _call(
         self,
@@ -118,9 +138,11 @@ class QueueCalls:
         extra_keys: Sequence[str] = (),
     ) -> ScriptCall[T]:
         """A run of ``script``: the common keys and arguments, the script's own
-        (``extra_keys``, ``args``), then the tenant keys and arguments."""
-        keys = [*self._common_keys, *extra_keys, *self._tenant_keys]
-        return ScriptCall(script, keys, [*self._common_args, *args, *self._tenant_args], parse)
+        (``extra_keys``, ``args``), then the tenant keys and arguments, then the queue
+        templates."""
+        keys = [*self._common_keys, *extra_keys, *self._tenant_keys, self.keys.queue_counts]
+        args = [*self._common_args, *args, *self._tenant_args, *self._queue_args]
+        return ScriptCall(script, keys, args, parse)
 
     call = _call  # for the call builders of other modules (queue/tenants.py)
 
@@ -207,9 +229,14 @@ class QueueCalls:
         claimed that are still held (for one lease).
         """
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
-        for group in (worker.assigned_users, worker.steal_targets):
-            args += [len(group), *group]
-        return self._call("pop", args, _parse_tasks, self._claim_keys(claim_id))
+        args += self._worker_scope(worker)
+
+        def parse(reply: Any) -> list[TaskRecord]:
+            claimed = _parse_tasks(reply)
+            self._took_turns(worker, claimed)
+            return claimed
+
+        return self._call("pop", args, parse, self._claim_keys(claim_id))
 
     def _claim_keys(self, claim_id: str | None) -> list[str]:
         """KEYS[12..13] of pop and settle: the token counter and the call's claim record."""
@@ -281,13 +308,18 @@ class QueueCalls:
                 random.random(),
                 retry,
             ]
-        for group in (worker.assigned_users, worker.steal_targets):
-            args += [len(group), *group]
+        args += self._worker_scope(worker)
         ended = [(s.task_id, s.ok) for s in settlements]
         keys = self._claim_keys(claim_id)
         if answered is not None:
             keys.append(self.keys.claim(answered))
-        return self._call("settle", args, lambda r: _parse_settle(r, ended), keys)
+
+        def parse(reply: Any) -> tuple[list[Settled], list[TaskRecord]]:
+            settled, claimed = _parse_settle(reply, ended)
+            self._took_turns(worker, claimed)
+            return settled, claimed
+
+        return self._call("settle", args, parse, keys)
 
     def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
@@ -490,6 +522,7 @@ class QueueCalls:
         commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
         commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
         commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
+        commands += [("HGETALL", k.queue_counts)]
         return PipelineCall(commands, _parse_stats)
 
     def tenants(
@@ -663,6 +696,14 @@ def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
 
 
+def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
+    """Queued tasks per queue, from the count of every queued task and the counts of
+    the queues other than the default one (``Keys.queue_counts``); empty queues left out."""
+    by_queue = {name: int(n) for name, n in sorted(counts.items()) if int(n) > 0}
+    rest = queued - sum(by_queue.values())
+    return {DEFAULT_QUEUE: rest, **by_queue} if rest > 0 else by_queue
+
+
 def _parse_stats(replies: list[Any]) -> dict[str, Any]:
     states = [s.value for s in TaskState]
     n = len(states)
@@ -687,6 +728,7 @@ def _parse_stats(replies: list[Any]) -> dict[str, Any]:
         "totals": totals,
         "users": per_user,
         "active_users": int(replies[n + 1]),
+        "queues": queued_by_queue(counts[TaskState.QUEUED.value], replies[n + 4]),
         "server_time": now,
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
         **{f"tasks_{name}": c for name, c in counts.items()},
