@@ -49,11 +49,11 @@ def _every_key(keys: Keys) -> dict[str, list[str]]:
             head, tail_critical, tail_normal = value[1], value[2], value[3]
             value = [v for v in value if v not in (tail_critical, tail_normal)]
             assert head.endswith(":") and tail_critical.startswith(":") and tail_normal[0] == ":"
-        if name == "queue_templates":  # a queue name, infix and tail; the rest are heads
-            default, head, infix, tail, tenant_queues = value
-            assert (default, infix, tail) == ("default", ":user:", ":active")
+        if name == "queue_templates":  # names, an infix, a tail, a separator; then keys
+            default, head, infix, tail, tenant_queues, separator, *gate_keys = value
+            assert (default, infix, tail, separator) == ("default", ":user:", ":active", "~")
             assert head.endswith(":") and tenant_queues.endswith(":")
-            value = [head, tenant_queues]
+            value = [head, tenant_queues, *gate_keys]
         found[name] = [value] if isinstance(value, str) else list(value)
     return found
 
@@ -116,7 +116,7 @@ def test_templates_rebuild_the_keys_the_methods_give(prefix: str, user_id: str) 
 def test_queue_templates_rebuild_the_keys_of_another_queue(prefix: str, user_id: str) -> None:
     keys = Keys(prefix)
     _, head, critical_tail, normal_tail, *_ = keys.templates()
-    default, queues_head, infix, active_tail, tenant_queues = keys.queue_templates()
+    default, queues_head, infix, active_tail, tenant_queues, *_ = keys.queue_templates()
     assert keys.critical(user_id, default) == head + user_id + critical_tail
     assert keys.active(default) == keys.active_users
     for queue in ("gpu", "a.b-c_1"):
@@ -139,6 +139,9 @@ def test_keys_of_different_kinds_never_collide() -> None:
         made += [f(i, queue) for i in ids for f in (keys.critical, keys.normal)]
         made += [keys.active(queue)]
     made += [keys.tenant_queues(i) for i in ids] + [keys.queue_counts]
+    made += [keys.pools, keys.pools_running]
+    made += [keys.open_lanes(q) for q in ("default", "gpu", "running")]
+    made += [keys.gate_lanes(g) for g in ("gpu", "dag=etl", "running")]
     assert len(made) == len(set(made))
 
 

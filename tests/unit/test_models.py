@@ -379,6 +379,7 @@ def _full_task() -> TaskRecord:
         expand={"item": {"__fairque_from__": {"task": "listing", "key": "k", "path": None}}},
         max_map_length=50,
         queue="gpu",
+        pool="gpus",
         map_index=3,
         map_count=7,
     )
@@ -452,6 +453,7 @@ PUSHED_FIELDS = {
     "expand",
     "max_map_length",
     "queue",
+    "pool",
 }
 
 

@@ -48,8 +48,14 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:queues:{queue}:user:{user_id}:critical, ...:normal
                                        List, ZSet  a user's ready tasks of another queue
     fq:queues:{queue}:active           ZSet    users with ready tasks of that queue
-    fq:tenant-queues:{user_id}         Set     queues other than ``default`` where the
-                                               user has ready tasks (to let it back)
+    fq:tenant-queues:{user_id}         Set     queues (lanes) other than ``default`` where
+                                               the user has ready tasks (to let it back)
+    fq:pools                           Hash    slots of each gate: a pool (its name) or a
+                                               DAG's max_active_tasks (``dag=`` + DAG id)
+    fq:pools:running                   Hash    started tasks of each gate
+    fq:lanes:open:{queue}              Set     gated lanes of a queue (queue ``~`` gate
+                                               ...) with ready tasks and every gate open
+    fq:lanes:gate:{gate}               Set     the lanes with ready tasks behind a gate
     fq:tenant:{user_id}                Hash    a tenant's policy (weight, max_running, rate,
                                                burst) and the state enforcing it (see
                                                lua/_tenants.lua)
@@ -80,7 +86,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairque.core.models import DEFAULT_QUEUE, TaskState
+from fairque.core.models import DEFAULT_QUEUE, LANE_SEPARATOR, TaskState
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,24 @@ class Keys:
             return self.active_users
         return self._k("queues", queue, "active")
 
+    @property
+    def pools(self) -> str:
+        """Hash of the slots of each gate (a pool, or a DAG's max_active_tasks)."""
+        return self._k("pools")
+
+    @property
+    def pools_running(self) -> str:
+        """Hash of the started tasks of each gate."""
+        return self._k("pools", "running")
+
+    def open_lanes(self, queue: str) -> str:
+        """Set of a queue's gated lanes with ready tasks and every gate open."""
+        return self._k("lanes", "open", queue)
+
+    def gate_lanes(self, gate: str) -> str:
+        """Set of the lanes with ready tasks behind ``gate``."""
+        return self._k("lanes", "gate", gate)
+
     def tenant_queues(self, user_id: str) -> str:
         """Set of the queues other than the default one where the user has ready tasks."""
         return self._k("tenant-queues", user_id)
@@ -304,6 +328,19 @@ class Keys:
         """The queue templates every script receives last in ARGV (see lua/_common.lua):
         the default queue's name, then, for another queue Q, the head of its keys
         (+ Q + the user infix + user + the critical or normal tail), the user infix,
-        the tail of its active set, and the tenant-queues prefix (+ user)."""
+        the tail of its active set, the tenant-queues prefix (+ user); then the gates:
+        the separator of a lane's parts (queue ~ gate ~ ...), the slots and running
+        hashes, the open-lanes prefix (+ queue) and the gate-lanes prefix (+ gate)."""
         head = self._k("queues", "")
-        return [DEFAULT_QUEUE, head, ":user:", ":active", self.tenant_queues("")]
+        return [
+            DEFAULT_QUEUE,
+            head,
+            ":user:",
+            ":active",
+            self.tenant_queues(""),
+            LANE_SEPARATOR,
+            self.pools,
+            self.pools_running,
+            self.open_lanes(""),
+            self.gate_lanes(""),
+        ]

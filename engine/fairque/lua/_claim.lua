@@ -117,18 +117,25 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
   local queues = read_queues(queues_at)
   -- Round robin across the worker's queues (sent with the one whose turn it is first):
   -- each claim tries the queue after the one the previous claim came from, then the others.
-  local turn = 0
+  -- Within a queue, its open gated lanes (pools, DAG limits) take turns with it.
+  local turn, lane_turn = 0, tonumber(redis.call('GET', TOKENS) or '0')
   local claimed, taken = {}, {}
   local guard, parks = max_claims * 4 + 8, 0
   while #claimed < max_claims and guard > 0 and parks < MAX_PARKS do
     local user, score, second, second_user, queue
     for i = 0, #queues - 1 do
-      queue = queues[(turn + i) % #queues + 1]
-      local akey = active_key(queue)
-      user, score, second, second_user = pick(assigned, akey)
-      if not user then user, score, second, second_user = pick(steal, akey) end
+      for _, lane in ipairs(lanes_of(queues[(turn + i) % #queues + 1], lane_turn)) do
+        local akey = active_key(lane)
+        user, score, second, second_user = pick(assigned, akey)
+        if not user then user, score, second, second_user = pick(steal, akey) end
+        if user then
+          queue = lane
+          break
+        end
+      end
       if user then
         turn = (turn + i + 1) % #queues
+        lane_turn = lane_turn + 1
         break
       end
     end

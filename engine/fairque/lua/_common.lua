@@ -24,7 +24,13 @@
 -- ARGV[#ARGV - 2]  user infix (another queue's user queue: head .. queue .. infix .. user
 --                  .. critical or normal tail)
 -- ARGV[#ARGV - 1]  active-set tail (another queue's active set: head .. queue .. tail)
--- ARGV[#ARGV]      tenant-queues prefix (+ user): the other queues where it has ready tasks
+-- ARGV[#ARGV - 5]  tenant-queues prefix (+ user): the other queues where it has ready tasks
+-- ARGV[#ARGV - 4]  lane separator: a gated task (of a pool, or of a DAG with
+--                  max_active_tasks) waits in the lane queue ~ gate [~ gate], a queue
+--                  of its own (keys as another queue's)
+-- ARGV[#ARGV - 3]  slots per gate (Hash)   ARGV[#ARGV - 2] started tasks per gate (Hash)
+-- ARGV[#ARGV - 1]  open-lanes prefix (+ queue): a queue's gated lanes with every gate open
+-- ARGV[#ARGV]      gate-lanes prefix (+ gate): the lanes with ready tasks behind a gate
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -39,6 +45,11 @@ local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
 local QUEUE_COUNTS = table.remove(KEYS)
+local GATE_LANES = table.remove(ARGV)
+local OPEN_LANES = table.remove(ARGV)
+local GATES_RUNNING = table.remove(ARGV)
+local GATES = table.remove(ARGV)
+local LANE_SEP = table.remove(ARGV)
 local TENANT_QUEUES = table.remove(ARGV)
 local ACTIVE_TAIL = table.remove(ARGV)
 local QUEUE_USER = table.remove(ARGV)
@@ -71,7 +82,105 @@ local function active_key(queue)
   if is_default(queue) then return ACTIVE_USERS end
   return QUEUES_HEAD .. queue .. ACTIVE_TAIL
 end
-local function queue_of(tkey) return redis.call('HGET', tkey, 'queue') or DEFAULT_QUEUE end
+
+-- Gates: a pool (`pool` field) and a DAG's max_active_tasks (`dag_gate` field) hold at
+-- most their slots of started tasks. A gated task waits in its lane (queue ~ gate ...),
+-- whose active set is a queue's: a claim tries a queue's open lanes too, so a lane with
+-- a full gate is never looked at, and the other work is served as if it did not exist.
+-- The step that takes a gate's last slot closes its lanes; the one that frees it (any
+-- end of a started task, a reclaim included) opens them again.
+
+-- The lane of a task: its queue, then its gates.
+local function lane_of(tkey)
+  local r = redis.call('HMGET', tkey, 'queue', 'pool', 'dag_gate')
+  local lane = r[1] or DEFAULT_QUEUE
+  if r[2] then lane = lane .. LANE_SEP .. r[2] end
+  if r[3] then lane = lane .. LANE_SEP .. r[3] end
+  return lane
+end
+
+-- A lane's queue and its gates.
+local function lane_parts(lane)
+  local parts, start = {}, 1
+  while true do
+    local at = string.find(lane, LANE_SEP, start, true)
+    if not at then break end
+    parts[#parts + 1] = string.sub(lane, start, at - 1)
+    start = at + #LANE_SEP
+  end
+  parts[#parts + 1] = string.sub(lane, start)
+  return table.remove(parts, 1), parts
+end
+
+-- A gate is open while it has a free slot (a gate without slots is unlimited).
+local function gate_open(gate)
+  local slots = tonumber(redis.call('HGET', GATES, gate) or '')
+  return not slots or tonumber(redis.call('HGET', GATES_RUNNING, gate) or '0') < slots
+end
+
+local function gates_open(gates)
+  for _, gate in ipairs(gates) do
+    if not gate_open(gate) then return false end
+  end
+  return true
+end
+
+-- A gated lane has ready tasks: note it behind its gates, open when they all are.
+local function lane_ready(lane)
+  local queue, gates = lane_parts(lane)
+  if #gates == 0 then return end
+  for _, gate in ipairs(gates) do redis.call('SADD', GATE_LANES .. gate, lane) end
+  if gates_open(gates) then redis.call('SADD', OPEN_LANES .. queue, lane) end
+end
+
+-- A gated lane has no active user left.
+local function lane_idle(lane)
+  local queue, gates = lane_parts(lane)
+  if #gates == 0 then return end
+  for _, gate in ipairs(gates) do redis.call('SREM', GATE_LANES .. gate, lane) end
+  redis.call('SREM', OPEN_LANES .. queue, lane)
+end
+
+-- A gate opened or closed: open its lanes whose gates are all open (idle workers are
+-- told), or close them all.
+local function gate_changed(gate)
+  local open = gate_open(gate)
+  for _, lane in ipairs(redis.call('SMEMBERS', GATE_LANES .. gate)) do
+    local queue, gates = lane_parts(lane)
+    if not open then
+      redis.call('SREM', OPEN_LANES .. queue, lane)
+    elseif gates_open(gates) and redis.call('SADD', OPEN_LANES .. queue, lane) == 1 then
+      redis.call('PUBLISH', READY_CHANNEL, lane)
+    end
+  end
+end
+
+-- A gated task started (delta 1) or stopped running (-1): count it in its gates; a gate
+-- that became full closes its lanes, one that has a free slot again opens them.
+local function gates_moved(tkey, delta)
+  local r = redis.call('HMGET', tkey, 'pool', 'dag_gate')
+  for i = 1, 2 do
+    local gate = r[i]
+    if gate then
+      local running = redis.call('HINCRBY', GATES_RUNNING, gate, delta)
+      local slots = tonumber(redis.call('HGET', GATES, gate) or '')
+      if slots and ((delta > 0 and running >= slots) or (delta < 0 and running == slots - 1)) then
+        gate_changed(gate)
+      end
+    end
+  end
+end
+
+-- The lanes a claim of `queue` tries: the queue, then its open gated lanes, rotated by
+-- `turn` (round robin among them).
+local function lanes_of(queue, turn)
+  local open = redis.call('SMEMBERS', OPEN_LANES .. queue)
+  if #open == 0 then return {queue} end
+  table.insert(open, 1, queue)
+  local lanes = {}
+  for i = 1, #open do lanes[i] = open[(turn + i - 1) % #open + 1] end
+  return lanes
+end
 
 -- The queues where a user may have ready tasks: the default one and those in its set.
 local function queues_of(user)
@@ -102,14 +211,22 @@ local function set_state(tkey, id, user, from, to, score)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
   redis.call('HSET', tkey, 'state', to)
-  if from == 'started' then slot_freed(user) end
+  if from == 'started' then
+    slot_freed(user)
+    gates_moved(tkey, -1)
+  elseif to == 'started' then
+    gates_moved(tkey, 1)
+  end
 end
 
 -- A user with ready tasks of `queue` joins its active set at the smallest virtual time
 -- present, so an idle user keeps no hoard of credit; idle workers are told through
 -- Pub/Sub. A tenant parked by its cap or rate stays out: it comes back when it may run.
 local function activate(user, queue)
-  if not is_default(queue) then redis.call('SADD', TENANT_QUEUES .. user, queue) end
+  if not is_default(queue) then
+    redis.call('SADD', TENANT_QUEUES .. user, queue)
+    lane_ready(queue)
+  end
   local akey = active_key(queue)
   if redis.call('ZSCORE', akey, user) or parked(user) then return end
   local first = redis.call('ZRANGE', akey, 0, 0, 'WITHSCORES')
@@ -122,7 +239,10 @@ local function deactivate_if_idle(user, queue)
   if redis.call('LLEN', critical_key(user, queue)) == 0
       and redis.call('ZCARD', normal_key(user, queue)) == 0 then
     redis.call('ZREM', active_key(queue), user)
-    if not is_default(queue) then redis.call('SREM', TENANT_QUEUES .. user, queue) end
+    if not is_default(queue) then
+      redis.call('SREM', TENANT_QUEUES .. user, queue)
+      if redis.call('ZCARD', active_key(queue)) == 0 then lane_idle(queue) end
+    end
     return true
   end
   return false
@@ -164,7 +284,7 @@ end
 
 -- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
 local function make_ready(tkey, id, user, from, now)
-  local r = redis.call('HMGET', tkey, 'priority', 'execute_after', 'queue')
+  local r = redis.call('HMGET', tkey, 'priority', 'execute_after')
   local due = r[2] and math.floor(tonumber(r[2]) * 1000)
   if due and due > now then
     set_state(tkey, id, user, from, 'scheduled', due)
@@ -173,7 +293,7 @@ local function make_ready(tkey, id, user, from, now)
   local stamp = next_stamp()
   redis.call('HSET', tkey, 'order', fmt(stamp))
   set_state(tkey, id, user, from, 'queued', now)
-  enqueue(id, user, tonumber(r[1]), stamp, false, r[3] or DEFAULT_QUEUE)
+  enqueue(id, user, tonumber(r[1]), stamp, false, lane_of(tkey))
   return 'queued'
 end
 
@@ -491,7 +611,7 @@ local function cancel_task(id, kind, message, now)
     redis.call('HSET', tkey, 'cancel_requested', '1')
     return {'ok', 'requested'}
   end
-  if state == 'queued' then dequeue(id, user, tonumber(r[3]), queue_of(tkey)) end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
   finalize(tkey, id, user, state, 'canceled', now)
   return {'ok', 'canceled'}

@@ -162,6 +162,7 @@ local function reenter(t)
       local low = tonumber(first[2]) or t.vtime or 0
       local score = math.max(low, math.min(t.vtime or low, low + math.max(1, t.step or 1)))
       redis.call('ZADD', akey, f17(score), t.user)
+      if not is_default(queue) then lane_ready(queue) end
       redis.call('PUBLISH', READY_CHANNEL, t.user)
     end
   end
@@ -264,7 +265,7 @@ end
 -- with what its claim charged (an estimate), and update its moving average.
 local function charge_actual(tkey, user, seconds_taken, now)
   if not TIME_FAIR then return end
-  local r = redis.call('HMGET', tkey, 'charge', 'started_at', 'queue')
+  local r = redis.call('HMGET', tkey, 'charge', 'started_at')
   local charged = tonumber(r[1] or '')
   if not charged then return end
   redis.call('HDEL', tkey, 'charge')
@@ -276,7 +277,7 @@ local function charge_actual(tkey, user, seconds_taken, now)
   count_service(t, now, 0, actual)
   redis.call('HSET', t.key, 'cost', f17(t.cost and (0.8 * t.cost + 0.2 * actual) or actual))
   if delta == 0 then return end
-  local akey = active_key(r[3])
+  local akey = active_key(lane_of(tkey))
   if redis.call('ZSCORE', akey, user) then
     redis.call('ZINCRBY', akey, f17(delta), user)
   elseif t.vtime then

@@ -15,6 +15,7 @@
 -- Returns {'ok', {state of each task}}
 --      or {'duplicate', task_id, state} when an id is still active,
 --      or {'unknown_dependency', task_id, upstream id}
+--      or {'unknown_pool', task_id, pool} when a task names a pool nobody declared
 --      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
 --         schedule's cursor already passed (nothing written): runs are created once,
 --         even after retention removed them (trim.lua keeps such a run until then).
@@ -71,6 +72,8 @@ for i = 1, n do
   local doc = parsed[i]
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
+  local pool = field_of(doc.fields, 'pool')
+  if pool and redis.call('HEXISTS', GATES, pool) == 0 then return {'unknown_pool', doc.id, pool} end
   for _, up in ipairs(doc.deps or {}) do
     if not in_batch[up] and redis.call('EXISTS', task_key(up)) == 0 then
       return {'unknown_dependency', doc.id, up}

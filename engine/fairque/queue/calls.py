@@ -28,11 +28,19 @@ from fairque.core.errors import (
     RunExistsError,
     TaskNotFoundError,
     UnknownDependencyError,
+    UnknownPoolError,
 )
 from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
-from fairque.core.models import DEFAULT_QUEUE, Task, TaskRecord, TaskState, to_json
+from fairque.core.models import (
+    DEFAULT_QUEUE,
+    LANE_SEPARATOR,
+    Task,
+    TaskRecord,
+    TaskState,
+    to_json,
+)
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.results import (
     BatchPushResult,
@@ -634,6 +642,8 @@ def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
         raise UnknownDependencyError(reply[1], [reply[2]])
     if reply[0] == "run_exists":
         raise RunExistsError(reply[1])
+    if reply[0] == "unknown_pool":
+        raise UnknownPoolError(reply[1], reply[2])
     states = [TaskState(s).value for s in reply[1]]
     return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
 
@@ -699,9 +709,15 @@ _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
 def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
     """Queued tasks per queue, from the count of every queued task and the counts of
     the queues other than the default one (``Keys.queue_counts``); empty queues left out."""
-    by_queue = {name: int(n) for name, n in sorted(counts.items()) if int(n) > 0}
+    by_queue: dict[str, int] = {}
+    for lane, n in sorted(counts.items()):  # a lane: queue ~ gate ...
+        if int(n) > 0:
+            queue = lane.split(LANE_SEPARATOR)[0]
+            by_queue[queue] = by_queue.get(queue, 0) + int(n)
     rest = queued - sum(by_queue.values())
-    return {DEFAULT_QUEUE: rest, **by_queue} if rest > 0 else by_queue
+    if rest > 0:
+        by_queue[DEFAULT_QUEUE] = by_queue.get(DEFAULT_QUEUE, 0) + rest
+    return dict(sorted(by_queue.items()))
 
 
 def _parse_stats(replies: list[Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ SCRIPT_NAMES = (
     "watch",
     "clear",
     "tenant_policy",
+    "pool",
     "tenants",
 )
 

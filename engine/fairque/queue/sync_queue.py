@@ -17,7 +17,7 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.core.tenants import TenantPolicy
-from fairque.queue import steps, tenants
+from fairque.queue import pools, steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
@@ -340,6 +340,23 @@ class TaskQueue(QueueBase):
         policy applies to them again. Returns the policy now in effect."""
         self.run_script(tenants.unset_policy(self.calls, user_id, fields))
         return self.get_tenant_policy(user_id)
+
+    # --- pools (see fairque.queue.pools) ------------------------------------------------
+
+    def set_pool(self, name: str, slots: int) -> None:
+        """Declare pool ``name`` with ``slots`` (or change them; 0 holds its tasks): at
+        most that many tasks naming it (``pool=``) run at once across all workers.
+        Applied at once; a bad name or count raises PoolError."""
+        self.run_script(pools.set_pool(self.calls, name, slots))
+
+    def unset_pool(self, name: str) -> None:
+        """Remove pool ``name``: its queued tasks run without a limit, and pushing a task
+        naming it is refused (UnknownPoolError) until it is declared again."""
+        self.run_script(pools.unset_pool(self.calls, name))
+
+    def list_pools(self) -> list[dict[str, Any]]:
+        """Every pool by name: ``pool``, ``slots``, ``running`` and ``queued`` tasks."""
+        return self.run_pipeline(pools.list_pools(self.calls))
 
     def get_tenant_policy(self, user_id: str) -> TenantPolicy:
         """The policy in effect for a tenant (its own fields, else the default's)."""

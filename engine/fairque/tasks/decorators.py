@@ -362,6 +362,7 @@ def task(
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskDecorator: ...
 
 
@@ -382,6 +383,7 @@ def task(
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskFunction[..., Any] | TaskDecorator:
     """Make a module-level function a task factory; use as ``@task`` or ``@task(...)``.
 
@@ -390,7 +392,8 @@ def task(
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
     imply ``enable_xcom``), ``max_map_length`` caps the instances of its mapped tasks
-    (``f.expand(...)``), ``queue`` routes the task to the workers serving that queue.
+    (``f.expand(...)``), ``queue`` routes the task to the workers serving that queue, ``pool``
+    makes it take a slot of that pool while it runs.
 
     A function of the script being run (``python my_script.py``, module ``__main__``) is
     accepted and recorded as ``my_script:function``: calling its tasks and running them
@@ -421,6 +424,7 @@ def xcom_task(
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.
 

@@ -1,0 +1,72 @@
+"""Pools obeyed by real worker processes: at most ``slots`` tasks of a pool run at once
+across two workers of 8, sampled every 10 ms, while other work is served meanwhile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from fairque import FairQueueConfig, Task, TaskQueue
+from fairque.core.models import TaskRecord, TaskState
+from tests.integration.procs import CounterSampler, Procs
+from tests.timing import budget, wait_until
+
+pytestmark = pytest.mark.slow
+
+JOBS = "tests.integration.jobs"
+STARTUP = 60.0
+
+
+def _most_at_once(records: list[TaskRecord]) -> int:
+    """The most runs overlapping in time, from their start and end (server clock)."""
+    edges = sorted(
+        [(r.started_at or 0, 1) for r in records] + [(r.finished_at or 0, -1) for r in records],
+        key=lambda e: (e[0], e[1]),
+    )
+    now = most = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_a_pool_of_2_holds_across_two_workers_of_8(
+    procs: Procs, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url))
+    queue.set_pool("gpu", 2)
+    pooled = [
+        Task.create(u, func=f"{JOBS}:sleep_then", kwargs={"seconds": 0.1}, pool="gpu")
+        for u in ("a", "b", "c")
+        for _ in range(10)
+    ]
+    free = [
+        Task.create("free", func=f"{JOBS}:sleep_then", kwargs={"seconds": 0.005})
+        for _ in range(300)
+    ]
+    pooled_ids = queue.push_batch(pooled)["task_ids"]
+    free_ids = queue.push_batch(free)["task_ids"]
+
+    def all_ended() -> bool:
+        states = queue.run_pipeline(queue.calls.states(pooled_ids + free_ids))
+        return all(s is not None and not s.is_active for s in states.values())
+
+    with CounterSampler(redis_client, queue.keys.pools_running, "gpu") as sampler:
+        procs.worker("a", "-c", "8")
+        procs.worker("b", "-c", "8")
+        wait_until(all_ended, budget(STARTUP), procs.tails)
+    assert max(sampler.samples) == 2, sorted(set(sampler.samples))
+    records = [r for r in queue.run_pipeline(queue.calls.task_records(pooled_ids)) if r]
+    assert all(r.state is TaskState.FINISHED for r in records)
+    assert _most_at_once(records) <= 2
+    # The other 14 slots served the free tenant meanwhile: it ended before the pool,
+    # which needs 15 rounds of 0.1 s.
+    free_records = [r for r in queue.run_pipeline(queue.calls.task_records(free_ids)) if r]
+    assert max(r.finished_at or 0 for r in free_records) < max(r.finished_at or 0 for r in records)
+    # Shared fairly among tenants: each got some of the first six pool starts.
+    first_six = sorted(records, key=lambda r: r.started_at or 0)[:6]
+    assert {r.user_id for r in first_six} == {"a", "b", "c"}
+    assert int(redis_client.hget(queue.keys.pools_running, "gpu") or 0) == 0
+    queue.close()
