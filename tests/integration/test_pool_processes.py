@@ -1,5 +1,6 @@
-"""Pools obeyed by real worker processes: at most ``slots`` tasks of a pool run at once
-across two workers of 8, sampled every 10 ms, while other work is served meanwhile."""
+"""Pools and a DAG's max_active_tasks obeyed by real worker processes: at most that many
+tasks run at once across two workers of 8, sampled every 10 ms, while other work is
+served meanwhile."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import redis
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.core.models import TaskRecord, TaskState
+from fairque.dag.loader import load_dag_file
+from fairque.dag.runs import trigger
 from tests.integration.procs import CounterSampler, Procs
 from tests.timing import budget, wait_until
 
@@ -69,4 +72,39 @@ def test_a_pool_of_2_holds_across_two_workers_of_8(
     first_six = sorted(records, key=lambda r: r.started_at or 0)[:6]
     assert {r.user_id for r in first_six} == {"a", "b", "c"}
     assert int(redis_client.hget(queue.keys.pools_running, "gpu") or 0) == 0
+    queue.close()
+
+
+def test_a_dags_max_active_tasks_holds_across_two_workers_of_8(
+    procs: Procs, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    tasks = "\n".join(
+        f"  t{i}:\n    callable: {JOBS}:sleep_then\n    kwargs: {{seconds: 0.1}}" for i in range(12)
+    )
+    path = tmp_path / "wide.yaml"
+    path.write_text(f"dag_id: wide\nmax_active_tasks: 2\ntasks:\n{tasks}\n")
+    (dag,) = load_dag_file(path).dags
+    queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url))
+    runs = [trigger(queue, dag, run_id=f"wide__{i}") for i in range(2)]
+    dag_ids = [task_id for run in runs for task_id in run.task_ids.values()]
+    free = [
+        Task.create("free", func=f"{JOBS}:sleep_then", kwargs={"seconds": 0.005})
+        for _ in range(300)
+    ]
+    free_ids = queue.push_batch(free)["task_ids"]
+
+    def all_ended() -> bool:
+        states = queue.run_pipeline(queue.calls.states(dag_ids + free_ids))
+        return all(s is not None and not s.is_active for s in states.values())
+
+    with CounterSampler(redis_client, queue.keys.pools_running, "dag=wide") as sampler:
+        procs.worker("a", "-c", "8")
+        procs.worker("b", "-c", "8")
+        wait_until(all_ended, budget(STARTUP), procs.tails)
+    assert max(sampler.samples) == 2, sorted(set(sampler.samples))
+    records = [r for r in queue.run_pipeline(queue.calls.task_records(dag_ids)) if r]
+    assert len(records) == 24 and all(r.state is TaskState.FINISHED for r in records)
+    assert _most_at_once(records) <= 2
+    free_records = [r for r in queue.run_pipeline(queue.calls.task_records(free_ids)) if r]
+    assert max(r.finished_at or 0 for r in free_records) < max(r.finished_at or 0 for r in records)
     queue.close()

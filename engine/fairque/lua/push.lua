@@ -19,6 +19,8 @@
 --      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
 --         schedule's cursor already passed (nothing written): runs are created once,
 --         even after retention removed them (trim.lua keeps such a run until then).
+-- A DAG's run with the fields `dag_gate` and `max_active_tasks` sets that gate's slots:
+-- its tasks (each with the field `dag_gate`) wait in gated lanes (see _common.lua).
 -- A DAG's run with the fields `max_active_runs`, `slots_key` and `queued_key` beyond that
 -- many runs holding a slot is held (`held`, every task DEFERRED) until a slot frees.
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is
@@ -114,6 +116,12 @@ if slots then
   end
 end
 if run and not held then set_timeout(KEYS[12], now) end
+-- A DAG's max_active_tasks: its gate's slots, as the DAG now says (see _common.lua).
+local dag_gate = run and field_of(run.fields, 'dag_gate')
+if dag_gate then
+  redis.call('HSET', GATES, dag_gate, field_of(run.fields, 'max_active_tasks'))
+  gate_changed(dag_gate)
+end
 local active = 0
 local states = {}
 for _, doc in ipairs(docs) do

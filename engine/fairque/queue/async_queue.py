@@ -157,6 +157,7 @@ class AsyncTaskQueue(QueueBase):
         on_end: RunEnd | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
@@ -172,7 +173,12 @@ class AsyncTaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        call = self.calls.push(
+            tasks,
+            run=(run_id, dag_id, fields),
+            max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks,
+        )
         await self.run_script(call)
         return AsyncRunHandle(self, run_id, task_ids)
 

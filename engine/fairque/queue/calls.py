@@ -34,6 +34,7 @@ from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
 from fairque.core.models import (
+    DAG_GATE_PREFIX,
     DEFAULT_QUEUE,
     LANE_SEPARATOR,
     Task,
@@ -162,6 +163,7 @@ class QueueCalls:
         *,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> ScriptCall[BatchPushResult]:
         """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
         atomically; validates before any I/O.
@@ -171,14 +173,19 @@ class QueueCalls:
         scheduler's tick (fields ``schedule`` and ``tick``) its schedule's cursor passed.
         ``max_active_runs`` (a DAG's run only): beyond that many active runs of the DAG,
         the run is created QUEUED and its tasks start when a slot frees (see push.lua).
+        ``max_active_tasks`` (a DAG's run only): at most that many started tasks of the
+        DAG across its runs (its gate ``dag=<dag id>``, see the gates in _common.lua).
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
         tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
         run_key = self.keys.run(run[0]) if run is not None else None
+        gate = None
+        if run is not None and run[1] is not None and max_active_tasks is not None:
+            gate = DAG_GATE_PREFIX + run[1]
         for task in in_dependency_order(tasks):
-            args += self._push_args(task, run_key)
+            args += self._push_args(task, run_key, gate)
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
@@ -190,6 +197,8 @@ class QueueCalls:
                     "slots_key": k.run_slots(dag_id),
                     "queued_key": k.queued_runs(dag_id),
                 }
+            if gate is not None:
+                fields = {**fields, "dag_gate": gate, "max_active_tasks": str(max_active_tasks)}
             extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
             if dag_id is not None:
                 extra.append(self.keys.runs_of(dag_id))
@@ -204,10 +213,13 @@ class QueueCalls:
         call = self.push([task])
         return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
-    def _push_args(self, task: Task, run_key: str | None = None) -> list[Arg]:
+    def _push_args(
+        self, task: Task, run_key: str | None = None, gate: str | None = None
+    ) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
         the record's fields (count, names and values); a run's task also names its run's
-        key (``run_key``), which the script ending it counts down (see _common.lua)."""
+        key (``run_key``), which the script ending it counts down (see _common.lua), and a
+        task of a DAG with max_active_tasks its DAG's gate (``gate``)."""
         task.recheck()  # made checked; to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
@@ -220,6 +232,8 @@ class QueueCalls:
             fields["xcom_scope"] = task.xcom_scope
         if run_key is not None:
             fields["run_key"] = run_key
+        if gate is not None:
+            fields["dag_gate"] = gate
         return [
             *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
             *task.depends_on,

@@ -160,6 +160,7 @@ class TaskQueue(QueueBase):
         on_end: RunEnd | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> RunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
@@ -175,7 +176,12 @@ class TaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        call = self.calls.push(
+            tasks,
+            run=(run_id, dag_id, fields),
+            max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks,
+        )
         self.run_script(call)
         return RunHandle(self, run_id, task_ids)
 
