@@ -141,6 +141,46 @@ def test_overview_pages_sorts_and_searches_tenants(client: TestClient, queue: Ta
     assert "tenant-03" in page and "tenant-04" not in page
 
 
+POLICY_FIGURES = ("weight", "max_running", "rate", "burst", "own", "parked", "queued")
+MOVING_FIGURES = ("served_last_minute", "work_last_minute", "tokens", "share", "fair_share")
+
+
+def test_overview_shows_tenant_policies_as_tenant_list_does(
+    client: TestClient, queue: TaskQueue, redis_url: str, monkeypatch: Any
+) -> None:
+    queue.set_tenant_policy("acme", weight=2, max_running=1)
+    queue.set_tenant_policy("globex", rate="1/h", burst=2)
+    queue.set_tenant_policy("idle", weight=5)  # a policy, never a task: not competing
+    for user in ("acme", "globex", "initech"):
+        for _ in range(3):
+            queue.push(Task.create(user, func="x:y"))
+    popped = [queue.pop() for _ in range(4)]
+    assert sorted(r.user_id for r in popped if r) == ["acme", "globex", "globex", "initech"]
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    result = CliRunner().invoke(cli_app, ["tenant", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {t["user_id"]: t for t in json.loads(result.output)["tenants"]}
+    doc = client.get("/api/v1/overview", params={"sort": "user", "order": "asc"}).json()
+    assert [t["user_id"] for t in doc["tenants"]] == ["acme", "globex", "initech"]
+    assert doc["fairness"] == "count" and doc["jain_index"] is not None
+    for row in doc["tenants"]:
+        cli = listed[row["user_id"]]
+        assert {k: row[k] for k in POLICY_FIGURES} == {k: cli[k] for k in POLICY_FIGURES}
+        for name in MOVING_FIGURES:  # the sliding minute and the tokens move with time
+            assert row[name] == pytest.approx(cli[name], abs=0.02), (row["user_id"], name)
+    acme, globex, initech = doc["tenants"]
+    assert (acme["running"], acme["max_running"], acme["parked"]) == (1, 1, ["capped"])
+    assert acme["fair_share"] == pytest.approx(0.5) and globex["share"] == pytest.approx(0.5)
+    assert globex["rate"] == pytest.approx(1 / 3600) and globex["tokens"] < 0.01
+    assert initech["served_last_minute"] == 1 and initech["weight"] == 1
+    page = client.get("/", params={"sort": "user", "order": "asc"}).text
+    row = page[page.index('<td class="tenant">acme</td>') :]
+    row = row[: row.index("</tr>")]
+    assert "1 / 1" in row and "capped" in row and ">2</td>" in row  # running/cap, weight
+    assert "25% of the service of the last minute, fair share 50%" in row
+    assert "burst 2" in page and "0.000277778/s" in page
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

@@ -3,12 +3,15 @@ its files change), the chart samples and the graph cache."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairque.core.config import FairQueueConfig
+from fairque.core.tenants import ShareTotals
 from fairque.ui.charts import Samples
 from fairque.ui.graph import SvgCache
 
@@ -16,6 +19,11 @@ if TYPE_CHECKING:
     from fairque.dag.loader import DagBag
     from fairque.dag.model import DAG
     from fairque.queue.sync_queue import TaskQueue
+
+log = logging.getLogger("fairque.ui")
+SHARE_TOTALS_SECONDS = 5.0
+"""How old the overview's share totals may be before they are read again (they cover a
+minute of service, and reading them reads every tenant)."""
 
 
 def _signature(folder: Path) -> tuple[tuple[str, float, int], ...]:
@@ -50,6 +58,8 @@ class Dashboard:
     _bag: DagBag | None = None
     _bag_signature: tuple[tuple[str, float, int], ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _totals: tuple[float, ShareTotals] | None = None  # (when read, monotonic; totals)
+    _totals_reading: bool = False
 
     @property
     def queue(self) -> TaskQueue:
@@ -60,6 +70,41 @@ class Dashboard:
 
                 self._queue = TaskQueue(self.config)
             return self._queue
+
+    def share_totals(self) -> ShareTotals:
+        """What the overview's shares are measured against (over every tenant, see
+        ``TaskQueue.tenant_share_totals``): read once, then again in the background when
+        older than :data:`SHARE_TOTALS_SECONDS`, so that a page never waits for it but
+        the first."""
+        with self._lock:
+            known = self._totals
+            stale = known is None or time.monotonic() - known[0] > SHARE_TOTALS_SECONDS
+            refresh = known is not None and stale and not self._totals_reading
+            if refresh:
+                self._totals_reading = True
+        if known is None:
+            return self._read_totals()
+        if refresh:
+            threading.Thread(
+                target=self._refresh_totals, name="fairque-ui-shares", daemon=True
+            ).start()
+        return known[1]
+
+    def _read_totals(self) -> ShareTotals:
+        try:
+            totals = self.queue.tenant_share_totals()
+            with self._lock:
+                self._totals = (time.monotonic(), totals)
+            return totals
+        finally:
+            with self._lock:
+                self._totals_reading = False
+
+    def _refresh_totals(self) -> None:
+        try:
+            self._read_totals()
+        except Exception:  # the pages go on with the totals they have
+            log.warning("could not read the tenants' share totals", exc_info=True)
 
     def close(self) -> None:
         with self._lock:
