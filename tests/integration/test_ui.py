@@ -4,6 +4,7 @@ test server (a worker thread runs the tasks where a test needs them)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from fairque import FairQueueConfig, Task, TaskQueue, Worker
+from fairque import FairQueueConfig, Task, TaskQueue, TaskState, Worker
 from fairque.cli.app import app as cli_app
+from fairque.core.tenants import ShareTotals
 from fairque.queue.runs import RunState
 from fairque.ui import create_app
 from tests.integration.ui_tasks import HOSTILE
@@ -179,6 +181,37 @@ def test_overview_shows_tenant_policies_as_tenant_list_does(
     assert "1 / 1" in row and "capped" in row and ">2</td>" in row  # running/cap, weight
     assert "25% of the service of the last minute, fair share 50%" in row
     assert "burst 2" in page and "0.000277778/s" in page
+
+
+def test_share_totals_summed_on_the_server_are_the_tenant_lists(queue: TaskQueue) -> None:
+    assert queue.tenant_share_totals() == ShareTotals()  # no tenant at all
+    queue.set_tenant_policy("*", weight=3)
+    queue.set_tenant_policy("heavy", weight=0.5)
+    queue.set_tenant_policy("idle", weight=7)  # not competing
+    for user, n in (("heavy", 6), ("light", 2), ("mid", 3)):
+        for _ in range(n):
+            queue.push(Task.create(user, func="x:y"))
+    for _ in range(7):
+        record = queue.pop()
+        assert record is not None
+        queue.finish(record, None)
+    totals = queue.tenant_share_totals()
+    listing = queue.list_tenants()
+    competing = [
+        t for t in listing["tenants"] if t["queued"] or t["running"] or t["served_last_minute"]
+    ]
+    assert sorted(t["user_id"] for t in competing) == ["heavy", "light", "mid"]
+    assert totals.by_time is (listing["fairness"] == "time") is False
+    assert totals.weights == pytest.approx(sum(t["weight"] for t in competing)) == 6.5
+    assert totals.service == pytest.approx(
+        sum(t["served_last_minute"] for t in competing), abs=0.01
+    )
+    assert totals.jain is not None and listing["jain_index"] is not None
+    assert totals.jain == pytest.approx(listing["jain_index"], abs=0.002)
+    heavy, idle = queue.tenant_page(["heavy", "idle"], totals)
+    assert heavy["share"] == pytest.approx(competing[0]["share"], abs=0.002)
+    assert heavy["fair_share"] == competing[0]["fair_share"] == pytest.approx(0.5 / 6.5, abs=1e-4)
+    assert idle["fair_share"] == 0 and idle["share"] == 0
 
 
 @pytest.mark.parametrize(
@@ -465,3 +498,20 @@ def test_a_pipeline_run_is_drawn_from_its_records(client: TestClient, queue: Tas
     assert "pipeline — run p (queued)" in page
     assert 'href="/tasks/p%3Afirst" class="dep-link"' in client.get("/tasks/p:second").text
     assert page.count('class="node"') == 2 and page.count('class="edge"') == 1
+
+
+def test_a_waiting_sensor_shows_its_pokes(
+    client: TestClient, queue: TaskQueue, worker: Worker, tmp_path: Path
+) -> None:
+    from tests.integration import control_tasks
+
+    flag = tmp_path / "flag"
+    waiting = queue.enqueue(control_tasks.wait_file(str(flag)))
+    wait_until(lambda: waiting.task("wait_file").pokes >= 2, 10, "two pokes of the sensor")
+    page = client.get(f"/runs/{quote(waiting.run_id, safe='')}?task=wait_file").text
+    row = page[page.index('data-task="wait_file"') :]
+    assert re.search(r'<td class="attempts">[01] \(\d+ pokes\)</td>', row[: row.index("</tr>")])
+    assert re.search(r"\d+ pokes", page[page.index("<svg") : page.index("</svg>")])
+    assert 'pokes: a sensor\'s "not yet", not attempts' in page
+    flag.touch()
+    wait_until(lambda: waiting.task("wait_file").state is TaskState.FINISHED, 10, "the sensor")

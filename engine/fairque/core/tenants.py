@@ -292,6 +292,17 @@ class ShareTotals:
         jain = jain_index(ratios) if service and ratios else None
         return cls(by_time, service, totals.weights, jain)
 
+    @classmethod
+    def from_sums(cls, reply: Sequence[Any]) -> ShareTotals:
+        """From ``tenant_totals.lua``'s reply (the same totals as :meth:`of`, summed on
+        the server): Jain's index is scale-free, so the sums of service / weight and of
+        its square give it (the ratios share / fair share are those times W / S)."""
+        _, any_work, n, weights, *sums = (float(x) for x in reply)
+        by_time = any_work > 0
+        service, total, squares = sums[3:6] if by_time else sums[0:3]
+        jain = jain_of_sums(total, squares, int(n)) if service and n and weights else None
+        return cls(by_time, service, weights, jain)
+
     def shared(self, f: TenantFigures) -> tuple[float, float]:
         """A tenant's share of the last minute's service and its fair share (its
         weight over the weights of the competing tenants; 0 when it is not competing)."""
@@ -317,7 +328,11 @@ def share_out(figures: Sequence[TenantFigures], by_time: bool) -> float | None:
 
 def jain_index(values: Sequence[float]) -> float:
     """Jain's fairness index: (sum x)^2 / (n * sum x^2), in (0, 1]; 1 when all equal."""
-    squares = sum(v * v for v in values)
-    if not values or squares == 0:
+    return jain_of_sums(sum(values), sum(v * v for v in values), len(values))
+
+
+def jain_of_sums(total: float, squares: float, n: int) -> float:
+    """Jain's index from the sum of the values, of their squares, and their number."""
+    if not n or squares == 0:
         return 1.0
-    return sum(values) ** 2 / (len(values) * squares)
+    return total**2 / (n * squares)

@@ -348,7 +348,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def tenant_share_totals(self) -> ShareTotals:
         """See :meth:`TaskQueue.tenant_share_totals`."""
-        return await self._drive(tenants.share_totals(self.calls))  # type: ignore[no-any-return]
+        return await self.run_script(tenants.share_totals(self.calls))
 
     async def tenant_page(self, users: Sequence[str], totals: ShareTotals) -> list[dict[str, Any]]:
         """See :meth:`TaskQueue.tenant_page`."""

@@ -352,9 +352,9 @@ class TaskQueue(QueueBase):
         return self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
 
     def tenant_share_totals(self) -> ShareTotals:
-        """What tenants' shares are measured against, over every tenant (reads them all:
-        remember it a few seconds when showing pages, see :meth:`tenant_page`)."""
-        return self._drive(tenants.share_totals(self.calls))  # type: ignore[no-any-return]
+        """What tenants' shares are measured against, over every tenant (summed on the
+        server; see :meth:`tenant_page`)."""
+        return self.run_script(tenants.share_totals(self.calls))
 
     def tenant_page(self, users: Sequence[str], totals: ShareTotals) -> list[dict[str, Any]]:
         """These tenants' entries of :meth:`list_tenants`, their shares against

@@ -99,11 +99,13 @@ def list_tenants(calls: QueueCalls, offset: int = 0, limit: int | None = None) -
     }
 
 
-def share_totals(calls: QueueCalls) -> Steps:
+def share_totals(calls: QueueCalls) -> ScriptCall[ShareTotals]:
     """The :class:`ShareTotals` of every tenant (what a page of tenants' shares are
-    measured against; see :func:`tenant_page`)."""
-    figures, _, _ = yield from _all_figures(calls)
-    return ShareTotals.of(figures)
+    measured against; see :func:`tenant_page`), summed by ``tenant_totals.lua`` on the
+    server: a few numbers travel, whatever the number of tenants."""
+    k = calls.keys
+    keys = [k.all_users, k.tenants, k.stats, k.tenant_default]
+    return ScriptCall("tenant_totals", keys, [k.tenant("")], ShareTotals.from_sums)
 
 
 def tenant_page(calls: QueueCalls, users: Sequence[str], totals: ShareTotals) -> Steps:

@@ -96,8 +96,8 @@ def endpoints(run_id: str, task_id: str, pages: int) -> list[tuple[str, str]]:
 
 
 def totals_read(bench: Bench, fairque: FairqueSystem, note: str) -> None:
-    """The overview's share totals (every tenant read; the dashboard reads them in the
-    background every few seconds, and the first overview waits for them)."""
+    """The overview's share totals (every tenant, summed on the server by
+    ``tenant_totals.lua``; an overview reads them when they are older than 5 s)."""
     for _ in range(bench.reps):
         fairque.queue.tenant_share_totals()  # warm-up
         times = []
@@ -108,7 +108,7 @@ def totals_read(bench: Bench, fairque: FairqueSystem, note: str) -> None:
         bench.figures.add(
             "fairque",
             SCENARIO,
-            "share totals of the overview (every tenant; read every 5 s in the background)",
+            "overview's share totals (every tenant; read at most every 5 s)",
             statistics.median(times),
             "ms",
             higher_is_better=False,
