@@ -41,7 +41,7 @@ def queue(config: FairQueueConfig) -> Iterator[TaskQueue]:
 
 
 def client_for(config: FairQueueConfig, **options: Any) -> TestClient:
-    app = create_app(config, dags_folder=UI_DAGS, **options)
+    app = create_app(config, **{"dags_folder": UI_DAGS, **options})
     return TestClient(app, base_url=LOCAL, follow_redirects=False)
 
 
@@ -515,3 +515,29 @@ def test_a_waiting_sensor_shows_its_pokes(
     assert 'pokes: a sensor\'s "not yet", not attempts' in page
     flag.touch()
     wait_until(lambda: waiting.task("wait_file").state is TaskState.FINISHED, 10, "the sensor")
+
+
+def test_a_mapped_run_is_one_node_and_its_instances_follow_it(
+    config: FairQueueConfig, queue: TaskQueue, redis_url: str
+) -> None:
+    from fairque.dag.loader import load_dags
+    from fairque.dag.runs import trigger
+
+    folder = Path(__file__).parents[2] / "dags"
+    dag = load_dags(folder).get("mapped_fanout")
+    run_id = trigger(queue, dag, conf={"count": 3}).run_id
+    with background_worker(redis_url, "ui-mapper", allowed_modules=["examples"]):
+        wait_run(queue, run_id, RunState.SUCCESS)
+    with client_for(config, dags_folder=folder) as client:
+        page = client.get(f"/runs/{quote(run_id, safe='')}").text
+    rows = re.findall(r'<tr data-task="([^"]+)" data-state="(\w+)"( class="instance")?', page)
+    assert [(name, bool(instance)) for name, _, instance in rows] == [
+        ("list_files", False),
+        ("process", False),
+        ("process[0]", True),
+        ("process[1]", True),
+        ("process[2]", True),
+        ("summarize", False),
+    ]
+    graph = page[page.index("<svg") : page.index("</svg>")]
+    assert "mapped x3: 3 finished" in graph and "process[0]" not in graph  # one node

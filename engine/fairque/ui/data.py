@@ -8,7 +8,7 @@ module adds the dashboard's own views (the tenants overview, pages of runs) arou
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,6 +211,24 @@ def runs_page(queue: TaskQueue, dag_id: str | None, page: Page) -> dict[str, Any
     for run in runs:
         run.tasks = {name: next(records) for name in run.task_ids}
     return {**page.info(total), "dag_id": dag_id, "runs": runs}
+
+
+def table_order(tasks: Mapping[str, TaskRecord | None]) -> list[str]:
+    """The run's task names as its table lists them: each mapped task's instances
+    (``process[0]``, ``process[1]``, ...) right after it, by map index."""
+    instances: dict[str, list[tuple[int, str]]] = {}
+    names = []
+    for name, task in tasks.items():
+        parent = name.rpartition("[")[0]
+        if task is not None and task.map_index is not None and parent in tasks:
+            instances.setdefault(parent, []).append((task.map_index, name))
+        else:
+            names.append(name)
+    ordered = []
+    for name in names:
+        ordered.append(name)
+        ordered.extend(n for _, n in sorted(instances.pop(name, [])))
+    return ordered + [n for group in instances.values() for _, n in sorted(group)]
 
 
 def run_with_lineage(queue: TaskQueue, run_id: str) -> tuple[RunInfo, list[dict[str, Any]]]:
