@@ -305,6 +305,53 @@ def test_trigger_checks_the_conf_as_the_cli_does(client: TestClient, queue: Task
     assert queue.list_runs("greeting") == []
 
 
+class _Options(HTMLParser):
+    """The option values of each select, as a browser reads them (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selects: dict[str, list[str]] = {}
+        self._current: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "select":
+            self._current = self.selects.setdefault(found.get("name") or "", [])
+        elif tag == "option":
+            self._current.append(found.get("value") or "")
+
+
+def test_enum_choices_of_the_trigger_form_reach_the_conf(
+    config: FairQueueConfig, queue: TaskQueue, tmp_path: Path
+) -> None:
+    choices = ['say "hi"', "<b>bold</b>", "it's"]
+    (tmp_path / "quoted.yaml").write_text(
+        json.dumps(
+            {
+                "dag_id": "quoted",
+                "params": {
+                    "pick": {"type": "string", "default": "it's", "enum": choices},
+                    "nums": {"type": "array", "default": ['a"b']},
+                },
+                "tasks": {"only": {"callable": "tests.integration.ui_tasks:hello"}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    with client_for(config, dags_folder=tmp_path) as client:
+        page = client.get("/dags/quoted").text
+        assert "<b>bold</b>" not in page
+        assert 'placeholder="[&#34;a\\&#34;b&#34;]"' in page  # the array default, escaped
+        parsed = _Options()
+        parsed.feed(page)
+        values = parsed.selects["param.pick"]
+        assert [json.loads(v) for v in values[1:]] == choices  # each option is one choice
+        for choice, value in zip(choices, values[1:], strict=True):
+            response = post(client, "/dags/quoted/trigger", **{"param.pick": value})
+            assert response.status_code == 303, response.text
+            assert queue.list_runs("quoted", limit=1)[0].conf["pick"] == choice
+
+
 def test_actions_need_the_csrf_token_and_same_origin(client: TestClient, queue: TaskQueue) -> None:
     token = csrf(client)
     no_token = client.post("/dags/greeting/trigger", data={}, headers={"Origin": LOCAL})

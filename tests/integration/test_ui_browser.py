@@ -150,6 +150,7 @@ def test_overview_trigger_follow_and_logs(ui: str, page: Any, queue: TaskQueue) 
     page.fill("input[name='param.name']", "Browser")
     page.fill("input[name='param.times']", "3")
     page.select_option("select[name='param.loud']", "true")
+    page.select_option("select[name='param.mode']", label="fancy")  # an enum's choice
     shot(page, "dag")
     page.click("#trigger-form button[type=submit]")
     page.wait_for_url("**/runs/greeting__manual__*")
@@ -178,6 +179,7 @@ def test_overview_trigger_follow_and_logs(ui: str, page: Any, queue: TaskQueue) 
     shot(page, "task")
     run = queue.list_runs("greeting", limit=1)[0]
     assert run.state is RunState.SUCCESS and run.conf["times"] == 3 and run.conf["loud"] is True
+    assert run.conf["mode"] == "fancy"
 
 
 def test_a_failed_task_cleared_from_the_page_then_the_run_succeeds(
