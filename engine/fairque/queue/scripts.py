@@ -35,6 +35,7 @@ SCRIPT_NAMES = (
     "tenant_policy",
     "pool",
     "tenants",
+    "tenant_totals",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -39,7 +39,9 @@ def _quick(bench: Bench) -> bool:
 def _workers(
     bench: Bench, fairque: FairqueSystem, processes: int, yaml: str = "", *options: str
 ) -> Iterator[WorkerProcess]:
-    argv = [*(fairque.processes_argv(processes) or fairque.worker_argv()), *options]
+    argv = fairque.worker_argv() if processes == 1 else fairque.processes_argv(processes)
+    assert argv is not None  # fairque has a multi-process worker
+    argv = [*argv, *options]
     if yaml:
         path = bench.launcher.folder / "tenants.yaml"
         path.write_text(yaml)
