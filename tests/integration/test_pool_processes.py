@@ -35,6 +35,39 @@ def _most_at_once(records: list[TaskRecord]) -> int:
     return most
 
 
+def _run_two_workers_of_8(
+    procs: Procs,
+    queue: TaskQueue,
+    redis_client: redis.Redis,
+    gate: str,
+    gated_ids: list[str],
+    free_ids: list[str],
+) -> list[TaskRecord]:
+    """Run every task on two workers of 8 slots while sampling the started tasks of
+    ``gate`` (a pool, or ``dag=<id>``) every 10 ms; check that at most 2 ran at once (by
+    the samples and by the records' times) and that the free tasks were served meanwhile.
+    Returns the gated tasks' records."""
+
+    def all_ended() -> bool:
+        states = queue.run_pipeline(queue.calls.states(gated_ids + free_ids))
+        return all(s is not None and not s.is_active for s in states.values())
+
+    with CounterSampler(redis_client, queue.keys.pools_running, gate) as sampler:
+        procs.worker("a", "-c", "8")
+        procs.worker("b", "-c", "8")
+        wait_until(all_ended, budget(STARTUP), procs.tails)
+    assert max(sampler.samples) == 2, sorted(set(sampler.samples))
+    records = [r for r in queue.run_pipeline(queue.calls.task_records(gated_ids)) if r]
+    assert all(r.state is TaskState.FINISHED for r in records)
+    assert _most_at_once(records) <= 2
+    # The other 14 slots served the free tenant meanwhile: it ended before the gated
+    # tasks, which need many rounds of 0.1 s.
+    free_records = [r for r in queue.run_pipeline(queue.calls.task_records(free_ids)) if r]
+    assert max(r.finished_at or 0 for r in free_records) < max(r.finished_at or 0 for r in records)
+    assert int(redis_client.hget(queue.keys.pools_running, gate) or 0) == 0
+    return records
+
+
 def test_a_pool_of_2_holds_across_two_workers_of_8(
     procs: Procs, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
@@ -52,26 +85,10 @@ def test_a_pool_of_2_holds_across_two_workers_of_8(
     pooled_ids = queue.push_batch(pooled)["task_ids"]
     free_ids = queue.push_batch(free)["task_ids"]
 
-    def all_ended() -> bool:
-        states = queue.run_pipeline(queue.calls.states(pooled_ids + free_ids))
-        return all(s is not None and not s.is_active for s in states.values())
-
-    with CounterSampler(redis_client, queue.keys.pools_running, "gpu") as sampler:
-        procs.worker("a", "-c", "8")
-        procs.worker("b", "-c", "8")
-        wait_until(all_ended, budget(STARTUP), procs.tails)
-    assert max(sampler.samples) == 2, sorted(set(sampler.samples))
-    records = [r for r in queue.run_pipeline(queue.calls.task_records(pooled_ids)) if r]
-    assert all(r.state is TaskState.FINISHED for r in records)
-    assert _most_at_once(records) <= 2
-    # The other 14 slots served the free tenant meanwhile: it ended before the pool,
-    # which needs 15 rounds of 0.1 s.
-    free_records = [r for r in queue.run_pipeline(queue.calls.task_records(free_ids)) if r]
-    assert max(r.finished_at or 0 for r in free_records) < max(r.finished_at or 0 for r in records)
+    records = _run_two_workers_of_8(procs, queue, redis_client, "gpu", pooled_ids, free_ids)
     # Shared fairly among tenants: each got some of the first six pool starts.
     first_six = sorted(records, key=lambda r: r.started_at or 0)[:6]
     assert {r.user_id for r in first_six} == {"a", "b", "c"}
-    assert int(redis_client.hget(queue.keys.pools_running, "gpu") or 0) == 0
     queue.close()
 
 
@@ -93,18 +110,6 @@ def test_a_dags_max_active_tasks_holds_across_two_workers_of_8(
     ]
     free_ids = queue.push_batch(free)["task_ids"]
 
-    def all_ended() -> bool:
-        states = queue.run_pipeline(queue.calls.states(dag_ids + free_ids))
-        return all(s is not None and not s.is_active for s in states.values())
-
-    with CounterSampler(redis_client, queue.keys.pools_running, "dag=wide") as sampler:
-        procs.worker("a", "-c", "8")
-        procs.worker("b", "-c", "8")
-        wait_until(all_ended, budget(STARTUP), procs.tails)
-    assert max(sampler.samples) == 2, sorted(set(sampler.samples))
-    records = [r for r in queue.run_pipeline(queue.calls.task_records(dag_ids)) if r]
-    assert len(records) == 24 and all(r.state is TaskState.FINISHED for r in records)
-    assert _most_at_once(records) <= 2
-    free_records = [r for r in queue.run_pipeline(queue.calls.task_records(free_ids)) if r]
-    assert max(r.finished_at or 0 for r in free_records) < max(r.finished_at or 0 for r in records)
+    records = _run_two_workers_of_8(procs, queue, redis_client, "dag=wide", dag_ids, free_ids)
+    assert len(records) == 24
     queue.close()

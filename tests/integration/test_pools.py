@@ -12,21 +12,10 @@ from typer.testing import CliRunner
 
 from fairque import Task, TaskQueue
 from fairque.core.errors import LeaseLostError, PoolError, TaskError, UnknownPoolError
-from fairque.core.models import TaskRecord
 
-from .conftest import QueueFactory, invoke
+from .conftest import QueueFactory, drain, invoke
 
 pytestmark = pytest.mark.both_queues
-
-
-def _drain(queue: TaskQueue, limit: int = 10_000) -> list[TaskRecord]:
-    served = []
-    while len(served) < limit:
-        task = queue.pop()
-        if task is None:
-            break
-        served.append(task)
-    return served
 
 
 def _running(queue: TaskQueue, pool: str) -> int:
@@ -40,7 +29,7 @@ def test_a_full_pool_holds_its_tasks_and_the_rest_is_served(
     queue.set_pool("gpu", 2)
     queue.push_batch([Task.create(user, pool="gpu") for user in ("a", "b") for _ in range(3)])
     queue.push_batch([Task.create("c") for _ in range(3)])
-    served = _drain(queue)
+    served = drain(queue)
     assert Counter(t.pool for t in served) == {"gpu": 2, None: 3}
     # Tenants share the pool fairly: one of each got a slot.
     assert sorted(t.user_id for t in served if t.pool) == ["a", "b"]
@@ -84,7 +73,7 @@ def test_every_end_frees_the_slot_once(make_queue: QueueFactory, redis_client: r
     queue.cancel(fifth.task_id)
     queue.finish(fifth)  # ends CANCELED
     assert _running(queue, "p") == 0
-    remaining = [t for t in _drain(queue)]
+    remaining = [t for t in drain(queue)]
     for task in remaining:
         queue.finish(task)
     assert _running(queue, "p") == 0
@@ -97,11 +86,11 @@ def test_changing_slots_applies_at_once(make_queue: QueueFactory) -> None:
     queue.push_batch([Task.create("u", pool="p") for _ in range(3)])
     assert queue.pop() is None
     queue.set_pool("p", 2)
-    assert len(_drain(queue)) == 2
+    assert len(drain(queue)) == 2
     queue.set_pool("p", 1)  # below the running count: nothing more until two end
     assert queue.pop() is None
     queue.unset_pool("p")  # queued tasks run without a limit
-    assert len(_drain(queue)) == 1
+    assert len(drain(queue)) == 1
     with pytest.raises(UnknownPoolError, match="pool set p"):
         queue.push(Task.create("u", pool="p"))
 
@@ -119,7 +108,7 @@ def test_pools_and_queues_combine(make_queue: QueueFactory) -> None:
     queue.push_batch([Task.create("u", queue="gpu", pool="cards") for _ in range(2)])
     queue.push(Task.create("u", queue="gpu"))
     assert queue.get_stats()["queues"] == {"gpu": 3}
-    served = _drain(queue)
+    served = drain(queue)
     assert sorted((t.queue, t.pool or "") for t in served) == [("gpu", ""), ("gpu", "cards")]
 
 

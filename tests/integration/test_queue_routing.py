@@ -9,21 +9,10 @@ import redis
 from fairque import Task, TaskQueue
 from fairque.core.config import WorkerConfig
 from fairque.core.errors import ConfigValueError, TaskError
-from fairque.core.models import TaskRecord
 
-from .conftest import QueueFactory
+from .conftest import QueueFactory, drain
 
 pytestmark = pytest.mark.both_queues
-
-
-def _drain(queue: TaskQueue, limit: int = 10_000) -> list[TaskRecord]:
-    served = []
-    while len(served) < limit:
-        task = queue.pop()
-        if task is None:
-            break
-        served.append(task)
-    return served
 
 
 def test_a_worker_claims_only_tasks_of_the_queues_it_serves(make_queue: QueueFactory) -> None:
@@ -31,9 +20,9 @@ def test_a_worker_claims_only_tasks_of_the_queues_it_serves(make_queue: QueueFac
     producer.push_batch([Task.create("u", queue="gpu", payload={"n": i}) for i in range(3)])
     producer.push_batch([Task.create("u", payload={"n": i}) for i in range(2)])
     plain = make_queue(worker_id="plain")  # no queues set: the default one only
-    assert [t.queue for t in _drain(plain)] == ["default", "default"]
+    assert [t.queue for t in drain(plain)] == ["default", "default"]
     gpu = make_queue(worker_id="gpu", queues=["gpu"])
-    assert [(t.queue, t.payload["n"]) for t in _drain(gpu)] == [("gpu", 0), ("gpu", 1), ("gpu", 2)]
+    assert [(t.queue, t.payload["n"]) for t in drain(gpu)] == [("gpu", 0), ("gpu", 1), ("gpu", 2)]
     assert producer.get_stats()["tasks_queued"] == 0
 
 
@@ -41,7 +30,7 @@ def test_round_robin_across_a_workers_queues(make_queue: QueueFactory) -> None:
     queue = make_queue(queues=["a", "b", "c"])
     for name, count in (("a", 10), ("b", 10), ("c", 4)):
         queue.push_batch([Task.create("u", queue=name) for _ in range(count)])
-    served = [t.queue for t in _drain(queue)]
+    served = [t.queue for t in drain(queue)]
     assert len(served) == 24
     for window in range(0, 12, 3):  # all three have tasks: one of each in every turn
         assert sorted(served[window : window + 3]) == ["a", "b", "c"], served
@@ -54,7 +43,7 @@ def test_fair_across_tenants_within_a_queue(make_queue: QueueFactory) -> None:
     queue.push_batch([Task.create("heavy", queue="a") for _ in range(30)])
     queue.push_batch([Task.create("light", queue="a") for _ in range(5)])
     queue.push_batch([Task.create("other", queue="b") for _ in range(5)])
-    served = [t.user_id for t in _drain(queue)]
+    served = [t.user_id for t in drain(queue)]
     assert served[:10].count("light") == 5, served
     assert "other" not in served and len(served) == 35
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from fairque.cli.common import (
     JsonOption,
+    PrefixOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
@@ -24,7 +25,6 @@ pool_app = typer.Typer(
         "at once across all workers. A change applies at once."
     )
 )
-PrefixOption = Annotated[str, typer.Option(help="Key prefix of the queue.")]
 NameArgument = Annotated[str, typer.Argument(help="The pool's name.")]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from fairque import Task
 from fairque.core.models import TaskRecord
@@ -155,19 +155,36 @@ def run_time_fairness(bench: Bench, fairque: FairqueSystem) -> None:
 def run_cap(bench: Bench, fairque: FairqueSystem) -> None:
     """max_running 2 on 2 worker processes of 8 slots: the most tasks of the capped
     tenant seen running at once (sampled every 10 ms)."""
+
+    def setup() -> list[str]:
+        fairque.queue.set_tenant_policy("capped", max_running=CAP)
+        return _push(fairque, "capped", 200, SLEEP, seconds=0.02)
+
+    counter = (fairque.queue.keys.stats, "started capped")
+    _most_running(bench, fairque, setup, counter, f"max_running {CAP}")
+
+
+def _most_running(
+    bench: Bench,
+    fairque: FairqueSystem,
+    setup: Callable[[], list[str]],
+    counter: tuple[str, str],
+    label: str,
+) -> None:
+    """``setup`` pushes the limited tasks (and sets the limit); beside a no-op tenant, 2
+    worker processes of 8 slots run them while ``counter`` (hash key, field: their
+    running count) is sampled every 10 ms; the figure is the most seen at once."""
     for _ in range(bench.reps):
         bench.flush()
-        fairque.queue.set_tenant_policy("capped", max_running=CAP)
-        capped = _push(fairque, "capped", 200, SLEEP, seconds=0.02)
+        limited = setup()
         _push(fairque, "free", 5_000 if _quick(bench) else 20_000)
-        stats = fairque.queue.keys.stats
-        sampler = CounterSampler(bench.client, stats, "started capped", POLL)
+        sampler = CounterSampler(bench.client, *counter, POLL)
         with _workers(bench, fairque, 2), sampler:
-            _wait_started(fairque, capped, len(capped), bench.sizes.scenario_cap * 4)
+            _wait_started(fairque, limited, len(limited), bench.sizes.scenario_cap * 4)
         bench.figures.add(
             "fairque",
             SCENARIO,
-            f"max_running {CAP}, 2 processes x 8 slots: most running at once (sampled)",
+            f"{label}, 2 processes x 8 slots: most running at once (sampled)",
             max(sampler.samples, default=0),
             "tasks",
             higher_is_better=False,
@@ -250,29 +267,17 @@ def run_pool(bench: Bench, fairque: FairqueSystem) -> None:
     """A pool of 2 slots on 2 worker processes of 8 slots: the most tasks of the pool
     seen running at once (sampled every 10 ms), tasks of 20 ms shared by 3 tenants
     beside a no-op tenant."""
-    for _ in range(bench.reps):
-        bench.flush()
+
+    def setup() -> list[str]:
         fairque.queue.set_pool("gpu", CAP)
-        pooled = [
+        return [
             task_id
             for user in ("p1", "p2", "p3")
             for task_id in _push(fairque, user, 70, SLEEP, {"pool": "gpu"}, seconds=0.02)
         ]
-        _push(fairque, "free", 5_000 if _quick(bench) else 20_000)
-        keys = fairque.queue.keys
-        sampler = CounterSampler(bench.client, keys.pools_running, "gpu", POLL)
-        with _workers(bench, fairque, 2), sampler:
-            _wait_started(fairque, pooled, len(pooled), bench.sizes.scenario_cap * 4)
-        bench.figures.add(
-            "fairque",
-            SCENARIO,
-            f"pool of {CAP} slots, 2 processes x 8 slots: most running at once (sampled)",
-            max(sampler.samples, default=0),
-            "tasks",
-            higher_is_better=False,
-            note=f"{len(sampler.samples)} samples",
-        )
-    bench.flush()
+
+    counter = (fairque.queue.keys.pools_running, "gpu")
+    _most_running(bench, fairque, setup, counter, f"pool of {CAP} slots")
 
 
 def run_queue_round_robin(bench: Bench, fairque: FairqueSystem) -> None:
