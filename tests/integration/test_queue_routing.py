@@ -3,12 +3,16 @@ takes its queues in turn; the default queue keeps the keys of the time before qu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 
 from fairque import Task, TaskQueue
 from fairque.core.config import WorkerConfig
 from fairque.core.errors import ConfigValueError, TaskError
+from fairque.dag.loader import load_dag_file
+from fairque.tasks.decorators import task
 
 from .conftest import QueueFactory, drain
 
@@ -133,3 +137,30 @@ def test_a_bad_queue_name_is_refused_at_task_creation(bad: object) -> None:
 def test_a_bad_worker_queue_list_is_refused(queues: object, message: str) -> None:
     with pytest.raises(ConfigValueError, match=message):
         WorkerConfig(queues=queues)  # type: ignore[arg-type]
+
+
+@task(queue="gpu", pool="cards")
+def render() -> None:
+    """A task routed by its decorator."""
+
+
+def test_queue_and_pool_come_from_task_decorators_yaml_and_default_args(tmp_path: Path) -> None:
+    made = render()
+    assert (made.queue, made.pool) == ("gpu", "cards")
+    path = tmp_path / "routed.yaml"
+    path.write_text(
+        "dag_id: routed\n"
+        "default_args: {queue: gpu, pool: cards}\n"
+        "tasks:\n"
+        "  a: {callable: tests.integration.jobs:noop}\n"
+        "  b: {callable: tests.integration.jobs:noop, queue: cpu, pool: small}\n"
+    )
+    result = load_dag_file(path)
+    assert result.ok, result.problems
+    nodes = result.dags[0].pipeline.nodes
+    assert (nodes["a"].queue, nodes["a"].pool) == ("gpu", "cards")
+    assert (nodes["b"].queue, nodes["b"].pool) == ("cpu", "small")
+    path.write_text(
+        "dag_id: routed\ntasks:\n  a: {callable: tests.integration.jobs:noop, queue: 'no way'}\n"
+    )
+    assert "queue" in str(load_dag_file(path).problems)
