@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 import redis
+from typer.testing import CliRunner
 
-from fairque import Task, TaskQueue
+from fairque import FairQueueConfig, Task, TaskQueue
 from fairque.core.config import WorkerConfig
 from fairque.core.errors import ConfigValueError, TaskError
 from fairque.dag.loader import load_dag_file
 from fairque.tasks.decorators import task
 
-from .conftest import QueueFactory, drain
+from .conftest import QueueFactory, drain, invoke
 
 pytestmark = pytest.mark.both_queues
 
@@ -164,3 +165,11 @@ def test_queue_and_pool_come_from_task_decorators_yaml_and_default_args(tmp_path
         "dag_id: routed\ntasks:\n  a: {callable: tests.integration.jobs:noop, queue: 'no way'}\n"
     )
     assert "queue" in str(load_dag_file(path).problems)
+
+
+def test_queue_stats_show_queued_tasks_per_queue(cli: CliRunner, redis_url: str) -> None:
+    queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url, queues=["gpu", "default"]))
+    queue.push_batch([Task.create("u", queue="gpu"), Task.create("u")])
+    code, out = invoke(cli, "queue", "stats")
+    assert code == 0 and "queued per queue: default 1, gpu 1" in " ".join(out.split()), out
+    queue.close()
