@@ -51,7 +51,7 @@ class QueueBase:
         try:
             yield
         except (redis.exceptions.RedisError, OSError) as e:
-            raise map_redis_error(e, action, _safe_url(self.url), script) from e
+            raise map_redis_error(e, action, safe_url(self.url), script) from e
         except UnicodeEncodeError as e:  # redis-py encodes the arguments before sending
             bad = e.object[e.start : e.end]
             raise PayloadError(
@@ -60,7 +60,7 @@ class QueueBase:
             ) from None
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     scheme, sep, rest = url.partition("://")
     if "@" in rest:

@@ -349,6 +349,14 @@ class QueueCalls:
         key = self.keys.schedule_cursors
         return ScriptCall("advance", [key], [schedule_id, repr(tick)], lambda r: float(r))
 
+    def claim_due(
+        self, now: float, lease_seconds: float, limit: int
+    ) -> ScriptCall[list[tuple[str, float]]]:
+        """Claim up to ``limit`` DAGs of the due index due at ``now`` (epoch seconds) for
+        ``lease_seconds``; replies (DAG id, the due time it had), earliest first."""
+        args: list[Arg] = [repr(now), repr(lease_seconds), limit]
+        return ScriptCall("claim_due", [self.keys.dags_due], args, _parse_due)
+
     # --- XCom ------------------------------------------------------------------------
 
     def xcom_push(
@@ -538,6 +546,10 @@ def check_size(task_id: str, fields: Mapping[str, str], limit: int) -> None:
             f"task {task_id!r}: its fields are {size} bytes encoded (the largest is "
             f"{largest}); the limit is {limit} (queue.max_payload_bytes)"
         )
+
+
+def _parse_due(reply: Any) -> list[tuple[str, float]]:
+    return [(str(reply[i]), float(reply[i + 1])) for i in range(0, len(reply), 2)]
 
 
 def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:

@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "lock",
     "unlock",
     "advance",
+    "claim_due",
     "watch",
     "clear",
 )

@@ -8,15 +8,23 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
+import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import FairQueueError
+from fairque.core.errors import FairQueueError, RedisUnavailableError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
-from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.base import (
+    CONNECTION_RETRIES,
+    QueueBase,
+    error_record,
+    leases_of,
+    safe_url,
+)
 from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.errors import map_redis_error
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
@@ -31,6 +39,7 @@ from fairque.queue.runs import (
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TaskQueue(QueueBase):
@@ -81,6 +90,38 @@ class TaskQueue(QueueBase):
         with self._guard(f"run {call.script}", call.script):
             reply = self._scripts[call.script](keys=call.keys, args=call.args)
         return call.parse(reply)
+
+    def run_scripts(self, calls: Sequence[ScriptCall[T]]) -> list[T | FairQueueError]:
+        """Send many script calls in one round trip (a pipeline, not a transaction).
+
+        Each call stands alone: its parsed reply, or the error it met (a ScriptError,
+        or what its parser raises, e.g. RunExistsError) in its place, so one bad call
+        does not spoil the others. RedisUnavailableError (raised) when the server
+        cannot be reached.
+        """
+        if not calls:
+            return []
+        with self._guard(f"run {len(calls)} scripts"):
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+            replies = pipe.execute(raise_on_error=False)
+        out: list[T | FairQueueError] = []
+        for call, reply in zip(calls, replies, strict=True):
+            parsed: T | FairQueueError = self._reply(call, reply)
+            out.append(parsed)
+        return out
+
+    def _reply(self, call: ScriptCall[R], reply: Any) -> R | FairQueueError:
+        if isinstance(reply, redis.exceptions.RedisError):
+            error = map_redis_error(reply, f"run {call.script}", safe_url(self.url), call.script)
+            if isinstance(error, RedisUnavailableError):
+                raise error from reply
+            return error
+        try:
+            return call.parse(reply)
+        except FairQueueError as e:
+            return e
 
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""

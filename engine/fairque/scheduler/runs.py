@@ -1,0 +1,138 @@
+"""A DAG's scheduled run compiled once per DAG version and reused for every tick.
+
+Compiling a run (conf merged, templates rendered, every task copied and checked, the
+push arguments encoded) costs milliseconds; a scheduler firing 1,000 DAGs at one tick
+cannot pay it 1,000 times. :class:`RunTemplate` compiles the run of a stand-in tick once,
+exactly as :func:`fairque.dag.runs.trigger` would (the same records, run fields and
+snapshot), and makes each tick's push call by putting the tick's run id and dates where
+the stand-in ones were. A DAG whose task arguments hold Jinja templates is compiled for
+every tick (a template may render the run id or the dates in any form).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from fairque.dag import templates
+from fairque.dag.model import DAG
+from fairque.dag.runs import dag_snapshot, scheduled_run_id
+from fairque.queue.calls import ScriptCall
+from fairque.queue.firing import dag_key
+from fairque.queue.runs import RunEnd, run_fields
+from fairque.queue.sync_queue import TaskQueue
+
+# Stand-in moments, each formatted differently from the others and from any real tick.
+_TICK = datetime(1901, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+_START = datetime(1902, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+_END = datetime(1903, 4, 5, 6, 7, 8, tzinfo=timezone.utc)
+_CREATED = -1234.5678  # a task's created_at (set to the client's clock per run)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _has_template(value: Any) -> bool:
+    if templates.is_template(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+@dataclass
+class RunTemplate:
+    """The push call of one scheduled run of ``dag``, for any tick (see the module)."""
+
+    dag: DAG
+    version: str
+    queue: TaskQueue
+
+    def __post_init__(self) -> None:
+        self.snapshot = dag_snapshot(self.dag)
+        self.conf = self.dag.check_conf(None)
+        self._reuse = not any(
+            _has_template(t.args) or _has_template(t.kwargs)
+            for t in self.dag.pipeline.nodes.values()
+        )
+        if self._reuse:
+            self._stand_in = self._compile(
+                scheduled_run_id(self.dag.dag_id, _TICK), _TICK, (_START, _END), _CREATED
+            )
+
+    @classmethod
+    def of(cls, dag: DAG, queue: TaskQueue, known: RunTemplate | None = None) -> RunTemplate:
+        """``known`` when it is of the same DAG version (file content), else a new one."""
+        if known is not None and known.dag is dag:
+            return known
+        version = str(dag_snapshot(dag)["version"])
+        if known is not None and known.version == version and known.dag.dag_id == dag.dag_id:
+            return known
+        return cls(dag, version, queue)
+
+    def call(self, tick: datetime, interval: tuple[datetime, datetime]) -> ScriptCall[Any]:
+        """The push call creating the run of ``tick`` (once: see push.lua)."""
+        run_id = scheduled_run_id(self.dag.dag_id, tick)
+        if not self._reuse:
+            return self._compile(run_id, tick, interval, time.time())
+        stand_in = self._stand_in
+        swaps = (
+            (scheduled_run_id(self.dag.dag_id, _TICK), run_id),
+            (_iso(_TICK), _iso(tick)),
+            (_iso(_START), _iso(interval[0])),
+            (_iso(_END), _iso(interval[1])),
+        )
+        exact = {repr(_CREATED): repr(time.time()), repr(_TICK.timestamp()): repr(tick.timestamp())}
+
+        def fill(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            if value in exact:
+                return exact[value]
+            for old, new in swaps:
+                if old in value:
+                    value = value.replace(old, new)
+            return value
+
+        args = [fill(arg) for arg in stand_in.args]
+        keys = [fill(key) for key in stand_in.keys]
+        return ScriptCall(stand_in.script, keys, args, stand_in.parse)
+
+    def _compile(
+        self,
+        run_id: str,
+        tick: datetime,
+        interval: tuple[datetime, datetime],
+        created: float,
+    ) -> ScriptCall[Any]:
+        dag = self.dag
+        tasks = [
+            replace(t, created_at=created)
+            for t in dag.compile(
+                run_id,
+                user_id=dag.tenant,
+                conf=self.conf,
+                logical_date=tick,
+                data_interval=interval,
+            )
+        ]
+        fields = run_fields(
+            {t.label: t.task_id for t in tasks},
+            dag_id=dag.dag_id,
+            logical_date=_iso(tick),
+            conf=self.conf,
+            tenant=dag.tenant,
+            tick=(dag_key(dag.dag_id), tick.timestamp()),
+            on_end=RunEnd(
+                dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback
+            ),
+            dag_snapshot=self.snapshot,
+        )
+        return self.queue.calls.push(
+            tasks, run=(run_id, dag.dag_id, fields), max_active_runs=dag.max_active_runs
+        )
