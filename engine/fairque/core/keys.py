@@ -44,6 +44,9 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:dags:due                        ZSet    scheduled DAG id -> when it next needs the
                                                scheduler (its next tick, or the end of a
                                                scheduler's claim on it), epoch seconds
+    fq:dags:template:{dag_id}          List    a scheduled DAG's run template: its version,
+                                               then push.lua's arguments for a stand-in
+                                               run (fire.lua swaps in each run's id and dates)
     fq:dags:specs                      Hash    scheduled DAG id -> its schedule as the due
                                                index was computed for (changed: recomputed)
     fq:scheduler:lag                   List    newest first, capped: "{at} {dag_id} {lag}",
@@ -210,6 +213,10 @@ class Keys:
     def dags_due(self) -> str:
         """Sorted set: scheduled DAG id -> when it is next due (epoch seconds)."""
         return self._k("dags", "due")
+
+    def dag_template(self, dag_id: str) -> str:
+        """List: a scheduled DAG's run template (see fire.lua)."""
+        return self._k("dags", "template", dag_id)
 
     @property
     def dags_specs(self) -> str:

@@ -153,6 +153,20 @@ class QueueCalls:
         ids = [t.task_id for t in tasks]
         return self._call("push", args, lambda r: _parse_push(r, ids), extra)
 
+    def fire(
+        self,
+        keys: Sequence[str],
+        version: str,
+        swaps: Sequence[tuple[str, str]],
+    ) -> ScriptCall[BatchPushResult | None]:
+        """Create a run from a run template stored in Redis (see fire.lua): ``keys`` are
+        push's KEYS[12...] for this run then the template's key; ``swaps`` (stand-in,
+        this run's text) are applied to every stored argument. Replies push's result
+        (RunExistsError as push), or None when the template is missing or of another
+        version (nothing written)."""
+        args: list[Arg] = [version, len(swaps), *(part for pair in swaps for part in pair)]
+        return self._call("fire", args, _parse_fire, keys)
+
     def push_one(self, task: Task | MakesTask) -> ScriptCall[PushResult]:
         """Add one task: :meth:`push` with the reply of a single task."""
         call = self.push([task])
@@ -550,6 +564,10 @@ def check_size(task_id: str, fields: Mapping[str, str], limit: int) -> None:
 
 def _parse_due(reply: Any) -> list[tuple[str, float]]:
     return [(str(reply[i]), float(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+
+def _parse_fire(reply: Any) -> BatchPushResult | None:
+    return None if reply[0] == "no_template" else _parse_push(reply, [])
 
 
 def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:

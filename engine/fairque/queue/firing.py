@@ -55,6 +55,7 @@ def index_dags(
             ("ZREM", keys.dags_due, dag_id),
             ("HDEL", keys.dags_specs, dag_id),
             ("HDEL", keys.scheduler_errors, dag_key(dag_id)),
+            ("DEL", keys.dag_template(dag_id)),
         ]
     return PipelineCall(commands, lambda _: None, atomic=True)
 

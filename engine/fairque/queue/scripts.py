@@ -31,6 +31,7 @@ SCRIPT_NAMES = (
     "unlock",
     "advance",
     "claim_due",
+    "fire",
     "watch",
     "clear",
 )

@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 RELOAD_SECONDS = 2.0
 BATCH = 250
 """DAGs claimed per batch: the stop flag is checked between batches."""
+WARM_SECONDS = 0.1
+"""How long an idle pass may spend compiling run templates ahead of the ticks."""
 RETRY_SECONDS = 1.0
 """A DAG that failed, or waits for a free ``max_active_runs`` slot, is due again after this."""
 
@@ -77,6 +79,7 @@ class DagSource:
         self._indexed: dict[str, str] = {}
         self._templates: dict[str, RunTemplate] = {}
         self.by_id: dict[str, DAG] = {}  # the DAGs by their ``dag_id`` as last synced
+        self._cold: list[str] = []  # DAGs whose run template is not compiled yet
         self.in_flight: dict[str, float] = {}  # the batch being fired: id -> due time it had
         self.lags: list[tuple[str, float]] = []
         """(DAG id, seconds late) of each run the latest :meth:`fire_due` created."""
@@ -130,7 +133,32 @@ class DagSource:
             self.lags += batch.lags
             if len(claimed) < BATCH:
                 break
+        if not fired:
+            self._warm(scheduler, WARM_SECONDS)
         return fired
+
+    @property
+    def all_compiled(self) -> bool:
+        """True once every DAG's run template is compiled (and stored)."""
+        return not self._cold
+
+    def _warm(self, scheduler: TaskScheduler, seconds: float) -> None:
+        """Compile and store the run templates of DAGs not compiled yet, for at most
+        ``seconds`` (an idle pass does it, so a tick seldom waits for a compile)."""
+        deadline = time.monotonic() + seconds
+        stores = []
+        while self._cold and time.monotonic() < deadline and not scheduler.stopping:
+            dag = self.by_id.get(self._cold.pop())
+            if dag is None:
+                continue
+            try:
+                template = self.template(dag, scheduler)
+            except Exception:  # reported when the DAG fires
+                continue
+            if template.stored_in_redis:
+                stores.append(template.store())
+        for call in stores:
+            scheduler.queue.run_pipeline(call)
 
     def _sync_index(self, scheduler: TaskScheduler, now: float) -> None:
         """Bring the due index in step with the folder: changed or new DAGs due now,
@@ -151,6 +179,7 @@ class DagSource:
             self._templates.pop(dag_id, None)
         self._indexed = specs
         self._synced = self.dags
+        self._cold = sorted(specs, reverse=True)
 
     def template(self, dag: DAG, scheduler: TaskScheduler) -> RunTemplate:
         """The DAG's run template, compiled once per DAG version."""
@@ -269,20 +298,23 @@ class Batch:
         }
 
     def _push(self) -> list[str]:
-        """Send every push of the batch in one round trip; note what each did."""
+        """Send every run of the batch in one round trip (and, for DAGs whose template
+        Redis lacks, store it and send theirs again); note what each did."""
         if not self.pushes:
             return []
-        queue = self.scheduler.queue
-        replies = queue.run_scripts([call for _, _, call in self.pushes])
+        replies = self._send()
         created_at = self.scheduler.clock().timestamp()
         fired: list[str] = []
         failed: set[str] = set()
         for (dag_id, tick, _), reply in zip(self.pushes, replies, strict=True):
             if dag_id in failed:
                 continue
-            if isinstance(reply, FairQueueError) and not isinstance(reply, RunExistsError):
+            if reply is None or (
+                isinstance(reply, FairQueueError) and not isinstance(reply, RunExistsError)
+            ):
                 failed.add(dag_id)
-                self.scheduler.failures.record(dag_key(dag_id), reply)
+                error = reply or FairQueueError("the run template could not be stored")
+                self.scheduler.failures.record(dag_key(dag_id), error)
                 self.due[dag_id] = self.now.timestamp() + RETRY_SECONDS
                 continue
             self.handled[dag_id] = tick.timestamp()
@@ -294,6 +326,19 @@ class Batch:
         for dag_id in {d for d, _, _ in self.pushes} - failed:
             self.scheduler.failures.succeeded(dag_key(dag_id))
         return fired
+
+    def _send(self) -> list[Any]:
+        """Each run's reply; the templates Redis lacks are stored and their runs sent again."""
+        queue = self.scheduler.queue
+        replies = queue.run_scripts([call for _, _, call in self.pushes])
+        again = [i for i, reply in enumerate(replies) if reply is None]
+        for dag_id in sorted({self.pushes[i][0] for i in again}):
+            template = self.source.template(self.source.by_id[dag_id], self.scheduler)
+            queue.run_pipeline(template.store())
+        retried = queue.run_scripts([self.pushes[i][2] for i in again])
+        for i, reply in zip(again, retried, strict=True):
+            replies[i] = reply
+        return replies
 
     def _finish(self) -> None:
         """Move the cursors, then set the next due times (one round trip each)."""

@@ -4,13 +4,17 @@ Compiling a run (conf merged, templates rendered, every task copied and checked,
 push arguments encoded) costs milliseconds; a scheduler firing 1,000 DAGs at one tick
 cannot pay it 1,000 times. :class:`RunTemplate` compiles the run of a stand-in tick once,
 exactly as :func:`fairque.dag.runs.trigger` would (the same records, run fields and
-snapshot), and makes each tick's push call by putting the tick's run id and dates where
-the stand-in ones were. A DAG whose task arguments hold Jinja templates is compiled for
+snapshot), and stores push.lua's arguments for it in Redis once per version
+(``fq:dags:template:{dag_id}``). Each tick's run is then one small fire.lua call that
+names the stand-in texts (run id, dates, tick) and this run's: the script swaps them
+into the stored arguments and does what push.lua does, so creating a run costs the
+client almost nothing. A DAG whose task arguments hold Jinja templates is compiled for
 every tick (a template may render the run id or the dates in any form).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -19,7 +23,7 @@ from typing import Any
 from fairque.dag import templates
 from fairque.dag.model import DAG
 from fairque.dag.runs import dag_snapshot, scheduled_run_id
-from fairque.queue.calls import ScriptCall
+from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.firing import dag_key
 from fairque.queue.runs import RunEnd, run_fields
 from fairque.queue.sync_queue import TaskQueue
@@ -61,9 +65,15 @@ class RunTemplate:
             for t in self.dag.pipeline.nodes.values()
         )
         if self._reuse:
-            self._stand_in = self._compile(
+            stand_in = self._compile(
                 scheduled_run_id(self.dag.dag_id, _TICK), _TICK, (_START, _END), _CREATED
             )
+            probe = self.queue.calls.fire([], "", [])  # the common keys and arguments only
+            self._keys = stand_in.keys[len(probe.keys) :]
+            self.stored = [str(arg) for arg in stand_in.args[len(probe.args) - 2 :]]
+            digest = hashlib.sha256("\x00".join(self.stored).encode()).hexdigest()
+            self.stored_version = digest[:16]
+            self.key = self.queue.keys.dag_template(self.dag.dag_id)
 
     @classmethod
     def of(cls, dag: DAG, queue: TaskQueue, known: RunTemplate | None = None) -> RunTemplate:
@@ -75,33 +85,38 @@ class RunTemplate:
             return known
         return cls(dag, version, queue)
 
+    @property
+    def stored_in_redis(self) -> bool:
+        """True when runs are made from the template kept in Redis (see fire.lua);
+        False for a DAG compiled for every tick."""
+        return self._reuse
+
     def call(self, tick: datetime, interval: tuple[datetime, datetime]) -> ScriptCall[Any]:
-        """The push call creating the run of ``tick`` (once: see push.lua)."""
+        """The call creating the run of ``tick`` (once: see push.lua): fire.lua with this
+        run's ids and dates, or a push of a run compiled for this tick. fire.lua replies
+        None when the template must be stored first (:meth:`store`)."""
         run_id = scheduled_run_id(self.dag.dag_id, tick)
         if not self._reuse:
             return self._compile(run_id, tick, interval, time.time())
-        stand_in = self._stand_in
-        swaps = (
+        swaps = [
             (scheduled_run_id(self.dag.dag_id, _TICK), run_id),
             (_iso(_TICK), _iso(tick)),
             (_iso(_START), _iso(interval[0])),
             (_iso(_END), _iso(interval[1])),
-        )
-        exact = {repr(_CREATED): repr(time.time()), repr(_TICK.timestamp()): repr(tick.timestamp())}
+            (repr(_CREATED), repr(time.time())),
+            (repr(_TICK.timestamp()), repr(tick.timestamp())),
+        ]
+        old_id, new_id = swaps[0]
+        keys = [key.replace(old_id, new_id) for key in self._keys]
+        return self.queue.calls.fire([*keys, self.key], self.stored_version, swaps)
 
-        def fill(value: Any) -> Any:
-            if not isinstance(value, str):
-                return value
-            if value in exact:
-                return exact[value]
-            for old, new in swaps:
-                if old in value:
-                    value = value.replace(old, new)
-            return value
-
-        args = [fill(arg) for arg in stand_in.args]
-        keys = [fill(key) for key in stand_in.keys]
-        return ScriptCall(stand_in.script, keys, args, stand_in.parse)
+    def store(self) -> PipelineCall[None]:
+        """Store the template in Redis (replacing any other version)."""
+        commands: list[tuple[Any, ...]] = [
+            ("DEL", self.key),
+            ("RPUSH", self.key, self.stored_version, *self.stored),
+        ]
+        return PipelineCall(commands, lambda _: None, atomic=True)
 
     def _compile(
         self,
