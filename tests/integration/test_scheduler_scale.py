@@ -24,6 +24,7 @@ from fairque.scheduler.scheduler import TaskScheduler
 from tests.performance.dag_folder import write_dags
 from tests.timing import budget, wait_until
 
+from .conftest import ConfigFactory
 from .procs import CLI, Proc, Procs
 from .test_scheduler import UTC, Clock, _dag_file, make_scheduler
 
@@ -241,11 +242,12 @@ def test_two_schedulers_fire_every_dag_once_per_tick_and_one_takes_over(
 ) -> None:
     folder = tmp_path / "dags"
     ids = write_dags(folder, 40, tasks=3, schedule=EVERY_2_SECONDS)
-    first = _scheduler(procs, "s1", folder, "--lock-ttl", "1")
-    second = _scheduler(procs, "s2", folder, "--lock-ttl", "1")
+    options = ("--lock-ttl", "1", "--batch-size", "4")  # small batches: both share a tick
+    first = _scheduler(procs, "s1", folder, *options)
+    second = _scheduler(procs, "s2", folder, *options)
     config = FairQueueConfig.create_default(redis=redis_url)
     with TaskQueue(config) as queue:
-        wait_until(lambda: len(_ticks(queue)) >= 40 * 3, 90, procs.tails)  # start-up: untimed
+        wait_until(lambda: len(_ticks(queue)) >= 40 * 4, 90, procs.tails)  # start-up: untimed
         passes: list[str] = queue.redis.lrange(KEYS.scheduler_passes, 0, -1)  # type: ignore[assignment]
         tokens = {entry.split(" ")[1] for entry in passes}
         assert len(tokens) == 2, passes  # both fired: active-active
@@ -285,3 +287,9 @@ def test_sigterm_stops_a_scheduler_mid_pass_within_a_second(
     assert code == 0, proc.tail()
     assert took < budget(1.0), f"stopped {took:.2f} s after SIGTERM"
     assert redis_client.get(KEYS.scheduler_lock) is None  # released: another takes over now
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True])
+def test_a_bad_batch_size_is_refused(make_config: ConfigFactory, size: object) -> None:
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        TaskScheduler(make_config(), batch_size=size)  # type: ignore[arg-type]

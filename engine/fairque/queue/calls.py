@@ -144,14 +144,22 @@ class QueueCalls:
                     "slots_key": k.run_slots(dag_id),
                     "queued_key": k.queued_runs(dag_id),
                 }
-            extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
-            if dag_id is not None:
-                extra.append(self.keys.runs_of(dag_id))
-                if any(name in fields for name in RUN_END_FIELDS):
-                    extra.append(self.keys.runs_watched)
+            watched = any(name in fields for name in RUN_END_FIELDS)
+            extra = self.run_keys(run_id, dag_id, watched)
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
         return self._call("push", args, lambda r: _parse_push(r, ids), extra)
+
+    def run_keys(self, run_id: str, dag_id: str | None, watched: bool) -> list[str]:
+        """push.lua's KEYS[12...] for a run (``watched``: a DAG's run with a timeout or
+        callbacks)."""
+        k = self.keys
+        found = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
+        if dag_id is not None:
+            found.append(k.runs_of(dag_id))
+            if watched:
+                found.append(k.runs_watched)
+        return found
 
     def fire(
         self,

@@ -60,6 +60,12 @@ def index_dags(
     return PipelineCall(commands, lambda _: None, atomic=True)
 
 
+def template_versions(template_keys: Sequence[str]) -> PipelineCall[list[str | None]]:
+    """The version of each stored run template (None: none stored)."""
+    commands = [("LINDEX", key, 0) for key in template_keys]
+    return PipelineCall(commands, lambda r: [None if v is None else str(v) for v in r])
+
+
 def set_due(keys: Keys, due: Mapping[str, float]) -> PipelineCall[None]:
     """Set the next due time of DAGs still in the index (``XX``: a DAG another
     scheduler removed meanwhile stays removed)."""

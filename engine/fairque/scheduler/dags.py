@@ -21,6 +21,7 @@ unhandled claims back at once. All schedulers must read the same DAG folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -46,8 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 2.0
-BATCH = 250
-"""DAGs claimed per batch: the stop flag is checked between batches."""
+WARM_CHUNK = 50
 WARM_SECONDS = 0.1
 """How long an idle pass may spend compiling run templates ahead of the ticks."""
 RETRY_SECONDS = 1.0
@@ -121,7 +121,8 @@ class DagSource:
         self.lags = []
         queue = scheduler.queue
         while not scheduler.stopping:
-            claim = queue.calls.claim_due(now.timestamp(), scheduler.lock_ttl_seconds, BATCH)
+            limit = scheduler.batch_size
+            claim = queue.calls.claim_due(now.timestamp(), scheduler.lock_ttl_seconds, limit)
             got: list[tuple[str, float]] = queue.run_script(claim)
             self.in_flight = dict(got)
             claimed = list(self.in_flight)
@@ -131,7 +132,7 @@ class DagSource:
             fired += batch.fire()
             self.in_flight = {}
             self.lags += batch.lags
-            if len(claimed) < BATCH:
+            if len(claimed) < limit:
                 break
         if not fired:
             self._warm(scheduler, WARM_SECONDS)
@@ -143,22 +144,28 @@ class DagSource:
         return not self._cold
 
     def _warm(self, scheduler: TaskScheduler, seconds: float) -> None:
-        """Compile and store the run templates of DAGs not compiled yet, for at most
-        ``seconds`` (an idle pass does it, so a tick seldom waits for a compile)."""
+        """Store the run templates Redis lacks (compiling them), for at most ``seconds``:
+        an idle pass does it, so a tick seldom waits for a compile."""
         deadline = time.monotonic() + seconds
-        stores = []
+        queue = scheduler.queue
         while self._cold and time.monotonic() < deadline and not scheduler.stopping:
-            dag = self.by_id.get(self._cold.pop())
-            if dag is None:
-                continue
-            try:
-                template = self.template(dag, scheduler)
-            except Exception:  # reported when the DAG fires
-                continue
-            if template.stored_in_redis:
-                stores.append(template.store())
-        for call in stores:
-            scheduler.queue.run_pipeline(call)
+            chunk = [self._cold.pop() for _ in range(min(WARM_CHUNK, len(self._cold)))]
+            found = []
+            for dag_id in chunk:
+                dag = self.by_id.get(dag_id)
+                with contextlib.suppress(Exception):  # a bad DAG is reported when it fires
+                    if (
+                        dag is not None
+                        and (template := self.template(dag, scheduler)).stored_in_redis
+                    ):
+                        found.append(template)
+            versions = queue.run_pipeline(firing.template_versions([t.key for t in found]))
+            for template, version in zip(found, versions, strict=True):
+                if version != template.stored_version and time.monotonic() < deadline:
+                    with contextlib.suppress(Exception):
+                        queue.run_pipeline(template.store())
+                elif version != template.stored_version:
+                    self._cold.append(template.dag.dag_id)
 
     def _sync_index(self, scheduler: TaskScheduler, now: float) -> None:
         """Bring the due index in step with the folder: changed or new DAGs due now,
@@ -202,6 +209,7 @@ class Batch:
         self.due: dict[str, float] = {}  # next due times
         self.pushes: list[tuple[str, datetime, ScriptCall[Any]]] = []
         self.lags: list[tuple[str, float]] = []
+        self.errors: dict[str, Exception] = {}  # DAGs whose run template does not compile
 
     def fire(self) -> list[str]:
         queue = self.scheduler.queue
@@ -313,7 +321,7 @@ class Batch:
                 isinstance(reply, FairQueueError) and not isinstance(reply, RunExistsError)
             ):
                 failed.add(dag_id)
-                error = reply or FairQueueError("the run template could not be stored")
+                error = reply or self.errors.get(dag_id) or FairQueueError("no run template")
                 self.scheduler.failures.record(dag_key(dag_id), error)
                 self.due[dag_id] = self.now.timestamp() + RETRY_SECONDS
                 continue
@@ -334,7 +342,13 @@ class Batch:
         again = [i for i, reply in enumerate(replies) if reply is None]
         for dag_id in sorted({self.pushes[i][0] for i in again}):
             template = self.source.template(self.source.by_id[dag_id], self.scheduler)
-            queue.run_pipeline(template.store())
+            try:
+                queue.run_pipeline(template.store())
+            except RedisUnavailableError:
+                raise
+            except Exception as e:  # it does not compile (ids too long...): this DAG fails
+                self.errors[dag_id] = e
+        again = [i for i in again if self.pushes[i][0] not in self.errors]
         retried = queue.run_scripts([self.pushes[i][2] for i in again])
         for i, reply in zip(again, retried, strict=True):
             replies[i] = reply

@@ -26,6 +26,7 @@ from fairque.dag.runs import dag_snapshot, scheduled_run_id
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.firing import dag_key
 from fairque.queue.runs import RunEnd, run_fields
+from fairque.queue.scripts import script_source
 from fairque.queue.sync_queue import TaskQueue
 
 # Stand-in moments, each formatted differently from the others and from any real tick.
@@ -33,6 +34,13 @@ _TICK = datetime(1901, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
 _START = datetime(1902, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 _END = datetime(1903, 4, 5, 6, 7, 8, tzinfo=timezone.utc)
 _CREATED = -1234.5678  # a task's created_at (set to the client's clock per run)
+
+
+_LAYOUT = hashlib.sha256(script_source("fire").encode()).hexdigest()
+
+
+def _STAND_IN_ID(dag_id: str) -> str:
+    return scheduled_run_id(dag_id, _TICK)
 
 
 def _iso(moment: datetime) -> str:
@@ -51,29 +59,31 @@ def _has_template(value: Any) -> bool:
 
 @dataclass
 class RunTemplate:
-    """The push call of one scheduled run of ``dag``, for any tick (see the module)."""
+    """How to create one scheduled run of ``dag``, for any tick (see the module)."""
 
     dag: DAG
     version: str
+    """The DAG's version: its file's hash (see :func:`~fairque.dag.runs.dag_snapshot`)."""
     queue: TaskQueue
 
     def __post_init__(self) -> None:
-        self.snapshot = dag_snapshot(self.dag)
         self.conf = self.dag.check_conf(None)
         self._reuse = not any(
             _has_template(t.args) or _has_template(t.kwargs)
             for t in self.dag.pipeline.nodes.values()
         )
-        if self._reuse:
-            stand_in = self._compile(
-                scheduled_run_id(self.dag.dag_id, _TICK), _TICK, (_START, _END), _CREATED
-            )
-            probe = self.queue.calls.fire([], "", [])  # the common keys and arguments only
-            self._keys = stand_in.keys[len(probe.keys) :]
-            self.stored = [str(arg) for arg in stand_in.args[len(probe.args) - 2 :]]
-            digest = hashlib.sha256("\x00".join(self.stored).encode()).hexdigest()
-            self.stored_version = digest[:16]
-            self.key = self.queue.keys.dag_template(self.dag.dag_id)
+        dag = self.dag
+        watched = RunEnd(
+            dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback
+        ).watched
+        self._keys = self.queue.calls.run_keys(_STAND_IN_ID(dag.dag_id), dag.dag_id, watched)
+        self.key = self.queue.keys.dag_template(dag.dag_id)
+        # What the stored template must be: this DAG version, in the arguments' layout of
+        # this fairque's scripts, with this queue configuration (the defaults it writes
+        # into task records).
+        made_by = f"{self.version}|{_LAYOUT}|{self.queue.config.queue!r}"
+        self.stored_version = hashlib.sha256(made_by.encode()).hexdigest()[:16]
+        self._stored: list[str] | None = None
 
     @classmethod
     def of(cls, dag: DAG, queue: TaskQueue, known: RunTemplate | None = None) -> RunTemplate:
@@ -93,28 +103,32 @@ class RunTemplate:
 
     def call(self, tick: datetime, interval: tuple[datetime, datetime]) -> ScriptCall[Any]:
         """The call creating the run of ``tick`` (once: see push.lua): fire.lua with this
-        run's ids and dates, or a push of a run compiled for this tick. fire.lua replies
-        None when the template must be stored first (:meth:`store`)."""
+        run's ids and dates (it replies None when Redis lacks this version of the
+        template: :meth:`store` it), or a push of a run compiled for this tick."""
         run_id = scheduled_run_id(self.dag.dag_id, tick)
         if not self._reuse:
             return self._compile(run_id, tick, interval, time.time())
         swaps = [
-            (scheduled_run_id(self.dag.dag_id, _TICK), run_id),
+            (_STAND_IN_ID(self.dag.dag_id), run_id),
             (_iso(_TICK), _iso(tick)),
             (_iso(_START), _iso(interval[0])),
             (_iso(_END), _iso(interval[1])),
             (repr(_CREATED), repr(time.time())),
             (repr(_TICK.timestamp()), repr(tick.timestamp())),
         ]
-        old_id, new_id = swaps[0]
-        keys = [key.replace(old_id, new_id) for key in self._keys]
+        keys = [key.replace(swaps[0][0], run_id) for key in self._keys]
         return self.queue.calls.fire([*keys, self.key], self.stored_version, swaps)
 
     def store(self) -> PipelineCall[None]:
-        """Store the template in Redis (replacing any other version)."""
+        """Store the template in Redis (replacing any other version); compiles the DAG's
+        run for a stand-in tick the first time."""
+        if self._stored is None:
+            stand_in = self._compile(_STAND_IN_ID(self.dag.dag_id), _TICK, (_START, _END), _CREATED)
+            probe = self.queue.calls.fire([], "", [])  # the common keys and arguments only
+            self._stored = [str(arg) for arg in stand_in.args[len(probe.args) - 2 :]]
         commands: list[tuple[Any, ...]] = [
             ("DEL", self.key),
-            ("RPUSH", self.key, self.stored_version, *self.stored),
+            ("RPUSH", self.key, self.stored_version, *self._stored),
         ]
         return PipelineCall(commands, lambda _: None, atomic=True)
 
@@ -146,7 +160,7 @@ class RunTemplate:
             on_end=RunEnd(
                 dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback
             ),
-            dag_snapshot=self.snapshot,
+            dag_snapshot=dag_snapshot(dag),
         )
         return self.queue.calls.push(
             tasks, run=(run_id, dag.dag_id, fields), max_active_runs=dag.max_active_runs

@@ -82,6 +82,7 @@ class TaskScheduler:
         lock_ttl_seconds: float = 3.0,
         catchup_limit: int = 100,
         lag_warning_seconds: float = 5.0,
+        batch_size: int = 250,
     ) -> None:
         self.config = config or FairQueueConfig.create_default()
         self.queue = TaskQueue(self.config)
@@ -101,6 +102,10 @@ class TaskScheduler:
         self.error: RedisCommandError | None = None
         self.failures = Failures()
         self.lag_warning_seconds = lag_warning_seconds
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+        self.batch_size = batch_size
+        """DAGs claimed per batch (the stop flag is checked between batches)."""
 
     # --- schedules -------------------------------------------------------------------
 

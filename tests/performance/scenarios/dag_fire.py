@@ -79,7 +79,7 @@ def measure(url: str, count: int, schedulers: int, seconds: float, logs: Path) -
     with tempfile.TemporaryDirectory(prefix="fairque-dags-") as folder:
         ids = write_dags(Path(folder), count)
         with _schedulers(url, Path(folder), schedulers, logs) as procs:
-            _wait_loaded(client, count, procs)
+            _wait_loaded(client, ids, procs)
             start = _server_time(client)
             first_tick = (int(start // TICK_SECONDS) + 1) * TICK_SECONDS
             ticks = []
@@ -153,16 +153,27 @@ def _server_time(client: redis.Redis) -> float:
     return int(seconds) + int(micros) / 1_000_000
 
 
-def _wait_loaded(client: redis.Redis, count: int, procs: list[subprocess.Popen[bytes]]) -> None:
-    """Until the due index holds every DAG (the folder is loaded: not measured)."""
+def _wait_loaded(client: redis.Redis, ids: list[str], procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until every DAG was seen once and (where the schedulers keep run templates in
+    Redis) its run template is stored: start-up is not measured."""
+    count = len(ids)
     deadline = time.monotonic() + LOAD_TIMEOUT
     while time.monotonic() < deadline:
-        if client.hlen(KEYS.schedule_cursors) >= count:  # each DAG seen once
+        if client.hlen(KEYS.schedule_cursors) >= count and _templates_stored(client, ids):
             return
         if any(p.poll() is not None for p in procs):
             raise RuntimeError("a scheduler exited while loading the folder")
         time.sleep(0.2)
     raise RuntimeError(f"the schedulers did not index {count} DAGs in {LOAD_TIMEOUT:.0f} s")
+
+
+def _templates_stored(client: redis.Redis, ids: list[str]) -> bool:
+    if not client.exists(KEYS.dags_due):  # a version without a due index (before issue 13)
+        return True
+    pipe = client.pipeline(transaction=False)
+    for dag_id in ids:
+        pipe.exists(KEYS.dag_template(dag_id))
+    return all(pipe.execute())
 
 
 @contextlib.contextmanager
