@@ -75,14 +75,14 @@ class Result:
 def measure(url: str, count: int, schedulers: int, seconds: float, logs: Path) -> Result:
     """One measurement on the server at ``url`` (its database is flushed)."""
     client = redis.Redis.from_url(url, decode_responses=True)
-    client.execute_command("FLUSHDB", "SYNC")
+    client.execute_command("FLUSHDB", "SYNC")  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="fairque-dags-") as folder:
         ids = write_dags(Path(folder), count)
         with _schedulers(url, Path(folder), schedulers, logs) as procs:
             _wait_loaded(client, ids, procs)
             start = _server_time(client)
             first_tick = (int(start // TICK_SECONDS) + 1) * TICK_SECONDS
-            ticks = []
+            ticks: list[float] = []
             tick = first_tick
             while tick + TICK_SECONDS / 2 <= start + seconds or not ticks:
                 ticks.append(tick)
@@ -130,7 +130,7 @@ def _judge(
 
 def _runs(client: redis.Redis, tick: float | None = None) -> list[tuple[str, float, str, str]]:
     """(run id, created_at, logical date, DAG id) of every run (of one tick)."""
-    ids = client.zrange(KEYS.runs, 0, -1)
+    ids: list[str] = client.zrange(KEYS.runs, 0, -1)  # type: ignore[assignment]
     pipe = client.pipeline(transaction=False)
     for run_id in ids:
         pipe.hmget(KEYS.run(run_id), "created_at", "logical_date", "dag_id")
