@@ -1,10 +1,11 @@
 """Each schedule and DAG fires on its own: one that fails is logged, recorded and retried.
 
-A pass of the scheduler handles every schedule (``schedule:{id}``) and every scheduled
-DAG (``dag:{id}``) through :meth:`Failures.attempt`. Whatever one raises (a stored
+A pass of the scheduler handles every schedule (``schedule:{id}``, as lock holder) and
+every scheduled DAG due now (``dag:{id}``) through :class:`Failures`. Whatever one raises (a stored
 schedule that does not parse, a cron that never fires, task ids too long, a conf the DAG
 refuses, a Redis command error on its keys) stays with it: the others fire on time, the
-failing one is tried again on the next pass (its cursor did not move). A lost connection
+failing one is tried again on the next pass (a DAG: a second later; its cursor did not
+move). A lost connection
 (RedisUnavailableError) is not the schedule's fault and ends the pass as before.
 
 The log says when a subject starts failing, when its reason changes and when it recovers,

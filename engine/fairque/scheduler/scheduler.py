@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-STOP_GRACE_SECONDS = 0.8
+STOP_GRACE_SECONDS = 0.5
 """How long :meth:`TaskScheduler.start` lets a pass end after a stop before leaving it."""
 
 
