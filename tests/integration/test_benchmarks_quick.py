@@ -30,11 +30,12 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "dagfire",
 }
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     env = {**os.environ, "FAIRQUE_BENCH_REDIS_URL": redis_url}
@@ -44,7 +45,7 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=budget(170),
+        timeout=budget(230),
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

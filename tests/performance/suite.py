@@ -34,7 +34,16 @@ from tests.performance.context import Bench
 from tests.performance.jobs import URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
-from tests.performance.scenarios import ceiling, dag, enqueue, fairness, latency, memory, throughput
+from tests.performance.scenarios import (
+    ceiling,
+    dag,
+    dag_fire,
+    enqueue,
+    fairness,
+    latency,
+    memory,
+    throughput,
+)
 from tests.performance.systems import FairqueSystem, System
 
 BENCH_URL_ENV = "FAIRQUE_BENCH_REDIS_URL"
@@ -84,6 +93,11 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "dagfire",
+        "N DAG files on a 15 s schedule fired by 1 and 2 schedulers: tick lag, exactly once",
+        standalone=dag_fire.run,
+    ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
 

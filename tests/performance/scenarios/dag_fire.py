@@ -36,13 +36,14 @@ from pathlib import Path
 import redis
 
 from fairque.core.keys import Keys
-from tests.performance.common import percentile
+from tests.performance.common import Sizes, percentile
+from tests.performance.context import Bench
 from tests.performance.dag_folder import write_dags
 
 SCENARIO = "dagfire"
 ROOT = Path(__file__).resolve().parents[3]
 FULL_COUNTS = (100, 1_000, 5_000)
-QUICK_COUNTS = (100,)
+QUICK_COUNTS = (50,)
 TICK_SECONDS = 15.0
 KEYS = Keys()
 LOAD_TIMEOUT = 180.0
@@ -72,23 +73,26 @@ class Result:
         )
 
 
-def measure(url: str, count: int, schedulers: int, seconds: float, logs: Path) -> Result:
-    """One measurement on the server at ``url`` (its database is flushed)."""
+def measure(
+    url: str, count: int, schedulers: int, seconds: float, logs: Path, every: float = TICK_SECONDS
+) -> Result:
+    """One measurement on the server at ``url`` (its database is flushed): ``count`` DAGs
+    firing every ``every`` seconds (5, 10, 15, 20 or 30), watched for ``seconds``."""
     client = redis.Redis.from_url(url, decode_responses=True)
     client.execute_command("FLUSHDB", "SYNC")  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="fairque-dags-") as folder:
-        ids = write_dags(Path(folder), count)
+        ids = write_dags(Path(folder), count, schedule=f"*/{every:g} * * * * *")
         with _schedulers(url, Path(folder), schedulers, logs) as procs:
             _wait_loaded(client, ids, procs)
             start = _server_time(client)
-            first_tick = (int(start // TICK_SECONDS) + 1) * TICK_SECONDS
+            first_tick = (int(start // every) + 1) * every
             ticks: list[float] = []
             tick = first_tick
-            while tick + TICK_SECONDS / 2 <= start + seconds or not ticks:
+            while tick + every / 2 <= start + seconds or not ticks:
                 ticks.append(tick)
-                tick += TICK_SECONDS
+                tick += every
             # Wait for the last tick's runs (or give up a tick later).
-            deadline = ticks[-1] + TICK_SECONDS
+            deadline = ticks[-1] + every
             while _server_time(client) < deadline and _runs_of(client, ticks[-1]) < count:
                 time.sleep(0.2)
             stops = _stop(procs)
@@ -211,6 +215,39 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> list[float]:
     return took
 
 
+def run(bench: Bench) -> None:
+    """The suite's scenario: every N of :func:`counts_for` with 1 and 2 schedulers (quick
+    mode: 50 DAGs every 5 s, 1 scheduler, one tick)."""
+    quick = bench.sizes == Sizes.quick()
+    every = 5.0 if quick else TICK_SECONDS
+    for count in counts_for(quick):
+        for schedulers in (1,) if quick else (1, 2):
+            bench.flush()
+            logs = bench.launcher.folder
+            result = measure(bench.redis_url, count, schedulers, seconds_for(quick), logs, every)
+            bench.say(result.row())
+            label = f"{count:,} DAGs, {schedulers} scheduler(s)"
+            note = f"{result.ticks} tick(s) every {every:g} s, {result.runs} runs"
+            for name, value in (
+                ("fire one tick (s)", result.fire_tick_max),
+                ("tick lag p50 (s)", result.lag_p50),
+                ("tick lag p99 (s)", result.lag_p99),
+                ("stop after SIGTERM (s)", result.stop_max),
+            ):
+                bench.figures.add(
+                    "fairque",
+                    SCENARIO,
+                    f"{label}: {name}",
+                    value,
+                    "s",
+                    higher_is_better=False,
+                    note=note,
+                )
+            if not result.exactly_once:
+                bench.notes.append(f"dagfire: {label}: some DAG did not fire exactly once per tick")
+    bench.flush()
+
+
 def counts_for(quick: bool) -> tuple[int, ...]:
     """The Ns measured: ``FAIRQUE_BENCH_DAG_COUNTS`` (comma-separated) or the defaults."""
     given = os.environ.get("FAIRQUE_BENCH_DAG_COUNTS", "").strip()
@@ -220,9 +257,9 @@ def counts_for(quick: bool) -> tuple[int, ...]:
 
 
 def seconds_for(quick: bool) -> float:
-    """The observed window: ``FAIRQUE_BENCH_DAG_SECONDS`` or 20 s (quick) / 60 s."""
+    """The observed window: ``FAIRQUE_BENCH_DAG_SECONDS`` or 5 s (quick) / 60 s."""
     given = os.environ.get("FAIRQUE_BENCH_DAG_SECONDS", "").strip()
-    return float(given) if given else (20.0 if quick else 60.0)
+    return float(given) if given else (5.0 if quick else 60.0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
