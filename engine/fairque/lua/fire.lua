@@ -2,11 +2,13 @@
 -- push.lua does, with push.lua's arguments stored once per DAG version instead of sent.
 --!include _common.lua
 -- KEYS[12..]  the run's keys, as push.lua's KEYS[12..17]; then, LAST, the DAG's run
---             template (List: its version, then push.lua's ARGV[13...] for a stand-in run)
+--             template (List: its version, the positions (1-based, space-separated) of
+--             the arguments holding a stand-in text, then push.lua's ARGV[13...] for a
+--             stand-in run)
 -- ARGV[13]    the template version this call expects
--- ARGV[14]    number S of swaps, then S pairs (stand-in text, this run's text): in every
---             stored argument each stand-in text (the stand-in run id, dates, tick) is
---             replaced by this run's
+-- ARGV[14]    number S of swaps, then S pairs (stand-in text, this run's text): in the
+--             stored arguments at those positions each stand-in text (the stand-in run
+--             id, dates, tick) is replaced by this run's
 -- Returns what push.lua returns, or {'no_template'} (nothing written) when the template
 -- is missing or of another version: the caller stores it and calls again.
 
@@ -32,5 +34,9 @@ end
 
 local A = {}
 for i = 1, 12 do A[i] = ARGV[i] end
-for i = 2, #stored do A[11 + i] = swapped(stored[i]) end
+for i = 3, #stored do A[10 + i] = stored[i] end
+for position in string.gmatch(stored[2], '%d+') do
+  local at = 12 + tonumber(position)
+  A[at] = swapped(A[at])
+end
 --!include _push.lua

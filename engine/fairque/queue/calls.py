@@ -366,10 +366,14 @@ class QueueCalls:
         """Release the lock if ``token`` holds it; the reply says if it did."""
         return ScriptCall("unlock", [key], [token], lambda r: bool(r))
 
-    def advance(self, schedule_id: str, tick: float) -> ScriptCall[float]:
-        """Move a schedule's cursor forward to ``tick`` (never back); replies the cursor."""
+    def advance(self, schedule_id: str, tick: float, *more: tuple[str, float]) -> ScriptCall[float]:
+        """Move a schedule's cursor forward to ``tick`` (never back), and those of
+        ``more`` (schedule id, tick) pairs in the same call; replies the first cursor."""
         key = self.keys.schedule_cursors
-        return ScriptCall("advance", [key], [schedule_id, repr(tick)], lambda r: float(r))
+        args: list[Arg] = [schedule_id, repr(tick)]
+        for other, at in more:
+            args += [other, repr(at)]
+        return ScriptCall("advance", [key], args, lambda r: float(r))
 
     def claim_due(
         self, now: float, lease_seconds: float, limit: int

@@ -296,12 +296,18 @@ class Batch:
         (with unended tasks) and the runs waiting for one."""
         queue = self.scheduler.queue
         holders = queue.run_pipeline(firing.slot_holders(queue.keys, list(ready)))
-        run_keys = [k for members, _ in holders.values() for k in members]
+        run_keys = [  # only where the slots held might leave too little room
+            k
+            for dag_id, (members, waiting) in holders.items()
+            if self.source.by_id[dag_id].max_active_runs - waiting - len(members)
+            < len(ready[dag_id])
+            for k in members
+        ]
         active = queue.run_pipeline(firing.active_task_counts(run_keys)) if run_keys else {}
         return {
             dag_id: self.source.by_id[dag_id].max_active_runs
             - waiting
-            - sum(1 for k in members if active.get(k, 0) > 0)
+            - sum(1 for k in members if active.get(k, 1) > 0)
             for dag_id, (members, waiting) in holders.items()
         }
 
@@ -357,8 +363,7 @@ class Batch:
     def _finish(self) -> None:
         """Move the cursors, then set the next due times (one round trip each)."""
         queue = self.scheduler.queue
-        calls = [queue.calls.advance(dag_key(d), tick) for d, tick in sorted(self.handled.items())]
-        for reply in queue.run_scripts(calls):
-            if isinstance(reply, FairQueueError):
-                raise reply
+        moves = [(dag_key(d), tick) for d, tick in sorted(self.handled.items())]
+        if moves:
+            queue.run_script(queue.calls.advance(*moves[0], *moves[1:]))
         queue.run_pipeline(firing.set_due(queue.keys, self.due))

@@ -78,6 +78,14 @@ class RunTemplate:
         ).watched
         self._keys = self.queue.calls.run_keys(_STAND_IN_ID(dag.dag_id), dag.dag_id, watched)
         self.key = self.queue.keys.dag_template(dag.dag_id)
+        self._stand_ins = (
+            _STAND_IN_ID(dag.dag_id),
+            _iso(_TICK),
+            _iso(_START),
+            _iso(_END),
+            repr(_CREATED),
+            repr(_TICK.timestamp()),
+        )
         # What the stored template must be: this DAG version, in the arguments' layout of
         # this fairque's scripts, with this queue configuration (the defaults it writes
         # into task records).
@@ -108,15 +116,16 @@ class RunTemplate:
         run_id = scheduled_run_id(self.dag.dag_id, tick)
         if not self._reuse:
             return self._compile(run_id, tick, interval, time.time())
-        swaps = [
-            (_STAND_IN_ID(self.dag.dag_id), run_id),
-            (_iso(_TICK), _iso(tick)),
-            (_iso(_START), _iso(interval[0])),
-            (_iso(_END), _iso(interval[1])),
-            (repr(_CREATED), repr(time.time())),
-            (repr(_TICK.timestamp()), repr(tick.timestamp())),
-        ]
-        keys = [key.replace(swaps[0][0], run_id) for key in self._keys]
+        news = (
+            run_id,
+            _iso(tick),
+            _iso(interval[0]),
+            _iso(interval[1]),
+            repr(time.time()),
+            repr(tick.timestamp()),
+        )
+        swaps = list(zip(self._stand_ins, news, strict=True))
+        keys = [key.replace(self._stand_ins[0], run_id) for key in self._keys]
         return self.queue.calls.fire([*keys, self.key], self.stored_version, swaps)
 
     def store(self) -> PipelineCall[None]:
@@ -126,9 +135,14 @@ class RunTemplate:
             stand_in = self._compile(_STAND_IN_ID(self.dag.dag_id), _TICK, (_START, _END), _CREATED)
             probe = self.queue.calls.fire([], "", [])  # the common keys and arguments only
             self._stored = [str(arg) for arg in stand_in.args[len(probe.args) - 2 :]]
+        positions = " ".join(
+            str(i)
+            for i, arg in enumerate(self._stored, start=1)
+            if any(old in arg for old in self._stand_ins)
+        )
         commands: list[tuple[Any, ...]] = [
             ("DEL", self.key),
-            ("RPUSH", self.key, self.stored_version, *self._stored),
+            ("RPUSH", self.key, self.stored_version, positions, *self._stored),
         ]
         return PipelineCall(commands, lambda _: None, atomic=True)
 
