@@ -60,6 +60,14 @@ def index_dags(
     return PipelineCall(commands, lambda _: None, atomic=True)
 
 
+def next_due(keys: Keys) -> PipelineCall[float | None]:
+    """When the first DAG of the due index is due (None: the index is empty)."""
+    return PipelineCall(
+        [("ZRANGE", keys.dags_due, 0, 0, "WITHSCORES")],
+        lambda r: float(r[0][0][1]) if r[0] else None,
+    )
+
+
 def template_versions(template_keys: Sequence[str]) -> PipelineCall[list[str | None]]:
     """The version of each stored run template (None: none stored)."""
     commands = [("LINDEX", key, 0) for key in template_keys]

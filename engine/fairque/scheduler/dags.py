@@ -48,8 +48,10 @@ logger = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 2.0
 WARM_CHUNK = 50
-WARM_SECONDS = 0.1
-"""How long an idle pass may spend compiling run templates ahead of the ticks."""
+WARM_SECONDS = 1.0
+"""How long an idle pass may spend compiling run templates ahead of the ticks..."""
+WARM_MARGIN = 0.5
+"""...stopping this long before the next DAG is due."""
 RETRY_SECONDS = 1.0
 """A DAG that failed, or waits for a free ``max_active_runs`` slot, is due again after this."""
 
@@ -134,8 +136,10 @@ class DagSource:
             self.lags += batch.lags
             if len(claimed) < limit:
                 break
-        if not fired:
-            self._warm(scheduler, WARM_SECONDS)
+        if not fired and self._cold:  # idle: compile ahead, until shortly before the next tick
+            due = queue.run_pipeline(firing.next_due(queue.keys))
+            room = (due if due is not None else float("inf")) - now.timestamp() - WARM_MARGIN
+            self._warm(scheduler, min(WARM_SECONDS, room))
         return fired
 
     @property
