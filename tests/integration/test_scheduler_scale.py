@@ -293,3 +293,32 @@ def test_sigterm_stops_a_scheduler_mid_pass_within_a_second(
 def test_a_bad_batch_size_is_refused(make_config: ConfigFactory, size: object) -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         TaskScheduler(make_config(), batch_size=size)  # type: ignore[arg-type]
+
+
+def test_run_templates_follow_the_dag_file_and_come_back_when_lost(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    folder = tmp_path / "dags"
+    path = _dag_file(folder, "etl")
+    clock = Clock(NOON)
+    scheduler = make_scheduler(clock, dags_folder=folder)
+    scheduler.run_once()
+    clock.advance(minutes=1)
+    (first,) = scheduler.run_once()
+    assert redis_client.exists(KEYS.dag_template("etl"))
+    path.write_text(path.read_text().replace("examples.etl:backup_data", "examples.etl:cleanup"))
+    assert scheduler.dags is not None
+    scheduler.dags.reload()  # a new version of the file: a new template
+    clock.advance(minutes=1)
+    (second,) = scheduler.run_once()
+    redis_client.delete(KEYS.dag_template("etl"))  # lost (a flush, a failover): stored again
+    clock.advance(minutes=1)
+    (third,) = scheduler.run_once()
+    funcs = [scheduler.queue.get_run(r).tasks["only"] for r in (first, second, third)]
+    assert [t.func if t else None for t in funcs] == [
+        "examples.etl:backup_data",
+        "examples.etl:cleanup",
+        "examples.etl:cleanup",
+    ]
+    versions = {scheduler.queue.get_run(r).dag_snapshot["version"] for r in (first, second)}  # type: ignore[index]
+    assert len(versions) == 2
