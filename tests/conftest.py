@@ -5,6 +5,8 @@
   stopped at the end of the session.
 - ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
 - ``proxy`` (a cuttable proxy to it) and ``procs`` (processes killed after the test).
+- ``sentinel_group`` (per module): a private Sentinel group (master, replica, three
+  sentinels: see tests/sentinel_group.py), killed after the module's last test.
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
@@ -27,6 +29,7 @@ import redis
 from fairque.server import EmbeddedServer
 from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
+from tests.sentinel_group import SentinelGroup
 from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
@@ -91,6 +94,15 @@ def procs(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator
         yield started
     finally:
         started.kill_all()
+
+
+@pytest.fixture(scope="module")
+def sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """A master, a replica and three sentinels of the embedded binary, started for the
+    module (about 2 s: the sentinels find each other) and killed after it. A test that
+    kills a member starts a :class:`SentinelGroup` of its own instead."""
+    with SentinelGroup(tmp_path_factory.mktemp("sentinel-group")) as group:
+        yield group
 
 
 @pytest.fixture(autouse=True)

@@ -58,10 +58,12 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-def tally(queue: TaskQueue, tasks: list[Task]) -> Tally:
-    """Check every task against its executions; the problems name the tasks that break
-    a rule (not FINISHED, ran twice under one claim, never ran, ...)."""
-    runs = Counter(_text(m) for m in queue.redis.lrange(EXECUTIONS, 0, -1))
+def tally(queue: TaskQueue, tasks: list[Task], runs: Counter[str] | None = None) -> Tally:
+    """Check every task against its executions (``runs``: executions per task id, else
+    read from :data:`EXECUTIONS`); the problems name the tasks that break a rule (not
+    FINISHED, ran twice under one claim, never ran, ...)."""
+    if runs is None:
+        runs = Counter(_text(m) for m in queue.redis.lrange(EXECUTIONS, 0, -1))
     pipe = queue.redis.pipeline(transaction=False)
     for task in tasks:
         pipe.hmget(queue.keys.task(task.task_id), "state", "attempts", "recoveries", "result")

@@ -30,6 +30,8 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "dashboard",
+    "durability",
     "dagfire",
 }
 

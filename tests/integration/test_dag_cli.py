@@ -254,3 +254,28 @@ def test_dag_test_refuses_the_bypass_catalogue_and_runs_nothing(
     code, out = flat(cli, "dag", "test", "bypass", "--dags-folder", str(folder))
     assert code == 0, out
     assert "evil: finished" in out  # the same file with a plain function runs
+
+
+def test_mapped_fan_out_through_trigger_show_and_render(
+    cli: CliRunner, worker: Worker, tmp_path: Path
+) -> None:
+    code, out = invoke(
+        cli, "dag", "trigger", "mapped_fanout", "--wait", "--timeout", str(budget(30)), "--json"
+    )
+    assert code == 0, out
+    run = json.loads(out[out.index("{") :])
+    assert run["state"] == "success"
+    shown = json.loads(invoke(cli, "run", "show", run["run_id"], "--json")[1])
+    tasks = shown["tasks"]
+    assert [tasks[f"process[{i}]"]["map_index"] for i in range(50)] == list(range(50))
+    assert tasks["process"]["map_count"] == 50 and len(tasks["process"]["result"]) == 50
+    assert tasks["summarize"]["result"]["files"] == 50
+    code, plain = invoke(cli, "run", "show", run["run_id"])
+    assert code == 0 and "process[49]" in plain
+    mermaid = tmp_path / "run.mmd"
+    code, out = invoke(
+        cli, "dag", "render", "mapped_fanout", "--run", run["run_id"], "-o", str(mermaid)
+    )
+    assert code == 0, out
+    drawn = mermaid.read_text()
+    assert "mapped x50: 50 finished" in drawn and "process#91;" not in drawn

@@ -66,3 +66,21 @@ def test_dag_test_reports_a_template_failing_at_render(folder: Path) -> None:
     out = " ".join(result.output.split())
     assert result.exit_code == 1
     assert "task 'report' args[0]: UndefinedError" in out
+
+
+def test_dag_test_runs_return_values_and_mapped_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAIRQUE_ALLOWED_MODULES", "examples")
+    monkeypatch.chdir(ROOT)
+    runner = CliRunner()
+    chain = runner.invoke(app, ["dag", "test", "taskflow_chain", "--dags-folder", "dags"])
+    assert chain.exit_code == 0, chain.output
+    assert 'load: finished {"source": "orders", "count": 5, "total": 450}' in chain.output
+    fan = runner.invoke(app, ["dag", "test", "mapped_fanout", "--dags-folder", "dags"])
+    assert fan.exit_code == 0, fan.output
+    lines = fan.output.splitlines()
+    assert lines[1].startswith("process[0]: finished") and lines[50].startswith("process[49]:")
+    assert '"files": 50, "lines": 2450' in fan.output
+    empty = runner.invoke(
+        app, ["dag", "test", "mapped_fanout", "--dags-folder", "dags", "--conf", '{"count": 0}']
+    )
+    assert "process: canceled mapped over an empty list (skipped)" in empty.output

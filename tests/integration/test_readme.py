@@ -33,6 +33,12 @@ EXPECTED = {
         "'key': 'extracted'",
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
+    'Mount("/fairque"': ["['/fairque']"],
+    "# taskflow_demo.py": [
+        "{'source': '?', 'count': 5, 'total': 450}",
+        "{'files': 50, 'lines': 2450, 'first': 'in/file_000.csv', 'last': 'in/file_049.csv'}",
+        "['process_file[0]', 'process_file[1]']",
+    ],
 }
 
 pytestmark = pytest.mark.slow

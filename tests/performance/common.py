@@ -41,6 +41,9 @@ class Sizes:
     jain_window: int
     dag_chains: int
     memory_tasks: int
+    ui_tenants: int
+    ui_tasks: int
+    ui_runs: int
     ceiling_ops: int
     scenario_cap: float  # the longest any one measurement may take, in seconds
 
@@ -65,6 +68,9 @@ class Sizes:
             jain_window=100,
             dag_chains=5,
             memory_tasks=100_000,
+            ui_tenants=10_000,
+            ui_tasks=100_000,
+            ui_runs=1_000,
             ceiling_ops=10_000,
             scenario_cap=10.0,
         )
@@ -90,6 +96,9 @@ class Sizes:
             jain_window=50,
             dag_chains=2,
             memory_tasks=10_000,
+            ui_tenants=1_000,
+            ui_tasks=10_000,
+            ui_runs=100,
             ceiling_ops=4_000,
             scenario_cap=5.0,
         )

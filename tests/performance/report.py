@@ -12,7 +12,16 @@ from typing import Any
 from rich.table import Table
 
 from tests.performance.common import Figure, Figures
-from tests.performance.scenarios import ceiling, dag, enqueue, fairness, latency, memory, throughput
+from tests.performance.scenarios import (
+    ceiling,
+    dag,
+    dashboard,
+    enqueue,
+    fairness,
+    latency,
+    memory,
+    throughput,
+)
 from tests.performance.systems import FAIR
 
 RATE_UNITS = ("tasks/s",)
@@ -193,7 +202,19 @@ def targets(
             _judge(None if size is None else size <= 400),
         )
     )
+    out.append(_dashboard(figures))
     return out
+
+
+def _dashboard(figures: Figures) -> Target:
+    """Issue 14: every dashboard page and API call under 200 ms."""
+    text = f"every dashboard page and API call < {dashboard.TARGET_MS:.0f} ms (issue 14)"
+    timed = [f for f in figures.items if f.system == "fairque" and f.scenario == dashboard.SCENARIO]
+    if not timed:
+        return Target(text, "-", "n/a")
+    slowest = max(timed, key=lambda f: f.median)
+    measured = f"slowest: {slowest.name} {slowest.median:.1f} ms ({len(timed)} calls timed)"
+    return Target(text, measured, _judge(slowest.median < dashboard.TARGET_MS))
 
 
 def _versus_peers(

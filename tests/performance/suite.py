@@ -38,6 +38,8 @@ from tests.performance.scenarios import (
     ceiling,
     dag,
     dag_fire,
+    dashboard,
+    durability,
     enqueue,
     fairness,
     latency,
@@ -93,6 +95,16 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "dashboard",
+        "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
+        fairque_only=dashboard.run,
+    ),
+    Scenario(
+        "durability",
+        "durability async vs replicated through Sentinel (a master and a replica)",
+        fairque_only=durability.run,
+    ),
     Scenario(
         "dagfire",
         "N DAG files on a 15 s schedule fired by 1 and 2 schedulers: tick lag, exactly once",

@@ -44,9 +44,13 @@ def test_the_repository_dags_load_without_problems() -> None:
     assert sorted(bag.dags) == [
         "failure_cleanup",
         "fan_out_in",
+        "mapped_fanout",
+        "mapped_fanout_py",
         "nightly_report",
         "orders_etl",
         "orders_etl_py",
+        "taskflow_chain",
+        "taskflow_chain_py",
     ]
     assert all(f.endswith((".yaml", ".py")) for f in bag.files)
     assert bag.get("nightly_report").schedule == "*/5 * * * *"

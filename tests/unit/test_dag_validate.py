@@ -242,6 +242,10 @@ def test_the_example_dags_are_valid() -> None:
         "failure_cleanup.yaml",
         "nightly_report.yaml",
         "orders_etl_py.py",
+        "taskflow_chain.yaml",
+        "taskflow_chain_py.py",
+        "mapped_fanout.yaml",
+        "mapped_fanout_py.py",
     }
     assert problems_of(report) == []
 

@@ -371,6 +371,10 @@ def _full_task() -> TaskRecord:
         enable_xcom=True,
         xcom_push_key="out",
         xcom_pulls=["in"],
+        expand={"item": {"__fairque_from__": {"task": "listing", "key": "k", "path": None}}},
+        max_map_length=50,
+        map_index=3,
+        map_count=7,
     )
 
 
@@ -437,6 +441,8 @@ PUSHED_FIELDS = {
     "enable_xcom",
     "xcom_push_key",
     "xcom_pulls",
+    "expand",
+    "max_map_length",
 }
 
 

@@ -19,6 +19,7 @@ from fairque.cli.queue import queue_app
 from fairque.cli.run import run_app
 from fairque.cli.scheduler import scheduler
 from fairque.cli.server import server_app
+from fairque.cli.ui import ui
 from fairque.cli.worker import health, worker_app
 
 app = typer.Typer(
@@ -79,6 +80,7 @@ app.add_typer(run_app, name="run")
 app.command(name="health")(health)
 app.command(name="scheduler")(scheduler)
 app.command(name="demo")(demo)
+app.command(name="ui")(ui)
 app.command(
     name="bench",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

@@ -56,8 +56,9 @@ RedisUrlOption = Annotated[
     typer.Option(
         "--redis-url",
         envvar="FAIRQUE_REDIS_URL",
-        help="Redis/Valkey URL, e.g. redis://127.0.0.1:6379/0; `embedded` (the default) "
-        "uses the private server of the state folder.",
+        help="Redis/Valkey URL: redis://, rediss:// (TLS), unix:// or "
+        "redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE[/DB], e.g. redis://127.0.0.1:6379/0; "
+        "`embedded` (the default) uses the private server of the state folder.",
         show_default=False,
     ),
 ]

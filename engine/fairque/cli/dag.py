@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -105,15 +103,6 @@ def _conf(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def next_run(dag: DAG, after: datetime | None = None) -> datetime | None:
-    """When the DAG's schedule fires next (None for a manual-only DAG)."""
-    if not dag.schedule:
-        return None
-    from fairque.scheduler.cron import next_fire
-
-    return next_fire(dag.schedule, ZoneInfo(dag.timezone), after)
-
-
 @dag_app.command("list")
 def list_dags(
     as_json: JsonOption = False,
@@ -123,12 +112,13 @@ def list_dags(
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
     from fairque.dag.runs import paused_dags
+    from fairque.monitoring.documents import dag_summary
 
     with cli_errors():
         bag = _bag(dags_folder_)
         with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
-            rows = [_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
+            rows = [dag_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -144,22 +134,6 @@ def list_dags(
             row["file"] or "",
         )
     console.print(table)
-
-
-def _summary(queue: TaskQueue, dag: DAG, paused: bool) -> dict[str, Any]:
-    last = queue.list_runs(dag.dag_id, limit=1)
-    upcoming = next_run(dag)
-    return {
-        "dag_id": dag.dag_id,
-        "schedule": dag.schedule,
-        "timezone": dag.timezone,
-        "next_run": upcoming.isoformat() if upcoming else None,
-        "paused": paused,
-        "last_run_id": last[0].run_id if last else None,
-        "last_run_state": last[0].state.value if last else None,
-        "tasks": len(dag.task_names),
-        "file": dag.source,
-    }
 
 
 @dag_app.command()
@@ -410,7 +384,7 @@ def test_dag(
             default_retry_delay_seconds=defaults.default_retry_delay_seconds if retry_delay else 0,
             retry_backoff_max_seconds=defaults.retry_backoff_max_seconds,
         )
-    for name in dag.task_names:
+    for name in (n for t in dag.task_names for n in (*result.instances(t), t)):
         state = result.states.get(name)
         attempts = result.attempts.get(name, 0)
         tries = f" (attempt {attempts})" if attempts > 1 else ""

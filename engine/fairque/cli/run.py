@@ -41,10 +41,12 @@ def list_runs(
     state_dir: StateDirOption = None,
 ) -> None:
     """The newest runs with their state, logical date and times."""
+    from fairque.monitoring.documents import run_list_document
+
     with cli_errors(), open_queue(redis_url, state_dir) as queue:
         runs = queue.list_runs(dag_id, limit=limit)
     if as_json:
-        console.print_json(json.dumps([r.to_dict(with_tasks=False) for r in runs]))
+        console.print_json(json.dumps(run_list_document(runs)))
         return
     table = Table("run_id", "dag", "state", "logical date", "tenant", "started", "ended")
     for run in runs:
@@ -69,12 +71,13 @@ def show(
 ) -> None:
     """A run's tasks (state, attempts, duration, error) and its XCom lineage."""
     from fairque.cli.dag import run_table
+    from fairque.monitoring.documents import run_document
 
     with cli_errors(), open_queue(redis_url, state_dir) as queue:
         info = queue.get_run(run_id)
         lineage = queue.run_pipeline(queue.calls.lineage(run_id))
     if as_json:
-        console.print_json(json.dumps({**info.to_dict(), "lineage": lineage}))
+        console.print_json(json.dumps(run_document(info, lineage)))
         return
     console.print(run_table(info))
     history = attempts_table(info)

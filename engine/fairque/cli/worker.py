@@ -286,6 +286,7 @@ def list_workers(
     state_dir: StateDirOption = None,
 ) -> None:
     """Show the live workers (their heartbeat has not expired)."""
+    from fairque.monitoring.documents import workers_document
     from fairque.monitoring.health import live_workers
     from fairque.queue.sync_queue import TaskQueue
 
@@ -294,7 +295,7 @@ def list_workers(
         with TaskQueue(FairQueueConfig.create_default(redis=url)) as queue:
             workers = live_workers(queue)
     if as_json:
-        console.print_json(json.dumps([w.to_dict() for w in workers]))
+        console.print_json(json.dumps(workers_document(workers)))
         return
     table = Table("id", "host", "pid", "assigned", "steals", "running", "processed", "failed")
     for w in workers:

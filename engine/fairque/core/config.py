@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import SplitResult, quote, unquote, urlsplit
+from urllib.parse import quote
 
 from fairque.core.errors import (
     ConfigError,
@@ -35,11 +35,14 @@ from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
 from fairque.core.imports import default_allowed_modules, module_allowed
 from fairque.core.models import validate_identifier
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
+from fairque.core.urls import parse_redis_url, redact
 
 if TYPE_CHECKING:
     import yaml
 
 REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
+DURABILITY_ENV = "FAIRQUE_DURABILITY"
+DURABILITY_MODES = ("async", "replicated")
 EMBEDDED = "embedded"
 CONFIG_SCHEMA = "config.schema.json"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -63,9 +66,26 @@ def redis_location(explicit: str | None, environ: Mapping[str, str] | None = Non
             return None
         if value:
             if source == REDIS_URL_ENV:
-                _parse_url(value, (REDIS_URL_ENV,))
+                parse_redis_url(value, (REDIS_URL_ENV,))
             return value
     return None
+
+
+def durability_mode(configured: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The durability to use: ``configured`` (QueueConfig.durability) when given, else
+    ``FAIRQUE_DURABILITY`` in ``environ`` (default ``os.environ``), else ``async``.
+
+    ``async``: a write is acknowledged once the master ran it (replicas copy it a moment
+    later). ``replicated``: writes that must survive a failover (pushes, a task's end, a
+    claim) are followed by ``WAIT 1 <replication_timeout_seconds>`` on the master. A bad
+    ``FAIRQUE_DURABILITY`` raises :class:`ConfigValueError` naming the variable."""
+    if configured is not None:
+        return configured
+    value = (os.environ if environ is None else environ).get(DURABILITY_ENV, "").strip()
+    if not value:
+        return "async"
+    _choice(value.lower(), DURABILITY_ENV, DURABILITY_MODES)
+    return value.lower()
 
 
 @dataclass
@@ -102,26 +122,27 @@ class RedisConfig:
         _optional_text(self.username, "username")
         _optional_text(self.password, "password")
         if self.url is not None:
-            _parse_url(self.url, ("url",))
+            parse_redis_url(self.url, ("url",))
         _number(self.socket_timeout, "socket_timeout")
         _number(self.socket_connect_timeout, "socket_connect_timeout")
         _flag(self.ssl, "ssl")
 
     @classmethod
     def from_url(cls, url: str) -> RedisConfig:
-        """A config for ``url``; host, port, db, credentials and ssl are read from it too."""
-        parts = _parse_url(url, ("url",))
-        if parts.scheme == "unix":
+        """A config for ``url`` (any URL of :mod:`fairque.core.urls`); for a redis:// or
+        rediss:// URL host, port, db, credentials and ssl are read from it too."""
+        where = parse_redis_url(url, ("url",))
+        if where.scheme not in ("redis", "rediss"):
             return cls(url=url)
-        db = parts.path.strip("/")
+        (host, port) = where.nodes[0]
         return cls(
-            host=parts.hostname or "localhost",
-            port=parts.port or 6379,
-            db=int(db) if db else 0,
-            username=unquote(parts.username) if parts.username else None,
-            password=None if parts.password is None else unquote(parts.password),
+            host=host,
+            port=port,
+            db=where.db,
+            username=where.username,
+            password=where.password,
             url=url,
-            ssl=parts.scheme == "rediss",
+            ssl=where.tls,
         )
 
     def explicit_url(self) -> str | None:
@@ -147,16 +168,10 @@ class RedisConfig:
         return redis_location(self.explicit_url())
 
     def redacted_url(self) -> str:
-        """:meth:`resolved_url` with the password replaced by ``***``, for logs and
+        """:meth:`resolved_url` with the passwords replaced by ``***``, for logs and
         messages (``embedded`` for the embedded server)."""
         url = self.resolved_url()
-        if url is None:
-            return EMBEDDED
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
-        return parts._replace(netloc=netloc).geturl()
+        return EMBEDDED if url is None else redact(url)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``redis.Redis.from_url(url, **kwargs)`` (sync or asyncio)."""
@@ -223,6 +238,8 @@ class QueueConfig:
     priority_aging_seconds: float = 300.0  # waiting this long is worth one priority step
     result_ttl_seconds: int = 86_400  # how long finished/failed/canceled records are kept
     run_retention_seconds: float = 604_800.0  # how long a run is kept after it ended
+    durability: str | None = None  # async | replicated; None: $FAIRQUE_DURABILITY, else async
+    replication_timeout_seconds: float = 1.0  # how long a replicated write waits for a replica
 
     def __post_init__(self) -> None:
         _identifier(self.stats_prefix, ("stats_prefix",), "stats_prefix")
@@ -232,6 +249,9 @@ class QueueConfig:
         _flag(self.enable_pipeline_optimization, "enable_pipeline_optimization")
         _number(self.priority_aging_seconds, "priority_aging_seconds")
         _number(self.run_retention_seconds, "run_retention_seconds")
+        if self.durability is not None:
+            _choice(self.durability, "durability", DURABILITY_MODES)
+        _number(self.replication_timeout_seconds, "replication_timeout_seconds")
         for name in (
             "xcom_ttl_seconds",
             "max_xcom_bytes",
@@ -428,6 +448,13 @@ def _flag(value: object, name: str) -> None:
         raise ConfigValueError((name,), f"must be true or false, not {shorten(value)}")
 
 
+def _choice(value: object, name: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigValueError(
+            (name,), f"must be one of {', '.join(choices)}, not {shorten(value)}"
+        )
+
+
 def _optional_text(value: object, name: str) -> None:
     if value is not None and not isinstance(value, str):  # the value may be a secret: not shown
         raise ConfigValueError((name,), f"must be a string or None, not {type(value).__name__}")
@@ -464,25 +491,6 @@ def _module_list(value: object) -> list[str]:
                 f"not {shorten(module)}",
             )
     return modules
-
-
-def _parse_url(url: object, path: _Path) -> SplitResult:
-    """Check a Redis URL without echoing it (it may hold a password)."""
-    if not isinstance(url, str):
-        raise ConfigValueError(path, f"must be a string, not {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigValueError(
-            path, "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigValueError(path, "has an invalid port number") from None
-    db = parts.path.strip("/")
-    if port == 0 or (parts.scheme != "unix" and db and not db.isdigit()):
-        raise ConfigValueError(path, "must look like redis://host:port/db with a numeric db")
-    return parts
 
 
 def _field_names(kind: type[Any]) -> set[str]:

@@ -223,6 +223,26 @@ class ScriptError(RedisCommandError):
         super().__init__(f"run {script}", message)
 
 
+class NotReplicatedError(QueueError):
+    """With ``durability: replicated``, a push that no replica confirmed in time.
+
+    The push itself was done: the tasks (``task_ids``) exist on the master and are
+    served as usual, but a failover before a replica copies them would lose them.
+    Pushing them again is refused as a duplicate while they are active."""
+
+    def __init__(self, task_ids: Sequence[str], timeout_ms: int) -> None:
+        self.task_ids = list(task_ids)
+        self.timeout_ms = timeout_ms
+        shown = ", ".join(repr(t) for t in self.task_ids[:5])
+        more = f" and {len(self.task_ids) - 5} more" if len(self.task_ids) > 5 else ""
+        super().__init__(
+            f"push of task {shown}{more} was not confirmed by a replica within "
+            f"{timeout_ms} ms (durability: replicated): the task was written on the master "
+            "and may still exist, but a failover now could lose it; check that a replica "
+            "is connected (INFO replication), or raise replication_timeout_seconds"
+        )
+
+
 class LeaseLostError(QueueError):
     """The caller no longer holds the task's lease (expired, reclaimed or fenced)."""
 

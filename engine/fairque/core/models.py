@@ -51,8 +51,10 @@ from fairque.core.fields import FieldSpec as FieldSpec
 from fairque.core.fields import Setter as Setter
 from fairque.core.fields import to_json as to_json
 from fairque.core.imports import parse_import_path
+from fairque.core.refs import is_marker
 
 MAX_ID_LENGTH = 200
+DEFAULT_MAX_MAP_LENGTH = 1024
 _ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -210,6 +212,25 @@ def _check_func(value: Any, name: str) -> Any:
     return value
 
 
+def _check_expand(value: Any, name: str) -> Any:
+    for arg, marker in check_dict(value, name).items():
+        if not is_marker(marker):
+            raise TaskError(
+                f"{name} maps argument {arg!r} over {shorten(marker)}; it must be another "
+                "task's return value (a task call in Python, {from: TASK} in YAML)"
+            )
+    if len(value) > 1:
+        raise TaskError(f"{name} maps over one argument, not {len(value)} ({', '.join(value)})")
+    return value
+
+
+def _check_map_length(value: Any, name: str) -> Any:
+    optional_number(integer=True, positive=True)(value, name)
+    if value is None:
+        raise TaskError(f"{name} must be a positive integer, not None")
+    return value
+
+
 def _check_trigger_rule(value: Any, name: str) -> Any:
     if value not in TRIGGER_RULES:
         raise TaskError(f"unknown {name} {shorten(value)}; use one of {', '.join(TRIGGER_RULES)}")
@@ -277,6 +298,16 @@ class Task:
         None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
     )
     xcom_pulls: list[str] = option([], setters=_ANYWHERE, codec=JSON, sparse=True)
+    expand: dict[str, Any] = option(
+        {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_expand, sparse=True
+    )
+    """A mapped task: the argument mapped over and the upstream whose result (a list)
+    it maps over, as a reference marker (see :mod:`fairque.core.refs`); one instance per
+    element is created when the upstream ends."""
+    max_map_length: int = option(
+        DEFAULT_MAX_MAP_LENGTH, setters=_ANYWHERE, codec=INT, check=_check_map_length, sparse=True
+    )
+    """The most instances a mapped task may get; a longer list fails its upstream."""
 
     @classmethod
     def create(
@@ -428,6 +459,11 @@ class TaskRecord(Task):
     upstream_failed: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
     """CANCELED because an upstream failed (Airflow's ``upstream_failed``): counts as
     failed for its own dependents' trigger rules; other cancels count as skipped."""
+    map_index: int | None = option(None, setters=Setter.QUEUE, codec=OPT_INT)
+    """An instance of a mapped task: its index in the list mapped over (its name is
+    ``name[index]``); None for any other task."""
+    map_count: int | None = option(None, setters=Setter.QUEUE, codec=OPT_INT)
+    """A mapped task once expanded: how many instances it got."""
     attempt_history: list[dict[str, Any]] = option([], setters=Setter.QUEUE, codec=JSON)
     """Every attempt that ended, oldest first: ``attempt`` (its number), ``worker``,
     ``started_at``, ``finished_at``, ``duration`` (None when the lease expired),

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from fairque.core import refs
 from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
 from fairque.core.models import Setter, Task, task_fields
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
@@ -313,6 +314,7 @@ def _template(
             pushes.append(target.push_key)
     options.update({f.name: defaults[f.key] for f in _DEFAULT_ARGS if f.key in defaults})
     options.update({f.name: copy.deepcopy(spec[f.key]) for f in _YAML_KEYS if f.key in spec})
+    _references(options, spec)
     options["enable_xcom"] = bool(
         options.get("enable_xcom")
         or options.get("xcom_push_key")
@@ -322,6 +324,17 @@ def _template(
     task = Task(task_id=name, name=name, user_id=tenant, **options)
     task.validate()
     return task, TaskInfo(spec.get("description", ""), tuple(dict.fromkeys(pushes)))
+
+
+def _references(options: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """``{from: task}`` references in args, kwargs, expand (and ``partial``, shared
+    kwargs of a mapped task's instances) as markers (:mod:`fairque.core.refs`); the DAG
+    wires them to XCom keys."""
+    for name in ("args", "kwargs", "expand"):
+        if name in options:
+            options[name] = refs.from_yaml(options[name])
+    if "partial" in spec:
+        options["kwargs"] = {**options.get("kwargs", {}), **refs.from_yaml(spec["partial"])}
 
 
 # --- Python DAG files ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
+from fairque.core import refs
 from fairque.core.cron import cron_problem, timezone_problem
 from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
@@ -32,7 +33,9 @@ from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
+from fairque.dag.references import not_a_list_type
 from fairque.queue.runs import task_id_problem
+from fairque.tasks.dataflow import bind_references
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -312,6 +315,7 @@ class DAG:
         defaults = dict(self.default_args)
         if not self.defaults_applied:
             pipeline = _apply_defaults(pipeline, defaults, self.dag_id)
+        pipeline = _wire_references(pipeline, self.dag_id)
         self._check_graph(pipeline, params)
         set_ = object.__setattr__
         set_(self, "start_date", self._moment("start_date", self.start_date))
@@ -358,8 +362,8 @@ class DAG:
 
     def _check_graph(self, pipeline: Pipeline, params: Mapping[str, ParamSpec]) -> None:
         nodes = pipeline.nodes
-        for name in nodes:
-            too_long = task_id_problem(self.dag_id, name)
+        for name, task in nodes.items():
+            too_long = task_id_problem(self.dag_id, instance_name(name, task))
             if too_long:
                 raise DagError(f"DAG {self.dag_id!r}: {too_long}")
         known = {*nodes, *(task.task_id for task in nodes.values())}
@@ -369,6 +373,15 @@ class DAG:
                 raise DagError(f"DAG {self.dag_id!r}: {text}")
             raise UnknownDependencyError(name, [d for d in depends_on[name] if d not in known])
         pipeline.validate()
+        for name, task in nodes.items():
+            for ref in refs.references(task.expand):
+                source = nodes.get(ref.task)
+                declared = None if ref.path or source is None else _declared_not_list(source)
+                if declared:
+                    raise DagError(
+                        f"DAG {self.dag_id!r}: task {name!r} maps over the return value of "
+                        f"{ref.task!r}, whose function declares it returns {declared}, not a list"
+                    )
         for name, task in pipeline.nodes.items():
             values = {"args": task.args, "kwargs": task.kwargs}
             for _, text in placeholder_problems(name, values, params):
@@ -579,6 +592,33 @@ def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
     return value
+
+
+def _declared_not_list(task: Task) -> str | None:
+    function = getattr(task, "_function", None)  # a FunctionTask's; plain Tasks: unknown
+    return None if function is None else not_a_list_type(function)
+
+
+def instance_name(name: str, task: Task) -> str:
+    """The longest name a task's runs give it: ``name[max_map_length - 1]`` for a mapped
+    task (its instances), else ``name``."""
+    return f"{name}[{task.max_map_length - 1}]" if task.expand else name
+
+
+def _wire_references(pipeline: Pipeline, dag_id: str) -> Pipeline:
+    """The pipeline with its return-value references wired to XCom keys (see
+    :func:`fairque.tasks.dataflow.bind_references`); DagError for an unknown reference."""
+    try:
+        wiring = bind_references(pipeline.nodes)
+    except DagError as e:
+        raise DagError(f"DAG {dag_id!r}: {e}") from None
+    if not wiring:
+        return pipeline
+    nodes = {
+        name: clone_task(task, **wiring[name]) if name in wiring else task
+        for name, task in pipeline.nodes.items()
+    }
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
 
 
 def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str) -> Pipeline:

@@ -17,6 +17,7 @@ import json
 import math
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,11 @@ class NodeView:
     attempts: int = 0
     duration: float | None = None
     error: str | None = None
+    link: str | None = None
+    """Where the node leads when clicked (SVG only; the dashboard opens the task)."""
+    mapped: str | None = None
+    """A mapped task (drawn as one node): its instance count and their states, e.g.
+    ``mapped x50: 48 finished, 2 failed`` (see :func:`mapped_summary`)."""
 
     @property
     def style(self) -> str:
@@ -171,7 +177,19 @@ def _status(node: NodeView) -> str:
         parts.append(f"attempt {node.attempts}")
     if node.duration is not None:
         parts.append(format_duration(node.duration))
+    if node.mapped:
+        parts.append(node.mapped)
     return " · ".join(parts)
+
+
+def mapped_summary(count: int | None, states: Sequence[TaskState | None] = ()) -> str:
+    """How a mapped task is summed up on its node: ``mapped`` before it expanded, else
+    ``mapped xN`` and how many of its instances are in each state."""
+    if count is None:
+        return "mapped"
+    counts = Counter(TaskState(s).value if s is not None else "gone" for s in states)
+    detail = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    return f"mapped x{count}" + (f": {detail}" if detail else "")
 
 
 def _node_ids(view: GraphView) -> dict[str, tuple[str, NodeView]]:
@@ -228,6 +246,8 @@ def _digraph(view: GraphView) -> graphviz.Digraph:
         attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
         if node.error:
             attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
+        if node.link:
+            attrs["href"] = node.link
         graph.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
     for upstream, downstream in dict.fromkeys(view.edges):
         graph.edge(ids[upstream][0], ids[downstream][0])

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from fairque.core.errors import DagError
-from fairque.core.models import validate_identifier
+from fairque.core.models import TaskRecord, validate_identifier
 from fairque.dag.model import DAG
-from fairque.dag.render import GraphView, NodeView, XComEdge
+from fairque.dag.render import GraphView, NodeView, XComEdge, mapped_summary
 from fairque.queue import control, runs
 from fairque.queue.runs import RunEnd, RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
@@ -108,6 +108,24 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
     return snapshot
 
 
+def _mapped(dag: DAG, name: str, task: TaskRecord | None, run: RunInfo | None) -> str | None:
+    """The summary drawn on a mapped task's node (its instances are not drawn apart)."""
+    template = dag.pipeline.nodes.get(name)
+    count = task.map_count if task is not None else None
+    if count is None and (template is None or not template.expand):
+        return None
+    states = (
+        []
+        if run is None
+        else [t.state if t else None for n, t in run.tasks.items() if _of(n, name)]
+    )
+    return mapped_summary(count, states)
+
+
+def _of(instance: str, name: str) -> bool:
+    return instance.startswith(f"{name}[") and instance.endswith("]")
+
+
 def set_paused(queue: TaskQueue, dag_id: str, paused: bool) -> None:
     """Pause (the schedule does not fire) or unpause a DAG."""
     queue.run_pipeline(control.set_dag_paused(queue.keys, dag_id, paused))
@@ -147,6 +165,7 @@ def graph_view(
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=error,
+                mapped=_mapped(dag, name, task, run),
             )
         )
     if run is None:
@@ -157,8 +176,16 @@ def graph_view(
         if snapshot:
             title += f", DAG version {snapshot.get('version')}"
         xcom = [
-            XComEdge(e["producer"] or "?", e["consumer"], e["key"], e.get("bytes"))
+            XComEdge(e["producer"] or "?", _drawn(e["consumer"], names), e["key"], e.get("bytes"))
             for e in lineage or []
             if e["kind"] == "pull"
         ]
+        xcom = list({(x.producer, x.consumer, x.key): x for x in xcom}.values())
     return GraphView(title, nodes, edges, xcom)
+
+
+def _drawn(name: str, names: list[str]) -> str:
+    """The node that draws task ``name``: a mapped task's instance ``NAME[i]`` is drawn
+    as ``NAME``'s node."""
+    base = name.rpartition("[")[0]
+    return base if name.endswith("]") and base in names and _of(name, base) else name

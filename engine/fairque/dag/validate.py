@@ -32,6 +32,7 @@ from fairque.dag.model import (
     schedule_problems,
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
+from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
 from fairque.queue.runs import task_id_problem
 
 SCHEMA = "dag.schema.json"
@@ -289,7 +290,8 @@ def _flow_problem(
 
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
-    """Every (upstream, downstream) edge between known tasks, from depends_on and flow."""
+    """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
+    references to return values (``{from: task}``)."""
     tasks = _tasks(data)
     edges = {
         (upstream, name)
@@ -297,6 +299,7 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
         for upstream in _string_list(spec.get("depends_on"))
         if upstream in tasks
     }
+    edges |= reference_edges(tasks)
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
@@ -304,6 +307,12 @@ def graph_edges(data: Any) -> set[tuple[str, str]]:
             continue
         edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
     return edges
+
+
+def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """``{from: ...}`` references to unknown tasks, and malformed ``expand`` (see
+    :mod:`fairque.dag.references`); cycles they close are :func:`cycle_problems`'."""
+    return [_problem(file, root, path, text) for path, text in reference_problems(_tasks(data))]
 
 
 def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -402,6 +411,23 @@ def callable_problems(
     return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
 
 
+def expand_type_check(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """``expand`` over a task whose callable declares a return type that is not a list
+    (callables that break the import rule are :func:`callable_problems`')."""
+    tasks = _tasks(data)
+
+    def function_of(name: str) -> object:
+        path = tasks[name].get("callable")
+        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        return None if isinstance(found, ImportProblem) else found
+
+    return [
+        _problem(file, root, path, text) for path, text in expand_type_problems(tasks, function_of)
+    ]
+
+
 def document_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str] = ("*",)
 ) -> list[Problem]:
@@ -414,10 +440,12 @@ def document_problems(
         *name_problems(file, data, root),
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
+        *reference_check(file, data, root),
         *flow_problems(file, data, root),
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
         *callable_problems(file, data, root, allowed),
+        *expand_type_check(file, data, root, allowed),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
@@ -464,6 +492,7 @@ __all__ = [
     "json_pointer",
     "name_problems",
     "problems_of",
+    "reference_check",
     "schema_check",
     "setting_problems",
     "task_id_problems",

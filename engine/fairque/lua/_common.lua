@@ -283,8 +283,13 @@ local function conclude(tkey, id, user, from, to, now)
   if RESULT_TTL > 0 then redis.call('EXPIRE', tkey, RESULT_TTL) end
 end
 
+-- Task mapping (set in _mapping.lua, included at the end of this file): the source's
+-- check when it finishes, a mapped task's expansion and the end of its instances.
+local map_refusal, map_expand, map_gather
+
 -- Tell the dependents of an ended task how it ended: each deferred one runs, is
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
+-- A mapped task is expanded instead of queued, and ends when its instances have.
 -- `first_outcome` is 'finished', 'failed' or 'canceled'; a dependent canceled as
 -- upstream_failed tells its own dependents 'failed' (see outcome_of).
 -- Only a dependent still blocked by this task counts it: an id in the waiting set may
@@ -300,11 +305,22 @@ local function release(first_id, first_outcome, now)
     redis.call('DEL', waiting)
     for _, dep in ipairs(dependents) do
       local dkey = task_key(dep)
-      local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule')
+      local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule', 'expand',
+        'map_count', 'map_index')
       if r[1] == 'deferred' and redis.call('SREM', BLOCKED_PREFIX .. dep, id) == 1 then
         redis.call('HINCRBY', dkey, 'deps_' .. outcome, 1)
-        local verdict = verdict_of(dkey)
-        if verdict == 'run' then
+        local verdict = 'wait'
+        if r[5] then
+          local ended = map_gather(dkey, dep, r[2], now)
+          if ended then work[#work + 1] = {dep, ended} end
+        else
+          verdict = verdict_of(dkey)
+        end
+        if verdict == 'run' and r[4] and not r[6] then  -- a mapped task, not an instance
+          unblock(dep)
+          local ended = map_expand(dkey, dep, r[2], now)
+          if ended then work[#work + 1] = {dep, outcome_of(dkey, ended)} end
+        elseif verdict == 'run' then
           unblock(dep)
           -- In a held run it stays DEFERRED: start_run makes it ready with the others.
           if not run_held(dkey) then make_ready(dkey, dep, r[2], 'deferred', now) end
@@ -418,3 +434,5 @@ local function cancel_task(id, kind, message, now)
   finalize(tkey, id, user, state, 'canceled', now)
   return {'ok', 'canceled'}
 end
+
+--!include _mapping.lua

@@ -2,13 +2,21 @@
 -- Needs _common.lua first.
 
 -- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end;
--- an error left by an earlier attempt is cleared (it stays in attempt_history).
+-- an error left by an earlier attempt is cleared (it stays in attempt_history). A result
+-- a mapped task waiting for it cannot map over fails the task instead (map_refusal).
 -- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
 local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
   local state = end_state(tkey, 'finished')
+  local refused = state == 'finished' and map_refusal(id, result)
+  if refused then  -- a mapped task waiting for it cannot map over the result
+    redis.call('HSET', tkey, 'result', result, 'duration', duration, 'error', refused)
+    record_attempt(tkey, 'failed', duration, refused, now)
+    finalize(tkey, id, user, 'started', 'failed', now)
+    return {'ok', 'failed'}
+  end
   redis.call('HSET', tkey, 'result', result, 'duration', duration)
   redis.call('HDEL', tkey, 'error')
   record_attempt(tkey, state, duration, nil, now)

@@ -8,6 +8,7 @@
 --      or {'not_found', task_id} (a record expired or was deleted; nothing written)
 --      or {'active', task_id, state} (queued, scheduled or started; nothing written)
 --      or {'held'} (the run waits for a slot of its DAG's max_active_runs).
+-- An expanded mapped task is given its instances as upstreams (see _mapping.lua).
 -- A cleared task keeps its attempts (numbers continue) and gets its declared retries
 -- again; its result, error and end are dropped; it is relinked to its upstreams (ended
 -- ones counted, cleared ones waited on) and decided by its trigger rule: DEFERRED,
@@ -72,7 +73,18 @@ for _, doc in ipairs(docs) do
   redis.call('HSET', tkey, 'declared_max_retries', fmt(declared),
     'max_retries', fmt(tonumber(r[3] or '0') + declared))
   local verdict = link(tkey, id, doc.deps)
-  if verdict == 'run' then
+  if redis.call('HEXISTS', tkey, 'map_count') == 1 then
+    -- An expanded mapped task (its deps: its instances) ends as they did, once they have.
+    local ended = map_gather(tkey, id, user, now)
+    if ended then release(id, ended, now) end
+    states[#states + 1] = ended or 'deferred'
+  elseif verdict == 'run' and redis.call('HEXISTS', tkey, 'expand') == 1
+      and redis.call('HEXISTS', tkey, 'map_index') == 0 then
+    unblock(id)  -- a mapped task not expanded yet, whose source has ended: expand it now
+    local ended = map_expand(tkey, id, user, now)
+    if ended then release(id, ended, now) end
+    states[#states + 1] = ended or 'deferred'
+  elseif verdict == 'run' then
     unblock(id)  -- e.g. one_success with one upstream finished
     states[#states + 1] = make_ready(tkey, id, user, 'deferred', now)
   elseif verdict ~= 'wait' then

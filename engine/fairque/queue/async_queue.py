@@ -18,6 +18,7 @@ from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.queue import steps
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.connection import async_client, close_async_client
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
@@ -49,7 +50,7 @@ class AsyncTaskQueue(QueueBase):
     ) -> None:
         super().__init__(config, connect=client is None)
         retry = Retry(NoBackoff(), CONNECTION_RETRIES)
-        self.redis: redis.asyncio.Redis = client or redis.asyncio.Redis.from_url(
+        self.redis: redis.asyncio.Redis = client or async_client(
             self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
@@ -68,7 +69,7 @@ class AsyncTaskQueue(QueueBase):
 
     async def close(self) -> None:
         """Release the connection pool."""
-        await self.redis.aclose()
+        await close_async_client(self.redis)
 
     async def ping(self) -> None:
         """Check that the server answers."""
@@ -77,9 +78,19 @@ class AsyncTaskQueue(QueueBase):
 
     async def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
+        wait_ms = self._replica_wait(call.script)
         with self._guard(f"run {call.script}", call.script):
-            reply = await self._scripts[call.script](keys=call.keys, args=call.args)
-        return call.parse(reply)
+            if wait_ms is None:
+                reply = await self._scripts[call.script](keys=call.keys, args=call.args)
+            else:  # WAIT must follow the write on its connection: one pipeline
+                pipe = self.redis.pipeline(transaction=False)
+                await self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+                pipe.execute_command("WAIT", 1, wait_ms)
+                reply, replicas = await pipe.execute()
+        result = call.parse(reply)
+        if wait_ms is not None:
+            self._check_replicated(call.script, replicas, result)
+        return result
 
     async def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
@@ -168,9 +179,13 @@ class AsyncTaskQueue(QueueBase):
         """A run's record and tasks; RunNotFoundError for an unknown id."""
         return await self._drive(steps.get_run(self.calls, run_id))  # type: ignore[no-any-return]
 
-    async def list_runs(self, dag_id: str | None = None, limit: int = 50) -> list[RunInfo]:
-        """The newest runs (of one DAG, or of all), newest first."""
-        return await self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
+    async def list_runs(
+        self, dag_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        """The newest runs (of one DAG, or of all), newest first, after the ``offset``
+        newest (for paging)."""
+        flow = steps.list_runs(self.calls, dag_id, limit, offset)
+        return await self._drive(flow)  # type: ignore[no-any-return]
 
     async def cancel_run(self, run_id: str) -> RunInfo:
         """Cancel every task of the run that has not ended; returns the run.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -9,9 +10,10 @@ from typing import Any
 
 import redis.exceptions
 
-from fairque.core.config import EMBEDDED, FairQueueConfig, redis_location
-from fairque.core.errors import PayloadError, shorten
+from fairque.core.config import EMBEDDED, FairQueueConfig, durability_mode, redis_location
+from fairque.core.errors import NotReplicatedError, PayloadError, shorten
 from fairque.core.models import TaskRecord
+from fairque.core.urls import redact
 from fairque.queue.calls import QueueCalls
 from fairque.queue.errors import map_redis_error
 from fairque.server import resolve_redis_url
@@ -21,6 +23,18 @@ CONNECTION_RETRIES = 1
 connection error: once, as a pooled connection may have died with a server restart.
 A longer outage is for the caller (the worker and scheduler loops back off, see
 :mod:`fairque.core.backoff`), so it is noticed at once and logged."""
+
+REPLICATED_SCRIPTS = frozenset({"push", "fire", "pop", "settle", "finish", "fail"})
+"""With ``durability: replicated``, the scripts followed by ``WAIT 1 <ms>`` on their
+connection: pushes (and run creation, the scheduler's too), a task's end, and claims
+(a claim lost in a failover would let a second worker run the task without a recorded
+reclaim). Only a push that no replica confirmed raises (:class:`NotReplicatedError`);
+for the others the write is done and the worker's next step must not be undone by an
+error, so it is logged: if the master then fails over before the replica copies it,
+the task's lease expires on the new master and the task is reclaimed and run again, as
+after a crash."""
+
+logger = logging.getLogger(__name__)
 
 
 class QueueBase:
@@ -38,6 +52,37 @@ class QueueBase:
             self.url = resolve_redis_url(explicit)
         else:
             self.url = redis_location(explicit) or EMBEDDED
+        self.durability = durability_mode(self.config.queue.durability)
+        self._wait_ms = max(1, round(self.config.queue.replication_timeout_seconds * 1000))
+        self._unreplicated = False  # a write went unconfirmed since the last confirmed one
+
+    def _replica_wait(self, script: str) -> int | None:
+        """The ``WAIT`` timeout (ms) to send after ``script``, or None for no wait."""
+        if self.durability == "replicated" and script in REPLICATED_SCRIPTS:
+            return self._wait_ms
+        return None
+
+    def _check_replicated(self, script: str, replicas: int, result: Any) -> None:
+        """After a waited ``script``: raise NotReplicatedError for a push no replica
+        confirmed; for the other scripts log a WARNING, once until a replica confirms a
+        write again (then at DEBUG); see :data:`REPLICATED_SCRIPTS`."""
+        if replicas >= 1:
+            if self._unreplicated:
+                self._unreplicated = False
+                logger.info("a replica confirms writes again (durability: replicated)")
+            return
+        if script == "push":
+            ids = result["task_ids"] if "task_ids" in result else [result["task_id"]]
+            raise NotReplicatedError(ids, self._wait_ms)
+        logger.log(
+            logging.DEBUG if self._unreplicated else logging.WARNING,  # once per outage
+            "%s was not confirmed by a replica within %s ms (durability: replicated); "
+            "if the master fails over now, it may be undone (a claimed task is then "
+            "reclaimed when its lease expires and run again)",
+            script,
+            self._wait_ms,
+        )
+        self._unreplicated = True
 
     def _client_options(self) -> dict[str, Any]:
         return {"decode_responses": True, **self.config.redis.client_kwargs()}
@@ -51,21 +96,13 @@ class QueueBase:
         try:
             yield
         except (redis.exceptions.RedisError, OSError) as e:
-            raise map_redis_error(e, action, safe_url(self.url), script) from e
+            raise map_redis_error(e, action, redact(self.url), script) from e
         except UnicodeEncodeError as e:  # redis-py encodes the arguments before sending
             bad = e.object[e.start : e.end]
             raise PayloadError(
                 f"cannot {action}: an id or value contains a lone surrogate {shorten(bad)}: "
                 "not valid Unicode text, which UTF-8 (and so Redis) cannot store"
             ) from None
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:

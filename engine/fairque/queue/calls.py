@@ -57,6 +57,14 @@ class ScriptCall(Generic[T]):
 
 
 @dataclass(frozen=True)
+class TenantSlice:
+    """A page of tenants (see tenants.lua): how many match the search, the page's ids."""
+
+    matching: int
+    users: list[str]
+
+
+@dataclass(frozen=True)
 class PipelineCall(Generic[T]):
     """Plain commands sent together in one pipeline, and the parser of their replies;
     ``atomic`` wraps them in MULTI/EXEC so that no other client sees a state between."""
@@ -190,6 +198,8 @@ class QueueCalls:
         check_size(task.task_id, fields, q.max_payload_bytes)
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
+        if task.expand:  # the scripts read a mapped task's limit (lua/_mapping.lua)
+            fields.setdefault("max_map_length", str(task.max_map_length))
         if task.enable_xcom or task.xcom_push_key:
             fields["xcom_scope"] = task.xcom_scope
         if run_key is not None:
@@ -435,10 +445,15 @@ class QueueCalls:
             },
         )
 
-    def run_ids(self, dag_id: str | None, limit: int) -> PipelineCall[list[str]]:
-        """The newest ``limit`` run ids, of one DAG or of all."""
+    def run_ids(self, dag_id: str | None, limit: int, offset: int = 0) -> PipelineCall[list[str]]:
+        """The newest ``limit`` run ids after skipping ``offset``, of one DAG or of all."""
         key = self.keys.runs if dag_id is None else self.keys.runs_of(dag_id)
-        return PipelineCall([("ZREVRANGE", key, 0, limit - 1)], lambda r: list(r[0]))
+        return PipelineCall([("ZREVRANGE", key, offset, offset + limit - 1)], lambda r: list(r[0]))
+
+    def run_count(self, dag_id: str | None) -> PipelineCall[int]:
+        """How many runs are kept, of one DAG or of all (one ZCARD of the index)."""
+        key = self.keys.runs if dag_id is None else self.keys.runs_of(dag_id)
+        return PipelineCall([("ZCARD", key)], lambda r: int(r[0]))
 
     def run_records(self, run_ids: Sequence[str]) -> PipelineCall[list[RunInfo | None]]:
         """Each run's record without its tasks (None for an unknown run)."""
@@ -450,12 +465,25 @@ class QueueCalls:
             ],
         )
 
-    def task_records(self, task_ids: Sequence[str]) -> PipelineCall[list[TaskRecord | None]]:
-        """Each task's record (None for an unknown or expired id)."""
-        commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
-        return PipelineCall(
-            commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
-        )
+    def task_records(
+        self, task_ids: Sequence[str], fields: Sequence[str] = ()
+    ) -> PipelineCall[list[TaskRecord | None]]:
+        """Each task's record (None for an unknown or expired id); with ``fields``, a
+        record holding only those (the others at their defaults), for summaries."""
+        if not fields:
+            commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
+            return PipelineCall(
+                commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
+            )
+        commands = [("HMGET", self.keys.task(i), *fields) for i in task_ids]
+
+        def parse(replies: list[Any]) -> list[TaskRecord | None]:
+            found = [
+                {f: v for f, v in zip(fields, r, strict=True) if v is not None} for r in replies
+            ]
+            return [TaskRecord.from_hash(raw) if raw else None for raw in found]
+
+        return PipelineCall(commands, parse)
 
     def append_logs(self, chunks: Sequence[tuple[str, int, str]]) -> PipelineCall[None]:
         """Append captured output to attempt logs: ``(task_id, attempt, text)`` each,
@@ -489,6 +517,20 @@ class QueueCalls:
         commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
         commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
         return PipelineCall(commands, _parse_stats)
+
+    def tenants(
+        self, sort: str, descending: bool, search: str, offset: int, size: int
+    ) -> ScriptCall[TenantSlice]:
+        """One page of the tenants sorted by ``sort`` ("queued", "started" or "user") and
+        filtered by ``search`` (a substring of the id, ASCII case ignored); see tenants.lua."""
+        keys = [self.keys.all_users, self.keys.stats]
+        args: list[Arg] = [sort, "desc" if descending else "asc", search, offset, size]
+
+        def parse(reply: Any) -> TenantSlice:
+            matching, *users = reply
+            return TenantSlice(int(matching), [str(u) for u in users])
+
+        return ScriptCall("tenants", keys, args, parse)
 
     def ended_since(self, since_ms: int) -> PipelineCall[dict[str, int]]:
         """How many tasks finished and failed since ``since_ms`` (server clock)."""

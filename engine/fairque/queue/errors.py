@@ -10,6 +10,7 @@ turns it into :class:`~fairque.core.errors.RedisUnavailableError` or
 from __future__ import annotations
 
 import redis.exceptions
+import redis.sentinel
 
 from fairque.core.errors import (
     FairQueueError,
@@ -79,6 +80,12 @@ def map_redis_error(
         return RedisCommandError(action, str(error))
     if isinstance(error, redis.exceptions.ResponseError):
         return RedisUnavailableError(f"cannot {action}: Redis at {where} is not ready ({error})")
+    if isinstance(error, redis.sentinel.MasterNotFoundError):
+        found = str(error).split(" : ", 1)[0]  # the rest is the repr of every sentinel client
+        return RedisUnavailableError(
+            f"cannot {action}: {found} by the sentinels of {where}: none of them answered, "
+            "or none monitors that service (check the service name in the URL)"
+        )
     return RedisUnavailableError(
         f"cannot {action}: Redis at {where} is unreachable ({error}); "
         "start it or set FAIRQUE_REDIS_URL"

@@ -71,7 +71,12 @@ def compile_run(
     item: Compilable | Task | MakesTask, run_id: str, user_id: str | None
 ) -> list[Task]:
     """The records of one run of ``item``; a lone Task (or what :func:`as_task` makes a
-    Task of) becomes a run of one task."""
+    Task of) becomes a run of one task, unless it takes other tasks' return values
+    (``__fairque_run__()`` gives the graph with them: TaskFlow)."""
+    make_run = getattr(item, "__fairque_run__", None)
+    graph = make_run() if callable(make_run) else None
+    if graph is not None:
+        item = graph
     if isinstance(item, (Task, MakesTask)):
         item = as_task(item)
         name = item.label
@@ -218,6 +223,8 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
         "result": task.result,
         "error": task.error,
         "worker_id": task.worker_id,
+        "map_index": task.map_index,
+        "map_count": task.map_count,
     }
 
 
@@ -338,10 +345,14 @@ class _RunNames:
         return {name: by_id[i] for name, i in self.task_ids.items()}
 
     def _id(self, name: str) -> str:
-        try:
+        """The id of the task called ``name``; ``NAME[i]``, an instance of the mapped task
+        NAME (created at run time), is ``{id of NAME}[i]``."""
+        if name in self.task_ids:
             return self.task_ids[name]
-        except KeyError:
-            raise QueueError(f"run {self.run_id} has no task {name!r}") from None
+        base, bracket, index = name[:-1].rpartition("[")
+        if name.endswith("]") and bracket and index.isdigit() and base in self.task_ids:
+            return f"{self.task_ids[base]}[{int(index)}]"
+        raise QueueError(f"run {self.run_id} has no task {name!r}")
 
 
 @dataclass(frozen=True)

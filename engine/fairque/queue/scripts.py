@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "fire",
     "watch",
     "clear",
+    "tenants",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

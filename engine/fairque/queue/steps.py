@@ -30,9 +30,10 @@ def get_run(calls: QueueCalls, run_id: str) -> Steps:
     return info
 
 
-def list_runs(calls: QueueCalls, dag_id: str | None, limit: int) -> Steps:
-    """The newest runs (of one DAG, or all), with their tasks, newest first."""
-    ids = yield calls.run_ids(dag_id, limit)
+def list_runs(calls: QueueCalls, dag_id: str | None, limit: int, offset: int = 0) -> Steps:
+    """The newest runs (of one DAG, or all), with their tasks, newest first, skipping
+    the ``offset`` newest."""
+    ids = yield calls.run_ids(dag_id, limit, offset)
     infos = yield from _runs(calls, ids)
     return infos
 

@@ -15,15 +15,16 @@ from redis.retry import Retry
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError, RedisUnavailableError
 from fairque.core.models import Task, TaskRecord, TaskState
+from fairque.core.urls import redact
 from fairque.queue import steps
 from fairque.queue.base import (
     CONNECTION_RETRIES,
     QueueBase,
     error_record,
     leases_of,
-    safe_url,
 )
 from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.errors import map_redis_error
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -59,7 +60,7 @@ class TaskQueue(QueueBase):
     ) -> None:
         super().__init__(config, connect=client is None)
         retry = Retry(NoBackoff(), CONNECTION_RETRIES)
-        self.redis: redis.Redis = client or redis.Redis.from_url(
+        self.redis: redis.Redis = client or sync_client(
             self.url, retry=retry, **self._client_options()
         )
         self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
@@ -78,7 +79,7 @@ class TaskQueue(QueueBase):
 
     def close(self) -> None:
         """Release the connection pool."""
-        self.redis.close()
+        close_sync_client(self.redis)
 
     def ping(self) -> None:
         """Check that the server answers."""
@@ -87,9 +88,19 @@ class TaskQueue(QueueBase):
 
     def run_script(self, call: ScriptCall[T]) -> T:
         """Run a script call built by :class:`~fairque.queue.calls.QueueCalls`."""
+        wait_ms = self._replica_wait(call.script)
         with self._guard(f"run {call.script}", call.script):
-            reply = self._scripts[call.script](keys=call.keys, args=call.args)
-        return call.parse(reply)
+            if wait_ms is None:
+                reply = self._scripts[call.script](keys=call.keys, args=call.args)
+            else:  # WAIT must follow the write on its connection: one pipeline
+                pipe = self.redis.pipeline(transaction=False)
+                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
+                reply, replicas = pipe.execute()
+        result = call.parse(reply)
+        if wait_ms is not None:
+            self._check_replicated(call.script, replicas, result)
+        return result
 
     def run_scripts(self, calls: Sequence[ScriptCall[T]]) -> list[T | FairQueueError]:
         """Send many script calls in one round trip (a pipeline, not a transaction).
@@ -101,27 +112,34 @@ class TaskQueue(QueueBase):
         """
         if not calls:
             return []
+        waits = [w for w in map(self._replica_wait, {c.script for c in calls}) if w is not None]
         with self._guard(f"run {len(calls)} scripts"):
             pipe = self.redis.pipeline(transaction=False)
             for call in calls:
                 self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+            if waits:  # one WAIT after them all (durability: replicated)
+                pipe.execute_command("WAIT", 1, max(waits))  # type: ignore[no-untyped-call]
             replies = pipe.execute(raise_on_error=False)
+        replicas = replies.pop() if waits else None
         out: list[T | FairQueueError] = []
         for call, reply in zip(calls, replies, strict=True):
-            parsed: T | FairQueueError = self._reply(call, reply)
+            parsed: T | FairQueueError = self._reply(call, reply, replicas)
             out.append(parsed)
         return out
 
-    def _reply(self, call: ScriptCall[R], reply: Any) -> R | FairQueueError:
+    def _reply(self, call: ScriptCall[R], reply: Any, replicas: Any) -> R | FairQueueError:
         if isinstance(reply, redis.exceptions.RedisError):
-            error = map_redis_error(reply, f"run {call.script}", safe_url(self.url), call.script)
+            error = map_redis_error(reply, f"run {call.script}", redact(self.url), call.script)
             if isinstance(error, RedisUnavailableError):
                 raise error from reply
             return error
         try:
-            return call.parse(reply)
+            result = call.parse(reply)
+            if isinstance(replicas, int) and self._replica_wait(call.script) is not None:
+                self._check_replicated(call.script, replicas, result)
         except FairQueueError as e:
             return e
+        return result
 
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
@@ -210,9 +228,13 @@ class TaskQueue(QueueBase):
         """A run's record and tasks; RunNotFoundError for an unknown id."""
         return self._drive(steps.get_run(self.calls, run_id))  # type: ignore[no-any-return]
 
-    def list_runs(self, dag_id: str | None = None, limit: int = 50) -> list[RunInfo]:
-        """The newest runs (of one DAG, or of all), newest first."""
-        return self._drive(steps.list_runs(self.calls, dag_id, limit))  # type: ignore[no-any-return]
+    def list_runs(
+        self, dag_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        """The newest runs (of one DAG, or of all), newest first, after the ``offset``
+        newest (for paging)."""
+        flow = steps.list_runs(self.calls, dag_id, limit, offset)
+        return self._drive(flow)  # type: ignore[no-any-return]
 
     def cancel_run(self, run_id: str) -> RunInfo:
         """Cancel every task of the run that has not ended; returns the run.

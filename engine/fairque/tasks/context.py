@@ -50,6 +50,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 from fairque.core.errors import PayloadError, TaskError, XComError, XComNotFoundError
 from fairque.core.fields import utf8_size
 from fairque.core.models import Task, TaskRecord, to_json, validate_identifier
+from fairque.tasks.dataflow import acall_arguments, call_arguments
 
 DEFAULT_MAX_XCOM_BYTES: Final = 1024 * 1024
 
@@ -388,13 +389,15 @@ def invoke(
     backend: XComBackend,
     conf: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Run ``function(*task.args, **task.kwargs)`` as ``task`` and return its result.
+    """Run ``function(*task.args, **task.kwargs)`` as ``task`` and return its result
+    (other tasks' return values in the arguments are pulled from ``backend``).
 
     Awaitables are run to completion with ``asyncio.run``; the result is pushed under
     ``task.xcom_push_key`` when one is set (auto XCom).
     """
     with running(task, backend, conf) as context:
-        result = function(*task.args, **task.kwargs)
+        args, kwargs = call_arguments(task, backend)
+        result = function(*args, **kwargs)
         if inspect.isawaitable(result):
             result = asyncio.run(_await(result))
         if task.xcom_push_key is not None:
@@ -410,7 +413,8 @@ async def ainvoke(
 ) -> Any:
     """Like :func:`invoke` on an event loop: an awaitable result is awaited here."""
     with running(task, backend, conf) as context:
-        result = function(*task.args, **task.kwargs)
+        args, kwargs = await acall_arguments(task, backend)
+        result = function(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         if task.xcom_push_key is not None:

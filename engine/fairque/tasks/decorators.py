@@ -14,22 +14,19 @@ Options are checked when decorating, arguments when calling; both raise a
 
 from __future__ import annotations
 
-import ast
 import copy
 import functools
 import inspect
 import json
-import keyword
-import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from fairque.core.errors import TaskError, shorten
 from fairque.core.imports import resolve_function
 from fairque.core.models import (
+    DEFAULT_MAX_MAP_LENGTH,
     Priority,
     Setter,
     Task,
@@ -39,6 +36,14 @@ from fairque.core.models import (
     to_json,
 )
 from fairque.tasks.context import XComBackend, ainvoke, check_xcom_key, invoke, local_xcom
+from fairque.tasks.dataflow import (
+    MappedCall,
+    TaskOutput,
+    encode_argument,
+    reference_to,
+    task_references,
+)
+from fairque.tasks.importpath import import_path, unpushable
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 P = ParamSpec("P")
@@ -59,6 +64,8 @@ class FunctionTask(Task, Generic[R]):
     """
 
     _function: Callable[..., Any] | None = None
+    _upstreams: tuple[Task, ...] = ()
+    """The tasks whose return values this one takes as arguments (TaskFlow)."""
 
     @property
     def function(self) -> Callable[..., Any]:
@@ -71,18 +78,43 @@ class FunctionTask(Task, Generic[R]):
         """Run the function with the task's arguments inside a TaskContext and return
         its result; XCom goes to ``xcom`` or the process-wide in-memory XCom. Inside a
         running event loop use ``await task.run_async()`` instead."""
+        self._alone("call")
         return cast(R, invoke(self, self.function, xcom or local_xcom()))
+
+    def _alone(self, what: str) -> None:
+        """TaskError when this task takes other tasks' return values and was not wired
+        into a run (its references have no XCom key yet)."""
+        unwired = [ref.task for ref in task_references(self) if ref.key is None]
+        if unwired:
+            ups = ", ".join(repr(up.label) for up in self._upstreams) or repr(unwired[0])
+            raise TaskError(
+                f"cannot {what} task {self.label!r} on its own: it takes the return value of "
+                f"{ups}. Run the whole graph: queue.enqueue(task) (one run on the workers), "
+                "a DAG (DAG(dag_id=..., pipeline=task)) or run_in_process(task)"
+            )
+
+    def __getitem__(self, key: str) -> TaskOutput:
+        """``task["key"]``: the value under ``key`` of this task's dict return value, as
+        an argument of another task."""
+        return TaskOutput(self, key)
+
+    def __fairque_run__(self) -> Pipeline | None:
+        """The graph ``queue.enqueue`` runs: with the upstreams this task takes return
+        values from (None when it takes none)."""
+        return Pipeline.of(self) if self._upstreams else None
 
     def __fairque_task__(self) -> FunctionTask[R]:
         """This task, for ``queue.push``; a TaskError when a worker must not import its
         function (a script's function: see :func:`import_path`)."""
-        problem = _UNPUSHABLE.get(str(self.func))
+        problem = unpushable(str(self.func))
         if problem:
             raise TaskError(f"cannot push task {self.task_id!r}: {problem}")
+        self._alone("push")
         return self
 
     async def run_async(self, *, xcom: XComBackend | None = None) -> R:
         """Like ``task()`` from async code: an ``async def`` function is awaited here."""
+        self._alone("call")
         return cast(R, await ainvoke(self, self.function, xcom or local_xcom()))
 
     def with_options(self, **options: Any) -> FunctionTask[R]:
@@ -174,18 +206,45 @@ class TaskFunction(Generic[P, R]):
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> FunctionTask[R]:
-        """A new task that will call the function with these (JSON) arguments."""
-        json_args, json_kwargs = self._encode(args, kwargs)
-        made: FunctionTask[R] = FunctionTask(
+        """A new task that will call the function with these (JSON) arguments; another
+        task (or ``task["key"]``) as an argument, also inside lists and dicts, passes
+        its return value when the task runs, and runs before it."""
+        return self._make(args, kwargs)
+
+    def _make(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], mapped: str | None = None
+    ) -> FunctionTask[Any]:
+        upstreams: list[Task] = []
+        json_args, json_kwargs = self._encode(args, kwargs, upstreams, mapped)
+        expand = {}
+        if mapped is not None:
+            expand = {mapped: json_kwargs.pop(mapped)}
+        fields = self.options.task_fields()
+        fields["depends_on"] += [up.task_id for up in upstreams]
+        made: FunctionTask[Any] = FunctionTask(
             task_id=self.options.task_id or new_task_id(),
             name=self.options.task_id or self.__fairque_function__.__name__,
             func=self.func_path,
             args=json_args,
             kwargs=json_kwargs,
-            **self.options.task_fields(),
+            expand=expand,
+            **fields,
         )
         made._function = self.__fairque_function__
+        made._upstreams = tuple(upstreams)
         made.validate()
+        return made
+
+    def partial(self, **kwargs: Any) -> MappedCall[R]:
+        """Arguments shared by every instance of a mapped task: ``f.partial(x=1).expand(
+        item=g())``."""
+        return MappedCall(self, kwargs)
+
+    def expand(self, **mapped: Any) -> FunctionTask[list[R]]:
+        """A mapped task: ``f.expand(item=g())`` runs ``f`` once per element of ``g``'s
+        return value (a list), as instances ``f[0]``, ``f[1]``, ... created when ``g``
+        ends; a task taking it as an argument gets the list of their results, in order."""
+        made: FunctionTask[list[R]] = MappedCall(self, {}).expand(**mapped)
         return made
 
     def __repr__(self) -> str:
@@ -219,10 +278,15 @@ class TaskFunction(Generic[P, R]):
         raise _not_called(self)
 
     def _encode(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+        self,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        upstreams: list[Task],
+        mapped: str | None = None,
     ) -> tuple[list[Any], dict[str, Any]]:
         """Check the call against the signature and every argument for JSON; return the
-        arguments as a worker will see them (decoded JSON)."""
+        arguments as a worker will see them (decoded JSON, other tasks as references
+        (:mod:`fairque.core.refs`), those tasks added to ``upstreams``)."""
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as e:
@@ -234,13 +298,21 @@ class TaskFunction(Generic[P, R]):
                     self._check_argument(f"*{name}[{i}]", item)
             elif kind is inspect.Parameter.VAR_KEYWORD:
                 for key, item in value.items():
-                    self._check_argument(key, item)
+                    self._check_argument(key, item, key == mapped)
             else:
-                self._check_argument(name, value)
-        return json.loads(to_json(list(args), "args")), json.loads(to_json(dict(kwargs), "kwargs"))
+                self._check_argument(name, value, name == mapped)
+        json_args = encode_argument(list(args), upstreams)
+        json_kwargs = encode_argument(dict(kwargs), upstreams)
+        return json.loads(to_json(json_args, "args")), json.loads(to_json(json_kwargs, "kwargs"))
 
-    def _check_argument(self, name: str, value: object) -> None:
-        to_json(value, f"argument {name!r} of task {self.func_path}")
+    def _check_argument(self, name: str, value: object, mapped: bool = False) -> None:
+        if mapped and reference_to(value) is None:
+            raise TaskError(
+                f"{self.func_path}.expand({name}=...) maps over another task's return value "
+                f"(a task call, or task['key']), not {shorten(value)}; for a list known "
+                "now, call the task once per element"
+            )
+        to_json(encode_argument(value, []), f"argument {name!r} of task {self.func_path}")
 
 
 class TaskDecorator:
@@ -284,6 +356,7 @@ def task(
     trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
+    max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
 ) -> TaskDecorator: ...
 
 
@@ -302,6 +375,7 @@ def task(
     trigger_rule: TriggerRule = "all_success",
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
+    max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
 ) -> TaskFunction[..., Any] | TaskDecorator:
     """Make a module-level function a task factory; use as ``@task`` or ``@task(...)``.
 
@@ -309,7 +383,8 @@ def task(
     fresh id and the function's name. ``depends_on`` names upstream tasks,
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
-    imply ``enable_xcom``).
+    imply ``enable_xcom``), ``max_map_length`` caps the instances of its mapped tasks
+    (``f.expand(...)``).
 
     A function of the script being run (``python my_script.py``, module ``__main__``) is
     accepted and recorded as ``my_script:function``: calling its tasks and running them
@@ -338,6 +413,7 @@ def xcom_task(
     depends_on: Sequence[str] | str | None = None,
     trigger_rule: TriggerRule = "all_success",
     xcom_pulls: Sequence[str] | None = None,
+    max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.
 
@@ -349,127 +425,6 @@ def xcom_task(
     check_xcom_key(push_key)
     decorator = task(**keywords, enable_xcom=True, xcom_push=push_key if auto_xcom else None)
     return TaskDecorator(decorator.options, push_key)
-
-
-def import_path(function: object) -> str:
-    """``"module:qualname"`` for a module-level function, or a TaskError saying why a
-    worker could not import it and what to do instead."""
-    if not inspect.isfunction(function):
-        raise TaskError(
-            f"@task needs a function defined with def at module level, not {function!r} "
-            f"({type(function).__name__}): a worker imports task functions by their "
-            "'module:function' path"
-        )
-    qualname, module = function.__qualname__, function.__module__
-    if function.__name__ == "<lambda>":
-        raise TaskError(
-            f"@task cannot wrap a lambda (in module {module}): a worker imports task "
-            "functions by 'module:function' and a lambda has no name; define it with def "
-            "at module level"
-        )
-    if "<locals>" in qualname:
-        raise TaskError(
-            f"@task cannot wrap {qualname!r} (module {module}): it is defined inside another "
-            "function, so a worker cannot import it; move it to module level"
-        )
-    if "." in qualname:
-        raise TaskError(
-            f"@task cannot wrap {qualname!r} (module {module}): it is defined in a class, "
-            "and a worker imports only module-level functions; move it out of the class"
-        )
-    if not module:
-        raise TaskError(f"@task cannot wrap {qualname!r}: it has no __module__ to import from")
-    if module != "__main__":
-        return f"{module}:{qualname}"
-    module, problem = _main_module(qualname)
-    path = f"{module}:{qualname}"
-    if problem:
-        _UNPUSHABLE[path] = problem
-    else:
-        _UNPUSHABLE.pop(path, None)
-    return path
-
-
-_UNPUSHABLE: dict[str, str] = {}
-"""Import paths of ``@task`` functions of the running script that a worker must not
-import, with the reason and the fix (raised when such a task is pushed)."""
-
-
-def _main_module(qualname: str) -> tuple[str, str | None]:
-    """The module name a worker would import for a function of ``__main__``, and why it
-    must not (None when it may).
-
-    ``python -m pkg.mod`` gives ``pkg.mod`` (a module run by name is trusted to be
-    importable). ``python path/script.py`` gives ``script``, the file's stem: a worker
-    started in the script's folder imports it from there, which runs the script's top
-    level again, so pushing is allowed only when that top level just defines things
-    (:func:`_code_run_on_import` finds nothing).
-    """
-    main = sys.modules.get("__main__")
-    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
-    file = getattr(main, "__file__", None)
-    fix = "move the @task functions into a module (e.g. my_tasks.py) and import them"
-    if isinstance(spec_name, str) and spec_name and spec_name != "__main__":
-        return spec_name, None
-    if not isinstance(file, str):
-        return "__main__", (
-            f"{qualname} is defined in an interactive session or python -c, which a worker "
-            f"cannot import: {fix}"
-        )
-    module = Path(file).stem
-    if not module.isidentifier() or keyword.iskeyword(module):
-        return "__main__", (
-            f"{qualname} is defined in the script {file}, whose name is not a module name "
-            f"a worker could import: {fix}, or rename the script (e.g. my_script.py)"
-        )
-    found = _code_run_on_import(file)
-    if found is None:
-        return module, None
-    return module, (
-        f"{qualname} is defined in the script {file}, which a worker would import as module "
-        f"{module!r}, running the script's top level again ({found}). Fix: {fix} from the "
-        f'script, or put the script\'s own code under `if __name__ == "__main__":` and run '
-        f"the worker in the script's folder with `fairque worker --allowed-modules {module}`. "
-        f"Calling the task here (e.g. {qualname}(...)()) works as it is"
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _code_run_on_import(file: str) -> str | None:
-    """Where importing ``file`` would do more than define things ("line N: ..."), or None.
-
-    Allowed at the top level: a docstring, imports, ``def``/``class`` (any decorators),
-    assignments without calls, ``pass`` and ``if __name__ == "__main__":`` blocks.
-    """
-    try:
-        source = Path(file).read_text(encoding="utf-8")
-        tree = ast.parse(source, file)
-    except (OSError, SyntaxError, ValueError) as e:
-        return f"the script cannot be read: {e}"
-    lines = source.splitlines()
-    for node in tree.body:
-        if not _defines_only(node):
-            return f"line {node.lineno}: `{lines[node.lineno - 1].strip()}`"
-    return None
-
-
-def _defines_only(node: ast.stmt) -> bool:
-    quiet = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    if isinstance(node, (*quiet, ast.Pass)):
-        return True
-    if isinstance(node, ast.Expr):
-        return isinstance(node.value, ast.Constant)
-    if isinstance(node, (ast.Assign, ast.AnnAssign)):
-        return node.value is None or not any(
-            isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr))
-            for n in ast.walk(node.value)
-        )
-    if isinstance(node, ast.If):
-        return ast.unparse(node.test).replace("'", '"') in (
-            '__name__ == "__main__"',
-            '"__main__" == __name__',
-        )
-    return False
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str]:

@@ -24,9 +24,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fairque.core import refs
 from fairque.core.errors import (
     PayloadError,
     TaskError,
@@ -45,6 +46,7 @@ from fairque.tasks.context import (
     attempting,
     invoke,
 )
+from fairque.tasks.dataflow import map_problem
 from fairque.tasks.pipeline import Pipeline
 from fairque.tasks.rules import UpstreamCounts, cancel_cause, decide_counts, outcome
 
@@ -64,6 +66,10 @@ class InProcessRun:
     attempt_errors: dict[str, list[str]] = field(default_factory=dict)
     lineage: list[LineageEvent] = field(default_factory=list)
 
+    def instances(self, name: str) -> list[str]:
+        """The instances ``name[i]`` of the mapped task ``name`` that ran, in order."""
+        return [n for n in self.states if n.startswith(f"{name}[") and n.endswith("]")]
+
     @property
     def succeeded(self) -> bool:
         """True when every task FINISHED."""
@@ -80,7 +86,12 @@ class InProcessRun:
         name = task.name or task.task_id
         attempts = self.attempts.get(name, 0)
         self.tasks[name] = TaskRecord.of(
-            task, state=state, attempts=attempts, result=result, upstream_failed=upstream_failed
+            task,
+            state=state,
+            attempts=attempts,
+            result=result,
+            upstream_failed=upstream_failed,
+            map_index=getattr(task, "map_index", None),
         )
         self.states[name] = state
         if error is not None:
@@ -101,6 +112,9 @@ def run_in_process(
 ) -> InProcessRun:
     """Run every task of ``pipeline`` here and return the states, results and lineage.
 
+    A mapped task runs as its instances ``NAME[i]``, one after the other, as on workers
+    (see :func:`_run_mapped`).
+
     ``conf`` (JSON) is the run's configuration, visible as ``current_task().conf``;
     ``allowed_modules`` limits which modules plain Tasks' functions are imported from.
     Retries and timeouts are as on a worker (see the module's notes); the ``default_*``
@@ -116,13 +130,23 @@ def run_in_process(
     to_json(dict(conf or {}), "conf")
     run = InProcessRun(run_id or f"inprocess-{new_task_id()[:12]}")
     backend = xcom if xcom is not None else MemoryXCom()
-    for record in graph.compile(run.run_id, user_id=user_id):
+    records = graph.compile(run.run_id, user_id=user_id)
+    for record in records:
         name = record.name or record.task_id
         upstreams = graph.upstreams(name)
         ended = [outcome(run.states[up], run.tasks[up].upstream_failed) for up in upstreams]
         counts = UpstreamCounts.of(ended)
         if decide_counts(record.trigger_rule, counts) == "run":
-            _execute(run, record, backend, conf, retry, allowed_modules)
+            if record.expand:
+                _run_mapped(
+                    run,
+                    record,
+                    lambda t: _execute(run, t, backend, conf, retry, allowed_modules),
+                    backend,
+                )
+            else:
+                _execute(run, record, backend, conf, retry, allowed_modules)
+                _refuse_unmappable(run, record, records)
         else:
             cause = cancel_cause(record.trigger_rule, counts)
             reason = ", ".join(f"{up} {state}" for up, state in zip(upstreams, ended, strict=True))
@@ -134,6 +158,69 @@ def run_in_process(
             )
     run.lineage = backend.lineage
     return run
+
+
+def _mapped_over(mapped: Task, run: InProcessRun) -> tuple[str, Any]:
+    """The source task of a mapped task and the value it maps over (None when the
+    source did not finish or has no such key)."""
+    (ref,) = refs.references(mapped.expand)
+    value = run.results.get(ref.task)
+    if ref.path is not None:
+        value = value.get(ref.path) if isinstance(value, dict) else None
+    return ref.task, value
+
+
+def _refuse_unmappable(run: InProcessRun, task: Task, records: Sequence[Task]) -> None:
+    """Fail a finished task whose result a mapped task cannot map over (as
+    ``lua/_mapping.lua`` does on workers)."""
+    name = task.name or task.task_id
+    if run.states.get(name) is not TaskState.FINISHED:
+        return
+    for mapped in records:
+        if not mapped.expand or refs.references(mapped.expand)[0].task != name:
+            continue
+        problem = map_problem(_mapped_over(mapped, run)[1], mapped.max_map_length)
+        if problem:
+            message = f"MapError: {mapped.name} maps over the return value of {name}: {problem}"
+            del run.results[name]
+            run._end(task, TaskState.FAILED, message)
+            return
+
+
+def _run_mapped(
+    run: InProcessRun, mapped: Task, execute: Callable[[Task], None], backend: MemoryXCom
+) -> None:
+    """Run a mapped task's instances ``NAME[i]`` (``map_index`` i, one per element, in
+    order), then end it as workers do: FINISHED with their results in order (pushed to
+    XCom under its key), FAILED when one failed, CANCELED (skipped) for an empty list."""
+    name = mapped.name or mapped.task_id
+    source, items = _mapped_over(mapped, run)
+    if run.states.get(source) is not TaskState.FINISHED or not items:
+        why = "mapped over an empty list" if items == [] else f"nothing to map over: {source} ended"
+        run._end(mapped, TaskState.CANCELED, f"{why} (skipped)")
+        return
+    for i in range(len(items)):
+        instance = replace(
+            TaskRecord.of(mapped, map_index=i),
+            task_id=f"{mapped.task_id}[{i}]",
+            name=f"{name}[{i}]",
+            xcom_push_key=None,
+        )
+        execute(instance)
+    names = [f"{name}[{i}]" for i in range(len(items))]
+    bad = [f"{n} {run.states[n]}" for n in names if run.states[n] is not TaskState.FINISHED]
+    if bad:
+        run._end(
+            mapped,
+            TaskState.FAILED,
+            f"{len(bad)} of {len(names)} instances did not finish: {', '.join(bad[:10])}",
+        )
+        return
+    results = [run.results[n] for n in names]
+    if mapped.xcom_push_key is not None:
+        backend.push(mapped.xcom_scope, mapped.xcom_push_key, results, name)
+    run.results[name] = results
+    run._end(mapped, TaskState.FINISHED, result=results)
 
 
 @dataclass(frozen=True)

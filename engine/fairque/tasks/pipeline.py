@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from fairque.core.errors import DagCycleError, DagError, TaskError
 from fairque.core.graph import find_cycle, topological_order
 from fairque.core.models import Setter, Task, task_fields, validate_identifier
+from fairque.tasks.dataflow import bind_references, resolve_node
 
 T = TypeVar("T", bound=Task)
 
@@ -201,6 +202,11 @@ class Pipeline:
         if user_id is not None:
             validate_identifier(user_id, "user_id")
         external = self.external_dependencies()
+        wiring = bind_references(self.nodes, run_id)
+        for name, task in self.nodes.items():  # a mapped task's instances: {id}[i]
+            if task.expand:
+                last = f"{run_id}:{name}[{task.max_map_length - 1}]"
+                validate_identifier(last, f"the id of mapped task {name!r}'s last instance")
         now = time.time()
         records: list[Task] = []
         for name in self.order():
@@ -215,6 +221,7 @@ class Pipeline:
                     depends_on=depends_on + external.get(name, []),
                     user_id=user_id or template.user_id,
                     created_at=now,
+                    **wiring.get(name, {}),
                 )
             )
         return records
@@ -234,6 +241,8 @@ def _as_pipeline(item: object) -> Pipeline:
     if isinstance(item, Pipeline):
         return item
     if isinstance(item, Task):
+        if getattr(item, "_upstreams", ()):
+            return _taskflow(item)
         return Pipeline(
             {node_name(item): item}, frozenset(), (node_name(item),), (node_name(item),)
         )
@@ -256,12 +265,34 @@ def _merge(left: Mapping[str, Task], right: Mapping[str, Task]) -> dict[str, Tas
 
 
 def _resolve(nodes: Mapping[str, Task], dependency: str) -> str | None:
-    if dependency in nodes:
-        return dependency
-    for name in sorted(nodes):
-        if nodes[name].task_id == dependency:
-            return name
-    return None
+    return resolve_node(nodes, dependency)
+
+
+def _taskflow(last: Task) -> Pipeline:
+    """The graph of a task that takes other tasks' return values (TaskFlow): it and its
+    upstreams, recursively; a second task of the same name is named ``name__1``, ...
+    (references name tasks by id, so renaming keeps them). Heads: the tasks taking
+    no return value; tail: ``last``."""
+    nodes: dict[str, Task] = {}
+    seen: dict[int, str] = {}
+
+    def visit(task: Task) -> str:
+        if id(task) in seen:
+            return seen[id(task)]
+        for upstream in getattr(task, "_upstreams", ()):
+            visit(upstream)
+        name, n = node_name(task), 0
+        while name in nodes:
+            n += 1
+            name = f"{node_name(task)}__{n}"
+        nodes[name] = task if name == node_name(task) else clone_task(task, name=name)
+        seen[id(task)] = name
+        return name
+
+    tail = visit(last)
+    graph = Pipeline(nodes)
+    heads = tuple(n for n in nodes if not graph.upstreams(n))
+    return Pipeline(nodes, graph.edges, heads, (tail,))
 
 
 def _implied_edges(nodes: Mapping[str, Task]) -> set[tuple[str, str]]:

@@ -20,6 +20,7 @@ from fairque.core.errors import WorkerError
 from fairque.core.imports import resolve_function
 from fairque.core.models import Task, TaskRecord
 from fairque.tasks.context import XComBackend, current_attempt, local_xcom, running
+from fairque.tasks.dataflow import acall_arguments, call_arguments
 from fairque.worker.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class TaskHandler:
         """
         function = self.function_of(task)
         with running(task, self.xcom, task.payload.get("conf")):
-            result = function(*task.args, **task.kwargs)
+            args, kwargs = call_arguments(task, self.xcom)
+            result = function(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
         self.set_result(result)
@@ -93,7 +95,8 @@ class TaskHandler:
             function = self.function_of(task)
             if inspect.iscoroutinefunction(function):
                 with running(task, self.xcom, task.payload.get("conf")):
-                    result = await function(*task.args, **task.kwargs)
+                    args, kwargs = await acall_arguments(task, self.xcom)
+                    result = await function(*args, **kwargs)
                 self.set_result(result)
                 return True
         context = contextvars.copy_context()

@@ -1,0 +1,95 @@
+"""What one dashboard holds while it serves: the queue, the DAG folder (reloaded when
+its files change), the chart samples and the graph cache."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fairque.core.config import FairQueueConfig
+from fairque.ui.charts import Samples
+from fairque.ui.graph import SvgCache
+
+if TYPE_CHECKING:
+    from fairque.dag.loader import DagBag
+    from fairque.dag.model import DAG
+    from fairque.queue.sync_queue import TaskQueue
+
+
+def _signature(folder: Path) -> tuple[tuple[str, float, int], ...]:
+    """Names, modification times and sizes of the folder's DAG files."""
+    from fairque.dag.loader import dag_files
+
+    try:
+        entries = dag_files(folder) if folder.is_dir() else []
+    except OSError:
+        return ()
+    found = []
+    for path in entries:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), info.st_mtime, info.st_size))
+    return tuple(found)
+
+
+@dataclass
+class Dashboard:
+    """The state behind one ``create_app``."""
+
+    config: FairQueueConfig
+    dags_folder: Path | None = None
+    read_only: bool = False
+    token: str | None = None
+    samples: Samples = field(default_factory=Samples)
+    graphs: SvgCache = field(default_factory=SvgCache)
+    _queue: TaskQueue | None = None
+    _bag: DagBag | None = None
+    _bag_signature: tuple[tuple[str, float, int], ...] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def queue(self) -> TaskQueue:
+        """The queue (connected on first use; its connection pool serves every thread)."""
+        with self._lock:
+            if self._queue is None:
+                from fairque.queue.sync_queue import TaskQueue
+
+                self._queue = TaskQueue(self.config)
+            return self._queue
+
+    def close(self) -> None:
+        with self._lock:
+            if self._queue is not None:
+                self._queue.close()
+                self._queue = None
+
+    @property
+    def folder(self) -> Path:
+        from fairque.dag.loader import dags_folder
+
+        return dags_folder(self.dags_folder)
+
+    def bag(self) -> DagBag:
+        """The DAGs of the folder, loaded again when a file changed."""
+        from fairque.dag.loader import load_dags
+
+        folder = self.folder
+        signature = _signature(folder)
+        with self._lock:
+            if self._bag is None or signature != self._bag_signature:
+                self._bag = load_dags(folder)
+                self._bag_signature = signature
+            return self._bag
+
+    def dag(self, dag_id: str) -> DAG:
+        """One DAG; DagNotFoundError (with a did-you-mean) for an unknown id."""
+        return self.bag().get(dag_id)
+
+    def dag_or_none(self, dag_id: str | None) -> DAG | None:
+        if dag_id is None:
+            return None
+        return self.bag().dags.get(dag_id)
