@@ -39,6 +39,24 @@ def _due(client: redis.Redis) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in pairs}
 
 
+def _seen(
+    make_scheduler: Callable[..., TaskScheduler], folder: Path
+) -> tuple[TaskScheduler, Clock]:
+    """A scheduler on ``folder`` with a clock at NOON, after its first pass (every DAG seen)."""
+    clock = Clock(NOON)
+    scheduler = make_scheduler(clock, dags_folder=folder)
+    scheduler.run_once()
+    return scheduler, clock
+
+
+def _yaml(folder: Path, dag_id: str, top: str, task: str) -> None:
+    """A per-minute DAG file of one task, with extra ``top`` and ``task`` YAML lines."""
+    folder.mkdir(exist_ok=True)
+    text = f"dag_id: {dag_id}\nschedule: '* * * * *'\n{top}tasks:\n  only:\n"
+    text += f"    callable: 'examples.etl:backup_data'\n{task}"
+    (folder / f"{dag_id}.yaml").write_text(text)
+
+
 def _runs_by_dag(queue: TaskQueue) -> Counter[str]:
     return Counter(r.dag_id or "" for r in queue.list_runs(limit=10_000))
 
@@ -108,13 +126,8 @@ def test_a_bad_dag_among_many_good_ones_fires_nothing_and_holds_back_nothing(
 ) -> None:
     folder = tmp_path / "dags"
     ids = write_dags(folder, 30, tasks=3, schedule="* * * * *")
-    (folder / "broken.yaml").write_text(
-        "dag_id: broken\nschedule: '* * * * *'\nparams:\n  day: {type: string}\n"
-        "tasks:\n  only: {callable: 'examples.etl:backup_data'}\n"
-    )
-    clock = Clock(NOON)
-    scheduler = make_scheduler(clock, dags_folder=folder)
-    scheduler.run_once()
+    _yaml(folder, "broken", "params:\n  day: {type: string}\n", "")
+    scheduler, clock = _seen(make_scheduler, folder)
     clock.advance(minutes=1)
     fired = scheduler.run_once()
     assert sorted(r.split("__")[0] for r in fired) == ids  # every good one, once
@@ -135,14 +148,8 @@ def test_a_run_template_renders_jinja_arguments_for_each_tick(
     make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
 ) -> None:
     folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "dated.yaml").write_text(
-        "dag_id: dated\nschedule: '* * * * *'\ntasks:\n"
-        "  only:\n    callable: 'examples.etl:backup_data'\n    kwargs: {day: '{{ ds }}'}\n"
-    )
-    clock = Clock(NOON)
-    scheduler = make_scheduler(clock, dags_folder=folder)
-    scheduler.run_once()
+    _yaml(folder, "dated", "", "    kwargs: {day: '{{ ds }}'}\n")
+    scheduler, clock = _seen(make_scheduler, folder)
     clock.advance(minutes=1)
     (first,) = scheduler.run_once()
     clock.advance(days=1)
@@ -300,9 +307,7 @@ def test_run_templates_follow_the_dag_file_and_come_back_when_lost(
 ) -> None:
     folder = tmp_path / "dags"
     path = _dag_file(folder, "etl")
-    clock = Clock(NOON)
-    scheduler = make_scheduler(clock, dags_folder=folder)
-    scheduler.run_once()
+    scheduler, clock = _seen(make_scheduler, folder)
     clock.advance(minutes=1)
     (first,) = scheduler.run_once()
     assert redis_client.exists(KEYS.dag_template("etl"))
