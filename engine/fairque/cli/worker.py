@@ -349,6 +349,7 @@ def health(
 ) -> None:
     """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
     live worker, or a threshold given here crossed; 0 otherwise."""
+    from fairque.cli.queue import tick_lag_lines
     from fairque.monitoring.alerts import AlertThresholds, evaluate
     from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
     from fairque.monitoring.stats import system_view
@@ -381,13 +382,8 @@ def health(
     else:
         console.print(f"live workers: {len(report.workers)}")
         console.print(f"scheduler lock: {escape(owner) if owner else 'not held'}")
-        ticks = stats["scheduler_lag"]["ticks"]
-        if ticks["count"]:
-            console.print(
-                f"DAG tick lag (last {stats['scheduler_lag']['window_seconds']:g} s, "
-                f"{ticks['count']} runs): p50 {ticks['p50']:.2f} s, p99 {ticks['p99']:.2f} s, "
-                f"max {ticks['max']:.2f} s"
-            )
+        for line in tick_lag_lines(dict(stats)):
+            console.print(line)
         for alert in alerts:
             console.print(f"[red]{alert.name}:[/red] {escape(alert.message)}")
         console.print("[red]unhealthy[/red]" if alerts else "[green]healthy[/green]")
