@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from fairque.core.cron import cron_problem, make_croniter, timezone_problem
@@ -116,6 +117,7 @@ def fire_times(
     return sorted(found)
 
 
+@lru_cache(maxsize=4096)  # DAGs sharing a schedule ask the same at the same tick
 def latest_fire(
     expression: str, zone: ZoneInfo, after: datetime, until: datetime
 ) -> datetime | None:
@@ -139,7 +141,11 @@ def latest_fire(
 
 def next_fire(expression: str, zone: ZoneInfo, after: datetime | None = None) -> datetime:
     """The first fire time strictly after ``after`` (default: now), aware, in UTC."""
-    moment = after or datetime.now(timezone.utc)
+    return _next_fire(expression, zone, after or datetime.now(timezone.utc))
+
+
+@lru_cache(maxsize=4096)
+def _next_fire(expression: str, zone: ZoneInfo, moment: datetime) -> datetime:
     offset = _steady_offset(zone, moment, moment)
     if offset is not None:
         cron = make_croniter(expression, _wall(moment, offset))
