@@ -327,3 +327,27 @@ def test_run_templates_follow_the_dag_file_and_come_back_when_lost(
     ]
     versions = {scheduler.queue.get_run(r).dag_snapshot["version"] for r in (first, second)}  # type: ignore[index]
     assert len(versions) == 2
+
+
+def test_run_scripts_keeps_each_calls_error_to_itself(make_config: ConfigFactory) -> None:
+    import asyncio
+
+    from fairque import AsyncTaskQueue, Task
+
+    def calls(queue: TaskQueue | AsyncTaskQueue, tag: str) -> list[object]:
+        good = queue.calls.push([Task.create("u", task_id=f"{tag}-a")])
+        again = queue.calls.push([Task.create("u", task_id=f"{tag}-a")])  # still active
+        broken = queue.calls.advance("x", 1.0)
+        broken = type(broken)(broken.script, broken.keys, ["x"], broken.parse)  # no tick: Lua error
+        return [good, again, broken, queue.calls.push([Task.create("u", task_id=f"{tag}-b")])]
+
+    with TaskQueue(make_config()) as queue:
+        replies = queue.run_scripts(calls(queue, "sync"))  # type: ignore[arg-type]
+
+    async def run() -> list[object]:
+        async with AsyncTaskQueue(make_config()) as aqueue:
+            return await aqueue.run_scripts(calls(aqueue, "async"))  # type: ignore[arg-type]
+
+    for found in (replies, asyncio.run(run())):
+        kinds = [type(r).__name__ for r in found]
+        assert kinds == ["dict", "DuplicateTaskError", "ScriptError", "dict"], found

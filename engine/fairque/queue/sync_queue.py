@@ -8,14 +8,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
-import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fairque.core.config import FairQueueConfig
-from fairque.core.errors import FairQueueError, RedisUnavailableError
+from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.core.urls import redact
 from fairque.queue import steps
 from fairque.queue.base import (
     CONNECTION_RETRIES,
@@ -25,7 +23,6 @@ from fairque.queue.base import (
 )
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
-from fairque.queue.errors import map_redis_error
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
 from fairque.queue.runs import (
@@ -40,7 +37,6 @@ from fairque.queue.runs import (
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 class TaskQueue(QueueBase):
@@ -112,34 +108,15 @@ class TaskQueue(QueueBase):
         """
         if not calls:
             return []
-        waits = [w for w in map(self._replica_wait, {c.script for c in calls}) if w is not None]
+        wait_ms = self._batch_wait(calls)
         with self._guard(f"run {len(calls)} scripts"):
             pipe = self.redis.pipeline(transaction=False)
             for call in calls:
                 self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
-            if waits:  # one WAIT after them all (durability: replicated)
-                pipe.execute_command("WAIT", 1, max(waits))  # type: ignore[no-untyped-call]
+            if wait_ms is not None:  # one WAIT after them all (durability: replicated)
+                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
             replies = pipe.execute(raise_on_error=False)
-        replicas = replies.pop() if waits else None
-        out: list[T | FairQueueError] = []
-        for call, reply in zip(calls, replies, strict=True):
-            parsed: T | FairQueueError = self._reply(call, reply, replicas)
-            out.append(parsed)
-        return out
-
-    def _reply(self, call: ScriptCall[R], reply: Any, replicas: Any) -> R | FairQueueError:
-        if isinstance(reply, redis.exceptions.RedisError):
-            error = map_redis_error(reply, f"run {call.script}", redact(self.url), call.script)
-            if isinstance(error, RedisUnavailableError):
-                raise error from reply
-            return error
-        try:
-            result = call.parse(reply)
-            if isinstance(replicas, int) and self._replica_wait(call.script) is not None:
-                self._check_replicated(call.script, replicas, result)
-        except FairQueueError as e:
-            return e
-        return result
+        return self._replies(calls, replies, wait_ms)
 
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
