@@ -100,6 +100,7 @@ class RunTemplate:
             return known
         version = str(dag_snapshot(dag)["version"])
         if known is not None and known.version == version and known.dag.dag_id == dag.dag_id:
+            known.dag = dag  # the same file loaded again: known from now on by identity
             return known
         return cls(dag, version, queue)
 
