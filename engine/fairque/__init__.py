@@ -23,6 +23,7 @@ _EXPORTS = {
     "RunHandle": "fairque.queue.runs",
     "Task": "fairque.core.models",
     "TaskContext": "fairque.tasks.context",
+    "TaskGroup": "fairque.tasks.groups",
     "TaskHandler": "fairque.worker.handler",
     "TaskQueue": "fairque.queue.sync_queue",
     "TaskRecord": "fairque.core.models",
@@ -30,9 +31,11 @@ _EXPORTS = {
     "Worker": "fairque.worker.sync_worker",
     "WorkerConfig": "fairque.core.config",
     "axcom_pull": "fairque.tasks.context",
+    "branch": "fairque.tasks.dynamic",
     "axcom_push": "fairque.tasks.context",
     "current_task": "fairque.tasks.context",
     "run_in_process": "fairque.tasks.inprocess",
+    "sensor": "fairque.tasks.dynamic",
     "task": "fairque.tasks.decorators",
     "xcom_pull": "fairque.tasks.context",
     "xcom_push": "fairque.tasks.context",
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
         xcom_push,
     )
     from fairque.tasks.decorators import task, xcom_task
+    from fairque.tasks.dynamic import branch, sensor
+    from fairque.tasks.groups import TaskGroup
     from fairque.tasks.inprocess import run_in_process
     from fairque.tasks.pipeline import Pipeline
     from fairque.worker.async_worker import AsyncWorker
@@ -76,6 +81,7 @@ __all__ = [
     "RunHandle",
     "Task",
     "TaskContext",
+    "TaskGroup",
     "TaskHandler",
     "TaskQueue",
     "TaskRecord",
@@ -84,8 +90,10 @@ __all__ = [
     "WorkerConfig",
     "axcom_pull",
     "axcom_push",
+    "branch",
     "current_task",
     "run_in_process",
+    "sensor",
     "task",
     "xcom_pull",
     "xcom_push",

@@ -12,11 +12,13 @@ import inspect
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
 import redis
 import redis.asyncio
+from typer.testing import CliRunner
 
 from fairque import AsyncRunHandle, AsyncTaskQueue, FairQueueConfig, TaskQueue, Worker
 from tests.timing import budget
@@ -130,17 +132,39 @@ def make_queue(make_config: ConfigFactory, queue_kind: str) -> Iterator[QueueFac
 @contextmanager
 def background_worker(redis_url: str, worker_id: str, **settings: Any) -> Iterator[Worker]:
     """A Worker polling every 0.1 s in a background thread (4 tasks at once), stopped
-    and closed on exit; keywords as in create_default."""
-    config = FairQueueConfig.create_default(
-        worker_id=worker_id,
-        redis=redis_url,
-        poll_interval_seconds=0.1,
-        max_concurrent_tasks=4,
-        **settings,
-    )
+    and closed on exit; keywords as in create_default (they may change those two)."""
+    settings = {"poll_interval_seconds": 0.1, "max_concurrent_tasks": 4, **settings}
+    config = FairQueueConfig.create_default(worker_id=worker_id, redis=redis_url, **settings)
     running = Worker(config)
     running.start_background()
     yield running
     running.stop(graceful=False)
     assert running.join(budget(10))
     running.queue.close()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(redis_url: str, redis_client: object, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """typer's runner with the test server and the repository's dags/ (run from its root)."""
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(ROOT / "dags"))
+    monkeypatch.chdir(ROOT)
+    return CliRunner()
+
+
+@pytest.fixture
+def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
+    """A background worker with the default allowed modules (examples, dags)."""
+    with background_worker(redis_url, "dag-worker") as running:
+        yield running
+
+
+def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
+    """Run ``fairque ARGS`` in ``cli``: (exit code, output)."""
+    from fairque.cli.app import app
+
+    result = cli.invoke(app, list(args))
+    return result.exit_code, result.output

@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from fairque.server.process import pid_alive
 from tests.timing import budget, wait_until
@@ -177,3 +178,27 @@ class Procs:
             return [p for proc in self.started for p in group_members(proc.pid) if pid_alive(p)]
 
         wait_until(lambda: not leftovers(), 10.0, lambda: f"processes to die: {leftovers()}")
+
+
+class CounterSampler:
+    """Reads one integer hash field (say a tenant's ``started USER`` stats counter)
+    every ``every`` seconds on a thread, while used as a context manager."""
+
+    def __init__(self, client: Any, key: str, field: str, every: float = 0.01) -> None:
+        self.client, self.key, self.field, self.every = client, key, field, every
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(int(self.client.hget(self.key, self.field) or 0))
+            time.sleep(self.every)  # the sampling period, not a wait for a condition
+
+    def __enter__(self) -> CounterSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -30,14 +30,16 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "tenants",
     "dashboard",
     "durability",
+    "dag_files",
     "dagfire",
 }
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     env = {**os.environ, "FAIRQUE_BENCH_REDIS_URL": redis_url}
@@ -47,7 +49,7 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=budget(230),
+        timeout=budget(350),
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -63,6 +65,7 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
     names = {(f["scenario"], f["name"]) for f in figures}
     assert ("throughput", "1 worker, 10,000 users") in names
     assert any(s == "throughput" and n.endswith("worker processes") for s, n in names)
+    assert any(s == "tenants" and "10,000 active tenants, with policies" in n for s, n in names)
     for figure in figures:
         assert figure["reps"], figure
         assert all(isinstance(v, float) and math.isfinite(v) for v in figure["reps"]), figure

@@ -7,39 +7,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from fairque import FairQueueConfig, TaskQueue, Worker
-from fairque.cli.app import app
 from tests.timing import budget
 
-from .conftest import background_worker
+from .conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "unit" / "dag_files" / "broken"
-
-
-@pytest.fixture
-def cli(redis_url: str, redis_client: object, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
-    monkeypatch.setenv("FAIRQUE_DAGS_FOLDER", str(ROOT / "dags"))
-    monkeypatch.chdir(ROOT)
-    return CliRunner()
-
-
-@pytest.fixture
-def worker(redis_url: str, redis_client: object) -> Iterator[Worker]:
-    with background_worker(redis_url, "dag-worker") as running:
-        yield running
-
-
-def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_validate_accepts_the_examples_and_lists_every_problem_of_broken_files(

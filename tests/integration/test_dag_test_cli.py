@@ -83,4 +83,4 @@ def test_dag_test_runs_return_values_and_mapped_instances(monkeypatch: pytest.Mo
     empty = runner.invoke(
         app, ["dag", "test", "mapped_fanout", "--dags-folder", "dags", "--conf", '{"count": 0}']
     )
-    assert "process: canceled mapped over an empty list (skipped)" in empty.output
+    assert "process: skipped mapped over an empty list (skipped)" in empty.output

@@ -456,3 +456,28 @@ def test_metrics_port_without_prometheus_client_says_what_to_install(
     )
     assert result.exit_code == 1
     assert "pip install 'fairque[metrics]'" in " ".join(result.output.split())
+
+
+def test_tenant_policy_gauges_are_served(queue: TaskQueue) -> None:
+    queue.set_tenant_policy("capped", max_running=1, weight=2, rate="10/s", burst=3)
+    for user in ("capped", "capped", "free"):
+        queue.push(Task.create(user))
+    assert {t.user_id for t in queue.pop_many(3)} == {"capped", "free"}
+    metrics = WorkerMetrics(queue)
+    server = metrics.serve(0, "127.0.0.1")
+    try:
+        samples = scrape(server.port)
+    finally:
+        server.close()
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("fairque_tenant_running", user="capped") == 1
+    assert value("fairque_tenant_max_running", user="capped") == 1
+    assert ("fairque_tenant_max_running", (("user", "free"),)) not in samples  # unlimited
+    assert value("fairque_tenant_weight", user="capped") == 2
+    assert 1.9 <= value("fairque_tenant_tokens", user="capped") <= 3
+    assert value("fairque_tenant_share", user="free") == 0.5
+    assert value("fairque_tenant_fair_share", user="capped") == pytest.approx(2 / 3, abs=1e-3)
+    assert 0 < value("fairque_tenants_jain_index") <= 1

@@ -284,9 +284,9 @@ def test_lua_decide_matches_the_python_table_on_every_count(
     ]
     assert len(cases) == len(TRIGGER_RULES) * (1 + 4 + 10 + 20 + 35)
     calls = QueueCalls(make_config())
-    keys, args = calls._common_keys, calls._common_args  # what every script receives
+    call = calls.call("decide_all", [json.dumps(cases)], list)  # keys and args as every script
     source = expand_includes((Path(__file__).parent / "decide_all.lua").read_text())
-    replies = redis_client.eval(source, len(keys), *keys, *args, json.dumps(cases))
+    replies = redis_client.eval(source, len(call.keys), *call.keys, *call.args)
     lua = [reply.decode() for reply in replies]
     python = [_verdict(rule, UpstreamCounts(*counts)) for rule, *counts in cases]
     mismatches = [

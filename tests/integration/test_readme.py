@@ -33,6 +33,13 @@ EXPECTED = {
         "'key': 'extracted'",
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
+    "queue.set_tenant_policy(": ["5 1.6666666666666667"],
+    "# flow_control_demo.py": [
+        "'work.data_ready': 'finished'",
+        "'work.small': 'skipped'",
+        "'work.large': 'finished'",
+        "'report': 'finished'",
+    ],
     'Mount("/fairque"': ["['/fairque']"],
     "# taskflow_demo.py": [
         "{'source': '?', 'count': 5, 'total': 450}",

@@ -102,6 +102,13 @@ def ended(queue: TaskQueue, task_id: str) -> Callable[[], bool]:
     return lambda: bool((s := state_of(queue, task_id)) and s.is_terminal)
 
 
+def ends_within_a_second(queue: TaskQueue, task_id: str, began: float) -> None:
+    """The task ends within a (scaled) second of ``began``: the worker did not wait for
+    its poll interval."""
+    wait_until(ended(queue, task_id), 4)
+    assert time.monotonic() - began < budget(1.0)
+
+
 def func_task(name: str, *args: Any, **options: Any) -> Task:
     return Task.create("u", func=f"{JOBS}:{name}", args=list(args), **options)
 
@@ -354,8 +361,35 @@ def test_an_idle_worker_wakes_on_push_not_on_its_poll(
     start(poll_interval_seconds=5.0)
     time.sleep(0.2)  # let it settle into waiting on its queues
     began = time.monotonic()
-    task_id = queue.push(func_task("noop"))["task_id"]
-    wait_until(ended(queue, task_id), 4)
+    ends_within_a_second(queue, queue.push(func_task("noop"))["task_id"], began)
+
+
+def test_an_ending_task_wakes_the_idle_loop_not_its_poll(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(poll_interval_seconds=5.0)
+    task_id = queue.push(func_task("sleep_then", 0.2, "done"))["task_id"]
+    wait_until(lambda: state_of(queue, task_id) is TaskState.STARTED, 4)
+    ends_within_a_second(queue, task_id, time.monotonic())
+
+
+def test_a_push_wakes_a_worker_that_is_busy_with_free_slots(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    start(poll_interval_seconds=5.0, max_concurrent_tasks=2)
+    long_id = queue.push(func_task("sleep_then", 2.0, "long"))["task_id"]
+    wait_until(lambda: state_of(queue, long_id) is TaskState.STARTED, 4)
+    time.sleep(0.1)  # the loop sleeps again, one task running
+    began = time.monotonic()
+    ends_within_a_second(queue, queue.push(func_task("noop"))["task_id"], began)
+
+
+def test_stop_wakes_an_idle_worker_at_once(start: Callable[..., Running]) -> None:
+    worker = start(poll_interval_seconds=5.0)
+    time.sleep(0.2)  # waiting on its sockets
+    began = time.monotonic()
+    worker.stop()
+    assert worker.join(4)
     assert time.monotonic() - began < budget(1.0)
 
 

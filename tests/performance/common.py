@@ -44,6 +44,7 @@ class Sizes:
     ui_tenants: int
     ui_tasks: int
     ui_runs: int
+    dag_file_counts: tuple[int, ...]  # generated YAML DAG files (10 tasks each)
     ceiling_ops: int
     scenario_cap: float  # the longest any one measurement may take, in seconds
 
@@ -71,6 +72,7 @@ class Sizes:
             ui_tenants=10_000,
             ui_tasks=100_000,
             ui_runs=1_000,
+            dag_file_counts=(100, 1_000, 5_000),
             ceiling_ops=10_000,
             scenario_cap=10.0,
         )
@@ -99,6 +101,7 @@ class Sizes:
             ui_tenants=1_000,
             ui_tasks=10_000,
             ui_runs=100,
+            dag_file_counts=(100,),
             ceiling_ops=4_000,
             scenario_cap=5.0,
         )

@@ -8,7 +8,7 @@ import redis
 from rich.console import Console
 
 from tests.performance.common import Figures, Sizes
-from tests.performance.jobs import SINK, parse_entry
+from tests.performance.jobs import BODIES, SINK, parse_entry
 from tests.performance.procs import Launcher
 
 
@@ -24,6 +24,7 @@ class Bench:
     figures: Figures
     launcher: Launcher
     console: Console
+    bodies: tuple[str, ...] = BODIES  # the task bodies the body-aware scenarios run
     notes: list[str] = field(default_factory=list)
 
     def flush(self) -> None:

@@ -31,12 +31,13 @@ from fairque.server import EmbeddedServer
 from tests.performance import peers as peer_registry
 from tests.performance.common import Figures, Sizes, server_version
 from tests.performance.context import Bench
-from tests.performance.jobs import URL_ENV
+from tests.performance.jobs import BODIES, URL_ENV
 from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
 from tests.performance.scenarios import (
     ceiling,
     dag,
+    dag_files,
     dag_fire,
     dashboard,
     durability,
@@ -44,6 +45,7 @@ from tests.performance.scenarios import (
     fairness,
     latency,
     memory,
+    tenants,
     throughput,
 )
 from tests.performance.systems import FairqueSystem, System
@@ -73,11 +75,11 @@ SCENARIOS = [
         standalone=ceiling.run,
     ),
     Scenario("enqueue", "enqueue throughput, one per call and batched", shared=enqueue.run),
-    Scenario("throughput", "no-op tasks/s with one worker process", shared=throughput.run),
+    Scenario("throughput", "tasks/s with one worker process", shared=throughput.run),
     Scenario(
         "processes",
-        "no-op tasks/s with N = CPU count worker processes",
-        fairque_only=throughput.run_processes,
+        "tasks/s with N = CPU count worker processes (each system's multi-process set-up)",
+        shared=throughput.run_processes,
     ),
     Scenario(
         "users",
@@ -96,6 +98,25 @@ SCENARIOS = [
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
     Scenario(
+        "weights", "tenant weights 1:2:3 on 2 worker processes", fairque_only=tenants.run_weighted
+    ),
+    Scenario(
+        "time_fairness",
+        "fairness by worker time: long vs short tasks",
+        fairque_only=tenants.run_time_fairness,
+    ),
+    Scenario(
+        "cap", "max_running adherence across 2 worker processes", fairque_only=tenants.run_cap
+    ),
+    Scenario(
+        "rate", "rate limit accuracy beside an unthrottled tenant", fairque_only=tenants.run_rate
+    ),
+    Scenario(
+        "policy_cost",
+        "claims/s at 10,000 active tenants with vs without policies",
+        fairque_only=tenants.run_policy_cost,
+    ),
+    Scenario(
         "dashboard",
         "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
         fairque_only=dashboard.run,
@@ -104,6 +125,11 @@ SCENARIOS = [
         "durability",
         "durability async vs replicated through Sentinel (a master and a replica)",
         fairque_only=durability.run,
+    ),
+    Scenario(
+        "dag_files",
+        "dag validate / dag list --json over N generated YAML DAG files, cold and warm",
+        standalone=dag_files.run,
     ),
     Scenario(
         "dagfire",
@@ -139,6 +165,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}")
     parser.add_argument(
+        "--body",
+        help=f"task bodies of the enqueue, throughput, processes and latency scenarios: "
+        f"comma-separated subset of {','.join(BODIES)} (default both)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=DEFAULT_OUTPUT,
@@ -147,6 +178,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.scenario_list = _pick(parser, args.scenarios, SCENARIO_NAMES, "scenario")
     args.peer_list = _peers(parser, args)
+    args.body_list = tuple(_pick(parser, args.body, list(BODIES), "body"))
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
     return args
@@ -213,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Figures(),
             Launcher(logs, url),
             console,
+            args.body_list,
         )
         console.print(
             f"[bold]fairque benchmarks[/bold] on {server_version(client)} ({server_kind}), "
@@ -365,6 +398,7 @@ def _header(
         "repetitions": bench.reps,
         "peer_fairness_repetitions": min(bench.reps, bench.peer_fairness_reps),
         "scenarios": args.scenario_list,
+        "bodies": list(bench.bodies),
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),

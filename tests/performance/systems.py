@@ -7,11 +7,12 @@ import contextlib
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 
 from fairque import FairQueueConfig, Task, TaskQueue
 from tests.performance.common import WORKER_SLOTS
+from tests.performance.jobs import NOOP_BODY, plain_job, stamped_job
 from tests.performance.procs import Launcher, WorkerProcess
 
 SHARED = "shared"  # one queue for every user (FIFO)
@@ -57,20 +58,43 @@ class System(ABC):
         return list(dict.fromkeys(self.queue_of(u) for u in self.users))
 
     @abstractmethod
-    def time_enqueue_one(self, count: int, user: str) -> float:
-        """Seconds to enqueue ``count`` no-op tasks one call at a time."""
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        """A callable queuing one task of ``user`` that runs ``job`` (a function of
+        ``jobs.py``) with the arguments it is called with."""
 
-    def time_enqueue_batch(self, count: int, batch: int, user: str) -> float | None:
-        """Seconds to enqueue ``count`` no-op tasks ``batch`` per call; None without a batch API."""
+    def time_enqueue_one(self, count: int, user: str, body: str = NOOP_BODY) -> float:
+        """Seconds to enqueue ``count`` tasks with ``body`` one call at a time."""
+        job, args = plain_job(body)
+        send = self.sender(job, user)
+        started = time.perf_counter()
+        for _ in range(count):
+            send(*args)
+        return time.perf_counter() - started
+
+    def time_enqueue_batch(
+        self, count: int, batch: int, user: str, body: str = NOOP_BODY
+    ) -> float | None:
+        """Seconds to enqueue ``count`` tasks ``batch`` per call; None without a batch API."""
         return None
 
-    @abstractmethod
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
-        """Queue ``count`` no-op tasks (or one ``stamp`` task per token) as fast as possible."""
+    def fill(
+        self, user: str, count: int, tokens: Sequence[str] | None = None, body: str = NOOP_BODY
+    ) -> None:
+        """Queue ``count`` tasks with ``body`` (or one stamped task per token) as fast as
+        possible."""
+        if tokens is None:
+            job, args = plain_job(body)
+            send = self.sender(job, user)
+            for _ in range(count):
+                send(*args)
+        else:
+            send = self.sender(stamped_job(body), user)
+            for token in tokens:
+                send(token)
 
-    @abstractmethod
-    def push_stamp(self, token: str, user: str) -> None:
-        """Queue one ``stamp(token)`` task for ``user``."""
+    def push_stamp(self, token: str, user: str, body: str = NOOP_BODY) -> None:
+        """Queue one task of ``user`` that records ``token`` when it starts (with ``body``)."""
+        self.sender(stamped_job(body), user)(token)
 
     @abstractmethod
     def remaining(self) -> int:
@@ -86,12 +110,26 @@ class System(ABC):
         with self.launcher.running(self.name, self.worker_argv()) as process:
             yield process
 
+    def processes_argv(self, processes: int) -> list[str] | None:
+        """The system's recommended multi-process worker command (``processes`` worker
+        processes), or None when its CLI has none."""
+        return None
+
+    @contextlib.contextmanager
+    def workers(self, processes: int) -> Iterator[WorkerProcess]:
+        """The multi-process worker (see :meth:`processes_argv`) for the block."""
+        argv = self.processes_argv(processes)
+        if argv is None:
+            raise ValueError(f"{self.name} has no multi-process worker command")
+        with self.launcher.running(f"{self.name}-x{processes}", argv) as process:
+            yield process
+
     def close(self) -> None:  # noqa: B027 (a hook: nothing to release by default)
         """Release connections."""
 
 
-NOOP = "tests.performance.jobs:noop"
-STAMP = "tests.performance.jobs:stamp"
+JOBS_MODULE = "tests.performance.jobs"
+NOOP = f"{JOBS_MODULE}:noop"
 
 
 class FairqueSystem(System):
@@ -110,32 +148,40 @@ class FairqueSystem(System):
     def version(self) -> str:
         return version("fairque")
 
-    def time_enqueue_one(self, count: int, user: str) -> float:
-        push = self.queue.push
-        started = time.perf_counter()
-        for _ in range(count):
-            push(Task.create(user, func=NOOP))
-        return time.perf_counter() - started
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        push, func = self.queue.push, f"{JOBS_MODULE}:{job}"
 
-    def time_enqueue_batch(self, count: int, batch: int, user: str) -> float | None:
+        def send(*args: str) -> object:
+            return push(Task.create(user, func=func, args=list(args)))
+
+        return send
+
+    def _tasks(self, user: str, count: int, body: str) -> list[Task]:
+        job, args = plain_job(body)
+        func = f"{JOBS_MODULE}:{job}"
+        return [Task.create(user, func=func, args=list(args)) for _ in range(count)]
+
+    def time_enqueue_batch(
+        self, count: int, batch: int, user: str, body: str = NOOP_BODY
+    ) -> float | None:
         push_batch = self.queue.push_batch
         started = time.perf_counter()
         for done in range(0, count, batch):
-            push_batch([Task.create(user, func=NOOP) for _ in range(min(batch, count - done))])
+            push_batch(self._tasks(user, min(batch, count - done), body))
         return time.perf_counter() - started
 
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
+    def fill(
+        self, user: str, count: int, tokens: Sequence[str] | None = None, body: str = NOOP_BODY
+    ) -> None:
+        func = f"{JOBS_MODULE}:{stamped_job(body)}"
         for done in range(0, count, FILL_CHUNK):
             size = min(FILL_CHUNK, count - done)
             if tokens is None:
-                tasks = [Task.create(user, func=NOOP) for _ in range(size)]
+                tasks = self._tasks(user, size, body)
             else:
                 chunk = tokens[done : done + size]
-                tasks = [Task.create(user, func=STAMP, args=[t]) for t in chunk]
+                tasks = [Task.create(user, func=func, args=[t]) for t in chunk]
             self.queue.push_batch(tasks)
-
-    def push_stamp(self, token: str, user: str) -> None:
-        self.queue.push(Task.create(user, func=STAMP, args=[token]))
 
     def remaining(self) -> int:
         pipe = self.queue.redis.pipeline(transaction=False)
@@ -143,21 +189,17 @@ class FairqueSystem(System):
             pipe.zcard(key)
         return sum(pipe.execute())
 
-    def worker_argv(self, processes: int = 1) -> list[str]:
-        argv = python_module(
+    def worker_argv(self) -> list[str]:
+        return python_module(
             "fairque.cli.app",
             "worker",
             *("--users", "*", "--concurrency", str(WORKER_SLOTS)),
             *("--allowed-modules", "tests.performance", "--redis-url", self.redis_url),
             *("--log-level", "WARNING"),
         )
-        return [*argv, "--processes", str(processes)] if processes > 1 else argv
 
-    @contextlib.contextmanager
-    def workers(self, processes: int) -> Iterator[WorkerProcess]:
-        """``fairque worker --processes N`` (N supervised worker processes)."""
-        with self.launcher.running(f"fairque-x{processes}", self.worker_argv(processes)) as p:
-            yield p
+    def processes_argv(self, processes: int) -> list[str] | None:
+        return [*self.worker_argv(), "--processes", str(processes)]
 
     def close(self) -> None:
         self.queue.close()

@@ -42,13 +42,17 @@ def test_the_repository_dags_load_without_problems() -> None:
     bag = load_dags(REPO / "dags", ["examples", "dags"])
     assert bag.problems == []
     assert sorted(bag.dags) == [
+        "branching",
         "failure_cleanup",
         "fan_out_in",
+        "file_sensor",
+        "flow_control_py",
         "mapped_fanout",
         "mapped_fanout_py",
         "nightly_report",
         "orders_etl",
         "orders_etl_py",
+        "task_groups",
         "taskflow_chain",
         "taskflow_chain_py",
     ]

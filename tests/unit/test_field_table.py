@@ -33,7 +33,7 @@ TABLE = (
     "the field table (the field declarations of Task and TaskRecord in "
     "engine/fairque/core/models.py)"
 )
-YAML_ONLY_KEYS = {"xcom_pushes", "description", "partial"}  # not Task fields
+YAML_ONLY_KEYS = {"xcom_pushes", "description", "partial", "external_dag"}  # not Task fields
 
 
 def _keywords(function: Any) -> dict[str, inspect.Parameter]:

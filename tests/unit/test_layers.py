@@ -23,6 +23,7 @@ LEVELS = {
     "tasks": 2,
     "worker": 3,
     "dag": 3,
+    "sensors": 3,  # fairque/sensors.py: built-in sensor tasks
     "scheduler": 4,
     "monitoring": 5,
     "cli": 6,

@@ -364,6 +364,9 @@ def _full_task() -> TaskRecord:
         claim_token=4,
         cancel_requested=True,
         upstream_failed=True,
+        skipped=True,
+        first_poke_at=5.5,
+        pokes=3,
         attempt_history=[{"attempt": 1, "outcome": "failed", "error": None}],
         run_id="run-1",
         name="step",
@@ -371,6 +374,8 @@ def _full_task() -> TaskRecord:
         enable_xcom=True,
         xcom_push_key="out",
         xcom_pulls=["in"],
+        branch=True,
+        sensor={"poke_interval_seconds": 1, "timeout_seconds": 9, "soft_fail": True},
         expand={"item": {"__fairque_from__": {"task": "listing", "key": "k", "path": None}}},
         max_map_length=50,
         map_index=3,
@@ -441,6 +446,8 @@ PUSHED_FIELDS = {
     "enable_xcom",
     "xcom_push_key",
     "xcom_pulls",
+    "branch",
+    "sensor",
     "expand",
     "max_map_length",
 }
@@ -501,6 +508,43 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
     assert task.duration == 0.75 and task.result == {"ok": True}
     assert task.error == {"type": "Error", "message": "m", "traceback": ""}
     assert task.worker_id == "w1" and task.cancel_requested is True
+
+
+def test_a_claimed_record_decodes_as_from_hash_does_without_the_checks() -> None:
+    full = _full_task()
+    record = {
+        **full.to_hash(),
+        "state": "started",
+        "attempts": "1",
+        "claim_token": "7",
+        "started_at": "11.500",
+        "worker_id": "w1",
+        "acked": "0",  # kept by the scripts, not a Task field
+    }
+    flat = [item for pair in record.items() for item in pair]
+    claimed = TaskRecord.from_claim(flat)
+    assert claimed == TaskRecord.from_hash(record)
+    assert claimed.priority is Priority.CRITICAL and claimed.claim_token == 7
+    bare = TaskRecord.from_claim(["task_id", "t", "user_id", "u"])
+    assert bare == TaskRecord(task_id="t", user_id="u", created_at=bare.created_at)
+    assert bare.args == [] and bare.args is not TaskRecord.from_claim(flat[:4]).args
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bare.state = TaskState.FINISHED  # type: ignore[misc]
+
+
+def test_recheck_refuses_a_bad_id_added_to_depends_on_after_creation() -> None:
+    task = Task.create("u", depends_on=["a"])
+    task.recheck()
+    task.depends_on.append("b c")
+    with pytest.raises(TaskError, match="depends_on entry 'b c'"):
+        task.recheck()
+
+
+def test_create_still_refuses_a_payload_that_is_not_json() -> None:
+    with pytest.raises(PayloadError, match="payload"):
+        Task.create("u", payload={"x": object()})
+    with pytest.raises(PayloadError, match="args"):
+        Task.create("u", args=[{1, 2}])
 
 
 def test_with_state_returns_a_copy() -> None:

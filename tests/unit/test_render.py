@@ -190,6 +190,8 @@ def etl_run() -> GraphView:
             NodeView("d", state=TaskState.DEFERRED),
             NodeView("s", state=TaskState.SCHEDULED),
             NodeView("p"),
+            NodeView("sk", state=TaskState.CANCELED, outcome="skipped"),
+            NodeView("uf", state=TaskState.CANCELED, outcome="upstream_failed"),
         ],
         edges=[
             ("extract", "transform"),
@@ -216,7 +218,7 @@ def test_dot_nodes_colours_and_labels() -> None:
     ids = ids_by_name(dot)
     for node in view.nodes:
         attrs = dot.nodes[ids[node.name]]
-        style = PLANNED if node.state is None else node.state.value
+        style = PLANNED if node.state is None else node.outcome or node.state.value
         fill, border = STATE_COLORS[style]
         assert attrs["fillcolor"][1] == fill and attrs["color"][1] == border
         text = " ".join(html_text(attrs["label"]).itertext())
@@ -232,7 +234,8 @@ def test_dot_nodes_colours_and_labels() -> None:
     assert "dashed" in dot.nodes[ids["load"]]["style"][1]
     assert "dashed" in dot.nodes[ids["p"]]["style"][1]
     assert "attempt" not in " ".join(html_text(dot.nodes[ids["p"]]["label"]).itertext())
-    assert len(set(STATE_COLORS.values())) == len(STATE_COLORS) == 8
+    assert len(set(STATE_COLORS.values())) == len(STATE_COLORS) == 10
+    assert "dashed" in dot.nodes[ids["sk"]]["style"][1]
 
 
 def test_dot_dependency_and_xcom_edges() -> None:

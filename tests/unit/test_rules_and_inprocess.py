@@ -73,6 +73,31 @@ RULE_TABLE: dict[str, list[tuple[list[TaskState | str], str]]] = {
         ([X, Q], "cancel"),
         ([F, X], "cancel"),
     ],
+    "none_failed_min_one_success": [
+        ([F, C], "run"),
+        ([C, C], "cancel"),
+        ([C, Q], "wait"),
+        ([F, Q], "wait"),
+        ([U, F], "cancel"),
+        ([X, Q], "cancel"),
+    ],
+    "always": [
+        ([Q, D], "run"),
+        ([X, U], "run"),
+        ([C, C], "run"),
+    ],
+    "all_skipped": [
+        ([C, C], "run"),
+        ([C, Q], "wait"),
+        ([C, F], "cancel"),
+        ([U, Q], "cancel"),
+    ],
+    "none_skipped": [
+        ([F, X], "run"),
+        ([F, U], "run"),
+        ([F, Q], "wait"),
+        ([C, Q], "cancel"),
+    ],
 }
 
 

@@ -19,6 +19,7 @@ from fairque.cli.queue import queue_app
 from fairque.cli.run import run_app
 from fairque.cli.scheduler import scheduler
 from fairque.cli.server import server_app
+from fairque.cli.tenant import tenant_app
 from fairque.cli.ui import ui
 from fairque.cli.worker import health, worker_app
 
@@ -73,6 +74,7 @@ def root(
 app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
 app.add_typer(queue_app, name="queue")
+app.add_typer(tenant_app, name="tenant")
 app.add_typer(dag_app, name="dag")
 app.add_typer(run_app, name="run")
 

@@ -15,6 +15,7 @@ them, so that building the app (``fairque --help``) does not load the Redis clie
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,15 @@ LogFormatOption = Annotated[
         "message and fields such as task_id, user_id, duration) for log shippers.",
     ),
 ]
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON: highlighted on a terminal, plain otherwise (a
+    pipe gets the same text at once: rich takes seconds to lay out 1,000 DAGs)."""
+    if console.is_terminal:
+        console.print_json(json.dumps(data))
+    else:
+        console.file.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def setup_logging(level: str, log_format: str) -> None:

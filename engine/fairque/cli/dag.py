@@ -23,6 +23,7 @@ from fairque.cli.common import (
     err_console,
     fail,
     open_queue,
+    print_json,
 )
 from fairque.core.errors import FairQueueError
 from fairque.core.imports import (
@@ -72,10 +73,20 @@ def _allowed(option: str | None) -> list[str]:
     return split_modules(option or "") or default_allowed_modules()
 
 
-def _bag(folder: Path | None, allowed: list[str] | None = None) -> DagBag:
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Parse and check every DAG file, ignoring the DAG cache of the state folder "
+        "(also: FAIRQUE_DAG_CACHE=off).",
+    ),
+]
+
+
+def _bag(folder: Path | None, allowed: list[str] | None = None, no_cache: bool = False) -> DagBag:
     from fairque.dag.loader import dags_folder, load_dags
 
-    bag = load_dags(dags_folder(folder), allowed or ["*"])
+    bag = load_dags(dags_folder(folder), allowed or ["*"], cache=not no_cache, lazy=True)
     for problem in bag.problems:
         err_console.print(f"[yellow]warning:[/yellow] {problem}")
     return bag
@@ -109,18 +120,19 @@ def list_dags(
     dags_folder_: DagsFolderOption = None,
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """DAGs with their schedule, next run, paused flag and last run's state."""
     from fairque.dag.runs import paused_dags
-    from fairque.monitoring.documents import dag_summary
+    from fairque.monitoring.documents import dag_summaries
 
     with cli_errors():
-        bag = _bag(dags_folder_)
+        bag = _bag(dags_folder_, no_cache=no_cache)
         with open_queue(redis_url, state_dir) as queue:
             paused = paused_dags(queue)
-            rows = [dag_summary(queue, dag, dag.dag_id in paused) for dag in bag.dags.values()]
+            rows = dag_summaries(queue, [bag.info(dag_id) for dag_id in bag.dags], paused)
     if as_json:
-        console.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table("dag_id", "schedule", "next run", "paused", "last run", "tasks", "file")
     for row in rows:
@@ -142,27 +154,36 @@ def validate(
     allowed_modules: AllowedModulesOption = None,
     as_json: JsonOption = False,
     dags_folder_: DagsFolderOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Check DAG files without running anything; exit 1 listing every problem.
 
-    Task functions are checked under the workers' import rule and allowed modules."""
+    Task functions are checked under the workers' import rule and allowed modules.
+    Unchanged YAML files are not parsed again (see --no-cache); their task functions
+    are checked every time."""
     from fairque.dag.loader import dags_folder
     from fairque.dag.validate import validate_paths
 
     with cli_errors():
         targets = paths or [dags_folder(dags_folder_)]
-        report = validate_paths(targets, _allowed(allowed_modules))
+        report = validate_paths(targets, _allowed(allowed_modules), cache=not no_cache)
     problems = [p for found in report.values() for p in found]
     if as_json:
-        console.print_json(
-            json.dumps({f: [p.to_dict() for p in found] for f, found in report.items()})
-        )
+        print_json({f: [p.to_dict() for p in found] for f, found in report.items()})
     else:
+        from rich.text import Text
+
+        out = Text()  # one print: a thousand files print in one write
         for file, found in report.items():
-            mark = "[green]ok[/green]" if not found else f"[red]{len(found)} problem(s)[/red]"
-            console.print(f"{file}: {mark}")
+            out.append(f"{file}: ")
+            if found:
+                out.append(f"{len(found)} problem(s)", style="red")
+            else:
+                out.append("ok", style="green")
             for problem in found:
-                console.print(f"  {problem}", markup=False, highlight=False)
+                out.append(f"\n  {problem}")
+            out.append("\n")
+        console.print(out, highlight=False, end="")
     if problems:
         raise typer.Exit(1)
 
@@ -318,7 +339,8 @@ def _follow(queue: TaskQueue, run_id: str, timeout: float, quiet: bool) -> RunIn
 
 
 def run_table(info: RunInfo) -> Table:
-    """A run's tasks with state, attempts, duration and error."""
+    """A run's tasks with state (``skipped`` and ``upstream_failed`` for those CANCELED
+    tasks, see TaskRecord.display_state), attempts, duration and error."""
     table = Table(
         "task", "state", "attempts", "duration", "error", title=f"{info.run_id}: {info.state}"
     )
@@ -328,7 +350,8 @@ def run_table(info: RunInfo) -> Table:
             continue
         duration = f"{task.duration:.2f} s" if task.duration is not None else ""
         error = task.error.get("message", "") if task.error else ""
-        table.add_row(name, str(task.state), str(task.attempts), duration, error[:80])
+        attempts = f"{task.attempts} ({task.pokes} pokes)" if task.pokes else str(task.attempts)
+        table.add_row(name, str(task.display_state), attempts, duration, error[:80])
     return table
 
 
@@ -386,10 +409,12 @@ def test_dag(
         )
     for name in (n for t in dag.task_names for n in (*result.instances(t), t)):
         state = result.states.get(name)
+        record = result.tasks.get(name)
+        shown = record.display_state if record is not None else state
         attempts = result.attempts.get(name, 0)
         tries = f" (attempt {attempts})" if attempts > 1 else ""
         detail = result.errors.get(name) or json.dumps(result.results.get(name))
-        console.print(f"{name}: [bold]{state}[/bold]{tries} {detail}", highlight=False)
+        console.print(f"{name}: [bold]{shown}[/bold]{tries} {detail}", highlight=False)
         errors = result.attempt_errors.get(name, [])
         earlier = errors if state is TaskState.FINISHED else errors[:-1]  # last: shown above
         for number, error in enumerate(earlier, 1):

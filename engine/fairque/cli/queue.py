@@ -143,13 +143,15 @@ def tick_lag_lines(stats: dict[str, Any]) -> list[str]:
 
 
 def stats_view(stats: dict[str, Any], limit: int = 50) -> Group:
-    """Everything ``fairque queue stats`` shows, as one renderable."""
-    return Group(
-        users_table(stats, limit),
-        workers_table(stats),
-        *failing_schedules(stats),
-        *tick_lag_lines(stats),
-    )
+    """Everything ``fairque queue stats`` shows, as one renderable (the tenants' table
+    when a tenant policy is set)."""
+    from fairque.cli.tenant import tenants_table
+
+    parts: list[Any] = [users_table(stats, limit), workers_table(stats)]
+    listing = stats.get("tenants")
+    if listing and (listing["with_policy"] or any(t["parked"] for t in listing["tenants"])):
+        parts.append(tenants_table(listing))
+    return Group(*parts, *failing_schedules(stats), *tick_lag_lines(stats))
 
 
 @queue_app.command()

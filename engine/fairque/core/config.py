@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 REDIS_URL_ENV = "FAIRQUE_REDIS_URL"
 DURABILITY_ENV = "FAIRQUE_DURABILITY"
 DURABILITY_MODES = ("async", "replicated")
+FAIRNESS_MODES = ("count", "time")
 EMBEDDED = "embedded"
 CONFIG_SCHEMA = "config.schema.json"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -238,6 +239,7 @@ class QueueConfig:
     priority_aging_seconds: float = 300.0  # waiting this long is worth one priority step
     result_ttl_seconds: int = 86_400  # how long finished/failed/canceled records are kept
     run_retention_seconds: float = 604_800.0  # how long a run is kept after it ended
+    fairness: str = "count"  # what tenants share: claims ("count") or worker seconds ("time")
     durability: str | None = None  # async | replicated; None: $FAIRQUE_DURABILITY, else async
     replication_timeout_seconds: float = 1.0  # how long a replicated write waits for a replica
 
@@ -249,6 +251,7 @@ class QueueConfig:
         _flag(self.enable_pipeline_optimization, "enable_pipeline_optimization")
         _number(self.priority_aging_seconds, "priority_aging_seconds")
         _number(self.run_retention_seconds, "run_retention_seconds")
+        _choice(self.fairness, "fairness", FAIRNESS_MODES)
         if self.durability is not None:
             _choice(self.durability, "durability", DURABILITY_MODES)
         _number(self.replication_timeout_seconds, "replication_timeout_seconds")

@@ -261,6 +261,15 @@ class WorkerError(FairQueueError):
     """A worker could not run a task or keep running."""
 
 
+class SensorTimeoutError(TaskError):
+    """A sensor's condition was not met within its ``timeout_seconds`` (not retried)."""
+
+
+class BranchError(TaskError):
+    """A branch task named a task that is not one of its direct downstream tasks, or
+    returned something else than task names (not retried)."""
+
+
 class TaskImportError(WorkerError):
     """A task's function cannot be imported, or its module is not allowed."""
 
@@ -396,4 +405,6 @@ class ScheduleNotFoundError(SchedulerError, KeyError):
 def is_retryable(error: BaseException | None) -> bool:
     """False for failures a retry cannot mend (a disallowed or missing function, a
     result or XCom value that is not JSON); workers and ``dag test`` both use it."""
-    return not isinstance(error, (TaskImportError, PayloadError, XComError))
+    return not isinstance(
+        error, (TaskImportError, PayloadError, XComError, SensorTimeoutError, BranchError)
+    )

@@ -6,8 +6,9 @@ Workers, ``fairque dag validate``, ``fairque dag test``, in-process runs and a w
 - the path is ``module:name`` or ``module:sub.name``: dotted identifiers, no segment
   starting with ``__`` (so no ``__import__``, ``__builtins__``, ``__init__``);
 - the module lies under an ``allowed`` prefix, matched on whole dotted segments
-  (``mytasks`` allows ``mytasks.sub``, not ``mytasks_evil``; ``*`` allows every module);
-  nothing is imported when it does not;
+  (``mytasks`` allows ``mytasks.sub``, not ``mytasks_evil``; ``*`` allows every module),
+  or is one of fairque's own task modules (:data:`BUILT_IN_MODULES`: the built-in
+  sensors); nothing is imported when it does not;
 - the attribute path goes through module objects only, each of them allowed
   (``mytasks:sub.f`` for the allowed submodule ``mytasks.sub``); it never goes through a
   disallowed module (``mytasks:os.system``) nor into a class (``mytasks:Cls.method``);
@@ -34,6 +35,8 @@ from fairque.core.errors import TaskImportError, shorten
 
 ALLOWED_MODULES_ENV = "FAIRQUE_ALLOWED_MODULES"
 DEFAULT_ALLOWED_MODULES = ("examples", "dags")
+BUILT_IN_MODULES = ("fairque.sensors",)
+"""fairque's own task modules, allowed whatever ``allowed_modules`` says."""
 WRAPPED_ATTRIBUTE = "__fairque_function__"
 """Set by ``@task`` on its wrapper: the function a worker runs."""
 
@@ -54,6 +57,8 @@ def split_modules(text: str) -> list[str]:
 def module_allowed(allowed: Sequence[str], module: str) -> bool:
     """True if ``module`` lies under one of the ``allowed`` prefixes ("*" allows all):
     ``a.b`` allows ``a.b`` and ``a.b.c``, not ``a.bc``."""
+    if module in BUILT_IN_MODULES:
+        return True
     return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
 
 

@@ -54,6 +54,13 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:scheduler:passes                List    newest first, capped: "{at} {token} {seconds}
                                                {fired}", each firing pass of each scheduler
     fq:users:active                    ZSet    users with ready tasks, score = virtual time
+    fq:tenant:{user_id}                Hash    a tenant's policy (weight, max_running, rate,
+                                               burst) and the state enforcing it (see
+                                               lua/_tenants.lua)
+    fq:tenants                         Set     tenants with a policy of their own
+    fq:tenants:default                 Hash    the default policy
+    fq:tenants:parked                  ZSet    tenants out of the active set for their cap
+                                               (+inf) or rate (when their token is due, ms)
     fq:users:all                       Set     every user that ever had a task (for stats)
     fq:clock                           String  last order stamp handed out (monotonic, µs)
     fq:events:ready                    PubSub  a user became ready: idle workers wake up
@@ -237,6 +244,25 @@ class Keys:
     def active_users(self) -> str:
         """Sorted set of users with ready tasks, scored by virtual time."""
         return self._k("users", "active")
+
+    def tenant(self, user_id: str) -> str:
+        """Hash of a tenant's policy and of the state enforcing it."""
+        return self._k("tenant", user_id)
+
+    @property
+    def tenants(self) -> str:
+        """Set of the tenants with a policy of their own."""
+        return self._k("tenants")
+
+    @property
+    def tenant_default(self) -> str:
+        """Hash of the default tenant policy."""
+        return self._k("tenants", "default")
+
+    @property
+    def tenants_parked(self) -> str:
+        """Sorted set of the tenants parked by their cap (+inf) or rate (token due, ms)."""
+        return self._k("tenants", "parked")
 
     @property
     def all_users(self) -> str:

@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from enum import Enum, IntEnum
 from typing import Any, Literal, TypeVar, get_args
 
@@ -52,6 +52,7 @@ from fairque.core.fields import Setter as Setter
 from fairque.core.fields import to_json as to_json
 from fairque.core.imports import parse_import_path
 from fairque.core.refs import is_marker
+from fairque.core.sensors import check_sensor
 
 MAX_ID_LENGTH = 200
 DEFAULT_MAX_MAP_LENGTH = 1024
@@ -108,8 +109,13 @@ TriggerRule = Literal[
     "one_success",
     "one_failed",
     "none_failed",
+    "none_failed_min_one_success",
+    "always",
+    "all_skipped",
+    "none_skipped",
 ]
-"""When a task with upstreams may run (as in Airflow); ``all_success`` is the default."""
+"""When a task with upstreams may run (as in Airflow); ``all_success`` is the default.
+The table of what each means is in :mod:`fairque.tasks.rules`."""
 
 TRIGGER_RULES: tuple[TriggerRule, ...] = get_args(TriggerRule)
 """Every trigger rule, in declaration order."""
@@ -237,6 +243,12 @@ def _check_trigger_rule(value: Any, name: str) -> Any:
     return value
 
 
+def _check_bool(value: Any, name: str) -> Any:
+    if not isinstance(value, bool):
+        raise TaskError(f"{name} must be true or false, not {shorten(value)}")
+    return value
+
+
 _T = TypeVar("_T", bound="Task")
 _USER = Setter.TASK | Setter.OPTIONS
 _ANYWHERE = _USER | Setter.DECORATOR | Setter.YAML
@@ -298,6 +310,18 @@ class Task:
         None, setters=_USER | Setter.DECORATOR | Setter.YAML, key="xcom_push"
     )
     xcom_pulls: list[str] = option([], setters=_ANYWHERE, codec=JSON, sparse=True)
+    branch: bool = option(
+        False, setters=_USER | Setter.YAML, codec=BOOL, check=_check_bool, sparse=True
+    )
+    """A branch task (``@branch``, YAML ``branch: true``): its function returns the name
+    (or list of names) of the direct downstream tasks to follow; the others are
+    skipped (see :mod:`fairque.tasks.branching`)."""
+    sensor: dict[str, Any] | None = option(
+        None, setters=_USER | Setter.YAML, codec=JSON, check=check_sensor
+    )
+    """A sensor task (``@sensor``, YAML ``sensor: {...}``): ``poke_interval_seconds``,
+    ``timeout_seconds`` (from its first poke) and ``soft_fail``; its function returning
+    False (or None) means "not yet" (see :mod:`fairque.core.sensors`)."""
     expand: dict[str, Any] = option(
         {}, setters=Setter.TASK | Setter.YAML, codec=JSON, check=_check_expand, sparse=True
     )
@@ -340,7 +364,7 @@ class Task:
             payload=dict(payload or {}),
             **options,
         )
-        task.validate()
+        task._check_json()  # the constructor has checked everything else
         return task
 
     def __post_init__(self) -> None:
@@ -359,9 +383,21 @@ class Task:
         """
         self.__post_init__()
         if check_json:
-            for spec in _PUSHED:
-                if spec.codec is JSON:
-                    to_json(getattr(self, spec.name), spec.name)
+            self._check_json()
+
+    def recheck(self) -> None:
+        """Check again what can change after construction, the contents of the task's
+        lists and dicts (a frozen Task's fields are checked when it is made): its
+        ``depends_on`` ids here; the JSON fields are checked when encoded (:meth:`to_hash`)."""
+        if self.depends_on:
+            _check_ids(self.depends_on, "depends_on")
+
+    def _check_json(self) -> None:
+        """The JSON check of the JSON-encoded fields (an empty list or dict is JSON)."""
+        for name in _PUSHED_JSON:
+            value = getattr(self, name)
+            if value or not isinstance(value, (list, dict)):
+                to_json(value, name)
 
     # --- serialisation ---------------------------------------------------------------
 
@@ -419,6 +455,24 @@ class Task:
                 values[spec.name] = spec.codec.decode(_text(value))
         return cls(**values)
 
+    @classmethod
+    def from_claim(cls: type[_T], flat: list[str]) -> _T:
+        """A record from the flat HGETALL reply of a script (a claim), trusted as written
+        by the scripts: decoded without the field checks, which :meth:`from_hash` runs
+        (push checked every field; a worker decodes thousands of these a second)."""
+        names, plain, factories = _defaults_of(cls)
+        values = dict(plain)
+        for i in range(0, len(flat), 2):
+            spec = _BY_NAME.get(flat[i])
+            if spec is not None and spec.name in names:
+                values[spec.name] = spec.codec.decode(flat[i + 1])
+        for name, factory in factories:
+            if name not in values:
+                values[name] = factory()
+        made = object.__new__(cls)
+        made.__dict__.update(values)
+        return made
+
     @property
     def xcom_scope(self) -> str:
         """Where the task's XCom values live: its run, or its user's standalone tasks."""
@@ -459,6 +513,13 @@ class TaskRecord(Task):
     upstream_failed: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
     """CANCELED because an upstream failed (Airflow's ``upstream_failed``): counts as
     failed for its own dependents' trigger rules; other cancels count as skipped."""
+    skipped: bool = option(False, setters=Setter.QUEUE, codec=BOOL)
+    """CANCELED as *skipped* (Airflow's ``skipped``): by its trigger rule, by a branch
+    that did not choose it, or by a sensor's ``soft_fail``; not by hand."""
+    first_poke_at: float | None = option(None, setters=Setter.QUEUE, codec=OPT_FLOAT)
+    """A sensor's first "not yet" poke (its timeout counts from there)."""
+    pokes: int = option(0, setters=Setter.QUEUE, codec=INT)
+    """How many times a sensor said "not yet" (those pokes are not attempts)."""
     map_index: int | None = option(None, setters=Setter.QUEUE, codec=OPT_INT)
     """An instance of a mapped task: its index in the list mapped over (its name is
     ``name[index]``); None for any other task."""
@@ -480,6 +541,17 @@ class TaskRecord(Task):
         """A copy in another state."""
         return replace(self, state=state)
 
+    @property
+    def display_state(self) -> str | None:
+        """The state as shown (``run show``, renders, JSON ``outcome``): ``skipped`` and
+        ``upstream_failed`` for those CANCELED tasks, else the state's value."""
+        if self.state is TaskState.CANCELED:
+            if self.upstream_failed:
+                return "upstream_failed"
+            if self.skipped:
+                return "skipped"
+        return None if self.state is None else self.state.value
+
 
 TASK_FIELDS: tuple[FieldSpec, ...] = tuple(field_spec(f) for f in fields(TaskRecord))
 """The field table, in declaration order (Task's rows, then TaskRecord's)."""
@@ -494,6 +566,21 @@ _BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
 _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
+_PUSHED_JSON = tuple(spec.name for spec in _PUSHED if spec.codec is JSON)
+_DEFAULTS_OF: dict[type, tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]] = {}
+
+
+def _defaults_of(
+    cls: type[Task],
+) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]:
+    """The field names of ``cls``, its plain defaults and its default factories (once)."""
+    found = _DEFAULTS_OF.get(cls)
+    if found is None:
+        plain = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        factories = [(f.name, f.default_factory) for f in fields(cls) if f.default is MISSING]
+        factories = [(name, factory) for name, factory in factories if factory is not MISSING]
+        found = _DEFAULTS_OF[cls] = (_names_of(cls), plain, factories)
+    return found
 
 
 _NAMES_OF: dict[type, frozenset[str]] = {}

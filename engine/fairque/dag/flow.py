@@ -16,6 +16,7 @@ head of ``y``; ``x << y`` is ``y >> x``; ``x | y`` puts both side by side.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container
 from dataclasses import dataclass
@@ -146,10 +147,12 @@ class _Parser:
         raise self.fail(_EXPECT_ATOM)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_flow(expression: str) -> Flow:
     """Parse one flow expression; FlowSyntaxError names the column and what was expected.
 
-    Task names are not checked here (see :func:`unknown_names`).
+    Task names are not checked here (see :func:`unknown_names`). A Flow is immutable:
+    an expression met again (checked, then built; many DAG files alike) is parsed once.
     """
     return _Parser(expression).parse()
 

@@ -7,33 +7,47 @@ folder is the argument, else ``$FAIRQUE_DAGS_FOLDER``, else ``dags/``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
-import hashlib
-import importlib
-import importlib.util
+import functools
 import os
 import re
 import sys
-import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from fairque.core import refs
-from fairque.core.errors import DagFileError, DagNotFoundError, FairQueueError
+from fairque.core.errors import DagFileError, FairQueueError
+from fairque.core.imports import ImportProblem
 from fairque.core.models import Setter, Task, task_fields
-from fairque.core.schemas import did_you_mean, line_of, read_yaml_file
+from fairque.core.schemas import line_of, parse_yaml_bytes, read_problem
+from fairque.dag.bag import DagBag, LoadResult, collect, failed
+from fairque.dag.cache import BuiltKey, DagCache, FolderCache
+from fairque.dag.entries import DagRef, Inexact, YamlDoc
+from fairque.dag.groups import flatten, group_specs
 from fairque.dag.model import DAG, ParamSpec, TaskInfo
+from fairque.dag.pyfiles import (
+    PRIVATE_PREFIX,
+    found_under,
+    import_dag_module,
+    import_scope,
+    load_python,
+    unimportable,
+    worker_roots,
+)
+from fairque.dag.shorthands import expand_shorthands
 from fairque.dag.validate import (
     Problem,
-    callable_report,
-    document_problems,
+    code_places,
+    file_problems,
     graph_edges,
     import_callable,
+    in_file_order,
+    located_callable_problems,
+    located_callables,
+    located_code_problems,
 )
 from fairque.tasks.decorators import TaskFunction
 from fairque.tasks.pipeline import Pipeline
@@ -42,8 +56,6 @@ ENV_FOLDER = "FAIRQUE_DAGS_FOLDER"
 DEFAULT_FOLDER = "dags"
 MAX_FILE_BYTES = 1 << 20
 YAML_SUFFIXES = (".yaml", ".yml")
-PRIVATE_PREFIX = "_fairque_dag_"
-"""Module names given to Python DAG files outside a package."""
 _YAML_WHERE = re.compile(r"^line (\d+), column (\d+): ")
 
 AllowedModules = Sequence[str]
@@ -66,97 +78,67 @@ def dag_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_dag_file(p))
 
 
-@dataclass
-class LoadResult:
-    """What one file gave: its DAGs and its problems (a file with problems gives none)."""
-
-    path: str
-    dags: list[DAG] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    lines: dict[str, int | None] = field(default_factory=dict)  # dag_id -> line of dag_id
-
-    @property
-    def ok(self) -> bool:
-        """True when the file has no problem."""
-        return not self.problems
-
-
-@dataclass
-class DagBag:
-    """The DAGs of a folder (or of some paths) by id, and every problem found.
-
-    ``files`` lists each file read with its own problems (``[]`` when it is fine).
-    """
-
-    folder: Path | None
-    dags: dict[str, DAG] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    files: dict[str, list[Problem]] = field(default_factory=dict)
-
-    def get(self, dag_id: str) -> DAG:
-        """The DAG ``dag_id``; DagNotFoundError (with a did-you-mean) otherwise."""
-        if dag_id in self.dags:
-            return self.dags[dag_id]
-        hint = did_you_mean(dag_id, self.dags)
-        known = ", ".join(sorted(self.dags)) or "none"
-        raise DagNotFoundError(dag_id, f"{hint}; known: {known}")
-
-
 # --- folders ------------------------------------------------------------------------------
 
 
-def load_dags(folder: str | Path | None = None, allowed_modules: AllowedModules = ("*",)) -> DagBag:
-    """Every DAG in the folder (see :func:`dags_folder`); never raises for a bad file."""
+def load_dags(
+    folder: str | Path | None = None,
+    allowed_modules: AllowedModules = ("*",),
+    *,
+    cache: DagCache | bool = False,
+    lazy: bool = False,
+) -> DagBag:
+    """Every DAG in the folder (see :func:`dags_folder`); never raises for a bad file.
+
+    ``cache``: True uses the state folder's DAG cache (:mod:`fairque.dag.cache`;
+    ``$FAIRQUE_DAG_CACHE=off`` turns it off), or give a :class:`DagCache`: unchanged
+    YAML files are then neither parsed nor checked again. ``lazy`` builds the DAGs of
+    such files on first use of ``bag.dags[dag_id]``.
+    """
     where = dags_folder(folder)
     if not where.is_dir():
         message = "DAG folder not found; use --dags-folder or FAIRQUE_DAGS_FOLDER"
         problem = Problem(str(where), None, None, "", message)
         return DagBag(where, problems=[problem], files={str(where): [problem]})
-    bag = collect([load_dag_file(p, allowed_modules) for p in dag_files(where)])
+    bag = collect(LoadPass(allowed_modules, cache, lazy).load([(where, dag_files(where))]))
     bag.folder = where
     return bag
 
 
-def load_paths(paths: Sequence[str | Path], allowed_modules: AllowedModules = ("*",)) -> DagBag:
+def load_paths(
+    paths: Sequence[str | Path],
+    allowed_modules: AllowedModules = ("*",),
+    *,
+    cache: DagCache | bool = False,
+    lazy: bool = False,
+) -> DagBag:
     """The DAGs of the given files and folders, as :func:`load_dags` for a folder."""
-    results: list[LoadResult] = []
-    seen: set[Path] = set()
+    groups: list[Group] = []
+    seen: set[str] = set()
     for given in map(Path, paths):
         if given.is_dir():
-            files = dag_files(given)
+            folder, files = given, dag_files(given)
         elif given.exists():
-            files = [given]
+            folder, files = None, [given]
         else:
-            results.append(_failed(given, "no such file or folder"))
+            groups.append(failed(given, "no such file or folder"))
             continue
-        for file in files:
-            if file.resolve() not in seen:
-                seen.add(file.resolve())
-                results.append(load_dag_file(file, allowed_modules))
-    return collect(results)
+        real = {file: _real_path(file) for file in files}
+        groups.append((folder, [file for file in files if real[file] not in seen]))
+        seen.update(real.values())
+    return collect(LoadPass(allowed_modules, cache, lazy).load(groups))
 
 
-def collect(results: Sequence[LoadResult]) -> DagBag:
-    """One DagBag from per-file results; a dag_id found more than once is refused
-    everywhere, with a problem on each file naming the others."""
-    owners: dict[str, list[tuple[LoadResult, DAG]]] = {}
-    for result in results:
-        for dag in result.dags:
-            owners.setdefault(dag.dag_id, []).append((result, dag))
-    bag = DagBag(None, files={r.path: list(r.problems) for r in results})
-    for dag_id, found in owners.items():
-        if len(found) == 1:
-            bag.dags[dag_id] = found[0][1]
-            continue
-        for result, _ in found:
-            others = ", ".join(sorted({r.path for r, _ in found} - {result.path})) or "this file"
-            line = result.lines.get(dag_id)
-            message = f"dag_id {dag_id!r} is also defined in {others}; both are refused"
-            bag.files[result.path].append(
-                Problem(result.path, line, 1 if line else None, "/dag_id" if line else "", message)
-            )
-    bag.problems = [p for found in bag.files.values() for p in found]
-    return bag
+@functools.lru_cache(maxsize=64)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _real_path(file: Path) -> str:
+    """The file's real path (as ``resolve()``, with its folder's resolved once)."""
+    if file.is_symlink():
+        return str(file.resolve())
+    return os.path.join(_real_folder(str(file.parent)), file.name)
 
 
 # --- one file -------------------------------------------------------------------------------
@@ -172,79 +154,159 @@ def load_dag_file(path: str | Path, allowed_modules: AllowedModules = ("*",)) ->
     that only the file's own folders made importable are forgotten (see
     :func:`import_scope`).
     """
-    file = Path(path)
-    with import_scope(file) as roots:
-        if file.suffix in YAML_SUFFIXES:
-            return _load_yaml(file, allowed_modules)
+    return LoadPass(allowed_modules).load([(None, [Path(path)])])[0]
+
+
+Group = tuple[Path | None, list[Path]] | LoadResult
+"""Files to load (with their folder when it was listed whole), or a result already."""
+
+
+class LoadPass:
+    """One load of some DAG files: each callable checked once, the files of one folder
+    loaded in one :func:`import_scope`, and unchanged YAML files taken from ``cache``
+    (see :func:`load_dags`)."""
+
+    def __init__(
+        self, allowed: AllowedModules, cache: DagCache | bool = False, lazy: bool = False
+    ) -> None:
+        self.allowed = list(allowed)
+        found = DagCache.shared() if cache is True else cache or None
+        self.cache = found if found is not None else DagCache(None)
+        self.lazy = lazy
+        self.checked: dict[str, list[ImportProblem]] = {}
+        self.functions: dict[str, Any] = {}
+        self.used: set[BuiltKey] = set()
+        self._stamps: dict[str, list[int] | None] = {}
+
+    def load(self, groups: Sequence[Group]) -> list[LoadResult]:
+        """The result of every file, in order; then the cache is saved."""
+        results: list[LoadResult] = []
+        with ExitStack() as scope:
+            parent: Path | None = None
+            for group in groups:
+                if isinstance(group, LoadResult):
+                    results.append(group)
+                    continue
+                listed, files = group
+                for file in files:
+                    if file.parent != parent:
+                        scope.close()
+                        parent = file.parent
+                        scope.enter_context(import_scope(file))
+                        folder = self.cache.for_folder(parent, self.allowed)
+                        folder.complete = folder.complete or listed is not None
+                    results.append(self.file(file, folder))
+        self.cache.save()
+        self.cache.forget_built({r.path for r in results}, self.used)
+        return results
+
+    def file(self, file: Path, folder: FolderCache) -> LoadResult:
+        """One file's result (inside the import scope of its folder)."""
         if file.suffix == ".py":
-            return _load_python(file, allowed_modules, roots)
-    return _failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+            with import_scope(file) as roots:  # forget what this file alone made importable
+                return load_python(file, self.allowed, roots)
+        if file.suffix not in YAML_SUFFIXES:
+            return failed(file, f"not a DAG file: use {', '.join(YAML_SUFFIXES)} or .py")
+        try:
+            found = folder.find(file, MAX_FILE_BYTES)
+            doc = None if found.entry is None else _doc_of(file, found.entry)
+            if found.entry is not None and doc is None:
+                folder.forget(file)
+                found = folder.find(file, MAX_FILE_BYTES)
+        except OSError as e:
+            return failed(file, read_problem(e))
+        if found.entry is not None and doc is not None:
+            entry, sha = found.entry, found.entry["sha256"]
+        else:
+            folder.parsed.append(file.name)
+            doc = read_doc(str(file), found.raw or b"")
+            try:
+                entry, sha = doc.to_entry(), found.sha256
+            except Inexact:  # kept out of the cache: parsed every time
+                return self.result(file, doc, {}, found.sha256)
+            folder.put(file, entry, sha, found.identity)
+        before = entry.get("built")
+        result = self.result(file, doc, entry, sha)
+        folder.dirty = folder.dirty or entry.get("built") != before
+        return result
+
+    def result(self, file: Path, doc: YamlDoc, entry: dict[str, Any], sha: str) -> LoadResult:
+        """The file's result from its document: the callables checked now, the DAG
+        taken from this process's memory, built, or (lazily) left to build on use when
+        an earlier build under the same callable modules succeeded."""
+        name = str(file)
+        called = [
+            *located_callable_problems(doc.callables, self.allowed, self.checked),
+            *located_code_problems(name, doc.data, doc.places, self.allowed),
+        ]
+        if doc.problems or called:
+            return LoadResult(name, problems=in_file_order([*doc.problems, *called]))
+        lines = {doc.data["dag_id"]: doc.line}
+        key: BuiltKey = (name, sha, tuple(self.allowed))
+        self.used.add(key)
+        stamps = self._module_stamps(doc)
+        built = entry.get("built")
+        if key not in self.cache.built and self.lazy and built and built["modules"] == stamps:
+            if built["error"] is not None:
+                return failed(file, built["error"])
+            build = functools.partial(self._build, file, doc, key, True)
+            return LoadResult(name, refs=[DagRef(doc.info(name), build)], lines=lines)
+        try:
+            dag = self._build(file, doc, key, False)
+        except FairQueueError as e:
+            entry["built"] = {"error": str(e), "modules": stamps}
+            return failed(file, str(e))
+        entry["built"] = {"error": None, "modules": stamps}
+        return LoadResult(name, [dag], lines=lines)
+
+    def _build(self, file: Path, doc: YamlDoc, key: BuiltKey, scoped: bool) -> DAG:
+        dag = self.cache.built.get(key)
+        if dag is None:
+            with import_scope(file) if scoped else contextlib.nullcontext():
+                dag = build_dag(doc.data, str(file), self.allowed, self.functions)
+            self.cache.built[key] = dag
+        return dag
+
+    def _module_stamps(self, doc: YamlDoc) -> dict[str, list[int] | None]:
+        """The file identity of each module the document's callables come from: a
+        build that succeeded under the same modules succeeds again."""
+        stamps: dict[str, list[int] | None] = {}
+        for _, path in doc.callables:
+            module = path.partition(":")[0]
+            if module not in self._stamps:
+                where = getattr(sys.modules.get(module), "__file__", None)
+                try:
+                    stat = os.stat(where) if where else None
+                except OSError:
+                    stat = None
+                self._stamps[module] = None if stat is None else [stat.st_size, stat.st_mtime_ns]
+            stamps[module] = self._stamps[module]
+        return stamps
 
 
-def worker_roots(file: Path) -> list[Path]:
-    """The folders a worker started here imports task modules from: ``sys.path``, the
-    current folder and the DAG folder's parent."""
-    entries = [*sys.path, str(Path.cwd()), str(file.resolve().parent.parent)]
-    return list(dict.fromkeys(Path(entry or ".").resolve() for entry in entries))
-
-
-@contextmanager
-def import_scope(file: Path) -> Iterator[list[Path]]:
-    """Load ``file`` with :func:`worker_roots` on ``sys.path`` (yielded); afterwards
-    ``sys.path`` is as it was, and every module imported meanwhile that ``sys.path`` and
-    the current folder would not find under its own name (a Python DAG file's private
-    module, a module next to it) is dropped from ``sys.modules``, so whether a later
-    file validates never depends on which files were loaded before it."""
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
-    roots = worker_roots(file)
-    for folder in roots:
-        _on_sys_path(folder)
+def _doc_of(file: Path, entry: dict[str, Any]) -> YamlDoc | None:
+    """The document of a cache entry, or None for a malformed one (parsed again)."""
     try:
-        yield roots
-    finally:
-        sys.path[:] = saved_path
-        lasting = [Path(entry or ".").resolve() for entry in (*saved_path, str(Path.cwd()))]
-        for name in set(sys.modules) - saved_modules:
-            module = sys.modules.get(name)
-            if module is not None and not found_under(module, lasting):
-                del sys.modules[name]
+        doc = YamlDoc.from_entry(str(file), entry)
+        sha = entry["sha256"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return doc if isinstance(sha, str) else None
 
 
-def found_under(module: ModuleType, roots: Sequence[Path]) -> bool:
-    """True if ``module`` is the file that importing its name from ``roots`` gives
-    (True for modules without a file: builtins, namespace packages)."""
-    where = getattr(module, "__file__", None)
-    if not where:
-        return True
-    path = Path(where).resolve()
-    path = path.parent if path.stem == "__init__" else path.with_name(path.name.split(".")[0])
-    parts = module.__name__.split(".")
-    for root in roots:
-        if path.is_relative_to(root) and list(path.relative_to(root).parts) == parts:
-            return True
-    return False
-
-
-def _failed(
-    file: Path, message: str, line: int | None = None, column: int | None = None
-) -> LoadResult:
-    return LoadResult(str(file), problems=[Problem(str(file), line, column, "", message)])
-
-
-def _load_yaml(file: Path, allowed: AllowedModules) -> LoadResult:
-    name = str(file)
+def read_doc(name: str, raw: bytes) -> YamlDoc:
+    """What the bytes of the YAML DAG file ``name`` say, checked (all but callables)."""
     try:
-        data, root = read_yaml_file(name, MAX_FILE_BYTES, DagFileError)
+        data, root = parse_yaml_bytes(name, raw, MAX_FILE_BYTES, DagFileError)
     except DagFileError as e:
-        return LoadResult(name, problems=[_file_problem(name, p) for p in e.problems])
-    problems = document_problems(name, data, root, allowed)
-    if problems:
-        return LoadResult(name, problems=problems)
-    try:
-        dag = build_dag(data, name, allowed)
-    except FairQueueError as e:
-        return _failed(file, str(e))
-    return LoadResult(name, [dag], lines={dag.dag_id: line_of(root, ["dag_id"])})
+        return YamlDoc([_file_problem(name, p) for p in e.problems])
+    return YamlDoc(
+        file_problems(name, data, root),
+        located_callables(name, data, root),
+        data,
+        line_of(root, ["dag_id"]),
+        code_places(name, data, root),
+    )
 
 
 def _file_problem(file: str, message: str) -> Problem:
@@ -254,26 +316,39 @@ def _file_problem(file: str, message: str) -> Problem:
     return Problem(file, None, None, "", message)
 
 
-def build_dag(data: Mapping[str, Any], source: str, allowed: AllowedModules = ("*",)) -> DAG:
+def build_dag(
+    data: Mapping[str, Any],
+    source: str,
+    allowed: AllowedModules = ("*",),
+    callables: dict[str, Any] | None = None,
+) -> DAG:
     """The DAG of a YAML document that passed :func:`~fairque.dag.validate.document_problems`.
 
     An ``@task`` callable's decorator options are the base of its task, then
     ``default_args``, then the task's own keys; its decorator ``depends_on`` is ignored
-    (the DAG file alone says what runs after what).
+    (the DAG file alone says what runs after what). ``callables`` (path -> function,
+    filled here) lets a load of many files import each function once.
     """
+    data = flatten(expand_shorthands(data), None).data  # external_dag; groups as prefixed tasks
+    groups = group_specs(data)
     tenant = str(data.get("tenant", "default"))
     defaults = dict(data.get("default_args") or {})
     nodes: dict[str, Task] = {}
     info: dict[str, TaskInfo] = {}
+    found = {} if callables is None else callables
     for name, spec in data["tasks"].items():
-        target = import_callable(spec["callable"], allowed)
-        nodes[name], info[name] = _template(name, spec, target, defaults, tenant)
+        path = spec["callable"]
+        if path not in found:
+            found[path] = import_callable(path, allowed)
+        if groups and "depends_on" in spec:  # a group's edges come from graph_edges
+            spec = {**spec, "depends_on": [d for d in spec["depends_on"] if d not in groups]}
+        nodes[name], info[name] = _template(name, spec, found[path], defaults, tenant)
     edges = graph_edges(data)
     heads = tuple(n for n in nodes if not any(b == n for _, b in edges))
     tails = tuple(n for n in nodes if not any(a == n for a, _ in edges))
     return DAG(
         dag_id=data["dag_id"],
-        pipeline=Pipeline(nodes, frozenset(edges), heads, tails),
+        pipeline=Pipeline(nodes, frozenset(edges), heads, tails, frozenset(groups)),
         description=data.get("description", ""),
         schedule=data.get("schedule"),
         timezone=data.get("timezone", "UTC"),
@@ -337,173 +412,26 @@ def _references(options: dict[str, Any], spec: Mapping[str, Any]) -> None:
         options["kwargs"] = {**options.get("kwargs", {}), **refs.from_yaml(spec["partial"])}
 
 
-# --- Python DAG files ------------------------------------------------------------------------
-
-
-def _load_python(file: Path, allowed: AllowedModules, roots: Sequence[Path]) -> LoadResult:
-    name = str(file)
-    try:
-        module = import_dag_module(file)
-    except SyntaxError as e:
-        return _failed(file, f"invalid Python: {e.msg}", e.lineno, e.offset)
-    except Exception as e:
-        return _failed(
-            file, f"importing the file failed: {type(e).__name__}: {e}", _line_in(file, e)
-        )
-    dags = [
-        dag if dag.source else dataclasses.replace(dag, source=name)
-        for dag in dict.fromkeys(v for v in vars(module).values() if isinstance(v, DAG))
-    ]
-    if not dags:
-        return _failed(
-            file, "defines no DAG at module level (e.g. dag = DAG(dag_id=..., pipeline=...))"
-        )
-    problems = [
-        Problem(name, None, None, "", f"DAG {dag_id!r}: task {task_name!r}: {error}")
-        for (dag_id, task_name), error in _callable_errors(dags, allowed, roots)
-    ]
-    if problems:
-        return LoadResult(name, problems=problems)
-    return LoadResult(name, dags, lines={dag.dag_id: None for dag in dags})
-
-
-def _callable_errors(
-    dags: Sequence[DAG], allowed: AllowedModules, roots: Sequence[Path]
-) -> list[tuple[tuple[str, str], str]]:
-    """Per (dag_id, task name): why a worker could not run its function. Payload-only
-    tasks (no ``func``) are for a custom TaskHandler and are not checked."""
-    errors: list[tuple[tuple[str, str], str]] = []
-    uses: list[tuple[tuple[str, str], str]] = []
-    for dag in dags:
-        for task_name, task in dag.pipeline.nodes.items():
-            if task.func is None:
-                continue
-            unreachable = unimportable(task.func, roots)
-            if unreachable:
-                errors.append(((dag.dag_id, task_name), unreachable))
-            else:
-                uses.append(((dag.dag_id, task_name), task.func))
-    return errors + callable_report(uses, allowed)
-
-
-def unimportable(path: str, roots: Sequence[Path]) -> str | None:
-    """Why a worker could not import the already-imported module of ``path`` by its
-    name from ``roots`` (see :func:`worker_roots`), or None. That is the case of a
-    function defined in a Python DAG file outside a package (loaded under a private
-    name) and of a module found only through the DAG file's own folder."""
-    module_name = path.partition(":")[0]
-    module = sys.modules.get(module_name)
-    if module is None or found_under(module, roots):
-        return None
-    if module_name.startswith(PRIVATE_PREFIX):
-        where = "in the DAG file itself, which is not in a package"
-    else:
-        where = f"in module {module_name!r}, found only through the DAG file's folder"
-    return (
-        f"function {path.partition(':')[2]!r} is defined {where}, so a worker cannot import "
-        "it; move it to an importable module (a package under allowed_modules) and import "
-        "it from the DAG file"
-    )
-
-
-def import_dag_module(file: Path) -> ModuleType:
-    """Import (or re-import) a Python DAG file and return its module.
-
-    A file in a package folder (one with ``__init__.py``, like the repository's
-    ``dags/``) is imported as ``<folder>.<stem>`` with the folder's parent on
-    ``sys.path``, so workers import its task functions by the same path. Any other file
-    gets a private module name; its folder and the folder's parent go on ``sys.path``.
-    """
-    path = file.resolve()
-    package = _package_name(path)
-    if package is not None:
-        module = _import_in_package(path, package)
-        if module is not None:
-            return module
-    return _import_private(path)
-
-
-def _package_name(path: Path) -> str | None:
-    folder = path.parent
-    if not (folder / "__init__.py").is_file():
-        return None
-    if not (folder.name.isidentifier() and path.stem.isidentifier()):
-        return None
-    return f"{folder.name}.{path.stem}"
-
-
-def _import_in_package(path: Path, name: str) -> ModuleType | None:
-    """The module ``name`` when it is this very file, freshly executed; else None."""
-    _on_sys_path(path.parent.parent, first=True)
-    existing = sys.modules.get(name)
-    if existing is not None and _same_file(existing, path):
-        return importlib.reload(existing)
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name in (name, name.partition(".")[0]):
-            return None
-        raise
-    return module if _same_file(module, path) else None
-
-
-def _import_private(path: Path) -> ModuleType:
-    _on_sys_path(path.parent.parent)
-    _on_sys_path(path.parent)
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    stem = re.sub(r"\W", "_", path.stem)
-    name = f"{PRIVATE_PREFIX}{digest}_{stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
-def _same_file(module: ModuleType, path: Path) -> bool:
-    where = getattr(module, "__file__", None)
-    return where is not None and Path(where).resolve() == path
-
-
-def _on_sys_path(folder: Path, first: bool = False) -> None:
-    entry = str(folder)
-    if entry not in sys.path:
-        if first:
-            sys.path.insert(0, entry)
-        else:
-            sys.path.append(entry)
-
-
-def _line_in(file: Path, error: BaseException) -> int | None:
-    """The line of ``file`` where ``error`` was raised (its last frame in the file)."""
-    path = file.resolve()
-    lines = [
-        frame.lineno
-        for frame in traceback.extract_tb(error.__traceback__)
-        if frame.filename and Path(frame.filename).resolve() == path
-    ]
-    return lines[-1] if lines else None
-
-
 __all__ = [
     "DEFAULT_FOLDER",
     "ENV_FOLDER",
     "MAX_FILE_BYTES",
+    "PRIVATE_PREFIX",
     "DagBag",
+    "LoadPass",
     "LoadResult",
     "build_dag",
     "collect",
     "dag_files",
     "dags_folder",
+    "found_under",
     "import_dag_module",
+    "import_scope",
     "is_dag_file",
     "load_dag_file",
     "load_dags",
     "load_paths",
+    "read_doc",
+    "unimportable",
+    "worker_roots",
 ]

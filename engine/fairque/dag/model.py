@@ -14,6 +14,7 @@ cycles) and raises a :class:`DagError` subclass.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
@@ -33,6 +34,7 @@ from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
+from fairque.dag.branching import branch_problems
 from fairque.dag.references import not_a_list_type
 from fairque.queue.runs import task_id_problem
 from fairque.tasks.dataflow import bind_references
@@ -205,9 +207,18 @@ def run_end_problems(
 
 def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str]]:
     """``(field, message)`` for a bad cron ``schedule`` (None: manual only) or time zone."""
-    found = [("schedule", None if schedule is None else cron_problem(schedule))]
+    found = [("schedule", None if schedule is None else _schedule_problem(schedule))]
     found.append(("timezone", timezone_problem(timezone)))
     return [(where, text) for where, text in found if text]
+
+
+def _schedule_problem(schedule: object) -> str | None:
+    """:func:`cron_problem`, remembered for text: a thousand DAG files share a few
+    schedules, each checked twice (the document, then the DAG)."""
+    return _cron_text_problem(schedule) if isinstance(schedule, str) else cron_problem(schedule)
+
+
+_cron_text_problem = functools.lru_cache(maxsize=1024)(cron_problem)
 
 
 def dependency_problems(
@@ -301,8 +312,8 @@ class DAG:
     def __post_init__(self) -> None:
         self._check_fields()
         pipeline = self.pipeline
-        if isinstance(pipeline, Task):
-            pipeline = Pipeline.of(pipeline)
+        if isinstance(pipeline, Task) or hasattr(pipeline, "__fairque_pipeline__"):
+            pipeline = Pipeline.of(pipeline)  # a Task, or a TaskGroup
         if not isinstance(pipeline, Pipeline):
             raise DagError(
                 f"DAG {self.dag_id!r}: pipeline must be a Pipeline or a Task "
@@ -383,6 +394,10 @@ class DAG:
                         f"{ref.task!r}, whose function declares it returns {declared}, not a list"
                     )
         for name, task in pipeline.nodes.items():
+            if task.branch:
+                downstream = {b for a, b in pipeline.edges if a == name}
+                for text in branch_problems(name, getattr(task, "_function", None), downstream):
+                    raise DagError(f"DAG {self.dag_id!r}: {text}")
             values = {"args": task.args, "kwargs": task.kwargs}
             for _, text in placeholder_problems(name, values, params):
                 raise DagError(f"DAG {self.dag_id!r}: {text}")
@@ -434,6 +449,7 @@ class DAG:
             "default_args": dict(self.default_args),
             "source": self.source,
             "tasks": self.task_names,
+            "groups": sorted(self.pipeline.groups),
             "pipeline": self.pipeline.to_dict(),
             "planned_lineage": [list(item) for item in self.planned_lineage()],
         }
@@ -511,7 +527,8 @@ class DAG:
                 args=args,
                 kwargs=kwargs,
             )
-        return Pipeline(nodes, self.pipeline.edges, self.pipeline.heads, self.pipeline.tails)
+        p = self.pipeline
+        return Pipeline(nodes, p.edges, p.heads, p.tails, p.groups)
 
     def compile(
         self,
@@ -618,7 +635,7 @@ def _wire_references(pipeline: Pipeline, dag_id: str) -> Pipeline:
         name: clone_task(task, **wiring[name]) if name in wiring else task
         for name, task in pipeline.nodes.items()
     }
-    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails, pipeline.groups)
 
 
 def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str) -> Pipeline:
@@ -639,7 +656,7 @@ def _apply_defaults(pipeline: Pipeline, defaults: Mapping[str, Any], dag_id: str
             if spec.key in defaults and getattr(task, spec.name) == spec.default
         }
         nodes[name] = clone_task(task, **changes) if changes else task
-    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails)
+    return Pipeline(nodes, pipeline.edges, pipeline.heads, pipeline.tails, pipeline.groups)
 
 
 __all__ = [

@@ -29,6 +29,8 @@ from fairque.core.models import TaskState
 
 PLANNED = "planned"
 """Style name of a node without a state (a graph drawn before any run)."""
+SKIPPED = "skipped"
+UPSTREAM_FAILED = "upstream_failed"
 
 STATE_COLORS: dict[str, tuple[str, str]] = {
     PLANNED: ("#f8fafc", "#94a3b8"),
@@ -39,8 +41,12 @@ STATE_COLORS: dict[str, tuple[str, str]] = {
     TaskState.FINISHED.value: ("#dcfce7", "#16a34a"),
     TaskState.FAILED.value: ("#fee2e2", "#dc2626"),
     TaskState.CANCELED.value: ("#e5e7eb", "#4b5563"),
+    SKIPPED: ("#fce7f3", "#db2777"),
+    UPSTREAM_FAILED: ("#ffedd5", "#c2410c"),
 }
-"""Fill and border colour per node style: ``"planned"`` and each task state."""
+"""Fill and border colour per node style: ``"planned"``, each task state, and the two
+kinds of CANCELED tasks drawn apart: ``"skipped"`` and ``"upstream_failed"``."""
+_DASHED = frozenset({PLANNED, TaskState.CANCELED.value, SKIPPED, UPSTREAM_FAILED})
 
 SUPPORTED_SUFFIXES = (".dot", ".mmd", ".svg", ".png")
 
@@ -97,6 +103,9 @@ class NodeView:
     attempts: int = 0
     duration: float | None = None
     error: str | None = None
+    outcome: str | None = None
+    """The record's ``display_state``: ``skipped`` or ``upstream_failed`` for those
+    CANCELED tasks (drawn apart), else the state."""
     link: str | None = None
     """Where the node leads when clicked (SVG only; the dashboard opens the task)."""
     mapped: str | None = None
@@ -105,8 +114,13 @@ class NodeView:
 
     @property
     def style(self) -> str:
-        """Key into :data:`STATE_COLORS`: the state's value, or ``"planned"``."""
-        return PLANNED if self.state is None else TaskState(self.state).value
+        """Key into :data:`STATE_COLORS`: ``"skipped"`` or ``"upstream_failed"`` for those
+        CANCELED tasks, else the state's value, or ``"planned"``."""
+        if self.state is None:
+            return PLANNED
+        if self.outcome in (SKIPPED, UPSTREAM_FAILED):
+            return self.outcome
+        return TaskState(self.state).value
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,27 @@ class GraphView:
     nodes: Sequence[NodeView]
     edges: Sequence[tuple[str, str]]
     xcom: Sequence[XComEdge] = ()
+    groups: Sequence[str] = ()
+    """Task groups by full name (``ingest``, ``ingest.raw``): a task ``ingest.fetch`` is
+    drawn inside the cluster (DOT) or subgraph (Mermaid) of ``ingest``."""
+
+
+def group_tree(view: GraphView) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Where each node and group goes: (members per group, child groups per group), the
+    top level under ``""``. A name goes to the longest group that prefixes it + ``.``."""
+    groups = sorted(set(view.groups), key=lambda g: (g.count("."), g))
+
+    def home(name: str) -> str:
+        found = [g for g in groups if name.startswith(g + ".")]
+        return max(found, key=len) if found else ""
+
+    members: dict[str, list[str]] = {g: [] for g in ["", *groups]}
+    children: dict[str, list[str]] = {g: [] for g in ["", *groups]}
+    for group in groups:
+        children[home(group)].append(group)
+    for name in _node_ids(view):
+        members[home(name)].append(name)
+    return members, children
 
 
 def format_bytes(size: int) -> str:
@@ -240,15 +275,28 @@ def _digraph(view: GraphView) -> graphviz.Digraph:
         edge_attr={"fontname": _FONT, "fontsize": "9", "color": _DEPENDENCY_COLOR},
     )
     ids = _node_ids(view)
-    for node_id, node in ids.values():
-        fill, border = STATE_COLORS[node.style]
-        dashed = ",dashed" if node.state in (None, TaskState.CANCELED) else ""
-        attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
-        if node.error:
-            attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
-        if node.link:
-            attrs["href"] = node.link
-        graph.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
+    members, children = group_tree(view)
+
+    def place(target: graphviz.Digraph, group: str) -> None:
+        for name in members[group]:
+            node_id, node = ids[name]
+            fill, border = STATE_COLORS[node.style]
+            dashed = ",dashed" if node.style in _DASHED else ""
+            attrs = {"style": f"rounded,filled{dashed}", "fillcolor": fill, "color": border}
+            if node.error:
+                attrs["tooltip"] = graphviz.escape(_clean(node.error, _TOOLTIP_LIMIT))
+            if node.link:
+                attrs["href"] = node.link
+            target.node(node_id, _dot_label(node), fontcolor=_TEXT_COLOR, **attrs)
+        for child in children[group]:
+            with target.subgraph(name=f"cluster_{len(cluster_ids)}") as sub:
+                cluster_ids.append(child)
+                sub.attr(label=f"<<B>{_h(child)}</B>>", style="rounded,dashed", color=_MUTED_COLOR)
+                sub.attr(fontname=_FONT, fontsize="10", labeljust="l")
+                place(sub, child)
+
+    cluster_ids: list[str] = []
+    place(graph, "")
     for upstream, downstream in dict.fromkeys(view.edges):
         graph.edge(ids[upstream][0], ids[downstream][0])
     for x in view.xcom:
@@ -306,7 +354,7 @@ def _mermaid_styles(
     lines = []
     for style, members in by_style.items():
         fill, border = STATE_COLORS[style]
-        dash = ",stroke-dasharray:4 3" if style in (PLANNED, TaskState.CANCELED.value) else ""
+        dash = ",stroke-dasharray:4 3" if style in _DASHED else ""
         lines.append(f"classDef {style} fill:{fill},stroke:{border},color:{_TEXT_COLOR}{dash}")
         lines.append(f"class {','.join(members)} {style}")
     for planned in (False, True):
@@ -314,6 +362,22 @@ def _mermaid_styles(
         if links:
             color = _XCOM_PLANNED_COLOR if planned else _XCOM_COLOR
             lines.append(f"linkStyle {','.join(links)} stroke:{color},color:{color}")
+    return lines
+
+
+def _mermaid_subgraphs(
+    ids: dict[str, tuple[str, NodeView]],
+    members: dict[str, list[str]],
+    children: dict[str, list[str]],
+    group: str,
+) -> list[str]:
+    """The ``subgraph ... end`` blocks of ``group``'s child groups, nested."""
+    lines = []
+    for child in children[group]:
+        lines.append(f'subgraph g{list(members).index(child)}["{_m(child)}"]')
+        lines += [f"  {ids[n][0]}[{_mermaid_label(ids[n][1])}]" for n in members[child]]
+        lines += [f"  {line}" for line in _mermaid_subgraphs(ids, members, children, child)]
+        lines.append("end")
     return lines
 
 
@@ -325,7 +389,9 @@ def to_mermaid(view: GraphView) -> str:
         title = json.dumps(_clean(view.title)).replace("%", "\\u0025")
         lines += ["---", f"title: {title}", "---"]
     lines.append("flowchart LR")
-    body = [f"{node_id}[{_mermaid_label(node)}]" for node_id, node in ids.values()]
+    members, children = group_tree(view)
+    body = [f"{ids[name][0]}[{_mermaid_label(ids[name][1])}]" for name in members[""]]
+    body += _mermaid_subgraphs(ids, members, children, "")
     deps = list(dict.fromkeys(view.edges))
     body += [f"{ids[up][0]} --> {ids[down][0]}" for up, down in deps]
     body += [f'{ids[x.producer][0]} -.->|"{_m(x.text)}"| {ids[x.consumer][0]}' for x in view.xcom]

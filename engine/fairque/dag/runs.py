@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from fairque.core.models import TaskRecord, validate_identifier
 from fairque.dag.model import DAG
 from fairque.dag.render import GraphView, NodeView, XComEdge, mapped_summary
 from fairque.queue import control, runs
+from fairque.queue.calls import PipelineCall
 from fairque.queue.runs import RunEnd, RunHandle, RunInfo
 from fairque.queue.sync_queue import TaskQueue
 
@@ -84,7 +85,8 @@ def trigger(
 
 def dag_snapshot(dag: DAG) -> dict[str, Any]:
     """The DAG's structure as a run keeps it: tasks in order with their callables and
-    trigger rules, edges, params, and ``version``, the first 16 hex digits of the SHA-256
+    trigger rules, edges, task groups, branch and sensor tasks (``kinds``), params, and
+    ``version``, the first 16 hex digits of the SHA-256
     of its file (of this structure when the file cannot be read)."""
     snapshot: dict[str, Any] = {
         "dag_id": dag.dag_id,
@@ -96,6 +98,8 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
             for name, task in dag.pipeline.nodes.items()
         },
         "edges": [[a, b] for a, b in sorted(dag.pipeline.edges)],
+        "groups": sorted(dag.pipeline.groups),
+        "kinds": task_kinds(dag),
         "params": {name: spec.to_dict() for name, spec in dag.params.items()},
     }
     try:
@@ -106,6 +110,15 @@ def dag_snapshot(dag: DAG) -> dict[str, Any]:
         content = json.dumps(snapshot, sort_keys=True, default=str).encode()
     snapshot["version"] = hashlib.sha256(content).hexdigest()[:16]
     return snapshot
+
+
+def task_kinds(dag: DAG) -> dict[str, str]:
+    """``branch`` or ``sensor`` for the tasks that are one (renders name them)."""
+    kinds = {}
+    for name, task in dag.pipeline.nodes.items():
+        if task.branch or task.sensor is not None:
+            kinds[name] = "branch" if task.branch else "sensor"
+    return kinds
 
 
 def _mapped(dag: DAG, name: str, task: TaskRecord | None, run: RunInfo | None) -> str | None:
@@ -136,6 +149,31 @@ def paused_dags(queue: TaskQueue) -> set[str]:
     return queue.run_pipeline(control.paused_dags(queue.keys))
 
 
+def latest_runs(queue: TaskQueue, dag_ids: Sequence[str], limit: int) -> dict[str, list[RunInfo]]:
+    """The newest ``limit`` runs of each DAG, newest first, with their tasks, in three
+    round trips whatever the number of DAGs (``fairque dag list`` of a thousand DAGs)."""
+    per_dag = [queue.calls.run_ids(dag_id, limit) for dag_id in dag_ids]
+    replies = queue.run_pipeline(
+        PipelineCall([c for call in per_dag for c in call.commands], lambda r: r)
+    )
+    ids = {
+        dag_id: call.parse([reply])
+        for dag_id, call, reply in zip(dag_ids, per_dag, replies, strict=True)
+    }
+    wanted = [run_id for found in ids.values() for run_id in found]
+    read: list[RunInfo | None] = queue.run_pipeline(queue.calls.run_records(wanted))
+    records = {run_id: info for run_id, info in zip(wanted, read, strict=True) if info}
+    infos = list(records.values())
+    task_ids = [task_id for info in infos for task_id in info.task_ids.values()]
+    tasks: list[TaskRecord | None] = []
+    if task_ids:
+        tasks = queue.run_pipeline(queue.calls.task_records(task_ids))
+    left = iter(tasks)
+    for info in infos:
+        info.tasks = {name: next(left) for name in info.task_ids}
+    return {dag_id: [records[i] for i in found if i in records] for dag_id, found in ids.items()}
+
+
 def graph_view(
     dag: DAG, run: RunInfo | None = None, lineage: list[dict[str, Any]] | None = None
 ) -> GraphView:
@@ -145,6 +183,8 @@ def graph_view(
     names = dag.task_names
     labels = {name: task.func or "" for name, task in dag.pipeline.nodes.items()}
     edges = sorted(dag.pipeline.edges)
+    groups = sorted(dag.pipeline.groups)
+    kinds = task_kinds(dag)
     if run is not None and run.dag_id != dag.dag_id:
         owner = f"of DAG {run.dag_id!r}" if run.dag_id else "of a pipeline, not of a DAG"
         raise DagError(f"run {run.run_id} is {owner}; render it with its own DAG")
@@ -153,6 +193,12 @@ def graph_view(
         names = list(snapshot["tasks"])
         labels = {name: func or "" for name, func in snapshot["callables"].items()}
         edges = sorted((a, b) for a, b in snapshot["edges"])
+        groups = list(snapshot.get("groups", []))
+        kinds = dict(snapshot.get("kinds", {}))
+    labels = {
+        name: f"{kinds[name]} · {label}" if name in kinds else label
+        for name, label in labels.items()
+    }
     nodes = []
     for name in names:
         task = run.tasks.get(name) if run is not None else None
@@ -165,6 +211,7 @@ def graph_view(
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=error,
+                outcome=task.display_state if task is not None else None,
                 mapped=_mapped(dag, name, task, run),
             )
         )
@@ -181,7 +228,7 @@ def graph_view(
             if e["kind"] == "pull"
         ]
         xcom = list({(x.producer, x.consumer, x.key): x for x in xcom}.values())
-    return GraphView(title, nodes, edges, xcom)
+    return GraphView(title, nodes, edges, xcom, groups)
 
 
 def _drawn(name: str, names: list[str]) -> str:

@@ -11,11 +11,12 @@ loader, to files and folders.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -23,7 +24,9 @@ from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
 from fairque.core.graph import cycles
 from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
+from fairque.dag.branching import branch_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
+from fairque.dag.groups import expand, flatten, group_specs
 from fairque.dag.model import (
     PARAM_TYPES,
     RUN_CALLBACKS,
@@ -33,7 +36,11 @@ from fairque.dag.model import (
 )
 from fairque.dag.model import dependency_problems as dag_dependency_problems
 from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
+from fairque.dag.shorthands import expand_shorthands, shorthand_problems
 from fairque.queue.runs import task_id_problem
+
+if TYPE_CHECKING:
+    from fairque.dag.cache import DagCache
 
 SCHEMA = "dag.schema.json"
 
@@ -233,14 +240,29 @@ def task_id_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     return [_problem(file, root, ("tasks", name), text) for name, text in found if text]
 
 
+def _known(data: Any) -> set[str]:
+    """The names a dependency or a flow may use: tasks and (flattened) groups."""
+    return {*_tasks(data), *group_specs(data)}
+
+
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
-    """``depends_on`` entries naming no task of the DAG, and tasks depending on themselves."""
+    """``depends_on`` entries naming no task (or group) of the DAG, and tasks depending
+    on themselves."""
     tasks = _tasks(data)
     depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
     return [
-        _problem(file, root, ("tasks", name, "depends_on", i), text)
-        for name, i, text in dag_dependency_problems(depends_on, tasks)
+        _problem(file, root, ("tasks", name, "depends_on", i), _or_group(data, text))
+        for name, i, text in dag_dependency_problems(depends_on, _known(data))
     ]
+
+
+def _or_group(data: Any, text: str) -> str:
+    """A message about an unknown task, saying "task or group" in a DAG with groups."""
+    if not group_specs(data):
+        return text
+    return text.replace(
+        "which is not a task of this DAG", "which is not a task or group of this DAG"
+    )
 
 
 def flows(data: Any) -> list[tuple[Path_, str]]:
@@ -256,7 +278,7 @@ def flows(data: Any) -> list[tuple[Path_, str]]:
 def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """Flow expressions that do not parse (at the column where they broke, within the
     file when the string sits on one line) or that name unknown tasks."""
-    tasks = _tasks(data)
+    tasks = _known(data)
     problems = []
     for path, text in flows(data):
         try:
@@ -270,8 +292,11 @@ def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
                     file,
                     root,
                     path,
-                    f"flow names {name!r}, which is not a task of this DAG"
-                    f"{did_you_mean(name, tasks)}",
+                    _or_group(
+                        data,
+                        f"flow names {name!r}, which is not a task of this DAG"
+                        f"{did_you_mean(name, tasks)}",
+                    ),
                 )
             )
     return problems
@@ -291,22 +316,31 @@ def _flow_problem(
 
 def graph_edges(data: Any) -> set[tuple[str, str]]:
     """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
-    references to return values (``{from: task}``)."""
+    references to return values (``{from: task}``); a group stands for its leaves
+    upstream and its roots downstream (see :mod:`fairque.dag.groups`)."""
     tasks = _tasks(data)
-    edges = {
+    groups = group_specs(data)
+    known = {*tasks, *groups}
+    links = {
         (upstream, name)
         for name, spec in tasks.items()
         for upstream in _string_list(spec.get("depends_on"))
-        if upstream in tasks
+        if upstream in known
     }
-    edges |= reference_edges(tasks)
+    links |= {
+        (upstream, name)
+        for name, spec in groups.items()
+        for upstream in _string_list(spec.get("depends_on"))
+        if upstream in known
+    }
+    links |= reference_edges(tasks)
     for _, text in flows(data):
         try:
             flow: Flow = parse_flow(text)
         except FlowSyntaxError:
             continue
-        edges |= {(a, b) for a, b in flow.edges if a in tasks and b in tasks}
-    return edges
+        links |= {(a, b) for a, b in flow.edges if a in known and b in known}
+    return expand(links, groups, tasks) if groups else links
 
 
 def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -370,15 +404,23 @@ def import_callable(path: str, allowed: Sequence[str]) -> Any:
 T = TypeVar("T")
 
 
-def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> list[tuple[T, str]]:
+def callable_report(
+    uses: Sequence[tuple[T, str]],
+    allowed: Sequence[str],
+    checked: dict[str, list[ImportProblem]] | None = None,
+) -> list[tuple[T, str]]:
     """``(where, message)`` for each ``(where, module:function)`` use that breaks the
     import rule; a module outside ``allowed`` is reported once, at its first use, with
-    the other uses counted and how to allow it."""
+    the other uses counted and how to allow it. ``checked`` (path -> problems, filled
+    here) lets a pass over many files check each path once."""
+    known = {} if checked is None else checked
     found: list[tuple[T, str]] = []
     first: dict[str, int] = {}
     repeats: dict[str, int] = {}
     for where, path in uses:
-        for problem in import_problems(path, allowed):
+        if path not in known:
+            known[path] = import_problems(path, allowed)
+        for problem in known[path]:
             if problem.module is None:
                 found.append((where, f"callable {problem.message}"))
             elif problem.module in first:
@@ -392,30 +434,84 @@ def callable_report(uses: Sequence[tuple[T, str]], allowed: Sequence[str]) -> li
     return found
 
 
-def callable_problems(
-    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
-) -> list[Problem]:
-    """Callables that break the import rule (checked, not run); a disallowed module
-    once, at its first use."""
+def callable_uses(data: Any) -> list[tuple[Path_, str]]:
+    """Where the document names a function (``module:function``), and which: each
+    task's ``callable`` and the run callbacks (other values: the schema reports them)."""
     uses: list[tuple[Path_, str]] = [
         (("tasks", name, "callable"), spec["callable"])
         for name, spec in _tasks(data).items()
         if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
-    ]  # other values: the schema reports them
+    ]
     if isinstance(data, dict):
         uses += [
             ((key,), data[key])
             for key in RUN_CALLBACKS
             if isinstance(data.get(key), str) and ":" in data[key]
         ]
-    return [_problem(file, root, where, text) for where, text in callable_report(uses, allowed)]
+    return uses
 
 
-def expand_type_check(
+def branch_targets(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]:
+    """``(path, message)`` for each branch task without downstream tasks, or whose
+    function returns a literal name that is not one of its direct downstream tasks (see
+    :mod:`fairque.dag.branching`). Depends on code, like the callable checks."""
+    edges = graph_edges(data)
+    found: list[tuple[Path_, str]] = []
+    for name, spec in _tasks(data).items():
+        if spec.get("branch") is not True:
+            continue
+        path = spec.get("callable")
+        target = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
+        function = None if isinstance(target, ImportProblem) else target
+        downstream = {b for a, b in edges if a == name}
+        found += [
+            (("tasks", name, "branch"), text)
+            for text in branch_problems(name, function, downstream)
+        ]
+    return found
+
+
+def code_view(data: Any, root: yaml.Node | None) -> tuple[Any, yaml.Node | None]:
+    """The document as the checks that depend on code see it: ``external_dag`` shorthands
+    expanded and task groups flattened into prefixed tasks (nodes kept)."""
+    if not isinstance(data, dict):
+        return data, root
+    flat = flatten(expand_shorthands(data), root)
+    return flat.data, flat.root
+
+
+def located_callables(file: str, data: Any, root: yaml.Node | None) -> list[tuple[Problem, str]]:
+    """Each function the document names, with where it is named (a Problem with no
+    message yet): what the callable checks need, without the document."""
+    data, root = code_view(data, root)
+    return [(_problem(file, root, where, ""), path) for where, path in callable_uses(data)]
+
+
+def located_callable_problems(
+    uses: Sequence[tuple[Problem, str]],
+    allowed: Sequence[str],
+    checked: dict[str, list[ImportProblem]] | None = None,
+) -> list[Problem]:
+    """The problems of :func:`located_callables`' uses under ``allowed`` (see
+    :func:`callable_report`)."""
+    return [
+        dataclasses.replace(where, message=text)
+        for where, text in callable_report(uses, allowed, checked)
+    ]
+
+
+def callable_problems(
     file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
 ) -> list[Problem]:
-    """``expand`` over a task whose callable declares a return type that is not a list
-    (callables that break the import rule are :func:`callable_problems`')."""
+    """Callables that break the import rule (checked, not run); a disallowed module
+    once, at its first use."""
+    return located_callable_problems(located_callables(file, data, root), allowed)
+
+
+def expand_types(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]:
+    """``(path, message)`` for an ``expand`` over a task whose callable declares a return
+    type that is not a list (callables that break the import rule are
+    :func:`callable_problems`'). Depends on code, like the callable checks."""
     tasks = _tasks(data)
 
     def function_of(name: str) -> object:
@@ -423,9 +519,80 @@ def expand_type_check(
         found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
         return None if isinstance(found, ImportProblem) else found
 
-    return [
-        _problem(file, root, path, text) for path, text in expand_type_problems(tasks, function_of)
+    return expand_type_problems(tasks, function_of)
+
+
+def code_problems(
+    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
+) -> list[Problem]:
+    """:func:`expand_types` and :func:`branch_targets`, each at its line:column."""
+    return located_code_problems(file, data, code_places(file, data, root), allowed)
+
+
+def code_places(file: str, data: Any, root: yaml.Node | None) -> dict[str, Problem]:
+    """Where each key of each task's ``expand`` and each ``branch`` flag is (a Problem
+    with no message yet, by JSON pointer): what :func:`located_code_problems` needs to
+    place its problems without the document's node tree."""
+    data, root = code_view(data, root)
+    places = {}
+    for name, spec in _tasks(data).items():
+        expand = spec.get("expand")
+        paths: list[Path_] = (
+            [("tasks", name, "expand", str(key)) for key in expand]
+            if isinstance(expand, dict)
+            else []
+        )
+        if "branch" in spec:
+            paths.append(("tasks", name, "branch"))
+        for path in paths:
+            places[json_pointer(path)] = _problem(file, root, path, "")
+    return places
+
+
+def located_code_problems(
+    file: str, data: Any, places: Mapping[str, Problem], allowed: Sequence[str]
+) -> list[Problem]:
+    """The problems of :func:`expand_types` and :func:`branch_targets`, placed by
+    :func:`code_places`."""
+    view, _ = code_view(data, None)
+    found = []
+    for path, text in [*expand_types(view, allowed), *branch_targets(view, allowed)]:
+        pointer = json_pointer(path)
+        where = places.get(pointer, Problem(file, None, None, pointer, ""))
+        found.append(dataclasses.replace(where, message=text))
+    return found
+
+
+def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
+    """Every problem of one parsed YAML DAG document that depends on the file alone
+    (all but the callables, which depend on the code they name), in file order."""
+    if data is None:
+        return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
+    shorthands = [_problem(file, root, path, text) for path, text in shorthand_problems(data)]
+    data = expand_shorthands(data)  # external_dag: its callable and kwargs
+    flat = flatten(data, root)  # task groups as prefixed tasks, nodes kept
+    problems = [
+        *shorthands,
+        *duplicate_keys(file, root),
+        *schema_check(file, data, root),
+        *name_problems(file, data, root),
+        *(_problem(file, root, path, text) for path, text in flat.problems),
     ]
+    data, root = flat.data, flat.root
+    problems += [
+        *task_id_problems(file, data, root),
+        *dependency_problems(file, data, root),
+        *reference_check(file, data, root),
+        *flow_problems(file, data, root),
+        *cycle_problems(file, data, root),
+        *setting_problems(file, data, root),
+    ]
+    return in_file_order(problems)
+
+
+def in_file_order(problems: Sequence[Problem]) -> list[Problem]:
+    """``problems`` sorted by line and column (unknown places first)."""
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def document_problems(
@@ -433,21 +600,14 @@ def document_problems(
 ) -> list[Problem]:
     """Every problem of one parsed YAML DAG document, in file order."""
     if data is None:
-        return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
-    problems = [
-        *duplicate_keys(file, root),
-        *schema_check(file, data, root),
-        *name_problems(file, data, root),
-        *task_id_problems(file, data, root),
-        *dependency_problems(file, data, root),
-        *reference_check(file, data, root),
-        *flow_problems(file, data, root),
-        *cycle_problems(file, data, root),
-        *setting_problems(file, data, root),
-        *callable_problems(file, data, root, allowed),
-        *expand_type_check(file, data, root, allowed),
-    ]
-    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+        return file_problems(file, data, root)
+    return in_file_order(
+        [
+            *file_problems(file, data, root),
+            *callable_problems(file, data, root, allowed),
+            *code_problems(file, data, root, allowed),
+        ]
+    )
 
 
 # --- files and folders -------------------------------------------------------------------
@@ -461,13 +621,17 @@ def validate_dag_file(path: str | Path, allowed_modules: Sequence[str] = ("*",))
 
 
 def validate_paths(
-    paths: Sequence[str | Path], allowed_modules: Sequence[str] = ("*",)
+    paths: Sequence[str | Path],
+    allowed_modules: Sequence[str] = ("*",),
+    *,
+    cache: DagCache | bool = False,
 ) -> dict[str, list[Problem]]:
     """Problems per DAG file under ``paths`` (files, and folders' DAG files), every file
-    listed (``[]`` when valid); a dag_id defined twice among them is a problem in each."""
+    listed (``[]`` when valid); a dag_id defined twice among them is a problem in each.
+    ``cache`` as for :func:`~fairque.dag.loader.load_dags`."""
     from fairque.dag.loader import load_paths
 
-    return dict(load_paths(paths, allowed_modules).files)
+    return dict(load_paths(paths, allowed_modules, cache=cache, lazy=True).files)
 
 
 def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
@@ -478,18 +642,28 @@ def problems_of(report: Mapping[str, Sequence[Problem]]) -> list[Problem]:
 __all__ = [
     "MAX_NODES",
     "Problem",
+    "branch_targets",
     "callable_problems",
     "callable_report",
+    "callable_uses",
+    "code_places",
+    "code_problems",
     "cycle_problems",
     "dependency_problems",
     "document_problems",
     "duplicate_keys",
     "entry_node",
+    "expand_types",
     "expansion_problem",
+    "file_problems",
     "flow_problems",
     "graph_edges",
     "import_callable",
+    "in_file_order",
     "json_pointer",
+    "located_callable_problems",
+    "located_callables",
+    "located_code_problems",
     "name_problems",
     "problems_of",
     "reference_check",

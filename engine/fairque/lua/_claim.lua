@@ -8,6 +8,7 @@
 --           again after its reply was lost answers what it did instead of claiming more
 
 local TOKENS, CLAIM = KEYS[12], KEYS[13]
+local MAX_PARKS = 200  -- tenants parked or promoted per call, at most (bounds a call)
 
 -- A worker's users from ARGV[at]: a count, then the user ids ('*' = every active user).
 local function read_group(at)
@@ -20,28 +21,29 @@ local function read_group(at)
   return group, at + count + 1
 end
 
--- The user to serve in a group, its virtual time, and the next smallest virtual time.
+-- The user to serve in a group, its virtual time, the next smallest virtual time and
+-- the user that has it.
 local function pick(group)
   if group.all then
     local r = redis.call('ZRANGE', ACTIVE_USERS, 0, 1, 'WITHSCORES')
     if #r == 0 then return nil end
-    return r[1], tonumber(r[2]), tonumber(r[4])
+    return r[1], tonumber(r[2]), tonumber(r[4]), r[3]
   end
   if #group.users == 0 then return nil end
   local scores = redis.call('ZMSCORE', ACTIVE_USERS, unpack(group.users))
-  local best, best_score, second
+  local best, best_score, second, second_user
   for i, user in ipairs(group.users) do
     local score = tonumber(scores[i])
     if score then
       if not best_score or score < best_score or (score == best_score and user < best) then
-        if best_score then second = best_score end
+        if best_score then second, second_user = best_score, best end
         best, best_score = user, score
       elseif not second or score < second then
-        second = score
+        second, second_user = score, user
       end
     end
   end
-  return best, best_score, second
+  return best, best_score, second, second_user
 end
 
 local function take(user)
@@ -50,11 +52,24 @@ local function take(user)
   return redis.call('ZPOPMIN', normal_key(user))[1]
 end
 
-local function advance_user(user, score, second)
-  if deactivate_if_idle(user) then return end
+-- The served tenant's virtual time advances by its claim's cost / weight, from its own
+-- or from the next smallest minus that one's lag (one turn, or its own bigger step), so
+-- a tenant gains no hoard of credit. Returns the new virtual time (nil: it went idle).
+local function advance_user(t, score, second, second_user)
+  if deactivate_if_idle(t.user) then return nil end
+  local step = claim_cost(t) / t.weight
   local base = score
-  if second and second - 1 > base then base = second - 1 end
-  redis.call('ZADD', ACTIVE_USERS, 'XX', string.format('%.17g', base + 1), user)
+  if second and second - 1 > base then
+    local lag = tonumber(redis.call('HGET', TENANT_PREFIX .. second_user, 'step') or '1') or 1
+    base = math.max(base, second - math.max(1, lag))
+  end
+  local new = base + step
+  redis.call('ZADD', ACTIVE_USERS, 'XX', f17(new), t.user)
+  if step ~= (t.step or 1) then
+    t.step = step
+    redis.call('HSET', t.key, 'step', f17(step))
+  end
+  return new
 end
 
 -- What this call did when it ran before (its reply was lost): the records of the tasks
@@ -82,36 +97,48 @@ local function remember(pairs_flat, lease_ms)
 end
 
 -- Claim up to max_claims tasks for worker (users read from ARGV[groups_at]), each with a
--- lease of lease_ms. Each claim sets the task's claim_token to a new token, which
+-- lease of lease_ms, among the tenants free of their cap and rate (tenants whose rate
+-- token came due are let back first; a picked tenant found over its cap or rate, after
+-- a policy change, is parked and the next one picked). Each claim sets the task's claim_token to a new token, which
 -- finish, fail, requeue and extend must quote (see held() in _common.lua), and 'acked'
 -- to '0' until the holder renews the lease (extend.lua): an expiry before that is not
 -- counted as an attempt (reclaim.lua). Returns the claimed records, each a flat HGETALL.
 local function claim(max_claims, lease_ms, worker, groups_at, now)
+  promote_tenants(now, MAX_PARKS)
   local assigned, steal_at = read_group(groups_at)
   local steal = read_group(steal_at)
   local claimed, taken = {}, {}
-  local guard = max_claims * 4 + 8
-  while #claimed < max_claims and guard > 0 do
-    guard = guard - 1
-    local user, score, second = pick(assigned)
-    if not user then user, score, second = pick(steal) end
+  local guard, parks = max_claims * 4 + 8, 0
+  while #claimed < max_claims and guard > 0 and parks < MAX_PARKS do
+    local user, score, second, second_user = pick(assigned)
+    if not user then user, score, second, second_user = pick(steal) end
     if not user then break end
-    local id = take(user)
-    advance_user(user, score, second)
-    if id then
-      local tkey = task_key(id)
-      local token = redis.call('INCR', TOKENS)
-      redis.call('HINCRBY', tkey, 'attempts', 1)
-      redis.call('HSET', tkey, 'claim_token', token, 'acked', '0', 'started_at', seconds(now),
-        'worker_id', worker)
-      taken[#taken + 1] = 't:' .. id
-      taken[#taken + 1] = token
-      set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
-      local record = redis.call('HGETALL', tkey)
-      for i = 1, #record, 2 do
-        if record[i] == 'priority' then count_queued(user, record[i + 1], -1) end
+    local t = tenant(user)
+    local why, due = blocked(t, now)
+    if why then  -- its cap or rate changed since it was last served: parked now
+      t.capped, t.limited = why == 'capped', due ~= nil
+      park(t, score, due)
+      parks = parks + 1
+    else
+      guard = guard - 1
+      local id = take(user)
+      local new_score = advance_user(t, score, second, second_user)
+      if id then
+        local tkey = task_key(id)
+        local token = redis.call('INCR', TOKENS)
+        redis.call('HINCRBY', tkey, 'attempts', 1)
+        redis.call('HSET', tkey, 'claim_token', token, 'acked', '0', 'started_at', seconds(now),
+          'worker_id', worker)
+        taken[#taken + 1] = 't:' .. id
+        taken[#taken + 1] = token
+        set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
+        claimed_by(t, tkey, new_score, now)
+        local record = redis.call('HGETALL', tkey)
+        for i = 1, #record, 2 do
+          if record[i] == 'priority' then count_queued(user, record[i + 1], -1) end
+        end
+        claimed[#claimed + 1] = record
       end
-      claimed[#claimed + 1] = record
     end
   end
   remember(taken, lease_ms)

@@ -14,6 +14,8 @@
 -- ARGV[9]     seconds to keep a task record after it ends
 -- ARGV[10]    XCom key prefix (+ scope)   ARGV[11] lineage key prefix (+ scope)
 -- ARGV[12]    seconds to keep XCom values and lineage
+-- After a script's own keys and arguments come the tenant keys and arguments, taken off
+-- KEYS and ARGV by _tenants.lua (inlined below; see its header).
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -51,6 +53,8 @@ local function next_stamp()
   return stamp
 end
 
+--!include _tenants.lua
+
 -- Move a task between state registries and keep the per-user counters in step.
 -- Counters of active states go up and down; counters of terminal states only go up.
 local function set_state(tkey, id, user, from, to, score)
@@ -62,12 +66,14 @@ local function set_state(tkey, id, user, from, to, score)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
   redis.call('HSET', tkey, 'state', to)
+  if from == 'started' then slot_freed(user) end
 end
 
 -- A user with ready tasks joins the active set at the smallest virtual time present,
 -- so an idle user keeps no hoard of credit; idle workers are told through Pub/Sub.
+-- A tenant parked by its cap or rate stays out: it comes back when it may run.
 local function activate(user)
-  if redis.call('ZSCORE', ACTIVE_USERS, user) then return end
+  if redis.call('ZSCORE', ACTIVE_USERS, user) or parked(user) then return end
   local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
   redis.call('ZADD', ACTIVE_USERS, first[2] or '0', user)
   redis.call('PUBLISH', READY_CHANNEL, user)
@@ -150,6 +156,18 @@ local function decide(rule, total, finished, failed, canceled)
     if failed > 0 then return 'run' elseif done == total then return 'skipped' end
   elseif rule == 'none_failed' then
     if failed > 0 then return 'upstream_failed' elseif done == total then return 'run' end
+  elseif rule == 'none_failed_min_one_success' then
+    if failed > 0 then return 'upstream_failed' end
+    if done == total then
+      if finished > 0 then return 'run' end
+      return 'skipped'
+    end
+  elseif rule == 'always' then
+    return 'run'
+  elseif rule == 'all_skipped' then
+    if finished + failed > 0 then return 'skipped' elseif canceled == total then return 'run' end
+  elseif rule == 'none_skipped' then
+    if canceled > 0 then return 'skipped' elseif done == total then return 'run' end
   else -- all_success
     if failed > 0 then return 'upstream_failed' end
     if canceled > 0 then return 'skipped' elseif finished == total then return 'run' end
@@ -181,6 +199,8 @@ local function rule_error(tkey, rule, cause, why)
   if cause == 'upstream_failed' then
     kind = 'UpstreamFailed'
     redis.call('HSET', tkey, 'upstream_failed', '1')
+  else
+    redis.call('HSET', tkey, 'skipped', '1')
   end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind,
     message = why .. ', so trigger rule ' .. (rule or 'all_success') ..

@@ -81,7 +81,7 @@ end
 
 -- End a placeholder without instances: CANCELED as skipped (why: the message).
 local function map_skip(dkey, dep, user, why, now)
-  redis.call('HSET', dkey, 'error', map_error('Skipped', why .. ' (skipped)'))
+  redis.call('HSET', dkey, 'error', map_error('Skipped', why .. ' (skipped)'), 'skipped', '1')
   conclude(dkey, dep, user, 'deferred', 'canceled', now)
   return 'canceled'
 end

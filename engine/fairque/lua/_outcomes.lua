@@ -1,15 +1,23 @@
 -- _outcomes.lua: recording how a claimed run ended (included by finish, fail, settle).
 -- Needs _common.lua first.
+--!include _dynamic.lua
 
 -- Success: the result (JSON), auto XCom when the task has an xcom_push_key, the end;
--- an error left by an earlier attempt is cleared (it stays in attempt_history). A result
+-- an error left by an earlier attempt is cleared (it stays in attempt_history). A sensor
+-- saying "not yet" and a branch are handled first (see _dynamic.lua): the reply may then
+-- be {'ok', 'scheduled'} (next poke), or {'ok', 'failed'} / {'ok', 'canceled'}. A result
 -- a mapped task waiting for it cannot map over fails the task instead (map_refusal).
 -- Returns {'ok', state} or a refusal ({'lease_lost', state or 'deleted'}).
 local function finish_one(id, claim_token, result, duration, now)
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
+  charge_actual(tkey, user, duration, now)
   local state = end_state(tkey, 'finished')
+  if state == 'finished' then
+    local instead = before_finish(tkey, id, user, result, duration, now)
+    if instead then return instead end
+  end
   local refused = state == 'finished' and map_refusal(id, result)
   if refused then  -- a mapped task waiting for it cannot map over the result
     redis.call('HSET', tkey, 'result', result, 'duration', duration, 'error', refused)
@@ -35,6 +43,7 @@ local function fail_one(id, claim_token, err, duration, jitter, backoff_max, ret
   local tkey = task_key(id)
   local user, refusal = held(tkey, claim_token)
   if not user then return refusal end
+  charge_actual(tkey, user, duration, now)
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
   local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')
   local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or '0')

@@ -69,7 +69,8 @@ for _, doc in ipairs(docs) do
   redis.call('PERSIST', tkey)
   unblock(id)
   redis.call('HDEL', tkey, 'result', 'error', 'finished_at', 'duration', 'cancel_requested',
-    'deps_finished', 'deps_failed', 'deps_canceled', 'upstream_failed')
+    'deps_finished', 'deps_failed', 'deps_canceled', 'upstream_failed', 'skipped',
+    'first_poke_at', 'pokes')
   redis.call('HSET', tkey, 'declared_max_retries', fmt(declared),
     'max_retries', fmt(tonumber(r[3] or '0') + declared))
   local verdict = link(tkey, id, doc.deps)

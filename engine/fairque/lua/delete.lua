@@ -13,6 +13,7 @@ if not state then return {'not_found'} end
 if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
 redis.call('ZREM', REG[state], id)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
+if state == 'started' then slot_freed(user) end  -- its tenant's running slot
 if ACTIVE_STATE[state] then run_task_ended(tkey, now_ms()) end
 redis.call('DEL', tkey)
 unblock(id)

@@ -14,8 +14,11 @@
 -- Fairness: among the users the worker may serve (assigned ones, or the steal targets
 -- when no assigned user has a ready task), the one with the smallest virtual time is
 -- served; per user the CRITICAL list first, then the smallest score of the sorted set.
--- The served user's virtual time becomes max(own, next smallest - 1) + 1: plain round
--- robin among busy users, and a user that was idle gains at most one turn of credit.
+-- The served user's virtual time becomes max(own, next smallest - lag) + cost / weight
+-- (cost 1, or worker seconds with fairness by time; lag one turn): with the default
+-- policy, plain round robin among busy users, and a user that was idle gains at most one
+-- turn of credit. Tenants at their max_running or out of rate tokens are parked out of
+-- the active set (see _tenants.lua).
 
 local again = recall()
 if again then return again end

@@ -1,5 +1,6 @@
--- promote.lua: queue SCHEDULED tasks whose time has come (retries, execute_after),
--- and forget registry entries of ended tasks older than the retention period.
+-- promote.lua: queue SCHEDULED tasks whose time has come (retries, execute_after), let
+-- back the tenants whose rate token came due (see _tenants.lua), and forget registry
+-- entries of ended tasks older than the retention period.
 --!include _common.lua
 -- ARGV[13] the most tasks to promote in this call
 -- Returns {promoted count, trimmed count}.
@@ -15,6 +16,7 @@ for _, id in ipairs(due) do
     redis.call('ZREM', REG.scheduled, id)
   end
 end
+promote_tenants(now, tonumber(ARGV[13]))
 local trimmed = 0
 if RESULT_TTL > 0 then
   local cutoff = now - RESULT_TTL * 1000

@@ -21,6 +21,7 @@ for _, id in ipairs(expired) do
   if not user then
     redis.call('ZREM', REG.started, id)
   else
+    charge_actual(tkey, user, nil, now)
     local recoveries = redis.call('HINCRBY', tkey, 'recoveries', 1)
     local attempts, max_retries = tonumber(r[4] or '1'), tonumber(r[5] or '0')
     if r[7] == '0' then

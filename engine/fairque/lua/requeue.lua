@@ -9,7 +9,9 @@ local tkey = task_key(id)
 local user, refusal = held(tkey, ARGV[14])
 if not user then return refusal end
 local r = redis.call('HMGET', tkey, 'priority', 'order')
+local now = now_ms()
+charge_actual(tkey, user, nil, now)
 redis.call('HINCRBY', tkey, 'attempts', -1)
-set_state(tkey, id, user, 'started', 'queued', now_ms())
+set_state(tkey, id, user, 'started', 'queued', now)
 enqueue(id, user, tonumber(r[1]), tonumber(r[2] or '0'), true)
 return {'ok', 'queued'}

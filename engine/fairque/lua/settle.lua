@@ -12,7 +12,9 @@
 --            kind ('ok' or 'fail'), task id, claim_token, result or error (JSON),
 --            duration (s), jitter in [0, 1), '1' if retryable
 -- ARGV[18+7K] the worker's users, as in pop.lua
--- Returns {replies of the K outcomes (as finish.lua / fail.lua), claimed records}.
+-- Returns {replies of the K outcomes (as finish.lua / fail.lua), claimed records, in how
+-- many ms the next rate-limited tenant's token is due (-1 when none): a worker with free
+-- slots claims again then}.
 -- Sent again with the same claim record (its reply was lost), it records nothing and
 -- claims nothing new: it returns the first run's replies and the tasks it claimed that
 -- are still held under its tokens.
@@ -40,4 +42,5 @@ if k > 0 then remember({'replies', cjson.encode(replies)}, tonumber(ARGV[14])) e
 local claimed = {}
 local wanted = tonumber(ARGV[13])
 if wanted > 0 then claimed = claim(wanted, tonumber(ARGV[14]), ARGV[15], 18 + k * 7, now) end
-return {replies, claimed}
+local due = next_token_due()
+return {replies, claimed, due and fmt(math.max(0, due - now)) or '-1'}

@@ -5,7 +5,8 @@ counts outcomes and lease reclaims and records task durations and per-user waits
 queue it also exports queue depths, read from ``get_stats()`` on every scrape. Metrics
 live in the instance's own registry, served by :meth:`WorkerMetrics.serve`::
 
-    fairque_tasks_total{outcome}            finished, failed, canceled, retried, lease_lost
+    fairque_tasks_total{outcome}            finished, failed, canceled, retried, poked
+                                            (a sensor's "not yet"), lease_lost
     fairque_task_duration_seconds           histogram of run durations
     fairque_lease_reclaims_total{result}    requeued, failed
     fairque_task_wait_seconds{user}         histogram, enqueue (or due time) to start
@@ -36,7 +37,7 @@ except ImportError as e:  # the message `fairque worker --metrics-port` shows
 
 from fairque.core.errors import FairQueueError, LeaseLostError
 from fairque.core.models import TaskRecord, TaskState
-from fairque.queue.results import Settled
+from fairque.queue.results import FinishOutcome, Settled
 from fairque.worker.runtime import Outcome, WorkerObserver
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ DURATION_BUCKETS = (
     INF,
 )
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, INF)
-OUTCOMES = ("finished", "failed", "canceled", "retried", "lease_lost")
+OUTCOMES = ("finished", "failed", "canceled", "retried", "poked", "lease_lost")
 DEPTH_STATES = (TaskState.QUEUED, TaskState.STARTED, TaskState.DEFERRED, TaskState.SCHEDULED)
 
 
@@ -95,7 +96,7 @@ def outcome_label(result: Settled) -> str:
     if isinstance(result, LeaseLostError):
         return "lease_lost"
     if result.state is TaskState.SCHEDULED:
-        return "retried"
+        return "poked" if isinstance(result, FinishOutcome) else "retried"  # sensor: not yet
     return str(result.state)
 
 
@@ -172,6 +173,59 @@ class QueueDepthCollector:
         )
 
 
+class TenantCollector:
+    """Per-tenant policy gauges read from ``queue.list_tenants()`` at each scrape:
+    running vs cap, rate tokens, weight, share of the last minute's service vs fair
+    share (tenants past the label limit are left out), and Jain's index."""
+
+    GAUGES = (
+        ("running", "Started tasks of the tenant."),
+        ("max_running", "The tenant's cap on started tasks (absent: unlimited)."),
+        ("tokens", "Rate tokens the tenant has now (absent: no rate limit)."),
+        ("weight", "The tenant's weight."),
+        ("share", "The tenant's share of the last minute's service."),
+        ("fair_share", "The tenant's weight over the weights of the competing tenants."),
+    )
+
+    def __init__(self, queue: TaskQueue, users: UserLabels) -> None:
+        self.queue = queue
+        self.users = users
+
+    def describe(self) -> Iterable[Metric]:
+        """The families this collector yields (so registering it reads nothing)."""
+        return list(self._families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the tenants and yield the gauges."""
+        families = self._families()
+        try:
+            listing = self.queue.list_tenants()
+        except FairQueueError as e:
+            logger.warning("tenant figures unavailable for metrics: %s", e)
+            return []
+        for tenant in listing["tenants"]:
+            label = self.users(tenant["user_id"])
+            if label != tenant["user_id"]:
+                continue
+            for name, _ in self.GAUGES:
+                if tenant[name] is not None:
+                    families[name].add_metric([label], float(tenant[name]))
+        if listing["jain_index"] is not None:
+            families["jain"].add_metric([], listing["jain_index"])
+        return list(families.values())
+
+    def _families(self) -> dict[str, GaugeMetricFamily]:
+        families = {
+            name: GaugeMetricFamily(f"fairque_tenant_{name}", text, labels=["user"])
+            for name, text in self.GAUGES
+        }
+        families["jain"] = GaugeMetricFamily(
+            "fairque_tenants_jain_index",
+            "Jain's fairness index over the weight-normalised shares (1 = fair).",
+        )
+        return families
+
+
 @dataclass
 class MetricsServer:
     """A running ``/metrics`` HTTP endpoint."""
@@ -236,6 +290,7 @@ class WorkerMetrics(WorkerObserver):
             self.reclaims.labels(result=name)
         if queue is not None:
             r.register(QueueDepthCollector(queue, self.users))
+            r.register(TenantCollector(queue, self.users))
 
     # --- WorkerObserver ----------------------------------------------------------------
 

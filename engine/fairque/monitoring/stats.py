@@ -12,9 +12,15 @@ from fairque.queue.sync_queue import TaskQueue
 
 def collect(queue: TaskQueue) -> dict[str, Any]:
     """``queue.get_stats()`` plus ``workers``: one entry per live worker (see
-    :func:`worker_load`), sorted by id. JSON-compatible."""
+    :func:`worker_load`), sorted by id, and ``tenants``: the first tenants' policies and
+    live figures (see ``TaskQueue.list_tenants``). JSON-compatible."""
     workers = live_workers(queue)
-    return system_view(queue.get_stats(), workers)
+    view = system_view(queue.get_stats(), workers)
+    view["tenants"] = queue.list_tenants(limit=TENANTS_SHOWN)
+    return view
+
+
+TENANTS_SHOWN = 50  # tenants (by user id) in the stats; `fairque tenant list` pages them
 
 
 def system_view(stats: Mapping[str, Any], workers: list[WorkerInfo]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from redis.backoff import NoBackoff
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.queue import steps
+from fairque.core.tenants import TenantPolicy
+from fairque.queue import steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import async_client, close_async_client
@@ -328,6 +329,37 @@ class AsyncTaskQueue(QueueBase):
         (``throughput_per_second``) and ``oldest_queued_age`` (seconds); see
         :class:`~fairque.queue.results.Stats`."""
         return await self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
+
+    # --- tenant policies (see fairque.core.tenants) ----------------------------------
+
+    async def set_tenant_policy(
+        self,
+        user_id: str,
+        *,
+        weight: float | None = None,
+        max_running: int | str | None = None,
+        rate: float | str | None = None,
+        burst: int | None = None,
+    ) -> TenantPolicy:
+        """See :meth:`TaskQueue.set_tenant_policy`."""
+        call = tenants.set_policy(
+            self.calls, user_id, weight=weight, max_running=max_running, rate=rate, burst=burst
+        )
+        await self.run_script(call)
+        return await self.get_tenant_policy(user_id)
+
+    async def unset_tenant_policy(self, user_id: str, *fields: str) -> TenantPolicy:
+        """See :meth:`TaskQueue.unset_tenant_policy`."""
+        await self.run_script(tenants.unset_policy(self.calls, user_id, fields))
+        return await self.get_tenant_policy(user_id)
+
+    async def get_tenant_policy(self, user_id: str) -> TenantPolicy:
+        """See :meth:`TaskQueue.get_tenant_policy`."""
+        return await self.run_pipeline(tenants.get_policy(self.calls, user_id))
+
+    async def list_tenants(self, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """See :meth:`TaskQueue.list_tenants`."""
+        return await self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

@@ -8,6 +8,7 @@ these, so every rule lives here once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import uuid
@@ -105,6 +106,9 @@ class QueueCalls:
             k.lineage(""),
             int(q.xcom_ttl_seconds),
         ]
+        # After each script's own keys and arguments (taken off by lua/_tenants.lua).
+        self._tenant_keys = [k.tenant_default, k.tenants_parked]
+        self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
 
     def _call(
         self,
@@ -113,8 +117,12 @@ class QueueCalls:
         parse: Callable[[Any], T],
         extra_keys: Sequence[str] = (),
     ) -> ScriptCall[T]:
-        keys = [*self._common_keys, *extra_keys]
-        return ScriptCall(script, keys, [*self._common_args, *args], parse)
+        """A run of ``script``: the common keys and arguments, the script's own
+        (``extra_keys``, ``args``), then the tenant keys and arguments."""
+        keys = [*self._common_keys, *extra_keys, *self._tenant_keys]
+        return ScriptCall(script, keys, [*self._common_args, *args, *self._tenant_args], parse)
+
+    call = _call  # for the call builders of other modules (queue/tenants.py)
 
     # --- writes ----------------------------------------------------------------------
 
@@ -192,7 +200,7 @@ class QueueCalls:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
         the record's fields (count, names and values); a run's task also names its run's
         key (``run_key``), which the script ending it counts down (see _common.lua)."""
-        task.validate(check_json=False)  # to_hash encodes (and so checks) the JSON fields
+        task.recheck()  # made checked; to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
         check_size(task.task_id, fields, q.max_payload_bytes)
@@ -208,7 +216,7 @@ class QueueCalls:
             *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
             *task.depends_on,
             len(fields),
-            *(item for pair in fields.items() for item in pair),
+            *itertools.chain.from_iterable(fields.items()),
         ]
 
     def pop(
@@ -607,7 +615,11 @@ def check_size(task_id: str, fields: Mapping[str, str], limit: int) -> None:
     for its Redis hash (ids, payload, args, kwargs, func, name, XCom keys and every other
     field a user may set), at most ``limit`` (``queue.max_payload_bytes``). A lone
     surrogate in any of them is refused too (UTF-8 cannot encode it)."""
-    size = sum(utf8_size(value, f"task {task_id!r}: {name}") for name, value in fields.items())
+    joined = "".join(fields.values())
+    if joined.isascii():  # the common case: one byte per character, no surrogate
+        size = len(joined)
+    else:
+        size = sum(utf8_size(v, f"task {task_id!r}: {name}") for name, v in fields.items())
     if size > limit:
         largest = max(fields, key=lambda name: len(fields[name]))
         raise PayloadError(
@@ -680,11 +692,7 @@ def _parse_cancel(reply: Any, task_id: str) -> str:
 
 
 def _parse_tasks(reply: Any) -> list[TaskRecord]:
-    return [TaskRecord.from_hash(_pairs(flat)) for flat in reply]
-
-
-def _pairs(flat: Sequence[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+    return [TaskRecord.from_claim(flat) for flat in reply]
 
 
 def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:

@@ -26,6 +26,8 @@ class MakesTask(Protocol):
 
 def as_task(item: object) -> Task:
     """``item`` as the Task to push; a TaskError names the fix for anything else."""
+    if type(item) is Task:  # the common case, without the slow Protocol check
+        return item
     made = item.__fairque_task__() if isinstance(item, MakesTask) else item
     if not isinstance(made, Task):
         raise TaskError(

@@ -69,7 +69,9 @@ class Stats(TypedDict):
 @dataclass(frozen=True)
 class FinishOutcome:
     """What became of a run recorded as a success: FINISHED, or CANCELED when a cancel
-    was asked for while it ran."""
+    was asked for while it ran. For a sensor: SCHEDULED (it said "not yet": next poke),
+    FAILED or CANCELED (timed out; CANCELED as skipped with soft_fail). For a branch:
+    FAILED when it named a task that is not one of its direct downstream tasks."""
 
     state: TaskState
 

@@ -117,9 +117,10 @@ def run_state(
     asked to stop may still be ending). Else queued: no task has started yet. running:
     some task started, retries or waits while others ended. Once every task has ended:
     canceled if the run was canceled, failed if any task FAILED, else success. Tasks
-    CANCELED by their trigger rule count as skipped, so a run whose failure was handled
-    still reports failed: an ``all_done`` clean-up task at the end runs and is recorded,
-    but does not turn a failed run into a success.
+    CANCELED by their trigger rule, a branch or a soft_fail sensor are skipped (not a
+    failure: a run whose tasks all finished or were skipped succeeded), and a run whose
+    failure was handled still reports failed: an ``all_done`` clean-up task at the end
+    runs and is recorded, but does not turn a failed run into a success.
     """
     if timed_out:
         return RunState.FAILED
@@ -215,7 +216,11 @@ def _task_view(task: TaskRecord) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "state": None if task.state is None else task.state.value,
+        "outcome": task.display_state,
+        "skipped": task.skipped,
+        "upstream_failed": task.upstream_failed,
         "attempt_count": task.attempts,
+        "pokes": task.pokes,
         "attempts": task.attempt_history,
         "duration": task.duration,
         "started_at": task.started_at,

@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "fire",
     "watch",
     "clear",
+    "tenant_policy",
     "tenants",
 )
 

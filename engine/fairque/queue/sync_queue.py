@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -14,13 +16,9 @@ from redis.retry import Retry
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.queue import steps
-from fairque.queue.base import (
-    CONNECTION_RETRIES,
-    QueueBase,
-    error_record,
-    leases_of,
-)
+from fairque.core.tenants import TenantPolicy
+from fairque.queue import steps, tenants
+from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.pushable import MakesTask
@@ -336,6 +334,43 @@ class TaskQueue(QueueBase):
         :class:`~fairque.queue.results.Stats`."""
         return self._drive(steps.stats(self.calls))  # type: ignore[no-any-return]
 
+    # --- tenant policies (see fairque.core.tenants) ----------------------------------
+
+    def set_tenant_policy(
+        self,
+        user_id: str,
+        *,
+        weight: float | None = None,
+        max_running: int | str | None = None,
+        rate: float | str | None = None,
+        burst: int | None = None,
+    ) -> TenantPolicy:
+        """Set fields of a tenant's policy (user id ``"*"``: the default policy); a
+        field left None keeps its value, ``"unlimited"`` lifts a limit. ``rate`` is
+        starts per second or a text such as ``"20/s"`` or ``"100/m"``. Every worker
+        obeys it from its next claim. Returns the policy now in effect."""
+        call = tenants.set_policy(
+            self.calls, user_id, weight=weight, max_running=max_running, rate=rate, burst=burst
+        )
+        self.run_script(call)
+        return self.get_tenant_policy(user_id)
+
+    def unset_tenant_policy(self, user_id: str, *fields: str) -> TenantPolicy:
+        """Remove a tenant's own policy fields (all when none is named): the default
+        policy applies to them again. Returns the policy now in effect."""
+        self.run_script(tenants.unset_policy(self.calls, user_id, fields))
+        return self.get_tenant_policy(user_id)
+
+    def get_tenant_policy(self, user_id: str) -> TenantPolicy:
+        """The policy in effect for a tenant (its own fields, else the default's)."""
+        return self.run_pipeline(tenants.get_policy(self.calls, user_id))
+
+    def list_tenants(self, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """Every tenant by user id with its policy and live figures (queued, running,
+        served in the last minute, share vs fair share, tokens), a page of them with
+        ``offset``/``limit``, and Jain's index over weight-normalised shares."""
+        return self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
+
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""
         return self.run_script(self.calls.promote(limit))
@@ -359,10 +394,23 @@ class ReadyListener:
         self._queue = queue
         self._pubsub = pubsub
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a notice; True when one arrived."""
+    def wait(self, timeout: float, also: socket.socket | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for a notice, or until ``also`` (a socket of the
+        caller's, say a wake-up socket) is readable; True when a notice arrived (every
+        notice already there is read)."""
         with self._queue._guard("listen for ready notices"):
-            return self._pubsub.get_message(timeout=timeout) is not None
+            connection = self._pubsub.connection
+            if also is not None and connection is not None:
+                own = connection._sock
+                if own is not None and not connection.can_read(timeout=0):
+                    readable, _, _ = select.select([own, also], [], [], timeout)
+                    if own not in readable:
+                        return False
+                timeout = 0.0
+            arrived = False
+            while self._pubsub.get_message(timeout=timeout) is not None:
+                arrived, timeout = True, 0.0
+            return arrived
 
     def close(self) -> None:
         """End the subscription and give its connection back."""

@@ -99,7 +99,7 @@ class DagSource:
         if stamp == self._stamp:
             return
         self._stamp = stamp
-        bag = load_dags(self.folder)
+        bag = load_dags(self.folder, cache=True)  # parses only the changed files
         for problem in bag.problems:
             logger.warning("DAG file problem: %s", problem)
         self.dags = {i: d for i, d in bag.dags.items() if d.schedule}

@@ -42,6 +42,7 @@ import redis
 
 from fairque.core.config import REDIS_URL_ENV, redis_location
 from fairque.core.errors import ServerError
+from fairque.core.state import DEFAULT_STATE_DIR, STATE_DIR_ENV
 from fairque.server.binary import INSTALL_HINT, find_server_binary
 from fairque.server.persistence import EPHEMERAL, Persistence, folder_bytes
 from fairque.server.process import (
@@ -61,8 +62,6 @@ from fairque.server.process import (
 
 logger = logging.getLogger(__name__)
 
-STATE_DIR_ENV = "FAIRQUE_STATE_DIR"
-DEFAULT_STATE_DIR = ".fairque"
 
 _PORT_ATTEMPTS = 3
 _LOG_TAIL_LINES = 15

@@ -19,12 +19,15 @@ _EXPORTS = {
     "Pipeline": "fairque.tasks.pipeline",
     "TaskContext": "fairque.tasks.context",
     "TaskFunction": "fairque.tasks.decorators",
+    "TaskGroup": "fairque.tasks.groups",
     "XComBackend": "fairque.tasks.context",
     "axcom_pull": "fairque.tasks.context",
+    "branch": "fairque.tasks.dynamic",
     "axcom_push": "fairque.tasks.context",
     "current_task": "fairque.tasks.context",
     "decide": "fairque.tasks.rules",
     "run_in_process": "fairque.tasks.inprocess",
+    "sensor": "fairque.tasks.dynamic",
     "task": "fairque.tasks.decorators",
     "xcom_pull": "fairque.tasks.context",
     "xcom_push": "fairque.tasks.context",
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
         xcom_push,
     )
     from fairque.tasks.decorators import FunctionTask, TaskFunction, task, xcom_task
+    from fairque.tasks.dynamic import branch, sensor
+    from fairque.tasks.groups import TaskGroup
     from fairque.tasks.inprocess import InProcessRun, run_in_process
     from fairque.tasks.pipeline import Pipeline
     from fairque.tasks.rules import decide
@@ -60,12 +65,15 @@ __all__ = [
     "Pipeline",
     "TaskContext",
     "TaskFunction",
+    "TaskGroup",
     "XComBackend",
     "axcom_pull",
     "axcom_push",
+    "branch",
     "current_task",
     "decide",
     "run_in_process",
+    "sensor",
     "task",
     "xcom_pull",
     "xcom_push",

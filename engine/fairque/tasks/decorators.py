@@ -44,7 +44,7 @@ from fairque.tasks.dataflow import (
     task_references,
 )
 from fairque.tasks.importpath import import_path, unpushable
-from fairque.tasks.pipeline import Pipeline, clone_task
+from fairque.tasks.pipeline import Pipeline, PipelineLike, clone_task, collected
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -129,15 +129,17 @@ class FunctionTask(Task, Generic[R]):
             changes["name"] = changes["task_id"]
         for key in _LIST_OPTIONS & changes.keys():
             changes[key] = _names(changes[key], key)
-        return clone_task(self, **changes)
+        copied = clone_task(self, **changes)
+        collected(copied, replacing=self)  # in a TaskGroup, the copy stands for this task
+        return copied
 
-    def __rshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __rshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(self).then(other)
 
-    def __lshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __lshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(other).then(self)
 
-    def __or__(self, other: Task | Pipeline) -> Pipeline:
+    def __or__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return Pipeline.of(self).union(other)
 
 
@@ -233,6 +235,7 @@ class TaskFunction(Generic[P, R]):
         made._function = self.__fairque_function__
         made._upstreams = tuple(upstreams)
         made.validate()
+        collected(made)  # to the TaskGroup being built, if any
         return made
 
     def partial(self, **kwargs: Any) -> MappedCall[R]:

@@ -14,8 +14,12 @@ from a real run, on purpose:
   TaskTimeoutError (and is retried); its thread cannot be killed, so it is left running
   in the background with ``cancel_requested`` set, and its XCom pushes are refused
   from then on (a worker would have lost its claim);
-- different: ``execute_after`` is not waited for, tasks run one at a time, and external
-  dependencies (``depends_on`` names outside the pipeline) are assumed done.
+- as on a worker, a sensor saying "not yet" is poked again every
+  ``poke_interval_seconds`` until its ``timeout_seconds``, and a branch skips the
+  direct downstream tasks it did not choose (:mod:`fairque.tasks.dynamic`);
+- different: ``execute_after`` is not waited for, tasks run one at a time (a sensor
+  waits in this process), and external dependencies (``depends_on`` names outside the
+  pipeline) are assumed done.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from typing import Any
 
 from fairque.core import refs
 from fairque.core.errors import (
+    BranchError,
     PayloadError,
+    SensorTimeoutError,
     TaskError,
     TaskTimeoutError,
     WorkerError,
     XComError,
     is_retryable,
 )
+from fairque.core.graph import reachable
 from fairque.core.imports import resolve_function
 from fairque.core.models import Task, TaskRecord, TaskState, new_task_id, to_json
 from fairque.tasks.context import (
@@ -47,6 +54,7 @@ from fairque.tasks.context import (
     invoke,
 )
 from fairque.tasks.dataflow import map_problem
+from fairque.tasks.dynamic import chosen_branches
 from fairque.tasks.pipeline import Pipeline
 from fairque.tasks.rules import UpstreamCounts, cancel_cause, decide_counts, outcome
 
@@ -72,8 +80,12 @@ class InProcessRun:
 
     @property
     def succeeded(self) -> bool:
-        """True when every task FINISHED."""
-        return all(state is TaskState.FINISHED for state in self.states.values())
+        """True when every task FINISHED or was skipped (by a trigger rule, a branch or a
+        soft_fail sensor), as a run on the queue succeeds."""
+        return all(
+            state is TaskState.FINISHED or self.tasks[name].skipped
+            for name, state in self.states.items()
+        )
 
     def _end(
         self,
@@ -82,6 +94,7 @@ class InProcessRun:
         error: str | None = None,
         result: Any = None,
         upstream_failed: bool = False,
+        skipped: bool = False,
     ) -> None:
         name = task.name or task.task_id
         attempts = self.attempts.get(name, 0)
@@ -91,6 +104,7 @@ class InProcessRun:
             attempts=attempts,
             result=result,
             upstream_failed=upstream_failed,
+            skipped=skipped,
             map_index=getattr(task, "map_index", None),
         )
         self.states[name] = state
@@ -130,9 +144,13 @@ def run_in_process(
     to_json(dict(conf or {}), "conf")
     run = InProcessRun(run_id or f"inprocess-{new_task_id()[:12]}")
     backend = xcom if xcom is not None else MemoryXCom()
+    skips: dict[str, str] = {}  # tasks a branch did not choose -> why
     records = graph.compile(run.run_id, user_id=user_id)
     for record in records:
         name = record.name or record.task_id
+        if name in skips:
+            run._end(record, TaskState.CANCELED, skips[name], skipped=True)
+            continue
         upstreams = graph.upstreams(name)
         ended = [outcome(run.states[up], run.tasks[up].upstream_failed) for up in upstreams]
         counts = UpstreamCounts.of(ended)
@@ -147,6 +165,8 @@ def run_in_process(
             else:
                 _execute(run, record, backend, conf, retry, allowed_modules)
                 _refuse_unmappable(run, record, records)
+            if record.branch and run.states[name] is TaskState.FINISHED:
+                _follow_branch(run, graph, record, skips)
         else:
             cause = cancel_cause(record.trigger_rule, counts)
             reason = ", ".join(f"{up} {state}" for up, state in zip(upstreams, ended, strict=True))
@@ -155,9 +175,28 @@ def run_in_process(
                 TaskState.CANCELED,
                 f"canceled by {record.trigger_rule}: {reason} ({cause})",
                 upstream_failed=cause == "upstream_failed",
+                skipped=cause == "skipped",
             )
     run.lineage = backend.lineage
     return run
+
+
+def _follow_branch(run: InProcessRun, graph: Pipeline, task: Task, skips: dict[str, str]) -> None:
+    """After branch ``task`` finished: skip its direct downstream tasks it did not choose
+    (but not those downstream of a chosen one), or fail it (BranchError) as a worker would."""
+    name = task.name or task.task_id
+    downstream = sorted(b for a, b in graph.edges if a == name)
+    try:
+        chosen = chosen_branches(name, run.results[name], downstream)
+    except BranchError as e:
+        del run.results[name]
+        run._end(task, TaskState.FAILED, f"{type(e).__name__}: {e}")
+        return
+    kept = set(chosen).union(*(reachable(graph.edges, c) for c in chosen))
+    why = f"branch {name} followed {', '.join(chosen) or 'no task'}"
+    for other in downstream:
+        if other not in kept:
+            skips[other] = why
 
 
 def _mapped_over(mapped: Task, run: InProcessRun) -> tuple[str, Any]:
@@ -197,7 +236,7 @@ def _run_mapped(
     source, items = _mapped_over(mapped, run)
     if run.states.get(source) is not TaskState.FINISHED or not items:
         why = "mapped over an empty list" if items == [] else f"nothing to map over: {source} ended"
-        run._end(mapped, TaskState.CANCELED, f"{why} (skipped)")
+        run._end(mapped, TaskState.CANCELED, f"{why} (skipped)", skipped=True)
         return
     for i in range(len(items)):
         instance = replace(
@@ -269,11 +308,20 @@ def _execute(
         return
     retries = retry.default_max_retries if task.max_retries is None else task.max_retries
     errors = run.attempt_errors.setdefault(name, [])
+    first_poke: list[float] = []  # a sensor's, kept across retries
     for attempt in range(1, retries + 2):
         run.attempts[name] = attempt
         try:
             result = _attempt(task, function, backend, conf, attempt)
+            if task.sensor is not None:
+                result = _poke_until_met(task, result, first_poke, function, backend, conf, attempt)
             to_json(result, f"result of task {name!r}")
+        except SensorTimeoutError as e:
+            if task.sensor is not None and task.sensor["soft_fail"]:
+                run._end(task, TaskState.CANCELED, f"{e} (soft_fail: skipped)", skipped=True)
+                return
+            errors.append(f"{type(e).__name__}: {e}")
+            break
         except Exception as e:
             logger.info("task %s attempt %d failed: %s: %s", name, attempt, type(e).__name__, e)
             errors.append(str(e) if isinstance(e, PayloadError) else f"{type(e).__name__}: {e}")
@@ -285,6 +333,35 @@ def _execute(
         run._end(task, TaskState.FINISHED, result=result)
         return
     run._end(task, TaskState.FAILED, errors[-1])
+
+
+def _poke_until_met(
+    task: Task,
+    result: Any,
+    first_poke: list[float],
+    function: Callable[..., Any],
+    backend: MemoryXCom,
+    conf: Mapping[str, Any] | None,
+    number: int,
+) -> Any:
+    """A sensor's result once met: while it says "not yet" (False or None), sleep
+    ``poke_interval_seconds`` (never past the timeout) and poke again, as workers do;
+    SensorTimeoutError ``timeout_seconds`` after the first "not yet"."""
+    assert task.sensor is not None
+    interval, timeout = task.sensor["poke_interval_seconds"], task.sensor["timeout_seconds"]
+    while result is False or result is None:
+        now = time.monotonic()
+        if not first_poke:
+            first_poke.append(now)
+        deadline = first_poke[0] + timeout
+        if now >= deadline:
+            raise SensorTimeoutError(
+                f"sensor {task.name or task.task_id} timed out: its condition was not met "
+                f"within {timeout:g} s of its first poke"
+            )
+        time.sleep(min(interval, deadline - now))
+        result = _attempt(task, function, backend, conf, number)
+    return result
 
 
 def _attempt(

@@ -16,9 +16,10 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fairque.core.errors import DagCycleError, DagError, TaskError
 from fairque.core.graph import find_cycle, topological_order
@@ -26,6 +27,25 @@ from fairque.core.models import Setter, Task, task_fields, validate_identifier
 from fairque.tasks.dataflow import bind_references, resolve_node
 
 T = TypeVar("T", bound=Task)
+
+_COLLECTORS: ContextVar[tuple[Any, ...]] = ContextVar("fairque_task_groups", default=())
+"""The TaskGroups being built (``with TaskGroup(...)``), innermost last: each new
+Pipeline, and each task an ``@task`` call makes, is handed to the innermost one."""
+
+
+def collected(item: object, replacing: object = None) -> None:
+    """Hand ``item`` (a Task, Pipeline or TaskGroup) to the innermost TaskGroup being
+    built, if any; ``replacing`` is a task it stands for (``with_options`` made ``item``
+    from it), which the group forgets."""
+    for group in _COLLECTORS.get()[-1:]:
+        group._collect(item, replacing)
+
+
+class PipelineLike(Protocol):
+    """What ``>>``, ``<<`` and ``|`` accept besides Tasks and Pipelines (a TaskGroup)."""
+
+    def __fairque_pipeline__(self) -> Pipeline: ...
+
 
 _TEMPLATE_FIELDS = tuple(
     spec.name
@@ -67,6 +87,9 @@ class Pipeline:
     edges: frozenset[tuple[str, str]] = frozenset()
     heads: tuple[str, ...] = ()
     tails: tuple[str, ...] = ()
+    groups: frozenset[str] = frozenset()
+    """The full names of the task groups whose tasks it holds (``ingest``,
+    ``ingest.raw``): a task ``ingest.fetch`` belongs to ``ingest`` (see TaskGroup)."""
 
     def __post_init__(self) -> None:
         nodes = dict(self.nodes)
@@ -83,11 +106,13 @@ class Pipeline:
         object.__setattr__(self, "edges", frozenset(edges))
         object.__setattr__(self, "heads", _unique(self.heads))
         object.__setattr__(self, "tails", _unique(self.tails))
+        object.__setattr__(self, "groups", frozenset(self.groups))
+        collected(self)
 
     # --- building ----------------------------------------------------------------------
 
     @classmethod
-    def of(cls, *items: Task | Pipeline) -> Pipeline:
+    def of(cls, *items: Task | Pipeline | PipelineLike) -> Pipeline:
         """Tasks and pipelines side by side (like ``a | b | c``); a task is named by
         its ``name``, else its ``task_id``."""
         result = cls({})
@@ -95,7 +120,7 @@ class Pipeline:
             result = result | item
         return result
 
-    def then(self, other: Task | Pipeline) -> Pipeline:
+    def then(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         """``self >> other``: every tail of self runs before every head of other."""
         right = _as_pipeline(other)
         links = {(tail, head) for tail in self.tails for head in right.heads}
@@ -104,9 +129,10 @@ class Pipeline:
             self.edges | right.edges | links,
             self.heads,
             right.tails,
+            self.groups | right.groups,
         )
 
-    def union(self, other: Task | Pipeline) -> Pipeline:
+    def union(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         """``self | other``: both graphs, heads and tails side by side."""
         right = _as_pipeline(other)
         return Pipeline(
@@ -114,24 +140,25 @@ class Pipeline:
             self.edges | right.edges,
             self.heads + right.heads,
             self.tails + right.tails,
+            self.groups | right.groups,
         )
 
-    def __rshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __rshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return self.then(other)
 
-    def __rrshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __rrshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return _as_pipeline(other).then(self)
 
-    def __lshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __lshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return _as_pipeline(other).then(self)
 
-    def __rlshift__(self, other: Task | Pipeline) -> Pipeline:
+    def __rlshift__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return self.then(other)
 
-    def __or__(self, other: Task | Pipeline) -> Pipeline:
+    def __or__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return self.union(other)
 
-    def __ror__(self, other: Task | Pipeline) -> Pipeline:
+    def __ror__(self, other: Task | Pipeline | PipelineLike) -> Pipeline:
         return _as_pipeline(other).union(self)
 
     # --- reading -----------------------------------------------------------------------
@@ -233,6 +260,7 @@ class Pipeline:
             "edges": [[a, b] for a, b in sorted(self.edges)],
             "heads": list(self.heads),
             "tails": list(self.tails),
+            "groups": sorted(self.groups),
             "external_dependencies": self.external_dependencies(),
         }
 
@@ -240,6 +268,10 @@ class Pipeline:
 def _as_pipeline(item: object) -> Pipeline:
     if isinstance(item, Pipeline):
         return item
+    as_pipeline = getattr(item, "__fairque_pipeline__", None)
+    if as_pipeline is not None:  # a TaskGroup
+        made: Pipeline = as_pipeline()
+        return made
     if isinstance(item, Task):
         if getattr(item, "_upstreams", ()):
             return _taskflow(item)

@@ -2,11 +2,12 @@
 
 An upstream ends in one of four outcomes, named as in Airflow: ``success`` (FINISHED),
 ``failed`` (FAILED), ``upstream_failed`` (CANCELED because its own upstreams failed: the
-record's ``upstream_failed`` flag) and ``skipped`` (any other CANCELED: by hand, by a
-run timeout, or by a rule that skips). ``upstream_failed`` counts as ``failed`` for every
-rule, as in Airflow, so :class:`UpstreamCounts` keeps ``total``, ``finished``, ``failed``
-(failed + upstream_failed) and ``canceled`` (skipped); ``done`` is their sum. A task with
-no upstream always runs. Otherwise, for each rule:
+record's ``upstream_failed`` flag) and ``skipped`` (any other CANCELED: by a rule that
+skips, a branch that did not choose it or a sensor's ``soft_fail``, all three with the
+record's ``skipped`` flag; or by hand, or by a run timeout). ``upstream_failed`` counts
+as ``failed`` for every rule, as in Airflow, so :class:`UpstreamCounts` keeps ``total``,
+``finished``, ``failed`` (failed + upstream_failed) and ``canceled`` (skipped); ``done``
+is their sum. A task with no upstream always runs. Otherwise, for each rule:
 
 ================  ==================================  ========================================
 rule              run when                            cancel when (as what)
@@ -20,9 +21,17 @@ one_success       finished > 0                        done == total and finished
                                                       upstream_failed)
 one_failed        failed > 0                          done == total and failed == 0 (skipped)
 none_failed       done == total and failed == 0       failed > 0 (upstream_failed)
+none_failed_min_  done == total and failed == 0       failed > 0 (upstream_failed), else
+one_success       and finished > 0                    done == total and finished == 0
+                                                      (skipped)
+always            at once (does not wait)             never
+all_skipped       canceled == total                   finished + failed > 0 (skipped)
+none_skipped      done == total and canceled == 0     canceled > 0 (skipped)
 ================  ==================================  ========================================
 
-and ``wait`` otherwise. The two conditions of a row never hold together, so the order
+and ``wait`` otherwise (``always`` runs as soon as it is pushed, without waiting for its
+upstreams, as in Airflow; use ``all_done`` for "after every upstream, however it ended").
+The two conditions of a row never hold together, so the order
 in which they are tested does not matter. On the queue a rule is decided each time an
 upstream ends, on the upstreams ended so far, so the first condition met wins (an
 ``all_success`` task whose first ended upstream was skipped is skipped even if another
@@ -84,6 +93,13 @@ _RULES: dict[str, _Row] = {
     "one_success": lambda c: (c.finished > 0, c.done == c.total and c.finished == 0),
     "one_failed": lambda c: (c.failed > 0, c.done == c.total and c.failed == 0),
     "none_failed": lambda c: (c.done == c.total and c.failed == 0, c.failed > 0),
+    "none_failed_min_one_success": lambda c: (
+        c.done == c.total and c.failed == 0 and c.finished > 0,
+        c.failed > 0 or (c.done == c.total and c.finished == 0),
+    ),
+    "always": lambda c: (True, False),
+    "all_skipped": lambda c: (c.canceled == c.total, c.finished + c.failed > 0),
+    "none_skipped": lambda c: (c.done == c.total and c.canceled == 0, c.canceled > 0),
 }
 assert set(_RULES) == set(TRIGGER_RULES), "every trigger rule needs a row"
 
@@ -111,7 +127,7 @@ def decide(rule: str, upstream_states: Sequence[TaskState | str]) -> Decision:
 def cancel_cause(rule: str, counts: UpstreamCounts) -> CancelCause:
     """Why a task that :func:`decide_counts` cancels is canceled: ``upstream_failed``
     (its dependents then count it as failed) or ``skipped`` (see the table)."""
-    if rule in ("all_success", "none_failed") and counts.failed > 0:
+    if rule in ("all_success", "none_failed", "none_failed_min_one_success") and counts.failed:
         return "upstream_failed"
     if rule == "one_success" and counts.canceled < counts.total:
         return "upstream_failed"

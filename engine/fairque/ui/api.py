@@ -42,10 +42,11 @@ def dag_list(board: Dashboard, page: Page) -> tuple[list[dict[str, Any]], int]:
     DAGs than a page), and how many DAGs there are."""
     from fairque.dag.runs import paused_dags
 
-    dags = list(board.bag().dags.values())
+    bag = board.bag()
+    ids = list(bag.dags)  # DAGs are summarised without being built
     paused = paused_dags(board.queue)
-    shown = dags[page.offset : page.offset + page.size]
-    return [documents.dag_summary(board.queue, d, d.dag_id in paused) for d in shown], len(dags)
+    shown = [bag.info(dag_id) for dag_id in ids[page.offset : page.offset + page.size]]
+    return documents.dag_summaries(board.queue, shown, paused), len(ids)
 
 
 def dag_doc(board: Dashboard, dag_id: str, page: Page) -> dict[str, Any]:

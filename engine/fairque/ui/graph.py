@@ -60,6 +60,7 @@ def _view(info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None) -> Grap
                 attempts=task.attempts if task is not None else 0,
                 duration=task.duration if task is not None else None,
                 error=task.error.get("message") if task is not None and task.error else None,
+                outcome=task.display_state if task is not None else None,
             )
         )
     xcom = [
@@ -68,7 +69,7 @@ def _view(info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None) -> Grap
         if e["kind"] == "pull"
     ]
     title = f"{info.dag_id or 'pipeline'} — run {info.run_id} ({info.state})"
-    return GraphView(title, nodes, edges, xcom)
+    return GraphView(title, nodes, edges, xcom, list(snapshot.get("groups", [])))
 
 
 class SvgCache:

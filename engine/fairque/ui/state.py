@@ -81,7 +81,7 @@ class Dashboard:
         signature = _signature(folder)
         with self._lock:
             if self._bag is None or signature != self._bag_signature:
-                self._bag = load_dags(folder)
+                self._bag = load_dags(folder, cache=True, lazy=True)  # parses what changed
                 self._bag_signature = signature
             return self._bag
 

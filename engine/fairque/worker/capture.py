@@ -233,11 +233,11 @@ class LogShipper:
                 chunks.append((log.task_id, log.attempt, text))
                 taken.append((log, pieces))
         ended = [task_id for task_id in self.logs if task_id not in running]
-        batch = LogBatch(self.calls.append_logs(chunks), taken, ended, self)
-        if not chunks:
-            batch.done()
+        if not chunks:  # nothing new to send: forget the ended attempts' logs at once
+            for task_id in ended:
+                del self.logs[task_id]
             return None
-        return batch
+        return LogBatch(self.calls.append_logs(chunks), taken, ended, self)
 
     def wait_time(self) -> float:
         """Seconds until the next periodic flush (for the loop's sleep)."""

@@ -116,6 +116,7 @@ class WorkerCore:
     _next_heartbeat: float = 0.0
     _unanswered: ScriptCall[Any] | None = None
     _claim_id: str | None = None  # of the unanswered call, else of the last answered one
+    _next_token: float | None = None  # when a rate-limited tenant's next token is due
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -232,6 +233,8 @@ class WorkerCore:
         moments += [r.deadline for r in self.running.values() if r.deadline is not None]
         if self.stop_deadline is not None:
             moments.append(self.stop_deadline)
+        if self._next_token is not None and self.free_slots():
+            moments.append(self._next_token)  # a rate-limited tenant may be served then
         return max(0.0, min(min(moments) - now, self.worker.poll_interval_seconds))
 
     # --- stopping --------------------------------------------------------------------
@@ -289,7 +292,12 @@ class WorkerCore:
             try:
                 if task.xcom_push_key:
                     encode_xcom(task.xcom_push_key, outcome.result, self.max_xcom_bytes)
-                data = to_json(outcome.result, f"result of task {task.task_id!r}")
+                result = outcome.result
+                data = (
+                    "null"
+                    if result is None
+                    else to_json(result, f"result of task {task.task_id!r}")
+                )
                 return Settlement(True, task.task_id, task.claim_token, data, outcome.duration)
             except (PayloadError, XComError) as e:
                 outcome = Outcome(task, False, outcome.duration, error=e)
@@ -309,9 +317,15 @@ class WorkerCore:
         if self._unanswered is None:
             settlements = [self.settlement(o) for o in self.pending]
             answered, self._claim_id = self._claim_id, new_claim_id()
-            self._unanswered = self.calls.settle(
-                self.worker, settlements, max_tasks, self._claim_id, answered
-            )
+            call = self.calls.settle(self.worker, settlements, max_tasks, self._claim_id, answered)
+            parse = call.parse
+
+            def parse_noting_tokens(reply: Any) -> Any:
+                due_ms = int(reply[2]) if len(reply) > 2 else -1
+                self._next_token = time.monotonic() + due_ms / 1000 if due_ms >= 0 else None
+                return parse(reply)
+
+            self._unanswered = ScriptCall(call.script, call.keys, call.args, parse_noting_tokens)
         return self._unanswered
 
     def settled(self, results: list[Settled]) -> None:
@@ -324,6 +338,8 @@ class WorkerCore:
                 logger.warning("outcome of task %s discarded: %s", result.task_id, result)
             elif result.state is TaskState.FINISHED:
                 self.processed += 1
+            elif result.state is TaskState.SCHEDULED and outcome.ok:
+                pass  # a sensor's poke said "not yet"
             elif result.state is not TaskState.CANCELED or not outcome.ok:
                 self.failed += 1
         del self.pending[: len(results)]

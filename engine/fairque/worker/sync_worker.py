@@ -2,14 +2,21 @@
 
 One loop thread owns every Redis call of the worker (claim, record, renew, maintain);
 task functions run on daemon threads and send their outcome back through an inbox.
-A Pub/Sub listener wakes the loop when a user gets ready tasks; the loop also polls
-every ``poll_interval_seconds`` in case a notification is lost.
+Between cycles the loop waits on two sockets itself: its Pub/Sub connection, which
+says when a user gets ready tasks, and a wake-up socket that task threads and
+:meth:`Worker.stop` write a byte to (only while the loop sleeps) after putting their
+item in the inbox; the loop also polls every ``poll_interval_seconds`` in case a
+notification is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+import socket
 import threading
+import time
 from queue import Empty, SimpleQueue
 from types import TracebackType
 
@@ -25,13 +32,13 @@ from fairque.core.errors import (
 )
 from fairque.core.process import stop_on_signals
 from fairque.queue import heartbeat
-from fairque.queue.sync_queue import TaskQueue
+from fairque.queue.sync_queue import ReadyListener, TaskQueue
 from fairque.tasks.xcom import RedisXCom
 from fairque.worker import capture
 from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
+from fairque.worker.runtime import InboxItem, Outcome, Running, Stop, WorkerCore
 from fairque.worker.threads import DaemonPool, in_background
 
 logger = logging.getLogger(__name__)
@@ -62,8 +69,12 @@ class Worker:
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[InboxItem] = SimpleQueue()
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
-        self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sleeping = False  # the loop waits on its sockets: wake it with a byte
+        self._wake_out: socket.socket | None = None  # written by other threads
+        self._wake_in: socket.socket | None = None  # read by the loop
+        self._listener: ReadyListener | None = None
+        self._subscribe_after = 0.0  # monotonic; resubscribing waits after a failure
         self.error: RedisCommandError | WorkerShutdownError | None = None
 
     def __enter__(self) -> Worker:
@@ -102,7 +113,15 @@ class Worker:
 
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop (thread-safe and signal-safe)."""
-        self._inbox.put(Stop(graceful))
+        self._put(Stop(graceful))
+
+    def _put(self, item: InboxItem) -> None:
+        """Give the loop an item, and wake it if it sleeps (from any thread)."""
+        self._inbox.put(item)
+        out = self._wake_out
+        if self._sleeping and out is not None:
+            with contextlib.suppress(OSError):  # full (a wake-up is pending) or closed
+                out.send(b"\0")
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a background worker to end; True if it has."""
@@ -125,8 +144,9 @@ class Worker:
         gives up (WorkerShutdownError, see the class docstring).
         """
         logger.info("worker %s started (%s)", self.worker_id, self.config.worker.assigned_users)
-        listener = threading.Thread(target=self._listen, name="fairque-listen", daemon=True)
-        listener.start()
+        self._wake_in, self._wake_out = socket.socketpair()
+        for end in (self._wake_in, self._wake_out):
+            end.setblocking(False)
         backoff = Backoff(logger, f"worker {self.worker_id}")
         capture.install()
         try:
@@ -143,11 +163,11 @@ class Worker:
                         raise ended from e
                     self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
-            self._closed.set()
-            listener.join(timeout=2.0)
+            self._unsubscribe()
             if not self.core.gave_up:
                 self._retire()
             capture.uninstall()
+            self._close_wake_sockets()
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
@@ -173,26 +193,74 @@ class Worker:
         results, tasks = self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self._pool.submit(self._execute, self.core.claimed(task))
+            self._pool.run(self._execute, self.core.claimed(task))
 
     def _execute(self, entry: Running) -> None:
         try:
             outcome = run_task(self.handler, entry.attempt, entry.log)
         except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
             outcome = Outcome(entry.task, False, 0.0, error=e)
-        self._inbox.put(outcome)
+        self._put(outcome)
 
     def _wait(self, timeout: float) -> None:
+        """Take what the inbox holds; when empty, sleep on the loop's sockets first (up to
+        ``timeout``) until a ready notice or a wake-up byte arrives."""
+        self._sleeping = True
         try:
-            item = self._inbox.get(timeout=timeout)
-        except Empty:
-            return
+            if self._inbox.empty():  # after _sleeping is set: a later put sends a byte
+                self._sleep(timeout)
+        finally:
+            self._sleeping = False
+        self._drain_wake()
         while True:
-            self.core.take(item)
             try:
                 item = self._inbox.get_nowait()
             except Empty:
                 return
+            self.core.take(item)
+
+    def _sleep(self, timeout: float) -> None:
+        wake = self._wake_in
+        listener = self._subscribed()
+        if listener is None:
+            if wake is not None:
+                select.select([wake], [], [], timeout)
+            return
+        try:
+            listener.wait(timeout, also=wake)
+        except (FairQueueError, OSError, ValueError) as e:
+            logger.debug("wake-up listener: %s; resubscribing", e)
+            self._unsubscribe()
+            self._subscribe_after = time.monotonic() + 1.0
+
+    def _subscribed(self) -> ReadyListener | None:
+        """The loop's subscription to ready notices, made (again) when needed."""
+        if self._listener is None and time.monotonic() >= self._subscribe_after:
+            try:
+                self._listener = self.queue.subscribe_ready()
+            except FairQueueError as e:
+                logger.debug("wake-up listener: %s; polling meanwhile", e)
+                self._subscribe_after = time.monotonic() + 1.0
+        return self._listener
+
+    def _unsubscribe(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(FairQueueError, OSError, ValueError):
+                self._listener.close()
+            self._listener = None
+
+    def _drain_wake(self) -> None:
+        wake = self._wake_in
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing (more) to read
+            while wake is not None and wake.recv(4096):
+                pass
+
+    def _close_wake_sockets(self) -> None:
+        out, wake = self._wake_out, self._wake_in
+        self._wake_out = self._wake_in = None
+        for end in (out, wake):
+            if end is not None:
+                end.close()
 
     def _maintain(self) -> None:
         core = self.core
@@ -226,18 +294,3 @@ class Worker:
             self.queue.run_pipeline(heartbeat.retire(self.queue.keys, self.worker_id))
         except (RedisUnavailableError, QueueError) as e:
             logger.warning("worker %s could not sign off: %s", self.worker_id, e)
-
-    def _listen(self) -> None:
-        """Wake the loop whenever a user gets ready tasks (Pub/Sub), until closed."""
-        while not self._closed.is_set():
-            try:
-                listener = self.queue.subscribe_ready()
-                try:
-                    while not self._closed.is_set():
-                        if listener.wait(0.5):
-                            self._inbox.put(WAKE)
-                finally:
-                    listener.close()
-            except (FairQueueError, OSError, ValueError) as e:
-                logger.debug("wake-up listener: %s; resubscribing", e)
-                self._closed.wait(1.0)

@@ -27,6 +27,13 @@ def label(task: Task) -> str:
     return task.name or task.func or "payload"
 
 
+_VERBS = {
+    TaskState.FINISHED: "finished",
+    TaskState.SCHEDULED: "(a sensor) was not satisfied yet: next poke scheduled; it ran",
+    TaskState.FAILED: "failed as a sensor or branch (see its error); it ran",
+}
+
+
 def log_task_end(outcome: Outcome, result: Settled) -> None:
     """Log how a recorded run ended (a discarded one is logged where it is discarded)."""
     if isinstance(result, LeaseLostError):
@@ -43,8 +50,9 @@ def log_task_end(outcome: Outcome, result: Settled) -> None:
     who = f"task {task.task_id} ({label(task)}) of {task.user_id}"
     took = f"{outcome.duration:.3f} s (attempt {task.attempts})"
     if not isinstance(result, FailOutcome):
-        verb = "finished" if result.state is TaskState.FINISHED else "was canceled; it ran"
-        logger.info("%s %s in %s", who, verb, took, extra=fields)
+        verb = _VERBS.get(result.state, "was canceled; it ran")
+        level = logging.DEBUG if result.state is TaskState.SCHEDULED else logging.INFO
+        logger.log(level, "%s %s in %s", who, verb, took, extra=fields)
         return
     error = outcome.error
     if error is None:  # a success whose result settle() refused (not JSON, too big)

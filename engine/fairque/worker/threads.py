@@ -4,6 +4,7 @@ left behind by a stop) keeps its thread without blocking a slot or the exit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -19,7 +20,7 @@ class DaemonPool:
     def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
         self._name = name
         self._idle_seconds = idle_seconds
-        self._jobs: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._jobs: SimpleQueue[Callable[[], object]] = SimpleQueue()
         self._idle = 0
         self._count = 0
         self._lock = threading.Lock()
@@ -36,6 +37,15 @@ class DaemonPool:
             except BaseException as e:  # the future carries it to whoever waits
                 future.set_exception(e)
 
+        self._start(job)
+        return future
+
+    def run(self, function: Callable[..., object], *args: Any) -> None:
+        """Run ``function(*args)`` on a pool thread, with no Future to report to (the
+        caller's function reports its own outcome and catches its own errors)."""
+        self._start(functools.partial(function, *args))
+
+    def _start(self, job: Callable[[], object]) -> None:
         with self._lock:
             if self._idle:
                 self._idle -= 1
@@ -45,7 +55,6 @@ class DaemonPool:
                 thread.daemon = True
                 thread.start()
         self._jobs.put(job)
-        return future
 
     def _serve(self) -> None:
         while True:

@@ -15,13 +15,29 @@ async def noop(ctx: dict[str, Any]) -> None:
     jobs.noop()
 
 
+async def work(ctx: dict[str, Any], line: str) -> None:
+    """The realistic body on arq's own (asyncio) client: one pipelined round trip."""
+    pipe = ctx["redis"].pipeline(transaction=False)
+    pipe.rpush(jobs.WORK_LIST, line)
+    pipe.incr(jobs.WORK_COUNT)
+    await pipe.execute()
+
+
 async def stamp(ctx: dict[str, Any], token: str) -> None:
     started = time.time()
     await ctx["redis"].rpush(jobs.SINK, jobs.stamp_entry(token, started))
 
 
+async def stamp_work(ctx: dict[str, Any], token: str) -> None:
+    started = time.time()
+    pipe = ctx["redis"].pipeline(transaction=False)
+    pipe.rpush(jobs.SINK, jobs.stamp_entry(token, started))
+    pipe.incr(jobs.WORK_COUNT)
+    await pipe.execute()
+
+
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [noop, stamp]
+    functions: ClassVar[list[Any]] = [noop, work, stamp, stamp_work]
     redis_settings = RedisSettings.from_dsn(os.environ[jobs.URL_ENV])
 
 

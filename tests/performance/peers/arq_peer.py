@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 import redis
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import default_queue_name
 
+from tests.performance.jobs import NOOP_BODY, plain_job, stamped_job
 from tests.performance.procs import Launcher
 from tests.performance.systems import SHARED, System, python_module
 
@@ -38,30 +39,40 @@ class ArqSystem(System):
     def version(self) -> str:
         return version("arq")
 
-    def time_enqueue_one(self, count: int, user: str) -> float:
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        def send(*args: str) -> object:
+            return self.loop.run_until_complete(self.pool.enqueue_job(job, *args))
+
+        return send
+
+    def time_enqueue_one(self, count: int, user: str, body: str = NOOP_BODY) -> float:
+        job, args = plain_job(body)
+
         async def run() -> float:
             started = time.perf_counter()
             for _ in range(count):
-                await self.pool.enqueue_job("noop")
+                await self.pool.enqueue_job(job, *args)
             return time.perf_counter() - started
 
         return self.loop.run_until_complete(run())
 
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
+    def fill(
+        self, user: str, count: int, tokens: Sequence[str] | None = None, body: str = NOOP_BODY
+    ) -> None:
+        job, args = plain_job(body)
+        stamp = stamped_job(body)
+
         async def run() -> None:
             for done in range(0, count, FILL_CONCURRENCY):
                 size = min(FILL_CONCURRENCY, count - done)
                 if tokens is None:
-                    jobs = [self.pool.enqueue_job("noop") for _ in range(size)]
+                    jobs = [self.pool.enqueue_job(job, *args) for _ in range(size)]
                 else:
                     chunk = tokens[done : done + size]
-                    jobs = [self.pool.enqueue_job("stamp", t) for t in chunk]
+                    jobs = [self.pool.enqueue_job(stamp, t) for t in chunk]
                 await asyncio.gather(*jobs)
 
         self.loop.run_until_complete(run())
-
-    def push_stamp(self, token: str, user: str) -> None:
-        self.loop.run_until_complete(self.pool.enqueue_job("stamp", token))
 
     def remaining(self) -> int:
         # a job leaves the queue's sorted set when it has finished

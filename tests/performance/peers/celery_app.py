@@ -17,6 +17,16 @@ def noop() -> None:
     jobs.noop()
 
 
+@app.task(name="bench.work")
+def work(line: str) -> None:
+    jobs.work(line)
+
+
 @app.task(name="bench.stamp")
 def stamp(token: str) -> None:
     jobs.stamp(token)
+
+
+@app.task(name="bench.stamp_work")
+def stamp_work(token: str) -> None:
+    jobs.stamp_work(token)

@@ -8,8 +8,7 @@ transport rotates the queues it reads from, so the worker takes them in turn.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from importlib.metadata import version
 
 import redis
@@ -34,24 +33,13 @@ class CelerySystem(System):
     def version(self) -> str:
         return version("celery")
 
-    def time_enqueue_one(self, count: int, user: str) -> float:
-        send, queue = celery_app.noop.apply_async, self.queue_of(user)
-        started = time.perf_counter()
-        for _ in range(count):
-            send(queue=queue)
-        return time.perf_counter() - started
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        send, queue = getattr(celery_app, job).apply_async, self.queue_of(user)
 
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
-        queue = self.queue_of(user)
-        if tokens is None:
-            for _ in range(count):
-                celery_app.noop.apply_async(queue=queue)
-        else:
-            for token in tokens:
-                celery_app.stamp.apply_async((token,), queue=queue)
+        def enqueue(*args: str) -> object:
+            return send(args, queue=queue)
 
-    def push_stamp(self, token: str, user: str) -> None:
-        celery_app.stamp.apply_async((token,), queue=self.queue_of(user))
+        return enqueue
 
     def remaining(self) -> int:
         pipe = self.connection.pipeline(transaction=False)

@@ -19,5 +19,15 @@ def noop() -> None:
 
 
 @dramatiq.actor
+def work(line: str) -> None:
+    jobs.work(line)
+
+
+@dramatiq.actor
 def stamp(token: str) -> None:
     jobs.stamp(token)
+
+
+@dramatiq.actor
+def stamp_work(token: str) -> None:
+    jobs.stamp_work(token)

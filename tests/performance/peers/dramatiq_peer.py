@@ -1,4 +1,5 @@
-"""Dramatiq with the Redis broker: ``dramatiq module --processes 1 --threads 8``.
+"""Dramatiq with the Redis broker: ``dramatiq module --processes 1 --threads 8``, and
+``--processes N`` for its multi-process set-up.
 
 Its actors are bound to one queue each, so a per-user queue is not how its users share
 a worker; it is measured with one shared queue only.
@@ -6,8 +7,7 @@ a worker; it is measured with one shared queue only.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from importlib.metadata import version
 
 import redis
@@ -23,7 +23,7 @@ QUEUE = "default"
 class DramatiqSystem(System):
     name = "dramatiq"
     layouts = (SHARED,)
-    setup = f"dramatiq --processes 1 --threads {WORKER_SLOTS}"
+    setup = f"dramatiq --processes 1 --threads {WORKER_SLOTS}; N processes: --processes N"
 
     def __init__(self, redis_url: str, launcher: Launcher) -> None:
         super().__init__(redis_url, launcher)
@@ -38,32 +38,21 @@ class DramatiqSystem(System):
     def queue_of(self, user: str) -> str:
         return QUEUE
 
-    def time_enqueue_one(self, count: int, user: str) -> float:
-        send = dramatiq_app.noop.send
-        started = time.perf_counter()
-        for _ in range(count):
-            send()
-        return time.perf_counter() - started
-
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
-        if tokens is None:
-            for _ in range(count):
-                dramatiq_app.noop.send()
-        else:
-            for token in tokens:
-                dramatiq_app.stamp.send(token)
-
-    def push_stamp(self, token: str, user: str) -> None:
-        dramatiq_app.stamp.send(token)
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        send: Callable[..., object] = getattr(dramatiq_app, job).send
+        return send
 
     def remaining(self) -> int:
         return int(self.connection.hlen(self._messages))
 
     def worker_argv(self) -> list[str]:
+        return self.processes_argv(1)
+
+    def processes_argv(self, processes: int) -> list[str]:
         return python_module(
             "dramatiq",
             "tests.performance.peers.dramatiq_app",
-            *("--processes", "1", "--threads", str(WORKER_SLOTS)),
+            *("--processes", str(processes), "--threads", str(WORKER_SLOTS)),
         )
 
     def close(self) -> None:

@@ -17,5 +17,15 @@ def noop() -> None:
 
 
 @huey.task()
+def work(line: str) -> None:
+    jobs.work(line)
+
+
+@huey.task()
 def stamp(token: str) -> None:
     jobs.stamp(token)
+
+
+@huey.task()
+def stamp_work(token: str) -> None:
+    jobs.stamp_work(token)

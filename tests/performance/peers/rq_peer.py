@@ -7,14 +7,15 @@ listening on all of them, which is how RQ users share a worker between tenants.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 import redis
 from rq import Queue
 
+from tests.performance import jobs
 from tests.performance.common import REPO_ROOT
-from tests.performance.jobs import noop, stamp
+from tests.performance.jobs import NOOP_BODY, plain_job, stamped_job
 from tests.performance.procs import Launcher
 from tests.performance.systems import PER_USER, SHARED, System, python_module
 
@@ -37,19 +38,26 @@ class RqSystem(System):
     def _queue(self, user: str) -> Queue:
         return Queue(self.queue_of(user), connection=self.connection)
 
-    def time_enqueue_one(self, count: int, user: str) -> float:
-        queue = self._queue(user)
-        started = time.perf_counter()
-        for _ in range(count):
-            queue.enqueue(noop)
-        return time.perf_counter() - started
+    def sender(self, job: str, user: str) -> Callable[..., object]:
+        enqueue, function = self._queue(user).enqueue, getattr(jobs, job)
 
-    def time_enqueue_batch(self, count: int, batch: int, user: str) -> float | None:
+        def send(*args: str) -> object:
+            return enqueue(function, *args)
+
+        return send
+
+    def _datas(self, count: int, body: str) -> list[object]:
+        job, args = plain_job(body)
+        function = getattr(jobs, job)
+        return [Queue.prepare_data(function, args=args) for _ in range(count)]
+
+    def time_enqueue_batch(
+        self, count: int, batch: int, user: str, body: str = NOOP_BODY
+    ) -> float | None:
         queue = self._queue(user)
         started = time.perf_counter()
         for done in range(0, count, batch):
-            size = min(batch, count - done)
-            self._enqueue_many(queue, [Queue.prepare_data(noop) for _ in range(size)])
+            self._enqueue_many(queue, self._datas(min(batch, count - done), body))
         return time.perf_counter() - started
 
     def _enqueue_many(self, queue: Queue, datas: list[object]) -> None:
@@ -57,18 +65,19 @@ class RqSystem(System):
             queue.enqueue_many(datas, pipeline=pipe)  # type: ignore[arg-type]
             pipe.execute()
 
-    def fill(self, user: str, count: int, tokens: Sequence[str] | None = None) -> None:
+    def fill(
+        self, user: str, count: int, tokens: Sequence[str] | None = None, body: str = NOOP_BODY
+    ) -> None:
         queue = self._queue(user)
+        stamp = getattr(jobs, stamped_job(body))
         for done in range(0, count, FILL_CHUNK):
             size = min(FILL_CHUNK, count - done)
             if tokens is None:
-                datas = [Queue.prepare_data(noop) for _ in range(size)]
+                datas = self._datas(size, body)
             else:
-                datas = [Queue.prepare_data(stamp, args=(t,)) for t in tokens[done : done + size]]
-            self._enqueue_many(queue, datas)  # type: ignore[arg-type]
-
-    def push_stamp(self, token: str, user: str) -> None:
-        self._queue(user).enqueue(stamp, token)
+                chunk = tokens[done : done + size]
+                datas = [Queue.prepare_data(stamp, args=(t,)) for t in chunk]
+            self._enqueue_many(queue, datas)
 
     def remaining(self) -> int:
         pipe = self.connection.pipeline(transaction=False)

@@ -11,7 +11,7 @@ import time
 
 from tests.performance.common import Deadline, percentile
 from tests.performance.context import Bench
-from tests.performance.jobs import SINK, parse_entry
+from tests.performance.jobs import SINK, body_name, parse_entry
 from tests.performance.systems import System
 
 SCENARIO = "latency"
@@ -22,20 +22,26 @@ TASK_SECONDS = 10.0  # the longest one task may take to start on an idle worker
 
 
 def run(bench: Bench, system: System) -> None:
+    for body in bench.bodies:
+        run_body(bench, system, body)
+
+
+def run_body(bench: Bench, system: System, body: str) -> None:
+    """Push-to-start of tasks with ``body`` (the stamp is the first thing either does)."""
     bench.flush()
     system.use_layout(system.layouts[0], ["bench"])
     with system.worker() as worker:
-        system.push_stamp("warm-up", "bench")
+        system.push_stamp("warm-up", "bench", body)
         if bench.client.blpop([SINK], timeout=START_SECONDS) is None:
             raise TimeoutError(
                 f"{system.name}: no task started within {START_SECONDS} s\n" + worker.tail()
             )
         for rep in range(bench.reps):
-            waits = _sample(bench, system, rep)
+            waits = _sample(bench, system, rep, body)
             bench.figures.add(
                 system.name,
                 SCENARIO,
-                P50,
+                body_name(P50, body),
                 percentile(waits, 50) * 1000,
                 "ms",
                 higher_is_better=False,
@@ -44,7 +50,7 @@ def run(bench: Bench, system: System) -> None:
             bench.figures.add(
                 system.name,
                 SCENARIO,
-                P99,
+                body_name(P99, body),
                 percentile(waits, 99) * 1000,
                 "ms",
                 higher_is_better=False,
@@ -52,14 +58,14 @@ def run(bench: Bench, system: System) -> None:
     bench.flush()
 
 
-def _sample(bench: Bench, system: System, rep: int) -> list[float]:
+def _sample(bench: Bench, system: System, rep: int, body: str) -> list[float]:
     waits: list[float] = []
     deadline = Deadline(bench.sizes.scenario_cap)
     for i in range(bench.sizes.latency_samples):
         time.sleep(bench.sizes.latency_gap)
         token = f"{rep}:{i}"
         pushed = time.time()
-        system.push_stamp(token, "bench")
+        system.push_stamp(token, "bench", body)
         reply = bench.client.blpop([SINK], timeout=TASK_SECONDS)
         if reply is None:
             raise TimeoutError(f"{system.name}: task {token} did not start in {TASK_SECONDS} s")

@@ -1,0 +1,234 @@
+"""Tenant policies (fairque only): weighted shares, fairness by worker time, cap
+adherence, rate accuracy, and what policies cost a claim at 10,000 active tenants.
+
+Shares are read from the task records afterwards: the claim order is the order of the
+claim tokens (one counter for every claim), the worker time of a task its ``duration``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+from fairque import Task
+from fairque.core.models import TaskRecord
+from fairque.queue import tenants
+from tests.integration.procs import CounterSampler
+from tests.performance.common import Deadline, measure_drain
+from tests.performance.context import Bench
+from tests.performance.procs import WorkerProcess
+from tests.performance.systems import NOOP, FairqueSystem
+
+SCENARIO = "tenants"
+SLEEP = "tests.performance.jobs:sleep"
+WEIGHTS = {"w1": 1, "w2": 2, "w3": 3}
+POLL = 0.01  # seconds between two samples of a capped tenant's running count
+CAP = 2
+RATE = 20.0
+COST_TENANTS = 10_000
+
+
+def _quick(bench: Bench) -> bool:
+    return bench.sizes.scenario_cap < 10
+
+
+@contextlib.contextmanager
+def _workers(
+    bench: Bench, fairque: FairqueSystem, processes: int, yaml: str = ""
+) -> Iterator[WorkerProcess]:
+    argv = fairque.worker_argv(processes)
+    if yaml:
+        path = bench.launcher.folder / "tenants.yaml"
+        path.write_text(yaml)
+        argv += ["--config", str(path)]
+    with bench.launcher.running(f"fairque-tenants-x{processes}", argv) as worker:
+        yield worker
+
+
+def _push(
+    fairque: FairqueSystem, user: str, count: int, func: str = NOOP, **kw: object
+) -> list[str]:
+    ids: list[str] = []
+    for done in range(0, count, 1000):
+        size = min(1000, count - done)
+        tasks = [Task.create(user, func=func, kwargs=dict(kw)) for _ in range(size)]
+        ids += fairque.queue.push_batch(tasks)["task_ids"]
+    return ids
+
+
+def _records(fairque: FairqueSystem, ids: Sequence[str]) -> list[TaskRecord]:
+    found: list[TaskRecord] = []
+    for start in range(0, len(ids), 2000):
+        chunk = fairque.queue.run_pipeline(
+            fairque.queue.calls.task_records(ids[start : start + 2000])
+        )
+        found += [r for r in chunk if r is not None]
+    return found
+
+
+def _wait_started(fairque: FairqueSystem, ids: Sequence[str], count: int, cap: float) -> None:
+    deadline = Deadline(cap)
+    while not deadline.passed:
+        states = fairque.queue.run_pipeline(fairque.queue.calls.states(ids))
+        if sum(1 for s in states.values() if s is not None and s.value != "queued") >= count:
+            return
+        time.sleep(0.05)
+
+
+def run_weighted(bench: Bench, fairque: FairqueSystem) -> None:
+    """Weights 1:2:3 with deep backlogs on 2 worker processes: the largest gap between a
+    tenant's share of the claims (while all three are backlogged) and weight / 6."""
+    per_tenant = 1_000 if _quick(bench) else 4_000
+    measured = per_tenant  # the first claims: w3 (half of them) is still backlogged
+    for _ in range(bench.reps):
+        bench.flush()
+        ids: list[str] = []
+        for user, weight in WEIGHTS.items():
+            fairque.queue.set_tenant_policy(user, weight=weight)
+            ids += _push(fairque, user, per_tenant)
+        with _workers(bench, fairque, 2):
+            _wait_started(fairque, ids, measured + 50, bench.sizes.scenario_cap * 6)
+        order = sorted(
+            (r for r in _records(fairque, ids) if r.claim_token), key=lambda r: r.claim_token
+        )
+        counts = Counter(r.user_id for r in order[:measured])
+        error = max(abs(counts[u] / measured - w / 6) for u, w in WEIGHTS.items())
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            f"weights 1:2:3, 2 worker processes: largest share error over {measured:,} claims",
+            error * 100,
+            "pp",
+            higher_is_better=False,
+        )
+    bench.flush()
+
+
+def run_time_fairness(bench: Bench, fairque: FairqueSystem) -> None:
+    """``fairness: time``: a tenant of long tasks and one of short tasks (100x shorter),
+    one worker of 8 slots; the long tenant's share of the worker seconds (target 50%)."""
+    long_s, short_s = (0.2, 0.002) if _quick(bench) else (1.0, 0.01)
+    seconds = 4.0 if _quick(bench) else 30.0
+    for _ in range(bench.reps):
+        bench.flush()
+        slots = 8
+        count_long = int(seconds * slots / long_s) + 8
+        long_ids = _push(fairque, "long", count_long, SLEEP, seconds=long_s)
+        short_ids = _push(fairque, "short", int(seconds * slots / short_s), SLEEP, seconds=short_s)
+        with _workers(bench, fairque, 1, "queue:\n  fairness: time\n"):
+            time.sleep(seconds)  # the measurement's length, then records are read
+        records = [r for r in _records(fairque, long_ids + short_ids) if r.duration is not None]
+        if not records:
+            continue
+        first = min(r.started_at or 0 for r in records)
+        cut = first + seconds * 0.8  # runs started in the window, ended before the stop
+        work = Counter[str]()
+        for r in records:
+            if (r.started_at or 0) <= cut:
+                work[r.user_id] += r.duration or 0.0
+        total = work["long"] + work["short"]
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            f"fairness: time, {long_s:g} s vs {short_s * 1000:g} ms tasks: long tenant's share",
+            100 * work["long"] / total if total else 0.0,
+            "% of worker time",
+            higher_is_better=False,
+        )
+    bench.flush()
+
+
+def run_cap(bench: Bench, fairque: FairqueSystem) -> None:
+    """max_running 2 on 2 worker processes of 8 slots: the most tasks of the capped
+    tenant seen running at once (sampled every 10 ms)."""
+    for _ in range(bench.reps):
+        bench.flush()
+        fairque.queue.set_tenant_policy("capped", max_running=CAP)
+        capped = _push(fairque, "capped", 200, SLEEP, seconds=0.02)
+        _push(fairque, "free", 5_000 if _quick(bench) else 20_000)
+        stats = fairque.queue.keys.stats
+        sampler = CounterSampler(bench.client, stats, "started capped", POLL)
+        with _workers(bench, fairque, 2), sampler:
+            _wait_started(fairque, capped, len(capped), bench.sizes.scenario_cap * 4)
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            f"max_running {CAP}, 2 processes x 8 slots: most running at once (sampled)",
+            max(sampler.samples, default=0),
+            "tasks",
+            higher_is_better=False,
+            note=f"{len(sampler.samples)} samples",
+        )
+    bench.flush()
+
+
+def run_rate(bench: Bench, fairque: FairqueSystem) -> None:
+    """rate 20/s beside an unthrottled tenant: the limited tenant's starts per second."""
+    count = 40 if _quick(bench) else 100
+    for _ in range(bench.reps):
+        bench.flush()
+        fairque.queue.set_tenant_policy("limited", rate=f"{RATE:g}/s")
+        limited = _push(fairque, "limited", count)
+        _push(fairque, "free", 5_000)
+        with _workers(bench, fairque, 1):
+            _wait_started(fairque, limited, count, count / RATE * 3 + 10)
+        starts = sorted(r.started_at or 0 for r in _records(fairque, limited) if r.started_at)
+        span = starts[-1] - starts[0] if len(starts) > 1 else 0.0
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            f"rate {RATE:g}/s: measured starts/s over {count} tasks",
+            (len(starts) - 1) / span if span else 0.0,
+            "starts/s",
+            higher_is_better=False,
+        )
+    bench.flush()
+
+
+def run_policy_cost(bench: Bench, fairque: FairqueSystem) -> None:
+    """Claims/s of one worker at 10,000 active tenants, without policies and with a
+    (non-binding) weight, cap and rate on every tenant: the cost of policies."""
+    total = bench.sizes.users_drain
+    for _ in range(bench.reps):
+        rates = {}
+        for label in ("without", "with"):
+            bench.flush()
+            if label == "with":
+                for start in range(0, COST_TENANTS, 500):
+                    for i in range(start, start + 500):
+                        fairque.queue.run_script(
+                            tenants.set_policy(
+                                fairque.queue.calls,
+                                f"u{i}",
+                                weight=1 + i % 3,
+                                max_running=1_000,
+                                rate=1_000_000,
+                            )
+                        )
+            for done in range(0, total, 1000):
+                size = min(1000, total - done)
+                fairque.queue.push_batch(
+                    [Task.create(f"u{(done + i) % COST_TENANTS}", func=NOOP) for i in range(size)]
+                )
+            with fairque.worker():
+                rate = measure_drain(fairque.remaining, total, bench.sizes.scenario_cap)
+            rates[label] = rate.per_second
+            bench.figures.add(
+                "fairque",
+                SCENARIO,
+                f"claims/s at {COST_TENANTS:,} active tenants, {label} policies",
+                rate.per_second,
+                "tasks/s",
+                higher_is_better=True,
+            )
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            "policies' cost at 10,000 tenants (target <= 15% slower)",
+            100 * (1 - rates["with"] / rates["without"]) if rates["without"] else 0.0,
+            "% slower",
+            higher_is_better=False,
+        )
+    bench.flush()
