@@ -124,6 +124,16 @@ class QueueCalls:
 
     call = _call  # for the call builders of other modules (queue/tenants.py)
 
+    def own_part(self, call: ScriptCall[Any]) -> tuple[list[str], list[Arg]]:
+        """The script's own keys and arguments of a call built here: without the common
+        ones before them and the tenant ones after them (see :meth:`_call`)."""
+        keys_end = len(call.keys) - len(self._tenant_keys)
+        args_end = len(call.args) - len(self._tenant_args)
+        return (
+            list(call.keys[len(self._common_keys) : keys_end]),
+            list(call.args[len(self._common_args) : args_end]),
+        )
+
     # --- writes ----------------------------------------------------------------------
 
     def push(

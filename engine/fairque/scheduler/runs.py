@@ -134,8 +134,7 @@ class RunTemplate:
         run for a stand-in tick the first time."""
         if self._stored is None:
             stand_in = self._compile(_STAND_IN_ID(self.dag.dag_id), _TICK, (_START, _END), _CREATED)
-            probe = self.queue.calls.fire([], "", [])  # the common keys and arguments only
-            self._stored = [str(arg) for arg in stand_in.args[len(probe.args) - 2 :]]
+            self._stored = [str(arg) for arg in self.queue.calls.own_part(stand_in)[1]]
         positions = " ".join(
             str(i)
             for i, arg in enumerate(self._stored, start=1)
