@@ -165,3 +165,27 @@ def test_choosing_a_downstream_task_that_already_ended_is_no_error(
         "left": "upstream_failed",
         "right": "skipped",
     }
+
+
+def test_a_branch_choosing_a_task_group_follows_the_group(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    with TaskGroup("ingest") as ingest:
+        dt.left() | dt.after_left()
+    pipeline = dt.choose("ingest") >> (ingest | dt.right()) >> dt.join()
+    run = make_queue().enqueue(pipeline)
+    run.wait(timeout=budget(20))
+    names = ("choose", "ingest.left", "ingest.after_left", "right", "join")
+    shown = {n: run.task(n).display_state for n in names}
+    assert shown == {
+        "choose": "finished",
+        "ingest.left": "finished",
+        "ingest.after_left": "finished",
+        "right": "skipped",
+        "join": "finished",
+    }
+    why = "branch choose followed ingest.after_left, ingest.left"
+    assert why in run.task("right").error["message"]  # type: ignore[index]
+    in_process = run_in_process(pipeline)
+    assert {n: in_process.tasks[n].display_state for n in names} == shown
+    assert why in in_process.errors["right"]
