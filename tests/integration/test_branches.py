@@ -58,6 +58,10 @@ def test_a_branch_on_a_worker_skips_what_it_did_not_choose(
     assert right.error is not None and right.error["type"] == "Skipped"
     assert "branch choose followed left" in right.error["message"]
     assert records["strict_join"].skipped  # all_success after a skipped task
+    # its reason names the upstream by its name in the run, shown as skipped, not canceled
+    assert "upstream right ended skipped, so trigger rule all_success" in (
+        records["strict_join"].error["message"]  # type: ignore[index]
+    )
     assert run.result("join") == "joined"
     assert queue.get_run(run.run_id).state.value == "success"
     shown = queue.get_run(run.run_id).to_dict()["tasks"]
@@ -69,6 +73,7 @@ def test_the_same_branch_in_process() -> None:
     run = run_in_process(_pipeline("left"))
     assert {n: r.display_state for n, r in run.tasks.items()} == EXPECTED_LEFT
     assert "branch choose followed left" in run.errors["right"]
+    assert run.errors["strict_join"] == "canceled by all_success: right skipped (skipped)"
 
 
 @pytest.mark.parametrize("which", [None, []])
