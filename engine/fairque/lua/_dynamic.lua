@@ -135,8 +135,9 @@ end
 local function end_claimed(tkey, id, user, state, kind, message, duration, now)
   local err = cjson.encode({type = kind, message = message, traceback = ''})
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
-  if state == 'canceled' then redis.call('HSET', tkey, 'skipped', '1') end
-  record_attempt(tkey, state, duration, err, now)
+  local shown = state
+  if state == 'canceled' then redis.call('HSET', tkey, 'skipped', '1') shown = 'skipped' end
+  record_attempt(tkey, shown, duration, err, now)
   finalize(tkey, id, user, 'started', state, now)
   return {'ok', state}
 end
