@@ -41,6 +41,9 @@ class Flat:
     data: Any
     root: yaml.Node | None
     problems: list[tuple[Path_, str]] = field(default_factory=list)
+    origins: dict[str, Path_] = field(default_factory=dict)
+    """Each task's path in the document, by its full name (``g.a`` -> groups/g/tasks/a),
+    so that a problem found on the flat data points at what the file says."""
 
 
 def has_groups(data: Any) -> bool:
@@ -67,7 +70,8 @@ def flatten(data: Any, root: yaml.Node | None) -> Flat:
         name: {"tasks": members, "depends_on": walker.group_deps.get(name, [])}
         for name, members in walker.members.items()
     }
-    return Flat(flat, walker.flat_root(), walker.problems)
+    origins = {name: path for name, (_, path, _) in walker.tasks.items()}
+    return Flat(flat, walker.flat_root(), walker.problems, origins)
 
 
 class _Walker:

@@ -26,7 +26,7 @@ from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
 from fairque.dag.branching import branch_problems
 from fairque.dag.flow import Flow, parse_flow, unknown_names
-from fairque.dag.groups import expand, flatten, group_specs
+from fairque.dag.groups import Flat, expand, flatten, group_specs
 from fairque.dag.model import (
     PARAM_TYPES,
     RUN_CALLBACKS,
@@ -474,17 +474,26 @@ def branch_targets(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]
 def code_view(data: Any, root: yaml.Node | None) -> tuple[Any, yaml.Node | None]:
     """The document as the checks that depend on code see it: ``external_dag`` shorthands
     expanded and task groups flattened into prefixed tasks (nodes kept)."""
-    if not isinstance(data, dict):
-        return data, root
-    flat = flatten(expand_shorthands(data), root)
+    flat = _code_flat(data, root)
     return flat.data, flat.root
+
+
+def _code_flat(data: Any, root: yaml.Node | None) -> Flat:
+    return flatten(expand_shorthands(data), root) if isinstance(data, dict) else Flat(data, root)
+
+
+def _flat_problem(file: str, flat: Flat, path: Path_, message: str) -> Problem:
+    """:func:`_problem` for a path into the flat data: placed by the flat node tree,
+    its pointer naming the place in the document (inside its group)."""
+    return _in_document(flat, _problem(file, flat.root, path, message))
 
 
 def located_callables(file: str, data: Any, root: yaml.Node | None) -> list[tuple[Problem, str]]:
     """Each function the document names, with where it is named (a Problem with no
     message yet): what the callable checks need, without the document."""
-    data, root = code_view(data, root)
-    return [(_problem(file, root, where, ""), path) for where, path in callable_uses(data)]
+    flat = _code_flat(data, root)
+    uses = callable_uses(flat.data)
+    return [(_flat_problem(file, flat, where, ""), path) for where, path in uses]
 
 
 def located_callable_problems(
@@ -533,9 +542,9 @@ def code_places(file: str, data: Any, root: yaml.Node | None) -> dict[str, Probl
     """Where each key of each task's ``expand`` and each ``branch`` flag is (a Problem
     with no message yet, by JSON pointer): what :func:`located_code_problems` needs to
     place its problems without the document's node tree."""
-    data, root = code_view(data, root)
+    flat = _code_flat(data, root)
     places = {}
-    for name, spec in _tasks(data).items():
+    for name, spec in _tasks(flat.data).items():
         expand = spec.get("expand")
         paths: list[Path_] = (
             [("tasks", name, "expand", str(key)) for key in expand]
@@ -545,7 +554,7 @@ def code_places(file: str, data: Any, root: yaml.Node | None) -> dict[str, Probl
         if "branch" in spec:
             paths.append(("tasks", name, "branch"))
         for path in paths:
-            places[json_pointer(path)] = _problem(file, root, path, "")
+            places[json_pointer(path)] = _flat_problem(file, flat, path, "")
     return places
 
 
@@ -579,7 +588,7 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
         *(_problem(file, root, path, text) for path, text in flat.problems),
     ]
     data, root = flat.data, flat.root
-    problems += [
+    on_flat = [
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
         *reference_check(file, data, root),
@@ -587,7 +596,19 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
     ]
+    problems += [_in_document(flat, p) for p in on_flat]
     return in_file_order(problems)
+
+
+def _in_document(flat: Flat, problem: Problem) -> Problem:
+    """``problem`` found on the flat data, its pointer naming the place in the document:
+    ``/tasks/g.a/depends_on/0`` -> ``/groups/g/tasks/a/depends_on/0``."""
+    _, section, name, *rest = [*problem.pointer.split("/", 3), "", ""][:4]
+    name = name.replace("~1", "/").replace("~0", "~")
+    if section != "tasks" or name not in flat.origins:
+        return problem
+    pointer = json_pointer(flat.origins[name]) + ("/" + rest[0] if rest[0] else "")
+    return dataclasses.replace(problem, pointer=pointer)
 
 
 def in_file_order(problems: Sequence[Problem]) -> list[Problem]:
