@@ -51,6 +51,16 @@ def has_groups(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("groups"), dict) and bool(data["groups"])
 
 
+def task_count(section: Any) -> int:
+    """How many tasks a document (or a group) declares, its groups' included: as many as
+    the DAG built from it has (``dag list`` shows it without building the DAG)."""
+    if not isinstance(section, dict):
+        return 0
+    tasks, groups = section.get("tasks"), section.get("groups")
+    inner = groups.values() if isinstance(groups, dict) else ()
+    return (len(tasks) if isinstance(tasks, dict) else 0) + sum(map(task_count, inner))
+
+
 def group_specs(data: Any) -> dict[str, dict[str, Any]]:
     """The flattened groups of a flattened document: full name -> tasks, depends_on."""
     groups = data.get("groups") if isinstance(data, dict) else None
@@ -297,4 +307,4 @@ def _through(
     return out
 
 
-__all__ = ["Flat", "expand", "flatten", "group_specs", "has_groups", "shapes"]
+__all__ = ["Flat", "expand", "flatten", "group_specs", "has_groups", "shapes", "task_count"]
