@@ -434,3 +434,20 @@ def test_a_cached_summary_counts_the_tasks_of_task_groups(tmp_path: Path) -> Non
     grouped.write_text(text.replace("{c: STEP}", "{c: STEP, d: STEP}").replace("STEP", step))
     bag, parsed = load(dags, tmp_path / "cache", lazy=True)
     assert parsed == ["g.yaml"] and bag.info("g").tasks == 5  # dag list sees the edit
+
+
+def test_every_module_whose_rules_shape_an_entry_invalidates_the_cache() -> None:
+    # a change to how groups are flattened, references or shorthands read, params or
+    # the shared rules checked changes what an entry says: such a cache is not used
+    from fairque.dag import cache
+
+    shaping = {
+        "fairque.core.refs",
+        "fairque.dag.entries",
+        "fairque.dag.groups",
+        "fairque.dag.params",
+        "fairque.dag.references",
+        "fairque.dag.rules",
+        "fairque.dag.shorthands",
+    }
+    assert shaping <= set(cache._RULE_MODULES)
