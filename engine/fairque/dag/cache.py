@@ -59,6 +59,8 @@ _RULE_MODULES = (
     "fairque.core.refs",
     "fairque.core.schemas",
     "fairque.dag.cache",
+    "fairque.dag.codechecks",
+    "fairque.dag.document",
     "fairque.dag.entries",
     "fairque.dag.flow",
     "fairque.dag.groups",
