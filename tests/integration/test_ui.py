@@ -4,6 +4,7 @@ test server (a worker thread runs the tasks where a test needs them)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from fairque import FairQueueConfig, Task, TaskQueue, Worker
+from fairque import FairQueueConfig, Task, TaskQueue, TaskState, Worker
 from fairque.cli.app import app as cli_app
+from fairque.core.tenants import ShareTotals
 from fairque.queue.runs import RunState
 from fairque.ui import create_app
 from tests.integration.ui_tasks import HOSTILE
@@ -39,7 +41,7 @@ def queue(config: FairQueueConfig) -> Iterator[TaskQueue]:
 
 
 def client_for(config: FairQueueConfig, **options: Any) -> TestClient:
-    app = create_app(config, dags_folder=UI_DAGS, **options)
+    app = create_app(config, **{"dags_folder": UI_DAGS, **options})
     return TestClient(app, base_url=LOCAL, follow_redirects=False)
 
 
@@ -141,6 +143,77 @@ def test_overview_pages_sorts_and_searches_tenants(client: TestClient, queue: Ta
     assert "tenant-03" in page and "tenant-04" not in page
 
 
+POLICY_FIGURES = ("weight", "max_running", "rate", "burst", "own", "parked", "queued")
+MOVING_FIGURES = ("served_last_minute", "work_last_minute", "tokens", "share", "fair_share")
+
+
+def test_overview_shows_tenant_policies_as_tenant_list_does(
+    client: TestClient, queue: TaskQueue, redis_url: str, monkeypatch: Any
+) -> None:
+    queue.set_tenant_policy("acme", weight=2, max_running=1)
+    queue.set_tenant_policy("globex", rate="1/h", burst=2)
+    queue.set_tenant_policy("idle", weight=5)  # a policy, never a task: not competing
+    for user in ("acme", "globex", "initech"):
+        for _ in range(3):
+            queue.push(Task.create(user, func="x:y"))
+    popped = [queue.pop() for _ in range(4)]
+    assert sorted(r.user_id for r in popped if r) == ["acme", "globex", "globex", "initech"]
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    result = CliRunner().invoke(cli_app, ["tenant", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {t["user_id"]: t for t in json.loads(result.output)["tenants"]}
+    doc = client.get("/api/v1/overview", params={"sort": "user", "order": "asc"}).json()
+    assert [t["user_id"] for t in doc["tenants"]] == ["acme", "globex", "initech"]
+    assert doc["fairness"] == "count" and doc["jain_index"] is not None
+    for row in doc["tenants"]:
+        cli = listed[row["user_id"]]
+        assert {k: row[k] for k in POLICY_FIGURES} == {k: cli[k] for k in POLICY_FIGURES}
+        for name in MOVING_FIGURES:  # the sliding minute and the tokens move with time
+            assert row[name] == pytest.approx(cli[name], abs=0.02), (row["user_id"], name)
+    acme, globex, initech = doc["tenants"]
+    assert (acme["running"], acme["max_running"], acme["parked"]) == (1, 1, ["capped"])
+    assert acme["fair_share"] == pytest.approx(0.5) and globex["share"] == pytest.approx(0.5)
+    assert globex["rate"] == pytest.approx(1 / 3600) and globex["tokens"] < 0.01
+    assert initech["served_last_minute"] == 1 and initech["weight"] == 1
+    page = client.get("/", params={"sort": "user", "order": "asc"}).text
+    row = page[page.index('<td class="tenant">acme</td>') :]
+    row = row[: row.index("</tr>")]
+    assert "1 / 1" in row and "capped" in row and ">2</td>" in row  # running/cap, weight
+    assert "25% of the service of the last minute, fair share 50%" in row
+    assert "burst 2" in page and "0.000277778/s" in page
+
+
+def test_share_totals_summed_on_the_server_are_the_tenant_lists(queue: TaskQueue) -> None:
+    assert queue.tenant_share_totals() == ShareTotals()  # no tenant at all
+    queue.set_tenant_policy("*", weight=3)
+    queue.set_tenant_policy("heavy", weight=0.5)
+    queue.set_tenant_policy("idle", weight=7)  # not competing
+    for user, n in (("heavy", 6), ("light", 2), ("mid", 3)):
+        for _ in range(n):
+            queue.push(Task.create(user, func="x:y"))
+    for _ in range(7):
+        record = queue.pop()
+        assert record is not None
+        queue.finish(record, None)
+    totals = queue.tenant_share_totals()
+    listing = queue.list_tenants()
+    competing = [
+        t for t in listing["tenants"] if t["queued"] or t["running"] or t["served_last_minute"]
+    ]
+    assert sorted(t["user_id"] for t in competing) == ["heavy", "light", "mid"]
+    assert totals.by_time is (listing["fairness"] == "time") is False
+    assert totals.weights == pytest.approx(sum(t["weight"] for t in competing)) == 6.5
+    assert totals.service == pytest.approx(
+        sum(t["served_last_minute"] for t in competing), abs=0.01
+    )
+    assert totals.jain is not None and listing["jain_index"] is not None
+    assert totals.jain == pytest.approx(listing["jain_index"], abs=0.002)
+    heavy, idle = queue.tenant_page(["heavy", "idle"], totals)
+    assert heavy["share"] == pytest.approx(competing[0]["share"], abs=0.002)
+    assert heavy["fair_share"] == competing[0]["fair_share"] == pytest.approx(0.5 / 6.5, abs=1e-4)
+    assert idle["fair_share"] == 0 and idle["share"] == 0
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -230,6 +303,53 @@ def test_trigger_checks_the_conf_as_the_cli_does(client: TestClient, queue: Task
     response = post(client, "/dags/greeting/trigger", conf='{"nope": 1}')
     assert "nope" in client.get(response.headers["location"]).text
     assert queue.list_runs("greeting") == []
+
+
+class _Options(HTMLParser):
+    """The option values of each select, as a browser reads them (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selects: dict[str, list[str]] = {}
+        self._current: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "select":
+            self._current = self.selects.setdefault(found.get("name") or "", [])
+        elif tag == "option":
+            self._current.append(found.get("value") or "")
+
+
+def test_enum_choices_of_the_trigger_form_reach_the_conf(
+    config: FairQueueConfig, queue: TaskQueue, tmp_path: Path
+) -> None:
+    choices = ['say "hi"', "<b>bold</b>", "it's"]
+    (tmp_path / "quoted.yaml").write_text(
+        json.dumps(
+            {
+                "dag_id": "quoted",
+                "params": {
+                    "pick": {"type": "string", "default": "it's", "enum": choices},
+                    "nums": {"type": "array", "default": ['a"b']},
+                },
+                "tasks": {"only": {"callable": "tests.integration.ui_tasks:hello"}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    with client_for(config, dags_folder=tmp_path) as client:
+        page = client.get("/dags/quoted").text
+        assert "<b>bold</b>" not in page
+        assert 'placeholder="[&#34;a\\&#34;b&#34;]"' in page  # the array default, escaped
+        parsed = _Options()
+        parsed.feed(page)
+        values = parsed.selects["param.pick"]
+        assert [json.loads(v) for v in values[1:]] == choices  # each option is one choice
+        for choice, value in zip(choices, values[1:], strict=True):
+            response = post(client, "/dags/quoted/trigger", **{"param.pick": value})
+            assert response.status_code == 303, response.text
+            assert queue.list_runs("quoted", limit=1)[0].conf["pick"] == choice
 
 
 def test_actions_need_the_csrf_token_and_same_origin(client: TestClient, queue: TaskQueue) -> None:
@@ -425,3 +545,46 @@ def test_a_pipeline_run_is_drawn_from_its_records(client: TestClient, queue: Tas
     assert "pipeline — run p (queued)" in page
     assert 'href="/tasks/p%3Afirst" class="dep-link"' in client.get("/tasks/p:second").text
     assert page.count('class="node"') == 2 and page.count('class="edge"') == 1
+
+
+def test_a_waiting_sensor_shows_its_pokes(
+    client: TestClient, queue: TaskQueue, worker: Worker, tmp_path: Path
+) -> None:
+    from tests.integration import control_tasks
+
+    flag = tmp_path / "flag"
+    waiting = queue.enqueue(control_tasks.wait_file(str(flag)))
+    wait_until(lambda: waiting.task("wait_file").pokes >= 2, 10, "two pokes of the sensor")
+    page = client.get(f"/runs/{quote(waiting.run_id, safe='')}?task=wait_file").text
+    row = page[page.index('data-task="wait_file"') :]
+    assert re.search(r'<td class="attempts">[01] \(\d+ pokes\)</td>', row[: row.index("</tr>")])
+    assert re.search(r"\d+ pokes", page[page.index("<svg") : page.index("</svg>")])
+    assert 'pokes: a sensor\'s "not yet", not attempts' in page
+    flag.touch()
+    wait_until(lambda: waiting.task("wait_file").state is TaskState.FINISHED, 10, "the sensor")
+
+
+def test_a_mapped_run_is_one_node_and_its_instances_follow_it(
+    config: FairQueueConfig, queue: TaskQueue, redis_url: str
+) -> None:
+    from fairque.dag.loader import load_dags
+    from fairque.dag.runs import trigger
+
+    folder = Path(__file__).parents[2] / "dags"
+    dag = load_dags(folder).get("mapped_fanout")
+    run_id = trigger(queue, dag, conf={"count": 3}).run_id
+    with background_worker(redis_url, "ui-mapper", allowed_modules=["examples"]):
+        wait_run(queue, run_id, RunState.SUCCESS)
+    with client_for(config, dags_folder=folder) as client:
+        page = client.get(f"/runs/{quote(run_id, safe='')}").text
+    rows = re.findall(r'<tr data-task="([^"]+)" data-state="(\w+)"( class="instance")?', page)
+    assert [(name, bool(instance)) for name, _, instance in rows] == [
+        ("list_files", False),
+        ("process", False),
+        ("process[0]", True),
+        ("process[1]", True),
+        ("process[2]", True),
+        ("summarize", False),
+    ]
+    graph = page[page.index("<svg") : page.index("</svg>")]
+    assert "mapped x3: 3 finished" in graph and "process[0]" not in graph  # one node

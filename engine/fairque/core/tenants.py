@@ -200,6 +200,10 @@ class TenantFigures:
     def competing(self) -> bool:
         return bool(self.queued or self.running or self.served_last_minute)
 
+    def service(self, by_time: bool) -> float:
+        """Its service of the last minute: worker seconds, or claims."""
+        return self.work_last_minute if by_time else self.served_last_minute
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.policy.as_dict(),
@@ -261,29 +265,74 @@ def tenant_figures(
     return figures
 
 
+@dataclass(frozen=True)
+class ShareTotals:
+    """What shares are measured against, over every tenant: whether service is worker
+    seconds (``by_time``: seconds were recorded, fairness by time) or claims, the
+    service of the last minute and the sum of the weights of the competing tenants
+    (queued, running or served lately), and Jain's index over their weight-normalised
+    shares (1 = perfectly fair; None when no tenant was served)."""
+
+    by_time: bool = False
+    service: float = 0.0
+    weights: float = 0.0
+    jain: float | None = None
+
+    @classmethod
+    def of(cls, figures: Sequence[TenantFigures], by_time: bool | None = None) -> ShareTotals:
+        """The totals of all the tenants' figures (``by_time`` None: by time when
+        seconds were recorded)."""
+        if by_time is None:
+            by_time = any(f.work_last_minute > 0 for f in figures)
+        competing = [f for f in figures if f.competing]
+        service = sum(f.service(by_time) for f in competing)
+        totals = cls(by_time, service, sum(f.policy.weight for f in competing))
+        shared = [totals.shared(f) for f in competing]
+        ratios = [share / fair for share, fair in shared if fair]
+        jain = jain_index(ratios) if service and ratios else None
+        return cls(by_time, service, totals.weights, jain)
+
+    @classmethod
+    def from_sums(cls, reply: Sequence[Any]) -> ShareTotals:
+        """From ``tenant_totals.lua``'s reply (the same totals as :meth:`of`, summed on
+        the server): Jain's index is scale-free, so the sums of service / weight and of
+        its square give it (the ratios share / fair share are those times W / S)."""
+        _, any_work, n, weights, *sums = (float(x) for x in reply)
+        by_time = any_work > 0
+        service, total, squares = sums[3:6] if by_time else sums[0:3]
+        jain = jain_of_sums(total, squares, int(n)) if service and n and weights else None
+        return cls(by_time, service, weights, jain)
+
+    def shared(self, f: TenantFigures) -> tuple[float, float]:
+        """A tenant's share of the last minute's service and its fair share (its
+        weight over the weights of the competing tenants; 0 when it is not competing)."""
+        share = f.service(self.by_time) / self.service if self.service else 0.0
+        fair = f.policy.weight / self.weights if f.competing and self.weights else 0.0
+        return share, fair
+
+    def apply(self, figures: Sequence[TenantFigures]) -> None:
+        """Fill in the ``share`` and ``fair_share`` of these tenants (any of them, e.g.
+        a page)."""
+        for f in figures:
+            f.share, f.fair_share = self.shared(f)
+
+
 def share_out(figures: Sequence[TenantFigures], by_time: bool) -> float | None:
     """Fill in each tenant's share of the last minute's service (claims, or worker
-    seconds when fairness is by time) and its fair share (its weight over the weights
-    of the tenants competing: queued, running or served lately); returns Jain's index
-    over the weight-normalised shares of the competing tenants (1 = perfectly fair;
-    None when no tenant was served)."""
-    competing = [f for f in figures if f.competing]
-    weights = sum(f.policy.weight for f in competing)
-
-    def service(f: TenantFigures) -> float:
-        return f.work_last_minute if by_time else f.served_last_minute
-
-    total = sum(service(f) for f in competing)
-    for f in figures:
-        f.share = service(f) / total if total else 0.0
-        f.fair_share = f.policy.weight / weights if f.competing and weights else 0.0
-    ratios = [f.share / f.fair_share for f in competing if f.fair_share]
-    return jain_index(ratios) if total and ratios else None
+    seconds when ``by_time``) and its fair share (see :class:`ShareTotals`); returns
+    Jain's index over the weight-normalised shares of the competing tenants."""
+    totals = ShareTotals.of(figures, by_time)
+    totals.apply(figures)
+    return totals.jain
 
 
 def jain_index(values: Sequence[float]) -> float:
     """Jain's fairness index: (sum x)^2 / (n * sum x^2), in (0, 1]; 1 when all equal."""
-    squares = sum(v * v for v in values)
-    if not values or squares == 0:
+    return jain_of_sums(sum(values), sum(v * v for v in values), len(values))
+
+
+def jain_of_sums(total: float, squares: float, n: int) -> float:
+    """Jain's index from the sum of the values, of their squares, and their number."""
+    if not n or squares == 0:
         return 1.0
-    return sum(values) ** 2 / (len(values) * squares)
+    return total**2 / (n * squares)

@@ -111,6 +111,8 @@ class NodeView:
     mapped: str | None = None
     """A mapped task (drawn as one node): its instance count and their states, e.g.
     ``mapped x50: 48 finished, 2 failed`` (see :func:`mapped_summary`)."""
+    pokes: int = 0
+    """A sensor's "not yet" pokes so far (not attempts)."""
 
     @property
     def style(self) -> str:
@@ -210,6 +212,8 @@ def _status(node: NodeView) -> str:
     parts = [] if node.state is None else [node.style]
     if node.attempts > 0:
         parts.append(f"attempt {node.attempts}")
+    if node.pokes > 0:
+        parts.append(f"{node.pokes} poke{'s' if node.pokes != 1 else ''}")
     if node.duration is not None:
         parts.append(format_duration(node.duration))
     if node.mapped:

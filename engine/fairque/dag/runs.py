@@ -213,6 +213,7 @@ def graph_view(
                 error=error,
                 outcome=task.display_state if task is not None else None,
                 mapped=_mapped(dag, name, task, run),
+                pokes=task.pokes if task is not None else 0,
             )
         )
     if run is None:

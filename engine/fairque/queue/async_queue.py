@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.core.tenants import TenantPolicy
+from fairque.core.tenants import ShareTotals, TenantPolicy
 from fairque.queue import steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
@@ -345,6 +345,14 @@ class AsyncTaskQueue(QueueBase):
     async def list_tenants(self, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """See :meth:`TaskQueue.list_tenants`."""
         return await self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
+
+    async def tenant_share_totals(self) -> ShareTotals:
+        """See :meth:`TaskQueue.tenant_share_totals`."""
+        return await self.run_script(tenants.share_totals(self.calls))
+
+    async def tenant_page(self, users: Sequence[str], totals: ShareTotals) -> list[dict[str, Any]]:
+        """See :meth:`TaskQueue.tenant_page`."""
+        return await self._drive(tenants.tenant_page(self.calls, users, totals))  # type: ignore[no-any-return]
 
     async def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "clear",
     "tenant_policy",
     "tenants",
+    "tenant_totals",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

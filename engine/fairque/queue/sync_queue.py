@@ -16,7 +16,7 @@ from redis.retry import Retry
 from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
-from fairque.core.tenants import TenantPolicy
+from fairque.core.tenants import ShareTotals, TenantPolicy
 from fairque.queue import steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
@@ -350,6 +350,16 @@ class TaskQueue(QueueBase):
         served in the last minute, share vs fair share, tokens), a page of them with
         ``offset``/``limit``, and Jain's index over weight-normalised shares."""
         return self._drive(tenants.list_tenants(self.calls, offset, limit))  # type: ignore[no-any-return]
+
+    def tenant_share_totals(self) -> ShareTotals:
+        """What tenants' shares are measured against, over every tenant (summed on the
+        server; see :meth:`tenant_page`)."""
+        return self.run_script(tenants.share_totals(self.calls))
+
+    def tenant_page(self, users: Sequence[str], totals: ShareTotals) -> list[dict[str, Any]]:
+        """These tenants' entries of :meth:`list_tenants`, their shares against
+        ``totals`` (:meth:`tenant_share_totals`): one round trip for a page."""
+        return self._drive(tenants.tenant_page(self.calls, users, totals))  # type: ignore[no-any-return]
 
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

@@ -15,12 +15,12 @@ from fairque.core.tenants import (
     DEFAULT_TENANT,
     POLICY_FIELDS,
     STATE_FIELDS,
+    ShareTotals,
     TenantPolicy,
     TenantPolicyError,
     check_fields,
     check_tenant,
     encode_policy,
-    share_out,
     tenant_figures,
 )
 from fairque.queue.calls import Arg, PipelineCall, QueueCalls, ScriptCall
@@ -83,38 +83,79 @@ def list_tenants(calls: QueueCalls, offset: int = 0, limit: int | None = None) -
     by time (seconds were recorded), else of claims."""
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
-    k = calls.keys
-    users_all, with_policy, counters, default, (secs, micros) = yield PipelineCall(
-        [
-            ("SMEMBERS", k.all_users),
-            ("SMEMBERS", k.tenants),
-            ("HGETALL", k.stats),
-            ("HGETALL", k.tenant_default),
-            ("TIME",),
-        ],
-        list,
-    )
-    now_ms = int(secs) * 1000 + int(micros) / 1000
-    users = sorted(set(users_all) | set(with_policy))
-    rows = yield PipelineCall([("HMGET", k.tenant(u), *_READ_FIELDS) for u in users], list)
-    figures = []
-    for user, values in zip(users, rows, strict=True):
-        fields = {n: v for n, v in zip(_READ_FIELDS, values, strict=True) if v is not None}
-        counts = {
-            state: int(counters.get(f"{state} {user}", 0))
-            for state in (TaskState.QUEUED.value, TaskState.STARTED.value)
-        }
-        figures.append(tenant_figures(user, fields, default, counts, now_ms))
-    by_time = any(f.work_last_minute > 0 for f in figures)  # recorded with fairness: time
-    jain = share_out(figures, by_time)
+    figures, default, with_policy = yield from _all_figures(calls)
+    totals = ShareTotals.of(figures)
+    totals.apply(figures)
     page = figures[offset : None if limit is None else offset + limit]
     return {
         "tenants": [f.as_dict() for f in page],
         "total": len(figures),
         "offset": offset,
         "limit": limit,
-        "fairness": "time" if by_time else "count",
-        "jain_index": None if jain is None else round(jain, 4),
+        "fairness": "time" if totals.by_time else "count",
+        "jain_index": None if totals.jain is None else round(totals.jain, 4),
         "default": TenantPolicy.resolve(DEFAULT_TENANT, {}, default).as_dict(),
-        "with_policy": len(with_policy) + (1 if default else 0),
+        "with_policy": with_policy,
     }
+
+
+def share_totals(calls: QueueCalls) -> ScriptCall[ShareTotals]:
+    """The :class:`ShareTotals` of every tenant (what a page of tenants' shares are
+    measured against; see :func:`tenant_page`), summed by ``tenant_totals.lua`` on the
+    server: a few numbers travel, whatever the number of tenants."""
+    k = calls.keys
+    keys = [k.all_users, k.tenants, k.stats, k.tenant_default]
+    return ScriptCall("tenant_totals", keys, [k.tenant("")], ShareTotals.from_sums)
+
+
+def tenant_page(calls: QueueCalls, users: Sequence[str], totals: ShareTotals) -> Steps:
+    """The figures of a few tenants (as :func:`list_tenants` lists them), their shares
+    measured against ``totals``: one round trip, whatever the number of tenants."""
+    default, now = yield PipelineCall([("HGETALL", calls.keys.tenant_default), ("TIME",)], list)
+    figures = yield from _figures(calls, users, default, _ms(now))
+    totals.apply(figures)
+    return [f.as_dict() for f in figures]
+
+
+def _all_figures(calls: QueueCalls) -> Steps:
+    """Every tenant's figures by user id, the default policy's fields, and how many
+    policies there are (the default counts as one)."""
+    k = calls.keys
+    users_all, with_policy, default, now = yield PipelineCall(
+        [
+            ("SMEMBERS", k.all_users),
+            ("SMEMBERS", k.tenants),
+            ("HGETALL", k.tenant_default),
+            ("TIME",),
+        ],
+        list,
+    )
+    users = sorted(set(users_all) | set(with_policy))
+    figures = yield from _figures(calls, users, default, _ms(now))
+    return figures, default, len(with_policy) + (1 if default else 0)
+
+
+def _ms(time_reply: Sequence[Any]) -> float:
+    seconds, micros = time_reply
+    return int(seconds) * 1000 + int(micros) / 1000
+
+
+def _figures(
+    calls: QueueCalls, users: Sequence[str], default: Mapping[str, str], now_ms: float
+) -> Steps:
+    """The figures of these tenants (shares not filled in): their hashes and their
+    queued and started counters, in one pipeline."""
+    if not users:
+        return []
+    k = calls.keys
+    counted = (TaskState.QUEUED.value, TaskState.STARTED.value)
+    commands: list[tuple[Arg, ...]] = [("HMGET", k.tenant(u), *_READ_FIELDS) for u in users]
+    commands.append(("HMGET", k.stats, *(f"{state} {u}" for u in users for state in counted)))
+    *rows, counters = yield PipelineCall(commands, list)
+    figures = []
+    for i, (user, values) in enumerate(zip(users, rows, strict=True)):
+        fields = {n: v for n, v in zip(_READ_FIELDS, values, strict=True) if v is not None}
+        pair = counters[2 * i : 2 * i + 2]
+        counts = {state: int(v or 0) for state, v in zip(counted, pair, strict=True)}
+        figures.append(tenant_figures(user, fields, default, counts, now_ms))
+    return figures

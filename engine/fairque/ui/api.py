@@ -32,7 +32,7 @@ def tenant_query(request: Request) -> TenantQuery:
 
 def overview_doc(board: Dashboard, query: TenantQuery) -> dict[str, Any]:
     """The overview document; its throughput and oldest wait feed the charts."""
-    doc = data.overview(board.queue, query)
+    doc = data.overview(board.queue, query, board.share_totals())
     board.samples.record(doc)
     return doc
 

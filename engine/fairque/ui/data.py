@@ -8,12 +8,13 @@ module adds the dashboard's own views (the tenants overview, pages of runs) arou
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fairque.core.errors import FairQueueError
 from fairque.core.models import TaskRecord, TaskState
+from fairque.core.tenants import ShareTotals
 from fairque.monitoring.documents import run_document, task_document
 from fairque.queue import control
 from fairque.queue.calls import Arg, PipelineCall
@@ -87,10 +88,11 @@ def _call(commands: list[tuple[Arg, ...]]) -> PipelineCall[list[Any]]:
     return PipelineCall(commands, list)
 
 
-def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
+def overview(queue: TaskQueue, query: TenantQuery, totals: ShareTotals) -> dict[str, Any]:
     """The fairness picture: overall counts, throughput, the oldest wait, and one page of
-    tenants (see :func:`tenant_rows`). A few pipelined reads and one read-only script;
-    only the page's tenants travel."""
+    tenants (see :func:`tenant_rows`; ``totals``: what their shares are measured
+    against). A few pipelined reads and one read-only script; only the page's tenants
+    travel."""
     k = queue.keys
     head: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
     head += [
@@ -106,8 +108,8 @@ def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
     now = int(seconds) + int(micros) / 1_000_000
     oldest = replies[n + 3]
     ended = queue.run_pipeline(queue.calls.ended_since(int((now - 60) * 1000)))
-    running, ready = states[TaskState.STARTED.value], int(replies[n + 1])
-    rows, matching = tenant_rows(queue, query, now, running, ready)
+    running = states[TaskState.STARTED.value]
+    rows, matching = tenant_rows(queue, query, now, running, totals)
     return {
         "server_time": now,
         "states": states,
@@ -117,6 +119,8 @@ def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
         "ended_last_minute": ended,
         "throughput_per_second": round(sum(ended.values()) / 60, 3),
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
+        "fairness": "time" if totals.by_time else "count",
+        "jain_index": None if totals.jain is None else round(totals.jain, 4),
         "search": query.search,
         "sort": query.sort,
         "order": "desc" if query.descending else "asc",
@@ -126,30 +130,28 @@ def overview(queue: TaskQueue, query: TenantQuery) -> dict[str, Any]:
 
 
 def tenant_rows(
-    queue: TaskQueue, query: TenantQuery, now: float, running: int, ready: int
+    queue: TaskQueue, query: TenantQuery, now: float, running: int, totals: ShareTotals
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of tenants (and how many match the search), each with: queued (also per
     priority), running, deferred, scheduled, ended counts, the wait of its next task,
-    and its share of the ``running`` tasks against its fair share: one equal part among
-    the ``ready`` tenants (those with tasks ready to run, the ones the round robin
-    serves), shown for a tenant that is ready or running.
+    its share of the ``running`` tasks (``running_share``), and its entry of ``fairque
+    tenant list --json`` (``queue.tenant_page``: weight, ``max_running``, rate, burst and
+    tokens, ``served_last_minute``, and its ``share`` of the last minute's service
+    against its ``fair_share``, both measured against ``totals``, over every tenant).
 
-    This is the one place the overview reads tenants: tenant policies (caps, weights,
-    tasks served in the last minute) belong here when the queue reports them; the pages
-    show a row's ``max_running`` and ``served_last_minute`` whenever present."""
+    This is the one place the overview reads tenants."""
     sort = "started" if query.sort == "running" else query.sort
     needle = "".join(c.lower() if c.isascii() else c for c in query.search)
     found = queue.run_script(
         queue.calls.tenants(sort, query.descending, needle, query.page.offset, query.page.size)
     )
     details = _tenant_details(queue, found.users, now)
+    figures = queue.tenant_page(found.users, totals)
     rows = []
-    for user in found.users:
+    for user, entry in zip(found.users, figures, strict=True):
         row = details[user]
-        busy = row["queued"] or row["running"]
         row["running_share"] = round(row["running"] / running, 4) if running else 0.0
-        row["fair_share"] = round(1 / ready, 4) if ready and busy else 0.0
-        rows.append({"user_id": user, **row})
+        rows.append({**row, **entry})
     return rows, found.matching
 
 
@@ -209,6 +211,24 @@ def runs_page(queue: TaskQueue, dag_id: str | None, page: Page) -> dict[str, Any
     for run in runs:
         run.tasks = {name: next(records) for name in run.task_ids}
     return {**page.info(total), "dag_id": dag_id, "runs": runs}
+
+
+def table_order(tasks: Mapping[str, TaskRecord | None]) -> list[str]:
+    """The run's task names as its table lists them: each mapped task's instances
+    (``process[0]``, ``process[1]``, ...) right after it, by map index."""
+    instances: dict[str, list[tuple[int, str]]] = {}
+    names = []
+    for name, task in tasks.items():
+        parent = name.rpartition("[")[0]
+        if task is not None and task.map_index is not None and parent in tasks:
+            instances.setdefault(parent, []).append((task.map_index, name))
+        else:
+            names.append(name)
+    ordered = []
+    for name in names:
+        ordered.append(name)
+        ordered.extend(n for _, n in sorted(instances.pop(name, [])))
+    return ordered + [n for group in instances.values() for _, n in sorted(group)]
 
 
 def run_with_lineage(queue: TaskQueue, run_id: str) -> tuple[RunInfo, list[dict[str, Any]]]:

@@ -61,6 +61,7 @@ def _view(info: RunInfo, lineage: list[dict[str, Any]], dag: DAG | None) -> Grap
                 duration=task.duration if task is not None else None,
                 error=task.error.get("message") if task is not None and task.error else None,
                 outcome=task.display_state if task is not None else None,
+                pokes=task.pokes if task is not None else 0,
             )
         )
     xcom = [

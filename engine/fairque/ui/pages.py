@@ -93,6 +93,7 @@ def _run_context(board: Dashboard, run_id: str, task: str | None, root: str) -> 
         panel = _panel_context(board, info.task_ids[task], None)
     return {
         "run": info,
+        "order": data.table_order(info.tasks),
         "lineage": lineage,
         "svg": svg,
         "graph_problem": problem,

@@ -2,6 +2,8 @@
 1,000 DAG runs (full sizes), every page and API call timed through the ASGI app
 (``fairque.ui.create_app`` in Starlette's TestClient: the app and its Redis reads, no
 network), one figure per call, in ms (median of the calls of each repetition).
+Every 10th tenant has a policy and 1,000 tasks are started, so the overview shows caps,
+rates and served figures; the read of the share totals (every tenant) is timed too.
 Target (issue 14): each under 200 ms."""
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SCENARIO = "dashboard"
 TARGET_MS = 200.0
 CALLS = 5  # timed calls of each endpoint per repetition (after one warm-up call)
 CHUNK = 1_000
+STARTED = 1_000  # tasks popped (and left running): served figures for the overview
 DAG_ID = "bench_dashboard"
 DAG_FILE = f"""
 dag_id: {DAG_ID}
@@ -35,7 +38,9 @@ tasks:
 
 
 def fill(bench: Bench, fairque: FairqueSystem, folder: Path) -> tuple[str, str]:
-    """Queue the tasks over the tenants and create the runs; (a run id, a task id)."""
+    """Queue the tasks over the tenants, give every 10th tenant a policy, start
+    :data:`STARTED` tasks (served in the last minute) and create the runs; (a run id, a
+    task id)."""
     sizes = bench.sizes
     per_tenant = max(1, sizes.ui_tasks // sizes.ui_tenants)
     tasks = [
@@ -45,6 +50,10 @@ def fill(bench: Bench, fairque: FairqueSystem, folder: Path) -> tuple[str, str]:
     ]
     for start in range(0, len(tasks), CHUNK):
         fairque.queue.push_batch(tasks[start : start + CHUNK])
+    for i in range(0, sizes.ui_tenants, 10):
+        fairque.queue.set_tenant_policy(f"tenant-{i:05d}", weight=2, max_running=5, rate="100/s")
+    for _ in range(min(STARTED, len(tasks))):
+        fairque.queue.pop()
     (folder / f"{DAG_ID}.yaml").write_text(DAG_FILE, encoding="utf-8")
     dag = load_dags(folder).get(DAG_ID)
     run_id = ""
@@ -86,6 +95,27 @@ def endpoints(run_id: str, task_id: str, pages: int) -> list[tuple[str, str]]:
     ]
 
 
+def totals_read(bench: Bench, fairque: FairqueSystem, note: str) -> None:
+    """The overview's share totals (every tenant, summed on the server by
+    ``tenant_totals.lua``; an overview reads them when they are older than 5 s)."""
+    for _ in range(bench.reps):
+        fairque.queue.tenant_share_totals()  # warm-up
+        times = []
+        for _ in range(CALLS):
+            begin = time.perf_counter()
+            fairque.queue.tenant_share_totals()
+            times.append((time.perf_counter() - begin) * 1000)
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            "overview's share totals (every tenant; read at most every 5 s)",
+            statistics.median(times),
+            "ms",
+            higher_is_better=False,
+            note=note,
+        )
+
+
 def run(bench: Bench, fairque: FairqueSystem) -> None:
     from starlette.testclient import TestClient
 
@@ -104,6 +134,7 @@ def run(bench: Bench, fairque: FairqueSystem) -> None:
         pages = max(1, bench.sizes.ui_tenants // 50)
         note = f"{bench.sizes.ui_tenants:,} tenants, {bench.sizes.ui_tasks:,} tasks, runs"
         with TestClient(app, base_url="http://127.0.0.1:8844") as client:
+            totals_read(bench, fairque, note)
             for name, path in endpoints(run_id, task_id, pages):
                 for _ in range(bench.reps):
                     assert client.get(path).status_code == 200, path  # warm-up

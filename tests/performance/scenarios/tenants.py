@@ -38,7 +38,8 @@ def _quick(bench: Bench) -> bool:
 def _workers(
     bench: Bench, fairque: FairqueSystem, processes: int, yaml: str = ""
 ) -> Iterator[WorkerProcess]:
-    argv = fairque.worker_argv(processes)
+    argv = fairque.worker_argv() if processes == 1 else fairque.processes_argv(processes)
+    assert argv is not None  # fairque has a multi-process worker
     if yaml:
         path = bench.launcher.folder / "tenants.yaml"
         path.write_text(yaml)
