@@ -34,11 +34,12 @@ SCENARIOS = {
     "dashboard",
     "durability",
     "dag_files",
+    "dagfire",
 }
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     env = {**os.environ, "FAIRQUE_BENCH_REDIS_URL": redis_url}
@@ -48,7 +49,7 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=budget(290),
+        timeout=budget(350),
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

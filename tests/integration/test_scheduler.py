@@ -332,6 +332,7 @@ def test_max_active_runs_holds_new_runs_back(
     clock.advance(minutes=1)
     assert scheduler.run_once() == []  # no worker: the first run is unfinished
     scheduler.queue.cancel_run(first)
+    clock.advance(seconds=1)  # a DAG waiting for a slot is looked at again every second
     assert len(scheduler.run_once()) == 1
 
 

@@ -38,6 +38,7 @@ from tests.performance.scenarios import (
     ceiling,
     dag,
     dag_files,
+    dag_fire,
     dashboard,
     durability,
     enqueue,
@@ -137,6 +138,11 @@ SCENARIOS = [
         "dag_files",
         "dag validate / dag list --json over N generated YAML DAG files, cold and warm",
         standalone=dag_files.run,
+    ),
+    Scenario(
+        "dagfire",
+        "N DAG files on a 15 s schedule fired by 1 and 2 schedulers: tick lag, exactly once",
+        standalone=dag_fire.run,
     ),
 ]
 SCENARIO_NAMES = [s.name for s in SCENARIOS]

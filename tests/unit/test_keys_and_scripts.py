@@ -173,7 +173,7 @@ def test_each_script_loads_with_its_includes_expanded(name: str) -> None:
     raw = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
     source = script_source(name)
     include = re.compile(r"^--!include", re.MULTILINE)
-    standalone = ("lock", "unlock", "advance", "tenants", "tenant_totals")
+    standalone = ("lock", "unlock", "advance", "tenants", "tenant_totals", "claim_due")
     if name in standalone:  # no task operation: no helpers
         assert source == raw and not include.search(raw)
         return

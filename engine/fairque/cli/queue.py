@@ -136,6 +136,19 @@ def failing_schedules(stats: dict[str, Any]) -> list[str]:
     ]
 
 
+def tick_lag_lines(stats: dict[str, Any]) -> list[str]:
+    """How late the schedulers created DAG runs lately (nothing when they created none)."""
+    lag: dict[str, Any] = stats.get("scheduler_lag") or {}
+    ticks, passes = lag.get("ticks") or {}, lag.get("passes") or {}
+    if not ticks.get("count"):
+        return []
+    return [
+        f"DAG tick lag (last {lag['window_seconds']:g} s, {ticks['count']} runs): "
+        f"p50 {ticks['p50']:.2f} s, p99 {ticks['p99']:.2f} s, max {ticks['max']:.2f} s; "
+        f"firing passes p50 {passes['p50'] or 0:.2f} s, max {passes['max'] or 0:.2f} s"
+    ]
+
+
 def stats_view(stats: dict[str, Any], limit: int = 50) -> Group:
     """Everything ``fairque queue stats`` shows, as one renderable (the tenants' table
     when a tenant policy is set)."""
@@ -145,7 +158,7 @@ def stats_view(stats: dict[str, Any], limit: int = 50) -> Group:
     listing = stats.get("tenants")
     if listing and (listing["with_policy"] or any(t["parked"] for t in listing["tenants"])):
         parts.append(tenants_table(listing))
-    return Group(*parts, *failing_schedules(stats))
+    return Group(*parts, *failing_schedules(stats), *tick_lag_lines(stats))
 
 
 @queue_app.command()

@@ -343,11 +343,21 @@ def health(
     require_scheduler: Annotated[
         bool, typer.Option("--require-scheduler", help="Alert when no scheduler holds the lock.")
     ] = False,
+    max_tick_lag: Annotated[
+        float,
+        typer.Option(
+            "--max-tick-lag",
+            min=0,
+            help="Alert when DAG runs are created later than this after their tick (s, p99 "
+            "over the last 5 minutes; 0: never).",
+        ),
+    ] = 30.0,
     redis_url: RedisUrlOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
     """Exit 1 while an alert fires: Redis unreachable, a user with queued tasks and no
     live worker, or a threshold given here crossed; 0 otherwise."""
+    from fairque.cli.queue import tick_lag_lines
     from fairque.monitoring.alerts import AlertThresholds, evaluate
     from fairque.monitoring.health import health_report, live_workers, scheduler_lock_owner
     from fairque.monitoring.stats import system_view
@@ -358,6 +368,7 @@ def health(
         max_oldest_age_seconds=max_oldest_age,
         max_failure_rate=max_failure_rate,
         require_scheduler_lock=require_scheduler,
+        max_tick_lag_seconds=max_tick_lag or None,
     )
     with cli_errors():
         url = redis_url_for(redis_url, state_dir, start_embedded=False)
@@ -373,11 +384,14 @@ def health(
             "ok": not alerts,
             "alerts": [a.to_dict() for a in alerts],
             "scheduler_lock_owner": owner,
+            "scheduler_lag": stats["scheduler_lag"],
         }
         console.print_json(json.dumps(document))
     else:
         console.print(f"live workers: {len(report.workers)}")
         console.print(f"scheduler lock: {escape(owner) if owner else 'not held'}")
+        for line in tick_lag_lines(dict(stats)):
+            console.print(line)
         for alert in alerts:
             console.print(f"[red]{alert.name}:[/red] {escape(alert.message)}")
         console.print("[red]unhealthy[/red]" if alerts else "[green]healthy[/green]")

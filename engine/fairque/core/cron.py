@@ -10,7 +10,9 @@ these functions. croniter is imported on first use.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,11 +22,25 @@ MAX_FIELDS = 6
 
 
 def make_croniter(expression: str, start: datetime | float | None = None) -> Any:
-    """A croniter for ``expression``, read as described above."""
+    """A croniter for ``expression``, read as described above (parsed once per
+    expression: a copy of the parsed one is set to ``start``)."""
+    if start is None:
+        return _parse(expression, None)
+    cron = copy.copy(_parsed(expression))
+    cron.set_current(start, force=True)
+    return cron
+
+
+def _parse(expression: str, start: datetime | float | None) -> Any:
     from croniter import croniter
 
     seconds_first = len(expression.split()) == MAX_FIELDS
     return croniter(expression, start, second_at_beginning=seconds_first)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(expression: str) -> Any:
+    return _parse(expression, 0.0)
 
 
 def cron_problem(expression: object) -> str | None:

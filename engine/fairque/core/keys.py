@@ -43,6 +43,18 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
     fq:schedules:cursor                Hash    schedule or DAG id -> last tick handled
     fq:scheduler:errors                Hash    schedule:{id} or dag:{id} -> why it fails (JSON)
+    fq:dags:due                        ZSet    scheduled DAG id -> when it next needs the
+                                               scheduler (its next tick, or the end of a
+                                               scheduler's claim on it), epoch seconds
+    fq:dags:template:{dag_id}          List    a scheduled DAG's run template: its version,
+                                               then push.lua's arguments for a stand-in
+                                               run (fire.lua swaps in each run's id and dates)
+    fq:dags:specs                      Hash    scheduled DAG id -> its schedule as the due
+                                               index was computed for (changed: recomputed)
+    fq:scheduler:lag                   List    newest first, capped: "{at} {dag_id} {lag}",
+                                               how late each DAG tick was created
+    fq:scheduler:passes                List    newest first, capped: "{at} {token} {seconds}
+                                               {fired}", each firing pass of each scheduler
     fq:users:active                    ZSet    users with ready tasks, score = virtual time
                                                (of the queue named ``default``)
     fq:queues:{queue}:user:{user_id}:critical, ...:normal
@@ -229,6 +241,30 @@ class Keys:
     def scheduler_errors(self) -> str:
         """Hash of the schedules and DAGs failing in the scheduler's latest pass."""
         return self._k("scheduler", "errors")
+
+    @property
+    def dags_due(self) -> str:
+        """Sorted set: scheduled DAG id -> when it is next due (epoch seconds)."""
+        return self._k("dags", "due")
+
+    def dag_template(self, dag_id: str) -> str:
+        """List: a scheduled DAG's run template (see fire.lua)."""
+        return self._k("dags", "template", dag_id)
+
+    @property
+    def dags_specs(self) -> str:
+        """Hash: scheduled DAG id -> the schedule its due time was computed from."""
+        return self._k("dags", "specs")
+
+    @property
+    def scheduler_lag(self) -> str:
+        """Capped list of how late each DAG tick was created (newest first)."""
+        return self._k("scheduler", "lag")
+
+    @property
+    def scheduler_passes(self) -> str:
+        """Capped list of the schedulers' firing passes and their durations."""
+        return self._k("scheduler", "passes")
 
     @property
     def active_users(self) -> str:

@@ -17,6 +17,9 @@ from fairque.queue.sync_queue import TaskQueue
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_TICK_LAG = 30.0
+"""The default threshold of the ``tick_lag`` alert (``fairque health --max-tick-lag``)."""
+
 SYSTEM = "system"
 """The subject of alerts about the whole system rather than one user or worker."""
 
@@ -38,6 +41,9 @@ class AlertThresholds:
     """Alert for each user with queued tasks that no live worker serves."""
     require_scheduler_lock: bool = False
     """Alert when no scheduler holds the lock."""
+    max_tick_lag_seconds: float | None = DEFAULT_MAX_TICK_LAG
+    """How late (p99 over the last 5 minutes, seconds after the tick) the schedulers may
+    create the runs of DAG ticks."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ def evaluate(
         *(_unserved(stats) if thresholds.require_served_users else []),
         *(_no_scheduler() if thresholds.require_scheduler_lock and not lock_held else []),
         *_failing_schedules(stats),
+        *_tick_lag(stats, thresholds.max_tick_lag_seconds),
     ]
 
 
@@ -148,6 +155,21 @@ def _failing_schedules(stats: Mapping[str, Any]) -> list[Alert]:
         message = f"{what} {name} failing: {error.get('reason', '?')}"
         alerts.append(Alert("schedule_failing", message, subject, error.get("failures")))
     return alerts
+
+
+def _tick_lag(stats: Mapping[str, Any], limit: float | None) -> list[Alert]:
+    lag: Mapping[str, Any] = stats.get("scheduler_lag") or {}
+    p99 = (lag.get("ticks") or {}).get("p99")
+    if limit is None or p99 is None or p99 <= limit:
+        return []
+    dags: Mapping[str, Mapping[str, Any]] = lag.get("dags") or {}
+    worst = sorted(dags, key=lambda d: -float(dags[d].get("max") or 0))[:3]
+    message = (
+        f"DAG runs are created {p99:.1f} s after their tick (p99 over the last "
+        f"{lag.get('window_seconds', 0):g} s, threshold {limit:g} s); latest: "
+        f"{', '.join(worst) or '?'}; run more schedulers"
+    )
+    return [Alert("tick_lag", message, SYSTEM, round(float(p99), 3), limit)]
 
 
 class AlertMonitor:

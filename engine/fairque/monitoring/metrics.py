@@ -125,13 +125,18 @@ class QueueDepthCollector:
 
     def collect(self) -> Iterable[Metric]:
         """Read the statistics and yield the gauges."""
-        depth, oldest, up = self._families()
+        depth, oldest, up, lag, passes = self._families()
         try:
             stats = self.queue.get_stats()
         except FairQueueError as e:
             logger.warning("queue statistics unavailable for metrics: %s", e)
             up.add_metric([], 0)
             return [up]
+        summary: Mapping[str, Any] = stats["scheduler_lag"]
+        for family, figures in ((lag, summary["ticks"]), (passes, summary["passes"])):
+            for name in ("p50", "p99", "max"):
+                if figures.get(name) is not None:
+                    family.add_metric([name], float(figures[name]))
         totals: dict[tuple[str, str], int] = {}
         for user, per_user in sorted(stats["users"].items()):
             counts: Mapping[str, Any] = per_user
@@ -143,10 +148,10 @@ class QueueDepthCollector:
             depth.add_metric([label, state_name], n)
         oldest.add_metric([], stats.get("oldest_queued_age") or 0.0)
         up.add_metric([], 1)
-        return [depth, oldest, up]
+        return [depth, oldest, up, lag, passes]
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _families() -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily(
                 "fairque_queue_depth", "Tasks per user and active state.", labels=["user", "state"]
@@ -154,6 +159,16 @@ class QueueDepthCollector:
             GaugeMetricFamily("fairque_queue_oldest_age_seconds", "Age of the oldest queued task."),
             GaugeMetricFamily(
                 "fairque_queue_stats_up", "1 when the queue statistics could be read."
+            ),
+            GaugeMetricFamily(
+                "fairque_scheduler_tick_lag_seconds",
+                "How late DAG runs were created after their tick, over the last 5 minutes.",
+                labels=["stat"],
+            ),
+            GaugeMetricFamily(
+                "fairque_scheduler_pass_seconds",
+                "How long the schedulers' firing passes took, over the last 5 minutes.",
+                labels=["stat"],
             ),
         )
 

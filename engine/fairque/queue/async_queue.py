@@ -93,6 +93,21 @@ class AsyncTaskQueue(QueueBase):
             self._check_replicated(call.script, replicas, result)
         return result
 
+    async def run_scripts(self, calls: Sequence[ScriptCall[T]]) -> list[T | FairQueueError]:
+        """Many script calls in one round trip, each standing alone (see
+        :meth:`TaskQueue.run_scripts <fairque.queue.sync_queue.TaskQueue.run_scripts>`)."""
+        if not calls:
+            return []
+        wait_ms = self._batch_wait(calls)
+        with self._guard(f"run {len(calls)} scripts"):
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                await self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+            if wait_ms is not None:  # one WAIT after them all (durability: replicated)
+                pipe.execute_command("WAIT", 1, wait_ms)
+            replies = await pipe.execute(raise_on_error=False)
+        return self._replies(calls, replies, wait_ms)
+
     async def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
         with self._guard("send commands"):

@@ -6,15 +6,21 @@ import logging
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.exceptions
 
 from fairque.core.config import EMBEDDED, FairQueueConfig, durability_mode, redis_location
-from fairque.core.errors import NotReplicatedError, PayloadError, shorten
+from fairque.core.errors import (
+    FairQueueError,
+    NotReplicatedError,
+    PayloadError,
+    RedisUnavailableError,
+    shorten,
+)
 from fairque.core.models import TaskRecord
 from fairque.core.urls import redact
-from fairque.queue.calls import QueueCalls
+from fairque.queue.calls import QueueCalls, ScriptCall
 from fairque.queue.errors import map_redis_error
 from fairque.server import resolve_redis_url
 
@@ -24,16 +30,20 @@ connection error: once, as a pooled connection may have died with a server resta
 A longer outage is for the caller (the worker and scheduler loops back off, see
 :mod:`fairque.core.backoff`), so it is noticed at once and logged."""
 
-REPLICATED_SCRIPTS = frozenset({"push", "pop", "settle", "finish", "fail"})
+REPLICATED_SCRIPTS = frozenset({"push", "fire", "pop", "settle", "finish", "fail"})
 """With ``durability: replicated``, the scripts followed by ``WAIT 1 <ms>`` on their
-connection: pushes (and run creation), a task's end, and claims (a claim lost in a
-failover would let a second worker run the task without a recorded reclaim). Only a
-push that no replica confirmed raises (:class:`NotReplicatedError`); for the others the
-write is done and the worker's next step must not be undone by an error, so it is
-logged: if the master then fails over before the replica copies it, the task's lease
-expires on the new master and the task is reclaimed and run again, as after a crash."""
+connection: pushes (and run creation, the scheduler's too), a task's end, and claims
+(a claim lost in a failover would let a second worker run the task without a recorded
+reclaim). Only a push that no replica confirmed raises (:class:`NotReplicatedError`);
+for the others the write is done and the worker's next step must not be undone by an
+error, so it is logged: if the master then fails over before the replica copies it,
+the task's lease expires on the new master and the task is reclaimed and run again, as
+after a crash."""
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class QueueBase:
@@ -60,6 +70,36 @@ class QueueBase:
         if self.durability == "replicated" and script in REPLICATED_SCRIPTS:
             return self._wait_ms
         return None
+
+    def _batch_wait(self, calls: Sequence[ScriptCall[Any]]) -> int | None:
+        """The ``WAIT`` timeout (ms) to send after a pipeline of ``calls``, or None."""
+        waits = [w for w in map(self._replica_wait, {c.script for c in calls}) if w is not None]
+        return max(waits) if waits else None
+
+    def _replies(
+        self, calls: Sequence[ScriptCall[T]], replies: list[Any], wait_ms: int | None
+    ) -> list[T | FairQueueError]:
+        """Each call's parsed reply or the error it met, from a pipeline's replies (the
+        last one is WAIT's when ``wait_ms``); RedisUnavailableError is raised."""
+        replicas = replies.pop() if wait_ms is not None else None
+        out: list[Any] = []  # each T | FairQueueError
+        for call, reply in zip(calls, replies, strict=True):
+            out.append(self._reply(call, reply, replicas))
+        return out
+
+    def _reply(self, call: ScriptCall[R], reply: Any, replicas: Any) -> R | FairQueueError:
+        if isinstance(reply, redis.exceptions.RedisError):
+            error = map_redis_error(reply, f"run {call.script}", redact(self.url), call.script)
+            if isinstance(error, RedisUnavailableError):
+                raise error from reply
+            return error
+        try:
+            result = call.parse(reply)
+            if isinstance(replicas, int) and self._replica_wait(call.script) is not None:
+                self._check_replicated(call.script, replicas, result)
+        except FairQueueError as e:
+            return e
+        return result
 
     def _check_replicated(self, script: str, replicas: int, result: Any) -> None:
         """After a waited ``script``: raise NotReplicatedError for a push no replica

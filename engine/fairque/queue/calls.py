@@ -155,6 +155,16 @@ class QueueCalls:
 
     call = _call  # for the call builders of other modules (queue/tenants.py)
 
+    def own_part(self, call: ScriptCall[Any]) -> tuple[list[str], list[Arg]]:
+        """The script's own keys and arguments of a call built here: without the common
+        ones before them and the tenant and queue ones after them (see :meth:`_call`)."""
+        keys_end = len(call.keys) - len(self._tenant_keys) - 1  # the queue counts
+        args_end = len(call.args) - len(self._tenant_args) - len(self._queue_args)
+        return (
+            list(call.keys[len(self._common_keys) : keys_end]),
+            list(call.args[len(self._common_args) : args_end]),
+        )
+
     # --- writes ----------------------------------------------------------------------
 
     def push(
@@ -199,14 +209,36 @@ class QueueCalls:
                 }
             if gate is not None:
                 fields = {**fields, "dag_gate": gate, "max_active_tasks": str(max_active_tasks)}
-            extra = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
-            if dag_id is not None:
-                extra.append(self.keys.runs_of(dag_id))
-                if any(name in fields for name in RUN_END_FIELDS):
-                    extra.append(self.keys.runs_watched)
+            watched = any(name in fields for name in RUN_END_FIELDS)
+            extra = self.run_keys(run_id, dag_id, watched)
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
         return self._call("push", args, lambda r: _parse_push(r, ids), extra)
+
+    def run_keys(self, run_id: str, dag_id: str | None, watched: bool) -> list[str]:
+        """push.lua's KEYS[12...] for a run (``watched``: a DAG's run with a timeout or
+        callbacks)."""
+        k = self.keys
+        found = [k.run(run_id), k.runs, k.runs_retention, k.schedule_cursors]
+        if dag_id is not None:
+            found.append(k.runs_of(dag_id))
+            if watched:
+                found.append(k.runs_watched)
+        return found
+
+    def fire(
+        self,
+        keys: Sequence[str],
+        version: str,
+        swaps: Sequence[tuple[str, str]],
+    ) -> ScriptCall[BatchPushResult | None]:
+        """Create a run from a run template stored in Redis (see fire.lua): ``keys`` are
+        push's KEYS[12...] for this run then the template's key; ``swaps`` (stand-in,
+        this run's text) are applied to every stored argument. Replies push's result
+        (RunExistsError as push), or None when the template is missing or of another
+        version (nothing written)."""
+        args: list[Arg] = [version, len(swaps), *(part for pair in swaps for part in pair)]
+        return self._call("fire", args, _parse_fire, keys)
 
     def push_one(self, task: Task | MakesTask) -> ScriptCall[PushResult]:
         """Add one task: :meth:`push` with the reply of a single task."""
@@ -416,10 +448,22 @@ class QueueCalls:
         """Release the lock if ``token`` holds it; the reply says if it did."""
         return ScriptCall("unlock", [key], [token], lambda r: bool(r))
 
-    def advance(self, schedule_id: str, tick: float) -> ScriptCall[float]:
-        """Move a schedule's cursor forward to ``tick`` (never back); replies the cursor."""
+    def advance(self, schedule_id: str, tick: float, *more: tuple[str, float]) -> ScriptCall[float]:
+        """Move a schedule's cursor forward to ``tick`` (never back), and those of
+        ``more`` (schedule id, tick) pairs in the same call; replies the first cursor."""
         key = self.keys.schedule_cursors
-        return ScriptCall("advance", [key], [schedule_id, repr(tick)], lambda r: float(r))
+        args: list[Arg] = [schedule_id, repr(tick)]
+        for other, at in more:
+            args += [other, repr(at)]
+        return ScriptCall("advance", [key], args, lambda r: float(r))
+
+    def claim_due(
+        self, now: float, lease_seconds: float, limit: int
+    ) -> ScriptCall[list[tuple[str, float]]]:
+        """Claim up to ``limit`` DAGs of the due index due at ``now`` (epoch seconds) for
+        ``lease_seconds``; replies (DAG id, the due time it had), earliest first."""
+        args: list[Arg] = [repr(now), repr(lease_seconds), limit]
+        return ScriptCall("claim_due", [self.keys.dags_due], args, _parse_due)
 
     # --- XCom ------------------------------------------------------------------------
 
@@ -647,6 +691,14 @@ def check_size(task_id: str, fields: Mapping[str, str], limit: int) -> None:
             f"task {task_id!r}: its fields are {size} bytes encoded (the largest is "
             f"{largest}); the limit is {limit} (queue.max_payload_bytes)"
         )
+
+
+def _parse_due(reply: Any) -> list[tuple[str, float]]:
+    return [(str(reply[i]), float(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+
+def _parse_fire(reply: Any) -> BatchPushResult | None:
+    return None if reply[0] == "no_template" else _parse_push(reply, [])
 
 
 def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:

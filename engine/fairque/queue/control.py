@@ -9,7 +9,7 @@ Replies are raw text: the layers above parse schedules themselves.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fairque.core.keys import Keys
@@ -48,13 +48,18 @@ def cursor(keys: Keys, key: str) -> PipelineCall[float | None]:
     )
 
 
-def put_schedule_errors(keys: Keys, errors: Mapping[str, str]) -> PipelineCall[None]:
-    """Replace the failing schedules and DAGs (``schedule:{id}``/``dag:{id}`` -> JSON) in
-    one step: a reader never sees the hash emptied between the two commands."""
-    commands: list[tuple[Any, ...]] = [("DEL", keys.scheduler_errors)]
-    if errors:
-        flat = [part for item in sorted(errors.items()) for part in item]
+def update_schedule_errors(
+    keys: Keys, put: Mapping[str, str], drop: Sequence[str]
+) -> PipelineCall[None]:
+    """Write the entries of failing schedules and DAGs (``schedule:{id}``/``dag:{id}``
+    -> JSON) that changed and remove those of the ones that fire again, in one step;
+    the other entries (another scheduler's) are left as they are."""
+    commands: list[tuple[Any, ...]] = []
+    if put:
+        flat = [part for item in sorted(put.items()) for part in item]
         commands.append(("HSET", keys.scheduler_errors, *flat))
+    if drop:
+        commands.append(("HDEL", keys.scheduler_errors, *drop))
     return PipelineCall(commands, lambda _: None, atomic=True)
 
 

@@ -64,6 +64,7 @@ class Stats(TypedDict):
     ended_last_minute: dict[str, int]  # finished and failed in the last 60 s
     throughput_per_second: float  # ended in the last minute / 60
     schedule_errors: dict[str, dict[str, Any]]  # schedule:{id} / dag:{id} failing to fire
+    scheduler_lag: dict[str, Any]  # DAG tick lags and pass durations (queue.firing.lag_summary)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ SCRIPT_NAMES = (
     "lock",
     "unlock",
     "advance",
+    "claim_due",
+    "fire",
     "watch",
     "clear",
     "tenant_policy",

@@ -12,7 +12,7 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from fairque.core.errors import InvalidStateError, RunEndedError, RunNotFoundError
-from fairque.queue import control
+from fairque.queue import control, firing
 from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
 from fairque.queue.clearing import clear_plan
 from fairque.queue.runs import RunInfo
@@ -101,11 +101,13 @@ def _fill(infos: list[RunInfo], calls: QueueCalls) -> Steps:
 def stats(calls: QueueCalls) -> Steps:
     """Counts per state, per user and per priority; throughput over the last minute;
     the oldest queued task's age overall and, per user, the age of its next task; the
-    schedules and DAGs the scheduler found failing."""
+    schedules and DAGs the scheduler found failing; how late the schedulers fired the
+    DAG ticks of the last 5 minutes (:func:`~fairque.queue.firing.lag_summary`)."""
     result = yield calls.stats()
     now = result["server_time"]
     result["ended_last_minute"] = yield calls.ended_since(int((now - 60) * 1000))
     result["schedule_errors"] = yield control.schedule_errors(calls.keys)
+    result["scheduler_lag"] = yield firing.scheduler_lag(calls.keys, now)
     result["throughput_per_second"] = sum(result["ended_last_minute"].values()) / 60
     users = [u for u, counts in result["users"].items() if counts.get("queued", 0) > 0]
     if users:

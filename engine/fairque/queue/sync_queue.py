@@ -96,6 +96,26 @@ class TaskQueue(QueueBase):
             self._check_replicated(call.script, replicas, result)
         return result
 
+    def run_scripts(self, calls: Sequence[ScriptCall[T]]) -> list[T | FairQueueError]:
+        """Send many script calls in one round trip (a pipeline, not a transaction).
+
+        Each call stands alone: its parsed reply, or the error it met (a ScriptError,
+        or what its parser raises, e.g. RunExistsError) in its place, so one bad call
+        does not spoil the others. RedisUnavailableError (raised) when the server
+        cannot be reached.
+        """
+        if not calls:
+            return []
+        wait_ms = self._batch_wait(calls)
+        with self._guard(f"run {len(calls)} scripts"):
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+            if wait_ms is not None:  # one WAIT after them all (durability: replicated)
+                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
+            replies = pipe.execute(raise_on_error=False)
+        return self._replies(calls, replies, wait_ms)
+
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
         with self._guard("send commands"):

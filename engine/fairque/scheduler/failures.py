@@ -1,15 +1,17 @@
 """Each schedule and DAG fires on its own: one that fails is logged, recorded and retried.
 
-A pass of the scheduler handles every schedule (``schedule:{id}``) and every scheduled
-DAG (``dag:{id}``) through :meth:`Failures.attempt`. Whatever one raises (a stored
+A pass of the scheduler handles every schedule (``schedule:{id}``, as lock holder) and
+every scheduled DAG due now (``dag:{id}``) through :class:`Failures`. Whatever one raises (a stored
 schedule that does not parse, a cron that never fires, task ids too long, a conf the DAG
 refuses, a Redis command error on its keys) stays with it: the others fire on time, the
-failing one is tried again on the next pass (its cursor did not move). A lost connection
+failing one is tried again on the next pass (a DAG: a second later; its cursor did not
+move). A lost connection
 (RedisUnavailableError) is not the schedule's fault and ends the pass as before.
 
 The log says when a subject starts failing, when its reason changes and when it recovers,
-not on every pass. At the end of a pass the failures are written to
-``fq:scheduler:errors`` (``reason``, ``since``, ``failures``), which ``queue stats`` shows
+not on every pass. At the end of a pass the failures that changed are written to
+``fq:scheduler:errors`` (``reason``, ``since``, ``failures``) and the entries of the
+subjects that fired are removed, which ``queue stats`` shows
 and ``fairque health`` turns into alerts ("schedule X failing: reason").
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
@@ -46,34 +48,45 @@ def describe(error: BaseException) -> str:
 
 
 class Failures:
-    """The schedules and DAGs failing, pass after pass (see the module docstring)."""
+    """The schedules and DAGs failing, pass after pass (see the module docstring).
+
+    Several schedulers share ``fq:scheduler:errors``, each writing only the subjects it
+    handled: a failing one's entry (when it changed) and the removal of the entries of
+    those that fired.
+    """
 
     def __init__(self) -> None:
         self.failing: dict[str, Failure] = {}
-        self._attempted: set[str] = set()
         self._now = 0.0
-        self._written: dict[str, str] | None = None
+        self._written: dict[str, str] = {}
+        self._fired: set[str] = set()
 
     def begin(self, now: float) -> None:
         """Start a pass at ``now`` (server time, epoch seconds)."""
-        self._attempted = set()
         self._now = now
+        self._fired = set()
 
     def attempt(self, subject: str, action: Callable[[], list[T]]) -> list[T]:
         """``action()``, or ``[]`` when it fails (recorded, logged on a change)."""
-        self._attempted.add(subject)
         try:
             done = action()
         except RedisUnavailableError:
             raise
         except Exception as e:
-            self._failed(subject, e)
+            self.record(subject, e)
             return []
-        if self.failing.pop(subject, None) is not None:
-            logger.info("%s fires again", subject)
+        self.succeeded(subject)
         return done
 
-    def _failed(self, subject: str, error: Exception) -> None:
+    def succeeded(self, subject: str) -> None:
+        """``subject`` fired (or had nothing to fire) this pass."""
+        self._fired.add(subject)
+        if self.failing.pop(subject, None) is not None:
+            logger.info("%s fires again", subject)
+
+    def record(self, subject: str, error: Exception) -> None:
+        """``subject`` failed with ``error`` this pass."""
+        self._fired.discard(subject)
         reason = describe(error)
         known = self.failing.get(subject)
         if known is not None and known.reason == reason:
@@ -83,18 +96,25 @@ class Failures:
         logger.warning("%s failing: %s", subject, reason, exc_info=error if unexpected else None)
         self.failing[subject] = Failure(reason, self._now, (known.failures + 1) if known else 1)
 
-    def end(self) -> dict[str, str] | None:
-        """Close a pass: forget subjects that are gone (removed schedules, deleted DAG
-        files); the failures as ``fq:scheduler:errors`` should hold them, or None when
-        that is what was written last."""
-        for subject in set(self.failing) - self._attempted:
-            del self.failing[subject]
+    def forget(self, subjects: Iterable[str]) -> None:
+        """Subjects that are gone (removed schedules, deleted DAG files)."""
+        for subject in subjects:
+            self.failing.pop(subject, None)
+            self._fired.add(subject)
+
+    def end(self) -> tuple[dict[str, str], list[str]]:
+        """Close a pass: the entries of ``fq:scheduler:errors`` to write (the failing
+        subjects whose entry changed) and to remove (the subjects that fired or are
+        gone)."""
         entries = {s: json.dumps(asdict(f)) for s, f in self.failing.items()}
-        if entries == self._written:
-            return None
-        self._written = entries
-        return entries
+        put = {s: e for s, e in entries.items() if self._written.get(s) != e}
+        drop = sorted(self._fired - entries.keys())
+        for subject in drop:
+            self._written.pop(subject, None)
+        self._written.update(put)
+        self._fired = set()
+        return put, drop
 
     def forget_written(self) -> None:
         """The last write may not have happened (the pass failed): write again."""
-        self._written = None
+        self._written = {}

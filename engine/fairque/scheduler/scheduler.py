@@ -1,9 +1,14 @@
 """TaskScheduler: cron schedules of tasks and DAGs, safe to run on many machines.
 
 Every scheduler process does housekeeping (queues due SCHEDULED tasks, reclaims expired
-leases); the one holding ``fq:scheduler:lock`` (a token with a TTL, renewed on every
-pass) fires the ticks. Ticks are fired by idempotent writes: a tick's run id comes from
-the schedule and the tick's time, and a run can be created once only, so even two
+leases). Task schedules (``add_schedule``) are fired by the one holding
+``fq:scheduler:lock`` (a token with a TTL, renewed on every pass): active-standby. DAG
+schedules are fired by every scheduler at once (active-active): each claims the DAGs
+due now from a due index, so each DAG's tick is handled by one of them, and more
+schedulers add capacity (:mod:`fairque.scheduler.dags`).
+
+Ticks are fired by idempotent writes: a tick's run id comes from the schedule and the
+tick's time, and a run can be created once only, so even two
 schedulers that both believe they hold the lock cannot fire a tick twice. That holds
 after retention (``run_retention_seconds``) removed the run: a tick's run is kept until
 the schedule's cursor passed the tick, and from then on push refuses the tick. A cursor per
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -44,7 +50,7 @@ from fairque.core.errors import (
 )
 from fairque.core.models import Task, validate_identifier
 from fairque.core.process import stop_on_signals
-from fairque.queue import control
+from fairque.queue import control, firing
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.runs import compile_run, task_id_problem, tick_run_id
 from fairque.queue.sync_queue import TaskQueue
@@ -59,6 +65,9 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+STOP_GRACE_SECONDS = 0.5
+"""How long :meth:`TaskScheduler.start` lets a pass end after a stop before leaving it."""
+
 
 class TaskScheduler:
     """Fires cron schedules (``add_schedule``) and the schedules of DAG files."""
@@ -72,6 +81,8 @@ class TaskScheduler:
         tick_seconds: float = 0.2,
         lock_ttl_seconds: float = 3.0,
         catchup_limit: int = 100,
+        lag_warning_seconds: float = 5.0,
+        batch_size: int = 250,
     ) -> None:
         self.config = config or FairQueueConfig.create_default()
         self.queue = TaskQueue(self.config)
@@ -90,6 +101,11 @@ class TaskScheduler:
         self._thread: threading.Thread | None = None
         self.error: RedisCommandError | None = None
         self.failures = Failures()
+        self.lag_warning_seconds = lag_warning_seconds
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+        self.batch_size = batch_size
+        """DAGs claimed per batch (the stop flag is checked between batches)."""
 
     # --- schedules -------------------------------------------------------------------
 
@@ -161,9 +177,39 @@ class TaskScheduler:
     # --- running ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock."""
+        """Run until :meth:`stop` or SIGTERM/SIGINT; blocks, then releases the lock.
+
+        The loop runs on a thread while this one waits for a stop, so a stop is prompt
+        even in the middle of a long pass (a large folder being loaded, a batch being
+        fired): when the loop has not ended STOP_GRACE_SECONDS after the stop, the lock
+        and the DAGs the pass had claimed are given back from here (another scheduler
+        takes over at once; a run is created once whoever creates it) and this returns.
+        A RedisCommandError that ended the loop is raised again.
+        """
         with stop_on_signals(lambda graceful: self.stop(), log=logger):
-            self.run()
+            thread = self.start_background()
+            while thread.is_alive() and not self._stop.wait(0.1):
+                pass
+            thread.join(STOP_GRACE_SECONDS)
+            if thread.is_alive():
+                self._abandon()
+        if self.error is not None:
+            raise self.error
+
+    def _abandon(self) -> None:
+        logger.warning(
+            "scheduler %s: the pass did not end within %.1f s of the stop; giving back "
+            "the lock and its claims",
+            self.token,
+            STOP_GRACE_SECONDS,
+        )
+        try:
+            if self.dags is not None and self.dags.in_flight:
+                claimed = dict(self.dags.in_flight)
+                self.queue.run_pipeline(firing.set_due(self.keys, claimed))
+            self.queue.run_script(self.queue.calls.unlock(self.keys.scheduler_lock, self.token))
+        except FairQueueError as e:
+            logger.warning("could not give back the lock and claims: %s", e)
 
     def start_background(self) -> threading.Thread:
         """Run :meth:`run` on a daemon thread and return it; a RedisCommandError that
@@ -180,8 +226,14 @@ class TaskScheduler:
             self.error = e
 
     def stop(self) -> None:
-        """Ask the loop to end (thread-safe and signal-safe)."""
+        """Ask the loop to end (thread-safe and signal-safe); a pass in progress ends
+        after its current batch of DAGs."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for a background scheduler to end; True if it has."""
@@ -238,32 +290,63 @@ class TaskScheduler:
         return self.queue.run_script(call)
 
     def run_once(self) -> list[str]:
-        """One pass: housekeeping, then (as lock owner) fire what is due; returns run ids."""
+        """One pass: housekeeping, then fire what is due (task schedules as lock owner,
+        the due DAGs in any case); returns the run ids created."""
         self.queue.promote_due()
         self.queue.reclaim_expired()
         self.queue.trim_runs()
-        if not self.holds_lock():
+        leader = self.holds_lock()
+        if not leader and self.dags is None:
             return []
         now = self.clock()
         self.failures.begin(now.timestamp())
         try:
-            texts = self.queue.run_pipeline(control.schedule_texts(self.keys))
-            fired = [
-                run
-                for sid, text in sorted(texts.items())
-                for run in self.failures.attempt(
-                    f"schedule:{sid}", partial(self._fire_stored, text, now)
-                )
-            ]
+            fired = self._fire_schedules(now) if leader else []
             if self.dags is not None:
+                started = time.perf_counter()
                 fired += self.dags.fire_due(self, now)
+                self._record_pass(now, time.perf_counter() - started)
         except BaseException:
             self.failures.forget_written()
             raise
-        errors = self.failures.end()
-        if errors is not None:
-            self.queue.run_pipeline(control.put_schedule_errors(self.keys, errors))
+        put, drop = self.failures.end()
+        if put or drop:
+            self.queue.run_pipeline(control.update_schedule_errors(self.keys, put, drop))
         return fired
+
+    def _fire_schedules(self, now: datetime) -> list[str]:
+        texts = self.queue.run_pipeline(control.schedule_texts(self.keys))
+        gone = [s for s in self.failures.failing if s.startswith("schedule:")]
+        self.failures.forget(s for s in gone if s.removeprefix("schedule:") not in texts)
+        return [
+            run
+            for sid, text in sorted(texts.items())
+            for run in self.failures.attempt(
+                f"schedule:{sid}", partial(self._fire_stored, text, now)
+            )
+        ]
+
+    def _record_pass(self, now: datetime, seconds: float) -> None:
+        """Record the pass's duration and its ticks' lags (when it fired any); warn
+        when ticks fired later than ``lag_warning_seconds``."""
+        assert self.dags is not None
+        lags = self.dags.lags
+        if not lags:
+            return
+        at = now.timestamp()
+        self.queue.run_pipeline(firing.record_lag(self.keys, lags, at, self.token, seconds))
+        late = [lag for _, lag in lags if lag > self.lag_warning_seconds]
+        if late:
+            logger.warning(
+                "scheduler %s cannot keep up: %d of %d DAG run(s) created late (worst %.1f s "
+                "after its tick, threshold %.1f s) in a pass of %.1f s; run more schedulers",
+                self.token,
+                len(late),
+                len(lags),
+                max(late),
+                self.lag_warning_seconds,
+                seconds,
+            )
 
     # --- firing ----------------------------------------------------------------------
 
