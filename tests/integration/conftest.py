@@ -21,6 +21,7 @@ import redis.asyncio
 from typer.testing import CliRunner
 
 from fairque import AsyncRunHandle, AsyncTaskQueue, FairQueueConfig, TaskQueue, Worker
+from fairque.core.models import TaskRecord
 from tests.timing import budget
 
 ConfigFactory = Callable[..., FairQueueConfig]
@@ -168,3 +169,14 @@ def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
 
     result = cli.invoke(app, list(args))
     return result.exit_code, result.output
+
+
+def drain(queue: TaskQueue, limit: int = 100_000) -> list[TaskRecord]:
+    """Pop until nothing is ready (or ``limit`` tasks): the tasks in claim order."""
+    served: list[TaskRecord] = []
+    while len(served) < limit:
+        task = queue.pop()
+        if task is None:
+            break
+        served.append(task)
+    return served

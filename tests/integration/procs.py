@@ -83,7 +83,9 @@ def started_on_boot_clock(pid: int) -> float:
 class Proc:
     """One started process; its stdout and stderr go to ``log``."""
 
-    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log = log
@@ -95,6 +97,7 @@ class Proc:
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
         self.started = time.monotonic()
 
@@ -143,12 +146,19 @@ class Procs:
         self.redis_url = redis_url
         self.started: list[Proc] = []
 
-    def start(self, name: str, argv: list[str]) -> Proc:
-        proc = Proc(name, argv, self.folder / f"{name}.log")
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        """Start ``argv``; ``env`` adds to (or overrides) the test's environment."""
+        proc = Proc(name, argv, self.folder / f"{name}.log", env)
         self.started.append(proc)
         return proc
 
-    def worker(self, worker_id: str, *options: str, redis_url: str | None = None) -> Proc:
+    def worker(
+        self,
+        worker_id: str,
+        *options: str,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Proc:
         """``fairque worker`` with fast polling, serving every user, running ``tests.*``."""
         argv = [
             *CLI,
@@ -163,7 +173,7 @@ class Procs:
             "0.1",
             *options,
         ]
-        return self.start(worker_id, argv)
+        return self.start(worker_id, argv, env)
 
     def tails(self) -> str:
         """The end of every process's output."""

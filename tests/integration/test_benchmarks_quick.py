@@ -66,6 +66,8 @@ def test_quick_benchmarks_produce_every_fairque_figure(redis_url: str, tmp_path:
     assert ("throughput", "1 worker, 10,000 users") in names
     assert any(s == "throughput" and n.endswith("worker processes") for s, n in names)
     assert any(s == "tenants" and "10,000 active tenants, with policies" in n for s, n in names)
+    assert any(s == "tenants" and n.startswith("pool of 2 slots") for s, n in names)
+    assert any(s == "tenants" and n.startswith("queues a,b") for s, n in names)
     for figure in figures:
         assert figure["reps"], figure
         assert all(isinstance(v, float) and math.isfinite(v) for v in figure["reps"]), figure

@@ -10,26 +10,16 @@ import redis
 from fairque import Priority, Task, TaskQueue
 from tests.timing import budget
 
-from .conftest import QueueFactory
+from .conftest import QueueFactory, drain
 
 pytestmark = pytest.mark.both_queues
-
-
-def _drain(queue: TaskQueue, limit: int = 100_000) -> list[Task]:
-    served = []
-    while len(served) < limit:
-        task = queue.pop()
-        if task is None:
-            break
-        served.append(task)
-    return served
 
 
 def test_light_user_is_interleaved_with_a_flooding_user(make_queue: QueueFactory) -> None:
     queue = make_queue(assigned_users=["A", "B"])
     queue.push_batch([Task.create("A", payload={"n": i}) for i in range(2000)])
     queue.push_batch([Task.create("B", payload={"n": i}) for i in range(10)])
-    served = [t.user_id for t in _drain(queue)]
+    served = [t.user_id for t in drain(queue)]
     positions = [i + 1 for i, user in enumerate(served) if user == "B"]
     assert len(positions) == 10
     for i, position in enumerate(positions, start=1):
@@ -41,7 +31,7 @@ def test_round_robin_over_three_users_regardless_of_volume(make_queue: QueueFact
     queue = make_queue(assigned_users=["u1", "u2", "u3"])
     for user, count in (("u1", 50), ("u2", 5), ("u3", 5)):
         queue.push_batch([Task.create(user) for _ in range(count)])
-    first = [t.user_id for t in _drain(queue, limit=15)]
+    first = [t.user_id for t in drain(queue, limit=15)]
     assert sorted(first) == ["u1"] * 5 + ["u2"] * 5 + ["u3"] * 5
     for window in range(0, 15, 3):
         assert sorted(first[window : window + 3]) == ["u1", "u2", "u3"]
@@ -94,7 +84,7 @@ def test_wildcard_serves_every_user_without_configuration(make_queue: QueueFacto
     queue = make_queue(assigned_users=["*"])
     users = [f"tenant-{n}" for n in range(50)]
     queue.push_batch([Task.create(u) for u in users for _ in range(3)])
-    served = [t.user_id for t in _drain(queue)]
+    served = [t.user_id for t in drain(queue)]
     assert len(served) == 150
     assert sorted(served[:50]) == sorted(users)  # one round over every tenant first
 
@@ -104,7 +94,7 @@ def test_steals_only_when_assigned_users_are_empty(make_queue: QueueFactory) -> 
     queue.push_batch([Task.create("other") for _ in range(3)])
     queue.push_batch([Task.create("mine") for _ in range(2)])
     queue.push(Task.create("stranger"))
-    served = [t.user_id for t in _drain(queue)]
+    served = [t.user_id for t in drain(queue)]
     assert served == ["mine", "mine", "other", "other", "other"]
     assert queue.get_stats()["users"]["stranger"]["queued"] == 1
 
@@ -112,7 +102,7 @@ def test_steals_only_when_assigned_users_are_empty(make_queue: QueueFactory) -> 
 def test_steal_targets_are_served_round_robin(make_queue: QueueFactory) -> None:
     queue = make_queue(assigned_users=["idle"], steal_targets=["s1", "s2"])
     queue.push_batch([Task.create("s1") for _ in range(4)] + [Task.create("s2") for _ in range(2)])
-    served = [t.user_id for t in _drain(queue)]
+    served = [t.user_id for t in drain(queue)]
     assert served[:4] in (["s1", "s2", "s1", "s2"], ["s2", "s1", "s2", "s1"])
 
 
@@ -121,7 +111,7 @@ def test_critical_first_in_fifo_order(make_queue: QueueFactory) -> None:
     queue.push(Task.create("u", Priority.VERY_HIGH, task_id="high"))
     for n in range(5):
         queue.push(Task.create("u", Priority.CRITICAL, task_id=f"crit-{n}"))
-    served = [t.task_id for t in _drain(queue)]
+    served = [t.task_id for t in drain(queue)]
     assert served == [f"crit-{n}" for n in range(5)] + ["high"]
 
 
@@ -133,7 +123,7 @@ def test_higher_priority_first_and_fifo_within_a_priority(make_queue: QueueFacto
         for p in (Priority.VERY_LOW, Priority.NORMAL, Priority.HIGH, Priority.LOW)
     ]
     queue.push_batch(tasks)
-    served = [t.task_id for t in _drain(queue)]
+    served = [t.task_id for t in drain(queue)]
     expected = [f"{name}-{n}" for name in ("HIGH", "NORMAL", "LOW", "VERY_LOW") for n in range(3)]
     assert served == expected
 
@@ -146,7 +136,7 @@ def test_ageing_lets_an_old_low_priority_task_pass_new_high_ones(
     # Three priority steps separate VERY_LOW from HIGH: 0.15 s of waiting at 0.05 s each.
     redis_client.incrby(queue.keys.clock, 200_000)  # the order clock moves on 0.2 s
     queue.push(Task.create("u", Priority.HIGH, task_id="new-high"))
-    served = [t.task_id for t in _drain(queue)]
+    served = [t.task_id for t in drain(queue)]
     assert served == ["old-low", "new-high"]
 
 
@@ -154,7 +144,7 @@ def test_without_ageing_time_high_priority_still_wins(make_queue: QueueFactory) 
     queue = make_queue(assigned_users=["u"])  # default step: 300 s per priority level
     queue.push(Task.create("u", Priority.VERY_LOW, task_id="low"))
     queue.push(Task.create("u", Priority.HIGH, task_id="high"))
-    assert [t.task_id for t in _drain(queue)] == ["high", "low"]
+    assert [t.task_id for t in drain(queue)] == ["high", "low"]
 
 
 def test_pop_many_claims_in_fair_order(make_queue: QueueFactory) -> None:
@@ -169,7 +159,7 @@ def test_a_user_back_from_idle_has_no_hoard_of_credit(make_queue: QueueFactory) 
     queue = make_queue(assigned_users=["*"])
     queue.push_batch([Task.create("busy") for _ in range(200)])
     queue.push(Task.create("sleepy"))
-    _drain(queue, limit=150)  # sleepy served once early, then idle while busy runs on
+    drain(queue, limit=150)  # sleepy served once early, then idle while busy runs on
     queue.push_batch([Task.create("sleepy") for _ in range(20)])
-    served = [t.user_id for t in _drain(queue, limit=20)]
+    served = [t.user_id for t in drain(queue, limit=20)]
     assert served.count("sleepy") <= 11  # alternates with busy instead of a burst of 20

@@ -34,6 +34,11 @@ EXPECTED = {
     ],
     "TaskScheduler(": ["schedule_id='daily_report'", "cron_expr='0 9 * * *'"],
     "queue.set_tenant_policy(": ["5 1.6666666666666667"],
+    'queue="gpu"': ["{'default': 1, 'gpu': 1}", "gpu default"],
+    'queue.set_pool("gpus"': [
+        "['None', 'gpus'] None",
+        "[{'pool': 'gpus', 'slots': 1, 'running': 1, 'queued': 1}]",
+    ],
     "# flow_control_demo.py": [
         "'work.data_ready': 'finished'",
         "'work.small': 'skipped'",

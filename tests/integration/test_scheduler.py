@@ -336,6 +336,25 @@ def test_max_active_runs_holds_new_runs_back(
     assert len(scheduler.run_once()) == 1
 
 
+def test_scheduled_runs_obey_the_dags_max_active_tasks(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
+) -> None:
+    path = _dag_file(tmp_path / "dags", "narrow", catchup=True)
+    path.write_text(path.read_text().replace("tasks:", "max_active_tasks: 1\ntasks:"))
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    scheduler = make_scheduler(clock, dags_folder=tmp_path / "dags")
+    scheduler.run_once()
+    clock.advance(minutes=2)
+    assert len(scheduler.run_once()) == 2  # two runs, one task each, both ready
+    queue = scheduler.queue
+    first = queue.pop()
+    assert first is not None and queue.pop() is None  # the DAG's one slot is taken
+    queue.finish(first)
+    second = queue.pop()
+    assert second is not None and second.run_id != first.run_id
+    queue.finish(second)
+
+
 def test_paused_dags_do_not_fire_and_changed_files_are_reloaded(
     make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
 ) -> None:

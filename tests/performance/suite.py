@@ -117,6 +117,14 @@ SCENARIOS = [
         fairque_only=tenants.run_policy_cost,
     ),
     Scenario(
+        "pool", "pool slot adherence across 2 worker processes", fairque_only=tenants.run_pool
+    ),
+    Scenario(
+        "queue_rr",
+        "round robin across a worker's queues",
+        fairque_only=tenants.run_queue_round_robin,
+    ),
+    Scenario(
         "dashboard",
         "dashboard pages and API calls (ms) with 10,000 tenants, 100,000 tasks, 1,000 runs",
         fairque_only=dashboard.run,

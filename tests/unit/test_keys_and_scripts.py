@@ -37,6 +37,9 @@ def _every_key(keys: Keys) -> dict[str, list[str]]:
                 value = [keys.state(s) for s in TaskState]
             elif name == "task_log":
                 value = keys.task_log(SAMPLE_ID, 1)
+            elif params == ["user_id", "queue"]:  # the default queue's keys and another's
+                both = [member(keys, SAMPLE_ID), member(keys, SAMPLE_ID, "gpu")]
+                value = [k for v in both for k in ([v] if isinstance(v, str) else v)]
             else:
                 assert len(params) <= 1, f"Keys.{name} takes {params}: teach this test about it"
                 value = member(keys, SAMPLE_ID) if params else member(keys)
@@ -46,6 +49,11 @@ def _every_key(keys: Keys) -> dict[str, list[str]]:
             head, tail_critical, tail_normal = value[1], value[2], value[3]
             value = [v for v in value if v not in (tail_critical, tail_normal)]
             assert head.endswith(":") and tail_critical.startswith(":") and tail_normal[0] == ":"
+        if name == "queue_templates":  # names, an infix, a tail, a separator; then keys
+            default, head, infix, tail, tenant_queues, separator, *gate_keys = value
+            assert (default, infix, tail, separator) == ("default", ":user:", ":active", "~")
+            assert head.endswith(":") and tenant_queues.endswith(":")
+            value = [head, tenant_queues, *gate_keys]
         found[name] = [value] if isinstance(value, str) else list(value)
     return found
 
@@ -103,6 +111,22 @@ def test_templates_rebuild_the_keys_the_methods_give(prefix: str, user_id: str) 
     assert blocked_prefix + task_id == keys.deps_blocked(task_id)
 
 
+@pytest.mark.parametrize("prefix", ["fq", "app:fq"])
+@pytest.mark.parametrize("user_id", [SAMPLE_ID, "a:user:b", "alice@example.com"])
+def test_queue_templates_rebuild_the_keys_of_another_queue(prefix: str, user_id: str) -> None:
+    keys = Keys(prefix)
+    _, head, critical_tail, normal_tail, *_ = keys.templates()
+    default, queues_head, infix, active_tail, tenant_queues, *_ = keys.queue_templates()
+    assert keys.critical(user_id, default) == head + user_id + critical_tail
+    assert keys.active(default) == keys.active_users
+    for queue in ("gpu", "a.b-c_1"):
+        lane = queues_head + queue + infix + user_id
+        assert keys.critical(user_id, queue) == lane + critical_tail
+        assert keys.normal(user_id, queue) == lane + normal_tail
+        assert keys.active(queue) == queues_head + queue + active_tail
+    assert keys.tenant_queues(user_id) == tenant_queues + user_id
+
+
 def test_keys_of_different_kinds_never_collide() -> None:
     keys = Keys()
     ids = ["a", "a:critical", "a:normal", "critical", "normal", "queue:user:a", "state:queued"]
@@ -111,6 +135,13 @@ def test_keys_of_different_kinds_never_collide() -> None:
     made += [keys.xcom(i) for i in ids] + keys.all_states()
     made += [keys.stats, keys.schedules, keys.scheduler_lock, keys.active_users]
     made += [keys.all_users, keys.clock, keys.ready_channel, keys.workers]
+    for queue in ("gpu", "user", "critical", "active"):  # queue names have no ':'
+        made += [f(i, queue) for i in ids for f in (keys.critical, keys.normal)]
+        made += [keys.active(queue)]
+    made += [keys.tenant_queues(i) for i in ids] + [keys.queue_counts]
+    made += [keys.pools, keys.pools_running]
+    made += [keys.open_lanes(q) for q in ("default", "gpu", "running")]
+    made += [keys.gate_lanes(g) for g in ("gpu", "dag=etl", "running")]
     assert len(made) == len(set(made))
 
 

@@ -378,6 +378,8 @@ def _full_task() -> TaskRecord:
         sensor={"poke_interval_seconds": 1, "timeout_seconds": 9, "soft_fail": True},
         expand={"item": {"__fairque_from__": {"task": "listing", "key": "k", "path": None}}},
         max_map_length=50,
+        queue="gpu",
+        pool="gpus",
         map_index=3,
         map_count=7,
     )
@@ -450,6 +452,8 @@ PUSHED_FIELDS = {
     "sensor",
     "expand",
     "max_map_length",
+    "queue",
+    "pool",
 }
 
 

@@ -15,6 +15,7 @@ import typer
 from fairque.cli.bench import bench
 from fairque.cli.dag import dag_app
 from fairque.cli.demo import demo
+from fairque.cli.pool import pool_app
 from fairque.cli.queue import queue_app
 from fairque.cli.run import run_app
 from fairque.cli.scheduler import scheduler
@@ -75,6 +76,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
 app.add_typer(queue_app, name="queue")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(pool_app, name="pool")
 app.add_typer(dag_app, name="dag")
 app.add_typer(run_app, name="run")
 

@@ -74,6 +74,7 @@ StateDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+PrefixOption = Annotated[str, typer.Option(help="Key prefix of the queue.")]
 LogLevelOption = Annotated[
     str, typer.Option("--log-level", help="Lowest level logged: DEBUG, INFO, WARNING or ERROR.")
 ]

@@ -77,6 +77,11 @@ def users_table(stats: dict[str, Any], limit: int) -> Table:
         f"oldest queued: {age_text(stats.get('oldest_queued_age'))} · "
         f"{stats.get('active_users', 0)} active users"
     )
+    from fairque.core.models import DEFAULT_QUEUE
+
+    queues = stats.get("queues", {})
+    if len(queues) > 1 or set(queues) - {DEFAULT_QUEUE}:
+        caption += " · queued per queue: " + ", ".join(f"{q} {n}" for q, n in queues.items())
     headers = ["user", "queued", *(f"p{p}" for p in priorities), *_ACTIVE, *_ENDED, "next age"]
     table = _table(headers, title=f"{stats['tasks_active']} active tasks", caption=caption)
     busiest = sorted(users, key=lambda u: (-users[u].get("queued", 0), u))
@@ -105,6 +110,8 @@ def workers_table(stats: dict[str, Any]) -> Table | str:
         serves = ",".join(w["assigned_users"])
         if w["steal_targets"]:
             serves += f" (steals {','.join(w['steal_targets'])})"
+        if w.get("queues", ["default"]) != ["default"]:
+            serves += f" [queues {','.join(w['queues'])}]"
         table.add_row(
             escape(w["id"]),
             escape(w["host"]),

@@ -12,6 +12,7 @@ from rich.table import Column, Table
 
 from fairque.cli.common import (
     JsonOption,
+    PrefixOption,
     RedisUrlOption,
     StateDirOption,
     cli_errors,
@@ -26,7 +27,6 @@ tenant_app = typer.Typer(
         "a change from its next claim."
     )
 )
-PrefixOption = Annotated[str, typer.Option(help="Key prefix of the queue.")]
 UserArgument = Annotated[str, typer.Argument(help="The tenant's user id ('*': the default).")]
 
 

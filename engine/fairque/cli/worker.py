@@ -93,6 +93,13 @@ def worker(
     steal: Annotated[
         str | None, typer.Option("--steal", help="Steal targets, comma-separated.")
     ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            help="Queues to claim from, in turn, comma-separated (default: 'default').",
+        ),
+    ] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", help="max_concurrent_tasks.")
     ] = None,
@@ -151,6 +158,7 @@ def worker(
             state_dir,
             assigned_users=_split(users),
             steal_targets=_split(steal),
+            queues=_split(queues),
             max_concurrent_tasks=concurrency,
             lease_seconds=lease_seconds,
             shutdown_grace_seconds=grace,

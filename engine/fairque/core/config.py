@@ -33,7 +33,7 @@ from fairque.core.errors import (
 )
 from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
 from fairque.core.imports import default_allowed_modules, module_allowed
-from fairque.core.models import validate_identifier
+from fairque.core.models import DEFAULT_QUEUE, validate_identifier, validate_queue_name
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
 from fairque.core.urls import parse_redis_url, redact
 
@@ -191,6 +191,9 @@ class WorkerConfig:
     id: str = "worker-001"
     assigned_users: list[str] = field(default_factory=lambda: [ALL_USERS])
     steal_targets: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=lambda: [DEFAULT_QUEUE])
+    """The queues the worker claims from, in turn (round robin); tasks of other queues
+    are never claimed by it."""
     poll_interval_seconds: float = 1.0
     max_concurrent_tasks: int = 10
     lease_seconds: float = 30.0
@@ -210,6 +213,7 @@ class WorkerConfig:
                 "and steal_targets are both empty, so the worker would never take a task; "
                 "use ['*'] to serve every user",
             )
+        self.queues = _queue_list(self.queues)
         _number(self.poll_interval_seconds, "poll_interval_seconds")
         _integer(self.max_concurrent_tasks, "max_concurrent_tasks", 1)
         _number(self.lease_seconds, "lease_seconds")
@@ -482,6 +486,20 @@ def _user_list(value: object, name: str) -> list[str]:
         if user != ALL_USERS:
             _identifier(user, (name, i), "user_id")
     return users
+
+
+def _queue_list(value: object) -> list[str]:
+    queues = _text_list(value, "queues")
+    if not queues:
+        raise ConfigValueError(("queues",), "is empty, so the worker would never take a task")
+    for i, queue in enumerate(queues):
+        try:
+            validate_queue_name(queue)
+        except FairQueueError as e:
+            raise ConfigValueError(("queues", i), str(e)) from None
+    if len(set(queues)) != len(queues):
+        raise ConfigValueError(("queues",), f"names a queue twice: {', '.join(queues)}")
+    return queues
 
 
 def _module_list(value: object) -> list[str]:

@@ -170,6 +170,23 @@ class RunExistsError(QueueError):
         super().__init__(f"run {run_id!r} already exists")
 
 
+class UnknownPoolError(QueueError):
+    """A task names a pool that was never declared (``fairque pool set NAME --slots N``,
+    ``queue.set_pool``): nothing of the push is written."""
+
+    def __init__(self, task_id: str, pool: str) -> None:
+        self.task_id = task_id
+        self.pool = pool
+        super().__init__(
+            f"task {task_id!r} names pool {pool!r}, which is not declared; declare it first "
+            f"(fairque pool set {pool} --slots N, or queue.set_pool({pool!r}, slots=N))"
+        )
+
+
+class PoolError(QueueError):
+    """A pool command with a bad name or slot count."""
+
+
 class InvalidStateError(QueueError):
     """The operation does not apply to the task in its current state."""
 

@@ -37,6 +37,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
                                                not ended, by when watch.lua last looked
     fq:dags:paused                     Set     ids of paused DAGs (their schedule does not fire)
     fq:stats                           Hash    counters (per user and state, totals)
+    fq:stats:queues                    Hash    queued tasks of each queue but the default
+                                               one (whose count is the rest)
     fq:schedules                       Hash    cron schedules
     fq:scheduler:lock                  String  scheduler lock (owner token, TTL)
     fq:schedules:cursor                Hash    schedule or DAG id -> last tick handled
@@ -54,6 +56,18 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:scheduler:passes                List    newest first, capped: "{at} {token} {seconds}
                                                {fired}", each firing pass of each scheduler
     fq:users:active                    ZSet    users with ready tasks, score = virtual time
+                                               (of the queue named ``default``)
+    fq:queues:{queue}:user:{user_id}:critical, ...:normal
+                                       List, ZSet  a user's ready tasks of another queue
+    fq:queues:{queue}:active           ZSet    users with ready tasks of that queue
+    fq:tenant-queues:{user_id}         Set     queues (lanes) other than ``default`` where
+                                               the user has ready tasks (to let it back)
+    fq:pools                           Hash    slots of each gate: a pool (its name) or a
+                                               DAG's max_active_tasks (``dag=`` + DAG id)
+    fq:pools:running                   Hash    started tasks of each gate
+    fq:lanes:open:{queue}              Set     gated lanes of a queue (queue ``~`` gate
+                                               ...) with ready tasks and every gate open
+    fq:lanes:gate:{gate}               Set     the lanes with ready tasks behind a gate
     fq:tenant:{user_id}                Hash    a tenant's policy (weight, max_running, rate,
                                                burst) and the state enforcing it (see
                                                lua/_tenants.lua)
@@ -84,7 +98,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairque.core.models import TaskState
+from fairque.core.models import DEFAULT_QUEUE, LANE_SEPARATOR, TaskState
 
 
 @dataclass(frozen=True)
@@ -97,17 +111,24 @@ class Keys:
         return ":".join((self.prefix, *parts))
 
     # --- per user --------------------------------------------------------------------
-    def critical(self, user_id: str) -> str:
-        """List of the user's CRITICAL tasks (FIFO)."""
-        return self._k("queue", "user", user_id, "critical")
+    def _queue_head(self, queue: str) -> str:
+        """What a user's queue keys of ``queue`` start with: the keys of the queue named
+        ``default`` are those of the time before queues (existing data is served as is)."""
+        if queue == DEFAULT_QUEUE:
+            return self._k("queue", "user", "")
+        return self._k("queues", queue, "user", "")
 
-    def normal(self, user_id: str) -> str:
-        """Sorted set of the user's priority 1-5 tasks."""
-        return self._k("queue", "user", user_id, "normal")
+    def critical(self, user_id: str, queue: str = DEFAULT_QUEUE) -> str:
+        """List of the user's CRITICAL tasks (FIFO) of ``queue``."""
+        return f"{self._queue_head(queue)}{user_id}:critical"
 
-    def user_queues(self, user_id: str) -> tuple[str, str]:
+    def normal(self, user_id: str, queue: str = DEFAULT_QUEUE) -> str:
+        """Sorted set of the user's priority 1-5 tasks of ``queue``."""
+        return f"{self._queue_head(queue)}{user_id}:normal"
+
+    def user_queues(self, user_id: str, queue: str = DEFAULT_QUEUE) -> tuple[str, str]:
         """The user's (critical, normal) queue keys, in the order scripts take them."""
-        return self.critical(user_id), self.normal(user_id)
+        return self.critical(user_id, queue), self.normal(user_id, queue)
 
     # --- per task --------------------------------------------------------------------
     def task(self, task_id: str) -> str:
@@ -197,6 +218,11 @@ class Keys:
         return self._k("stats")
 
     @property
+    def queue_counts(self) -> str:
+        """Hash of the queued tasks of each queue other than the default one."""
+        return self._k("stats", "queues")
+
+    @property
     def schedules(self) -> str:
         """Hash of cron schedules."""
         return self._k("schedules")
@@ -242,8 +268,36 @@ class Keys:
 
     @property
     def active_users(self) -> str:
-        """Sorted set of users with ready tasks, scored by virtual time."""
+        """Sorted set of users with ready tasks (of the default queue), by virtual time."""
         return self._k("users", "active")
+
+    def active(self, queue: str = DEFAULT_QUEUE) -> str:
+        """Sorted set of the users with ready tasks of ``queue``, by virtual time."""
+        if queue == DEFAULT_QUEUE:
+            return self.active_users
+        return self._k("queues", queue, "active")
+
+    @property
+    def pools(self) -> str:
+        """Hash of the slots of each gate (a pool, or a DAG's max_active_tasks)."""
+        return self._k("pools")
+
+    @property
+    def pools_running(self) -> str:
+        """Hash of the started tasks of each gate."""
+        return self._k("pools", "running")
+
+    def open_lanes(self, queue: str) -> str:
+        """Set of a queue's gated lanes with ready tasks and every gate open."""
+        return self._k("lanes", "open", queue)
+
+    def gate_lanes(self, gate: str) -> str:
+        """Set of the lanes with ready tasks behind ``gate``."""
+        return self._k("lanes", "gate", gate)
+
+    def tenant_queues(self, user_id: str) -> str:
+        """Set of the queues other than the default one where the user has ready tasks."""
+        return self._k("tenant-queues", user_id)
 
     def tenant(self, user_id: str) -> str:
         """Hash of a tenant's policy and of the state enforcing it."""
@@ -304,4 +358,25 @@ class Keys:
             tail_normal,
             self.deps_waiting(""),
             self.deps_blocked(""),
+        ]
+
+    def queue_templates(self) -> list[str]:
+        """The queue templates every script receives last in ARGV (see lua/_common.lua):
+        the default queue's name, then, for another queue Q, the head of its keys
+        (+ Q + the user infix + user + the critical or normal tail), the user infix,
+        the tail of its active set, the tenant-queues prefix (+ user); then the gates:
+        the separator of a lane's parts (queue ~ gate ~ ...), the slots and running
+        hashes, the open-lanes prefix (+ queue) and the gate-lanes prefix (+ gate)."""
+        head = self._k("queues", "")
+        return [
+            DEFAULT_QUEUE,
+            head,
+            ":user:",
+            ":active",
+            self.tenant_queues(""),
+            LANE_SEPARATOR,
+            self.pools,
+            self.pools_running,
+            self.open_lanes(""),
+            self.gate_lanes(""),
         ]

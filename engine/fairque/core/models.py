@@ -56,6 +56,11 @@ from fairque.core.sensors import check_sensor
 
 MAX_ID_LENGTH = 200
 DEFAULT_MAX_MAP_LENGTH = 1024
+DEFAULT_QUEUE = "default"
+LANE_SEPARATOR = "~"  # a lane: queue ~ pool ~ DAG gate (names never hold it)
+DAG_GATE_PREFIX = "dag="  # the gate of a DAG's max_active_tasks: dag=<dag id>
+MAX_QUEUE_NAME_LENGTH = 100
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -175,6 +180,28 @@ def validate_identifier(value: object, what: str) -> str:
     if what == "user_id" and value == "*":
         raise error("user_id '*' is reserved: it means 'every user' in assigned_users")
     return value
+
+
+def validate_queue_name(value: object, what: str = "queue") -> str:
+    """Return ``value`` if it is a queue (or pool) name (letters, digits, ``_``, ``.``,
+    ``-``; at most 100 characters); raise a TaskError naming the problem otherwise."""
+    if not isinstance(value, str):
+        raise TaskError(f"{what} must be a string, not {type(value).__name__}")
+    if not _QUEUE_NAME.fullmatch(value) or len(value) > MAX_QUEUE_NAME_LENGTH:
+        kind = "pool" if what.startswith("pool") else "queue"
+        raise TaskError(
+            f"{what} {shorten(value)} is not a {kind} name: use 1 to {MAX_QUEUE_NAME_LENGTH} "
+            "letters, digits, '_', '.' or '-'"
+        )
+    return value
+
+
+def _check_queue(value: Any, name: str) -> Any:
+    return validate_queue_name(value, name)
+
+
+def _check_pool(value: Any, name: str) -> Any:
+    return None if value is None else validate_queue_name(value, name)
 
 
 def new_task_id() -> str:
@@ -332,6 +359,10 @@ class Task:
         DEFAULT_MAX_MAP_LENGTH, setters=_ANYWHERE, codec=INT, check=_check_map_length, sparse=True
     )
     """The most instances a mapped task may get; a longer list fails its upstream."""
+    queue: str = option(DEFAULT_QUEUE, setters=_RETRY, check=_check_queue, sparse=True)
+    """The queue the task is routed to: only workers serving it (``--queues``) claim it."""
+    pool: str | None = option(None, setters=_RETRY, check=_check_pool)
+    """The pool whose slots the task takes while it runs (``fairque pool set``)."""
 
     @classmethod
     def create(

@@ -354,6 +354,7 @@ def build_dag(
         timezone=data.get("timezone", "UTC"),
         catchup=data.get("catchup", False),
         max_active_runs=data.get("max_active_runs", 16),
+        max_active_tasks=data.get("max_active_tasks"),
         dagrun_timeout_seconds=data.get("dagrun_timeout_seconds"),
         on_failure_callback=data.get("on_failure_callback"),
         on_success_callback=data.get("on_success_callback"),

@@ -81,6 +81,8 @@ class DAG:
     timezone: str = "UTC"
     catchup: bool = False
     max_active_runs: int = 16
+    max_active_tasks: int | None = None
+    """The most started tasks of this DAG at once, across all its runs (None: no limit)."""
     tenant: str = "default"
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     default_args: Mapping[str, Any] = field(default_factory=dict)
@@ -135,6 +137,11 @@ class DAG:
             raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be an integer")
         if self.max_active_runs < 1:
             raise DagError(f"DAG {self.dag_id!r}: max_active_runs must be 1 or more")
+        limit = self.max_active_tasks
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise DagError(f"DAG {self.dag_id!r}: max_active_tasks must be an integer")
+        if limit is not None and limit < 1:
+            raise DagError(f"DAG {self.dag_id!r}: max_active_tasks must be 1 or more")
         ends = run_end_problems(
             self.dagrun_timeout_seconds, self.on_failure_callback, self.on_success_callback
         )
@@ -223,6 +230,7 @@ class DAG:
             "timezone": self.timezone,
             "catchup": self.catchup,
             "max_active_runs": self.max_active_runs,
+            "max_active_tasks": self.max_active_tasks,
             "dagrun_timeout_seconds": self.dagrun_timeout_seconds,
             "on_failure_callback": self.on_failure_callback,
             "on_success_callback": self.on_success_callback,

@@ -80,6 +80,7 @@ def trigger(
         on_end=RunEnd(dag.dagrun_timeout_seconds, dag.on_failure_callback, dag.on_success_callback),
         dag_snapshot=dag_snapshot(dag),
         max_active_runs=dag.max_active_runs,
+        max_active_tasks=dag.max_active_tasks,
     )
 
 

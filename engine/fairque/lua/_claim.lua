@@ -21,16 +21,23 @@ local function read_group(at)
   return group, at + count + 1
 end
 
--- The user to serve in a group, its virtual time, the next smallest virtual time and
--- the user that has it.
-local function pick(group)
+-- A worker's queues from ARGV[at]: a count, then the names.
+local function read_queues(at)
+  local queues = {}
+  for i = 1, tonumber(ARGV[at]) do queues[i] = ARGV[at + i] end
+  return queues
+end
+
+-- The user to serve in a group among the active users of `akey` (a queue's active set),
+-- its virtual time, the next smallest virtual time and the user that has it.
+local function pick(group, akey)
   if group.all then
-    local r = redis.call('ZRANGE', ACTIVE_USERS, 0, 1, 'WITHSCORES')
+    local r = redis.call('ZRANGE', akey, 0, 1, 'WITHSCORES')
     if #r == 0 then return nil end
     return r[1], tonumber(r[2]), tonumber(r[4]), r[3]
   end
   if #group.users == 0 then return nil end
-  local scores = redis.call('ZMSCORE', ACTIVE_USERS, unpack(group.users))
+  local scores = redis.call('ZMSCORE', akey, unpack(group.users))
   local best, best_score, second, second_user
   for i, user in ipairs(group.users) do
     local score = tonumber(scores[i])
@@ -46,17 +53,17 @@ local function pick(group)
   return best, best_score, second, second_user
 end
 
-local function take(user)
-  local id = redis.call('LPOP', critical_key(user))
+local function take(user, queue)
+  local id = redis.call('LPOP', critical_key(user, queue))
   if id then return id end
-  return redis.call('ZPOPMIN', normal_key(user))[1]
+  return redis.call('ZPOPMIN', normal_key(user, queue))[1]
 end
 
 -- The served tenant's virtual time advances by its claim's cost / weight, from its own
 -- or from the next smallest minus that one's lag (one turn, or its own bigger step), so
 -- a tenant gains no hoard of credit. Returns the new virtual time (nil: it went idle).
-local function advance_user(t, score, second, second_user)
-  if deactivate_if_idle(t.user) then return nil end
+local function advance_user(t, queue, score, second, second_user)
+  if deactivate_if_idle(t.user, queue) then return nil end
   local step = claim_cost(t) / t.weight
   local base = score
   if second and second - 1 > base then
@@ -64,7 +71,7 @@ local function advance_user(t, score, second, second_user)
     base = math.max(base, second - math.max(1, lag))
   end
   local new = base + step
-  redis.call('ZADD', ACTIVE_USERS, 'XX', f17(new), t.user)
+  redis.call('ZADD', active_key(queue), 'XX', f17(new), t.user)
   if step ~= (t.step or 1) then
     t.step = step
     redis.call('HSET', t.key, 'step', f17(step))
@@ -106,12 +113,32 @@ end
 local function claim(max_claims, lease_ms, worker, groups_at, now)
   promote_tenants(now, MAX_PARKS)
   local assigned, steal_at = read_group(groups_at)
-  local steal = read_group(steal_at)
+  local steal, queues_at = read_group(steal_at)
+  local queues = read_queues(queues_at)
+  -- Round robin across the worker's queues (sent with the one whose turn it is first):
+  -- each claim tries the queue after the one the previous claim came from, then the others.
+  -- Within a queue, its open gated lanes (pools, DAG limits) take turns with it.
+  local turn, lane_turn = 0, tonumber(redis.call('GET', TOKENS) or '0')
   local claimed, taken = {}, {}
   local guard, parks = max_claims * 4 + 8, 0
   while #claimed < max_claims and guard > 0 and parks < MAX_PARKS do
-    local user, score, second, second_user = pick(assigned)
-    if not user then user, score, second, second_user = pick(steal) end
+    local user, score, second, second_user, queue
+    for i = 0, #queues - 1 do
+      for _, lane in ipairs(lanes_of(queues[(turn + i) % #queues + 1], lane_turn)) do
+        local akey = active_key(lane)
+        user, score, second, second_user = pick(assigned, akey)
+        if not user then user, score, second, second_user = pick(steal, akey) end
+        if user then
+          queue = lane
+          break
+        end
+      end
+      if user then
+        turn = (turn + i + 1) % #queues
+        lane_turn = lane_turn + 1
+        break
+      end
+    end
     if not user then break end
     local t = tenant(user)
     local why, due = blocked(t, now)
@@ -121,8 +148,8 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
       parks = parks + 1
     else
       guard = guard - 1
-      local id = take(user)
-      local new_score = advance_user(t, score, second, second_user)
+      local id = take(user, queue)
+      local new_score = advance_user(t, queue, score, second, second_user)
       if id then
         local tkey = task_key(id)
         local token = redis.call('INCR', TOKENS)
@@ -135,7 +162,7 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
         claimed_by(t, tkey, new_score, now)
         local record = redis.call('HGETALL', tkey)
         for i = 1, #record, 2 do
-          if record[i] == 'priority' then count_queued(user, record[i + 1], -1) end
+          if record[i] == 'priority' then count_queued(user, record[i + 1], -1, queue) end
         end
         claimed[#claimed + 1] = record
       end

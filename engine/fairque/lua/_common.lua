@@ -15,7 +15,22 @@
 -- ARGV[10]    XCom key prefix (+ scope)   ARGV[11] lineage key prefix (+ scope)
 -- ARGV[12]    seconds to keep XCom values and lineage
 -- After a script's own keys and arguments come the tenant keys and arguments, taken off
--- KEYS and ARGV by _tenants.lua (inlined below; see its header).
+-- KEYS and ARGV by _tenants.lua (inlined below; see its header), then the queue
+-- templates (Keys.queue_templates), taken off ARGV here, and last in KEYS the queued
+-- tasks per queue (Hash: name -> count, the queues other than the default one):
+-- ARGV[#ARGV - 4]  the default queue's name (its keys are the ones above: KEYS[9] and
+--                  the user-queue templates)
+-- ARGV[#ARGV - 3]  head of another queue's keys (+ queue)
+-- ARGV[#ARGV - 2]  user infix (another queue's user queue: head .. queue .. infix .. user
+--                  .. critical or normal tail)
+-- ARGV[#ARGV - 1]  active-set tail (another queue's active set: head .. queue .. tail)
+-- ARGV[#ARGV - 5]  tenant-queues prefix (+ user): the other queues where it has ready tasks
+-- ARGV[#ARGV - 4]  lane separator: a gated task (of a pool, or of a DAG with
+--                  max_active_tasks) waits in the lane queue ~ gate [~ gate], a queue
+--                  of its own (keys as another queue's)
+-- ARGV[#ARGV - 3]  slots per gate (Hash)   ARGV[#ARGV - 2] started tasks per gate (Hash)
+-- ARGV[#ARGV - 1]  open-lanes prefix (+ queue): a queue's gated lanes with every gate open
+-- ARGV[#ARGV]      gate-lanes prefix (+ gate): the lanes with ready tasks behind a gate
 
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
@@ -29,6 +44,17 @@ local AGING_US = tonumber(ARGV[8])
 local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
+local QUEUE_COUNTS = table.remove(KEYS)
+local GATE_LANES = table.remove(ARGV)
+local OPEN_LANES = table.remove(ARGV)
+local GATES_RUNNING = table.remove(ARGV)
+local GATES = table.remove(ARGV)
+local LANE_SEP = table.remove(ARGV)
+local TENANT_QUEUES = table.remove(ARGV)
+local ACTIVE_TAIL = table.remove(ARGV)
+local QUEUE_USER = table.remove(ARGV)
+local QUEUES_HEAD = table.remove(ARGV)
+local DEFAULT_QUEUE = table.remove(ARGV)
 
 local function fmt(n) return string.format('%.0f', n) end
 
@@ -41,8 +67,127 @@ local function now_ms() return math.floor(now_us() / 1000) end
 local function seconds(ms) return string.format('%.3f', ms / 1000) end
 
 local function task_key(id) return TASK_PREFIX .. id end
-local function critical_key(user) return QUEUE_HEAD .. user .. CRITICAL_TAIL end
-local function normal_key(user) return QUEUE_HEAD .. user .. NORMAL_TAIL end
+
+-- Queues (routing): a task's `queue` field (absent: the default queue) names the
+-- user queues and the active set it waits in; the default queue's are the keys of the
+-- time before queues.
+local function is_default(queue) return not queue or queue == DEFAULT_QUEUE end
+local function queue_head(queue)
+  if is_default(queue) then return QUEUE_HEAD end
+  return QUEUES_HEAD .. queue .. QUEUE_USER
+end
+local function critical_key(user, queue) return queue_head(queue) .. user .. CRITICAL_TAIL end
+local function normal_key(user, queue) return queue_head(queue) .. user .. NORMAL_TAIL end
+local function active_key(queue)
+  if is_default(queue) then return ACTIVE_USERS end
+  return QUEUES_HEAD .. queue .. ACTIVE_TAIL
+end
+
+-- Gates: a pool (`pool` field) and a DAG's max_active_tasks (`dag_gate` field) hold at
+-- most their slots of started tasks. A gated task waits in its lane (queue ~ gate ...),
+-- whose active set is a queue's: a claim tries a queue's open lanes too, so a lane with
+-- a full gate is never looked at, and the other work is served as if it did not exist.
+-- The step that takes a gate's last slot closes its lanes; the one that frees it (any
+-- end of a started task, a reclaim included) opens them again.
+
+-- The lane of a task: its queue, then its gates.
+local function lane_of(tkey)
+  local r = redis.call('HMGET', tkey, 'queue', 'pool', 'dag_gate')
+  local lane = r[1] or DEFAULT_QUEUE
+  if r[2] then lane = lane .. LANE_SEP .. r[2] end
+  if r[3] then lane = lane .. LANE_SEP .. r[3] end
+  return lane
+end
+
+-- A lane's queue and its gates.
+local function lane_parts(lane)
+  local parts, start = {}, 1
+  while true do
+    local at = string.find(lane, LANE_SEP, start, true)
+    if not at then break end
+    parts[#parts + 1] = string.sub(lane, start, at - 1)
+    start = at + #LANE_SEP
+  end
+  parts[#parts + 1] = string.sub(lane, start)
+  return table.remove(parts, 1), parts
+end
+
+-- A gate is open while it has a free slot (a gate without slots is unlimited).
+local function gate_open(gate)
+  local slots = tonumber(redis.call('HGET', GATES, gate) or '')
+  return not slots or tonumber(redis.call('HGET', GATES_RUNNING, gate) or '0') < slots
+end
+
+local function gates_open(gates)
+  for _, gate in ipairs(gates) do
+    if not gate_open(gate) then return false end
+  end
+  return true
+end
+
+-- A gated lane has ready tasks: note it behind its gates, open when they all are.
+local function lane_ready(lane)
+  local queue, gates = lane_parts(lane)
+  if #gates == 0 then return end
+  for _, gate in ipairs(gates) do redis.call('SADD', GATE_LANES .. gate, lane) end
+  if gates_open(gates) then redis.call('SADD', OPEN_LANES .. queue, lane) end
+end
+
+-- A gated lane has no active user left.
+local function lane_idle(lane)
+  local queue, gates = lane_parts(lane)
+  if #gates == 0 then return end
+  for _, gate in ipairs(gates) do redis.call('SREM', GATE_LANES .. gate, lane) end
+  redis.call('SREM', OPEN_LANES .. queue, lane)
+end
+
+-- A gate opened or closed: open its lanes whose gates are all open (idle workers are
+-- told), or close them all.
+local function gate_changed(gate)
+  local open = gate_open(gate)
+  for _, lane in ipairs(redis.call('SMEMBERS', GATE_LANES .. gate)) do
+    local queue, gates = lane_parts(lane)
+    if not open then
+      redis.call('SREM', OPEN_LANES .. queue, lane)
+    elseif gates_open(gates) and redis.call('SADD', OPEN_LANES .. queue, lane) == 1 then
+      redis.call('PUBLISH', READY_CHANNEL, lane)
+    end
+  end
+end
+
+-- A gated task started (delta 1) or stopped running (-1): count it in its gates; a gate
+-- that became full closes its lanes, one that has a free slot again opens them.
+local function gates_moved(tkey, delta)
+  local r = redis.call('HMGET', tkey, 'pool', 'dag_gate')
+  for i = 1, 2 do
+    local gate = r[i]
+    if gate then
+      local running = redis.call('HINCRBY', GATES_RUNNING, gate, delta)
+      local slots = tonumber(redis.call('HGET', GATES, gate) or '')
+      if slots and ((delta > 0 and running >= slots) or (delta < 0 and running == slots - 1)) then
+        gate_changed(gate)
+      end
+    end
+  end
+end
+
+-- The lanes a claim of `queue` tries: the queue, then its open gated lanes, rotated by
+-- `turn` (round robin among them).
+local function lanes_of(queue, turn)
+  local open = redis.call('SMEMBERS', OPEN_LANES .. queue)
+  if #open == 0 then return {queue} end
+  table.insert(open, 1, queue)
+  local lanes = {}
+  for i = 1, #open do lanes[i] = open[(turn + i - 1) % #open + 1] end
+  return lanes
+end
+
+-- The queues where a user may have ready tasks: the default one and those in its set.
+local function queues_of(user)
+  local queues = redis.call('SMEMBERS', TENANT_QUEUES .. user)
+  table.insert(queues, 1, DEFAULT_QUEUE)
+  return queues
+end
 
 -- A strictly increasing stamp (µs): FIFO order within a priority, even inside one script.
 local function next_stamp()
@@ -66,58 +211,75 @@ local function set_state(tkey, id, user, from, to, score)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
   redis.call('HSET', tkey, 'state', to)
-  if from == 'started' then slot_freed(user) end
+  if from == 'started' then
+    slot_freed(user)
+    gates_moved(tkey, -1)
+  elseif to == 'started' then
+    gates_moved(tkey, 1)
+  end
 end
 
--- A user with ready tasks joins the active set at the smallest virtual time present,
--- so an idle user keeps no hoard of credit; idle workers are told through Pub/Sub.
--- A tenant parked by its cap or rate stays out: it comes back when it may run.
-local function activate(user)
-  if redis.call('ZSCORE', ACTIVE_USERS, user) or parked(user) then return end
-  local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
-  redis.call('ZADD', ACTIVE_USERS, first[2] or '0', user)
+-- A user with ready tasks of `queue` joins its active set at the smallest virtual time
+-- present, so an idle user keeps no hoard of credit; idle workers are told through
+-- Pub/Sub. A tenant parked by its cap or rate stays out: it comes back when it may run.
+local function activate(user, queue)
+  if not is_default(queue) then
+    redis.call('SADD', TENANT_QUEUES .. user, queue)
+    lane_ready(queue)
+  end
+  local akey = active_key(queue)
+  if redis.call('ZSCORE', akey, user) or parked(user) then return end
+  local first = redis.call('ZRANGE', akey, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', akey, first[2] or '0', user)
   redis.call('PUBLISH', READY_CHANNEL, user)
 end
 
--- Drop a user from the active set when both of its queues are empty.
-local function deactivate_if_idle(user)
-  if redis.call('LLEN', critical_key(user)) == 0 and redis.call('ZCARD', normal_key(user)) == 0 then
-    redis.call('ZREM', ACTIVE_USERS, user)
+-- Drop a user from the active set of `queue` when both of its queues there are empty.
+local function deactivate_if_idle(user, queue)
+  if redis.call('LLEN', critical_key(user, queue)) == 0
+      and redis.call('ZCARD', normal_key(user, queue)) == 0 then
+    redis.call('ZREM', active_key(queue), user)
+    if not is_default(queue) then
+      redis.call('SREM', TENANT_QUEUES .. user, queue)
+      if redis.call('ZCARD', active_key(queue)) == 0 then lane_idle(queue) end
+    end
     return true
   end
   return false
 end
 
--- Keep the count of a user's queued tasks per priority (for statistics).
-local function count_queued(user, priority, delta)
+-- Keep the count of a user's queued tasks per priority, and of another queue's queued
+-- tasks (for statistics; the default queue's is the rest).
+local function count_queued(user, priority, delta, queue)
   redis.call('HINCRBY', STATS, 'p' .. priority .. ' ' .. user, delta)
+  if not is_default(queue) then redis.call('HINCRBY', QUEUE_COUNTS, queue, delta) end
 end
 
--- Put a ready task in its user's queue. CRITICAL: the list (at the front when `front`);
--- priorities 1-5: score = order stamp - priority * ageing step, smallest served first.
-local function enqueue(id, user, priority, stamp, front)
+-- Put a ready task in its user's queue of `queue`. CRITICAL: the list (at the front when
+-- `front`); priorities 1-5: score = order stamp - priority * ageing step, smallest first.
+local function enqueue(id, user, priority, stamp, front, queue)
   if priority == CRITICAL then
     if front then
-      redis.call('LPUSH', critical_key(user), id)
+      redis.call('LPUSH', critical_key(user, queue), id)
     else
-      redis.call('RPUSH', critical_key(user), id)
+      redis.call('RPUSH', critical_key(user, queue), id)
     end
   else
-    redis.call('ZADD', normal_key(user), fmt(stamp - priority * AGING_US), id)
+    redis.call('ZADD', normal_key(user, queue), fmt(stamp - priority * AGING_US), id)
   end
-  count_queued(user, priority, 1)
-  activate(user)
+  count_queued(user, priority, 1, queue)
+  activate(user, queue)
 end
 
--- Remove a queued task from its user's queue (for cancel and delete).
-local function dequeue(id, user, priority)
+-- Remove a queued task from its user's queue of `queue` (for cancel and delete).
+local function dequeue(id, user, priority, queue)
   if priority == CRITICAL then
-    redis.call('LREM', critical_key(user), 1, id)
+    redis.call('LREM', critical_key(user, queue), 1, id)
   else
-    redis.call('ZREM', normal_key(user), id)
+    redis.call('ZREM', normal_key(user, queue), id)
   end
-  count_queued(user, priority, -1)
-  deactivate_if_idle(user)
+  count_queued(user, priority, -1, queue)
+  deactivate_if_idle(user, queue)
 end
 
 -- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
@@ -131,7 +293,7 @@ local function make_ready(tkey, id, user, from, now)
   local stamp = next_stamp()
   redis.call('HSET', tkey, 'order', fmt(stamp))
   set_state(tkey, id, user, from, 'queued', now)
-  enqueue(id, user, tonumber(r[1]), stamp, false)
+  enqueue(id, user, tonumber(r[1]), stamp, false, lane_of(tkey))
   return 'queued'
 end
 
@@ -461,7 +623,7 @@ local function cancel_task(id, kind, message, now)
     redis.call('HSET', tkey, 'cancel_requested', '1')
     return {'ok', 'requested'}
   end
-  if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
   finalize(tkey, id, user, state, 'canceled', now)
   return {'ok', 'canceled'}

@@ -51,6 +51,8 @@ for i = 1, n do
   local doc = parsed[i]
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
+  local pool = field_of(doc.fields, 'pool')
+  if pool and redis.call('HEXISTS', GATES, pool) == 0 then return {'unknown_pool', doc.id, pool} end
   for _, up in ipairs(doc.deps or {}) do
     if not in_batch[up] and redis.call('EXISTS', task_key(up)) == 0 then
       return {'unknown_dependency', doc.id, up}
@@ -91,6 +93,12 @@ if slots then
   end
 end
 if run and not held then set_timeout(KEYS[12], now) end
+-- A DAG's max_active_tasks: its gate's slots, as the DAG now says (see _common.lua).
+local dag_gate = run and field_of(run.fields, 'dag_gate')
+if dag_gate then
+  redis.call('HSET', GATES, dag_gate, field_of(run.fields, 'max_active_tasks'))
+  gate_changed(dag_gate)
+end
 local active = 0
 local states = {}
 for _, doc in ipairs(docs) do

@@ -79,8 +79,9 @@ local function running_of(t)
   return t.running
 end
 
-local function has_ready(user)
-  return redis.call('LLEN', critical_key(user)) > 0 or redis.call('ZCARD', normal_key(user)) > 0
+local function has_ready(user, queue)
+  return redis.call('LLEN', critical_key(user, queue)) > 0
+    or redis.call('ZCARD', normal_key(user, queue)) > 0
 end
 
 -- GCRA: the emission interval and the tolerance (ms).
@@ -125,8 +126,8 @@ local function place(t, due)
   end
 end
 
--- Take a tenant out of the active set: its flags (t.capped, t.limited) are set; it keeps
--- its virtual time (`score`, nil when it is not active) for its return.
+-- Take a tenant out of the active sets of its queues: its flags (t.capped, t.limited) are
+-- set; it keeps its virtual time (`score`, nil when it is not active) for its return.
 local function park(t, score, due)
   local flags = {}
   for _, why in ipairs({'capped', 'limited'}) do
@@ -135,10 +136,10 @@ local function park(t, score, due)
       flags[#flags + 1] = '1'
     end
   end
+  for _, queue in ipairs(queues_of(t.user)) do redis.call('ZREM', active_key(queue), t.user) end
   if score then
     t.vtime = score
     redis.call('HSET', t.key, 'vtime', f17(score), unpack(flags))
-    redis.call('ZREM', ACTIVE_USERS, t.user)
   else
     t.vtime = nil
     redis.call('HSET', t.key, unpack(flags))
@@ -147,19 +148,24 @@ local function park(t, score, due)
   place(t, due)
 end
 
--- Put a tenant free of its cap and rate back among the active ones when it has ready
--- tasks: at its kept virtual time, kept between the smallest present and one turn above
--- it (it gains no credit while parked, and loses at most one turn).
+-- Put a tenant free of its cap and rate back among the active ones of each queue where it
+-- has ready tasks: at its kept virtual time, kept between the smallest present and one
+-- turn above it (it gains no credit while parked, and loses at most one turn).
 local function reenter(t)
   place(t)
   if t.capped or t.limited then return end
   redis.call('HDEL', t.key, 'vtime')
-  if not has_ready(t.user) or redis.call('ZSCORE', ACTIVE_USERS, t.user) then return end
-  local first = redis.call('ZRANGE', ACTIVE_USERS, 0, 0, 'WITHSCORES')
-  local low = tonumber(first[2]) or t.vtime or 0
-  local score = math.max(low, math.min(t.vtime or low, low + math.max(1, t.step or 1)))
-  redis.call('ZADD', ACTIVE_USERS, f17(score), t.user)
-  redis.call('PUBLISH', READY_CHANNEL, t.user)
+  for _, queue in ipairs(queues_of(t.user)) do
+    local akey = active_key(queue)
+    if has_ready(t.user, queue) and not redis.call('ZSCORE', akey, t.user) then
+      local first = redis.call('ZRANGE', akey, 0, 0, 'WITHSCORES')
+      local low = tonumber(first[2]) or t.vtime or 0
+      local score = math.max(low, math.min(t.vtime or low, low + math.max(1, t.step or 1)))
+      redis.call('ZADD', akey, f17(score), t.user)
+      if not is_default(queue) then lane_ready(queue) end
+      redis.call('PUBLISH', READY_CHANNEL, t.user)
+    end
+  end
 end
 
 -- Is the tenant parked (so that a push must not make it active)?
@@ -200,7 +206,7 @@ local function next_token_due()
 end
 
 -- Re-check a tenant after its policy (or the default policy) changed: park it, or let
--- it back, as its new policy says.
+-- it back, as its new policy says (its virtual time: the default queue's, if active).
 local function recheck(user, now)
   local t = tenant(user)
   local score = tonumber(redis.call('ZSCORE', ACTIVE_USERS, user)) or t.vtime
@@ -271,8 +277,9 @@ local function charge_actual(tkey, user, seconds_taken, now)
   count_service(t, now, 0, actual)
   redis.call('HSET', t.key, 'cost', f17(t.cost and (0.8 * t.cost + 0.2 * actual) or actual))
   if delta == 0 then return end
-  if redis.call('ZSCORE', ACTIVE_USERS, user) then
-    redis.call('ZINCRBY', ACTIVE_USERS, f17(delta), user)
+  local akey = active_key(lane_of(tkey))
+  if redis.call('ZSCORE', akey, user) then
+    redis.call('ZINCRBY', akey, f17(delta), user)
   elseif t.vtime then
     redis.call('HSET', t.key, 'vtime', f17(t.vtime + delta))
   end

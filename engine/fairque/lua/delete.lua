@@ -10,10 +10,13 @@ local tkey = task_key(id)
 local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
 local state, user = r[1], r[2]
 if not state then return {'not_found'} end
-if state == 'queued' then dequeue(id, user, tonumber(r[3])) end
+if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
 redis.call('ZREM', REG[state], id)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
-if state == 'started' then slot_freed(user) end  -- its tenant's running slot
+if state == 'started' then  -- its tenant's running slot, and its gates'
+  slot_freed(user)
+  gates_moved(tkey, -1)
+end
 if ACTIVE_STATE[state] then run_task_ended(tkey, now_ms()) end
 redis.call('DEL', tkey)
 unblock(id)

@@ -7,10 +7,14 @@
 -- ARGV[15]   worker id
 -- ARGV[16]   A, number of assigned users, then A user ids ('*' = every active user)
 -- ARGV[17+A] S, number of steal targets, then S user ids ('*' allowed)
+-- ARGV[18+A+S] Q, number of the worker's queues, then Q queue names (the one whose turn
+--            it is first)
 -- Returns a list of claimed task records, each a flat HGETALL list (may be empty).
 -- Sent again with the same claim record (its reply was lost), it claims nothing new and
 -- returns the tasks the first run claimed that are still held under its tokens.
 --
+-- Queues: each claim takes the next of the worker's queues in turn (round robin; a
+-- queue without a ready task for the worker is passed over) and claims there.
 -- Fairness: among the users the worker may serve (assigned ones, or the steal targets
 -- when no assigned user has a ready task), the one with the smallest virtual time is
 -- served; per user the CRITICAL list first, then the smallest score of the sorted set.

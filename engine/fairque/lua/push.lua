@@ -15,9 +15,12 @@
 -- Returns {'ok', {state of each task}}
 --      or {'duplicate', task_id, state} when an id is still active,
 --      or {'unknown_dependency', task_id, upstream id}
+--      or {'unknown_pool', task_id, pool} when a task names a pool nobody declared
 --      or {'run_exists', run_id} when that run exists, or is a scheduler's tick that its
 --         schedule's cursor already passed (nothing written): runs are created once,
 --         even after retention removed them (trim.lua keeps such a run until then).
+-- A DAG's run with the fields `dag_gate` and `max_active_tasks` sets that gate's slots:
+-- its tasks (each with the field `dag_gate`) wait in gated lanes (see _common.lua).
 -- A DAG's run with the fields `max_active_runs`, `slots_key` and `queued_key` beyond that
 -- many runs holding a slot is held (`held`, every task DEFERRED) until a slot frees.
 -- A task with unfinished upstreams is DEFERRED; one whose upstreams already ended is

@@ -11,7 +11,7 @@
 -- ARGV[17]   K, number of outcomes, then K times 7 values:
 --            kind ('ok' or 'fail'), task id, claim_token, result or error (JSON),
 --            duration (s), jitter in [0, 1), '1' if retryable
--- ARGV[18+7K] the worker's users, as in pop.lua
+-- ARGV[18+7K] the worker's users and queues, as in pop.lua
 -- Returns {replies of the K outcomes (as finish.lua / fail.lua), claimed records, in how
 -- many ms the next rate-limited tenant's token is due (-1 when none): a worker with free
 -- slots claims again then}.

@@ -41,6 +41,7 @@ def worker_load(worker: WorkerInfo, now: float) -> dict[str, Any]:
         "pid": worker.pid,
         "assigned_users": worker.assigned_users,
         "steal_targets": worker.steal_targets,
+        "queues": worker.queues,
         "running": running,
         "max_concurrent_tasks": slots,
         "load": round(running / slots, 3) if slots > 0 else 0.0,

@@ -16,7 +16,7 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals, TenantPolicy
-from fairque.queue import steps, tenants
+from fairque.queue import pools, steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import async_client, close_async_client
@@ -172,6 +172,7 @@ class AsyncTaskQueue(QueueBase):
         on_end: RunEnd | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> AsyncRunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
@@ -187,7 +188,12 @@ class AsyncTaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        call = self.calls.push(
+            tasks,
+            run=(run_id, dag_id, fields),
+            max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks,
+        )
         await self.run_script(call)
         return AsyncRunHandle(self, run_id, task_ids)
 
@@ -352,6 +358,18 @@ class AsyncTaskQueue(QueueBase):
         """See :meth:`TaskQueue.unset_tenant_policy`."""
         await self.run_script(tenants.unset_policy(self.calls, user_id, fields))
         return await self.get_tenant_policy(user_id)
+
+    async def set_pool(self, name: str, slots: int) -> None:
+        """See :meth:`TaskQueue.set_pool`."""
+        await self.run_script(pools.set_pool(self.calls, name, slots))
+
+    async def unset_pool(self, name: str) -> None:
+        """See :meth:`TaskQueue.unset_pool`."""
+        await self.run_script(pools.unset_pool(self.calls, name))
+
+    async def list_pools(self) -> list[dict[str, Any]]:
+        """See :meth:`TaskQueue.list_pools`."""
+        return await self.run_pipeline(pools.list_pools(self.calls))
 
     async def get_tenant_policy(self, user_id: str) -> TenantPolicy:
         """See :meth:`TaskQueue.get_tenant_policy`."""

@@ -28,11 +28,20 @@ from fairque.core.errors import (
     RunExistsError,
     TaskNotFoundError,
     UnknownDependencyError,
+    UnknownPoolError,
 )
 from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
 from fairque.core.keys import Keys
-from fairque.core.models import Task, TaskRecord, TaskState, to_json
+from fairque.core.models import (
+    DAG_GATE_PREFIX,
+    DEFAULT_QUEUE,
+    LANE_SEPARATOR,
+    Task,
+    TaskRecord,
+    TaskState,
+    to_json,
+)
 from fairque.queue.pushable import MakesTask, as_task
 from fairque.queue.results import (
     BatchPushResult,
@@ -109,6 +118,26 @@ class QueueCalls:
         # After each script's own keys and arguments (taken off by lua/_tenants.lua).
         self._tenant_keys = [k.tenant_default, k.tenants_parked]
         self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
+        # Last of all (taken off by lua/_common.lua): the queue templates.
+        self._queue_args: list[Arg] = list(k.queue_templates())
+        self._queue_turn = 0  # which of the worker's queues a claim tries first
+
+    def _worker_scope(self, worker: WorkerConfig) -> list[Arg]:
+        """What a claim reads about the worker (see pop.lua): its assigned users and steal
+        targets (each a count, then the ids), then its queues (a count, then the names),
+        the one whose turn it is first (round robin, kept by :meth:`_took_turns`)."""
+        args: list[Arg] = []
+        n = len(worker.queues)
+        turn = self._queue_turn % n
+        queues = [*worker.queues[turn:], *worker.queues[:turn]]
+        for group in (worker.assigned_users, worker.steal_targets, queues):
+            args += [len(group), *group]
+        return args
+
+    def _took_turns(self, worker: WorkerConfig, claimed: Sequence[TaskRecord]) -> None:
+        """The next claim starts with the queue after the last task's claimed."""
+        if claimed and claimed[-1].queue in worker.queues:
+            self._queue_turn = worker.queues.index(claimed[-1].queue) + 1
 
     def _call(
         self,
@@ -118,17 +147,19 @@ class QueueCalls:
         extra_keys: Sequence[str] = (),
     ) -> ScriptCall[T]:
         """A run of ``script``: the common keys and arguments, the script's own
-        (``extra_keys``, ``args``), then the tenant keys and arguments."""
-        keys = [*self._common_keys, *extra_keys, *self._tenant_keys]
-        return ScriptCall(script, keys, [*self._common_args, *args, *self._tenant_args], parse)
+        (``extra_keys``, ``args``), then the tenant keys and arguments, then the queue
+        templates."""
+        keys = [*self._common_keys, *extra_keys, *self._tenant_keys, self.keys.queue_counts]
+        args = [*self._common_args, *args, *self._tenant_args, *self._queue_args]
+        return ScriptCall(script, keys, args, parse)
 
     call = _call  # for the call builders of other modules (queue/tenants.py)
 
     def own_part(self, call: ScriptCall[Any]) -> tuple[list[str], list[Arg]]:
         """The script's own keys and arguments of a call built here: without the common
-        ones before them and the tenant ones after them (see :meth:`_call`)."""
-        keys_end = len(call.keys) - len(self._tenant_keys)
-        args_end = len(call.args) - len(self._tenant_args)
+        ones before them and the tenant and queue ones after them (see :meth:`_call`)."""
+        keys_end = len(call.keys) - len(self._tenant_keys) - 1  # the queue counts
+        args_end = len(call.args) - len(self._tenant_args) - len(self._queue_args)
         return (
             list(call.keys[len(self._common_keys) : keys_end]),
             list(call.args[len(self._common_args) : args_end]),
@@ -142,6 +173,7 @@ class QueueCalls:
         *,
         run: tuple[str, str | None, Mapping[str, str]] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> ScriptCall[BatchPushResult]:
         """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
         atomically; validates before any I/O.
@@ -151,14 +183,19 @@ class QueueCalls:
         scheduler's tick (fields ``schedule`` and ``tick``) its schedule's cursor passed.
         ``max_active_runs`` (a DAG's run only): beyond that many active runs of the DAG,
         the run is created QUEUED and its tasks start when a slot frees (see push.lua).
+        ``max_active_tasks`` (a DAG's run only): at most that many started tasks of the
+        DAG across its runs (its gate ``dag=<dag id>``, see the gates in _common.lua).
         """
         if not items:
             raise QueueError("push_batch needs at least one task")
         tasks = [as_task(item) for item in items]
         args: list[Arg] = [len(tasks)]
         run_key = self.keys.run(run[0]) if run is not None else None
+        gate = None
+        if run is not None and run[1] is not None and max_active_tasks is not None:
+            gate = DAG_GATE_PREFIX + run[1]
         for task in in_dependency_order(tasks):
-            args += self._push_args(task, run_key)
+            args += self._push_args(task, run_key, gate)
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
@@ -170,6 +207,8 @@ class QueueCalls:
                     "slots_key": k.run_slots(dag_id),
                     "queued_key": k.queued_runs(dag_id),
                 }
+            if gate is not None:
+                fields = {**fields, "dag_gate": gate, "max_active_tasks": str(max_active_tasks)}
             watched = any(name in fields for name in RUN_END_FIELDS)
             extra = self.run_keys(run_id, dag_id, watched)
             args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
@@ -206,10 +245,13 @@ class QueueCalls:
         call = self.push([task])
         return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
 
-    def _push_args(self, task: Task, run_key: str | None = None) -> list[Arg]:
+    def _push_args(
+        self, task: Task, run_key: str | None = None, gate: str | None = None
+    ) -> list[Arg]:
         """One task as push.lua reads it: id, user, priority, the upstreams (count, ids),
         the record's fields (count, names and values); a run's task also names its run's
-        key (``run_key``), which the script ending it counts down (see _common.lua)."""
+        key (``run_key``), which the script ending it counts down (see _common.lua), and a
+        task of a DAG with max_active_tasks its DAG's gate (``gate``)."""
         task.recheck()  # made checked; to_hash encodes (and so checks) the JSON fields
         q = self.config.queue
         fields = task.to_hash()
@@ -222,6 +264,8 @@ class QueueCalls:
             fields["xcom_scope"] = task.xcom_scope
         if run_key is not None:
             fields["run_key"] = run_key
+        if gate is not None:
+            fields["dag_gate"] = gate
         return [
             *(task.task_id, task.user_id, int(task.priority), len(task.depends_on)),
             *task.depends_on,
@@ -239,9 +283,14 @@ class QueueCalls:
         claimed that are still held (for one lease).
         """
         args: list[Arg] = [max_tasks, int(worker.lease_seconds * 1000), worker.id]
-        for group in (worker.assigned_users, worker.steal_targets):
-            args += [len(group), *group]
-        return self._call("pop", args, _parse_tasks, self._claim_keys(claim_id))
+        args += self._worker_scope(worker)
+
+        def parse(reply: Any) -> list[TaskRecord]:
+            claimed = _parse_tasks(reply)
+            self._took_turns(worker, claimed)
+            return claimed
+
+        return self._call("pop", args, parse, self._claim_keys(claim_id))
 
     def _claim_keys(self, claim_id: str | None) -> list[str]:
         """KEYS[12..13] of pop and settle: the token counter and the call's claim record."""
@@ -313,13 +362,18 @@ class QueueCalls:
                 random.random(),
                 retry,
             ]
-        for group in (worker.assigned_users, worker.steal_targets):
-            args += [len(group), *group]
+        args += self._worker_scope(worker)
         ended = [(s.task_id, s.ok) for s in settlements]
         keys = self._claim_keys(claim_id)
         if answered is not None:
             keys.append(self.keys.claim(answered))
-        return self._call("settle", args, lambda r: _parse_settle(r, ended), keys)
+
+        def parse(reply: Any) -> tuple[list[Settled], list[TaskRecord]]:
+            settled, claimed = _parse_settle(reply, ended)
+            self._took_turns(worker, claimed)
+            return settled, claimed
+
+        return self._call("settle", args, parse, keys)
 
     def requeue(self, task_id: str, claim_token: int) -> ScriptCall[TaskState]:
         """Hand a claimed task back to the front of its queue (graceful shutdown)."""
@@ -534,6 +588,7 @@ class QueueCalls:
         commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
         commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
         commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
+        commands += [("HGETALL", k.queue_counts)]
         return PipelineCall(commands, _parse_stats)
 
     def tenants(
@@ -653,6 +708,8 @@ def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
         raise UnknownDependencyError(reply[1], [reply[2]])
     if reply[0] == "run_exists":
         raise RunExistsError(reply[1])
+    if reply[0] == "unknown_pool":
+        raise UnknownPoolError(reply[1], reply[2])
     states = [TaskState(s).value for s in reply[1]]
     return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
 
@@ -715,6 +772,20 @@ def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
 
 
+def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
+    """Queued tasks per queue, from the count of every queued task and the counts of
+    the queues other than the default one (``Keys.queue_counts``); empty queues left out."""
+    by_queue: dict[str, int] = {}
+    for lane, n in sorted(counts.items()):  # a lane: queue ~ gate ...
+        if int(n) > 0:
+            queue = lane.split(LANE_SEPARATOR)[0]
+            by_queue[queue] = by_queue.get(queue, 0) + int(n)
+    rest = queued - sum(by_queue.values())
+    if rest > 0:
+        by_queue[DEFAULT_QUEUE] = by_queue.get(DEFAULT_QUEUE, 0) + rest
+    return dict(sorted(by_queue.items()))
+
+
 def _parse_stats(replies: list[Any]) -> dict[str, Any]:
     states = [s.value for s in TaskState]
     n = len(states)
@@ -739,6 +810,7 @@ def _parse_stats(replies: list[Any]) -> dict[str, Any]:
         "totals": totals,
         "users": per_user,
         "active_users": int(replies[n + 1]),
+        "queues": queued_by_queue(counts[TaskState.QUEUED.value], replies[n + 4]),
         "server_time": now,
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
         **{f"tasks_{name}": c for name, c in counts.items()},

@@ -14,11 +14,12 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fairque.core.config import WorkerConfig
 from fairque.core.keys import Keys
+from fairque.core.models import DEFAULT_QUEUE
 from fairque.queue.calls import Arg, PipelineCall
 
 
@@ -37,6 +38,7 @@ class WorkerInfo:
     failed: int
     started_at: float
     last_seen: float
+    queues: list[str] = field(default_factory=lambda: [DEFAULT_QUEUE])
 
     def serves(self, user_id: str) -> bool:
         """True if this worker may take ``user_id``'s tasks (assigned or by stealing)."""
@@ -65,6 +67,7 @@ def beat(
         "pid": os.getpid(),
         "assigned_users": json.dumps(worker.assigned_users),
         "steal_targets": json.dumps(worker.steal_targets),
+        "queues": json.dumps(worker.queues),
         "running": json.dumps(running),
         "max_concurrent_tasks": worker.max_concurrent_tasks,
         "processed": processed,
@@ -115,4 +118,5 @@ def _info(raw: dict[str, str]) -> WorkerInfo:
         failed=int(raw.get("failed", 0)),
         started_at=float(raw.get("started_at", 0)),
         last_seen=float(raw.get("last_seen", 0)),
+        queues=json.loads(raw.get("queues", json.dumps([DEFAULT_QUEUE]))),
     )

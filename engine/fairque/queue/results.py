@@ -50,7 +50,8 @@ class Stats(TypedDict):
     states: dict[str, int]  # tasks in each state now, by TaskState value
     totals: dict[str, int]  # tasks that reached each ended state, since the start
     users: dict[str, UserStats]
-    active_users: int  # users with ready tasks
+    active_users: int  # users with ready tasks (of the default queue)
+    queues: dict[str, int]  # queued tasks per queue (queues with none left out)
     server_time: float  # the server's clock, seconds since the epoch
     oldest_queued_age: float | None  # seconds, None when nothing is queued
     tasks_queued: int

@@ -35,6 +35,7 @@ SCRIPT_NAMES = (
     "watch",
     "clear",
     "tenant_policy",
+    "pool",
     "tenants",
     "tenant_totals",
 )

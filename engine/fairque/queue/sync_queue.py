@@ -17,7 +17,7 @@ from fairque.core.config import FairQueueConfig
 from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals, TenantPolicy
-from fairque.queue import steps, tenants
+from fairque.queue import pools, steps, tenants
 from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
@@ -180,6 +180,7 @@ class TaskQueue(QueueBase):
         on_end: RunEnd | None = None,
         dag_snapshot: Mapping[str, Any] | None = None,
         max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
     ) -> RunHandle:
         """Write a compiled run and its record at once; RunExistsError if the run exists
         (or, for a scheduler's ``tick``, its cursor passed that tick: see :func:`run_fields`).
@@ -195,7 +196,12 @@ class TaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(tasks, run=(run_id, dag_id, fields), max_active_runs=max_active_runs)
+        call = self.calls.push(
+            tasks,
+            run=(run_id, dag_id, fields),
+            max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks,
+        )
         self.run_script(call)
         return RunHandle(self, run_id, task_ids)
 
@@ -360,6 +366,23 @@ class TaskQueue(QueueBase):
         policy applies to them again. Returns the policy now in effect."""
         self.run_script(tenants.unset_policy(self.calls, user_id, fields))
         return self.get_tenant_policy(user_id)
+
+    # --- pools (see fairque.queue.pools) ------------------------------------------------
+
+    def set_pool(self, name: str, slots: int) -> None:
+        """Declare pool ``name`` with ``slots`` (or change them; 0 holds its tasks): at
+        most that many tasks naming it (``pool=``) run at once across all workers.
+        Applied at once; a bad name or count raises PoolError."""
+        self.run_script(pools.set_pool(self.calls, name, slots))
+
+    def unset_pool(self, name: str) -> None:
+        """Remove pool ``name``: its queued tasks run without a limit, and pushing a task
+        naming it is refused (UnknownPoolError) until it is declared again."""
+        self.run_script(pools.unset_pool(self.calls, name))
+
+    def list_pools(self) -> list[dict[str, Any]]:
+        """Every pool by name: ``pool``, ``slots``, ``running`` and ``queued`` tasks."""
+        return self.run_pipeline(pools.list_pools(self.calls))
 
     def get_tenant_policy(self, user_id: str) -> TenantPolicy:
         """The policy in effect for a tenant (its own fields, else the default's)."""

@@ -177,5 +177,8 @@ class RunTemplate:
             dag_snapshot=dag_snapshot(dag),
         )
         return self.queue.calls.push(
-            tasks, run=(run_id, dag.dag_id, fields), max_active_runs=dag.max_active_runs
+            tasks,
+            run=(run_id, dag.dag_id, fields),
+            max_active_runs=dag.max_active_runs,
+            max_active_tasks=dag.max_active_tasks,
         )

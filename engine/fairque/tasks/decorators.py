@@ -27,6 +27,7 @@ from fairque.core.errors import TaskError, shorten
 from fairque.core.imports import resolve_function
 from fairque.core.models import (
     DEFAULT_MAX_MAP_LENGTH,
+    DEFAULT_QUEUE,
     Priority,
     Setter,
     Task,
@@ -360,6 +361,8 @@ def task(
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+    queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskDecorator: ...
 
 
@@ -379,6 +382,8 @@ def task(
     xcom_push: str | None = None,
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+    queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskFunction[..., Any] | TaskDecorator:
     """Make a module-level function a task factory; use as ``@task`` or ``@task(...)``.
 
@@ -387,7 +392,8 @@ def task(
     ``trigger_rule`` says when the task may run once they ended, ``xcom_push`` pushes
     the return value under that key, ``xcom_pulls`` declares the keys it reads (both
     imply ``enable_xcom``), ``max_map_length`` caps the instances of its mapped tasks
-    (``f.expand(...)``).
+    (``f.expand(...)``), ``queue`` routes the task to the workers serving that queue, ``pool``
+    makes it take a slot of that pool while it runs.
 
     A function of the script being run (``python my_script.py``, module ``__main__``) is
     accepted and recorded as ``my_script:function``: calling its tasks and running them
@@ -417,6 +423,8 @@ def xcom_task(
     trigger_rule: TriggerRule = "all_success",
     xcom_pulls: Sequence[str] | None = None,
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+    queue: str = DEFAULT_QUEUE,
+    pool: str | None = None,
 ) -> TaskDecorator:
     """``@task`` with XCom on whose return value is pushed under ``push_key``.
 

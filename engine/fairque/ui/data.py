@@ -17,7 +17,7 @@ from fairque.core.models import TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals
 from fairque.monitoring.documents import run_document, task_document
 from fairque.queue import control
-from fairque.queue.calls import Arg, PipelineCall
+from fairque.queue.calls import Arg, PipelineCall, queued_by_queue
 from fairque.queue.runs import RunInfo, log_attempt
 from fairque.queue.sync_queue import TaskQueue
 
@@ -100,6 +100,7 @@ def overview(queue: TaskQueue, query: TenantQuery, totals: ShareTotals) -> dict[
         ("ZCARD", k.active_users),
         ("TIME",),
         ("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES"),
+        ("HGETALL", k.queue_counts),
     ]
     replies = queue.run_pipeline(_call(head))
     n = len(k.all_states())
@@ -116,6 +117,7 @@ def overview(queue: TaskQueue, query: TenantQuery, totals: ShareTotals) -> dict[
         "tasks_active": sum(states[s.value] for s in TaskState if s.is_active),
         "tenants_total": int(replies[n]),
         "active_users": int(replies[n + 1]),
+        "queues": queued_by_queue(states[TaskState.QUEUED.value], replies[n + 4]),
         "ended_last_minute": ended,
         "throughput_per_second": round(sum(ended.values()) / 60, 3),
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,

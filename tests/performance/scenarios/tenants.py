@@ -1,5 +1,6 @@
 """Tenant policies (fairque only): weighted shares, fairness by worker time, cap
-adherence, rate accuracy, and what policies cost a claim at 10,000 active tenants.
+adherence, rate accuracy, and what policies cost a claim at 10,000 active tenants; pool
+adherence and round robin across a worker's queues (issue 15 items 5, 6).
 
 Shares are read from the task records afterwards: the claim order is the order of the
 claim tokens (one counter for every claim), the worker time of a task its ``duration``.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from fairque import Task
 from fairque.core.models import TaskRecord
@@ -36,10 +37,11 @@ def _quick(bench: Bench) -> bool:
 
 @contextlib.contextmanager
 def _workers(
-    bench: Bench, fairque: FairqueSystem, processes: int, yaml: str = ""
+    bench: Bench, fairque: FairqueSystem, processes: int, yaml: str = "", *options: str
 ) -> Iterator[WorkerProcess]:
     argv = fairque.worker_argv() if processes == 1 else fairque.processes_argv(processes)
     assert argv is not None  # fairque has a multi-process worker
+    argv = [*argv, *options]
     if yaml:
         path = bench.launcher.folder / "tenants.yaml"
         path.write_text(yaml)
@@ -49,12 +51,21 @@ def _workers(
 
 
 def _push(
-    fairque: FairqueSystem, user: str, count: int, func: str = NOOP, **kw: object
+    fairque: FairqueSystem,
+    user: str,
+    count: int,
+    func: str = NOOP,
+    options: Mapping[str, str] | None = None,
+    **kw: object,
 ) -> list[str]:
+    """Push ``count`` tasks of ``user`` running ``func(**kw)``; ``options`` are Task
+    options (``queue``, ``pool``)."""
     ids: list[str] = []
     for done in range(0, count, 1000):
         size = min(1000, count - done)
-        tasks = [Task.create(user, func=func, kwargs=dict(kw)) for _ in range(size)]
+        tasks = [
+            Task.create(user, func=func, kwargs=dict(kw), **(options or {})) for _ in range(size)
+        ]
         ids += fairque.queue.push_batch(tasks)["task_ids"]
     return ids
 
@@ -144,19 +155,36 @@ def run_time_fairness(bench: Bench, fairque: FairqueSystem) -> None:
 def run_cap(bench: Bench, fairque: FairqueSystem) -> None:
     """max_running 2 on 2 worker processes of 8 slots: the most tasks of the capped
     tenant seen running at once (sampled every 10 ms)."""
+
+    def setup() -> list[str]:
+        fairque.queue.set_tenant_policy("capped", max_running=CAP)
+        return _push(fairque, "capped", 200, SLEEP, seconds=0.02)
+
+    counter = (fairque.queue.keys.stats, "started capped")
+    _most_running(bench, fairque, setup, counter, f"max_running {CAP}")
+
+
+def _most_running(
+    bench: Bench,
+    fairque: FairqueSystem,
+    setup: Callable[[], list[str]],
+    counter: tuple[str, str],
+    label: str,
+) -> None:
+    """``setup`` pushes the limited tasks (and sets the limit); beside a no-op tenant, 2
+    worker processes of 8 slots run them while ``counter`` (hash key, field: their
+    running count) is sampled every 10 ms; the figure is the most seen at once."""
     for _ in range(bench.reps):
         bench.flush()
-        fairque.queue.set_tenant_policy("capped", max_running=CAP)
-        capped = _push(fairque, "capped", 200, SLEEP, seconds=0.02)
+        limited = setup()
         _push(fairque, "free", 5_000 if _quick(bench) else 20_000)
-        stats = fairque.queue.keys.stats
-        sampler = CounterSampler(bench.client, stats, "started capped", POLL)
+        sampler = CounterSampler(bench.client, *counter, POLL)
         with _workers(bench, fairque, 2), sampler:
-            _wait_started(fairque, capped, len(capped), bench.sizes.scenario_cap * 4)
+            _wait_started(fairque, limited, len(limited), bench.sizes.scenario_cap * 4)
         bench.figures.add(
             "fairque",
             SCENARIO,
-            f"max_running {CAP}, 2 processes x 8 slots: most running at once (sampled)",
+            f"{label}, 2 processes x 8 slots: most running at once (sampled)",
             max(sampler.samples, default=0),
             "tasks",
             higher_is_better=False,
@@ -231,5 +259,53 @@ def run_policy_cost(bench: Bench, fairque: FairqueSystem) -> None:
             100 * (1 - rates["with"] / rates["without"]) if rates["without"] else 0.0,
             "% slower",
             higher_is_better=False,
+        )
+    bench.flush()
+
+
+def run_pool(bench: Bench, fairque: FairqueSystem) -> None:
+    """A pool of 2 slots on 2 worker processes of 8 slots: the most tasks of the pool
+    seen running at once (sampled every 10 ms), tasks of 20 ms shared by 3 tenants
+    beside a no-op tenant."""
+
+    def setup() -> list[str]:
+        fairque.queue.set_pool("gpu", CAP)
+        return [
+            task_id
+            for user in ("p1", "p2", "p3")
+            for task_id in _push(fairque, user, 70, SLEEP, {"pool": "gpu"}, seconds=0.02)
+        ]
+
+    counter = (fairque.queue.keys.pools_running, "gpu")
+    _most_running(bench, fairque, setup, counter, f"pool of {CAP} slots")
+
+
+def run_queue_round_robin(bench: Bench, fairque: FairqueSystem) -> None:
+    """One worker process serving ``--queues a,b`` with deep backlogs in both: the
+    largest gap, in percentage points, between queue a's share of a window of 100 claims
+    (claim-token order) and 50%, over the first claims."""
+    per_queue = 1_000 if _quick(bench) else 4_000
+    for _ in range(bench.reps):
+        bench.flush()
+        ids = [
+            task_id
+            for name in ("a", "b")
+            for task_id in _push(fairque, f"user-{name}", per_queue, options={"queue": name})
+        ]
+        with _workers(bench, fairque, 1, "", "--queues", "a,b"):
+            _wait_started(fairque, ids, per_queue, bench.sizes.scenario_cap * 4)
+        order = sorted(
+            (r for r in _records(fairque, ids) if r.claim_token), key=lambda r: r.claim_token
+        )[:per_queue]
+        windows = [order[i : i + 100] for i in range(0, len(order) - 99, 100)]
+        gaps = [abs(sum(r.queue == "a" for r in w) / len(w) - 0.5) for w in windows]
+        bench.figures.add(
+            "fairque",
+            SCENARIO,
+            "queues a,b, one worker: largest gap of a's share from 50% per 100 claims",
+            100 * max(gaps, default=0.5),
+            "pp",
+            higher_is_better=False,
+            note=f"{len(windows)} windows",
         )
     bench.flush()
