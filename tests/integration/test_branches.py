@@ -58,6 +58,9 @@ def test_a_branch_on_a_worker_skips_what_it_did_not_choose(
     assert right.error is not None and right.error["type"] == "Skipped"
     assert "branch choose followed left" in right.error["message"]
     assert records["strict_join"].skipped  # all_success after a skipped task
+    # its reason names the upstream by its name in the run, shown as skipped, not canceled
+    strict_reason = records["strict_join"].error["message"]  # type: ignore[index]
+    assert "upstream right ended skipped, so trigger rule all_success" in strict_reason
     assert run.result("join") == "joined"
     assert queue.get_run(run.run_id).state.value == "success"
     shown = queue.get_run(run.run_id).to_dict()["tasks"]
@@ -69,6 +72,7 @@ def test_the_same_branch_in_process() -> None:
     run = run_in_process(_pipeline("left"))
     assert {n: r.display_state for n, r in run.tasks.items()} == EXPECTED_LEFT
     assert "branch choose followed left" in run.errors["right"]
+    assert run.errors["strict_join"] == "canceled by all_success: right skipped (skipped)"
 
 
 @pytest.mark.parametrize("which", [None, []])
@@ -165,3 +169,27 @@ def test_choosing_a_downstream_task_that_already_ended_is_no_error(
         "left": "upstream_failed",
         "right": "skipped",
     }
+
+
+def test_a_branch_choosing_a_task_group_follows_the_group(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    with TaskGroup("ingest") as ingest:
+        dt.left() | dt.after_left()
+    pipeline = dt.choose("ingest") >> (ingest | dt.right()) >> dt.join()
+    run = make_queue().enqueue(pipeline)
+    run.wait(timeout=budget(20))
+    names = ("choose", "ingest.left", "ingest.after_left", "right", "join")
+    shown = {n: run.task(n).display_state for n in names}
+    assert shown == {
+        "choose": "finished",
+        "ingest.left": "finished",
+        "ingest.after_left": "finished",
+        "right": "skipped",
+        "join": "finished",
+    }
+    why = "branch choose followed ingest.after_left, ingest.left"
+    assert why in run.task("right").error["message"]  # type: ignore[index]
+    in_process = run_in_process(pipeline)
+    assert {n: in_process.tasks[n].display_state for n in names} == shown
+    assert why in in_process.errors["right"]

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from examples.dynamic import extract, load, transform
 
-from fairque import AsyncTaskQueue, AsyncWorker, TaskQueue, TaskState
+from fairque import AsyncTaskQueue, AsyncWorker, Pipeline, TaskQueue, TaskState
 from fairque.core.errors import ClearError, TaskError
 from fairque.dag.loader import load_dag_file
 from fairque.dag.runs import trigger
 from fairque.queue.runs import RunHandle, RunState
+from fairque.tasks import run_in_process
 from fairque.worker import Worker
+from tests.integration import control_tasks as ctl
 from tests.integration import dynamic_tasks as dt
 from tests.timing import budget
 
@@ -237,3 +239,25 @@ def test_a_mapped_task_over_a_mapped_tasks_results(
     handle, states = _run(queue, dt.total(too_many))
     assert states["square"] is S.FINISHED and states["square__1"] is S.FAILED
     assert "more than max_map_length 2" in handle.task("square__1").error["message"]  # type: ignore[index]
+
+
+def test_a_mapped_task_whose_source_a_branch_skipped_is_skipped_too(
+    make_queue: QueueFactory, worker: Worker
+) -> None:
+    # none_failed lets the mapped task "run" after a skipped source: nothing to map over
+    source = dt.numbers(3)
+    mapped = dt.square.expand(n=source).with_options(trigger_rule="none_failed")
+    graph = (ctl.choose("right") >> (source | ctl.right())).union(Pipeline.of(mapped))
+    why = "nothing to map over: numbers ended skipped (skipped)"
+    handle, states = _run(make_queue(), graph)
+    assert states == {
+        "choose": S.FINISHED,
+        "numbers": S.CANCELED,
+        "right": S.FINISHED,
+        "square": S.CANCELED,
+    }
+    square = handle.task("square")
+    assert square.skipped and square.error is not None and square.error["message"] == why
+    in_process = run_in_process(graph)
+    assert in_process.tasks["square"].display_state == "skipped"
+    assert in_process.errors["square"] == why

@@ -72,6 +72,8 @@ def test_a_sensor_times_out_or_is_skipped_with_soft_fail(
     assert run.task("left").display_state == "upstream_failed"
     assert soft.state is S.CANCELED and soft.display_state == "skipped"
     assert soft.error is not None and "soft_fail" in soft.error["message"]
+    assert [a["outcome"] for a in soft.attempt_history] == ["skipped"]  # as the task shows
+    assert [a["outcome"] for a in never.attempt_history] == ["failed"]
     assert run.task("right").display_state == "skipped"  # all_success after a skip
 
 

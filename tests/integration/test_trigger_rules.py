@@ -161,7 +161,7 @@ def test_none_failed_does_not_run_after_an_upstream_failed_cascade(
     assert (b.state, b.upstream_failed) == (TaskState.CANCELED, True)
     assert (c.state, c.upstream_failed) == (TaskState.CANCELED, True)
     assert c.error is not None and c.error["type"] == "UpstreamFailed"
-    assert "upstream b ended failed" in c.error["message"]
+    assert "upstream b ended upstream_failed" in c.error["message"]
     assert queue.get_task("d").state is TaskState.QUEUED  # all_done still runs
 
 

@@ -18,3 +18,10 @@ def picks_computed(names: list[str]) -> list[str]:
 @branch(task_id="route")
 def route() -> list[str]:
     return ["a", "b"]
+
+
+def picks_ingest_or_small() -> str:
+    """Literal names a branch inside group ``work`` may mean: a task group, a sibling."""
+    if len("x") == 1:
+        return "ingest"
+    return "small"

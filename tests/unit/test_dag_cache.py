@@ -413,3 +413,43 @@ def test_the_return_type_an_expand_maps_over_is_checked_on_every_load(tmp_path: 
     assert "not a list" in problem.message and (problem.line, problem.column) == (6, 14)
     uncached = validate_paths([dags], ["fq_cache_mapped"])[str(dags / "x.yaml")]
     assert [problem] == uncached
+
+
+def test_a_cached_summary_counts_the_tasks_of_task_groups(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    grouped = dags / "g.yaml"
+    text = (
+        "dag_id: g\ngroups:\n  outer:\n    tasks: {a: STEP, b: STEP}\n"
+        "    groups:\n      inner:\n        tasks: {c: STEP}\ntasks:\n  top: STEP\n"
+    )
+    step = '{callable: "examples.etl:backup_data"}'
+    grouped.write_text(text.replace("STEP", step))
+    age(grouped)
+    load(dags, tmp_path / "cache")
+    bag, parsed = load(dags, tmp_path / "cache", lazy=True)
+    assert parsed == [] and isinstance(bag.dags._items["g"], DagRef)
+    assert bag.info("g").tasks == 4  # as many as the DAG built from the file has
+    assert len(bag.dags["g"].pipeline.nodes) == 4
+    grouped.write_text(text.replace("{c: STEP}", "{c: STEP, d: STEP}").replace("STEP", step))
+    bag, parsed = load(dags, tmp_path / "cache", lazy=True)
+    assert parsed == ["g.yaml"] and bag.info("g").tasks == 5  # dag list sees the edit
+
+
+def test_every_module_whose_rules_shape_an_entry_invalidates_the_cache() -> None:
+    # a change to how groups are flattened, references or shorthands read, params or
+    # the shared rules checked changes what an entry says: such a cache is not used
+    from fairque.dag import cache
+
+    shaping = {
+        "fairque.core.refs",
+        "fairque.dag.codechecks",
+        "fairque.dag.document",
+        "fairque.dag.entries",
+        "fairque.dag.groups",
+        "fairque.dag.params",
+        "fairque.dag.references",
+        "fairque.dag.rules",
+        "fairque.dag.shorthands",
+    }
+    assert shaping <= set(cache._RULE_MODULES)

@@ -117,3 +117,30 @@ def test_validate_locates_bad_sensor_options_in_yaml(tmp_path: Path) -> None:
         "    kwargs: {path: /tmp/x}\n    sensor: {poke_interval_seconds: 5}\n"
     )
     assert validate_dag_file(file, ["examples"]) == []
+
+
+GROUP_BRANCH_DAG = """\
+dag_id: brg
+groups:
+  work:
+    tasks:
+      pick: {callable: tests.unit.branch_tasks:picks_ingest_or_small, branch: true}
+      small: {callable: tests.unit.sample_tasks:add, args: [1], depends_on: [pick]}
+    groups:
+      ingest:
+        depends_on: [pick]
+        tasks:
+          one: {callable: tests.unit.sample_tasks:add, args: [2]}
+          two: {callable: tests.unit.sample_tasks:add, args: [3]}
+tasks:
+  report: {callable: tests.unit.sample_tasks:add, args: [4], depends_on: [work]}
+"""
+
+
+def test_validate_accepts_targets_named_inside_the_group_and_task_groups(tmp_path: Path) -> None:
+    # `small` means work.small, `ingest` the group work.ingest (its roots are downstream)
+    assert validate_dag_file(_write(tmp_path, GROUP_BRANCH_DAG), ["tests"]) == []
+    ghost = GROUP_BRANCH_DAG.replace("depends_on: [pick]\n        tasks", "tasks")
+    (problem,) = validate_dag_file(_write(tmp_path, ghost), ["tests"])
+    assert (problem.line, problem.column) == (5, 71)
+    assert "returns 'ingest', which is not one of its direct downstream tasks" in problem.message

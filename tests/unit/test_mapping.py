@@ -5,6 +5,7 @@ tests/integration/test_dynamic_dags.py."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,12 @@ from examples.dynamic import list_files, process_file, summarize
 
 from fairque import TaskState
 from fairque.core.errors import TaskError
+from fairque.core.models import TaskRecord
 from fairque.core.refs import Ref
 from fairque.dag import DAG, validate_dag_file
 from fairque.dag.render import NodeView, mapped_summary, to_mermaid
 from fairque.dag.runs import graph_view
+from fairque.queue.runs import RunInfo
 from fairque.tasks import Pipeline, run_in_process
 from tests.integration import dynamic_tasks as dt
 
@@ -158,3 +161,19 @@ def test_expand_over_a_declared_non_list_return_type_is_refused(tmp_path: Path) 
     (problem,) = validate_dag_file(path, ALLOWED)
     assert (problem.line, problem.column) == (6, 14)
     assert "whose callable declares it returns dict, not a list" in problem.message
+
+
+def test_a_mapped_node_counts_its_instances_as_run_show_shows_them() -> None:
+    dag = DAG(dag_id="m", pipeline=summarize(process_file.expand(path=list_files())))
+    mapped = dag.pipeline.nodes["process_file"]
+    instance = TaskRecord.of(mapped, state=S.CANCELED)
+    tasks: dict[str, TaskRecord | None] = {
+        "process_file": TaskRecord.of(mapped, state=S.DEFERRED, map_count=3),
+        "process_file[0]": TaskRecord.of(mapped, state=S.FINISHED),
+        "process_file[1]": replace(instance, skipped=True),  # a soft_fail sensor's timeout
+        "process_file[2]": instance,  # canceled by hand
+    }
+    run = RunInfo(run_id="r", task_ids={}, dag_id="m", tasks=tasks)
+    (node,) = [n for n in graph_view(dag, run).nodes if n.name == "process_file"]
+    assert node.mapped == "mapped x3: 1 canceled, 1 finished, 1 skipped"
+    assert mapped_summary(2, ["upstream_failed", None]) == "mapped x2: 1 gone, 1 upstream_failed"

@@ -275,3 +275,35 @@ tasks:
         "etl.double": 6,
         "report": 6,
     }
+
+
+def test_validate_places_what_is_wrong_inside_a_group_where_the_file_says_it(
+    tmp_path: Path,
+) -> None:
+    # the issue's problems, inside a group: line:col, and a pointer into the document
+    body = """\
+groups:
+  g:
+    tasks:
+      a: {callable: 'tests.unit.sample_tasks:extract_data'}
+      b: {callable: 'tests.unit.sample_tasks:add', kwargs: {x: {from: ghost}}}
+      m: {callable: 'tests.unit.sample_tasks:add', expand: {x: {from: a}}}
+      c: {callable: 'tests.unit.sample_tasks:add', args: [1], depends_on: [nope]}
+      d: {callable: 'tests.unit.sample_tasks:no_such_function'}
+      e: {callable: 'tests.unit.sample_tasks:add', args: [{from: f}]}
+      f: {callable: 'tests.unit.sample_tasks:add', args: [{from: e}]}
+tasks:
+  t: {callable: 'tests.unit.sample_tasks:add', args: [1]}
+"""
+    problems = validate_dag_file(_yaml(tmp_path, body), ["tests"])
+    found = {(p.line, p.column, p.pointer): p.message for p in problems}
+    assert sorted(found) == [
+        (6, 61, "/groups/g/tasks/b/kwargs/x"),
+        (7, 61, "/groups/g/tasks/m/expand/x"),
+        (8, 76, "/groups/g/tasks/c/depends_on/0"),
+        (9, 11, "/groups/g/tasks/d/callable"),
+        (10, 7, "/groups/g/tasks/e"),
+    ], found
+    assert "'ghost', which is not a task of this DAG" in found[6, 61, "/groups/g/tasks/b/kwargs/x"]
+    assert "not a list" in found[7, 61, "/groups/g/tasks/m/expand/x"]
+    assert "cycle" in found[10, 7, "/groups/g/tasks/e"]

@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from fairque.core.imports import WRAPPED_ATTRIBUTE
+from fairque.tasks.dynamic import branch_choice
 
 
 def literal_targets(function: Any) -> list[str]:
@@ -48,7 +49,8 @@ def _returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.R
 
 def branch_problems(name: str, function: Any, downstream: Collection[str]) -> list[str]:
     """Why branch task ``name`` (running ``function``) cannot work with these direct
-    ``downstream`` tasks: it has none, or it returns a literal name that is not one."""
+    ``downstream`` tasks: it has none, or it returns a literal name that is not one (nor
+    one inside its own task group, nor a task group leading to some of them)."""
     if not downstream:
         return [f"branch task {name!r} has no downstream tasks to choose from"]
     known = ", ".join(sorted(downstream))
@@ -56,7 +58,7 @@ def branch_problems(name: str, function: Any, downstream: Collection[str]) -> li
         f"branch task {name!r} returns {target!r}, which is not one of its direct "
         f"downstream tasks ({known})"
         for target in literal_targets(function)
-        if target not in downstream
+        if not branch_choice(name, target, downstream)
     ]
 
 

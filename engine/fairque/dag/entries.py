@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fairque.core.errors import DagError, FairQueueError
+from fairque.dag.groups import task_count
 from fairque.dag.model import DAG
 from fairque.dag.validate import Problem
 
@@ -120,7 +121,7 @@ class YamlDoc:
             schedule=data.get("schedule"),
             timezone=data.get("timezone", "UTC"),
             description=data.get("description", ""),
-            tasks=len(data["tasks"]),
+            tasks=task_count(data),
             source=source,
         )
 

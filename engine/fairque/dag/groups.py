@@ -41,11 +41,24 @@ class Flat:
     data: Any
     root: yaml.Node | None
     problems: list[tuple[Path_, str]] = field(default_factory=list)
+    origins: dict[str, Path_] = field(default_factory=dict)
+    """Each task's path in the document, by its full name (``g.a`` -> groups/g/tasks/a),
+    so that a problem found on the flat data points at what the file says."""
 
 
 def has_groups(data: Any) -> bool:
     """True when the document declares task groups."""
     return isinstance(data, dict) and isinstance(data.get("groups"), dict) and bool(data["groups"])
+
+
+def task_count(section: Any) -> int:
+    """How many tasks a document (or a group) declares, its groups' included: as many as
+    the DAG built from it has (``dag list`` shows it without building the DAG)."""
+    if not isinstance(section, dict):
+        return 0
+    tasks, groups = section.get("tasks"), section.get("groups")
+    inner = groups.values() if isinstance(groups, dict) else ()
+    return (len(tasks) if isinstance(tasks, dict) else 0) + sum(map(task_count, inner))
 
 
 def group_specs(data: Any) -> dict[str, dict[str, Any]]:
@@ -67,7 +80,8 @@ def flatten(data: Any, root: yaml.Node | None) -> Flat:
         name: {"tasks": members, "depends_on": walker.group_deps.get(name, [])}
         for name, members in walker.members.items()
     }
-    return Flat(flat, walker.flat_root(), walker.problems)
+    origins = {name: path for name, (_, path, _) in walker.tasks.items()}
+    return Flat(flat, walker.flat_root(), walker.problems, origins)
 
 
 class _Walker:
@@ -293,4 +307,4 @@ def _through(
     return out
 
 
-__all__ = ["Flat", "expand", "flatten", "group_specs", "has_groups", "shapes"]
+__all__ = ["Flat", "expand", "flatten", "group_specs", "has_groups", "shapes", "task_count"]

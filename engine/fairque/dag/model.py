@@ -14,258 +14,42 @@ cycles) and raises a :class:`DagError` subclass.
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
 from fairque.core import refs
-from fairque.core.cron import cron_problem, timezone_problem
 from fairque.core.cron import cron_problem as schedule_problem
 from fairque.core.cron import make_croniter as make_croniter
-from fairque.core.errors import DagConfError, DagError, UnknownDependencyError, shorten
+from fairque.core.cron import timezone_problem
+from fairque.core.errors import DagConfError, DagError, UnknownDependencyError
 from fairque.core.graph import ancestors
-from fairque.core.imports import parse_import_path
 from fairque.core.models import Setter, Task, task_fields, to_json, validate_identifier
 from fairque.core.schemas import did_you_mean
 from fairque.dag import templates
 from fairque.dag.branching import branch_problems
+from fairque.dag.params import NO_DEFAULT, PARAM_TYPES, TYPE_WORDS, ParamSpec, short_json
 from fairque.dag.references import not_a_list_type
+from fairque.dag.rules import (
+    RUN_CALLBACKS,
+    dependency_problems,
+    param_problems,
+    placeholder_problems,
+    run_end_problems,
+    schedule_problems,
+)
 from fairque.queue.runs import task_id_problem
 from fairque.tasks.dataflow import bind_references
 from fairque.tasks.pipeline import Pipeline, clone_task
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
-PARAM_TYPES = ("string", "integer", "number", "boolean", "object", "array")
 _DEFAULT_ARGS = task_fields(Setter.DEFAULT_ARGS)
 DEFAULT_ARG_KEYS = tuple(spec.key for spec in _DEFAULT_ARGS)
 """The keys ``default_args`` may set; each may also be set on a task (the task wins)."""
-
-
-class _NoDefault:
-    """The ``default`` of a ParamSpec that has none (the param is required)."""
-
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
-
-
-NO_DEFAULT: Any = _NoDefault()
-
-
-# --- params ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One typed DAG param. Without a ``default`` it is required in every run's conf.
-
-    A default of ``None`` makes the param optional and lets a conf set it to null.
-    """
-
-    type: str = "string"
-    default: Any = NO_DEFAULT
-    description: str = ""
-    enum: tuple[Any, ...] | None = None
-
-    @classmethod
-    def of(cls, value: ParamSpec | Mapping[str, Any]) -> ParamSpec:
-        """A ParamSpec from itself or from a mapping with the YAML keys."""
-        if isinstance(value, ParamSpec):
-            return value
-        if not isinstance(value, Mapping):
-            raise DagError(f"a param is a mapping such as {{type: string}}, not {shorten(value)}")
-        unknown = sorted(set(value) - {"type", "default", "description", "enum"})
-        if unknown:
-            hint = did_you_mean(unknown[0], ["type", "default", "description", "enum"])
-            raise DagError(f"unknown param key(s) {unknown}{hint}")
-        enum = value.get("enum")
-        return cls(
-            type=value.get("type", "string"),
-            default=value.get("default", NO_DEFAULT),
-            description=value.get("description", ""),
-            enum=None if enum is None else tuple(enum),
-        )
-
-    @property
-    def required(self) -> bool:
-        """True when a run's conf must give this param."""
-        return self.default is NO_DEFAULT
-
-    def check(self, value: Any) -> str | None:
-        """Why ``value`` is not acceptable for this param, or None."""
-        if value is None and self.default is None:
-            return None
-        if not _type_ok(self.type, value):
-            return f"must be {_TYPE_WORDS.get(self.type, self.type)}, not {_shown(value)}"
-        if self.enum is not None and value not in self.enum:
-            return f"must be one of {', '.join(_shown(v) for v in self.enum)}, not {_shown(value)}"
-        return None
-
-    def problems(self) -> list[str]:
-        """What is wrong with the spec itself (unknown type, default or enum of the wrong type)."""
-        if self.type not in PARAM_TYPES:
-            return [f"type {self.type!r} is unknown{did_you_mean(self.type, PARAM_TYPES)}"]
-        found = [
-            f"enum value {_shown(v)} must be {_TYPE_WORDS[self.type]}"
-            for v in self.enum or ()
-            if not _type_ok(self.type, v)
-        ]
-        if not self.required and self.default is not None:
-            problem = self.check(self.default)
-            if problem:
-                found.append(f"default {problem}")
-        return found
-
-    def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-compatible data (``default`` only when there is one)."""
-        data: dict[str, Any] = {"type": self.type, "description": self.description}
-        if not self.required:
-            data["default"] = self.default
-        if self.enum is not None:
-            data["enum"] = list(self.enum)
-        return data
-
-
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "a mapping",
-    "array": "a list",
-}
-
-
-def _type_ok(kind: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return kind == "boolean"
-    if kind == "integer":
-        return isinstance(value, int)
-    if kind == "number":
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    checks: dict[str, type | tuple[type, ...]] = {
-        "string": str,
-        "object": Mapping,
-        "array": (list, tuple),
-    }
-    return kind in checks and isinstance(value, checks[kind])
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value) if _jsonable(value) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-# --- the rules DAG files and DAG objects share ---------------------------------------------
-# Each returns problems; DAG() raises the first, ``fairque dag validate`` locates them all.
-
-
-RUN_CALLBACKS = ("on_failure_callback", "on_success_callback")
-"""The DAG settings naming a function called when a run ends."""
-
-
-def run_end_problems(
-    timeout: object, on_failure: object, on_success: object
-) -> list[tuple[str, str]]:
-    """(setting, problem) for a bad ``dagrun_timeout_seconds`` (a positive number of
-    seconds, or None) or run callback (``module:function``, or None). Whether the
-    callback's module is allowed is checked where the import rule is known."""
-    problems: list[tuple[str, str]] = []
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        problems.append(
-            (
-                "dagrun_timeout_seconds",
-                f"must be a positive number of seconds, not {shorten(timeout)}",
-            )
-        )
-    for name, value in zip(RUN_CALLBACKS, (on_failure, on_success), strict=True):
-        if value is None:
-            continue
-        parsed = parse_import_path(value)
-        if isinstance(parsed, str):
-            problems.append((name, parsed))
-    return problems
-
-
-def schedule_problems(schedule: object, timezone: object) -> list[tuple[str, str]]:
-    """``(field, message)`` for a bad cron ``schedule`` (None: manual only) or time zone."""
-    found = [("schedule", None if schedule is None else _schedule_problem(schedule))]
-    found.append(("timezone", timezone_problem(timezone)))
-    return [(where, text) for where, text in found if text]
-
-
-def _schedule_problem(schedule: object) -> str | None:
-    """:func:`cron_problem`, remembered for text: a thousand DAG files share a few
-    schedules, each checked twice (the document, then the DAG)."""
-    return _cron_text_problem(schedule) if isinstance(schedule, str) else cron_problem(schedule)
-
-
-_cron_text_problem = functools.lru_cache(maxsize=1024)(cron_problem)
-
-
-def dependency_problems(
-    depends_on: Mapping[str, Sequence[str]], known: Collection[str]
-) -> list[tuple[str, int, str]]:
-    """``(task, index, message)`` for each ``depends_on`` entry that names the task
-    itself or no task in ``known``."""
-    found: list[tuple[str, int, str]] = []
-    for name, upstreams in depends_on.items():
-        for i, upstream in enumerate(upstreams):
-            if upstream == name:
-                text = f"task {name!r} depends on itself; remove it from its own depends_on"
-            elif upstream not in known:
-                text = (
-                    f"task {name!r} depends on {upstream!r}, which is not a task of this "
-                    f"DAG{did_you_mean(upstream, known)}"
-                )
-            else:
-                continue
-            found.append((name, i, text))
-    return found
-
-
-def param_problems(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(name, message)`` for each param spec (a ParamSpec or its YAML mapping) that is
-    malformed or whose default or enum does not fit its type."""
-    found: list[tuple[str, str]] = []
-    for name, spec in params.items():
-        try:
-            problems = ParamSpec.of(spec).problems()
-        except DagError as e:
-            problems = [str(e)]
-        found.extend((name, f"param {name!r}: {p}") for p in problems)
-    return found
-
-
-def placeholder_problems(
-    task: str, values: Mapping[str, Any], params: Collection[str]
-) -> list[tuple[templates.Where, str]]:
-    """``(where, message)`` for each template in a task's ``values`` (its args and kwargs
-    by key; ``where`` starts with that key) that does not parse, uses an unknown variable
-    or a ``params.NAME`` naming no param (see :func:`fairque.dag.templates.problems`)."""
-    return [
-        ((key, *where), f"task {task!r}: {text}")
-        for key, value in values.items()
-        for where, text in templates.problems(value, params)
-    ]
 
 
 # --- the DAG -----------------------------------------------------------------------------
@@ -461,7 +245,7 @@ class DAG:
         problem: unknown keys, missing required params, wrong types, values off the enum."""
         given = {} if conf is None else conf
         if not isinstance(given, Mapping):
-            raise DagConfError(self.dag_id, [f"conf must be a mapping, not {_shown(given)}"])
+            raise DagConfError(self.dag_id, [f"conf must be a mapping, not {short_json(given)}"])
         problems = [
             f"unknown param {key!r}{did_you_mean(str(key), self.params)}; "
             f"known: {', '.join(self.params) or 'none'}"
@@ -476,7 +260,7 @@ class DAG:
                     problems.append(f"param {name!r} {problem}")
                 merged[name] = given[name]
             elif spec.required:
-                problems.append(f"param {name!r} is required ({_TYPE_WORDS.get(spec.type)})")
+                problems.append(f"param {name!r} is required ({TYPE_WORDS.get(spec.type)})")
             else:
                 merged[name] = copy.deepcopy(spec.default)
         if problems:
@@ -571,14 +355,14 @@ def as_moment(value: object, zone: str, end: bool = False) -> datetime | None:
             value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(
-                f"{_shown(value)} is not a date: use YYYY-MM-DD or an ISO date and time"
+                f"{short_json(value)} is not a date: use YYYY-MM-DD or an ISO date and time"
             ) from None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
         if end:
             value = value.replace(hour=23, minute=59, second=59, microsecond=999_999)
     if not isinstance(value, datetime):
-        raise ValueError(f"must be a date such as 2024-01-01, not {_shown(value)}")
+        raise ValueError(f"must be a date such as 2024-01-01, not {short_json(value)}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
     return value
@@ -664,6 +448,7 @@ __all__ = [
     "DEFAULT_ARG_KEYS",
     "NO_DEFAULT",
     "PARAM_TYPES",
+    "RUN_CALLBACKS",
     "ParamSpec",
     "TaskInfo",
     "as_moment",
@@ -672,6 +457,7 @@ __all__ = [
     "param_problems",
     "placeholder_problems",
     "placeholders",
+    "run_end_problems",
     "schedule_problem",
     "schedule_problems",
     "substitute",

@@ -221,12 +221,15 @@ def _status(node: NodeView) -> str:
     return " · ".join(parts)
 
 
-def mapped_summary(count: int | None, states: Sequence[TaskState | None] = ()) -> str:
+def mapped_summary(count: int | None, states: Sequence[TaskState | str | None] = ()) -> str:
     """How a mapped task is summed up on its node: ``mapped`` before it expanded, else
-    ``mapped xN`` and how many of its instances are in each state."""
+    ``mapped xN`` and how many of its instances are in each state (as shown:
+    ``TaskRecord.display_state``, so skipped and upstream_failed apart from canceled)."""
     if count is None:
         return "mapped"
-    counts = Counter(TaskState(s).value if s is not None else "gone" for s in states)
+    counts = Counter(
+        "gone" if s is None else s.value if isinstance(s, TaskState) else s for s in states
+    )
     detail = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     return f"mapped x{count}" + (f": {detail}" if detail else "")
 

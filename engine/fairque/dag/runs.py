@@ -130,7 +130,7 @@ def _mapped(dag: DAG, name: str, task: TaskRecord | None, run: RunInfo | None) -
     states = (
         []
         if run is None
-        else [t.state if t else None for n, t in run.tasks.items() if _of(n, name)]
+        else [t.display_state if t else None for n, t in run.tasks.items() if _of(n, name)]
     )
     return mapped_summary(count, states)
 

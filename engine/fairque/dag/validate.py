@@ -6,36 +6,56 @@ schema errors (with did-you-mean for unknown keys), duplicate keys, task ids too
 self-dependencies, cycles (the whole path), ``flow`` syntax, cron (one that never fires
 is refused), timezone, params, and callables (imported to check they exist and are allowed; never
 called). :func:`validate_dag_file` and :func:`validate_paths` apply them, through the
-loader, to files and folders.
+loader, to files and folders. Where things are and what the document says:
+:mod:`fairque.dag.document`; the checks that depend on code: :mod:`fairque.dag.codechecks`
+(their names are importable from here too).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from fairque.core.errors import DagCycleError, DagError, FlowSyntaxError
+from fairque.core.errors import DagCycleError, FlowSyntaxError
 from fairque.core.graph import cycles
-from fairque.core.imports import ImportProblem, find_object, import_problems
 from fairque.core.schemas import MAX_NODES, did_you_mean, expansion_problem, schema_problems
-from fairque.dag.branching import branch_problems
-from fairque.dag.flow import Flow, parse_flow, unknown_names
-from fairque.dag.groups import expand, flatten, group_specs
-from fairque.dag.model import (
-    PARAM_TYPES,
-    RUN_CALLBACKS,
-    param_problems,
-    placeholder_problems,
-    schedule_problems,
+from fairque.dag.codechecks import (
+    branch_targets,
+    callable_problems,
+    callable_report,
+    callable_uses,
+    code_places,
+    code_problems,
+    expand_types,
+    import_callable,
+    located_callable_problems,
+    located_callables,
+    located_code_problems,
 )
-from fairque.dag.model import dependency_problems as dag_dependency_problems
-from fairque.dag.references import expand_type_problems, reference_edges, reference_problems
+from fairque.dag.document import (
+    Path_,
+    Problem,
+    entry_node,
+    flows,
+    graph_edges,
+    in_document,
+    in_file_order,
+    json_pointer,
+    locate,
+    string_list,
+    tasks_of,
+    value_node,
+)
+from fairque.dag.flow import parse_flow, unknown_names
+from fairque.dag.groups import flatten, group_specs
+from fairque.dag.params import PARAM_TYPES
+from fairque.dag.references import reference_problems
+from fairque.dag.rules import dependency_problems as dag_dependency_problems
+from fairque.dag.rules import param_problems, placeholder_problems, schedule_problems
 from fairque.dag.shorthands import expand_shorthands, shorthand_problems
 from fairque.queue.runs import task_id_problem
 
@@ -43,90 +63,7 @@ if TYPE_CHECKING:
     from fairque.dag.cache import DagCache
 
 SCHEMA = "dag.schema.json"
-
-Path_ = tuple[str | int, ...]
 _REQUIRED = re.compile(r"^is invalid: '(.+)' is a required property$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a DAG file, located as precisely as known.
-
-    ``line``/``column`` are 1-based (None when unknown); ``pointer`` is a JSON pointer
-    into the document (``/tasks/load/depends_on/0``), ``""`` for the whole file.
-    """
-
-    file: str
-    line: int | None
-    column: int | None
-    pointer: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
-        at = f" [at {self.pointer}]" if self.pointer else ""
-        return f"{where}: {self.message}{at}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The problem as JSON-compatible data."""
-        return {
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "pointer": self.pointer,
-            "message": self.message,
-        }
-
-
-def json_pointer(path: Sequence[str | int]) -> str:
-    """The RFC 6901 pointer of ``path``: ``("tasks", "a/b", 0)`` -> ``/tasks/a~1b/0``."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-# --- where things are in the YAML -----------------------------------------------------
-
-
-def entry_node(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
-    """The node that best locates ``path``: the key of a mapping entry, the item of a
-    list, else the nearest enclosing one found."""
-    node, best = root, root
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            pairs = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not pairs:
-                return best
-            best, node = pairs[-1]  # the last duplicate key wins, as in the data
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return best
-            best = node = node.value[part]
-        else:
-            return best
-    return best
-
-
-def value_node(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
-    """The value node at ``path``, or None when the path is not in the tree."""
-    node = root
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            pairs = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            node = pairs[-1] if pairs else None
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            return None
-    return node
-
-
-def _problem(file: str, root: yaml.Node | None, path: Path_, message: str) -> Problem:
-    node = entry_node(root, path)
-    mark = None if node is None else node.start_mark
-    line = None if mark is None else mark.line + 1
-    column = None if mark is None else mark.column + 1
-    return Problem(file, line, column, json_pointer(path), message)
 
 
 # --- the shape of the document ----------------------------------------------------------
@@ -186,7 +123,7 @@ def schema_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
             text = f"missing required key {required.group(1)!r}"
         else:
             text = f"{_subject(path)} {message}"
-        problems.append(_problem(file, root, path, text))
+        problems.append(locate(file, root, path, text))
     return problems
 
 
@@ -202,17 +139,6 @@ def _subject(path: Path_) -> str:
 # --- what the document means ------------------------------------------------------------
 
 
-def _tasks(data: Any) -> dict[str, dict[str, Any]]:
-    tasks = data.get("tasks") if isinstance(data, dict) else None
-    if not isinstance(tasks, dict):
-        return {}
-    return {str(name): spec for name, spec in tasks.items() if isinstance(spec, dict)}
-
-
-def _string_list(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
 def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """Task and param names that YAML read as something else than a string (``on``,
     ``no`` and ``1`` become true, false and 1 unless quoted)."""
@@ -226,7 +152,7 @@ def name_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
                     f"{section[:-1]} name {shown} is not a string (YAML reads it as "
                     f"{type(key).__name__}); put it in quotes"
                 )
-                problems.append(_problem(file, root, (section,), text))
+                problems.append(locate(file, root, (section,), text))
     return problems
 
 
@@ -236,22 +162,22 @@ def task_id_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     dag_id = data.get("dag_id") if isinstance(data, dict) else None
     if not isinstance(dag_id, str):
         return []  # the schema reports it
-    found = [(name, task_id_problem(dag_id, name)) for name in _tasks(data)]
-    return [_problem(file, root, ("tasks", name), text) for name, text in found if text]
+    found = [(name, task_id_problem(dag_id, name)) for name in tasks_of(data)]
+    return [locate(file, root, ("tasks", name), text) for name, text in found if text]
 
 
 def _known(data: Any) -> set[str]:
     """The names a dependency or a flow may use: tasks and (flattened) groups."""
-    return {*_tasks(data), *group_specs(data)}
+    return {*tasks_of(data), *group_specs(data)}
 
 
 def dependency_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """``depends_on`` entries naming no task (or group) of the DAG, and tasks depending
     on themselves."""
-    tasks = _tasks(data)
-    depends_on = {name: _string_list(spec.get("depends_on")) for name, spec in tasks.items()}
+    tasks = tasks_of(data)
+    depends_on = {name: string_list(spec.get("depends_on")) for name, spec in tasks.items()}
     return [
-        _problem(file, root, ("tasks", name, "depends_on", i), _or_group(data, text))
+        locate(file, root, ("tasks", name, "depends_on", i), _or_group(data, text))
         for name, i, text in dag_dependency_problems(depends_on, _known(data))
     ]
 
@@ -263,16 +189,6 @@ def _or_group(data: Any, text: str) -> str:
     return text.replace(
         "which is not a task of this DAG", "which is not a task or group of this DAG"
     )
-
-
-def flows(data: Any) -> list[tuple[Path_, str]]:
-    """The document's flow expressions with their paths (``/flow`` or ``/flow/i``)."""
-    flow = data.get("flow") if isinstance(data, dict) else None
-    if isinstance(flow, str):
-        return [(("flow",), flow)]
-    if isinstance(flow, list):
-        return [(("flow", i), text) for i, text in enumerate(flow) if isinstance(text, str)]
-    return []
 
 
 def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -288,7 +204,7 @@ def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
             continue
         for name in unknown_names(flow, tasks):
             problems.append(
-                _problem(
+                locate(
                     file,
                     root,
                     path,
@@ -305,7 +221,7 @@ def flow_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
 def _flow_problem(
     file: str, root: yaml.Node | None, path: Path_, error: FlowSyntaxError
 ) -> Problem:
-    problem = _problem(file, root, path, str(error))
+    problem = locate(file, root, path, str(error))
     node = value_node(root, path)
     if isinstance(node, yaml.ScalarNode) and node.start_mark.line == node.end_mark.line:
         quote = 1 if node.style in ("'", '"') else 0
@@ -314,39 +230,10 @@ def _flow_problem(
     return problem
 
 
-def graph_edges(data: Any) -> set[tuple[str, str]]:
-    """Every (upstream, downstream) edge between known tasks, from depends_on, flow and
-    references to return values (``{from: task}``); a group stands for its leaves
-    upstream and its roots downstream (see :mod:`fairque.dag.groups`)."""
-    tasks = _tasks(data)
-    groups = group_specs(data)
-    known = {*tasks, *groups}
-    links = {
-        (upstream, name)
-        for name, spec in tasks.items()
-        for upstream in _string_list(spec.get("depends_on"))
-        if upstream in known
-    }
-    links |= {
-        (upstream, name)
-        for name, spec in groups.items()
-        for upstream in _string_list(spec.get("depends_on"))
-        if upstream in known
-    }
-    links |= reference_edges(tasks)
-    for _, text in flows(data):
-        try:
-            flow: Flow = parse_flow(text)
-        except FlowSyntaxError:
-            continue
-        links |= {(a, b) for a, b in flow.edges if a in known and b in known}
-    return expand(links, groups, tasks) if groups else links
-
-
 def reference_check(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
     """``{from: ...}`` references to unknown tasks, and malformed ``expand`` (see
     :mod:`fairque.dag.references`); cycles they close are :func:`cycle_problems`'."""
-    return [_problem(file, root, path, text) for path, text in reference_problems(_tasks(data))]
+    return [locate(file, root, path, text) for path, text in reference_problems(tasks_of(data))]
 
 
 def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -354,7 +241,7 @@ def cycle_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem
     whole cycle as a path ``a -> b -> c -> a`` (self-dependencies are reported apart)."""
     edges = {(a, b) for a, b in graph_edges(data) if a != b}
     return [
-        _problem(file, root, ("tasks", cycle[0]), str(DagCycleError(cycle)))
+        locate(file, root, ("tasks", cycle[0]), str(DagCycleError(cycle)))
         for cycle in cycles((), edges)
     ]
 
@@ -378,189 +265,16 @@ def setting_problems(file: str, data: Any, root: yaml.Node | None) -> list[Probl
     }  # other specs: the schema reports them
     found.extend((("params", name), text) for name, text in param_problems(params))
     names = given if isinstance(given, dict) else {}
-    for name, spec in _tasks(data).items():
+    for name, spec in tasks_of(data).items():
         values = {key: spec.get(key) for key in ("args", "kwargs")}
         found.extend(
             (("tasks", name, *where), text)
             for where, text in placeholder_problems(name, values, names)
         )
-    return [_problem(file, root, path, text) for path, text in found if text]
+    return [locate(file, root, path, text) for path, text in found if text]
 
 
 # --- callables ---------------------------------------------------------------------------
-
-
-def import_callable(path: str, allowed: Sequence[str]) -> Any:
-    """The function named by ``module:function`` (an ``@task`` function stays wrapped),
-    under the import rule of :mod:`fairque.core.imports`; DagError saying what forbids
-    it otherwise. Nothing is imported from a module outside ``allowed``; the function is
-    never called."""
-    found = find_object(path, allowed)
-    if isinstance(found, ImportProblem):
-        raise DagError(f"callable {found.message}")
-    return found
-
-
-T = TypeVar("T")
-
-
-def callable_report(
-    uses: Sequence[tuple[T, str]],
-    allowed: Sequence[str],
-    checked: dict[str, list[ImportProblem]] | None = None,
-) -> list[tuple[T, str]]:
-    """``(where, message)`` for each ``(where, module:function)`` use that breaks the
-    import rule; a module outside ``allowed`` is reported once, at its first use, with
-    the other uses counted and how to allow it. ``checked`` (path -> problems, filled
-    here) lets a pass over many files check each path once."""
-    known = {} if checked is None else checked
-    found: list[tuple[T, str]] = []
-    first: dict[str, int] = {}
-    repeats: dict[str, int] = {}
-    for where, path in uses:
-        if path not in known:
-            known[path] = import_problems(path, allowed)
-        for problem in known[path]:
-            if problem.module is None:
-                found.append((where, f"callable {problem.message}"))
-            elif problem.module in first:
-                repeats[problem.module] = repeats.get(problem.module, 0) + 1
-            else:
-                first[problem.module] = len(found)
-                found.append((where, f"callable {problem.message}"))
-    for module, count in repeats.items():
-        where, message = found[first[module]]
-        found[first[module]] = (where, f"{message} ({count} more use(s) of {module!r})")
-    return found
-
-
-def callable_uses(data: Any) -> list[tuple[Path_, str]]:
-    """Where the document names a function (``module:function``), and which: each
-    task's ``callable`` and the run callbacks (other values: the schema reports them)."""
-    uses: list[tuple[Path_, str]] = [
-        (("tasks", name, "callable"), spec["callable"])
-        for name, spec in _tasks(data).items()
-        if isinstance(spec.get("callable"), str) and ":" in spec["callable"]
-    ]
-    if isinstance(data, dict):
-        uses += [
-            ((key,), data[key])
-            for key in RUN_CALLBACKS
-            if isinstance(data.get(key), str) and ":" in data[key]
-        ]
-    return uses
-
-
-def branch_targets(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]:
-    """``(path, message)`` for each branch task without downstream tasks, or whose
-    function returns a literal name that is not one of its direct downstream tasks (see
-    :mod:`fairque.dag.branching`). Depends on code, like the callable checks."""
-    edges = graph_edges(data)
-    found: list[tuple[Path_, str]] = []
-    for name, spec in _tasks(data).items():
-        if spec.get("branch") is not True:
-            continue
-        path = spec.get("callable")
-        target = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
-        function = None if isinstance(target, ImportProblem) else target
-        downstream = {b for a, b in edges if a == name}
-        found += [
-            (("tasks", name, "branch"), text)
-            for text in branch_problems(name, function, downstream)
-        ]
-    return found
-
-
-def code_view(data: Any, root: yaml.Node | None) -> tuple[Any, yaml.Node | None]:
-    """The document as the checks that depend on code see it: ``external_dag`` shorthands
-    expanded and task groups flattened into prefixed tasks (nodes kept)."""
-    if not isinstance(data, dict):
-        return data, root
-    flat = flatten(expand_shorthands(data), root)
-    return flat.data, flat.root
-
-
-def located_callables(file: str, data: Any, root: yaml.Node | None) -> list[tuple[Problem, str]]:
-    """Each function the document names, with where it is named (a Problem with no
-    message yet): what the callable checks need, without the document."""
-    data, root = code_view(data, root)
-    return [(_problem(file, root, where, ""), path) for where, path in callable_uses(data)]
-
-
-def located_callable_problems(
-    uses: Sequence[tuple[Problem, str]],
-    allowed: Sequence[str],
-    checked: dict[str, list[ImportProblem]] | None = None,
-) -> list[Problem]:
-    """The problems of :func:`located_callables`' uses under ``allowed`` (see
-    :func:`callable_report`)."""
-    return [
-        dataclasses.replace(where, message=text)
-        for where, text in callable_report(uses, allowed, checked)
-    ]
-
-
-def callable_problems(
-    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
-) -> list[Problem]:
-    """Callables that break the import rule (checked, not run); a disallowed module
-    once, at its first use."""
-    return located_callable_problems(located_callables(file, data, root), allowed)
-
-
-def expand_types(data: Any, allowed: Sequence[str]) -> list[tuple[Path_, str]]:
-    """``(path, message)`` for an ``expand`` over a task whose callable declares a return
-    type that is not a list (callables that break the import rule are
-    :func:`callable_problems`'). Depends on code, like the callable checks."""
-    tasks = _tasks(data)
-
-    def function_of(name: str) -> object:
-        path = tasks[name].get("callable")
-        found = find_object(path, allowed) if isinstance(path, str) and ":" in path else None
-        return None if isinstance(found, ImportProblem) else found
-
-    return expand_type_problems(tasks, function_of)
-
-
-def code_problems(
-    file: str, data: Any, root: yaml.Node | None, allowed: Sequence[str]
-) -> list[Problem]:
-    """:func:`expand_types` and :func:`branch_targets`, each at its line:column."""
-    return located_code_problems(file, data, code_places(file, data, root), allowed)
-
-
-def code_places(file: str, data: Any, root: yaml.Node | None) -> dict[str, Problem]:
-    """Where each key of each task's ``expand`` and each ``branch`` flag is (a Problem
-    with no message yet, by JSON pointer): what :func:`located_code_problems` needs to
-    place its problems without the document's node tree."""
-    data, root = code_view(data, root)
-    places = {}
-    for name, spec in _tasks(data).items():
-        expand = spec.get("expand")
-        paths: list[Path_] = (
-            [("tasks", name, "expand", str(key)) for key in expand]
-            if isinstance(expand, dict)
-            else []
-        )
-        if "branch" in spec:
-            paths.append(("tasks", name, "branch"))
-        for path in paths:
-            places[json_pointer(path)] = _problem(file, root, path, "")
-    return places
-
-
-def located_code_problems(
-    file: str, data: Any, places: Mapping[str, Problem], allowed: Sequence[str]
-) -> list[Problem]:
-    """The problems of :func:`expand_types` and :func:`branch_targets`, placed by
-    :func:`code_places`."""
-    view, _ = code_view(data, None)
-    found = []
-    for path, text in [*expand_types(view, allowed), *branch_targets(view, allowed)]:
-        pointer = json_pointer(path)
-        where = places.get(pointer, Problem(file, None, None, pointer, ""))
-        found.append(dataclasses.replace(where, message=text))
-    return found
 
 
 def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]:
@@ -568,7 +282,7 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
     (all but the callables, which depend on the code they name), in file order."""
     if data is None:
         return [Problem(file, None, None, "", "the file is empty; a DAG needs dag_id and tasks")]
-    shorthands = [_problem(file, root, path, text) for path, text in shorthand_problems(data)]
+    shorthands = [locate(file, root, path, text) for path, text in shorthand_problems(data)]
     data = expand_shorthands(data)  # external_dag: its callable and kwargs
     flat = flatten(data, root)  # task groups as prefixed tasks, nodes kept
     problems = [
@@ -576,10 +290,10 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
         *duplicate_keys(file, root),
         *schema_check(file, data, root),
         *name_problems(file, data, root),
-        *(_problem(file, root, path, text) for path, text in flat.problems),
+        *(locate(file, root, path, text) for path, text in flat.problems),
     ]
     data, root = flat.data, flat.root
-    problems += [
+    on_flat = [
         *task_id_problems(file, data, root),
         *dependency_problems(file, data, root),
         *reference_check(file, data, root),
@@ -587,12 +301,8 @@ def file_problems(file: str, data: Any, root: yaml.Node | None) -> list[Problem]
         *cycle_problems(file, data, root),
         *setting_problems(file, data, root),
     ]
+    problems += [in_document(flat, p) for p in on_flat]
     return in_file_order(problems)
-
-
-def in_file_order(problems: Sequence[Problem]) -> list[Problem]:
-    """``problems`` sorted by line and column (unknown places first)."""
-    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def document_problems(

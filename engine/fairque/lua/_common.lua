@@ -192,6 +192,17 @@ local function outcome_of(tkey, state)
   return state
 end
 
+-- How ended task `id` is named and shown in its dependents' messages: its name in its
+-- run (else its id) and the outcome `run show` gives it (skipped and upstream_failed
+-- apart from canceled), e.g. 'extract', 'skipped'.
+local function shown_end(id)
+  local r = redis.call('HMGET', task_key(id), 'name', 'state', 'skipped', 'upstream_failed')
+  local shown = r[2] or 'deleted'
+  if shown == 'canceled' and r[4] == '1' then shown = 'upstream_failed'
+  elseif shown == 'canceled' and r[3] == '1' then shown = 'skipped' end
+  return r[1] or id, shown
+end
+
 -- Cancel a deferred or new task whose trigger rule can no longer be met (`cause`:
 -- 'upstream_failed' or 'skipped', from decide); `why` ends the error message.
 local function rule_error(tkey, rule, cause, why)
@@ -345,7 +356,8 @@ local function release(first_id, first_outcome, now)
           -- In a held run it stays DEFERRED: start_run makes it ready with the others.
           if not run_held(dkey) then make_ready(dkey, dep, r[2], 'deferred', now) end
         elseif verdict ~= 'wait' then
-          rule_error(dkey, r[3], verdict, 'upstream ' .. id .. ' ended ' .. outcome)
+          local up, shown = shown_end(id)
+          rule_error(dkey, r[3], verdict, 'upstream ' .. up .. ' ended ' .. shown)
           conclude(dkey, dep, r[2], 'deferred', 'canceled', now)
           work[#work + 1] = {dep, outcome_of(dkey, 'canceled')}
         end

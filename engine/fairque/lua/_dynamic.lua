@@ -43,6 +43,24 @@ local function ended_downstream(tkey, id, name)
   return false
 end
 
+-- Does `name` name a task group some direct downstream task of branch `id` belongs to
+-- (a waiting one in `names`, or one that already ended)? Choosing a group follows its
+-- members that are direct downstream tasks (the roots the branch leads to).
+local function downstream_group(tkey, id, name, names)
+  local prefix = name .. '.'
+  for _, other in ipairs(names) do
+    if string.sub(other, 1, #prefix) == prefix then return true end
+  end
+  local rkey = redis.call('HGET', tkey, 'run_key')
+  local ids = rkey and redis.call('HGET', rkey, 'task_ids')
+  for other in pairs(ids and cjson.decode(ids) or {}) do
+    if string.sub(other, 1, #prefix) == prefix and ended_downstream(tkey, id, other) then
+      return true
+    end
+  end
+  return false
+end
+
 -- A branch task `id` ended with `result`: its direct downstream tasks (those still
 -- waiting on it) that it did not choose are skipped, except those downstream of a chosen
 -- one (a join after the branches). Nothing changes and the problem is returned when the
@@ -60,18 +78,24 @@ local function follow_branch(tkey, id, result, now)
     end
   end
   table.sort(names)
-  local kept, stack = {}, {}
+  local kept, stack, followed = {}, {}, {}
   local me = redis.call('HGET', tkey, 'name') or id
-  for i, given in ipairs(chosen) do
+  for _, given in ipairs(chosen) do
     -- as given, else inside the branch's own task group, then each enclosing one
     local candidates, scope = {given}, string.match(me, '^(.*)%.[^.]*$')
     while scope do
       candidates[#candidates + 1] = scope .. '.' .. given
       scope = string.match(scope, '^(.*)%.[^.]*$')
     end
-    local found
+    local found, group
     for _, name in ipairs(candidates) do
       if by_name[name] or ended_downstream(tkey, id, name) then found = name break end
+    end
+    if not found then
+      -- a task group: its members among the direct downstream tasks
+      for _, name in ipairs(candidates) do
+        if downstream_group(tkey, id, name, names) then found, group = name, name .. '.' break end
+      end
     end
     if not found then
       local known = table.concat(names, ', ')
@@ -79,8 +103,12 @@ local function follow_branch(tkey, id, result, now)
       return 'it returned ' .. cjson.encode(given) .. ', which is not one of its direct ' ..
         'downstream tasks (' .. known .. ')'
     end
-    chosen[i] = found
-    if by_name[found] then stack[#stack + 1] = by_name[found] end
+    for _, name in ipairs(group and names or {found}) do
+      if not group or string.sub(name, 1, #group) == group then
+        followed[#followed + 1] = name
+        if by_name[name] then stack[#stack + 1] = by_name[name] end
+      end
+    end
   end
   while #stack > 0 do
     local cur = table.remove(stack)
@@ -91,9 +119,8 @@ local function follow_branch(tkey, id, result, now)
       end
     end
   end
-  local followed = table.concat(chosen, ', ')
-  if followed == '' then followed = 'no task' end
-  local why = 'branch ' .. me .. ' followed ' .. followed
+  local why = 'branch ' .. me .. ' followed ' ..
+    (#followed > 0 and table.concat(followed, ', ') or 'no task')
   for _, dep_name in ipairs(names) do
     local dep = by_name[dep_name]
     if not kept[dep] and redis.call('HGET', task_key(dep), 'state') == 'deferred' then
@@ -108,8 +135,9 @@ end
 local function end_claimed(tkey, id, user, state, kind, message, duration, now)
   local err = cjson.encode({type = kind, message = message, traceback = ''})
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
-  if state == 'canceled' then redis.call('HSET', tkey, 'skipped', '1') end
-  record_attempt(tkey, state, duration, err, now)
+  local shown = state
+  if state == 'canceled' then redis.call('HSET', tkey, 'skipped', '1') shown = 'skipped' end
+  record_attempt(tkey, shown, duration, err, now)
   finalize(tkey, id, user, 'started', state, now)
   return {'ok', state}
 end

@@ -105,8 +105,9 @@ map_expand = function(dkey, dep, user, now)
   local ref = map_ref(r[1])
   local s = redis.call('HMGET', task_key(ref.id), 'state', 'result')
   if s[1] ~= 'finished' then
-    return map_skip(dkey, dep, user, 'nothing to map over: ' .. ref.task .. ' ended ' ..
-      (s[1] or 'deleted'), now)
+    local _, shown = shown_end(ref.id)
+    return map_skip(dkey, dep, user, 'nothing to map over: ' .. ref.task .. ' ended ' .. shown,
+      now)
   end
   local n, what = map_length(s[2], ref.path)
   local limit = tonumber(r[4] or '0')

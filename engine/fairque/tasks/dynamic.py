@@ -106,6 +106,23 @@ def branch_target(branch: str, returned: str, downstream: Collection[str]) -> st
     return None
 
 
+def branch_choice(branch: str, returned: str, downstream: Collection[str]) -> list[str]:
+    """The direct downstream tasks a name returned by ``branch`` means: the task
+    :func:`branch_target` finds, else the members of the task group it names (looked up
+    the same way, ``ingest`` or ``work.ingest``) that are direct downstream tasks (the
+    group's roots the branch leads to), sorted; [] when it means none."""
+    target = branch_target(branch, returned, downstream)
+    if target is not None:
+        return [target]
+    parts = branch.split(".")[:-1]
+    for depth in [0, *range(len(parts), 0, -1)]:
+        prefix = ".".join([*parts[:depth], returned]) + "."
+        members = sorted(name for name in downstream if name.startswith(prefix))
+        if members:
+            return members
+    return []
+
+
 def chosen_branches(name: str, result: Any, downstream: Collection[str]) -> list[str]:
     """The task names branch ``name`` chose (its ``result``: a name, a list of names, or
     None for none), each one of its ``downstream`` tasks; BranchError otherwise (the
@@ -122,15 +139,15 @@ def chosen_branches(name: str, result: Any, downstream: Collection[str]) -> list
             raise BranchError(
                 f"branch task {name}: it must return task names (strings), not {shown}"
             )
-        target = branch_target(name, item, downstream)
-        if target is None:
+        targets = branch_choice(name, item, downstream)
+        if not targets:
             known = ", ".join(sorted(downstream)) or "none"
             raise BranchError(
                 f"branch task {name}: it returned {json.dumps(item)}, which is not one of its "
                 f"direct downstream tasks ({known})"
             )
-        found.append(target)
+        found += [t for t in targets if t not in found]
     return found
 
 
-__all__ = ["branch", "branch_target", "chosen_branches", "sensor"]
+__all__ = ["branch", "branch_choice", "branch_target", "chosen_branches", "sensor"]

@@ -169,7 +169,7 @@ def run_in_process(
                 _follow_branch(run, graph, record, skips)
         else:
             cause = cancel_cause(record.trigger_rule, counts)
-            reason = ", ".join(f"{up} {state}" for up, state in zip(upstreams, ended, strict=True))
+            reason = ", ".join(f"{up} {run.tasks[up].display_state}" for up in upstreams)
             run._end(
                 record,
                 TaskState.CANCELED,
@@ -235,7 +235,10 @@ def _run_mapped(
     name = mapped.name or mapped.task_id
     source, items = _mapped_over(mapped, run)
     if run.states.get(source) is not TaskState.FINISHED or not items:
-        why = "mapped over an empty list" if items == [] else f"nothing to map over: {source} ended"
+        why = "mapped over an empty list"
+        if items != []:
+            ended = run.tasks[source].display_state if source in run.tasks else "deleted"
+            why = f"nothing to map over: {source} ended {ended}"
         run._end(mapped, TaskState.CANCELED, f"{why} (skipped)", skipped=True)
         return
     for i in range(len(items)):
