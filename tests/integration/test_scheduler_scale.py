@@ -20,7 +20,7 @@ from fairque.dag.runs import set_paused
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.queue import control
 from fairque.queue.firing import lag_summary
-from fairque.scheduler.scheduler import TaskScheduler
+from fairque.scheduler.scheduler import WAKE_MARGIN, TaskScheduler
 from tests.performance.dag_folder import write_dags
 from tests.timing import budget, wait_until
 
@@ -119,6 +119,27 @@ def test_an_idle_pass_costs_the_same_whatever_the_number_of_dags(
 
     # housekeeping, the lock, the task schedules and one claim: 5 DAGs or 80, the same
     assert idle_pass(5) == idle_pass(80)
+
+
+def test_the_next_pass_starts_when_the_first_dag_falls_due(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    # tick_seconds of 5 s and DAGs due in 3 s: the loop waits 3 s, not 5 (a tick used to
+    # be fired up to tick_seconds late: 0.1 s on average with the default 0.2 s)
+    folder = tmp_path / "dags"
+    write_dags(folder, 3, tasks=2, schedule="33 * * * * *")  # NOON is 12:00:30: due 12:00:33
+    clock = Clock(NOON)
+    scheduler = make_scheduler(clock, dags_folder=folder, tick_seconds=5.0)
+    assert scheduler.pause_seconds() == 5.0  # nothing indexed yet
+    scheduler.run_once()
+    due = min(_due(redis_client).values())
+    assert due == NOON.timestamp() + 3
+    assert scheduler.pause_seconds() == pytest.approx(3 + WAKE_MARGIN)
+    clock.advance(seconds=1.5)
+    assert scheduler.pause_seconds() == pytest.approx(1.5 + WAKE_MARGIN)
+    clock.advance(seconds=2.0)  # due already, not fired (no pass): a whole tick, no busy loop
+    assert scheduler.pause_seconds() == 5.0
+    assert make_scheduler(Clock(NOON), tick_seconds=5.0).pause_seconds() == 5.0  # no DAGs
 
 
 def test_a_bad_dag_among_many_good_ones_fires_nothing_and_holds_back_nothing(

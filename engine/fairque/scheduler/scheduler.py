@@ -67,6 +67,9 @@ Clock = Callable[[], datetime]
 
 STOP_GRACE_SECONDS = 0.5
 """How long :meth:`TaskScheduler.start` lets a pass end after a stop before leaving it."""
+WAKE_MARGIN = 0.002
+"""Seconds past a due time that a pass waking for it starts (the server's clock and this
+process's timer differ by about a millisecond: a pass a little early finds nothing due)."""
 
 
 class TaskScheduler:
@@ -271,6 +274,7 @@ class TaskScheduler:
                 try:
                     self.run_once()
                     backoff.succeeded()
+                    delay = self.pause_seconds()
                 except RedisCommandError as e:
                     logger.critical("scheduler %s stops: %s", self.token, e)
                     raise
@@ -283,6 +287,19 @@ class TaskScheduler:
         finally:
             self.close()
             logger.info("scheduler %s stopped", self.token)
+
+    def pause_seconds(self) -> float:
+        """Seconds to wait before the next pass: ``tick_seconds``, or less when the first
+        DAG of the due index falls due sooner, so a tick is fired at its time rather than
+        up to ``tick_seconds`` after it. A DAG due already (one the last pass left, e.g. a
+        failing one) waits the whole ``tick_seconds``: never a busy loop."""
+        if self.dags is None:
+            return self.tick_seconds
+        due = self.queue.run_pipeline(firing.next_due(self.keys))
+        if due is None:
+            return self.tick_seconds
+        ahead = due - self.clock().timestamp()
+        return min(self.tick_seconds, ahead + WAKE_MARGIN) if ahead > 0 else self.tick_seconds
 
     def holds_lock(self) -> bool:
         """Take or renew the lock; True while this scheduler owns it."""
