@@ -210,7 +210,16 @@ def test_a_manual_failover_demotes_the_master_and_the_same_queue_follows(
     ):
         first = queue.push(Task.create("gina"))["task_id"]
         with group.client("sentinel0") as sentinel:
-            sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+
+            def failover_accepted() -> bool:
+                try:
+                    return bool(sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE))
+                except redis.ResponseError as e:  # NOGOODSLAVE until the sentinel has
+                    if "NOGOODSLAVE" not in str(e):  # refreshed what it knows of the replica
+                        raise
+                    return False
+
+            wait_until(failover_accepted, 30, "the sentinel to accept a failover")
         assert group.wait_promoted(30) == "replica"
         with group.client("master") as old:
             wait_until(lambda: old.info("replication")["role"] == "slave", 30, "demotion")
