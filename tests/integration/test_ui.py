@@ -588,3 +588,31 @@ def test_a_mapped_run_is_one_node_and_its_instances_follow_it(
     ]
     graph = page[page.index("<svg") : page.index("</svg>")]
     assert "mapped x3: 3 finished" in graph and "process[0]" not in graph  # one node
+
+
+def test_tenant_show_gives_the_figures_tenant_list_gives(
+    queue: TaskQueue, redis_url: str, monkeypatch: Any
+) -> None:
+    queue.set_tenant_policy("acme", weight=2, max_running=1)
+    for user in ("acme", "acme", "initech"):
+        queue.push(Task.create(user, func="x:y"))
+    assert queue.pop() is not None
+    monkeypatch.setenv("FAIRQUE_REDIS_URL", redis_url)
+    listed = CliRunner().invoke(cli_app, ["tenant", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    for entry in json.loads(listed.output)["tenants"]:
+        result = CliRunner().invoke(cli_app, ["tenant", "show", entry["user_id"], "--json"])
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.output)
+        assert {k: shown[k] for k in POLICY_FIGURES} == {k: entry[k] for k in POLICY_FIGURES}
+        for name in MOVING_FIGURES:
+            assert shown[name] == pytest.approx(entry[name], abs=0.02), name
+        assert shown["running"] == entry["running"]
+    # a tenant without a task or a policy yet: its policy and (empty) live figures
+    result = CliRunner().invoke(cli_app, ["tenant", "show", "newcomer", "--json"])
+    assert result.exit_code == 0, result.output
+    newcomer = json.loads(result.output)
+    assert (newcomer["weight"], newcomer["queued"], newcomer["running"]) == (1.0, 0, 0)
+    assert newcomer["share"] == 0 and newcomer["fair_share"] == 0
+    refused = CliRunner().invoke(cli_app, ["tenant", "show", ""])
+    assert refused.exit_code == 1 and "user_id must not be empty" in refused.output

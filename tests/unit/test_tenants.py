@@ -39,6 +39,13 @@ def test_bad_rates(value: object) -> None:
         parse_rate(value)
 
 
+@pytest.mark.parametrize("value", [2.5, "two", True, "inf"])
+def test_a_bad_burst_is_never_told_it_may_be_unlimited(value: object) -> None:
+    with pytest.raises(TenantPolicyError, match="burst") as refused:
+        encode_policy(burst=value)
+    assert "unlimited" not in str(refused.value).replace("(not unlimited)", "")
+
+
 def test_encoding_and_resolving_round_trip() -> None:
     fields = encode_policy(weight=3, max_running="4", rate="60/m", burst=2)
     assert fields == {"weight": "3.0", "max_running": "4", "rate": "1.0", "burst": "2"}

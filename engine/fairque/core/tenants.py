@@ -101,7 +101,7 @@ def encode_policy(
     if burst is not None:
         if _unlimited(burst):
             raise TenantPolicyError("burst", "must be a whole number >= 1 (not unlimited)")
-        fields["burst"] = _count("burst", burst, 1)
+        fields["burst"] = _count("burst", burst, 1, unlimited=False)
     return fields
 
 
@@ -111,15 +111,14 @@ def _unlimited(value: object) -> bool:
     )
 
 
-def _count(name: str, value: object, minimum: int) -> str:
-    if _unlimited(value):
+def _count(name: str, value: object, minimum: int, *, unlimited: bool = True) -> str:
+    if unlimited and _unlimited(value):
         return STORED_UNLIMITED
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TenantPolicyError(
-            name, f"must be a whole number or {UNLIMITED}, not {shorten(value)}"
-        )
+        also = f" or {UNLIMITED}" if unlimited else f" >= {minimum}"
+        raise TenantPolicyError(name, f"must be a whole number{also}, not {shorten(value)}")
     if value < minimum:
         raise TenantPolicyError(name, f"must be >= {minimum}, not {value}")
     return str(value)

@@ -111,6 +111,7 @@ def share_totals(calls: QueueCalls) -> ScriptCall[ShareTotals]:
 def tenant_page(calls: QueueCalls, users: Sequence[str], totals: ShareTotals) -> Steps:
     """The figures of a few tenants (as :func:`list_tenants` lists them), their shares
     measured against ``totals``: one round trip, whatever the number of tenants."""
+    users = [check_tenant(user) for user in users]
     default, now = yield PipelineCall([("HGETALL", calls.keys.tenant_default), ("TIME",)], list)
     figures = yield from _figures(calls, users, default, _ms(now))
     totals.apply(figures)
