@@ -1,12 +1,16 @@
 """Fixtures shared by every fairque test: a real Redis/Valkey server, never a mock.
 
-- ``redis_url`` (session): ``$FAIRQUE_TEST_REDIS_URL`` when set, else a private
-  embedded Valkey (ephemeral: no append-only file) started in a temporary folder and
+- ``redis_url`` (session): ``$FAIRQUE_TEST_REDIS_URL`` when set; else, with
+  ``FAIRQUE_TEST_CLUSTER=1``, a private Valkey Cluster (three masters and a replica each:
+  tests/cluster_group.py) and its ``redis+cluster://`` URL; else a private embedded
+  Valkey (ephemeral: no append-only file). Either is started in a temporary folder and
   stopped at the end of the session.
-- ``redis_client``: a ``redis.Redis`` on that URL's database, FLUSHDB'd before each test.
+- ``redis_client``: a client of that URL's database, FLUSHDB'd before each test (on a
+  cluster: of the master serving fairque's hash slot); ``keys``: the key names there.
 - ``proxy`` (a cuttable proxy to it) and ``procs`` (processes killed after the test).
 - ``sentinel_group`` (per module): a private Sentinel group (master, replica, three
-  sentinels: see tests/sentinel_group.py), killed after the module's last test.
+  sentinels: see tests/sentinel_group.py), killed after the module's last test;
+  ``cluster_group`` (per module) likewise a private Valkey Cluster.
 - ``_isolated_env`` (autouse): no inherited ``FAIRQUE_REDIS_URL``/``FAIRQUE_DAGS_FOLDER``,
   and ``FAIRQUE_STATE_DIR`` points to a per-test folder (its server is stopped afterwards),
   so tests never touch the repository's ``.fairque/``.
@@ -26,13 +30,17 @@ import pytest
 import pytest_timeout
 import redis
 
+from fairque.core.keys import Keys, key_tag
+from fairque.queue.connection import sync_client
 from fairque.server import EmbeddedServer
+from tests.cluster_group import ClusterGroup
 from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
 from tests.sentinel_group import SentinelGroup
 from tests.timing import budget
 
 TEST_REDIS_URL_ENV = "FAIRQUE_TEST_REDIS_URL"
+TEST_CLUSTER_ENV = "FAIRQUE_TEST_CLUSTER"
 
 
 SLOW_TEST_TIMEOUT = 180.0  # seconds (scaled): the least limit of a test marked slow
@@ -58,6 +66,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
+    if os.environ.get(TEST_CLUSTER_ENV, "").strip() not in ("", "0"):
+        with ClusterGroup(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster.url
+        return
     server = EmbeddedServer(tmp_path_factory.mktemp("redis-server"), durable=False)
     url = server.start()
     try:
@@ -69,12 +81,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     """A client on the test database (db of ``redis_url``), emptied before the test."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         client.flushdb()
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def keys(redis_url: str) -> Keys:
+    """The key builder of the default prefix on the test server (tagged on a cluster)."""
+    return Keys("fq", key_tag(redis_url))
 
 
 @pytest.fixture
@@ -102,6 +120,15 @@ def sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
     module (about 2 s: the sentinels find each other) and killed after it. A test that
     kills a member starts a :class:`SentinelGroup` of its own instead."""
     with SentinelGroup(tmp_path_factory.mktemp("sentinel-group")) as group:
+        yield group
+
+
+@pytest.fixture(scope="module")
+def cluster_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
+    """Three masters and a replica of each, of the embedded binary, started for the
+    module (a few seconds) and killed after it. A test that kills a node starts a
+    :class:`ClusterGroup` of its own instead."""
+    with ClusterGroup(tmp_path_factory.mktemp("cluster-group")) as group:
         yield group
 
 

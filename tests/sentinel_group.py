@@ -4,30 +4,24 @@ All five are the embedded ``valkey-server`` binary (``fairque.server.find_server
 a sentinel is ``valkey-server sentinel.conf --sentinel``) on free loopback ports, with
 their files in a temporary folder, no persistence, and short failure-detection times
 (scaled by ``FAIRQUE_TEST_TIME_SCALE``) so that a failover takes a few seconds.
-:meth:`SentinelGroup.close` kills every process it started, by pid.
+(:class:`~tests.server_group.ServerGroup` starts and kills them).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
-from fairque.server import find_server_binary
-from fairque.server.process import free_port, pid_alive
+from fairque.server.process import free_port
+from tests.server_group import ServerGroup
 from tests.timing import budget, wait_until
 
 SERVICE = "mymaster"
 START_TIMEOUT = 20.0  # seconds (scaled) for the whole group to come up
 
 
-class SentinelGroup:
+class SentinelGroup(ServerGroup):
     """Start with :meth:`start` (or ``with``); ``url`` is its ``redis+sentinel://`` URL.
 
     Members: ``master``, ``replica`` (and ``replica2``... with ``replicas`` > 1),
@@ -36,28 +30,14 @@ class SentinelGroup:
     def __init__(
         self, folder: Path, *, replicas: int = 1, down_after_ms: int | None = None
     ) -> None:
-        self.folder = folder
+        super().__init__(folder)
         self.replicas = ["replica", *(f"replica{n}" for n in range(2, replicas + 1))]
-        self.binary = find_server_binary()
         self.down_after_ms = down_after_ms or int(budget(1.0) * 1000)
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
 
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{self.ports[f'sentinel{i}']}" for i in range(3))
         return f"redis+sentinel://{hosts}/{SERVICE}/0"
-
-    def __enter__(self) -> SentinelGroup:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def start(self) -> SentinelGroup:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -74,21 +54,6 @@ class SentinelGroup:
             raise
         return self
 
-    def _start_server(self, name: str, *lines: str) -> None:
-        port = free_port()
-        conf = [
-            f"port {port}",
-            "bind 127.0.0.1",
-            f"dir {self.folder}",
-            f"dbfilename {name}.rdb",
-            'save ""',
-            "appendonly no",
-            "repl-diskless-sync yes",
-            "repl-diskless-sync-delay 0",
-            *lines,
-        ]
-        self._launch(name, port, conf)
-
     def _start_sentinel(self, name: str, master_port: int) -> None:
         port = free_port()
         conf = [
@@ -101,30 +66,6 @@ class SentinelGroup:
             f"sentinel parallel-syncs {SERVICE} 1",
         ]
         self._launch(name, port, conf, "--sentinel")
-
-    def _launch(self, name: str, port: int, conf: list[str], *flags: str) -> None:
-        path = self.folder / f"{name}.conf"
-        path.write_text("\n".join(conf) + "\n")
-        log = (self.folder / f"{name}.log").open("wb")
-        with log:
-            self.processes[name] = subprocess.Popen(
-                [str(self.binary), str(path), *flags],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.ports[name] = port
-
-    def client(self, name: str) -> redis.Redis:
-        """A plain client of one member (``master``, ``replica``, ``sentinel0``...)."""
-        return redis.Redis(port=self.ports[name], socket_timeout=budget(2.0), decode_responses=True)
-
-    def _answers(self, name: str) -> bool:
-        try:
-            with self.client(name) as c:
-                return bool(c.ping())
-        except redis.RedisError:
-            return False
 
     def _ready(self) -> bool:
         if not all(self._answers(n) for n in self.processes):
@@ -153,24 +94,17 @@ class SentinelGroup:
                 continue
         return None
 
-    def kill(self, name: str) -> None:
-        """SIGKILL member ``name`` and wait until it is gone."""
-        process = self.processes[name]
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=budget(10.0))
-
     def wait_promoted(self, timeout: float = 30.0) -> str:
         """Wait until the sentinels name a replica as master and it says it is one;
         returns that member's name."""
         by_port = {self.ports[name]: name for name in self.replicas}
 
-        def promoted() -> str | None:
+        def promoted() -> str:  # "" until then
             name = by_port.get(self.master_port() or 0)
             if name is None:
-                return None
+                return ""
             with self.client(name) as c:
-                return name if c.info("replication").get("role") == "master" else None
+                return name if c.info("replication").get("role") == "master" else ""
 
         return wait_until(promoted, timeout, "sentinel to promote a replica")
 
@@ -178,13 +112,3 @@ class SentinelGroup:
         """How many replicas are connected to member ``name``."""
         with self.client(name) as c:
             return int(c.info("replication").get("connected_slaves", 0))
-
-    def close(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None and pid_alive(process.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + budget(10.0)
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -61,8 +61,8 @@ def test_tasks_of_the_default_queue_keep_the_keys_from_before_queues(
     # No field on the record and the user-queue key of before: data queued by an
     # earlier version is served as is.
     assert not redis_client.hexists(queue.keys.task(task_id), "queue")
-    assert redis_client.zcard("fq:queue:user:old:normal") == 1
-    assert redis_client.zscore("fq:users:active", "old") is not None
+    assert redis_client.zcard(f"{queue.keys.head}:queue:user:old:normal") == 1
+    assert redis_client.zscore(f"{queue.keys.head}:users:active", "old") is not None
     popped = queue.pop()
     assert popped is not None and popped.task_id == task_id and popped.queue == "default"
 

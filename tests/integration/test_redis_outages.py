@@ -19,7 +19,7 @@ import redis
 
 from fairque import AsyncWorker, FairQueueConfig, Task, TaskQueue, TaskState, Worker
 from fairque.core.errors import RedisUnavailableError, ScriptError
-from fairque.core.keys import Keys
+from fairque.core.keys import Keys, key_tag
 from fairque.queue.calls import ScriptCall
 from fairque.scheduler.scheduler import TaskScheduler
 from tests.timing import budget, wait_until
@@ -220,7 +220,7 @@ def test_a_worker_stops_on_a_script_error(
     logs: pytest.LogCaptureFixture,
 ) -> None:
     config = worker_config(redis_url, kind)
-    scheduled = Keys(config.queue.prefix).state(TaskState.SCHEDULED)
+    scheduled = Keys(config.queue.prefix, key_tag(redis_url)).state(TaskState.SCHEDULED)
     redis_client.set(scheduled, "not a sorted set")  # promote.lua fails
     background = run_worker(kind, config)
     background.thread.join(5)
@@ -234,7 +234,7 @@ def test_a_worker_stops_on_a_script_error(
 def test_the_scheduler_command_exits_1_on_a_script_error(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    keys = Keys(FairQueueConfig.create_default(redis=redis_url).queue.prefix)
+    keys = Keys(FairQueueConfig.create_default(redis=redis_url).queue.prefix, key_tag(redis_url))
     redis_client.hset(keys.scheduler_lock, "not", "a string")  # lock.lua fails
     command = [sys.executable, "-m", "fairque.cli.app", "scheduler", "--no-dags"]
     done = subprocess.run(

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 import redis
 
-from fairque import Task, TaskQueue
+from fairque import Task, TaskQueue, TaskState
 from fairque.core.errors import RunExistsError
 from fairque.core.keys import Keys
 from fairque.queue.calls import Settlement
@@ -72,10 +72,10 @@ def trim_until(queue: TaskQueue, condition: object, what: str | Callable[[], str
     wait_until(trimmed, DEADLINE, what)
 
 
-def keys_of(client: redis.Redis) -> set[str]:
+def keys_of(client: redis.Redis, keys: Keys) -> set[str]:
     """Every key but the workers' claim records (``fq:claim:*``), which expire with their
     lease on their own and belong to no run."""
-    claims = Keys("fq").claim("")
+    claims = keys.claim("")
     return {k.decode() for k in client.keys("*") if not k.decode().startswith(claims)}
 
 
@@ -86,8 +86,8 @@ def test_an_ended_run_and_all_it_left_are_forgotten_after_the_retention(
     queue = make_queue(run_retention_seconds=RETENTION)
     one_task_run(queue, "warm_up")  # the keys every queue keeps (stats, clock, users)
     finish_all(queue)
-    trim_until(queue, lambda: not redis_client.exists("fq:run:warm_up"), "the warm-up run")
-    baseline = keys_of(redis_client)
+    trim_until(queue, lambda: not redis_client.exists(queue.keys.run("warm_up")), "the warm-up run")
+    baseline = keys_of(redis_client, queue.keys)
 
     run = one_task_run(queue, "r1")
     queue.run_script(queue.calls.xcom_push("r1", "k", '"v"', "only"))
@@ -95,14 +95,21 @@ def test_an_ended_run_and_all_it_left_are_forgotten_after_the_retention(
     finish_all(queue)
     assert len(run.lineage()) == 2
     assert queue.trim_runs() == 0  # it ended just now: kept for the retention
-    assert {"fq:run:r1", "fq:task:r1:only", "fq:xcom:r1", "fq:lineage:r1"} <= keys_of(redis_client)
+    assert {
+        queue.keys.run("r1"),
+        queue.keys.task("r1:only"),
+        queue.keys.xcom("r1"),
+        queue.keys.lineage("r1"),
+    } <= keys_of(redis_client, queue.keys)
     trim_until(
         queue,
-        lambda: keys_of(redis_client) == baseline,
-        lambda: f"the run to be forgotten: left {sorted(keys_of(redis_client) ^ baseline)}",
+        lambda: keys_of(redis_client, queue.keys) == baseline,
+        lambda: (
+            f"the run to be forgotten: left {sorted(keys_of(redis_client, queue.keys) ^ baseline)}"
+        ),
     )
     assert queue.list_runs() == []
-    assert redis_client.zcard("fq:state:finished") == 0
+    assert redis_client.zcard(queue.keys.state(TaskState.FINISHED)) == 0
 
 
 @pytest.mark.both_queues
@@ -131,9 +138,11 @@ def test_a_scheduler_tick_is_created_once_even_after_retention(
     finish_all(queue)
     time.sleep(RETENTION)
     assert queue.trim_runs() == 0  # the cursor has not passed the tick: kept
-    assert redis_client.exists("fq:run:sched__t1000")
+    assert redis_client.exists(queue.keys.run("sched__t1000"))
     queue.run_script(queue.calls.advance("sched", 1000.0))
-    trim_until(queue, lambda: not redis_client.exists("fq:run:sched__t1000"), "the tick's run")
+    trim_until(
+        queue, lambda: not redis_client.exists(queue.keys.run("sched__t1000")), "the tick's run"
+    )
     with pytest.raises(RunExistsError):  # the cursor says the tick was handled
         one_task_run(queue, "sched__t1000", tick=("sched", 1000.0))
     with pytest.raises(RunExistsError):  # so was every tick before it
@@ -142,7 +151,7 @@ def test_a_scheduler_tick_is_created_once_even_after_retention(
     # A run id without a tick is free again once its run was forgotten.
     one_task_run(queue, "manual")
     finish_all(queue)
-    trim_until(queue, lambda: not redis_client.exists("fq:run:manual"), "the manual run")
+    trim_until(queue, lambda: not redis_client.exists(queue.keys.run("manual")), "the manual run")
     one_task_run(queue, "manual")
 
 
@@ -155,18 +164,20 @@ def test_memory_returns_to_its_baseline_after_ten_thousand_runs(
     queue = make_queue(run_retention_seconds=budget(0.5), result_ttl_seconds=1, lease_seconds=1)
     one_task_run(queue, "warm_up")  # the keys every queue keeps (stats, clock, users)
     finish_all(queue)
-    trim_until(queue, lambda: not redis_client.exists("fq:run:warm_up"), "the warm-up run")
+    trim_until(queue, lambda: not redis_client.exists(queue.keys.run("warm_up")), "the warm-up run")
 
     def used() -> int:
         return int(redis_client.info("memory")["used_memory"])
 
-    base_keys, base_memory = keys_of(redis_client), used()
+    base_keys, base_memory = keys_of(redis_client, queue.keys), used()
     create_runs(queue, 10_000)
     assert finish_all(queue) == 10_000
     grown = used() - base_memory
     assert grown > 2_000_000, grown  # the runs really took memory
-    trim_until(queue, lambda: keys_of(redis_client) == base_keys, "every run to be forgotten")
-    claims = Keys("fq").claim("*")
+    trim_until(
+        queue, lambda: keys_of(redis_client, queue.keys) == base_keys, "every run to be forgotten"
+    )
+    claims = queue.keys.claim("*")
     wait_until(lambda: not redis_client.keys(claims), DEADLINE, "the claim records to expire")
     # Freed memory shows at once; the keyspace's hash tables shrink on the server's cron.
     wait_until(
@@ -195,7 +206,9 @@ def test_a_tick_whose_cursor_did_not_move_is_not_fired_again_after_retention(
         time.sleep(RETENTION)
         assert scheduler.queue.trim_runs() == 0  # kept: its tick is still ahead of the cursor
         assert scheduler.run_once() == []  # the successor finds the run: not fired again
-        trim_until(scheduler.queue, lambda: not redis_client.exists(f"fq:run:{run_id}"), run_id)
+        trim_until(
+            scheduler.queue, lambda: not redis_client.exists(scheduler.keys.run(run_id)), run_id
+        )
         assert scheduler.run_once() == []
     finally:
         scheduler.close()

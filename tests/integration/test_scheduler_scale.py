@@ -4,6 +4,7 @@ lag recorded and alerted, and a prompt stop, on a real server."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ import pytest
 import redis
 
 from fairque import FairQueueConfig, TaskQueue
-from fairque.core.keys import Keys
+from fairque.core.keys import Keys, key_tag
 from fairque.dag.runs import set_paused
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.queue import control
@@ -30,7 +31,7 @@ from .test_scheduler import UTC, Clock, _dag_file, make_scheduler
 
 __all__ = ["make_scheduler"]  # the fixture, imported for the tests below
 
-KEYS = Keys()
+KEYS = Keys("fq", key_tag(os.environ.get("FAIRQUE_TEST_REDIS_URL")))  # the test server's
 NOON = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 

@@ -11,10 +11,21 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from redis.crc import key_slot
 
-from fairque.core.keys import Keys
+from fairque.core.keys import CLUSTER_SLOT_KEY, CLUSTER_TAG, Keys
 from fairque.core.models import TaskState
 from fairque.queue.scripts import SCRIPT_NAMES, script_source
+
+
+def test_on_a_cluster_every_key_and_key_head_is_in_one_hash_slot() -> None:
+    """Every key a script is given, and every head it builds a key from (head + id), is
+    in the slot of the cluster tag, so no call of any script crosses slots."""
+    every = [k for keys in _every_key(Keys("fq", CLUSTER_TAG)).values() for k in keys]
+    assert len(every) > 50 and all("{s00}" in k for k in every)
+    slots = {key_slot(k.encode()) for k in every}
+    assert slots == {key_slot(CLUSTER_SLOT_KEY.encode())}
+
 
 LUA_DIR = Path(__file__).resolve().parents[2] / "engine" / "fairque" / "lua"
 SAMPLE_ID = "org:42:critical"
@@ -27,7 +38,7 @@ def _every_key(keys: Keys) -> dict[str, list[str]]:
     """
     found: dict[str, list[str]] = {}
     for name, member in inspect.getmembers(type(keys)):
-        if name.startswith("_"):
+        if name.startswith("_") or name == "head":  # head: what keys start with, not a key
             continue
         if isinstance(member, property):
             value = getattr(keys, name)

@@ -11,10 +11,11 @@ import redis.exceptions
 import redis.sentinel
 from redis.sentinel import MasterNotFoundError, SlaveNotFoundError
 
-from fairque import FairQueueConfig, TaskQueue
+from fairque import FairQueueConfig
 from fairque.core.config import DURABILITY_ENV, QueueConfig, RedisConfig, durability_mode
 from fairque.core.errors import ConfigError, ConfigValueError, RedisUnavailableError
-from fairque.core.urls import CLUSTER_NOT_SUPPORTED, parse_redis_url, redact
+from fairque.core.keys import CLUSTER_TAG, Keys, key_tag
+from fairque.core.urls import parse_redis_url, redact
 from fairque.queue.connection import close_sync_client, plan_client, sync_client
 from fairque.queue.errors import is_transient, map_redis_error
 
@@ -52,17 +53,20 @@ def test_direct_urls() -> None:
     assert parse_redis_url("redis://h/1?db=2").db == 2  # the query wins, as in redis-py
 
 
-def test_cluster_url_is_parsed_then_refused_in_one_place() -> None:
-    where = parse_redis_url("redis+cluster://a:7000,b:7001")
+def test_cluster_url_is_parsed_and_planned_with_the_seed_nodes() -> None:
+    where = parse_redis_url("redis+cluster://u:pw@a:7000,b:7001")
     assert (where.kind, where.nodes) == ("cluster", (("a", 7000), ("b", 7001)))
     config = RedisConfig.from_url("redis+cluster://a:7000,b:7001")  # a config may name it
     assert config.explicit_url() == "redis+cluster://a:7000,b:7001"
-    with pytest.raises(ConfigError) as info:
-        plan_client("redis+cluster://a:7000", {})
-    assert str(info.value) == CLUSTER_NOT_SUPPORTED
-    assert "sharded key layout" in str(info.value)
-    with pytest.raises(ConfigError, match="redis\\+cluster:// is not supported yet"):
-        TaskQueue(FairQueueConfig.create_default(redis="redis+cluster://127.0.0.1:7000"))
+    plan = plan_client("redis+cluster://u:pw@a:7000", {"socket_timeout": 2.0})
+    assert plan.options["password"] == "pw" and plan.options["socket_timeout"] == 2.0
+    assert plan.sentinel_options == {"socket_timeout": 2.0, "username": "u", "password": "pw"}
+
+
+def test_every_key_carries_the_cluster_hash_tag_on_a_cluster_only() -> None:
+    assert key_tag("redis+cluster://a:7000") == CLUSTER_TAG
+    assert key_tag("redis://a:7000") is None and key_tag(None) is None
+    assert Keys("fq").task("t") == "fq:task:t"  # one server: the names of before
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,15 @@ name before it runs (pop picks a user and a task id; promote, reclaim and the re
 dependents find ids in a registry) receives the key *templates* below through ARGV and
 only appends an id: the layout is still spelled here alone.
 
-For Redis Cluster, wrap the per-tenant part in a hash tag here (e.g. ``{user_id}``);
-scripts receive every key through KEYS and need no change.
+On Redis Cluster (a ``redis+cluster://`` URL) every key carries one hash tag,
+``{prefix}:{s00}:...`` (:data:`CLUSTER_TAG`), so every key a script touches, declared or
+built from a template, is in one hash slot, served by one master: the scripts run as on
+one server, and fairque's client is pinned to that master (see
+:mod:`fairque.queue.connection`). That is the sharded layout with S = 1 shard: the same
+code would spread tenants over shards ``s00``..``sNN`` (a tenant's keys, its tasks, runs
+and counters all in its shard's slot), which this version does not do yet, so a cluster
+holds fairque on one master (with failover through its replica). On one server
+(``redis://``, Sentinel) keys carry no tag: existing data is served as is.
 """
 
 from __future__ import annotations
@@ -99,16 +106,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fairque.core.models import DEFAULT_QUEUE, LANE_SEPARATOR, TaskState
+from fairque.core.urls import parse_redis_url
+
+CLUSTER_TAG = "s00"
+"""The hash tag of every key on Redis Cluster (shard 0 of a one-shard layout)."""
+
+CLUSTER_SLOT_KEY = "{" + CLUSTER_TAG + "}"
+"""A key in the hash slot of every tagged key (where the cluster client is pinned)."""
+
+
+def key_tag(url: str | None) -> str | None:
+    """The hash tag keys carry for the server at ``url`` (None: the embedded server):
+    :data:`CLUSTER_TAG` on Redis Cluster, else None (no tag)."""
+    if url is None or parse_redis_url(url).kind != "cluster":
+        return None
+    return CLUSTER_TAG
 
 
 @dataclass(frozen=True)
 class Keys:
-    """Key builder for one prefix."""
+    """Key builder for one prefix (and, on Redis Cluster, one hash tag)."""
 
     prefix: str = "fq"
+    tag: str | None = None
+
+    @property
+    def head(self) -> str:
+        """What every key starts with: the prefix (``fq``), or ``fq:{s00}`` on a cluster."""
+        return self.prefix if self.tag is None else f"{self.prefix}:{{{self.tag}}}"
 
     def _k(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
+        return ":".join((self.head, *parts))
 
     # --- per user --------------------------------------------------------------------
     def _queue_head(self, queue: str) -> str:

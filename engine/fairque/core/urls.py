@@ -7,8 +7,9 @@
 ``redis+sentinel://[user:pass@]host[:port][,host[:port]...]/service[/db][?sentinel_...]``
                                                     the master of ``service``, found through
                                                     Sentinel (port 26379 by default)
-``redis+cluster://host:port[,host:port...]``        parsed, then refused: see
-                                                    :data:`CLUSTER_NOT_SUPPORTED`
+``redis+cluster://[user:pass@]host:port[,host:port...]``  a Redis Cluster, found through
+                                                    these seed nodes (fairque's keys
+                                                    live in one hash slot)
 ==================================================  =========================================
 
 The user name and password of a URL are the data server's (for Sentinel: the master's
@@ -36,14 +37,6 @@ DIRECT_SCHEMES = ("redis", "rediss", "unix")
 SCHEMES = (*DIRECT_SCHEMES, SENTINEL_SCHEME, CLUSTER_SCHEME)
 SENTINEL_PORT = 26379
 REDIS_PORT = 6379
-
-CLUSTER_NOT_SUPPORTED = (
-    "redis+cluster:// is not supported yet: on Redis Cluster every script's keys must share "
-    "one hash slot, which needs the tenant-sharded key layout that this version of fairque "
-    "does not have; use redis://, rediss:// or redis+sentinel:// (see the README, "
-    "Connection URLs)"
-)
-"""Why a ``redis+cluster://`` URL is refused (by :mod:`fairque.queue.connection`)."""
 
 Kind = Literal["direct", "sentinel", "cluster"]
 

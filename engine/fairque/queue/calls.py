@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from fairque.core.config import FairQueueConfig, WorkerConfig
+from fairque.core.config import FairQueueConfig, WorkerConfig, redis_location
 from fairque.core.errors import (
     ClearError,
     DagError,
@@ -32,7 +32,7 @@ from fairque.core.errors import (
 )
 from fairque.core.fields import utf8_size
 from fairque.core.graph import topological_order
-from fairque.core.keys import Keys
+from fairque.core.keys import Keys, key_tag
 from fairque.core.models import (
     DAG_GATE_PREFIX,
     DEFAULT_QUEUE,
@@ -102,7 +102,7 @@ class QueueCalls:
 
     def __init__(self, config: FairQueueConfig) -> None:
         self.config = config
-        self.keys = Keys(config.queue.prefix)
+        self.keys = Keys(config.queue.prefix, key_tag(redis_location(config.redis.explicit_url())))
         k = self.keys
         self._common_keys = [*k.all_states(), k.stats, k.active_users, k.clock, k.all_users]
         q = config.queue
