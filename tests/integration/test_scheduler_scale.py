@@ -4,7 +4,6 @@ lag recorded and alerted, and a prompt stop, on a real server."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from fairque import FairQueueConfig, TaskQueue
-from fairque.core.keys import Keys, key_tag
+from fairque.core.keys import Keys
 from fairque.dag.runs import set_paused
 from fairque.monitoring.alerts import AlertThresholds, evaluate
 from fairque.queue import control
@@ -31,12 +30,11 @@ from .test_scheduler import UTC, Clock, _dag_file, make_scheduler
 
 __all__ = ["make_scheduler"]  # the fixture, imported for the tests below
 
-KEYS = Keys("fq", key_tag(os.environ.get("FAIRQUE_TEST_REDIS_URL")))  # the test server's
 NOON = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 
-def _due(client: redis.Redis) -> dict[str, float]:
-    pairs: list[tuple[bytes, float]] = client.zrange(KEYS.dags_due, 0, -1, withscores=True)  # type: ignore[assignment]
+def _due(client: redis.Redis, keys: Keys) -> dict[str, float]:
+    pairs: list[tuple[bytes, float]] = client.zrange(keys.dags_due, 0, -1, withscores=True)  # type: ignore[assignment]
     return {k.decode(): float(v) for k, v in pairs}
 
 
@@ -63,7 +61,10 @@ def _runs_by_dag(queue: TaskQueue) -> Counter[str]:
 
 
 def test_the_due_index_follows_the_folder_and_pauses(
-    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+    make_scheduler: Callable[..., TaskScheduler],
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    keys: Keys,
 ) -> None:
     folder = tmp_path / "dags"
     _dag_file(folder, "hourly", cron="0 * * * *")
@@ -71,7 +72,7 @@ def test_the_due_index_follows_the_folder_and_pauses(
     clock = Clock(NOON)
     scheduler = make_scheduler(clock, dags_folder=folder)
     assert scheduler.run_once() == []  # first seen: cursors set, next ticks indexed
-    due = _due(redis_client)
+    due = _due(redis_client, keys)
     assert due == {
         "hourly": datetime(2026, 1, 1, 13, tzinfo=UTC).timestamp(),
         "leaving": datetime(2026, 1, 1, 12, 1, tzinfo=UTC).timestamp(),
@@ -82,14 +83,16 @@ def test_the_due_index_follows_the_folder_and_pauses(
     assert scheduler.dags is not None
     scheduler.dags.reload()
     scheduler.run_once()
-    due = _due(redis_client)
+    due = _due(redis_client, keys)
     assert sorted(due) == ["hourly", "newcomer"]  # the removed file left the index
     assert due["hourly"] == datetime(2026, 1, 1, 12, 5, tzinfo=UTC).timestamp()
     set_paused(scheduler.queue, "newcomer", True)
     clock.advance(minutes=5)
     assert [r.split("__")[0] for r in scheduler.run_once()] == ["hourly"]
     # the paused DAG's tick was skipped: its cursor moved and its next tick is indexed
-    assert _due(redis_client)["newcomer"] == datetime(2026, 1, 1, 12, 6, tzinfo=UTC).timestamp()
+    assert (
+        _due(redis_client, keys)["newcomer"] == datetime(2026, 1, 1, 12, 6, tzinfo=UTC).timestamp()
+    )
     set_paused(scheduler.queue, "newcomer", False)
     clock.advance(minutes=1)
     assert [r.split("__")[0] for r in scheduler.run_once()] == ["newcomer"]
@@ -101,7 +104,10 @@ def _commands(client: redis.Redis) -> int:
 
 
 def test_an_idle_pass_costs_the_same_whatever_the_number_of_dags(
-    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+    make_scheduler: Callable[..., TaskScheduler],
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    keys: Keys,
 ) -> None:
     def idle_pass(count: int) -> int:
         redis_client.flushdb()
@@ -115,7 +121,7 @@ def test_an_idle_pass_costs_the_same_whatever_the_number_of_dags(
         scheduler.run_once()
         redis_client.config_resetstat()
         scheduler.run_once()
-        assert not redis_client.zrangebyscore(KEYS.dags_due, "-inf", NOON.timestamp())
+        assert not redis_client.zrangebyscore(keys.dags_due, "-inf", NOON.timestamp())
         return _commands(redis_client)
 
     # housekeeping, the lock, the task schedules and one claim: 5 DAGs or 80, the same
@@ -123,7 +129,10 @@ def test_an_idle_pass_costs_the_same_whatever_the_number_of_dags(
 
 
 def test_the_next_pass_starts_when_the_first_dag_falls_due(
-    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+    make_scheduler: Callable[..., TaskScheduler],
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    keys: Keys,
 ) -> None:
     # tick_seconds of 5 s and DAGs due in 3 s: the loop waits 3 s, not 5 (a tick used to
     # be fired up to tick_seconds late: 0.1 s on average with the default 0.2 s)
@@ -133,7 +142,7 @@ def test_the_next_pass_starts_when_the_first_dag_falls_due(
     scheduler = make_scheduler(clock, dags_folder=folder, tick_seconds=5.0)
     assert scheduler.pause_seconds() == 5.0  # nothing indexed yet
     scheduler.run_once()
-    due = min(_due(redis_client).values())
+    due = min(_due(redis_client, keys).values())
     assert due == NOON.timestamp() + 3
     assert scheduler.pause_seconds() == pytest.approx(3 + WAKE_MARGIN)
     clock.advance(seconds=1.5)
@@ -187,6 +196,7 @@ def test_lag_is_recorded_alerted_and_warned_about(
     make_scheduler: Callable[..., TaskScheduler],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    keys: Keys,
 ) -> None:
     folder = tmp_path / "dags"
     _dag_file(folder, "late")
@@ -223,14 +233,14 @@ def test_lag_is_recorded_alerted_and_warned_about(
 
 
 def test_health_alerts_when_ticks_fire_late(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, keys: Keys
 ) -> None:
     import subprocess
 
     now = float(redis_client.time()[0])
     entries = [f"{now - 1:.3f} slow_dag {lag:.3f}" for lag in (40.0, 45.0, 50.0)]
-    redis_client.lpush(KEYS.scheduler_lag, *entries)
-    redis_client.lpush(KEYS.scheduler_passes, f"{now - 1:.3f} s0:abc 2.5 3")
+    redis_client.lpush(keys.scheduler_lag, *entries)
+    redis_client.lpush(keys.scheduler_passes, f"{now - 1:.3f} s0:abc 2.5 3")
     argv = [*CLI, "health", "--redis-url", redis_url]
     late = subprocess.run([*argv, "--max-tick-lag", "20"], capture_output=True, text=True)
     assert late.returncode == 1, late.stdout + late.stderr
@@ -267,7 +277,7 @@ def _ticks(queue: TaskQueue) -> Counter[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_two_schedulers_fire_every_dag_once_per_tick_and_one_takes_over(
-    procs: Procs, tmp_path: Path, redis_url: str
+    procs: Procs, tmp_path: Path, redis_url: str, keys: Keys
 ) -> None:
     folder = tmp_path / "dags"
     ids = write_dags(folder, 40, tasks=3, schedule=EVERY_2_SECONDS)
@@ -277,7 +287,7 @@ def test_two_schedulers_fire_every_dag_once_per_tick_and_one_takes_over(
     config = FairQueueConfig.create_default(redis=redis_url)
     with TaskQueue(config) as queue:
         wait_until(lambda: len(_ticks(queue)) >= 40 * 4, 90, procs.tails)  # start-up: untimed
-        passes: list[str] = queue.redis.lrange(KEYS.scheduler_passes, 0, -1)  # type: ignore[assignment]
+        passes: list[str] = queue.redis.lrange(keys.scheduler_passes, 0, -1)  # type: ignore[assignment]
         tokens = {entry.split(" ")[1] for entry in passes}
         assert len(tokens) == 2, passes  # both fired: active-active
         first.popen.kill()
@@ -297,13 +307,13 @@ def test_two_schedulers_fire_every_dag_once_per_tick_and_one_takes_over(
 
 @pytest.mark.slow
 def test_sigterm_stops_a_scheduler_mid_pass_within_a_second(
-    procs: Procs, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+    procs: Procs, tmp_path: Path, redis_url: str, redis_client: redis.Redis, keys: Keys
 ) -> None:
     folder = tmp_path / "dags"
     write_dags(folder, 3, tasks=2, schedule=EVERY_2_SECONDS)
     proc = _scheduler(procs, "s1", folder)
-    wait_until(lambda: redis_client.hlen(KEYS.schedule_cursors) >= 3, 90, procs.tails)
-    wait_until(lambda: redis_client.get(KEYS.scheduler_lock), 10, procs.tails)
+    wait_until(lambda: redis_client.hlen(keys.schedule_cursors) >= 3, 90, procs.tails)
+    wait_until(lambda: redis_client.get(keys.scheduler_lock), 10, procs.tails)
     marker = tmp_path / "loading"
     (folder / "slow_to_load.py").write_text(  # a reload that takes 30 s: the pass is stuck
         f"import pathlib, time\npathlib.Path({str(marker)!r}).write_text('x')\ntime.sleep(30)\n"
@@ -315,7 +325,7 @@ def test_sigterm_stops_a_scheduler_mid_pass_within_a_second(
     took = time.monotonic() - sent
     assert code == 0, proc.tail()
     assert took < budget(1.0), f"stopped {took:.2f} s after SIGTERM"
-    assert redis_client.get(KEYS.scheduler_lock) is None  # released: another takes over now
+    assert redis_client.get(keys.scheduler_lock) is None  # released: another takes over now
 
 
 @pytest.mark.parametrize("size", [0, -1, 2.5, True])
@@ -325,20 +335,23 @@ def test_a_bad_batch_size_is_refused(make_config: ConfigFactory, size: object) -
 
 
 def test_run_templates_follow_the_dag_file_and_come_back_when_lost(
-    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path, redis_client: redis.Redis
+    make_scheduler: Callable[..., TaskScheduler],
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    keys: Keys,
 ) -> None:
     folder = tmp_path / "dags"
     path = _dag_file(folder, "etl")
     scheduler, clock = _seen(make_scheduler, folder)
     clock.advance(minutes=1)
     (first,) = scheduler.run_once()
-    assert redis_client.exists(KEYS.dag_template("etl"))
+    assert redis_client.exists(keys.dag_template("etl"))
     path.write_text(path.read_text().replace("examples.etl:backup_data", "examples.etl:cleanup"))
     assert scheduler.dags is not None
     scheduler.dags.reload()  # a new version of the file: a new template
     clock.advance(minutes=1)
     (second,) = scheduler.run_once()
-    redis_client.delete(KEYS.dag_template("etl"))  # lost (a flush, a failover): stored again
+    redis_client.delete(keys.dag_template("etl"))  # lost (a flush, a failover): stored again
     clock.advance(minutes=1)
     (third,) = scheduler.run_once()
     funcs = [scheduler.queue.get_run(r).tasks["only"] for r in (first, second, third)]

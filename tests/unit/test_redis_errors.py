@@ -87,6 +87,21 @@ def test_a_bug_in_plain_commands_is_a_command_error() -> None:
     assert mapped.operation == "send commands" and "WRONGTYPE" in mapped.message
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        rx.MovedError("4576 127.0.0.1:7001"),
+        rx.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"),
+        rx.ResponseError(PIPELINE + "MOVED 12 127.0.0.1:7002"),
+    ],
+)
+def test_a_cluster_node_behind_a_plain_url_says_to_use_redis_cluster(error: Exception) -> None:
+    mapped = map_redis_error(error, "run push", "redis://h:1/0", "push")
+    assert type(mapped) is RedisCommandError and not is_transient(error)
+    assert "the server at redis://h:1/0 is a node of a Redis Cluster" in str(mapped)
+    assert "connect with a redis+cluster://host:port URL" in str(mapped)
+
+
 def test_connection_errors_say_what_to_do() -> None:
     mapped = map_redis_error(rx.ConnectionError("refused"), "connect", "redis://h:1/0")
     assert "unreachable (refused); start it or set FAIRQUE_REDIS_URL" in str(mapped)

@@ -32,6 +32,9 @@ _TRANSIENT_TYPES = (
     OSError,  # socket errors redis-py did not wrap (asyncio timeouts are OSErrors too)
 )
 _PIPELINE_PREFIX = "of pipeline caused error: "
+CLUSTER_CODES = frozenset({"MOVED", "ASK", "CROSSSLOT"})
+"""Refusals only a Redis Cluster node gives: a plain ``redis://`` URL names a cluster
+node (a ``redis+cluster://`` client turns MOVED and ASK into a reconnection)."""
 
 
 def error_code(error: redis.exceptions.ResponseError) -> str:
@@ -53,6 +56,9 @@ _CODE_OF_TYPE: tuple[tuple[type[redis.exceptions.ResponseError], str], ...] = (
     (redis.exceptions.TryAgainError, "TRYAGAIN"),
     (redis.exceptions.MasterDownError, "MASTERDOWN"),
     (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
+    (redis.exceptions.MovedError, "MOVED"),
+    (redis.exceptions.AskError, "ASK"),
+    (redis.exceptions.ClusterCrossSlotError, "CROSSSLOT"),
 )
 
 
@@ -75,6 +81,12 @@ def map_redis_error(
     if isinstance(error, FairQueueError):
         return error
     if not is_transient(error):
+        if isinstance(error, redis.exceptions.ResponseError) and error_code(error) in CLUSTER_CODES:
+            return RedisCommandError(
+                action,
+                f"the server at {where} is a node of a Redis Cluster ({error}): "
+                "connect with a redis+cluster://host:port URL",
+            )
         if script is not None:
             return ScriptError(script, str(error))
         return RedisCommandError(action, str(error))
