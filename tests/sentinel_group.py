@@ -107,8 +107,3 @@ class SentinelGroup(ServerGroup):
                 return name if c.info("replication").get("role") == "master" else ""
 
         return wait_until(promoted, timeout, "sentinel to promote a replica")
-
-    def replicas_of(self, name: str) -> int:
-        """How many replicas are connected to member ``name``."""
-        with self.client(name) as c:
-            return int(c.info("replication").get("connected_slaves", 0))

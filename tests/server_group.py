@@ -30,6 +30,7 @@ class ServerGroup:
         self.binary = find_server_binary()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
+        self.flags: dict[str, tuple[str, ...]] = {}
 
     def start(self: _Group) -> _Group:
         raise NotImplementedError
@@ -62,16 +63,25 @@ class ServerGroup:
         self._launch(name, port, conf)
 
     def _launch(self, name: str, port: int, conf: list[str], *flags: str) -> None:
-        path = self.folder / f"{name}.conf"
-        path.write_text("\n".join(conf) + "\n")
-        with (self.folder / f"{name}.log").open("wb") as log:
+        (self.folder / f"{name}.conf").write_text("\n".join(conf) + "\n")
+        self.ports[name] = port
+        self.flags[name] = flags
+        self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        with (self.folder / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                [str(self.binary), str(path), *flags],
+                [str(self.binary), str(self.folder / f"{name}.conf"), *self.flags[name]],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.ports[name] = port
+
+    def restart(self, name: str) -> None:
+        """Start member ``name`` again (after :meth:`kill`) on its port with its config
+        (a cluster node also with its ``nodes.conf``: it rejoins as a replica)."""
+        assert self.processes[name].poll() is not None, f"{name} is still running"
+        self._spawn(name)
 
     def client(self, name: str) -> redis.Redis:
         """A plain client of one member."""
@@ -83,6 +93,11 @@ class ServerGroup:
                 return bool(c.ping())
         except redis.RedisError:
             return False
+
+    def replicas_of(self, name: str) -> int:
+        """How many replicas are connected to member ``name``."""
+        with self.client(name) as c:
+            return int(c.info("replication").get("connected_slaves", 0))
 
     def kill(self, name: str) -> None:
         """SIGKILL member ``name`` and wait until it is gone."""
