@@ -94,11 +94,27 @@ On Redis Cluster (a ``redis+cluster://`` URL) every key carries one hash tag,
 ``{prefix}:{s00}:...`` (:data:`CLUSTER_TAG`), so every key a script touches, declared or
 built from a template, is in one hash slot, served by one master: the scripts run as on
 one server, and fairque's client is pinned to that master (see
-:mod:`fairque.queue.connection`). That is the sharded layout with S = 1 shard: the same
-code would spread tenants over shards ``s00``..``sNN`` (a tenant's keys, its tasks, runs
-and counters all in its shard's slot), which this version does not do yet, so a cluster
-holds fairque on one master (with failover through its replica). On one server
-(``redis://``, Sentinel) keys carry no tag: existing data is served as is.
+:mod:`fairque.queue.connection`). A cluster so holds fairque on one master, with
+failover through its replica. On one server (``redis://``, Sentinel) keys carry no tag:
+existing data is served as is.
+
+Sharding over S > 1 masters is designed, not built. Each tenant belongs to one shard
+``sNN`` = crc32(user id) mod S, fixed for the deployment (recorded under ``s00``; a
+server holding another S, or untagged keys, would be refused until migrated). A shard's
+slot holds everything of its tenants: their queues, task records, dependency sets, runs
+(a run belongs to the tenant that triggered it) with XCom and lineage, and the shard's
+own share of the state registries, counters and active-tenant set with its virtual
+clock. A claim reads every shard's head (the smallest virtual time among its active
+tenants) in one pipelined round, then runs pop in the shard with the smallest head,
+trying the next if that shard emptied meanwhile. Between the read and the claim other
+workers may claim too, so a tenant can be served up to one claim per concurrent claimer
+ahead of its single-server turn; that is the fairness deviation to measure. A dependency
+between tenants of two shards is refused with an error naming both (one script cannot
+touch two slots). Schedules, worker heartbeats and the scheduler lock stay in ``s00``
+and are only read or written by calls that touch no tenant key; a fired tick is pushed
+into its tenant's shard by a second, idempotent call (the run id is the tick's). To get
+there every script must take its keys in KEYS (today pop, promote, reclaim and the
+release of dependents build some from templates) so that a cluster can check them.
 """
 
 from __future__ import annotations
