@@ -315,6 +315,11 @@ def _server() -> Iterator[tuple[str, str]]:
     as the benchmarks have always measured)."""
     given = os.environ.get(BENCH_URL_ENV, "").strip()
     if given:
+        if not given.startswith(("redis://", "unix://")):
+            raise SystemExit(
+                f"{BENCH_URL_ENV} must be a redis:// or unix:// URL: the suite and its peers "
+                "measure one plain server (no Sentinel, Cluster or TLS scenario yet)"
+            )
         yield given, BENCH_URL_ENV
         return
     with (
