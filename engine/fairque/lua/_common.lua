@@ -58,10 +58,15 @@ local DEFAULT_QUEUE = table.remove(ARGV)
 
 local function fmt(n) return string.format('%.0f', n) end
 
--- Server time: milliseconds and microseconds since the epoch.
+-- Server time: milliseconds and microseconds since the epoch, read once per call (a
+-- script runs alone, so one reading serves it; next_stamp keeps stamps increasing).
+local call_time
 local function now_us()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if not call_time then
+    local t = redis.call('TIME')
+    call_time = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return call_time
 end
 local function now_ms() return math.floor(now_us() / 1000) end
 local function seconds(ms) return string.format('%.3f', ms / 1000) end
@@ -91,12 +96,15 @@ end
 -- end of a started task, a reclaim included) opens them again.
 
 -- The lane of a task: its queue, then its gates.
-local function lane_of(tkey)
-  local r = redis.call('HMGET', tkey, 'queue', 'pool', 'dag_gate')
-  local lane = r[1] or DEFAULT_QUEUE
-  if r[2] then lane = lane .. LANE_SEP .. r[2] end
-  if r[3] then lane = lane .. LANE_SEP .. r[3] end
+local function lane_from(queue, pool, dag_gate)
+  local lane = queue or DEFAULT_QUEUE
+  if pool then lane = lane .. LANE_SEP .. pool end
+  if dag_gate then lane = lane .. LANE_SEP .. dag_gate end
   return lane
+end
+
+local function lane_of(tkey)
+  return lane_from(unpack(redis.call('HMGET', tkey, 'queue', 'pool', 'dag_gate')))
 end
 
 -- A lane's queue and its gates.
@@ -202,7 +210,8 @@ end
 
 -- Move a task between state registries and keep the per-user counters in step.
 -- Counters of active states go up and down; counters of terminal states only go up.
-local function set_state(tkey, id, user, from, to, score)
+-- `...`: more field names and values to write to the record with its state.
+local function set_state(tkey, id, user, from, to, score, ...)
   if from then
     redis.call('ZREM', REG[from], id)
     if ACTIVE_STATE[from] then redis.call('HINCRBY', STATS, from .. ' ' .. user, -1) end
@@ -210,7 +219,7 @@ local function set_state(tkey, id, user, from, to, score)
   redis.call('ZADD', REG[to], fmt(score), id)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
-  redis.call('HSET', tkey, 'state', to)
+  redis.call('HSET', tkey, 'state', to, ...)
   if from == 'started' then
     slot_freed(user)
     gates_moved(tkey, -1)
@@ -284,16 +293,15 @@ end
 
 -- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
 local function make_ready(tkey, id, user, from, now)
-  local r = redis.call('HMGET', tkey, 'priority', 'execute_after')
+  local r = redis.call('HMGET', tkey, 'priority', 'execute_after', 'queue', 'pool', 'dag_gate')
   local due = r[2] and math.floor(tonumber(r[2]) * 1000)
   if due and due > now then
     set_state(tkey, id, user, from, 'scheduled', due)
     return 'scheduled'
   end
   local stamp = next_stamp()
-  redis.call('HSET', tkey, 'order', fmt(stamp))
-  set_state(tkey, id, user, from, 'queued', now)
-  enqueue(id, user, tonumber(r[1]), stamp, false, lane_of(tkey))
+  set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp))
+  enqueue(id, user, tonumber(r[1]), stamp, false, lane_from(r[3], r[4], r[5]))
   return 'queued'
 end
 

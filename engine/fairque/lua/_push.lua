@@ -51,6 +51,7 @@ for i = 1, n do
   local doc = parsed[i]
   local state = redis.call('HGET', task_key(doc.id), 'state')
   if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
+  doc.old = state  -- an ended life of this id: its registry entry goes below
   local pool = field_of(doc.fields, 'pool')
   if pool and redis.call('HEXISTS', GATES, pool) == 0 then return {'unknown_pool', doc.id, pool} end
   for _, up in ipairs(doc.deps or {}) do
@@ -104,8 +105,7 @@ local states = {}
 for _, doc in ipairs(docs) do
   local id, user = doc.id, doc.user
   local tkey = task_key(id)
-  local old = redis.call('HGET', tkey, 'state')
-  if old then redis.call('ZREM', REG[old], id) end
+  if doc.old then redis.call('ZREM', REG[doc.old], id) end
   redis.call('DEL', tkey, BLOCKED_PREFIX .. id)
   redis.call('HSET', tkey, 'enqueued_at', seconds(now), unpack(doc.fields))
   redis.call('SADD', ALL_USERS, user)
