@@ -1,5 +1,5 @@
-"""A proxy that loses one reply: the first reply to a given script (by SHA1) that is not
-its idle answer.
+"""A proxy that loses one reply: the first reply to a given script (by its function's
+name) that is not its idle answer.
 
 The command has run on the server when its reply is dropped; the proxy then closes the
 connection, as a client that timed out would: the caller never learns what it did.
@@ -7,10 +7,10 @@ connection, as a client that timed out would: the caller never learns what it di
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import threading
 
+from fairque.queue.scripts import function_name
 from tests.integration.proxy import CuttableProxy, _close
 
 SETTLE_EMPTY = b"*2\r\n*0\r\n*0\r\n"
@@ -19,12 +19,12 @@ worker's idle poll."""
 
 
 class ReplyDropper(CuttableProxy):
-    """Forwards like CuttableProxy; drops the first reply to ``script`` other than
-    ``idle`` or an error (NOSCRIPT), then closes that connection. :attr:`dropped` counts
-    the drops."""
+    """Forwards like CuttableProxy; drops the first reply to script ``script`` other than
+    ``idle`` or an error (its library not loaded yet), then closes that connection.
+    :attr:`dropped` counts the drops."""
 
     def __init__(self, redis_url: str, script: str, idle: bytes) -> None:
-        self._sha = hashlib.sha1(script.encode()).hexdigest().encode()
+        self._marker = function_name(script).encode()
         self._idle = idle
         self.dropped = 0
         self._armed = threading.Event()
@@ -37,7 +37,7 @@ class ReplyDropper(CuttableProxy):
         def requests() -> None:
             try:
                 while data := client.recv(65536):
-                    if self._sha in data:
+                    if self._marker in data:
                         asked.set()
                     server.sendall(data)
             except OSError:

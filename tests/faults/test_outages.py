@@ -12,7 +12,6 @@ import pytest
 
 from fairque import TaskQueue
 from fairque.core.models import TaskState
-from fairque.queue.scripts import script_source
 from tests.faults.conftest import Figures
 from tests.faults.dropper import SETTLE_EMPTY, ReplyDropper
 from tests.faults.tally import EXECUTIONS, push_all, recording_tasks, tally
@@ -78,7 +77,7 @@ def test_a_claim_whose_reply_was_lost_costs_no_attempt(
     started = time.monotonic()
     tasks = recording_tasks(redis_url, 1, 1, 0.0, prefix="lost", max_retries=0)
     task_id = tasks[0].task_id
-    with ReplyDropper(redis_url, script_source("settle"), SETTLE_EMPTY) as dropper:
+    with ReplyDropper(redis_url, "settle", SETTLE_EMPTY) as dropper:
         worker = procs.worker("lost-reply", "--lease-seconds", str(LEASE), redis_url=dropper.url)
         push_all(queue, tasks)  # the worker's claim runs; its reply is lost on the way
 

@@ -18,6 +18,7 @@ from fairque.core.errors import (
 )
 from fairque.queue.calls import Settlement
 from fairque.queue.results import FailOutcome, FinishOutcome
+from fairque.queue.scripts import SCRIPT_NAMES, function_name
 from tests.timing import wait_until
 
 from .conftest import QueueFactory
@@ -204,14 +205,39 @@ def test_batch_push_is_all_or_nothing(make_queue: QueueFactory) -> None:
     assert queue.get_stats()["tasks_queued"] == 1
 
 
-def test_scripts_reload_after_script_flush(
+def test_functions_reload_after_a_function_flush(
     make_queue: QueueFactory, redis_client: redis.Redis
 ) -> None:
     queue = make_queue()
     queue.push(Task.create("u"))
-    redis_client.script_flush()
-    queue.push(Task.create("u"))
-    assert len(queue.pop_many(5)) == 2
+    redis_client.function_flush()  # as a restart of a server without persistence would
+    queue.push(Task.create("u"))  # one call: loaded, sent again
+    assert redis_client.function_list()  # the library is back
+    redis_client.function_flush()
+    pushes = [queue.calls.push_one(Task.create("u", task_id=f"p{n}")) for n in range(3)]
+    outcomes = queue.run_scripts(pushes)  # a pipeline: each call sent again, once
+    assert [o["task_id"] for o in outcomes] == ["p0", "p1", "p2"]  # type: ignore[index]
+    assert len(queue.pop_many(10)) == 5
+
+
+def test_every_script_is_a_function_and_each_call_reads_its_own_keys_and_time(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    """The library's helpers are defined once; what they read from KEYS, ARGV and the
+    clock is set again by every call (the per-call blocks of the .lua files)."""
+    ours, other = make_queue(), make_queue(stats_prefix="other")
+    ours.push(Task.create("u", task_id="a"))
+    listed = str(redis_client.function_list())  # RESP2: nested lists of names and values
+    assert all(f"'{function_name(n)}'" in listed for n in SCRIPT_NAMES), listed[:500]
+    other.push(Task.create("u", task_id="b"))
+    now = redis_client.time()
+    wait_until(lambda: redis_client.time() > (now[0], now[1] + 2000), 5, "the clock to move")
+    ours.push(Task.create("u", task_id="c"))
+    assert redis_client.exists("fq:task:a", "other:task:b", "fq:task:c") == 3
+    assert not redis_client.exists("fq:task:b") and not redis_client.exists("other:task:c")
+    first, last = ours.get_task("a"), ours.get_task("c")
+    assert last.enqueued_at is not None and first.enqueued_at is not None
+    assert last.enqueued_at > first.enqueued_at  # the time of each call, not of the first
 
 
 def test_stats_count_states_per_user_and_totals(make_queue: QueueFactory) -> None:

@@ -7,7 +7,9 @@
 --           task claimed, and 'replies' (JSON) for settle, so that the same call sent
 --           again after its reply was lost answers what it did instead of claiming more
 
+--!per-call: set for each call (see fairque/queue/scripts.py)
 local TOKENS, CLAIM = KEYS[12], KEYS[13]
+--!end-per-call
 local MAX_PARKS = 200  -- tenants parked or promoted per call, at most (bounds a call)
 
 -- A worker's users from ARGV[at]: a count, then the user ids ('*' = every active user).

@@ -32,6 +32,7 @@
 -- ARGV[#ARGV - 1]  open-lanes prefix (+ queue): a queue's gated lanes with every gate open
 -- ARGV[#ARGV]      gate-lanes prefix (+ gate): the lanes with ready tasks behind a gate
 
+--!per-call: set for each call (see fairque/queue/scripts.py)
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
 local REG = {}
 for i, name in ipairs(STATES) do REG[name] = KEYS[i] end
@@ -55,12 +56,15 @@ local ACTIVE_TAIL = table.remove(ARGV)
 local QUEUE_USER = table.remove(ARGV)
 local QUEUES_HEAD = table.remove(ARGV)
 local DEFAULT_QUEUE = table.remove(ARGV)
+--!end-per-call
 
 local function fmt(n) return string.format('%.0f', n) end
 
 -- Server time: milliseconds and microseconds since the epoch, read once per call (a
 -- script runs alone, so one reading serves it; next_stamp keeps stamps increasing).
+--!per-call: set for each call (see fairque/queue/scripts.py)
 local call_time
+--!end-per-call
 local function now_us()
   if not call_time then
     local t = redis.call('TIME')

@@ -20,11 +20,13 @@
 -- Running tasks per tenant are the 'started USER' counter of the stats hash, kept by
 -- set_state in every transition, so a cap holds across worker crashes.
 
+--!per-call: set for each call (see fairque/queue/scripts.py)
 local TENANT_PREFIX = table.remove(ARGV)
 local FAIRNESS = table.remove(ARGV)
 local PARKED = table.remove(KEYS)
 local TENANT_DEFAULT = table.remove(KEYS)
 local TIME_FAIR = FAIRNESS == 'time'
+--!end-per-call
 local POLICY_FIELDS = {'weight', 'max_running', 'rate', 'burst'}
 local TENANT_FIELDS = {'weight', 'max_running', 'rate', 'burst', 'capped', 'limited', 'vtime',
   'tat', 'step', 'cost', 'win'}
@@ -40,7 +42,9 @@ local function limit_of(v)
   return nil
 end
 
+--!per-call: set for each call (see fairque/queue/scripts.py)
 local default_policy
+--!end-per-call
 -- The policy from a tenant's POLICY_FIELDS values (HMGET order), defaults filled in.
 local function policy_of(r)
   if not default_policy then

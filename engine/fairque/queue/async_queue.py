@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio
+import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -17,7 +18,19 @@ from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals, TenantPolicy
 from fairque.queue import pools, steps, tenants
-from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.base import (
+    CONNECTION_RETRIES,
+    LOAD_LIBRARY,
+    Command,
+    QueueBase,
+    error_record,
+    fcall,
+    function_missing,
+    leases_of,
+    merge_retried,
+    retried,
+    script_commands,
+)
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import async_client, close_async_client
 from fairque.queue.pushable import MakesTask
@@ -31,7 +44,6 @@ from fairque.queue.runs import (
     new_run_id,
     run_fields,
 )
-from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
 
@@ -54,7 +66,6 @@ class AsyncTaskQueue(QueueBase):
         self.redis: redis.asyncio.Redis = client or async_client(
             self.url, retry=retry, **self._client_options()
         )
-        self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
 
     async def __aenter__(self) -> AsyncTaskQueue:
         await self.ping()
@@ -82,31 +93,57 @@ class AsyncTaskQueue(QueueBase):
         wait_ms = self._replica_wait(call.script)
         with self._guard(f"run {call.script}", call.script):
             if wait_ms is None:
-                reply = await self._scripts[call.script](keys=call.keys, args=call.args)
+                try:
+                    reply = await self._execute(fcall(call))
+                except redis.exceptions.ResponseError as e:
+                    if not function_missing(e):
+                        raise
+                    await self._execute(LOAD_LIBRARY)
+                    reply = await self._execute(fcall(call))
             else:  # WAIT must follow the write on its connection: one pipeline
-                pipe = self.redis.pipeline(transaction=False)
-                await self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
-                pipe.execute_command("WAIT", 1, wait_ms)
-                reply, replicas = await pipe.execute()
+                reply, replicas = await self._send([call], wait_ms)
+                for answer in (reply, replicas):
+                    if isinstance(answer, Exception):
+                        raise answer
         result = call.parse(reply)
         if wait_ms is not None:
             self._check_replicated(call.script, replicas, result)
         return result
 
     async def run_scripts(self, calls: Sequence[ScriptCall[T]]) -> list[T | FairQueueError]:
-        """Many script calls in one round trip, each standing alone (see
-        :meth:`TaskQueue.run_scripts <fairque.queue.sync_queue.TaskQueue.run_scripts>`)."""
+        """Send many script calls in one round trip (a pipeline, not a transaction).
+
+        Each call stands alone: its parsed reply, or the error it met (a ScriptError,
+        or what its parser raises, e.g. RunExistsError) in its place, so one bad call
+        does not spoil the others. RedisUnavailableError (raised) when the server
+        cannot be reached. With ``durability: replicated`` one WAIT follows them all.
+        """
         if not calls:
             return []
         wait_ms = self._batch_wait(calls)
         with self._guard(f"run {len(calls)} scripts"):
-            pipe = self.redis.pipeline(transaction=False)
-            for call in calls:
-                await self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
-            if wait_ms is not None:  # one WAIT after them all (durability: replicated)
-                pipe.execute_command("WAIT", 1, wait_ms)
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._send(calls, wait_ms)
         return self._replies(calls, replies, wait_ms)
+
+    async def _send(self, calls: Sequence[ScriptCall[Any]], wait_ms: int | None) -> list[Any]:
+        """The replies of ``calls`` (and WAIT's) in one pipeline, errors in place; calls
+        that met an unloaded library are sent again once it is loaded."""
+        replies = await self._pipeline(script_commands(calls, wait_ms))
+        again = retried(replies, wait_ms)
+        if not again:
+            return replies
+        await self._execute(LOAD_LIBRARY)
+        second = await self._pipeline(script_commands([calls[i] for i in again], wait_ms))
+        return merge_retried(replies, again, second)
+
+    async def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)
+
+    async def _execute(self, command: Command) -> Any:
+        return await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""

@@ -22,6 +22,7 @@ from fairque.core.models import TaskRecord
 from fairque.core.urls import redact
 from fairque.queue.calls import QueueCalls, ScriptCall
 from fairque.queue.errors import map_redis_error
+from fairque.queue.scripts import function_name, library_source
 from fairque.server import resolve_redis_url
 
 CONNECTION_RETRIES = 1
@@ -142,6 +143,53 @@ class QueueBase:
                 f"cannot {action}: an id or value contains a lone surrogate {shorten(bad)}: "
                 "not valid Unicode text, which UTF-8 (and so Redis) cannot store"
             ) from None
+
+
+Command = tuple[Any, ...]
+
+
+def fcall(call: ScriptCall[Any]) -> Command:
+    """The command that runs ``call``: FCALL of its script's function."""
+    return ("FCALL", function_name(call.script), len(call.keys), *call.keys, *call.args)
+
+
+LOAD_LIBRARY: Command = ("FUNCTION", "LOAD", "REPLACE", library_source())
+"""Loads fairque's functions (after a restart without them, a flush, or on a new server;
+REPLACE makes two clients loading it at once harmless: the text is the same)."""
+
+
+def function_missing(reply: Any) -> bool:
+    """True for the refusal of an FCALL whose library is not loaded on the server."""
+    return (
+        isinstance(reply, redis.exceptions.ResponseError)
+        and "function not found" in str(reply).lower()
+    )
+
+
+def script_commands(calls: Sequence[ScriptCall[Any]], wait_ms: int | None) -> list[Command]:
+    """The pipeline running ``calls`` in order, then ``WAIT 1 wait_ms`` when given."""
+    commands = [fcall(call) for call in calls]
+    if wait_ms is not None:
+        commands.append(("WAIT", 1, wait_ms))
+    return commands
+
+
+def retried(replies: list[Any], wait_ms: int | None) -> list[int]:
+    """Which calls of a pipeline's ``replies`` met an unloaded library (they did not run:
+    load it and send them again, see :func:`merge_retried`)."""
+    count = len(replies) - (wait_ms is not None)
+    return [i for i in range(count) if function_missing(replies[i])]
+
+
+def merge_retried(replies: list[Any], again: list[int], second: list[Any]) -> list[Any]:
+    """``replies`` with the calls at ``again`` answered by ``second`` (the replies of their
+    second sending, WAIT's last when there was one, which then stands for both)."""
+    merged = list(replies)
+    for index, reply in zip(again, second, strict=False):
+        merged[index] = reply
+    if len(second) > len(again):
+        merged[-1] = second[-1]
+    return merged
 
 
 def error_record(error: BaseException | str | dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,19 @@ from fairque.core.errors import FairQueueError
 from fairque.core.models import Task, TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals, TenantPolicy
 from fairque.queue import pools, steps, tenants
-from fairque.queue.base import CONNECTION_RETRIES, QueueBase, error_record, leases_of
+from fairque.queue.base import (
+    CONNECTION_RETRIES,
+    LOAD_LIBRARY,
+    Command,
+    QueueBase,
+    error_record,
+    fcall,
+    function_missing,
+    leases_of,
+    merge_retried,
+    retried,
+    script_commands,
+)
 from fairque.queue.calls import PipelineCall, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.pushable import MakesTask
@@ -32,7 +44,6 @@ from fairque.queue.runs import (
     new_run_id,
     run_fields,
 )
-from fairque.queue.scripts import SCRIPT_NAMES, script_source
 
 T = TypeVar("T")
 
@@ -57,7 +68,6 @@ class TaskQueue(QueueBase):
         self.redis: redis.Redis = client or sync_client(
             self.url, retry=retry, **self._client_options()
         )
-        self._scripts = {n: self.redis.register_script(script_source(n)) for n in SCRIPT_NAMES}
         self.ping()
 
     def __enter__(self) -> TaskQueue:
@@ -85,12 +95,18 @@ class TaskQueue(QueueBase):
         wait_ms = self._replica_wait(call.script)
         with self._guard(f"run {call.script}", call.script):
             if wait_ms is None:
-                reply = self._scripts[call.script](keys=call.keys, args=call.args)
+                try:
+                    reply = self._execute(fcall(call))
+                except redis.exceptions.ResponseError as e:
+                    if not function_missing(e):
+                        raise
+                    self._execute(LOAD_LIBRARY)
+                    reply = self._execute(fcall(call))
             else:  # WAIT must follow the write on its connection: one pipeline
-                pipe = self.redis.pipeline(transaction=False)
-                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
-                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
-                reply, replicas = pipe.execute()
+                reply, replicas = self._send([call], wait_ms)
+                for answer in (reply, replicas):
+                    if isinstance(answer, Exception):
+                        raise answer
         result = call.parse(reply)
         if wait_ms is not None:
             self._check_replicated(call.script, replicas, result)
@@ -102,19 +118,34 @@ class TaskQueue(QueueBase):
         Each call stands alone: its parsed reply, or the error it met (a ScriptError,
         or what its parser raises, e.g. RunExistsError) in its place, so one bad call
         does not spoil the others. RedisUnavailableError (raised) when the server
-        cannot be reached.
+        cannot be reached. With ``durability: replicated`` one WAIT follows them all.
         """
         if not calls:
             return []
         wait_ms = self._batch_wait(calls)
         with self._guard(f"run {len(calls)} scripts"):
-            pipe = self.redis.pipeline(transaction=False)
-            for call in calls:
-                self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
-            if wait_ms is not None:  # one WAIT after them all (durability: replicated)
-                pipe.execute_command("WAIT", 1, wait_ms)  # type: ignore[no-untyped-call]
-            replies = pipe.execute(raise_on_error=False)
+            replies = self._send(calls, wait_ms)
         return self._replies(calls, replies, wait_ms)
+
+    def _send(self, calls: Sequence[ScriptCall[Any]], wait_ms: int | None) -> list[Any]:
+        """The replies of ``calls`` (and WAIT's) in one pipeline, errors in place; calls
+        that met an unloaded library are sent again once it is loaded."""
+        replies = self._pipeline(script_commands(calls, wait_ms))
+        again = retried(replies, wait_ms)
+        if not again:
+            return replies
+        self._execute(LOAD_LIBRARY)
+        second = self._pipeline(script_commands([calls[i] for i in again], wait_ms))
+        return merge_retried(replies, again, second)
+
+    def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return pipe.execute(raise_on_error=False)
+
+    def _execute(self, command: Command) -> Any:
+        return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
     def run_pipeline(self, call: PipelineCall[T]) -> T:
         """Send a pipeline call built by :class:`~fairque.queue.calls.QueueCalls`."""
