@@ -195,6 +195,7 @@ def test_a_lua_error_is_a_script_error_naming_the_script(queue: TaskQueue) -> No
         queue.run_script(missing_tick)  # Lua: tonumber(nil) > number
     assert caught.value.script == "advance"
     assert "user_function" in caught.value.message, caught.value.message  # a Lua error
+    assert "(advance.lua:" in caught.value.message  # where in the .lua files
     assert not isinstance(caught.value, RedisUnavailableError)
     assert queue.run_script(good) == 1.0  # the connection is fine: nothing to retry
 

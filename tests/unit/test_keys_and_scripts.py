@@ -15,7 +15,13 @@ from redis.crc import key_slot
 
 from fairque.core.keys import CLUSTER_SLOT_KEY, CLUSTER_TAG, Keys
 from fairque.core.models import TaskState
-from fairque.queue.scripts import SCRIPT_NAMES, script_source
+from fairque.queue.scripts import (
+    SCRIPT_NAMES,
+    function_name,
+    library_source,
+    locate_lua_error,
+    script_source,
+)
 
 
 def test_on_a_cluster_every_key_and_key_head_is_in_one_hash_slot() -> None:
@@ -193,6 +199,32 @@ def test_each_script_loads_with_its_includes_expanded(name: str) -> None:
     assert source.count("local function set_state(") == 1  # _common.lua inlined once
     assert len(source) > len(raw)
     assert script_source(name) is source  # loaded once, then cached
+
+
+def test_the_library_holds_the_helpers_once_and_every_script_as_a_function() -> None:
+    library = library_source()
+    assert library.startswith(f"#!lua name=fairque_{function_name('push').rsplit('_', 1)[1]}\n")
+    assert library.count("local function set_state(") == 1  # defined once for all
+    assert not re.search(r"^--!(include|per-call|end-per-call)", library, re.MULTILINE)
+    for name in SCRIPT_NAMES:
+        assert library.count(f"redis.register_function('{function_name(name)}',") == 1
+    # what a helper reads from KEYS and ARGV is set by its init, at every call
+    assert "local function init_common()\nSTATES = {" in library
+    assert "\nQUEUE_COUNTS = table.remove(KEYS)\n" in library
+    assert "\nlocal QUEUE_COUNTS" not in library
+
+
+def test_a_lua_error_is_located_in_its_lua_file() -> None:
+    library = library_source().splitlines()
+    common = (LUA_DIR / "_common.lua").read_text(encoding="utf-8").splitlines()
+    at = library.index("local function set_state(tkey, id, user, from, to, score, ...)")
+    in_file = common.index(library[at]) + 1
+    message = f"user_function:{at + 1}: attempt to index a nil value"
+    assert locate_lua_error(message) == (
+        f"user_function:{at + 1} (_common.lua:{in_file}): attempt to index a nil value"
+    )
+    assert locate_lua_error("user_function:999999: x") == "user_function:999999: x"
+    assert locate_lua_error("WRONGTYPE Operation") == "WRONGTYPE Operation"
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)

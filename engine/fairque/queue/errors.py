@@ -18,6 +18,7 @@ from fairque.core.errors import (
     RedisUnavailableError,
     ScriptError,
 )
+from fairque.queue.scripts import locate_lua_error
 
 TRANSIENT_CODES = frozenset(
     {"NOSCRIPT", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"}
@@ -88,7 +89,7 @@ def map_redis_error(
                 "connect with a redis+cluster://host:port URL",
             )
         if script is not None:
-            return ScriptError(script, str(error))
+            return ScriptError(script, locate_lua_error(str(error)))
         return RedisCommandError(action, str(error))
     if isinstance(error, redis.exceptions.ResponseError):
         return RedisUnavailableError(f"cannot {action}: Redis at {where} is not ready ({error})")

@@ -83,71 +83,120 @@ def _expand(filename: str, seen: tuple[str, ...]) -> str:
 HELPERS = ("_common.lua", "_claim.lua", "_outcomes.lua")
 """The helper files a script may include, in library order (with what each includes)."""
 
-_PER_CALL = re.compile(r"^--!per-call\b.*?\n(.*?)^--!end-per-call\n", re.MULTILINE | re.DOTALL)
 _LOCAL = re.compile(r"^local ([\w, ]+?)(?: = (.*))?$")
 
+Line = tuple[str, str]
+"""A line of Lua and where it comes from (``file.lua:N``, or ``library`` when made here)."""
 
-def _per_call(block: str) -> tuple[list[str], list[str]]:
-    """The names a per-call block declares, and its statements as assignments."""
-    names: list[str] = []
-    statements: list[str] = []
-    for line in block.splitlines():
-        match = _LOCAL.match(line)
+
+def _lines(filename: str, seen: tuple[str, ...] = ()) -> list[Line]:
+    """File ``filename`` with its includes inlined, each line with its origin."""
+    if filename in seen:
+        raise RuntimeError(f"include cycle in Lua scripts: {' -> '.join((*seen, filename))}")
+    out: list[Line] = []
+    for number, text in enumerate(_read(filename).splitlines(), start=1):
+        match = _INCLUDE.match(text)
         if match is None:
-            statements.append(line)
-            continue
-        declared = [name.strip() for name in match.group(1).split(",")]
-        names += declared
-        value = match.group(2)
-        statements.append(f"{', '.join(declared)} = {value if value is not None else 'nil'}")
-    return names, statements
+            out.append((text, f"{filename}:{number}"))
+        else:
+            out += _lines(match.group(1), (*seen, filename))
+    return out
+
+
+def _split_per_call(lines: list[Line]) -> tuple[list[Line], list[Line]]:
+    """The lines outside the ``--!per-call`` blocks, and those inside them."""
+    kept: list[Line] = []
+    per_call: list[Line] = []
+    inside = False
+    for line in lines:
+        if line[0].startswith("--!per-call"):
+            inside = True
+        elif line[0].startswith("--!end-per-call"):
+            inside = False
+        else:
+            (per_call if inside else kept).append(line)
+    return kept, per_call
+
+
+def _as_assignment(line: Line, declared: list[str]) -> Line:
+    """A per-call ``local a, b = x, y`` as ``a, b = x, y`` (the names go to ``declared``)."""
+    match = _LOCAL.match(line[0])
+    if match is None:
+        return line
+    names = [name.strip() for name in match.group(1).split(",")]
+    declared += names
+    value = match.group(2) if match.group(2) is not None else "nil"
+    return f"{', '.join(names)} = {value}", line[1]
+
+
+def _made(text: str) -> Line:
+    return text, "library"
 
 
 @cache
-def _library() -> tuple[str, str]:
-    """The library's text and the hash its names carry."""
+def _library() -> tuple[tuple[Line, ...], str]:
+    """The library's lines (with ``@@`` for the hash its names carry) and that hash."""
     declared: list[str] = ["KEYS", "ARGV"]
-    inits: list[str] = []
-    helpers: list[str] = []
+    inits: list[Line] = []
+    helpers: list[Line] = []
     for filename in HELPERS:
-        text = _expand(filename, seen=())
-        statements: list[str] = []
-        for block in _PER_CALL.findall(text):
-            names, lines = _per_call(block)
-            declared += names
-            statements += lines
-        helpers.append(_PER_CALL.sub("", text))
-        body = "\n".join(f"  {line}" for line in statements)
-        inits.append(f"local function {_init_name(filename)}()\n{body}\nend")
-    functions = [_function(name) for name in SCRIPT_NAMES]
-    text = "\n".join([f"local {', '.join(declared)}", *inits, *helpers, *functions])
-    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
-    return f"#!lua name=fairque_{digest}\n" + text.replace("@@", digest), digest
+        kept, per_call = _split_per_call(_lines(filename))
+        helpers += kept
+        inits.append(_made(f"local function {_init_name(filename)}()"))
+        inits += [_as_assignment(line, declared) for line in per_call]
+        inits.append(_made("end"))
+    lines = [_made("#!lua name=fairque_@@"), _made(f"local {', '.join(declared)}")]
+    lines += inits + helpers
+    for name in SCRIPT_NAMES:
+        lines += _function(name)
+    digest = hashlib.sha1("\n".join(text for text, _ in lines).encode()).hexdigest()[:12]
+    return tuple((text.replace("@@", digest), origin) for text, origin in lines), digest
 
 
 def _init_name(filename: str) -> str:
     return "init" + filename.removesuffix(".lua")
 
 
-def _function(name: str) -> str:
+def _function(name: str) -> list[Line]:
     """Script ``name`` as a registered function: its helpers' per-call setup, then its own
     code (helper includes dropped: the library holds them; other includes inlined)."""
-    text = _read(f"{name}.lua")
-    included = [f for f in HELPERS if f"--!include {f}\n" in text + "\n"]
-    for filename in HELPERS:
-        text = text.replace(f"--!include {filename}\n", "")
-    inits = "".join(f"  {_init_name(f)}()\n" for f in included)
-    return (
-        f"redis.register_function('fq_{name}_@@', function(keys, args)\n"
-        f"  KEYS, ARGV = keys, args\n{inits}{expand_includes(text)}\nend)"
-    )
+    own = _read(f"{name}.lua").splitlines()
+    included = [f for f in HELPERS if f"--!include {f}" in own]
+    lines = [_made(f"redis.register_function('fq_{name}_@@', function(keys, args)")]
+    lines.append(_made("KEYS, ARGV = keys, args"))
+    lines += [_made(f"{_init_name(f)}()") for f in included]
+    for number, text in enumerate(own, start=1):
+        match = _INCLUDE.match(text)
+        if match is None:
+            lines.append((text, f"{name}.lua:{number}"))
+        elif match.group(1) not in HELPERS:
+            lines += _lines(match.group(1), (f"{name}.lua",))
+    lines.append(_made("end)"))
+    return lines
 
 
 def library_source() -> str:
     """The text of the Functions library (``FUNCTION LOAD``) of every script."""
-    return _library()[0]
+    return "\n".join(text for text, _ in _library()[0]) + "\n"
 
 
 def function_name(script: str) -> str:
     """The name of script ``script``'s function in :func:`library_source`."""
     return f"fq_{script}_{_library()[1]}"
+
+
+_LIBRARY_LINE = re.compile(r"user_function:(\d+):")
+
+
+def locate_lua_error(message: str) -> str:
+    """``message`` of a Lua error in the library with the ``.lua`` file and line it
+    points to added (``user_function:2144:`` -> ``user_function:2144 (_common.lua:301):``)."""
+    lines = _library()[0]
+
+    def located(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if 1 <= number <= len(lines):
+            return f"user_function:{number} ({lines[number - 1][1]}):"
+        return match.group(0)
+
+    return _LIBRARY_LINE.sub(located, message, count=1)
