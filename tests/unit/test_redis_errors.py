@@ -102,6 +102,13 @@ def test_a_cluster_node_behind_a_plain_url_says_to_use_redis_cluster(error: Exce
     assert "connect with a redis+cluster://host:port URL" in str(mapped)
 
 
+def test_a_server_without_functions_is_named_as_too_old() -> None:
+    error = rx.ResponseError("unknown command 'FCALL', with args beginning with: 'fq_push_1'")
+    mapped = map_redis_error(error, "run push", "redis://h:1/0", "push")
+    assert type(mapped) is RedisCommandError
+    assert "runs no Redis Functions" in str(mapped) and "Redis 7+ or Valkey 7.2+" in str(mapped)
+
+
 def test_connection_errors_say_what_to_do() -> None:
     mapped = map_redis_error(rx.ConnectionError("refused"), "connect", "redis://h:1/0")
     assert "unreachable (refused); start it or set FAIRQUE_REDIS_URL" in str(mapped)

@@ -9,6 +9,8 @@ turns it into :class:`~fairque.core.errors.RedisUnavailableError` or
 
 from __future__ import annotations
 
+import re
+
 import redis.exceptions
 import redis.sentinel
 
@@ -33,6 +35,8 @@ _TRANSIENT_TYPES = (
     OSError,  # socket errors redis-py did not wrap (asyncio timeouts are OSErrors too)
 )
 _PIPELINE_PREFIX = "of pipeline caused error: "
+_NO_FUNCTIONS = re.compile(r"unknown command .?(fcall|function)\b", re.IGNORECASE)
+"""A server older than Redis 7 refusing FCALL or FUNCTION LOAD."""
 CLUSTER_CODES = frozenset({"MOVED", "ASK", "CROSSSLOT"})
 """Refusals only a Redis Cluster node gives: a plain ``redis://`` URL names a cluster
 node (a ``redis+cluster://`` client turns MOVED and ASK into a reconnection)."""
@@ -87,6 +91,12 @@ def map_redis_error(
                 action,
                 f"the server at {where} is a node of a Redis Cluster ({error}): "
                 "connect with a redis+cluster://host:port URL",
+            )
+        if _NO_FUNCTIONS.search(str(error)):
+            return RedisCommandError(
+                action,
+                f"the server at {where} runs no Redis Functions ({error}): fairque needs "
+                "Redis 7+ or Valkey 7.2+",
             )
         if script is not None:
             return ScriptError(script, locate_lua_error(str(error)))
