@@ -10,9 +10,6 @@ The whole integration suite also runs on a cluster with ``FAIRQUE_TEST_CLUSTER=1
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +19,12 @@ from redis.crc import key_slot
 from fairque import AsyncTaskQueue, FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.errors import RedisCommandError, RedisUnavailableError
 from fairque.core.keys import CLUSTER_SLOT_KEY
-from fairque.scheduler.scheduler import TaskScheduler
 from fairque.server.process import free_port
 from tests.cluster_group import ClusterGroup
-from tests.integration.procs import CLI, REPO_ROOT, Procs, run_cli
-from tests.integration.test_examples import EXAMPLES, EXPECTED
-from tests.timing import budget, wait_until
+from tests.integration.test_examples import EXAMPLES, run_example
+from tests.integration.through import worker_scheduler_and_a_dag
+from tests.timing import budget
 
-JOBS = "tests.integration.jobs"
 
 
 @pytest.fixture
@@ -130,48 +125,11 @@ def test_a_plain_url_to_a_cluster_node_says_to_use_redis_cluster(group: ClusterG
 
 @pytest.mark.slow
 def test_worker_scheduler_and_a_dag_on_a_cluster(group: ClusterGroup, tmp_path: Path) -> None:
-    procs = Procs(tmp_path, group.url)
-    try:
-        with TaskQueue(config(group)) as queue:
-            scheduler = TaskScheduler(config(group))
-            try:
-                tick = Task.create("system", task_id="tick", func=f"{JOBS}:noop")
-                scheduler.add_schedule("* * * * * *", tick, schedule_id="every-second")
-            finally:
-                scheduler.close()
-            procs.worker("cluster-worker", "--async", "--allowed-modules", "tests,examples")
-            procs.start("scheduler", [*CLI, "scheduler", "--no-dags", "--redis-url", group.url])
-            ids = [
-                queue.push(Task.create(f"u{n % 3}", func=f"{JOBS}:add", args=[n, 1]))["task_id"]
-                for n in range(6)
-            ]
-
-            def finished() -> bool:
-                return all(queue.get_task(t).state == TaskState.FINISHED for t in ids)
-
-            wait_until(finished, 90, procs.tails)
-            assert [queue.get_task(t).result for t in ids] == [n + 1 for n in range(6)]
-            wait_until(lambda: len(queue.list_runs()) >= 2, 90, procs.tails)
-            dag = run_cli("dag", "trigger", "fan_out_in", "--wait", "--redis-url", group.url)
-            assert dag.returncode == 0, dag.stdout + dag.stderr + procs.tails()
-    finally:
-        procs.kill_all()
+    worker_scheduler_and_a_dag(group.url, tmp_path, "cluster-worker")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs_on_a_cluster(name: str, group: ClusterGroup, tmp_path: Path) -> None:
-    env = {**os.environ, "FAIRQUE_REDIS_URL": group.url, "FAIRQUE_STATE_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", f"examples.{name}"],
-        capture_output=True,
-        text=True,
-        timeout=budget(60),
-        env=env,
-        cwd=REPO_ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    for text in EXPECTED[name]:
-        assert text in result.stdout, result.stdout
+    run_example(name, group.url, tmp_path)
     assert not (tmp_path / "server.json").exists()  # no embedded server was started

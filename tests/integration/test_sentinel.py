@@ -11,8 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,14 +21,12 @@ import redis.sentinel
 
 from fairque import AsyncTaskQueue, FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.errors import NotReplicatedError, RedisUnavailableError
-from fairque.scheduler.scheduler import TaskScheduler
 from fairque.server.process import free_port
-from tests.integration.procs import CLI, REPO_ROOT, Procs, run_cli
-from tests.integration.test_examples import EXAMPLES, EXPECTED
+from tests.integration.test_examples import EXAMPLES, run_example
+from tests.integration.through import worker_scheduler_and_a_dag
 from tests.sentinel_group import SERVICE, SentinelGroup
 from tests.timing import budget, wait_until
 
-JOBS = "tests.integration.jobs"
 
 
 @pytest.fixture
@@ -170,32 +166,7 @@ def test_an_unknown_service_or_dead_sentinels_are_clear_errors(group: SentinelGr
 
 @pytest.mark.slow
 def test_worker_scheduler_and_a_dag_through_sentinel(group: SentinelGroup, tmp_path: Path) -> None:
-    procs = Procs(tmp_path, group.url)
-    try:
-        with TaskQueue(config(group)) as queue:
-            scheduler = TaskScheduler(config(group))
-            try:
-                tick = Task.create("system", task_id="tick", func=f"{JOBS}:noop")
-                scheduler.add_schedule("* * * * * *", tick, schedule_id="every-second")
-            finally:
-                scheduler.close()
-            procs.worker("sentinel-worker", "--async", "--allowed-modules", "tests,examples")
-            procs.start("scheduler", [*CLI, "scheduler", "--no-dags", "--redis-url", group.url])
-            ids = [
-                queue.push(Task.create(f"u{n % 3}", func=f"{JOBS}:add", args=[n, 1]))["task_id"]
-                for n in range(6)
-            ]
-
-            def finished() -> bool:
-                return all(queue.get_task(t).state == TaskState.FINISHED for t in ids)
-
-            wait_until(finished, 90, procs.tails)
-            assert [queue.get_task(t).result for t in ids] == [n + 1 for n in range(6)]
-            wait_until(lambda: len(queue.list_runs()) >= 2, 90, procs.tails)
-            dag = run_cli("dag", "trigger", "fan_out_in", "--wait", "--redis-url", group.url)
-            assert dag.returncode == 0, dag.stdout + dag.stderr + procs.tails()
-    finally:
-        procs.kill_all()
+    worker_scheduler_and_a_dag(group.url, tmp_path, "sentinel-worker")
 
 
 @pytest.mark.slow
@@ -239,17 +210,5 @@ def test_a_manual_failover_demotes_the_master_and_the_same_queue_follows(
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs_through_sentinel(name: str, group: SentinelGroup, tmp_path: Path) -> None:
-    env = {**os.environ, "FAIRQUE_REDIS_URL": group.url, "FAIRQUE_STATE_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", f"examples.{name}"],
-        capture_output=True,
-        text=True,
-        timeout=budget(60),
-        env=env,
-        cwd=REPO_ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    for text in EXPECTED[name]:
-        assert text in result.stdout, result.stdout
+    run_example(name, group.url, tmp_path)
     assert not (tmp_path / "server.json").exists()  # no embedded server was started
