@@ -26,7 +26,6 @@ from tests.integration.through import worker_scheduler_and_a_dag
 from tests.timing import budget
 
 
-
 @pytest.fixture
 def group(cluster_group: ClusterGroup) -> ClusterGroup:
     """The module's cluster with fairque's master emptied."""

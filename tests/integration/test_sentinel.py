@@ -28,7 +28,6 @@ from tests.sentinel_group import SERVICE, SentinelGroup
 from tests.timing import budget, wait_until
 
 
-
 @pytest.fixture
 def group(sentinel_group: SentinelGroup) -> SentinelGroup:
     """The module's group with its master emptied."""
