@@ -13,7 +13,7 @@ The samples are kept in ``benchmarks/profile/worker.raw`` (collapsed stacks).
 
 Push path: ``--pushes`` one-at-a-time pushes in this process, the CPU of each part
 (making the Task, building the script call, running it), and the server's side from
-``INFO commandstats`` (microseconds per EVALSHA), so client encoding and script time can
+``INFO commandstats`` (microseconds per FCALL), so client encoding and script time can
 be told apart.
 
 The server is ``$FAIRQUE_BENCH_REDIS_URL`` (its database is FLUSHED) or a private
@@ -185,14 +185,14 @@ def profile_push(url: str, pushes: int, body: str) -> None:
     def make() -> Task:
         return Task.create("bench", func=func, args=list(args))
 
-    queue.push(make())  # loads the script
+    queue.push(make())  # loads the functions
     tasks, create = _timed(pushes, make)
     calls, build = _timed(pushes, lambda i: queue.calls.push_one(tasks[i]), indexed=True)
     client.config_resetstat()
     started = time.perf_counter()
     _, run = _timed(pushes, lambda i: queue.run_script(calls[i]), indexed=True)
     wall = (time.perf_counter() - started) / pushes * 1e6
-    server = float(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"])
+    server = float(client.info("commandstats")["cmdstat_fcall"]["usec_per_call"])
     print(
         f"push, {body} body, {pushes} one at a time: CPU per push {create:.0f} us making the "
         f"Task + {build:.0f} us building the script call + {run:.0f} us running it (redis-py, "

@@ -81,6 +81,7 @@ def test_every_key_carries_the_cluster_hash_tag_on_a_cluster_only() -> None:
         ("redis+sentinel://h:2x/m", "invalid port number"),
         ("redis+sentinel://h/m?password=x", "unknown option 'password'"),
         ("redis+cluster://h:7000/2", "a cluster has only database 0"),
+        ("redis+cluster://h:7000?socket_timeout=1", "unknown option 'socket_timeout'"),
         ("redis://a:1,b:2/0", "use redis+sentinel://"),
         ("redis://h/x", "numeric db"),
         ("redis://h:0/0", "invalid port number"),

@@ -20,13 +20,13 @@ from fairque.core.tenants import ShareTotals, TenantPolicy
 from fairque.queue import pools, steps, tenants
 from fairque.queue.base import (
     CONNECTION_RETRIES,
-    LOAD_LIBRARY,
     Command,
     QueueBase,
     error_record,
     fcall,
     function_missing,
     leases_of,
+    load_library,
     merge_retried,
     retried,
     script_commands,
@@ -98,7 +98,7 @@ class AsyncTaskQueue(QueueBase):
                 except redis.exceptions.ResponseError as e:
                     if not function_missing(e):
                         raise
-                    await self._execute(LOAD_LIBRARY)
+                    await self._execute(load_library())
                     reply = await self._execute(fcall(call))
             else:  # WAIT must follow the write on its connection: one pipeline
                 reply, replicas = await self._send([call], wait_ms)
@@ -132,7 +132,7 @@ class AsyncTaskQueue(QueueBase):
         again = retried(replies, wait_ms)
         if not again:
             return replies
-        await self._execute(LOAD_LIBRARY)
+        await self._execute(load_library())
         second = await self._pipeline(script_commands([calls[i] for i in again], wait_ms))
         return merge_retried(replies, again, second)
 

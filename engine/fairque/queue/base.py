@@ -153,9 +153,11 @@ def fcall(call: ScriptCall[Any]) -> Command:
     return ("FCALL", function_name(call.script), len(call.keys), *call.keys, *call.args)
 
 
-LOAD_LIBRARY: Command = ("FUNCTION", "LOAD", "REPLACE", library_source())
-"""Loads fairque's functions (after a restart without them, a flush, or on a new server;
-REPLACE makes two clients loading it at once harmless: the text is the same)."""
+def load_library() -> Command:
+    """The command loading fairque's functions (after a restart without them, a flush, or
+    on a new server; REPLACE makes two clients loading it at once harmless: the text is
+    the same). The library is built when first needed, not at import."""
+    return ("FUNCTION", "LOAD", "REPLACE", library_source())
 
 
 def function_missing(reply: Any) -> bool:

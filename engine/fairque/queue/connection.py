@@ -50,8 +50,9 @@ _SLOT = key_slot(CLUSTER_SLOT_KEY.encode())
 class ClientPlan:
     """How to build the client of one URL (shared by the sync and async builders).
 
-    ``options`` go to ``from_url`` (direct) or ``master_for`` (Sentinel: the master's
-    connections); ``sentinel_options`` to the connections to the sentinels themselves.
+    ``options`` go to ``from_url`` (direct), ``master_for`` (Sentinel: the master's
+    connections) or the pool of the slot's master (Cluster); ``sentinel_options`` to the
+    connections to the sentinels themselves, or to the cluster's seed nodes.
     """
 
     location: RedisLocation
