@@ -246,6 +246,8 @@ class QueueConfig:
     fairness: str = "count"  # what tenants share: claims ("count") or worker seconds ("time")
     durability: str | None = None  # async | replicated; None: $FAIRQUE_DURABILITY, else async
     replication_timeout_seconds: float = 1.0  # how long a replicated write waits for a replica
+    step_size: int = 100  # most tasks one call writes; half of it, tells or opens (README)
+    staging_timeout_seconds: float = 600.0  # a large batch's staged tasks wait this for commit
 
     def __post_init__(self) -> None:
         _identifier(self.stats_prefix, ("stats_prefix",), "stats_prefix")
@@ -259,6 +261,8 @@ class QueueConfig:
         if self.durability is not None:
             _choice(self.durability, "durability", DURABILITY_MODES)
         _number(self.replication_timeout_seconds, "replication_timeout_seconds")
+        _integer(self.step_size, "step_size", 1)
+        _number(self.staging_timeout_seconds, "staging_timeout_seconds")
         for name in (
             "xcom_ttl_seconds",
             "max_xcom_bytes",

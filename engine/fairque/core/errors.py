@@ -170,6 +170,19 @@ class RunExistsError(QueueError):
         super().__init__(f"run {run_id!r} already exists")
 
 
+class BatchGoneError(QueueError):
+    """A large batch was given up before its commit: its staging timeout
+    (``queue.staging_timeout_seconds``) passed between two of its steps, so its staged
+    tasks are being taken back and nothing of it was queued. Push it again."""
+
+    def __init__(self, batch: str) -> None:
+        self.batch = batch
+        super().__init__(
+            f"batch {batch!r} was given up before its commit (its staging timeout "
+            "passed): nothing of it was queued; push it again"
+        )
+
+
 class UnknownPoolError(QueueError):
     """A task names a pool that was never declared (``fairque pool set NAME --slots N``,
     ``queue.set_pool``): nothing of the push is written."""

@@ -339,6 +339,20 @@ class Keys:
         """Set of the lanes with ready tasks behind ``gate``."""
         return self._k("lanes", "gate", gate)
 
+    def batch(self, batch_id: str) -> str:
+        """List of the task ids a large batch staged, in order (see lua/stage.lua)."""
+        return self._k("batch", batch_id)
+
+    @property
+    def batches(self) -> str:
+        """ZSet of the batches being staged, scored by when they are given up (ms)."""
+        return self._k("batches")
+
+    @property
+    def pending_steps(self) -> str:
+        """List of the bounded work left over by scripts (see lua/continue.lua)."""
+        return self._k("pending-steps")
+
     def tenant_queues(self, user_id: str) -> str:
         """Set of the queues other than the default one where the user has ready tasks."""
         return self._k("tenant-queues", user_id)
@@ -410,7 +424,8 @@ class Keys:
         (+ Q + the user infix + user + the critical or normal tail), the user infix,
         the tail of its active set, the tenant-queues prefix (+ user); then the gates:
         the separator of a lane's parts (queue ~ gate ~ ...), the slots and running
-        hashes, the open-lanes prefix (+ queue) and the gate-lanes prefix (+ gate)."""
+        hashes, the open-lanes prefix (+ queue) and the gate-lanes prefix (+ gate); last
+        the batch prefix (+ batch id). The step size follows (see QueueCalls)."""
         head = self._k("queues", "")
         return [
             DEFAULT_QUEUE,
@@ -423,4 +438,5 @@ class Keys:
             self.pools_running,
             self.open_lanes(""),
             self.gate_lanes(""),
+            self.batch(""),
         ]

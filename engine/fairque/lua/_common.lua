@@ -16,21 +16,24 @@
 -- ARGV[12]    seconds to keep XCom values and lineage
 -- After a script's own keys and arguments come the tenant keys and arguments, taken off
 -- KEYS and ARGV by _tenants.lua (inlined below; see its header), then the queue
--- templates (Keys.queue_templates), taken off ARGV here, and last in KEYS the queued
--- tasks per queue (Hash: name -> count, the queues other than the default one):
--- ARGV[#ARGV - 4]  the default queue's name (its keys are the ones above: KEYS[9] and
---                  the user-queue templates)
--- ARGV[#ARGV - 3]  head of another queue's keys (+ queue)
--- ARGV[#ARGV - 2]  user infix (another queue's user queue: head .. queue .. infix .. user
---                  .. critical or normal tail)
--- ARGV[#ARGV - 1]  active-set tail (another queue's active set: head .. queue .. tail)
--- ARGV[#ARGV - 5]  tenant-queues prefix (+ user): the other queues where it has ready tasks
--- ARGV[#ARGV - 4]  lane separator: a gated task (of a pool, or of a DAG with
---                  max_active_tasks) waits in the lane queue ~ gate [~ gate], a queue
---                  of its own (keys as another queue's)
--- ARGV[#ARGV - 3]  slots per gate (Hash)   ARGV[#ARGV - 2] started tasks per gate (Hash)
--- ARGV[#ARGV - 1]  open-lanes prefix (+ queue): a queue's gated lanes with every gate open
--- ARGV[#ARGV]      gate-lanes prefix (+ gate): the lanes with ready tasks behind a gate
+-- templates (Keys.queue_templates), taken off the end of ARGV here, in this order:
+--   the default queue's name (its keys are the ones above: KEYS[9] and the user-queue
+--     templates);
+--   head of another queue's keys (+ queue); user infix (another queue's user queue:
+--     head .. queue .. infix .. user .. critical or normal tail); active-set tail
+--     (another queue's active set: head .. queue .. tail);
+--   tenant-queues prefix (+ user): the other queues where it has ready tasks;
+--   lane separator: a gated task (of a pool, or of a DAG with max_active_tasks) waits in
+--     the lane queue ~ gate [~ gate], a queue of its own (keys as another queue's);
+--   slots per gate (Hash); started tasks per gate (Hash);
+--   open-lanes prefix (+ queue): a queue's gated lanes with every gate open;
+--   gate-lanes prefix (+ gate): the lanes with ready tasks behind a gate;
+--   batch prefix (+ batch id): a large batch's staged task ids (List, see stage.lua);
+--   step size: the most tasks one step of a large batch writes or takes back; half of it
+--     the most tasks one call tells of an upstream's end or opens (see release below).
+-- Last in KEYS: the pending steps (List: bounded work left over, see continue.lua),
+-- then the queued tasks per queue (Hash: name -> count, the queues other than the
+-- default one).
 
 --!per-call: set for each call (see fairque/queue/scripts.py)
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
@@ -46,6 +49,10 @@ local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
 local QUEUE_COUNTS = table.remove(KEYS)
+local PENDING_STEPS = table.remove(KEYS)
+local STEP = tonumber(table.remove(ARGV))
+local TELL_STEP = math.max(1, math.floor(STEP / 2))  -- telling a task costs ~2 writes
+local BATCH_PREFIX = table.remove(ARGV)
 local GATE_LANES = table.remove(ARGV)
 local OPEN_LANES = table.remove(ARGV)
 local GATES_RUNNING = table.remove(ARGV)
@@ -495,27 +502,45 @@ local map_refusal, map_expand, map_gather
 -- Tell the dependents of an ended task how it ended: each deferred one runs, is
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.
 -- A mapped task is expanded instead of queued, and ends when its instances have.
+-- A task of a batch still being written (field `batch`, see stage.lua) only counts the
+-- end: its batch decides it when it opens.
 -- `first_outcome` is 'finished', 'failed' or 'canceled'; a dependent canceled as
 -- upstream_failed tells its own dependents 'failed' (see outcome_of).
 -- Only a dependent still blocked by this task counts it: an id in the waiting set may
 -- belong to an earlier life of a reused id (ended, then pushed again with other upstreams).
-local function release(first_id, first_outcome, now)
-  local work = {{first_id, first_outcome}}
+-- Bounded: one call tells at most TELL_STEP dependents (half the step size: telling one
+-- costs about two writes of a task). The rest of a waiting set is parked under a key of
+-- its own (so a later life of the id starts afresh) in PENDING_STEPS, and continue.lua
+-- tells them in later calls, TELL_STEP at a time.
+local function park_release(waiting, id, outcome)
+  local parked = waiting
+  if waiting == WAITING_PREFIX .. id then
+    parked = waiting .. '#' .. fmt(next_stamp())
+    redis.call('RENAME', waiting, parked)
+  end
+  redis.call('RPUSH', PENDING_STEPS, cjson.encode({'release', parked, id, outcome}))
+end
+
+-- Release from a work list of {id, outcome[, waiting key]}; `budget` dependents at most.
+local function release_from(work, budget, now)
   local i = 1
   while i <= #work do
     local id, outcome = work[i][1], work[i][2]
+    local waiting = work[i][3] or WAITING_PREFIX .. id
     i = i + 1
-    local waiting = WAITING_PREFIX .. id
-    local dependents = redis.call('SMEMBERS', waiting)
-    redis.call('DEL', waiting)
+    local dependents = {}
+    if budget > 0 then dependents = redis.call('SPOP', waiting, budget) end
+    budget = budget - #dependents
+    if budget <= 0 and redis.call('EXISTS', waiting) == 1 then park_release(waiting, id, outcome) end
     for _, dep in ipairs(dependents) do
       local dkey = task_key(dep)
       local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule', 'expand',
-        'map_count', 'map_index')
+        'map_count', 'map_index', 'batch')
       if r[1] == 'deferred' and redis.call('SREM', BLOCKED_PREFIX .. dep, id) == 1 then
         redis.call('HINCRBY', dkey, 'deps_' .. outcome, 1)
         local verdict = 'wait'
-        if r[5] then
+        if r[7] then  -- staged: decided when its batch opens (open_batch in _push.lua)
+        elseif r[5] then
           local ended = map_gather(dkey, dep, r[2], now)
           if ended then work[#work + 1] = {dep, ended} end
         else
@@ -538,6 +563,10 @@ local function release(first_id, first_outcome, now)
       end
     end
   end
+end
+
+local function release(first_id, first_outcome, now)
+  release_from({{first_id, first_outcome}}, TELL_STEP, now)
 end
 
 -- End a task for good and release its dependents.
@@ -621,15 +650,23 @@ local function ended_at(ids)
   return last
 end
 
+-- Is a task of batch `batch` (its `batch` field, or nil) still staged, i.e. of a batch
+-- not yet committed (see stage.lua)? Such a task is not the queue's yet: it cannot be
+-- canceled or deleted.
+local function staged(batch)
+  return batch ~= nil and batch ~= false and redis.call('EXISTS', BATCH_PREFIX .. batch) == 1
+end
+
 -- Cancel a task that has not ended: a queued, deferred or scheduled one ends CANCELED
 -- (error `kind`: `message`) and its dependents are told; a started one is marked and its
 -- worker records CANCELED when it ends. Returns {'ok', 'canceled' or 'requested'},
 -- {'invalid', state} (already ended) or {'not_found'}.
 local function cancel_task(id, kind, message, now)
   local tkey = task_key(id)
-  local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
+  local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority', 'batch')
   local state, user = r[1], r[2]
-  if not state then return {'not_found'} end
+  if not state or staged(r[4]) then return {'not_found'} end
+  if r[4] then redis.call('HDEL', tkey, 'batch') end  -- committed: its opening skips it
   if not ACTIVE_STATE[state] then return {'invalid', state} end
   if state == 'started' then
     redis.call('HSET', tkey, 'cancel_requested', '1')

@@ -58,8 +58,10 @@ local function map_error(kind, message)
 end
 
 -- Why the result of task `id` cannot be mapped over by the mapped tasks waiting for it
--- (error JSON), or nil.
+-- (error JSON), or nil. Only a task marked `feeds_map` (an upstream of a mapped task, see
+-- write_task in _writes.lua) has its dependents read: a wide fan-out costs nothing here.
 map_refusal = function(id, result_json)
+  if redis.call('HGET', task_key(id), 'feeds_map') ~= '1' then return nil end
   for _, dep in ipairs(redis.call('SMEMBERS', WAITING_PREFIX .. id)) do
     local r = redis.call('HMGET', task_key(dep), 'expand', 'max_map_length', 'name', 'map_index')
     if r[1] and not r[4] then  -- a mapped task (its instances have a map_index)

@@ -4,12 +4,13 @@
 -- Returns {'ok', former state} or {'not_found'}.
 -- A started task's worker finds its lease gone and cannot record an outcome.
 -- Deleting a task that had not ended counts as its cancellation for its dependents.
+-- A task of a batch still being staged is not found (see stage.lua).
 
 local id = ARGV[13]
 local tkey = task_key(id)
-local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority')
+local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority', 'batch')
 local state, user = r[1], r[2]
-if not state then return {'not_found'} end
+if not state or staged(r[4]) then return {'not_found'} end
 if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
 redis.call('ZREM', REG[state], id)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end

@@ -175,11 +175,12 @@ class AsyncTaskQueue(QueueBase):
         return await self.run_script(self.calls.push_one(task))
 
     async def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
-        """Add many tasks in one round trip, all or none.
+        """Add many tasks, all or none: in one round trip up to ``queue.step_size``
+        tasks, a larger batch in bounded steps (see "Large batches" in the README).
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return await self.run_script(self.calls.push(tasks))
+        return await self._drive(steps.push(self.calls, self.calls.plan_push(tasks)))  # type: ignore[no-any-return]
 
     async def enqueue(
         self,
@@ -225,13 +226,10 @@ class AsyncTaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(
-            tasks,
-            run=(run_id, dag_id, fields),
-            max_active_runs=max_active_runs,
-            max_active_tasks=max_active_tasks,
+        plan = self.calls.plan_push(
+            tasks, (run_id, dag_id, fields), max_active_runs, max_active_tasks
         )
-        await self.run_script(call)
+        await self._drive(steps.push(self.calls, plan))
         return AsyncRunHandle(self, run_id, task_ids)
 
     async def get_run(self, run_id: str) -> RunInfo:
@@ -423,6 +421,13 @@ class AsyncTaskQueue(QueueBase):
     async def tenant_page(self, users: Sequence[str], totals: ShareTotals) -> list[dict[str, Any]]:
         """See :meth:`TaskQueue.tenant_page`."""
         return await self._drive(tenants.tenant_page(self.calls, users, totals))  # type: ignore[no-any-return]
+
+    async def continue_steps(self) -> bool:
+        """Carry on one step of the bounded work left over (the rest of a large release
+        or of a batch's opening; a batch whose producer stopped before its commit);
+        True while more is left. Workers call it with their periodic work."""
+        pending, given_up = await self.run_script(self.calls.continue_steps())
+        return pending + given_up > 0
 
     async def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

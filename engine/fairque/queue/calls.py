@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from fairque.core.config import FairQueueConfig, WorkerConfig, redis_location
 from fairque.core.errors import (
+    BatchGoneError,
     ClearError,
     DagError,
     DuplicateTaskError,
@@ -85,6 +86,29 @@ class PipelineCall(Generic[T]):
 
 
 @dataclass(frozen=True)
+class PushPlan:
+    """A checked push: the task ids as given (``ids``) and in dependency order
+    (``ordered``), each task's arguments (in that order), the run's arguments and keys
+    (empty without a run)."""
+
+    ids: list[str]
+    ordered: list[str]
+    task_args: list[list[Arg]]
+    run_args: list[Arg]
+    run_keys: list[str]
+
+    def parse(self, reply: Any) -> BatchPushResult:
+        """push.lua's reply as the result of pushing ``ids``."""
+        return self.result(_push_reply(reply))
+
+    def result(self, ordered_states: Sequence[str]) -> BatchPushResult:
+        """The result: the states (given in dependency order) of the tasks as given."""
+        by_id = dict(zip(self.ordered, ordered_states, strict=True))
+        states = [TaskState(by_id[i]).value for i in self.ids]
+        return {"success": True, "count": len(self.ids), "task_ids": self.ids, "states": states}
+
+
+@dataclass(frozen=True)
 class Settlement:
     """How one claimed run ended, as ``settle`` records it: success with a result
     (``data`` is its JSON) or failure with an error (``data`` is the error's JSON)."""
@@ -118,8 +142,10 @@ class QueueCalls:
         # After each script's own keys and arguments (taken off by lua/_tenants.lua).
         self._tenant_keys = [k.tenant_default, k.tenants_parked]
         self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
-        # Last of all (taken off by lua/_common.lua): the queue templates.
-        self._queue_args: list[Arg] = list(k.queue_templates())
+        # Last of all (taken off by lua/_common.lua): the queue templates and the step
+        # size; in KEYS the pending steps and the queue counts.
+        self._queue_args: list[Arg] = [*k.queue_templates(), q.step_size]
+        self._last_keys = [k.pending_steps, k.queue_counts]
         self._queue_turn = 0  # which of the worker's queues a claim tries first
 
     def _worker_scope(self, worker: WorkerConfig) -> list[Arg]:
@@ -149,7 +175,7 @@ class QueueCalls:
         """A run of ``script``: the common keys and arguments, the script's own
         (``extra_keys``, ``args``), then the tenant keys and arguments, then the queue
         templates."""
-        keys = [*self._common_keys, *extra_keys, *self._tenant_keys, self.keys.queue_counts]
+        keys = [*self._common_keys, *extra_keys, *self._tenant_keys, *self._last_keys]
         args = [*self._common_args, *args, *self._tenant_args, *self._queue_args]
         return ScriptCall(script, keys, args, parse)
 
@@ -158,7 +184,7 @@ class QueueCalls:
     def own_part(self, call: ScriptCall[Any]) -> tuple[list[str], list[Arg]]:
         """The script's own keys and arguments of a call built here: without the common
         ones before them and the tenant and queue ones after them (see :meth:`_call`)."""
-        keys_end = len(call.keys) - len(self._tenant_keys) - 1  # the queue counts
+        keys_end = len(call.keys) - len(self._tenant_keys) - len(self._last_keys)
         args_end = len(call.args) - len(self._tenant_args) - len(self._queue_args)
         return (
             list(call.keys[len(self._common_keys) : keys_end]),
@@ -175,8 +201,20 @@ class QueueCalls:
         max_active_runs: int | None = None,
         max_active_tasks: int | None = None,
     ) -> ScriptCall[BatchPushResult]:
-        """Add the tasks of ``items`` (see :func:`~fairque.queue.pushable.as_task`)
-        atomically; validates before any I/O.
+        """Add the tasks of ``items`` atomically in one call (see :meth:`plan_push`,
+        which checks them before any I/O; :mod:`~fairque.queue.steps` writes a batch
+        larger than the step size in steps)."""
+        return self.push_planned(self.plan_push(items, run, max_active_runs, max_active_tasks))
+
+    def plan_push(
+        self,
+        items: Sequence[Task | MakesTask],
+        run: tuple[str, str | None, Mapping[str, str]] | None = None,
+        max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
+    ) -> PushPlan:
+        """The arguments of a push of ``items`` (see :func:`~fairque.queue.pushable.as_task`),
+        checked before any I/O.
 
         ``run`` (run id, DAG id or None, the run hash's fields) also creates the run's
         record, refused with RunExistsError when that run exists, or when it is a
@@ -189,13 +227,13 @@ class QueueCalls:
         if not items:
             raise QueueError("push_batch needs at least one task")
         tasks = [as_task(item) for item in items]
-        args: list[Arg] = [len(tasks)]
         run_key = self.keys.run(run[0]) if run is not None else None
         gate = None
         if run is not None and run[1] is not None and max_active_tasks is not None:
             gate = DAG_GATE_PREFIX + run[1]
-        for task in in_dependency_order(tasks):
-            args += self._push_args(task, run_key, gate)
+        ordered = in_dependency_order(tasks)
+        task_args = [self._push_args(task, run_key, gate) for task in ordered]
+        run_args: list[Arg] = []
         extra: list[str] = []
         if run is not None:
             run_id, dag_id, fields = run
@@ -211,9 +249,57 @@ class QueueCalls:
                 fields = {**fields, "dag_gate": gate, "max_active_tasks": str(max_active_tasks)}
             watched = any(name in fields for name in RUN_END_FIELDS)
             extra = self.run_keys(run_id, dag_id, watched)
-            args += [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
+            run_args = [run_id, len(fields), *(item for pair in fields.items() for item in pair)]
         ids = [t.task_id for t in tasks]
-        return self._call("push", args, lambda r: _parse_push(r, ids), extra)
+        return PushPlan(ids, [t.task_id for t in ordered], task_args, run_args, extra)
+
+    def push_planned(self, plan: PushPlan) -> ScriptCall[BatchPushResult]:
+        """The push of a whole plan in one call (see push.lua)."""
+        args: list[Arg] = [len(plan.task_args), *itertools.chain.from_iterable(plan.task_args)]
+        args += plan.run_args
+        return self._call("push", args, plan.parse, plan.run_keys)
+
+    # --- large batches (see stage.lua; driven by fairque.queue.steps) ----------------
+
+    def stage(self, batch: str, plan: PushPlan, start: int, stop: int) -> ScriptCall[list[str]]:
+        """Stage the planned tasks ``start:stop`` (in dependency order) of batch ``batch``
+        (see stage.lua); the reply is their states once the batch opens. The first step
+        of a run also refuses a run that exists (RunExistsError)."""
+        first = start == 0
+        chunk = plan.task_args[start:stop]
+        q = self.config.queue
+        args: list[Arg] = [batch, int(q.staging_timeout_seconds * 1000), "1" if first else "0"]
+        args += [len(chunk), *itertools.chain.from_iterable(chunk)]
+        keys: list[str] = []
+        if first and plan.run_keys:
+            args += plan.run_args
+            keys = list(plan.run_keys)
+        ids = plan.ordered[start:stop]
+        return self._call(
+            "stage", args, lambda r: _parse_staged(r, batch, ids), [*keys, self.keys.batches]
+        )
+
+    def commit(self, batch: str, plan: PushPlan) -> ScriptCall[tuple[bool, int]]:
+        """Make staged batch ``batch`` visible at once (see commit.lua); the reply is
+        (its run is held, tasks left to open)."""
+        args: list[Arg] = [batch, *plan.run_args]
+        keys = [*plan.run_keys, self.keys.batches]
+        return self._call("commit", args, lambda r: _parse_commit(r, batch), keys)
+
+    def open_batch(self, batch: str) -> ScriptCall[int]:
+        """Open the next step of committed batch ``batch``; the reply is how many of its
+        tasks are left to open."""
+        return self._call("open", [batch], int, [self.keys.batches])
+
+    def unstage(self, batch: str) -> ScriptCall[int]:
+        """Take back the next step of uncommitted batch ``batch``; the reply is how many
+        of its tasks are left."""
+        return self._call("unstage", [batch], int, [self.keys.batches])
+
+    def continue_steps(self) -> ScriptCall[tuple[int, int]]:
+        """One step of the bounded work left over (see continue.lua); the reply is
+        (pending steps left, batches given up and not yet taken back)."""
+        return self._call("continue", [], lambda r: (int(r[0]), int(r[1])), [self.keys.batches])
 
     def run_keys(self, run_id: str, dag_id: str | None, watched: bool) -> list[str]:
         """push.lua's KEYS[12...] for a run (``watched``: a DAG's run with a timeout or
@@ -702,6 +788,26 @@ def _parse_fire(reply: Any) -> BatchPushResult | None:
 
 
 def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
+    states = [TaskState(s).value for s in _push_reply(reply)]
+    return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
+
+
+def _parse_staged(reply: Any, batch: str, ids: list[str]) -> list[str]:
+    if reply[0] == "gone":
+        raise BatchGoneError(batch)
+    return [TaskState(s).value for s in _push_reply(reply)]
+
+
+def _parse_commit(reply: Any, batch: str) -> tuple[bool, int]:
+    if reply[0] == "gone":
+        raise BatchGoneError(batch)
+    if reply[0] == "run_exists":
+        raise RunExistsError(reply[1])
+    return reply[1] == 1, int(reply[2])
+
+
+def _push_reply(reply: Any) -> list[str]:
+    """The states of a push's (or a step's) reply; its refusal raised."""
     if reply[0] == "duplicate":
         raise DuplicateTaskError(reply[1], reply[2])
     if reply[0] == "unknown_dependency":
@@ -710,8 +816,7 @@ def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
         raise RunExistsError(reply[1])
     if reply[0] == "unknown_pool":
         raise UnknownPoolError(reply[1], reply[2])
-    states = [TaskState(s).value for s in reply[1]]
-    return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
+    return [str(s) for s in reply[1]]
 
 
 def _one(pushed: BatchPushResult) -> PushResult:

@@ -49,6 +49,11 @@ SCRIPT_NAMES = (
     "pool",
     "tenants",
     "tenant_totals",
+    "stage",
+    "commit",
+    "open",
+    "unstage",
+    "continue",
 )
 
 _INCLUDE = re.compile(r"^--!include (\S+)$", re.MULTILINE)

@@ -8,17 +8,69 @@ blocking I/O and one with ``await``. A refused call is thrown back into the gene
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from fairque.core.errors import InvalidStateError, RunEndedError, RunNotFoundError
+from fairque.core.errors import (
+    FairQueueError,
+    InvalidStateError,
+    RunEndedError,
+    RunNotFoundError,
+)
+from fairque.core.models import TaskState
 from fairque.queue import control, firing
-from fairque.queue.calls import PipelineCall, QueueCalls, ScriptCall
+from fairque.queue.calls import PipelineCall, PushPlan, QueueCalls, ScriptCall
 from fairque.queue.clearing import clear_plan
+from fairque.queue.results import BatchPushResult
 from fairque.queue.runs import RunInfo
 
 Call = ScriptCall[Any] | PipelineCall[Any]
 Steps = Generator[Call, Any, Any]
+
+
+def push(calls: QueueCalls, plan: PushPlan) -> Steps:
+    """Write a planned push: in one call up to ``queue.step_size`` tasks, else in steps
+    (:func:`push_in_steps`). Either way all or none."""
+    if len(plan.task_args) <= calls.config.queue.step_size:
+        pushed: BatchPushResult = yield calls.push_planned(plan)
+        return pushed
+    return (yield from push_in_steps(calls, plan))
+
+
+def push_in_steps(calls: QueueCalls, plan: PushPlan) -> Steps:
+    """Write a batch larger than the step size in bounded steps, so that no call keeps
+    the server from other clients for long, and still all or none: its tasks are staged
+    (stored but held back, see stage.lua) a step at a time, committed at once (from then
+    on they are the queue's), then opened a step at a time, in order.
+
+    A refusal or error before the commit takes the staged part back (what a failed
+    take-back leaves, the staging timeout takes back) and is raised. An error after the
+    commit is not: the batch is queued, and workers open the rest (continue.lua)."""
+    batch = uuid.uuid4().hex
+    step = calls.config.queue.step_size
+    states: list[str] = []
+    try:
+        for start in range(0, len(plan.task_args), step):
+            states += yield calls.stage(batch, plan, start, start + step)
+        held, left = yield calls.commit(batch, plan)
+    except FairQueueError:
+        yield from _take_back(calls, batch)
+        raise
+    if held:
+        states = [s if s == TaskState.CANCELED.value else TaskState.DEFERRED.value for s in states]
+    with contextlib.suppress(FairQueueError):  # committed: the workers open what is left
+        while left > 0:
+            left = yield calls.open_batch(batch)
+    return plan.result(states)
+
+
+def _take_back(calls: QueueCalls, batch: str) -> Steps:
+    """Take a staged batch back, step by step; stop quietly on an error (the staging
+    timeout takes back what is left)."""
+    with contextlib.suppress(FairQueueError):
+        while (yield calls.unstage(batch)) > 0:
+            pass
 
 
 def get_run(calls: QueueCalls, run_id: str) -> Steps:

@@ -177,11 +177,12 @@ class TaskQueue(QueueBase):
         return self.run_script(self.calls.push_one(task))
 
     def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
-        """Add many tasks in one round trip, all or none.
+        """Add many tasks, all or none: in one round trip up to ``queue.step_size``
+        tasks, a larger batch in bounded steps (see "Large batches" in the README).
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return self.run_script(self.calls.push(tasks))
+        return self._drive(steps.push(self.calls, self.calls.plan_push(tasks)))  # type: ignore[no-any-return]
 
     def enqueue(
         self,
@@ -227,13 +228,10 @@ class TaskQueue(QueueBase):
             on_end=on_end,
             dag_snapshot=dag_snapshot,
         )
-        call = self.calls.push(
-            tasks,
-            run=(run_id, dag_id, fields),
-            max_active_runs=max_active_runs,
-            max_active_tasks=max_active_tasks,
+        plan = self.calls.plan_push(
+            tasks, (run_id, dag_id, fields), max_active_runs, max_active_tasks
         )
-        self.run_script(call)
+        self._drive(steps.push(self.calls, plan))
         return RunHandle(self, run_id, task_ids)
 
     def get_run(self, run_id: str) -> RunInfo:
@@ -434,6 +432,13 @@ class TaskQueue(QueueBase):
         """These tenants' entries of :meth:`list_tenants`, their shares against
         ``totals`` (:meth:`tenant_share_totals`): one round trip for a page."""
         return self._drive(tenants.tenant_page(self.calls, users, totals))  # type: ignore[no-any-return]
+
+    def continue_steps(self) -> bool:
+        """Carry on one step of the bounded work left over (the rest of a large release
+        or of a batch's opening; a batch whose producer stopped before its commit);
+        True while more is left. Workers call it with their periodic work."""
+        pending, given_up = self.run_script(self.calls.continue_steps())
+        return pending + given_up > 0
 
     def promote_due(self, limit: int = 1000) -> int:
         """Queue SCHEDULED tasks whose time has come; returns how many."""

@@ -205,6 +205,9 @@ class AsyncWorker:
             ended = await self.queue.watch_runs()
             if ended:
                 in_background(call_run_callbacks, ended, self.config.worker.allowed_modules)
+            core.steps_left = True
+        if core.steps_left:  # one bounded step per turn of the loop, until none is left
+            core.steps_left = await self.queue.continue_steps()
         if core.heartbeat_due():
             await self.queue.run_pipeline(self.core.beat_call())
 

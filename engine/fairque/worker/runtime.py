@@ -111,6 +111,7 @@ class WorkerCore:
     stopping: bool = False
     stop_deadline: float | None = None
     gave_up: bool = False
+    steps_left: bool = False  # bounded work is left over (see TaskQueue.continue_steps)
     _next_renewal: float = 0.0
     _next_maintenance: float = 0.0
     _next_heartbeat: float = 0.0
@@ -226,6 +227,8 @@ class WorkerCore:
 
     def wait_time(self) -> float:
         """How long the loop may sleep before a timer or a timeout needs it."""
+        if self.steps_left:
+            return 0.0
         now = time.monotonic()
         moments = [self._next_maintenance, self._next_heartbeat]
         if self.running:

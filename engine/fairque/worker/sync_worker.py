@@ -275,6 +275,9 @@ class Worker:
             ended = self.queue.watch_runs()
             if ended:
                 in_background(call_run_callbacks, ended, self.config.worker.allowed_modules)
+            core.steps_left = True
+        if core.steps_left:  # one bounded step per turn of the loop, until none is left
+            core.steps_left = self.queue.continue_steps()
         if core.heartbeat_due():
             self.queue.run_pipeline(self.core.beat_call())
 

@@ -1,0 +1,46 @@
+-- stage.lua: write one step of a large batch (more tasks than the step size; see
+-- "Large batches" in the README): its tasks are stored and linked as push.lua stores
+-- them, DEFERRED and held back (field `batch`), so none can run, be canceled or be
+-- deleted until commit.lua makes the whole batch visible at once. Refusals are push's:
+-- the caller then takes the batch back (unstage.lua). A batch whose producer stops
+-- before its commit is taken back by continue.lua after the staging timeout.
+--!include _common.lua
+--!include _writes.lua
+--!include _batch.lua
+-- KEYS[12..17] (first step of a run only) the run's keys as push.lua's, to refuse a run
+--             that exists before anything is written; last: the batches being staged
+-- ARGV[13]    batch id   ARGV[14] staging timeout (ms)   ARGV[15] '1' for the first step
+-- ARGV[16]    number of tasks N, then N tasks as push.lua's (upstreams first; an
+--             upstream may be a task of an earlier step)
+-- then        (with the run keys) the run: id, F, F field names and values
+-- Returns {'ok', {state of each task once the batch opens, as far as known now}},
+--      push's refusals, or {'gone', batch} when the batch was given up meanwhile.
+
+local batch, first = ARGV[13], ARGV[15] == '1'
+local now = now_ms()
+local deadline = redis.call('ZSCORE', BATCHES, batch)
+if not first and (not deadline or tonumber(deadline) < now) then return {'gone', batch} end
+local docs, at = read_tasks(ARGV, 16)
+if KEYS[12] and created_before(read_fields(ARGV, at + 1)) then return {'run_exists', ARGV[at]} end
+local refused = refusal_of(docs)
+if refused then return refused end
+
+redis.call('ZADD', BATCHES, now + tonumber(ARGV[14]), batch)
+local skey = staging_key(batch)
+local states = {}
+for i, doc in ipairs(docs) do
+  doc.fields[#doc.fields + 1] = 'batch'
+  doc.fields[#doc.fields + 1] = batch
+  local tkey, verdict = write_task(doc, now)
+  set_state(tkey, doc.id, doc.user, nil, 'deferred', now)
+  redis.call('RPUSH', skey, doc.id)
+  if verdict == 'wait' then
+    states[i] = 'deferred'
+  elseif verdict ~= 'run' then
+    states[i] = 'canceled'
+  else
+    local due = redis.call('HGET', tkey, 'execute_after')
+    states[i] = (due and tonumber(due) * 1000 > now) and 'scheduled' or 'queued'
+  end
+end
+return {'ok', states}
