@@ -30,6 +30,7 @@ SCENARIOS = {
     "jain",
     "dag",
     "memory",
+    "stalls",
     "tenants",
     "dashboard",
     "durability",

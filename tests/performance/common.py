@@ -46,6 +46,8 @@ class Sizes:
     ui_runs: int
     dag_file_counts: tuple[int, ...]  # generated YAML DAG files (10 tasks each)
     ceiling_ops: int
+    stall_tasks: int  # a batch of 1 root + dependents, then their release
+    stall_run: int  # tasks of one DAG run
     scenario_cap: float  # the longest any one measurement may take, in seconds
 
     @classmethod
@@ -74,6 +76,8 @@ class Sizes:
             ui_runs=1_000,
             dag_file_counts=(100, 1_000, 5_000),
             ceiling_ops=10_000,
+            stall_tasks=50_000,
+            stall_run=10_000,
             scenario_cap=10.0,
         )
 
@@ -103,6 +107,8 @@ class Sizes:
             ui_runs=100,
             dag_file_counts=(100,),
             ceiling_ops=4_000,
+            stall_tasks=5_000,
+            stall_run=2_000,
             scenario_cap=5.0,
         )
 

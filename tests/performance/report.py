@@ -21,6 +21,7 @@ from tests.performance.scenarios import (
     fairness,
     latency,
     memory,
+    stalls,
     throughput,
 )
 from tests.performance.systems import FAIR
@@ -209,7 +210,19 @@ def targets(
         )
     )
     out.append(_dashboard(figures))
+    out.append(_stalls(figures))
     return out
+
+
+def _stalls(figures: Figures) -> Target:
+    """Item 5: no call keeps another client waiting 20 ms or more."""
+    text = f"worst PING of another client < {stalls.TARGET_MS:.0f} ms during big writes/releases"
+    timed = [f for f in figures.items if f.system == "fairque" and f.scenario == stalls.SCENARIO]
+    if not timed:
+        return Target(text, "-", "n/a")
+    worst = max(timed, key=lambda f: max(f.reps))
+    measured = f"worst: {max(worst.reps):.1f} ms ({worst.name})"
+    return Target(text, measured, _judge(max(worst.reps) < stalls.TARGET_MS))
 
 
 def _processes(figures: Figures, body: str) -> Target:

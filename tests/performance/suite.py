@@ -45,6 +45,7 @@ from tests.performance.scenarios import (
     fairness,
     latency,
     memory,
+    stalls,
     tenants,
     throughput,
 )
@@ -97,6 +98,11 @@ SCENARIOS = [
     ),
     Scenario("dag", "DAG task-to-task latency", fairque_only=dag.run),
     Scenario("memory", "Redis memory per queued task", fairque_only=memory.run),
+    Scenario(
+        "stalls",
+        "worst PING of another client during a 50,000-task batch, its release, a DAG run",
+        fairque_only=stalls.run,
+    ),
     Scenario(
         "weights", "tenant weights 1:2:3 on 2 worker processes", fairque_only=tenants.run_weighted
     ),
