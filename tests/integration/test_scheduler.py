@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
-from fairque import FairQueueConfig, Task, TaskQueue
+from fairque import FairQueueConfig, Task, TaskQueue, TaskState
 from fairque.core.errors import CronError, ScheduleNotFoundError
 from fairque.scheduler.scheduler import TaskScheduler
 from tests.timing import budget, wait_until
@@ -45,8 +45,11 @@ class Clock:
 def make_scheduler(make_config: ConfigFactory) -> Iterator[Callable[..., TaskScheduler]]:
     made: list[TaskScheduler] = []
 
-    def make(clock: Clock | None = None, **options: object) -> TaskScheduler:
-        scheduler = TaskScheduler(make_config(worker_id=f"s{len(made)}"), clock=clock, **options)  # type: ignore[arg-type]
+    def make(
+        clock: Clock | None = None, settings: dict[str, Any] | None = None, **options: object
+    ) -> TaskScheduler:
+        config = make_config(worker_id=f"s{len(made)}", **(settings or {}))
+        scheduler = TaskScheduler(config, clock=clock, **options)  # type: ignore[arg-type]
         made.append(scheduler)
         return scheduler
 
@@ -317,6 +320,29 @@ def test_dag_schedules_fire_runs_named_after_their_tick(
     assert scheduler.run_once() == []
     run = scheduler.queue.get_run(fired[0])
     assert run.dag_id == "every_minute" and run.logical_date == "2026-01-01T12:01:00+00:00"
+
+
+def test_a_dag_larger_than_the_step_size_fires_its_runs_in_steps(
+    make_scheduler: Callable[..., TaskScheduler], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    tasks = "".join(f"  t{i}:\n    callable: examples.etl:backup_data\n" for i in range(7))
+    tasks += "  last:\n    callable: examples.etl:backup_data\n    depends_on: [t0, t6]\n"
+    (folder / "wide.yaml").write_text(f'dag_id: wide\nschedule: "* * * * *"\ntasks:\n{tasks}')
+    clock = Clock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    scheduler = make_scheduler(clock, {"step_size": 3}, dags_folder=folder)
+    scheduler.run_once()
+    clock.advance(minutes=1)
+    (fired,) = scheduler.run_once()
+    assert scheduler.run_once() == []  # created once
+    queue = scheduler.queue
+    assert not queue.redis.exists(queue.keys.dag_template("wide"))  # not one fire.lua call
+    run = queue.get_run(fired)
+    states = {name: task.state for name, task in run.tasks.items() if task is not None}
+    assert len(states) == 8
+    assert states.pop("last") is TaskState.DEFERRED
+    assert set(states.values()) == {TaskState.QUEUED}
 
 
 def test_max_active_runs_holds_new_runs_back(

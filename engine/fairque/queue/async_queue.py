@@ -31,7 +31,7 @@ from fairque.queue.base import (
     retried,
     script_commands,
 )
-from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.calls import PipelineCall, PushPlan, ScriptCall
 from fairque.queue.connection import async_client, close_async_client
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -180,7 +180,12 @@ class AsyncTaskQueue(QueueBase):
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return await self._drive(steps.push(self.calls, self.calls.plan_push(tasks)))  # type: ignore[no-any-return]
+        return await self.push_plan(self.calls.plan_push(tasks))
+
+    async def push_plan(self, plan: PushPlan) -> BatchPushResult:
+        """Write a planned push (see :meth:`QueueCalls.plan_push`), all or none: in one
+        call up to ``queue.step_size`` tasks, else in bounded steps."""
+        return await self._drive(steps.push(self.calls, plan))  # type: ignore[no-any-return]
 
     async def enqueue(
         self,
@@ -229,7 +234,7 @@ class AsyncTaskQueue(QueueBase):
         plan = self.calls.plan_push(
             tasks, (run_id, dag_id, fields), max_active_runs, max_active_tasks
         )
-        await self._drive(steps.push(self.calls, plan))
+        await self.push_plan(plan)
         return AsyncRunHandle(self, run_id, task_ids)
 
     async def get_run(self, run_id: str) -> RunInfo:

@@ -31,7 +31,7 @@ from fairque.queue.base import (
     retried,
     script_commands,
 )
-from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.calls import PipelineCall, PushPlan, ScriptCall
 from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -182,7 +182,12 @@ class TaskQueue(QueueBase):
 
         Returns ``{"success": True, "count", "task_ids", "states"}``.
         """
-        return self._drive(steps.push(self.calls, self.calls.plan_push(tasks)))  # type: ignore[no-any-return]
+        return self.push_plan(self.calls.plan_push(tasks))
+
+    def push_plan(self, plan: PushPlan) -> BatchPushResult:
+        """Write a planned push (see :meth:`QueueCalls.plan_push`), all or none: in one
+        call up to ``queue.step_size`` tasks, else in bounded steps."""
+        return self._drive(steps.push(self.calls, plan))  # type: ignore[no-any-return]
 
     def enqueue(
         self,
@@ -231,7 +236,7 @@ class TaskQueue(QueueBase):
         plan = self.calls.plan_push(
             tasks, (run_id, dag_id, fields), max_active_runs, max_active_tasks
         )
-        self._drive(steps.push(self.calls, plan))
+        self.push_plan(plan)
         return RunHandle(self, run_id, task_ids)
 
     def get_run(self, run_id: str) -> RunInfo:

@@ -35,13 +35,13 @@ from fairque.dag.loader import dags_folder, load_dags
 from fairque.dag.model import DAG
 from fairque.dag.runs import scheduled_run_id
 from fairque.queue import firing
+from fairque.queue.calls import PushPlan, ScriptCall
 from fairque.queue.firing import DagStates, dag_key
 from fairque.scheduler.backfill import in_range, intervals
 from fairque.scheduler.cron import check_timezone, fire_times, latest_fire, next_fire
 from fairque.scheduler.runs import RunTemplate
 
 if TYPE_CHECKING:
-    from fairque.queue.calls import ScriptCall
     from fairque.scheduler.scheduler import TaskScheduler
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class Batch:
         self.dag_ids = dag_ids
         self.handled: dict[str, float] = {}  # cursor moves (DAG id -> last tick handled)
         self.due: dict[str, float] = {}  # next due times
-        self.pushes: list[tuple[str, datetime, ScriptCall[Any]]] = []
+        self.pushes: list[tuple[str, datetime, ScriptCall[Any] | PushPlan]] = []
         self.lags: list[tuple[str, float]] = []
         self.errors: dict[str, Exception] = {}  # DAGs whose run template does not compile
 
@@ -348,7 +348,18 @@ class Batch:
     def _send(self) -> list[Any]:
         """Each run's reply; the templates Redis lacks are stored and their runs sent again."""
         queue = self.scheduler.queue
-        replies = queue.run_scripts([call for _, _, call in self.pushes])
+        calls = [(i, c) for i, (_, _, c) in enumerate(self.pushes) if isinstance(c, ScriptCall)]
+        replies: list[Any] = [None] * len(self.pushes)
+        for (i, _), reply in zip(calls, queue.run_scripts([c for _, c in calls]), strict=True):
+            replies[i] = reply
+        for i, (_, _, plan) in enumerate(self.pushes):
+            if isinstance(plan, PushPlan):  # a run larger than the step size: in steps
+                try:
+                    replies[i] = queue.push_plan(plan)
+                except RedisUnavailableError:
+                    raise
+                except FairQueueError as e:
+                    replies[i] = e
         again = [i for i, reply in enumerate(replies) if reply is None]
         for dag_id in sorted({self.pushes[i][0] for i in again}):
             template = self.source.template(self.source.by_id[dag_id], self.scheduler)
@@ -359,7 +370,8 @@ class Batch:
             except Exception as e:  # it does not compile (ids too long...): this DAG fails
                 self.errors[dag_id] = e
         again = [i for i in again if self.pushes[i][0] not in self.errors]
-        retried = queue.run_scripts([self.pushes[i][2] for i in again])
+        fires = [self.pushes[i][2] for i in again]  # only fire.lua replies None
+        retried = queue.run_scripts([c for c in fires if isinstance(c, ScriptCall)])
         for i, reply in zip(again, retried, strict=True):
             replies[i] = reply
         return replies

@@ -23,7 +23,7 @@ from typing import Any
 from fairque.dag import templates
 from fairque.dag.model import DAG
 from fairque.dag.runs import dag_snapshot, scheduled_run_id
-from fairque.queue.calls import PipelineCall, ScriptCall
+from fairque.queue.calls import PipelineCall, PushPlan, ScriptCall
 from fairque.queue.firing import dag_key
 from fairque.queue.runs import RunEnd, run_fields
 from fairque.queue.scripts import script_source
@@ -68,9 +68,9 @@ class RunTemplate:
 
     def __post_init__(self) -> None:
         self.conf = self.dag.check_conf(None)
-        self._reuse = not any(
-            _has_template(t.args) or _has_template(t.kwargs)
-            for t in self.dag.pipeline.nodes.values()
+        nodes = self.dag.pipeline.nodes.values()
+        self._reuse = len(nodes) <= self.queue.config.queue.step_size and not any(
+            _has_template(t.args) or _has_template(t.kwargs) for t in nodes
         )
         dag = self.dag
         watched = RunEnd(
@@ -107,16 +107,23 @@ class RunTemplate:
     @property
     def stored_in_redis(self) -> bool:
         """True when runs are made from the template kept in Redis (see fire.lua);
-        False for a DAG compiled for every tick."""
+        False for a DAG compiled for every tick (its tasks use templates, or it has
+        more tasks than the step size: its runs are written in steps)."""
         return self._reuse
 
-    def call(self, tick: datetime, interval: tuple[datetime, datetime]) -> ScriptCall[Any]:
-        """The call creating the run of ``tick`` (once: see push.lua): fire.lua with this
+    def call(
+        self, tick: datetime, interval: tuple[datetime, datetime]
+    ) -> ScriptCall[Any] | PushPlan:
+        """What creates the run of ``tick`` (once: see push.lua): fire.lua with this
         run's ids and dates (it replies None when Redis lacks this version of the
-        template: :meth:`store` it), or a push of a run compiled for this tick."""
+        template: :meth:`store` it), or a push of a run compiled for this tick: a call,
+        or for a run larger than the step size a plan to write in steps."""
         run_id = scheduled_run_id(self.dag.dag_id, tick)
         if not self._reuse:
-            return self._compile(run_id, tick, interval, time.time())
+            plan = self._plan(run_id, tick, interval, time.time())
+            if len(plan.task_args) > self.queue.config.queue.step_size:
+                return plan
+            return self.queue.calls.push_planned(plan)
         news = (
             run_id,
             _iso(tick),
@@ -133,7 +140,8 @@ class RunTemplate:
         """Store the template in Redis (replacing any other version); compiles the DAG's
         run for a stand-in tick the first time."""
         if self._stored is None:
-            stand_in = self._compile(_STAND_IN_ID(self.dag.dag_id), _TICK, (_START, _END), _CREATED)
+            plan = self._plan(_STAND_IN_ID(self.dag.dag_id), _TICK, (_START, _END), _CREATED)
+            stand_in = self.queue.calls.push_planned(plan)
             self._stored = [str(arg) for arg in self.queue.calls.own_part(stand_in)[1]]
         positions = " ".join(
             str(i)
@@ -146,13 +154,13 @@ class RunTemplate:
         ]
         return PipelineCall(commands, lambda _: None, atomic=True)
 
-    def _compile(
+    def _plan(
         self,
         run_id: str,
         tick: datetime,
         interval: tuple[datetime, datetime],
         created: float,
-    ) -> ScriptCall[Any]:
+    ) -> PushPlan:
         dag = self.dag
         tasks = [
             replace(t, created_at=created)
@@ -176,9 +184,6 @@ class RunTemplate:
             ),
             dag_snapshot=dag_snapshot(dag),
         )
-        return self.queue.calls.push(
-            tasks,
-            run=(run_id, dag.dag_id, fields),
-            max_active_runs=dag.max_active_runs,
-            max_active_tasks=dag.max_active_tasks,
+        return self.queue.calls.plan_push(
+            tasks, (run_id, dag.dag_id, fields), dag.max_active_runs, dag.max_active_tasks
         )
