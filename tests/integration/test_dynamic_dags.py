@@ -75,6 +75,23 @@ def test_a_fan_out_of_50_reduces_the_results_in_order(
     assert queue.get_run(handle.run_id).state is RunState.SUCCESS
 
 
+def test_instances_beyond_half_the_step_size_are_created_in_later_steps(
+    make_queue: QueueFactory, redis_url: str
+) -> None:
+    queue = make_queue(step_size=4)  # two instances per call
+    handle = queue.enqueue(dt.total(dt.square.expand(n=dt.numbers(11))))
+    source = queue.pop()
+    assert source is not None and source.name == "numbers"
+    queue.finish(source, list(range(11)))
+    assert queue.get_task(f"{handle.run_id}:square").map_count == 11
+    made = [name for name in queue.get_run(handle.run_id).tasks if name.startswith("square[")]
+    assert made == ["square[0]", "square[1]"]  # the rest in later steps
+    with background_worker(redis_url, "w-map", step_size=4, allowed_modules=["tests"]):
+        handle.wait(timeout=budget(30))
+    assert handle.result("total") == {"count": 11, "values": [i * i for i in range(11)]}
+    assert queue.get_run(handle.run_id).state is RunState.SUCCESS
+
+
 def test_a_mapped_task_over_a_key_of_a_dict(make_queue: QueueFactory, worker: Worker) -> None:
     queue = make_queue()
     handle, _ = _run(queue, dt.total(dt.square.expand(n=dt.keyed(4)["items"])))

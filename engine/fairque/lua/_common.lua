@@ -497,7 +497,7 @@ end
 
 -- Task mapping (set in _mapping.lua, included at the end of this file): the source's
 -- check when it finishes, a mapped task's expansion and the end of its instances.
-local map_refusal, map_expand, map_gather
+local map_refusal, map_expand, map_gather, map_instances, map_continue
 
 -- Tell the dependents of an ended task how it ended: each deferred one runs, is
 -- canceled (and tells its own dependents in turn) or keeps waiting, per its rule.

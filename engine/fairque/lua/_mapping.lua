@@ -5,7 +5,8 @@
 -- {task, key, path, id}}}, see fairque/core/refs.py) waits DEFERRED for its upstreams
 -- like any task. When its trigger rule lets it run, release() expands it instead of
 -- queuing it: one instance per element of the list its source (task `id`) returned (the
--- value under `path` when set), in the same atomic step that ended the source. An
+-- value under `path` when set), in the step that ended the source (beyond half the
+-- step size, the rest in later steps: see map_instances). An
 -- instance is the placeholder's record (built by the compiler) with `task_id` and `name`
 -- `NAME[i]` and `map_index` i, without `xcom_push_key`; it is queued like any task of the
 -- run's tenant, and added to the run's `task_ids` and active count. The placeholder then
@@ -123,10 +124,22 @@ map_expand = function(dkey, dep, user, now)
     return 'failed'
   end
   if n == 0 then return map_skip(dkey, dep, user, 'mapped over an empty list', now) end
+  redis.call('HSET', dkey, 'map_count', n, 'deps_total', n, 'deps_finished', 0,
+    'deps_failed', 0, 'deps_canceled', 0)
+  map_instances(dkey, dep, user, 0, n, now)
+  return nil
+end
+
+-- Create instances `from`.. of the expanded placeholder `dep` (n in all), TELL_STEP at
+-- most; the rest are left to continue.lua (a pending step {'expand', dep, next}). The
+-- placeholder's counters already wait for all n.
+map_instances = function(dkey, dep, user, from, n, now)
+  local upto = math.min(n, from + TELL_STEP)
+  local r = redis.call('HMGET', dkey, 'run_key', 'name')
   local fields = redis.call('HGETALL', dkey)
-  local name = r[3] or dep
+  local name = r[2] or dep
   local added = {}
-  for i = 0, n - 1 do
+  for i = from, upto - 1 do
     local iid, iname = dep .. '[' .. i .. ']', name .. '[' .. i .. ']'
     local ikey = task_key(iid)
     redis.call('DEL', ikey, BLOCKED_PREFIX .. iid)
@@ -139,10 +152,16 @@ map_expand = function(dkey, dep, user, now)
     redis.call('SADD', WAITING_PREFIX .. iid, dep)
     added[#added + 1] = cjson.encode(iname) .. ':' .. cjson.encode(iid)
   end
-  map_add_to_run(r[2], added, n)
-  redis.call('HSET', dkey, 'map_count', n, 'deps_total', n, 'deps_finished', 0,
-    'deps_failed', 0, 'deps_canceled', 0)
-  return nil
+  map_add_to_run(r[1], added, upto - from)
+  if upto < n then redis.call('RPUSH', PENDING_STEPS, cjson.encode({'expand', dep, upto})) end
+end
+
+-- The pending step {'expand', dep, from}: more instances, while the placeholder still
+-- waits for them (not canceled or ended meanwhile).
+map_continue = function(dep, from, now)
+  local dkey = task_key(dep)
+  local r = redis.call('HMGET', dkey, 'state', 'map_count', 'user_id')
+  if r[1] == 'deferred' and r[2] then map_instances(dkey, dep, r[3], from, tonumber(r[2]), now) end
 end
 
 -- An instance of the expanded placeholder `dep` ended (counted): nil while others run,
