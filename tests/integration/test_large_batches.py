@@ -230,3 +230,20 @@ def test_a_large_run_beyond_max_active_runs_waits_for_its_slot(make_queue: Queue
     assert {queue.get_task(i).state for i in second} == {S.DEFERRED}
     done = _finish_all(queue)
     assert (done[:2], sorted(done[2:])) == (first, second)  # a started held run: any order
+
+
+def test_a_held_run_larger_than_the_step_starts_in_steps(make_queue: QueueFactory) -> None:
+    queue = make_queue(step_size=STEP)
+    queue.enqueue_tasks(
+        [Task.create("u", task_id="a:n0", run_id="a")], "a", dag_id="d", max_active_runs=1
+    )
+    held = [Task.create("u", task_id=f"b:n{i}", run_id="b") for i in range(7)]
+    queue.enqueue_tasks(held, "b", dag_id="d", max_active_runs=1)
+    first = queue.pop()
+    assert first is not None and first.task_id == "a:n0"
+    queue.finish(first, "ok")  # b gets the slot: TELL of its tasks start in this call
+    states = [queue.get_task(t.task_id).state for t in held]
+    assert states.count(S.QUEUED) == TELL and states.count(S.DEFERRED) == 7 - TELL
+    while queue.continue_steps():
+        pass
+    assert {queue.get_task(t.task_id).state for t in held} == {S.QUEUED}

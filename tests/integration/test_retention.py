@@ -128,6 +128,17 @@ def test_active_runs_stay_and_runs_go_in_bounded_batches(make_queue: QueueFactor
     assert queue.list_runs() == []
 
 
+def test_a_call_stops_after_ten_steps_of_tasks(make_queue: QueueFactory) -> None:
+    queue = make_queue(run_retention_seconds=RETENTION, step_size=1)  # 10 tasks per call
+    for i in range(3):
+        tasks = [Task.create("alice", task_id=f"w{i}:t{n}", run_id=f"w{i}") for n in range(6)]
+        queue.enqueue_tasks(tasks, f"w{i}")
+    finish_all(queue)
+    time.sleep(RETENTION)
+    assert [queue.trim_runs(100) for _ in range(3)] == [2, 1, 0]  # 6 + 6 tasks, then 6
+    assert queue.list_runs() == []
+
+
 @pytest.mark.both_queues
 def test_a_scheduler_tick_is_created_once_even_after_retention(
     make_queue: QueueFactory, redis_client: redis.Redis

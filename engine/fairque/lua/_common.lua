@@ -430,19 +430,43 @@ local function set_timeout(rkey, now)
   end
 end
 
--- Start a held run: its tasks with nothing left to wait for become ready.
+-- A task of a started run becomes ready when nothing holds it any more.
+local function start_task(id, now)
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'state', 'user_id')
+  if r[1] == 'deferred' and redis.call('SCARD', BLOCKED_PREFIX .. id) == 0
+      and verdict_of(tkey) == 'run' then
+    make_ready(tkey, id, r[2], 'deferred', now)
+  end
+end
+
+-- Start the tasks listed in `key` (List of ids), TELL_STEP at most; the rest is a
+-- pending step {'start', key} (see continue.lua).
+local function start_from(key, now)
+  for _, id in ipairs(redis.call('LPOP', key, TELL_STEP) or {}) do start_task(id, now) end
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('RPUSH', PENDING_STEPS, cjson.encode({'start', key}))
+  end
+end
+
+-- Start a held run: its tasks with nothing left to wait for become ready; beyond
+-- TELL_STEP tasks, in steps (its ids listed in `rkey:starting`, see start_from).
 local function start_run(rkey, now)
   redis.call('HDEL', rkey, 'held')
   set_timeout(rkey, now)
-  local ids = cjson.decode(redis.call('HGET', rkey, 'task_ids') or '{}')
-  for _, id in pairs(ids) do
-    local tkey = task_key(id)
-    local r = redis.call('HMGET', tkey, 'state', 'user_id')
-    if r[1] == 'deferred' and redis.call('SCARD', BLOCKED_PREFIX .. id) == 0
-        and verdict_of(tkey) == 'run' then
-      make_ready(tkey, id, r[2], 'deferred', now)
-    end
+  local ids = {}
+  for _, id in pairs(cjson.decode(redis.call('HGET', rkey, 'task_ids') or '{}')) do
+    ids[#ids + 1] = id
   end
+  if #ids <= TELL_STEP then
+    for _, id in ipairs(ids) do start_task(id, now) end
+    return
+  end
+  local starting = rkey .. ':starting'
+  for i = 1, #ids, 1000 do  -- unpack stays within Lua's stack
+    redis.call('RPUSH', starting, unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  start_from(starting, now)
 end
 
 -- Does the task's run wait for a slot of its DAG's max_active_runs?

@@ -1,6 +1,7 @@
 -- continue.lua: carry on one step of the bounded work left over: the next pending step
--- (the rest of a release, of a mapped task's instances, or of a committed batch's
--- opening; one not finished goes to the back, so several share the calls), else a batch given up (its staging timeout
+-- (the rest of a release, of a mapped task's instances, of a held run's start, or of a
+-- committed batch's opening; one not finished goes to the back, so several share the
+-- calls), else a batch given up (its staging timeout
 -- passed: its producer stopped before the commit) is taken back a step. Workers call
 -- it with their periodic work, and again at once while work is left.
 --!include _common.lua
@@ -17,6 +18,8 @@ if entry then
     release_from({{step[3], step[4], step[2]}}, TELL_STEP, now)
   elseif step[1] == 'expand' then
     map_continue(step[2], step[3], now)
+  elseif step[1] == 'start' then
+    start_from(step[2], now)
   elseif open_batch(step[2], TELL_STEP, now) > 0 then
     redis.call('RPUSH', PENDING_STEPS, entry)
   end

@@ -11,8 +11,11 @@
 -- retention ago to its end, so every call makes progress. A run the scheduler fired stays
 -- until its schedule's cursor passed its tick: until then push.lua tells the tick was
 -- fired by the run's existence, after that by the cursor (runs are created once).
+-- Bounded: once the runs looked at hold 10 x the step size of tasks, the rest wait for
+-- the next call (a single larger run is still looked at in one call).
 
 local now = now_ms()
+local TASK_BUDGET = 10 * STEP  -- tasks read (or forgotten) per call, after the first run
 local retention = tonumber(ARGV[13])
 local RUNS, RETENTION, CURSORS = KEYS[12], KEYS[13], KEYS[14]
 local RUN_PREFIX, DAG_RUNS_PREFIX = ARGV[15], ARGV[16]
@@ -43,10 +46,12 @@ end
 
 local due = redis.call('ZRANGEBYSCORE', RETENTION, '-inf', now - retention,
   'LIMIT', 0, tonumber(ARGV[14]))
-local removed, kept = 0, 0
+local removed, kept, tasks = 0, 0, 0
 for _, run_id in ipairs(due) do
+  if tasks >= TASK_BUDGET then break end  -- the rest in the next call
   local r = redis.call('HMGET', RUN_PREFIX .. run_id, 'task_ids', 'dag_id', 'schedule', 'tick')
   local ids = run_task_ids(r[1])
+  tasks = tasks + #ids
   local ended = ended_at(ids)
   if ended == nil or tick_pending(r[3], r[4]) then
     redis.call('ZADD', RETENTION, now, run_id)
