@@ -127,6 +127,7 @@ def test_staged_tasks_are_not_the_queues_until_the_commit(
     plan = queue.calls.plan_push(_tasks(6))
     states = queue.run_script(queue.calls.stage("b1", plan, 0, STEP))  # then the producer stops
     assert states == ["queued"] * STEP
+    assert queue.run_script(queue.calls.stage("b1", plan, 0, STEP)) == states  # sent again
     assert queue.pop() is None
     with pytest.raises(TaskNotFoundError):
         queue.cancel("t0")
@@ -153,8 +154,10 @@ def test_a_committed_task_can_be_canceled_before_it_is_opened(
     plan = queue.calls.plan_push(tasks, ("r2", None, {"task_ids": "{}"}))
     for start in range(0, 7, STEP):
         queue.run_script(queue.calls.stage("b2", plan, start, start + STEP))
-    held, left = queue.run_script(queue.calls.commit("b2", plan))
-    assert (held, left) == (False, 7 - TELL)
+    committed = queue.run_script(queue.calls.commit("b2", plan))
+    assert (committed["held"], committed["left"]) == (False, 7 - TELL)
+    again = queue.run_script(queue.calls.commit("b2", plan))  # its reply lost: sent again
+    assert (again["held"], again["left"]) == (False, 7 - TELL)
     assert queue.get_task("r2:n6").state is S.DEFERRED  # committed, not opened yet
     queue.cancel("r2:n6")
     assert queue.get_task("r2:n6").state is S.CANCELED

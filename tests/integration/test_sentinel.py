@@ -130,6 +130,17 @@ def test_a_push_no_replica_confirms_raises_and_the_task_is_still_there(
     ]
 
 
+def test_a_large_batch_is_replicated_by_its_commit(group: SentinelGroup) -> None:
+    settings = {"durability": "replicated", "replication_timeout_seconds": 0.2, "step_size": 4}
+    with TaskQueue(config(group, **settings)) as queue, group.client("replica") as replica:
+        ids = queue.push_batch([Task.create("fay", task_id=f"f{n}") for n in range(9)])["task_ids"]
+        assert all(replica.exists(queue.keys.task(t)) for t in ids)
+        with replica_stopped(group), pytest.raises(NotReplicatedError) as info:
+            queue.push_batch([Task.create("fay", task_id=f"g{n}") for n in range(9)])
+        assert info.value.task_ids == [f"g{n}" for n in range(9)]
+        assert queue.get_task("g8").state == TaskState.QUEUED  # committed, not confirmed
+
+
 def test_async_push_no_replica_confirms_raises(group: SentinelGroup) -> None:
     async def push() -> None:
         settings = {"durability": "replicated", "replication_timeout_seconds": 0.2}

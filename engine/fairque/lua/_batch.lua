@@ -9,6 +9,9 @@ local BATCHES = table.remove(KEYS)
 
 local function staging_key(batch) return BATCH_PREFIX .. batch end
 local function opening_key(batch) return BATCH_PREFIX .. batch .. ':open' end
+-- Set by the commit for an hour ('1' when the run is held, else '0'), so that a commit
+-- sent again after its reply was lost answers as the first did.
+local function committed_key(batch) return BATCH_PREFIX .. batch .. ':committed' end
 
 -- Open up to `budget` of a committed batch's tasks, in the order they were staged:
 -- each stops being held back and is decided as push decides a new task (DEFERRED while

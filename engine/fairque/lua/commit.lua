@@ -13,9 +13,12 @@
 -- Returns {'ok', 1 when the run is held else 0, tasks left to open},
 --      {'run_exists', run_id} (nothing changed: the caller takes the batch back),
 --      or {'gone', batch} when the batch was given up (its staging timeout passed).
+-- Sent again after its reply was lost, it answers as the first sending did.
 
 local batch = ARGV[13]
 local now = now_ms()
+local done = redis.call('GET', committed_key(batch))
+if done then return {'ok', tonumber(done), redis.call('LLEN', opening_key(batch))} end
 local deadline = redis.call('ZSCORE', BATCHES, batch)
 if not deadline or tonumber(deadline) < now then return {'gone', batch} end
 local run
@@ -31,6 +34,7 @@ if run then
   held = create_run(run, now)
   redis.call('HSET', KEYS[12], 'active_tasks', redis.call('LLEN', opening_key(batch)))
 end
+redis.call('SET', committed_key(batch), held and '1' or '0', 'EX', 3600)
 local left = open_batch(batch, TELL_STEP, now)
 if left > 0 then redis.call('RPUSH', PENDING_STEPS, cjson.encode({'open', batch})) end
 return {'ok', held and 1 or 0, left}

@@ -3,7 +3,8 @@
 -- them, DEFERRED and held back (field `batch`), so none can run, be canceled or be
 -- deleted until commit.lua makes the whole batch visible at once. Refusals are push's:
 -- the caller then takes the batch back (unstage.lua). A batch whose producer stops
--- before its commit is taken back by continue.lua after the staging timeout.
+-- before its commit is taken back by continue.lua after the staging timeout. A step
+-- sent again after its reply was lost answers as the first sending did.
 --!include _common.lua
 --!include _writes.lua
 --!include _batch.lua
@@ -22,25 +23,32 @@ local deadline = redis.call('ZSCORE', BATCHES, batch)
 if not first and (not deadline or tonumber(deadline) < now) then return {'gone', batch} end
 local docs, at = read_tasks(ARGV, 16)
 if KEYS[12] and created_before(read_fields(ARGV, at + 1)) then return {'run_exists', ARGV[at]} end
+
+-- The state a staged task enters when its batch opens, as far as known now.
+local function foreseen(tkey, verdict)
+  if verdict == 'wait' then return 'deferred' end
+  if verdict ~= 'run' then return 'canceled' end
+  local due = redis.call('HGET', tkey, 'execute_after')
+  return (due and tonumber(due) * 1000 > now) and 'scheduled' or 'queued'
+end
+
+local states = {}
+if redis.call('HGET', task_key(docs[1].id), 'batch') == batch then
+  -- this step sent again (its reply was lost): it was done, all of it
+  for i, doc in ipairs(docs) do states[i] = foreseen(task_key(doc.id), verdict_of(task_key(doc.id))) end
+  return {'ok', states}
+end
 local refused = refusal_of(docs)
 if refused then return refused end
 
 redis.call('ZADD', BATCHES, now + tonumber(ARGV[14]), batch)
 local skey = staging_key(batch)
-local states = {}
 for i, doc in ipairs(docs) do
   doc.fields[#doc.fields + 1] = 'batch'
   doc.fields[#doc.fields + 1] = batch
   local tkey, verdict = write_task(doc, now)
   set_state(tkey, doc.id, doc.user, nil, 'deferred', now)
   redis.call('RPUSH', skey, doc.id)
-  if verdict == 'wait' then
-    states[i] = 'deferred'
-  elseif verdict ~= 'run' then
-    states[i] = 'canceled'
-  else
-    local due = redis.call('HGET', tkey, 'execute_after')
-    states[i] = (due and tonumber(due) * 1000 > now) and 'scheduled' or 'queued'
-  end
+  states[i] = foreseen(tkey, verdict)
 end
 return {'ok', states}

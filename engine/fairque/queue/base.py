@@ -31,9 +31,10 @@ connection error: once, as a pooled connection may have died with a server resta
 A longer outage is for the caller (the worker and scheduler loops back off, see
 :mod:`fairque.core.backoff`), so it is noticed at once and logged."""
 
-REPLICATED_SCRIPTS = frozenset({"push", "fire", "pop", "settle", "finish", "fail"})
+REPLICATED_SCRIPTS = frozenset({"push", "fire", "commit", "pop", "settle", "finish", "fail"})
 """With ``durability: replicated``, the scripts followed by ``WAIT 1 <ms>`` on their
-connection: pushes (and run creation, the scheduler's too), a task's end, and claims
+connection: pushes (and run creation, the scheduler's too; a large batch's commit,
+which the replica receives after its staged steps), a task's end, and claims
 (a claim lost in a failover would let a second worker run the task without a recorded
 reclaim). Only a push that no replica confirmed raises (:class:`NotReplicatedError`);
 for the others the write is done and the worker's next step must not be undone by an
@@ -111,7 +112,7 @@ class QueueBase:
                 self._unreplicated = False
                 logger.info("a replica confirms writes again (durability: replicated)")
             return
-        if script == "push":
+        if script in ("push", "commit"):  # a commit's result names its batch's tasks
             ids = result["task_ids"] if "task_ids" in result else [result["task_id"]]
             raise NotReplicatedError(ids, self._wait_ms)
         logger.log(

@@ -279,12 +279,12 @@ class QueueCalls:
             "stage", args, lambda r: _parse_staged(r, batch, ids), [*keys, self.keys.batches]
         )
 
-    def commit(self, batch: str, plan: PushPlan) -> ScriptCall[tuple[bool, int]]:
+    def commit(self, batch: str, plan: PushPlan) -> ScriptCall[dict[str, Any]]:
         """Make staged batch ``batch`` visible at once (see commit.lua); the reply is
-        (its run is held, tasks left to open)."""
+        ``{"held": its run is held, "left": tasks left to open, "task_ids": the plan's}``."""
         args: list[Arg] = [batch, *plan.run_args]
         keys = [*plan.run_keys, self.keys.batches]
-        return self._call("commit", args, lambda r: _parse_commit(r, batch), keys)
+        return self._call("commit", args, lambda r: _parse_commit(r, batch, plan.ids), keys)
 
     def open_batch(self, batch: str) -> ScriptCall[int]:
         """Open the next step of committed batch ``batch``; the reply is how many of its
@@ -798,12 +798,12 @@ def _parse_staged(reply: Any, batch: str, ids: list[str]) -> list[str]:
     return [TaskState(s).value for s in _push_reply(reply)]
 
 
-def _parse_commit(reply: Any, batch: str) -> tuple[bool, int]:
+def _parse_commit(reply: Any, batch: str, ids: list[str]) -> dict[str, Any]:
     if reply[0] == "gone":
         raise BatchGoneError(batch)
     if reply[0] == "run_exists":
         raise RunExistsError(reply[1])
-    return reply[1] == 1, int(reply[2])
+    return {"held": reply[1] == 1, "left": int(reply[2]), "task_ids": ids}
 
 
 def _push_reply(reply: Any) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 from fairque.core.errors import (
     FairQueueError,
     InvalidStateError,
+    NotReplicatedError,
     RunEndedError,
     RunNotFoundError,
 )
@@ -46,23 +47,34 @@ def push_in_steps(calls: QueueCalls, plan: PushPlan) -> Steps:
 
     A refusal or error before the commit takes the staged part back (what a failed
     take-back leaves, the staging timeout takes back) and is raised. An error after the
-    commit is not: the batch is queued, and workers open the rest (continue.lua)."""
+    commit is not: the batch is queued, and workers open the rest (continue.lua). A
+    commit no replica confirmed in time (``durability: replicated``) is opened, then
+    raises NotReplicatedError as a push does."""
     batch = uuid.uuid4().hex
     step = calls.config.queue.step_size
     states: list[str] = []
     try:
         for start in range(0, len(plan.task_args), step):
             states += yield calls.stage(batch, plan, start, start + step)
-        held, left = yield calls.commit(batch, plan)
+        committed = yield calls.commit(batch, plan)
+    except NotReplicatedError:  # committed, not confirmed: it is queued all the same
+        yield from _open(calls, batch, 1)
+        raise
     except FairQueueError:
         yield from _take_back(calls, batch)
         raise
-    if held:
+    if committed["held"]:
         states = [s if s == TaskState.CANCELED.value else TaskState.DEFERRED.value for s in states]
-    with contextlib.suppress(FairQueueError):  # committed: the workers open what is left
+    yield from _open(calls, batch, committed["left"])
+    return plan.result(states)
+
+
+def _open(calls: QueueCalls, batch: str, left: int) -> Steps:
+    """Open a committed batch's ``left`` tasks, step by step; stop quietly on an error
+    (the workers open the rest, see continue.lua)."""
+    with contextlib.suppress(FairQueueError):
         while left > 0:
             left = yield calls.open_batch(batch)
-    return plan.result(states)
 
 
 def _take_back(calls: QueueCalls, batch: str) -> Steps:
