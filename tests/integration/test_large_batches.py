@@ -126,6 +126,7 @@ def test_staged_tasks_are_not_the_queues_until_the_commit(
     queue = make_queue(step_size=STEP, staging_timeout_seconds=0.3)
     plan = queue.calls.plan_push(_tasks(6))
     states = queue.run_script(queue.calls.stage("b1", plan, 0, STEP))  # then the producer stops
+    assert queue.get_stats()["batches_staging"] == 1
     assert states == ["queued"] * STEP
     assert queue.run_script(queue.calls.stage("b1", plan, 0, STEP)) == states  # sent again
     assert queue.pop() is None
@@ -177,6 +178,7 @@ def test_dependents_beyond_the_step_are_told_in_later_steps(make_queue: QueueFac
     queue.finish(root, "ok")
     states = [queue.get_task(f"d{i}").state for i in range(10)]
     assert states.count(S.QUEUED) == TELL  # the rest waits for continue_steps
+    assert queue.get_stats()["pending_steps"] == 1
     # the upstream's id is pushed again meanwhile: its new dependents wait for the new life
     queue.push(Task.create("u", task_id="root"))
     queue.push(Task.create("u", task_id="new", depends_on=["root"]))

@@ -381,6 +381,7 @@ def test_worker_metrics_are_served(
     assert value("fairque_queue_depth", user="u", state="queued") == 0
     assert value("fairque_queue_oldest_age_seconds") > 0
     assert value("fairque_queue_stats_up") == 1
+    assert value("fairque_pending_steps") == 0
 
 
 def test_user_labels_are_bounded(queue: TaskQueue) -> None:

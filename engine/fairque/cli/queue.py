@@ -79,6 +79,11 @@ def users_table(stats: dict[str, Any], limit: int) -> Table:
     )
     from fairque.core.models import DEFAULT_QUEUE
 
+    if stats.get("pending_steps") or stats.get("batches_staging"):  # see "Large batches"
+        caption += (
+            f" · steps pending: {stats.get('pending_steps', 0)}"
+            f" · batches staging: {stats.get('batches_staging', 0)}"
+        )
     queues = stats.get("queues", {})
     if len(queues) > 1 or set(queues) - {DEFAULT_QUEUE}:
         caption += " · queued per queue: " + ", ".join(f"{q} {n}" for q, n in queues.items())

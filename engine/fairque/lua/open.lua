@@ -6,4 +6,8 @@
 -- ARGV[13]    batch id
 -- Returns how many of its tasks are left to open.
 
-return open_batch(ARGV[13], TELL_STEP, now_ms())
+local left = open_batch(ARGV[13], TELL_STEP, now_ms())
+if left == 0 then  -- its pending step (see commit.lua) has nothing left to do
+  redis.call('LREM', PENDING_STEPS, 1, cjson.encode({'open', ARGV[13]}))
+end
+return left

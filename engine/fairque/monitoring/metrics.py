@@ -125,7 +125,7 @@ class QueueDepthCollector:
 
     def collect(self) -> Iterable[Metric]:
         """Read the statistics and yield the gauges."""
-        depth, oldest, up, lag, passes = self._families()
+        depth, oldest, up, lag, passes, steps = self._families()
         try:
             stats = self.queue.get_stats()
         except FairQueueError as e:
@@ -147,8 +147,9 @@ class QueueDepthCollector:
         for (label, state_name), n in totals.items():
             depth.add_metric([label, state_name], n)
         oldest.add_metric([], stats.get("oldest_queued_age") or 0.0)
+        steps.add_metric([], stats.get("pending_steps", 0))
         up.add_metric([], 1)
-        return [depth, oldest, up, lag, passes]
+        return [depth, oldest, up, lag, passes, steps]
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
@@ -169,6 +170,10 @@ class QueueDepthCollector:
                 "fairque_scheduler_pass_seconds",
                 "How long the schedulers' firing passes took, over the last 5 minutes.",
                 labels=["stat"],
+            ),
+            GaugeMetricFamily(
+                "fairque_pending_steps",
+                "Bounded work left over (releases, openings of large batches) for workers.",
             ),
         )
 

@@ -669,12 +669,13 @@ class QueueCalls:
 
     def stats(self) -> PipelineCall[dict[str, Any]]:
         """Counts per state (overall and per user, queued also per priority), totals,
-        active users, tasks ended in the last minute and the oldest queued task's age."""
+        active users, tasks ended in the last minute, the oldest queued task's age, and
+        the bounded work left over (see "Large batches" in the README)."""
         k = self.keys
         commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
         commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
         commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
-        commands += [("HGETALL", k.queue_counts)]
+        commands += [("HGETALL", k.queue_counts), ("LLEN", k.pending_steps), ("ZCARD", k.batches)]
         return PipelineCall(commands, _parse_stats)
 
     def tenants(
@@ -919,4 +920,6 @@ def _parse_stats(replies: list[Any]) -> dict[str, Any]:
         "server_time": now,
         "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
         **{f"tasks_{name}": c for name, c in counts.items()},
+        "pending_steps": int(replies[n + 5]),
+        "batches_staging": int(replies[n + 6]),
     }

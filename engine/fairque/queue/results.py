@@ -61,6 +61,8 @@ class Stats(TypedDict):
     tasks_failed: int
     tasks_canceled: int
     tasks_scheduled: int
+    pending_steps: int  # bounded work left over: releases, openings, starts, instances
+    batches_staging: int  # large batches staged and not yet committed (or given up)
     ended_last_minute: dict[str, int]  # finished and failed in the last 60 s
     throughput_per_second: float  # ended in the last minute / 60
     schedule_errors: dict[str, dict[str, Any]]  # schedule:{id} / dag:{id} failing to fire
