@@ -22,7 +22,8 @@ reads Redis through core/keys.py to check the invariants:
 Runs of a few tasks with dependencies (some of a DAG with ``max_active_runs=1``) are
 made with ``enqueue_tasks`` and cleared with ``clear_run`` (every failed task by default,
 or named tasks, with or without their downstream); a clear that must be refused raises
-ClearError and changes nothing.
+ClearError and changes nothing. The same model runs with a step size of 2 (runs written
+in steps, releases one dependent per call; see "Large batches" in the README).
 
 A finish, fail or requeue must succeed exactly when the caller's claim is the current
 one (fencing); otherwise LeaseLostError.
@@ -562,9 +563,31 @@ def test_a_claim_on_an_earlier_life_of_a_reused_id_is_refused(
     run_model(FencedLivesModel, make_queue, figures)
 
 
-def run_model(model: type[QueueModel], make_queue: QueueFactory, figures: Figures) -> None:
+class SteppedModel(QueueModel):
+    """The same model with a step size of 2: a run of more than two tasks is written in
+    steps (staged, committed, opened one task per call) and an end tells one dependent
+    per call; the work left over is carried on (``continue_steps``, as workers do)
+    before the invariants are read."""
+
+    def count(self, what: str) -> None:
+        if what == "checks":
+            while self.queue.continue_steps():
+                pass
+        super().count(what)
+
+
+@pytest.mark.timeout(budget(120))
+def test_random_interleavings_in_small_steps_keep_the_registries_consistent(
+    make_queue: QueueFactory, figures: Figures
+) -> None:
+    run_model(SteppedModel, make_queue, figures, step_size=2)
+
+
+def run_model(
+    model: type[QueueModel], make_queue: QueueFactory, figures: Figures, **config: Any
+) -> None:
     started = time.monotonic()
-    model.queue = make_queue(worker_id="model", max_recoveries=2)
+    model.queue = make_queue(worker_id="model", max_recoveries=2, **config)
     model.tally = Counter()
     try:
         run_state_machine_as_test(
