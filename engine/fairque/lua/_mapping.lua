@@ -22,7 +22,8 @@
 local MAP_MARK = '__fairque_from__'
 -- Fields of the placeholder that its instances do not copy (the run-time state).
 local MAP_RUNTIME = {'state', 'deps_total', 'deps_finished', 'deps_failed', 'deps_canceled',
-  'error', 'upstream_failed', 'xcom_push_key', 'map_count', 'order', 'finished_at', 'result'}
+  'error', 'upstream_failed', 'xcom_push_key', 'map_count', 'order', 'finished_at', 'result',
+  'map_generation'}
 
 -- The reference of a placeholder's `expand` field: {task, path, id}.
 local function map_ref(expand_json)
@@ -124,16 +125,17 @@ map_expand = function(dkey, dep, user, now)
     return 'failed'
   end
   if n == 0 then return map_skip(dkey, dep, user, 'mapped over an empty list', now) end
+  local generation = fmt(next_stamp())  -- names this expansion for its later steps
   redis.call('HSET', dkey, 'map_count', n, 'deps_total', n, 'deps_finished', 0,
-    'deps_failed', 0, 'deps_canceled', 0)
-  map_instances(dkey, dep, user, 0, n, now)
+    'deps_failed', 0, 'deps_canceled', 0, 'map_generation', generation)
+  map_instances(dkey, dep, user, 0, n, generation, now)
   return nil
 end
 
 -- Create instances `from`.. of the expanded placeholder `dep` (n in all), TELL_STEP at
--- most; the rest are left to continue.lua (a pending step {'expand', dep, next}). The
--- placeholder's counters already wait for all n.
-map_instances = function(dkey, dep, user, from, n, now)
+-- most; the rest are left to continue.lua (a pending step {'expand', dep, next,
+-- generation}). The placeholder's counters already wait for all n.
+map_instances = function(dkey, dep, user, from, n, generation, now)
   local upto = math.min(n, from + TELL_STEP)
   local r = redis.call('HMGET', dkey, 'run_key', 'name')
   local fields = redis.call('HGETALL', dkey)
@@ -153,15 +155,20 @@ map_instances = function(dkey, dep, user, from, n, now)
     added[#added + 1] = cjson.encode(iname) .. ':' .. cjson.encode(iid)
   end
   map_add_to_run(r[1], added, upto - from)
-  if upto < n then redis.call('RPUSH', PENDING_STEPS, cjson.encode({'expand', dep, upto})) end
+  if upto < n then
+    redis.call('RPUSH', PENDING_STEPS, cjson.encode({'expand', dep, upto, generation}))
+  end
 end
 
--- The pending step {'expand', dep, from}: more instances, while the placeholder still
--- waits for them (not canceled or ended meanwhile).
-map_continue = function(dep, from, now)
+-- The pending step {'expand', dep, from, generation}: more instances, while the
+-- placeholder still waits for them from that expansion (not canceled, ended, or
+-- cleared and expanded again meanwhile).
+map_continue = function(dep, from, generation, now)
   local dkey = task_key(dep)
-  local r = redis.call('HMGET', dkey, 'state', 'map_count', 'user_id')
-  if r[1] == 'deferred' and r[2] then map_instances(dkey, dep, r[3], from, tonumber(r[2]), now) end
+  local r = redis.call('HMGET', dkey, 'state', 'map_count', 'user_id', 'map_generation')
+  if r[1] == 'deferred' and r[2] and r[4] == generation then
+    map_instances(dkey, dep, r[3], from, tonumber(r[2]), generation, now)
+  end
 end
 
 -- An instance of the expanded placeholder `dep` ended (counted): nil while others run,

@@ -17,7 +17,7 @@ if entry then
   if step[1] == 'release' then
     release_from({{step[3], step[4], step[2]}}, TELL_STEP, now)
   elseif step[1] == 'expand' then
-    map_continue(step[2], step[3], now)
+    map_continue(step[2], step[3], step[4], now)
   elseif step[1] == 'start' then
     start_from(step[2], now)
   elseif open_batch(step[2], TELL_STEP, now) > 0 then
