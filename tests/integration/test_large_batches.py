@@ -252,3 +252,21 @@ def test_a_held_run_larger_than_the_step_starts_in_steps(make_queue: QueueFactor
     while queue.continue_steps():
         pass
     assert {queue.get_task(t.task_id).state for t in held} == {S.QUEUED}
+
+
+def test_a_worker_promotes_many_due_tasks_in_steps(
+    make_queue: QueueFactory, redis_url: str
+) -> None:
+    queue = make_queue(step_size=STEP)
+    due = time.time() + 0.2
+    func = "tests.integration.jobs:noop"
+    queue.push_batch(
+        [Task.create("u", task_id=f"s{i}", func=func, execute_after=due) for i in range(12)]
+    )
+    assert {queue.get_task(f"s{i}").state for i in range(12)} == {S.SCHEDULED}
+    with background_worker(redis_url, "w-due", step_size=STEP, allowed_modules=["tests"]):
+        wait_until(
+            lambda: all(queue.get_task(f"s{i}").state is S.FINISHED for i in range(12)),
+            20,
+            "every due task to be promoted and run",
+        )

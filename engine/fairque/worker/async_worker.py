@@ -199,8 +199,10 @@ class AsyncWorker:
         for entry in core.timed_out():
             self._cancel_job(entry.task.task_id)
         if core.maintenance_due():
-            await self.queue.promote_due()
-            core.reclaimed(*await self.queue.reclaim_expired())
+            promoted = await self.queue.promote_due(core.maintenance_limit)
+            requeued, failed = await self.queue.reclaim_expired(core.maintenance_limit)
+            core.reclaimed(requeued, failed)
+            core.maintained(promoted, requeued + failed)
             await self.queue.trim_runs()
             ended = await self.queue.watch_runs()
             if ended:

@@ -36,8 +36,6 @@ from fairque.worker.tasklog import log_task_end
 
 logger = logging.getLogger(__name__)
 
-MAINTENANCE_LIMIT = 500  # tasks promoted or reclaimed per script call
-
 
 @dataclass
 class Running:
@@ -213,6 +211,18 @@ class WorkerCore:
     def maintenance_due(self) -> bool:
         """True when due retries should be promoted and expired leases reclaimed."""
         return self._due("_next_maintenance", self.worker.poll_interval_seconds)
+
+    @property
+    def maintenance_limit(self) -> int:
+        """Tasks promoted or reclaimed per call: half the step size, like a release
+        (see "Large batches" in the README), so no call stalls the server."""
+        return max(1, self.config.queue.step_size // 2)
+
+    def maintained(self, promoted: int, reclaimed: int) -> None:
+        """After a maintenance pass: when a call did its whole limit, more is due at
+        once, so the next turn of the loop maintains again."""
+        if max(promoted, reclaimed) >= self.maintenance_limit:
+            self._next_maintenance = 0.0
 
     def heartbeat_due(self) -> bool:
         """True when the worker's liveness record should be refreshed."""

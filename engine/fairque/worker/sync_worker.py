@@ -269,8 +269,10 @@ class Worker:
             core.lease_report(self.queue.run_script(call))
         core.timed_out()
         if core.maintenance_due():
-            self.queue.promote_due()
-            core.reclaimed(*self.queue.reclaim_expired())
+            promoted = self.queue.promote_due(core.maintenance_limit)
+            requeued, failed = self.queue.reclaim_expired(core.maintenance_limit)
+            core.reclaimed(requeued, failed)
+            core.maintained(promoted, requeued + failed)
             self.queue.trim_runs()
             ended = self.queue.watch_runs()
             if ended:
