@@ -159,6 +159,7 @@ def test_keys_of_different_kinds_never_collide() -> None:
     made += [keys.pools, keys.pools_running]
     made += [keys.open_lanes(q) for q in ("default", "gpu", "running")]
     made += [keys.gate_lanes(g) for g in ("gpu", "dag=etl", "running")]
+    made += [keys.batch(i) for i in ids] + [keys.batches, keys.pending_steps]
     assert len(made) == len(set(made))
 
 
