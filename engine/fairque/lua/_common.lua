@@ -545,6 +545,23 @@ local function park_release(waiting, id, outcome)
   redis.call('RPUSH', PENDING_STEPS, cjson.encode({'release', parked, id, outcome}))
 end
 
+-- Take up to `budget` members out of set `waiting`: a small set (a listpack) in the
+-- order its members were added, so releases are told in a repeatable order; a large
+-- one at random (SPOP: reading it all on every step would cost what the steps save).
+local function take_some(waiting, budget)
+  if redis.call('SCARD', waiting) <= 128 then
+    local all = redis.call('SMEMBERS', waiting)
+    if #all <= budget then
+      redis.call('DEL', waiting)
+      return all
+    end
+    local some = {unpack(all, 1, budget)}
+    redis.call('SREM', waiting, unpack(some))
+    return some
+  end
+  return redis.call('SPOP', waiting, budget)
+end
+
 -- Release from a work list of {id, outcome[, waiting key]}; `budget` dependents at most.
 local function release_from(work, budget, now)
   local i = 1
@@ -553,7 +570,7 @@ local function release_from(work, budget, now)
     local waiting = work[i][3] or WAITING_PREFIX .. id
     i = i + 1
     local dependents = {}
-    if budget > 0 then dependents = redis.call('SPOP', waiting, budget) end
+    if budget > 0 then dependents = take_some(waiting, budget) end
     budget = budget - #dependents
     if budget <= 0 and redis.call('EXISTS', waiting) == 1 then park_release(waiting, id, outcome) end
     for _, dep in ipairs(dependents) do
