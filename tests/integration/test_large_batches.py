@@ -125,10 +125,11 @@ def test_staged_tasks_are_not_the_queues_until_the_commit(
 ) -> None:
     queue = make_queue(step_size=STEP, staging_timeout_seconds=0.3)
     plan = queue.calls.plan_push(_tasks(6))
-    states = queue.run_script(queue.calls.stage("b1", plan, 0, STEP))  # then the producer stops
+    first, second = plan.steps(STEP)
+    states = queue.run_script(queue.calls.stage("b1", plan, first, 0))  # then the producer stops
     assert queue.get_stats()["batches_staging"] == 1
     assert states == ["queued"] * STEP
-    assert queue.run_script(queue.calls.stage("b1", plan, 0, STEP)) == states  # sent again
+    assert queue.run_script(queue.calls.stage("b1", plan, first, 0)) == states  # sent again
     assert queue.pop() is None
     with pytest.raises(TaskNotFoundError):
         queue.cancel("t0")
@@ -140,7 +141,7 @@ def test_staged_tasks_are_not_the_queues_until_the_commit(
     wait_until(lambda: not queue.continue_steps(), 5, "the given-up batch to be taken back")
     assert _missing(queue, [f"t{i}" for i in range(STEP)])
     with pytest.raises(BatchGoneError, match="b1"):
-        queue.run_script(queue.calls.stage("b1", plan, STEP, 2 * STEP))
+        queue.run_script(queue.calls.stage("b1", plan, second, len(first)))
     with pytest.raises(BatchGoneError):
         queue.run_script(queue.calls.commit("b1", plan))
     assert _leftovers(redis_client) == []
@@ -153,8 +154,10 @@ def test_a_committed_task_can_be_canceled_before_it_is_opened(
     queue = make_queue(step_size=STEP)
     tasks = [Task.create("u", task_id=f"r2:n{i}", run_id="r2", name=f"n{i}") for i in range(7)]
     plan = queue.calls.plan_push(tasks, ("r2", None, {"task_ids": "{}"}))
-    for start in range(0, 7, STEP):
-        queue.run_script(queue.calls.stage("b2", plan, start, start + STEP))
+    done = 0
+    for parts in plan.steps(STEP):
+        queue.run_script(queue.calls.stage("b2", plan, parts, done))
+        done += len(parts)
     committed = queue.run_script(queue.calls.commit("b2", plan))
     assert (committed["held"], committed["left"]) == (False, 7 - TELL)
     again = queue.run_script(queue.calls.commit("b2", plan))  # its reply lost: sent again
@@ -270,3 +273,16 @@ def test_a_worker_promotes_many_due_tasks_in_steps(
             20,
             "every due task to be promoted and run",
         )
+
+
+def test_a_task_with_many_upstreams_is_linked_in_parts(make_queue: QueueFactory) -> None:
+    queue = make_queue(step_size=2)  # 10 upstreams per part
+    queue.push_batch([Task.create("u", task_id=f"up{i}") for i in range(25)])
+    join = Task.create("u", task_id="join", depends_on=[f"up{i}" for i in range(25)])
+    plan = queue.calls.plan_push([join])
+    assert [len(step) for step in plan.steps(2)] == [1, 1, 1]  # 10 + 10 + 5 upstreams
+    assert queue.push(join)["state"] == "deferred"
+    record = queue.get_task("join")
+    assert record.state is S.DEFERRED and record.depends_on == [f"up{i}" for i in range(25)]
+    done = _finish_all(queue)
+    assert done[-1] == "join" and len(done) == 26  # it waited for all 25

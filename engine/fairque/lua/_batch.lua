@@ -12,6 +12,8 @@ local function opening_key(batch) return BATCH_PREFIX .. batch .. ':open' end
 -- Set by the commit for an hour ('1' when the run is held, else '0'), so that a commit
 -- sent again after its reply was lost answers as the first did.
 local function committed_key(batch) return BATCH_PREFIX .. batch .. ':committed' end
+-- How many parts the batch's steps staged so far (see stage.lua), until its commit.
+local function parts_key(batch) return BATCH_PREFIX .. batch .. ':parts' end
 
 -- Open up to `budget` of a committed batch's tasks, in the order they were staged:
 -- each stops being held back and is decided as push decides a new task (DEFERRED while
@@ -61,6 +63,9 @@ local function unstage_batch(batch, budget, now)
   end
   release_from(told, budget, now)
   local left = redis.call('LLEN', skey)
-  if left == 0 then redis.call('ZREM', BATCHES, batch) end
+  if left == 0 then
+    redis.call('ZREM', BATCHES, batch)
+    redis.call('DEL', parts_key(batch))
+  end
   return left
 end

@@ -400,10 +400,10 @@ local function rule_error(tkey, rule, cause, why)
 end
 
 -- Link a task to its upstreams `deps` (ids): count those that already ended (each as
--- outcome_of says), wait on the others. Returns the verdict of its trigger rule (for
--- push and clear).
-local function link(tkey, id, deps)
-  redis.call('HSET', tkey, 'deps_total', #deps)
+-- outcome_of says), wait on the others (wait_on: also for a staged task's further
+-- upstreams, see stage.lua). Returns the verdict of its trigger rule (for push and
+-- clear).
+local function wait_on(tkey, id, deps)
   for _, up in ipairs(deps) do
     local state = redis.call('HGET', task_key(up), 'state')
     if ACTIVE_STATE[state] then
@@ -413,6 +413,11 @@ local function link(tkey, id, deps)
       redis.call('HINCRBY', tkey, 'deps_' .. outcome_of(task_key(up), state), 1)
     end
   end
+end
+
+local function link(tkey, id, deps)
+  redis.call('HSET', tkey, 'deps_total', #deps)
+  wait_on(tkey, id, deps)
   return verdict_of(tkey)
 end
 

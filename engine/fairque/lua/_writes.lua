@@ -4,8 +4,10 @@
 -- a run's keys are KEYS[12..17] as push.lua documents them.
 
 -- Read F name/value pairs from A[at + 1...] (A[at] is F); returns them and the next.
+-- F = -1 (a staged task's part of more upstreams, see stage.lua): no fields, nil.
 local function read_fields(A, at)
   local count = tonumber(A[at])
+  if count < 0 then return nil, at + 1 end
   local flat = {}
   for i = 1, 2 * count do flat[i] = A[at + i] end
   return flat, at + 2 * count + 1
@@ -52,11 +54,13 @@ end
 local function refusal_of(docs)
   local in_batch = {}
   for _, doc in ipairs(docs) do
-    local state = redis.call('HGET', task_key(doc.id), 'state')
-    if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
-    doc.old = state
-    local pool = field_of(doc.fields, 'pool')
-    if pool and redis.call('HEXISTS', GATES, pool) == 0 then return {'unknown_pool', doc.id, pool} end
+    if doc.fields then  -- (not a part of more upstreams of a task staged already)
+      local state = redis.call('HGET', task_key(doc.id), 'state')
+      if state and ACTIVE_STATE[state] then return {'duplicate', doc.id, state} end
+      doc.old = state
+      local pool = field_of(doc.fields, 'pool')
+      if pool and redis.call('HEXISTS', GATES, pool) == 0 then return {'unknown_pool', doc.id, pool} end
+    end
     for _, up in ipairs(doc.deps) do
       if not in_batch[up] and redis.call('EXISTS', task_key(up)) == 0 then
         return {'unknown_dependency', doc.id, up}

@@ -28,6 +28,7 @@ if KEYS[12] then
 end
 
 redis.call('ZREM', BATCHES, batch)
+redis.call('DEL', parts_key(batch))
 redis.call('RENAME', staging_key(batch), opening_key(batch))
 local held = false
 if run then

@@ -85,6 +85,14 @@ class PipelineCall(Generic[T]):
     atomic: bool = False
 
 
+LINKS_PER_WRITE = 10
+"""Upstreams linked for about the cost of one task written (a link is a state read and
+two set adds): what a step's size counts them as."""
+
+Part = tuple[int, list[Arg]]
+"""Part of a staged task: its index in the plan's dependency order, and its arguments."""
+
+
 @dataclass(frozen=True)
 class PushPlan:
     """A checked push: the task ids as given (``ids``) and in dependency order
@@ -100,6 +108,41 @@ class PushPlan:
     def parse(self, reply: Any) -> BatchPushResult:
         """push.lua's reply as the result of pushing ``ids``."""
         return self.result(_push_reply(reply))
+
+    def weight(self) -> int:
+        """The plan's cost in task writes (see :data:`LINKS_PER_WRITE`)."""
+        return sum(1 + int(args[3]) // LINKS_PER_WRITE for args in self.task_args)
+
+    def steps(self, step_size: int) -> list[list[Part]]:
+        """The plan cut into steps of at most ``step_size`` writes (stage.lua): each a
+        list of (task index in ``ordered``, the part's arguments). A task with more
+        upstreams than one step links is cut into parts: its record with the first ones,
+        then parts of more upstreams (their field count is -1)."""
+        links = max(1, (step_size - 1) * LINKS_PER_WRITE)  # upstreams per part
+        parts: list[tuple[int, Part]] = []
+        for index, args in enumerate(self.task_args):
+            count = int(args[3])
+            head, deps, tail = args[:3], args[4 : 4 + count], args[4 + count :]
+            parts.append(
+                (
+                    1 + min(count, links) // LINKS_PER_WRITE,
+                    (index, [*head, min(count, links), *deps[:links], *tail]),
+                )
+            )
+            for at in range(links, count, links):
+                more = deps[at : at + links]
+                parts.append(
+                    (1 + len(more) // LINKS_PER_WRITE, (index, [*head, len(more), *more, -1]))
+                )
+        out: list[list[Part]] = [[]]
+        load = 0
+        for cost, part in parts:
+            if out[-1] and load + cost > step_size:
+                out.append([])
+                load = 0
+            out[-1].append(part)
+            load += cost
+        return out
 
     def result(self, ordered_states: Sequence[str]) -> BatchPushResult:
         """The result: the states (given in dependency order) of the tasks as given."""
@@ -261,22 +304,22 @@ class QueueCalls:
 
     # --- large batches (see stage.lua; driven by fairque.queue.steps) ----------------
 
-    def stage(self, batch: str, plan: PushPlan, start: int, stop: int) -> ScriptCall[list[str]]:
-        """Stage the planned tasks ``start:stop`` (in dependency order) of batch ``batch``
-        (see stage.lua); the reply is their states once the batch opens. The first step
-        of a run also refuses a run that exists (RunExistsError)."""
-        first = start == 0
-        chunk = plan.task_args[start:stop]
+    def stage(
+        self, batch: str, plan: PushPlan, parts: Sequence[Part], done: int
+    ) -> ScriptCall[list[str]]:
+        """Stage one step of batch ``batch`` (one of :meth:`PushPlan.steps`; ``done``:
+        the parts the steps before it staged; see stage.lua); the reply is the state of
+        each part's task once the batch opens, as far as known. The first step of a run
+        also refuses a run that exists (RunExistsError)."""
         q = self.config.queue
-        args: list[Arg] = [batch, int(q.staging_timeout_seconds * 1000), "1" if first else "0"]
-        args += [len(chunk), *itertools.chain.from_iterable(chunk)]
+        args: list[Arg] = [batch, int(q.staging_timeout_seconds * 1000), done, len(parts)]
+        args += itertools.chain.from_iterable(part for _, part in parts)
         keys: list[str] = []
-        if first and plan.run_keys:
+        if done == 0 and plan.run_keys:
             args += plan.run_args
             keys = list(plan.run_keys)
-        ids = plan.ordered[start:stop]
         return self._call(
-            "stage", args, lambda r: _parse_staged(r, batch, ids), [*keys, self.keys.batches]
+            "stage", args, lambda r: _parse_staged(r, batch), [*keys, self.keys.batches]
         )
 
     def commit(self, batch: str, plan: PushPlan) -> ScriptCall[dict[str, Any]]:
@@ -329,7 +372,7 @@ class QueueCalls:
     def push_one(self, task: Task | MakesTask) -> ScriptCall[PushResult]:
         """Add one task: :meth:`push` with the reply of a single task."""
         call = self.push([task])
-        return ScriptCall(call.script, call.keys, call.args, lambda r: _one(call.parse(r)))
+        return ScriptCall(call.script, call.keys, call.args, lambda r: one_pushed(call.parse(r)))
 
     def _push_args(
         self, task: Task, run_key: str | None = None, gate: str | None = None
@@ -793,7 +836,7 @@ def _parse_push(reply: Any, ids: list[str]) -> BatchPushResult:
     return {"success": True, "count": len(ids), "task_ids": ids, "states": states}
 
 
-def _parse_staged(reply: Any, batch: str, ids: list[str]) -> list[str]:
+def _parse_staged(reply: Any, batch: str) -> list[str]:
     if reply[0] == "gone":
         raise BatchGoneError(batch)
     return [TaskState(s).value for s in _push_reply(reply)]
@@ -820,7 +863,8 @@ def _push_reply(reply: Any) -> list[str]:
     return [str(s) for s in reply[1]]
 
 
-def _one(pushed: BatchPushResult) -> PushResult:
+def one_pushed(pushed: BatchPushResult) -> PushResult:
+    """The result of a push of one task, from the batch result of that push."""
     return {"success": True, "task_id": pushed["task_ids"][0], "state": pushed["states"][0]}
 
 

@@ -31,9 +31,10 @@ Steps = Generator[Call, Any, Any]
 
 
 def push(calls: QueueCalls, plan: PushPlan) -> Steps:
-    """Write a planned push: in one call up to ``queue.step_size`` tasks, else in steps
-    (:func:`push_in_steps`). Either way all or none."""
-    if len(plan.task_args) <= calls.config.queue.step_size:
+    """Write a planned push: in one call up to ``queue.step_size`` tasks (counting ten
+    upstream links as one task), else in steps (:func:`push_in_steps`). Either way all
+    or none."""
+    if plan.weight() <= calls.config.queue.step_size:
         pushed: BatchPushResult = yield calls.push_planned(plan)
         return pushed
     return (yield from push_in_steps(calls, plan))
@@ -51,11 +52,13 @@ def push_in_steps(calls: QueueCalls, plan: PushPlan) -> Steps:
     commit no replica confirmed in time (``durability: replicated``) is opened, then
     raises NotReplicatedError as a push does."""
     batch = uuid.uuid4().hex
-    step = calls.config.queue.step_size
-    states: list[str] = []
+    by_task: dict[int, str] = {}  # a task's last part tells its state
+    done = 0
     try:
-        for start in range(0, len(plan.task_args), step):
-            states += yield calls.stage(batch, plan, start, start + step)
+        for parts in plan.steps(calls.config.queue.step_size):
+            replies = yield calls.stage(batch, plan, parts, done)
+            by_task.update(zip((index for index, _ in parts), replies, strict=True))
+            done += len(parts)
         committed = yield calls.commit(batch, plan)
     except NotReplicatedError:  # committed, not confirmed: it is queued all the same
         yield from _open(calls, batch, 1)
@@ -63,6 +66,7 @@ def push_in_steps(calls: QueueCalls, plan: PushPlan) -> Steps:
     except FairQueueError:
         yield from _take_back(calls, batch)
         raise
+    states = [by_task[index] for index in range(len(plan.ordered))]
     if committed["held"]:
         states = [s if s == TaskState.CANCELED.value else TaskState.DEFERRED.value for s in states]
     yield from _open(calls, batch, committed["left"])

@@ -31,7 +31,7 @@ from fairque.queue.base import (
     retried,
     script_commands,
 )
-from fairque.queue.calls import PipelineCall, PushPlan, ScriptCall
+from fairque.queue.calls import PipelineCall, PushPlan, ScriptCall, one_pushed
 from fairque.queue.connection import close_sync_client, sync_client
 from fairque.queue.pushable import MakesTask
 from fairque.queue.results import BatchPushResult, FailOutcome, PushResult, Stats
@@ -174,7 +174,7 @@ class TaskQueue(QueueBase):
 
         Returns ``{"success": True, "task_id": ..., "state": ...}``.
         """
-        return self.run_script(self.calls.push_one(task))
+        return one_pushed(self.push_plan(self.calls.plan_push([task])))
 
     def push_batch(self, tasks: Sequence[Task | MakesTask]) -> BatchPushResult:
         """Add many tasks, all or none: in one round trip up to ``queue.step_size``

@@ -121,7 +121,7 @@ class RunTemplate:
         run_id = scheduled_run_id(self.dag.dag_id, tick)
         if not self._reuse:
             plan = self._plan(run_id, tick, interval, time.time())
-            if len(plan.task_args) > self.queue.config.queue.step_size:
+            if plan.weight() > self.queue.config.queue.step_size:
                 return plan
             return self.queue.calls.push_planned(plan)
         news = (

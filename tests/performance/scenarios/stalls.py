@@ -1,5 +1,6 @@
 """No call stalls the server: the worst PING of another client while fairque writes a
-large batch, releases many dependents and writes a large DAG run (issue 18, item 5).
+large batch, releases many dependents and writes a large DAG run whose last task joins
+half of its tasks (issue 18, item 5).
 
 A separate process (its own GIL) PINGs the server in a loop on its own connection and
 keeps the slowest reply; fairque's big operations run meanwhile, in bounded steps of
@@ -42,7 +43,7 @@ def release_name(count: int) -> str:
 
 
 def run_name(count: int) -> str:
-    return f"worst PING during a {count:,}-task DAG run's write"
+    return f"worst PING during a {count:,}-task DAG run's write (a join of half of them)"
 
 
 def _ping(url: str, stop: Event, worst: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -133,12 +134,14 @@ def run_once(bench: Bench, queue: TaskQueue) -> None:
 
     _add(bench, release_name(count - 1), step, release)
     bench.flush()
-    half = run_size // 2  # pairs: a task and one dependent of it
+    half = run_size // 2  # pairs (a task and one dependent of it), and a join of all
     tasks = [Task.create("bench", func=NOOP, task_id=f"run:t{i}") for i in range(half)]
     tasks += [
         Task.create("bench", func=NOOP, task_id=f"run:j{i}", depends_on=[f"run:t{i}"])
-        for i in range(half)
+        for i in range(half - 1)
     ]
+    ups = [t.task_id for t in tasks[:half]]
+    tasks.append(Task.create("bench", func=NOOP, task_id="run:join", depends_on=ups))
     _add(bench, run_name(len(tasks)), step, lambda: queue.enqueue_tasks(tasks, "run", dag_id="d"))
 
 
