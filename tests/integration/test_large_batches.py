@@ -60,6 +60,16 @@ def _missing(queue: TaskQueue, ids: list[str]) -> bool:
     return True
 
 
+def _run_with_a_worker(queue: TaskQueue, redis_url: str, ids: list[str]) -> None:
+    """Start a worker with the test's step size; wait until every task of ``ids`` ran."""
+    with background_worker(redis_url, "w-steps", step_size=STEP, allowed_modules=["tests"]):
+        wait_until(
+            lambda: all(queue.get_task(i).state is S.FINISHED for i in ids),
+            20,
+            lambda: f"every task to run: {[queue.get_task(i).state.value for i in ids]}",
+        )
+
+
 def _leftovers(client: redis.Redis) -> list[str]:
     """Keys of staged batches, the given-up ZSet and pending steps left in Redis."""
     found = [k.decode() for k in client.scan_iter("fq:batch*")]
@@ -217,12 +227,7 @@ def test_a_worker_carries_on_a_release_larger_than_the_step(
             for i in range(12)
         ]
     )
-    with background_worker(redis_url, "w-steps", step_size=STEP, allowed_modules=["tests"]):
-        wait_until(
-            lambda: all(queue.get_task(f"d{i}").state is S.FINISHED for i in range(12)),
-            20,
-            "every dependent to run",
-        )
+    _run_with_a_worker(queue, redis_url, [f"d{i}" for i in range(12)])
 
 
 def test_a_large_run_beyond_max_active_runs_waits_for_its_slot(make_queue: QueueFactory) -> None:
@@ -267,12 +272,7 @@ def test_a_worker_promotes_many_due_tasks_in_steps(
         [Task.create("u", task_id=f"s{i}", func=func, execute_after=due) for i in range(12)]
     )
     assert {queue.get_task(f"s{i}").state for i in range(12)} == {S.SCHEDULED}
-    with background_worker(redis_url, "w-due", step_size=STEP, allowed_modules=["tests"]):
-        wait_until(
-            lambda: all(queue.get_task(f"s{i}").state is S.FINISHED for i in range(12)),
-            20,
-            "every due task to be promoted and run",
-        )
+    _run_with_a_worker(queue, redis_url, [f"s{i}" for i in range(12)])
 
 
 def test_a_task_with_many_upstreams_is_linked_in_parts(make_queue: QueueFactory) -> None:

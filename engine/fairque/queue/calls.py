@@ -89,6 +89,12 @@ LINKS_PER_WRITE = 10
 """Upstreams linked for about the cost of one task written (a link is a state read and
 two set adds): what a step's size counts them as."""
 
+
+def _cost(links: int) -> int:
+    """What writing a task (or a part of one) with ``links`` upstream links costs."""
+    return 1 + links // LINKS_PER_WRITE
+
+
 Part = tuple[int, list[Arg]]
 """Part of a staged task: its index in the plan's dependency order, and its arguments."""
 
@@ -111,7 +117,7 @@ class PushPlan:
 
     def weight(self) -> int:
         """The plan's cost in task writes (see :data:`LINKS_PER_WRITE`)."""
-        return sum(1 + int(args[3]) // LINKS_PER_WRITE for args in self.task_args)
+        return sum(_cost(int(args[3])) for args in self.task_args)
 
     def steps(self, step_size: int) -> list[list[Part]]:
         """The plan cut into steps of at most ``step_size`` writes (stage.lua): each a
@@ -123,17 +129,11 @@ class PushPlan:
         for index, args in enumerate(self.task_args):
             count = int(args[3])
             head, deps, tail = args[:3], args[4 : 4 + count], args[4 + count :]
-            parts.append(
-                (
-                    1 + min(count, links) // LINKS_PER_WRITE,
-                    (index, [*head, min(count, links), *deps[:links], *tail]),
-                )
-            )
+            first = deps[:links]
+            parts.append((_cost(len(first)), (index, [*head, len(first), *first, *tail])))
             for at in range(links, count, links):
                 more = deps[at : at + links]
-                parts.append(
-                    (1 + len(more) // LINKS_PER_WRITE, (index, [*head, len(more), *more, -1]))
-                )
+                parts.append((_cost(len(more)), (index, [*head, len(more), *more, -1])))
         out: list[list[Part]] = [[]]
         load = 0
         for cost, part in parts:

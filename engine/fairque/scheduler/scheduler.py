@@ -309,7 +309,7 @@ class TaskScheduler:
     def run_once(self) -> list[str]:
         """One pass: housekeeping, then fire what is due (task schedules as lock owner,
         the due DAGs in any case); returns the run ids created."""
-        limit = max(1, self.queue.config.queue.step_size // 2)  # bounded calls
+        limit = self.queue.config.queue.half_step  # bounded calls
         self.queue.promote_due(limit)
         self.queue.reclaim_expired(limit)
         self.queue.trim_runs()

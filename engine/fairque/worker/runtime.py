@@ -214,9 +214,9 @@ class WorkerCore:
 
     @property
     def maintenance_limit(self) -> int:
-        """Tasks promoted or reclaimed per call: half the step size, like a release
-        (see "Large batches" in the README), so no call stalls the server."""
-        return max(1, self.config.queue.step_size // 2)
+        """Tasks promoted or reclaimed per call: half a step, like a release, so no call
+        stalls the server."""
+        return self.config.queue.half_step
 
     def maintained(self, promoted: int, reclaimed: int) -> None:
         """After a maintenance pass: when a call did its whole limit, more is due at
