@@ -446,6 +446,59 @@ def test_after_the_grace_period_running_tasks_are_handed_back(
     assert record.state is TaskState.QUEUED and record.attempts == 0
 
 
+def _short_tasks_seen(queue: TaskQueue, worker: Running) -> None:
+    """Run one quick task, so the worker knows its tasks are short (it claims ahead)."""
+    wait_until(ended(queue, queue.push(func_task("noop"))["task_id"]), 5)
+    wait_until(lambda: worker.worker.core.prefetching(), 2, "the worker to claim ahead")
+
+
+def test_tasks_claimed_ahead_are_started_and_handed_back_unrun_by_a_graceful_stop(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    worker = start(max_concurrent_tasks=1, prefetch_tasks=2, prefetch_below_seconds=5.0)
+    _short_tasks_seen(queue, worker)
+    slow = queue.push(func_task("sleep_then", 1.0, "slow"))["task_id"]
+    wait_until(lambda: state_of(queue, slow) is TaskState.STARTED, 5)
+    ahead = [queue.push(func_task("add", n, 1))["task_id"] for n in range(3)]
+    claimed = lambda: [state_of(queue, i) for i in ahead]  # noqa: E731
+    wait_until(lambda: claimed().count(TaskState.STARTED) == 2, 5, "two tasks claimed ahead")
+    assert claimed().count(TaskState.QUEUED) == 1  # one slot + two ahead, no more
+    assert state_of(queue, slow) is TaskState.STARTED  # they wait behind it
+    worker.stop()
+    assert worker.join(5)
+    assert queue.get_task(slow).state is TaskState.FINISHED
+    records = [queue.get_task(i) for i in ahead]
+    assert [r.state for r in records] == [TaskState.QUEUED] * 3
+    assert [r.attempts for r in records] == [0, 0, 0]  # never ran, no attempt spent
+
+
+@pytest.mark.slow
+def test_a_task_claimed_ahead_goes_back_when_the_running_one_turns_long(
+    queue: TaskQueue, start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fairque.worker import runtime
+
+    monkeypatch.setattr(runtime, "AHEAD_WAIT_SECONDS", 0.15)
+    worker = start(max_concurrent_tasks=1, prefetch_tasks=1, prefetch_below_seconds=0.6)
+    _short_tasks_seen(queue, worker)
+    slow = queue.push(func_task("sleep_then", 2.0, "slow"))["task_id"]
+    wait_until(lambda: state_of(queue, slow) is TaskState.STARTED, 5)
+    began = time.monotonic()
+    behind = queue.push(func_task("add", 1, 1))["task_id"]
+    # Claimed ahead while the slow one had run less than 0.6 s, handed back after
+    # 0.15 s of waiting, and no longer claimed ahead once the slow one has run 0.6 s:
+    # it waits in its queue, free for another worker, until the slot frees.
+    wait_until(lambda: queue.get_task(behind).claim_token > 0, 5, "a claim ahead")
+    time.sleep(max(0.0, began + 0.9 - time.monotonic()))
+    for _ in range(2):
+        assert state_of(queue, behind) is TaskState.QUEUED
+        assert state_of(queue, slow) is TaskState.STARTED
+        time.sleep(0.3)  # a claim again would show within the worker's next turns
+    wait_until(ended(queue, behind), 5)
+    record = queue.get_task(behind)
+    assert record.state is TaskState.FINISHED and record.attempts == 1
+
+
 def test_a_second_stop_request_stops_at_once(
     queue: TaskQueue, start: Callable[..., Running]
 ) -> None:

@@ -103,6 +103,15 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", help="max_concurrent_tasks.")
     ] = None,
+    prefetch: Annotated[
+        int | None,
+        typer.Option(
+            "--prefetch",
+            min=0,
+            help="prefetch_tasks: tasks claimed ahead of free slots while tasks are short "
+            "(default: as many as --concurrency; 0: off).",
+        ),
+    ] = None,
     lease_seconds: Annotated[float | None, typer.Option("--lease-seconds")] = None,
     grace: Annotated[
         float | None, typer.Option("--shutdown-grace", help="shutdown_grace_seconds.")
@@ -160,6 +169,7 @@ def worker(
             steal_targets=_split(steal),
             queues=_split(queues),
             max_concurrent_tasks=concurrency,
+            prefetch_tasks=prefetch,
             lease_seconds=lease_seconds,
             shutdown_grace_seconds=grace,
             max_recoveries=max_recoveries,

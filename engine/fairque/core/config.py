@@ -202,6 +202,14 @@ class WorkerConfig:
     max_recoveries: int = 3
     heartbeat_seconds: float = 5.0
     max_log_bytes: int = 1024 * 1024  # output kept per task attempt (``run logs``)
+    prefetch_tasks: int | None = None
+    """Tasks claimed ahead of free slots while this worker's recent tasks were short (see
+    ``prefetch_below_seconds``): a slot that frees takes the next at once instead of
+    waiting for the loop's next claim. None: as many as ``max_concurrent_tasks``; 0
+    claims only for free slots."""
+    prefetch_below_seconds: float = 0.05
+    """Claiming ahead is on while the worker's recent tasks ran shorter than this on
+    average (an exponential mean), so a task claimed ahead waits about that long at most."""
 
     def __post_init__(self) -> None:
         _identifier(self.id, ("id",), "worker id")
@@ -222,6 +230,16 @@ class WorkerConfig:
         _integer(self.max_recoveries, "max_recoveries", 0)
         _number(self.heartbeat_seconds, "heartbeat_seconds")
         _integer(self.max_log_bytes, "max_log_bytes", 1024)
+        if self.prefetch_tasks is not None:
+            _integer(self.prefetch_tasks, "prefetch_tasks", 0)
+        _number(self.prefetch_below_seconds, "prefetch_below_seconds", positive=False)
+
+    @property
+    def claim_ahead(self) -> int:
+        """How many tasks are claimed ahead of free slots while tasks are short."""
+        if self.prefetch_tasks is None:
+            return self.max_concurrent_tasks
+        return self.prefetch_tasks
 
     def allows_module(self, module: str) -> bool:
         """True if the worker may import ``module``: "a.b" allows a.b and a.b.c, not a.bc."""

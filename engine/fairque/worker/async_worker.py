@@ -33,7 +33,7 @@ from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
-from fairque.worker.threads import in_background
+from fairque.worker.threads import SlotQueue, in_background
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class AsyncWorker:
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[InboxItem] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._slots: SlotQueue[Running] = SlotQueue(self.config.worker.max_concurrent_tasks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
         self._listening = False
@@ -142,8 +143,10 @@ class AsyncWorker:
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:
-        if self.core.stopping and self.core.grace_over():
-            await self._hand_back()
+        if self.core.stopping:
+            await self._hand_back_waiting(self._slots.take_waiting())
+            if self.core.grace_over():
+                await self._hand_back()
         await self._maintain()
         await self._ship_logs()
         await self._settle(self.core.free_slots())
@@ -165,12 +168,32 @@ class AsyncWorker:
         self.core.settled(results)
         for task in tasks:
             entry = self.core.claimed(task)
-            self._jobs[task.task_id] = asyncio.create_task(self._execute(entry))
+            if self._slots.offer(entry):
+                self._start_job(entry)
+
+    def _start_job(self, entry: Running | None) -> None:
+        if entry is not None:
+            self._jobs[entry.task.task_id] = asyncio.create_task(self._execute(entry))
 
     async def _execute(self, entry: Running) -> None:
+        entry.begin()
         outcome = await run_task_async(self.handler, entry.attempt, entry.log)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
+        self._start_job(self._slots.next_after(entry))
+
+    def _abandon(self, entries: list[Running]) -> None:
+        """The loop gave these up (timeout, lost lease): cancel them, free their slots."""
+        for entry in entries:
+            self._cancel_job(entry.task.task_id)
+            self._start_job(self._slots.abandon(entry))
+
+    async def _hand_back_waiting(self, entries: list[Running]) -> None:
+        """Hand tasks claimed ahead back to the front of their queues, unrun."""
+        for entry in entries:
+            with contextlib.suppress(LeaseLostError):
+                await self.queue.requeue(entry.task)
+            self.core.running.pop(entry.task.task_id, None)
 
     async def _wait(self, timeout: float) -> None:
         assert self._inbox is not None
@@ -194,10 +217,9 @@ class AsyncWorker:
         core = self.core
         if core.renewal_due():
             call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
-            for entry in core.lease_report(await self.queue.run_script(call)):
-                self._cancel_job(entry.task.task_id)
-        for entry in core.timed_out():
-            self._cancel_job(entry.task.task_id)
+            self._abandon(core.lease_report(await self.queue.run_script(call)))
+        self._abandon(core.timed_out())
+        await self._hand_back_waiting(self._slots.take_waiting(core.waited_too_long))
         if core.maintenance_due():
             promoted = await self.queue.promote_due(core.maintenance_limit)
             requeued, failed = await self.queue.reclaim_expired(core.maintenance_limit)

@@ -37,15 +37,29 @@ from fairque.worker.tasklog import log_task_end
 logger = logging.getLogger(__name__)
 
 
+AHEAD_WAIT_SECONDS = 1.0
+"""How long a task claimed ahead of a free slot may wait for one before it is handed
+back to the front of its queue (its tasks turned long meanwhile)."""
+
+
 @dataclass
 class Running:
     """A claimed task this worker is running, and the attempt its code reports to."""
 
     task: TaskRecord
-    started: float  # monotonic
-    deadline: float | None  # monotonic time of its timeout
+    started: float  # monotonic: when it was claimed, then when it began to run
+    deadline: float | None  # monotonic time of its timeout (None until it runs)
     attempt: Attempt
     log: AttemptLog | None = None  # what the attempt writes (``run logs``)
+    begun: bool = False  # it runs (else it was claimed ahead and waits for a slot)
+
+    def begin(self) -> None:
+        """Note that the task starts running now: its timeout counts from here (a task
+        claimed ahead of a free slot waits without one)."""
+        self.started = now = time.monotonic()
+        self.begun = True
+        timeout = self.task.timeout_seconds
+        self.deadline = now + timeout if timeout else None
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class WorkerCore:
     _unanswered: ScriptCall[Any] | None = None
     _claim_id: str | None = None  # of the unanswered call, else of the last answered one
     _next_token: float | None = None  # when a rate-limited tenant's next token is due
+    _mean_duration: float | None = None  # of the recent runs (exponential, 1/8 each)
 
     def __post_init__(self) -> None:
         self.worker = self.config.worker
@@ -126,20 +141,39 @@ class WorkerCore:
     # --- slots -----------------------------------------------------------------------
 
     def free_slots(self) -> int:
-        """How many more tasks may be claimed now."""
+        """How many more tasks may be claimed now: the free slots, plus up to
+        ``prefetch_tasks`` (default: as many as the slots) ahead of them while the
+        recent tasks were short."""
         if self.stopping:
             return 0
-        return max(0, self.worker.max_concurrent_tasks - len(self.running))
+        room = self.worker.max_concurrent_tasks
+        if self.prefetching():
+            room += self.worker.claim_ahead
+        return max(0, room - len(self.running))
+
+    def prefetching(self) -> bool:
+        """True while tasks are claimed ahead of free slots: the worker's recent tasks ran
+        shorter than ``prefetch_below_seconds`` on average (none yet: no), and none of
+        those running now has run longer."""
+        mean, limit = self._mean_duration, self.worker.prefetch_below_seconds
+        if not self.worker.claim_ahead or mean is None or mean >= limit:
+            return False
+        since = time.monotonic() - limit
+        return all(r.started > since for r in self.running.values() if r.begun)
 
     def claimed(self, task: TaskRecord) -> Running:
-        """Note a claimed task as running; run ``entry.attempt`` (``run_task``)."""
-        now = time.monotonic()
-        deadline = now + task.timeout_seconds if task.timeout_seconds else None
+        """Note a claimed task as held; call ``entry.begin()`` as it starts, then run
+        ``entry.attempt`` (``run_task``)."""
         log = self.logs.open(task.task_id, task.attempts)
-        entry = Running(task, now, deadline, Attempt(task), log)
+        entry = Running(task, time.monotonic(), None, Attempt(task), log)
         self.running[task.task_id] = entry
         self._notify(self.observer.claimed, task)
         return entry
+
+    def waited_too_long(self, entry: Running) -> bool:
+        """True for a task claimed ahead that waited for a slot longer than
+        AHEAD_WAIT_SECONDS: it goes back to its queue, for a worker with a free slot."""
+        return time.monotonic() - entry.started > AHEAD_WAIT_SECONDS
 
     def finished(self, outcome: Outcome) -> bool:
         """Take a run's outcome; False if the task was already given up (timeout, lost)."""
@@ -148,7 +182,12 @@ class WorkerCore:
             return False
         del self.running[outcome.task.task_id]
         self.pending.append(outcome)
+        self._note_duration(outcome.duration)
         return True
+
+    def _note_duration(self, duration: float) -> None:
+        mean = self._mean_duration
+        self._mean_duration = duration if mean is None else mean + (duration - mean) / 8
 
     def take(self, item: InboxItem) -> bool:
         """Apply one inbox item; True when it was the accepted outcome of a running task."""
@@ -180,6 +219,7 @@ class WorkerCore:
                 f"{entry.task.timeout_seconds} s"
             )
             self.pending.append(Outcome(entry.task, False, now - entry.started, error=error))
+            self._note_duration(now - entry.started)
             logger.warning("%s", error)
         return late
 

@@ -38,8 +38,8 @@ from fairque.worker import capture
 from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
-from fairque.worker.runtime import InboxItem, Outcome, Running, Stop, WorkerCore
-from fairque.worker.threads import DaemonPool, in_background
+from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
+from fairque.worker.threads import DaemonPool, SlotQueue, in_background
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Worker:
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[InboxItem] = SimpleQueue()
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
+        self._slots: SlotQueue[Running] = SlotQueue(self.config.worker.max_concurrent_tasks)
         self._thread: threading.Thread | None = None
         self._sleeping = False  # the loop waits on its sockets: wake it with a byte
         self._wake_out: socket.socket | None = None  # written by other threads
@@ -171,8 +172,10 @@ class Worker:
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
-        if self.core.stopping and self.core.grace_over():
-            self._hand_back()
+        if self.core.stopping:
+            self._hand_back_waiting(self._slots.take_waiting())
+            if self.core.grace_over():
+                self._hand_back()
         self._maintain()
         self._ship_logs()
         self._settle(self.core.free_slots())
@@ -193,14 +196,42 @@ class Worker:
         results, tasks = self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
         for task in tasks:
-            self._pool.run(self._execute, self.core.claimed(task))
+            entry = self.core.claimed(task)
+            if self._slots.offer(entry):
+                self._start(entry)
 
-    def _execute(self, entry: Running) -> None:
-        try:
-            outcome = run_task(self.handler, entry.attempt, entry.log)
-        except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
-            outcome = Outcome(entry.task, False, 0.0, error=e)
-        self._put(outcome)
+    def _start(self, entry: Running | None) -> None:
+        """From the loop: run ``entry`` on a thread of its own, from now."""
+        if entry is not None:
+            entry.begin()
+            self._pool.run(self._execute, entry)
+
+    def _execute(self, entry: Running | None) -> None:
+        """On a task thread: run ``entry``, then each task claimed ahead that waits for a
+        slot (a timeout of one of those wakes the loop, which times it)."""
+        while entry is not None:
+            try:
+                outcome = run_task(self.handler, entry.attempt, entry.log)
+            except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
+                outcome = Outcome(entry.task, False, 0.0, error=e)
+            self._put(outcome)
+            entry = self._slots.next_after(entry)
+            if entry is not None:
+                entry.begin()
+                if entry.deadline is not None:
+                    self._put(WAKE)
+
+    def _abandon(self, entries: list[Running]) -> None:
+        """The loop gave these up (timeout, lost lease): their threads free their slots."""
+        for entry in entries:
+            self._start(self._slots.abandon(entry))
+
+    def _hand_back_waiting(self, entries: list[Running]) -> None:
+        """Hand tasks claimed ahead back to the front of their queues, unrun."""
+        for entry in entries:
+            with contextlib.suppress(LeaseLostError):
+                self.queue.requeue(entry.task)
+            self.core.running.pop(entry.task.task_id, None)
 
     def _wait(self, timeout: float) -> None:
         """Take what the inbox holds; when empty, sleep on the loop's sockets first (up to
@@ -266,8 +297,9 @@ class Worker:
         core = self.core
         if core.renewal_due():
             call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
-            core.lease_report(self.queue.run_script(call))
-        core.timed_out()
+            self._abandon(core.lease_report(self.queue.run_script(call)))
+        self._abandon(core.timed_out())
+        self._hand_back_waiting(self._slots.take_waiting(core.waited_too_long))
         if core.maintenance_due():
             promoted = self.queue.promote_due(core.maintenance_limit)
             requeued, failed = self.queue.reclaim_expired(core.maintenance_limit)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -69,6 +70,62 @@ class DaemonPool:
             job()
             with self._lock:
                 self._idle += 1
+
+
+class SlotQueue(Generic[T]):
+    """Items for ``limit`` threads: an item gets a thread of its own while fewer than
+    ``limit`` hold one, else it waits; a thread that ends its item takes the next
+    waiting one itself (no hand-off through another thread). Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._held: dict[int, T] = {}  # by id(): the items a thread runs
+        self._waiting: deque[T] = deque()
+        self._lock = threading.Lock()
+
+    def offer(self, item: T) -> bool:
+        """Add ``item``; True when the caller must start a thread for it now."""
+        with self._lock:
+            if len(self._held) < self._limit:
+                self._held[id(item)] = item
+                return True
+            self._waiting.append(item)
+            return False
+
+    def next_after(self, item: T) -> T | None:
+        """By the thread that ran ``item``: the item to run next on it, or None (the
+        thread is done; also when ``item`` was abandoned meanwhile)."""
+        with self._lock:
+            if self._held.pop(id(item), None) is None or not self._waiting:
+                return None
+            following = self._waiting.popleft()
+            self._held[id(following)] = following
+            return following
+
+    def abandon(self, item: T) -> T | None:
+        """Give ``item`` up (its thread, if any, no longer counts; a waiting item is
+        dropped). Returns the waiting item that takes the freed slot: start a thread for
+        it."""
+        with self._lock:
+            if self._held.pop(id(item), None) is None:
+                self._remove_waiting(lambda waiting: waiting is item)
+                return None
+            if not self._waiting:
+                return None
+            following = self._waiting.popleft()
+            self._held[id(following)] = following
+            return following
+
+    def take_waiting(self, which: Callable[[T], bool] | None = None) -> list[T]:
+        """Remove and return the waiting items (those ``which`` accepts)."""
+        with self._lock:
+            return self._remove_waiting(which or (lambda _: True))
+
+    def _remove_waiting(self, which: Callable[[T], bool]) -> list[T]:
+        taken = [item for item in self._waiting if which(item)]
+        if taken:
+            self._waiting = deque(item for item in self._waiting if not which(item))
+        return taken
 
 
 _SHARED = DaemonPool("fairque-task")

@@ -1,0 +1,105 @@
+"""WorkerCore's claiming ahead (prefetch): on only while tasks are short, a task's
+timeout counted from when it runs, and a task that waited too long goes back."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fairque import FairQueueConfig
+from fairque.core.errors import ConfigValueError
+from fairque.core.models import TaskRecord
+from fairque.worker import runtime
+from fairque.worker.runtime import Outcome, WorkerCore
+
+
+def _core(**settings: Any) -> WorkerCore:
+    settings = {"max_concurrent_tasks": 4, "prefetch_tasks": 3, **settings}
+    return WorkerCore(FairQueueConfig.create_default(redis="redis://localhost:6379/0", **settings))
+
+
+def _end(core: WorkerCore, name: str, duration: float) -> None:
+    entry = core.claimed(TaskRecord(name, "u"))
+    entry.begin()
+    assert core.finished(Outcome(entry.task, True, duration))
+
+
+def test_no_claim_ahead_before_the_worker_knows_its_tasks_are_short() -> None:
+    core = _core()
+    assert core.free_slots() == 4
+    _end(core, "a", 0.001)
+    assert core.prefetching() and core.free_slots() == 4 + 3
+
+
+def test_long_tasks_turn_claiming_ahead_off() -> None:
+    core = _core(prefetch_below_seconds=0.05)
+    _end(core, "a", 0.001)
+    for n in range(20):
+        _end(core, f"long{n}", 1.0)
+    assert not core.prefetching() and core.free_slots() == 4
+
+
+def test_a_task_running_longer_than_the_limit_turns_it_off_at_once() -> None:
+    core = _core(prefetch_below_seconds=0.05)
+    _end(core, "a", 0.001)
+    entry = core.claimed(TaskRecord("slow", "u"))
+    entry.begin()
+    assert core.prefetching()
+    entry.started -= 1.0  # it has run for a second
+    assert not core.prefetching()
+
+
+def test_prefetch_zero_claims_only_for_free_slots() -> None:
+    core = _core(prefetch_tasks=0)
+    _end(core, "a", 0.001)
+    assert not core.prefetching() and core.free_slots() == 4
+
+
+def test_the_timeout_counts_from_the_start_not_the_claim() -> None:
+    core = _core()
+    task = dataclasses.replace(TaskRecord("t", "u"), timeout_seconds=1.0)
+    entry = core.claimed(task)
+    entry.started -= 10.0  # claimed ahead long ago, never started
+    assert entry.deadline is None and core.timed_out() == []
+    entry.begin()
+    assert entry.deadline is not None and core.timed_out() == []
+    entry.deadline -= 2.0
+    assert core.timed_out() == [entry] and "t" not in core.running
+
+
+def test_a_task_claimed_ahead_that_waited_too_long_is_due_back() -> None:
+    core = _core()
+    entry = core.claimed(TaskRecord("t", "u"))
+    assert not core.waited_too_long(entry)
+    entry.started -= runtime.AHEAD_WAIT_SECONDS + 0.1
+    assert core.waited_too_long(entry)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("prefetch_tasks", -1), ("prefetch_below_seconds", -0.5)]
+)
+def test_bad_prefetch_settings_are_refused(setting: str, value: float) -> None:
+    with pytest.raises(ConfigValueError, match=setting):
+        _core(**{setting: value})
+
+
+def test_the_worker_command_sets_the_depth_and_a_config_file_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    from fairque.cli.worker import build_config
+
+    url = "redis://localhost:6379/0"
+    assert build_config(None, "w", url, None, prefetch_tasks=None).worker.claim_ahead == 10
+    assert build_config(None, "w", url, None, prefetch_tasks=0).worker.claim_ahead == 0
+    slots = build_config(None, "w", url, None, max_concurrent_tasks=3, prefetch_tasks=None)
+    assert slots.worker.claim_ahead == 3  # default: as many as the slots
+    file = tmp_path / "fairque_config.yaml"
+    file.write_text(
+        "redis: {url: 'redis://localhost:6379/0'}\n"
+        "workers: [{id: w, prefetch_tasks: 2, prefetch_below_seconds: 0.5}]\n"
+    )
+    worker = build_config(file, "w", None, None).worker
+    assert (worker.claim_ahead, worker.prefetch_below_seconds) == (2, 0.5)
