@@ -92,10 +92,10 @@ def test_the_worker_command_sets_the_depth_and_a_config_file_keeps_its_own(
     from fairque.cli.worker import build_config
 
     url = "redis://localhost:6379/0"
-    assert build_config(None, "w", url, None, prefetch_tasks=None).worker.claim_ahead == 10
+    assert build_config(None, "w", url, None, prefetch_tasks=None).worker.claim_ahead == 5
     assert build_config(None, "w", url, None, prefetch_tasks=0).worker.claim_ahead == 0
-    slots = build_config(None, "w", url, None, max_concurrent_tasks=3, prefetch_tasks=None)
-    assert slots.worker.claim_ahead == 3  # default: as many as the slots
+    slots = build_config(None, "w", url, None, max_concurrent_tasks=1, prefetch_tasks=None)
+    assert slots.worker.claim_ahead == 1  # default: half the slots, at least one
     file = tmp_path / "fairque_config.yaml"
     file.write_text(
         "redis: {url: 'redis://localhost:6379/0'}\n"

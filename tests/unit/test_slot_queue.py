@@ -11,8 +11,9 @@ from fairque.worker.threads import SlotQueue
 class Item:
     """A distinct object per item (the queue tells items apart by identity)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, owner: str = "") -> None:
         self.name = name
+        self.owner = owner or name
 
     def __repr__(self) -> str:
         return self.name
@@ -79,3 +80,32 @@ def test_no_item_is_lost_or_run_twice_under_concurrent_threads() -> None:
     # says so): none is left waiting unseen
     assert sorted(i.name for i in ran) == sorted(i.name for i in items)
     assert len({id(i) for i in ran}) == len(items)
+
+
+def _waiting_order(slots: SlotQueue[Item], first: Item) -> list[str]:
+    order, item = [], slots.next_after(first)
+    while item is not None:
+        order.append(item.name)
+        item = slots.next_after(item)
+    return order
+
+
+def test_waiting_items_take_turns_by_owner() -> None:
+    slots: SlotQueue[Item] = SlotQueue(1, owner=lambda i: i.owner)
+    running = Item("run", "H")
+    slots.offer(running)
+    for n in range(4):
+        slots.offer(Item(f"H{n}", "H"))
+    slots.offer(Item("L0", "L"))  # a light tenant's task claimed after H's batch
+    slots.offer(Item("M0", "M"))
+    slots.offer(Item("L1", "L"))
+    assert _waiting_order(slots, running) == ["H0", "L0", "M0", "H1", "L1", "H2", "H3"]
+
+
+def test_without_owners_waiting_items_keep_their_order() -> None:
+    slots: SlotQueue[Item] = SlotQueue(1)
+    running = Item("run")
+    slots.offer(running)
+    for name in ("c", "a", "b"):
+        slots.offer(Item(name, "same"))  # the default owner is the item itself
+    assert _waiting_order(slots, running) == ["c", "a", "b"]

@@ -109,7 +109,7 @@ def worker(
             "--prefetch",
             min=0,
             help="prefetch_tasks: tasks claimed ahead of free slots while tasks are short "
-            "(default: as many as --concurrency; 0: off).",
+            "(default: half of --concurrency; 0: off).",
         ),
     ] = None,
     lease_seconds: Annotated[float | None, typer.Option("--lease-seconds")] = None,

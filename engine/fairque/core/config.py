@@ -205,8 +205,9 @@ class WorkerConfig:
     prefetch_tasks: int | None = None
     """Tasks claimed ahead of free slots while this worker's recent tasks were short (see
     ``prefetch_below_seconds``): a slot that frees takes the next at once instead of
-    waiting for the loop's next claim. None: as many as ``max_concurrent_tasks``; 0
-    claims only for free slots."""
+    waiting for the loop's next claim. None: half of ``max_concurrent_tasks`` (at least
+    1: deeper costs the light tenants' waits more than it gains, see the README's
+    Performance section); 0 claims only for free slots."""
     prefetch_below_seconds: float = 0.05
     """Claiming ahead is on while the worker's recent tasks ran shorter than this on
     average (an exponential mean), so a task claimed ahead waits about that long at most."""
@@ -238,7 +239,7 @@ class WorkerConfig:
     def claim_ahead(self) -> int:
         """How many tasks are claimed ahead of free slots while tasks are short."""
         if self.prefetch_tasks is None:
-            return self.max_concurrent_tasks
+            return max(1, self.max_concurrent_tasks // 2)
         return self.prefetch_tasks
 
     def allows_module(self, module: str) -> bool:

@@ -33,7 +33,7 @@ from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task_async
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
-from fairque.worker.threads import SlotQueue, in_background
+from fairque.worker.threads import in_background
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AsyncWorker:
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[InboxItem] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
-        self._slots: SlotQueue[Running] = SlotQueue(self.config.worker.max_concurrent_tasks)
+        self._slots = self.core.slot_queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
         self._listening = False
@@ -133,6 +133,7 @@ class AsyncWorker:
                         raise ended from e
                     await self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
+            self._slots.take_waiting()  # never run once the loop is over: leases return them
             self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,11 +190,13 @@ class AsyncWorker:
             self._start_job(self._slots.abandon(entry))
 
     async def _hand_back_waiting(self, entries: list[Running]) -> None:
-        """Hand tasks claimed ahead back to the front of their queues, unrun."""
+        """Hand tasks claimed ahead back to the front of their queues, unrun. They are
+        let go first: should Redis fail meanwhile, the rest come back with their leases."""
+        for entry in entries:
+            self.core.running.pop(entry.task.task_id, None)
         for entry in entries:
             with contextlib.suppress(LeaseLostError):
                 await self.queue.requeue(entry.task)
-            self.core.running.pop(entry.task.task_id, None)
 
     async def _wait(self, timeout: float) -> None:
         assert self._inbox is not None

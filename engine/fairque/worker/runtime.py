@@ -33,6 +33,7 @@ from fairque.queue.results import Settled
 from fairque.tasks.context import Attempt, encode_xcom
 from fairque.worker.capture import AttemptLog, LogBatch, LogShipper
 from fairque.worker.tasklog import log_task_end
+from fairque.worker.threads import SlotQueue
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class Running:
         self.begun = True
         timeout = self.task.timeout_seconds
         self.deadline = now + timeout if timeout else None
+
+
+def _tenant_of(entry: Running) -> str:
+    return entry.task.user_id
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class WorkerCore:
 
     def free_slots(self) -> int:
         """How many more tasks may be claimed now: the free slots, plus up to
-        ``prefetch_tasks`` (default: as many as the slots) ahead of them while the
+        ``prefetch_tasks`` (default: half as many as the slots) ahead of them while the
         recent tasks were short."""
         if self.stopping:
             return 0
@@ -150,6 +155,11 @@ class WorkerCore:
         if self.prefetching():
             room += self.worker.claim_ahead
         return max(0, room - len(self.running))
+
+    def slot_queue(self) -> SlotQueue[Running]:
+        """The worker's slots: ``max_concurrent_tasks`` tasks run at once, the ones
+        claimed ahead wait in turns by tenant."""
+        return SlotQueue(self.worker.max_concurrent_tasks, owner=_tenant_of)
 
     def prefetching(self) -> bool:
         """True while tasks are claimed ahead of free slots: the worker's recent tasks ran

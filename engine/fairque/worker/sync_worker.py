@@ -39,7 +39,7 @@ from fairque.worker.callbacks import call_run_callbacks
 from fairque.worker.execute import run_task
 from fairque.worker.handler import TaskHandler
 from fairque.worker.runtime import WAKE, InboxItem, Outcome, Running, Stop, WorkerCore
-from fairque.worker.threads import DaemonPool, SlotQueue, in_background
+from fairque.worker.threads import DaemonPool, in_background
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Worker:
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[InboxItem] = SimpleQueue()
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
-        self._slots: SlotQueue[Running] = SlotQueue(self.config.worker.max_concurrent_tasks)
+        self._slots = self.core.slot_queue()
         self._thread: threading.Thread | None = None
         self._sleeping = False  # the loop waits on its sockets: wake it with a byte
         self._wake_out: socket.socket | None = None  # written by other threads
@@ -164,6 +164,7 @@ class Worker:
                         raise ended from e
                     self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
+            self._slots.take_waiting()  # never run once the loop is over: leases return them
             self._unsubscribe()
             if not self.core.gave_up:
                 self._retire()
@@ -227,11 +228,13 @@ class Worker:
             self._start(self._slots.abandon(entry))
 
     def _hand_back_waiting(self, entries: list[Running]) -> None:
-        """Hand tasks claimed ahead back to the front of their queues, unrun."""
+        """Hand tasks claimed ahead back to the front of their queues, unrun. They are
+        let go first: should Redis fail meanwhile, the rest come back with their leases."""
+        for entry in entries:
+            self.core.running.pop(entry.task.task_id, None)
         for entry in entries:
             with contextlib.suppress(LeaseLostError):
                 self.queue.requeue(entry.task)
-            self.core.running.pop(entry.task.task_id, None)
 
     def _wait(self, timeout: float) -> None:
         """Take what the inbox holds; when empty, sleep on the loop's sockets first (up to

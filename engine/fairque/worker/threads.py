@@ -75,10 +75,16 @@ class DaemonPool:
 class SlotQueue(Generic[T]):
     """Items for ``limit`` threads: an item gets a thread of its own while fewer than
     ``limit`` hold one, else it waits; a thread that ends its item takes the next
-    waiting one itself (no hand-off through another thread). Thread-safe."""
+    waiting one itself (no hand-off through another thread). Thread-safe.
 
-    def __init__(self, limit: int) -> None:
+    Waiting items take turns by ``owner`` (round robin): an item waits behind its own
+    owner's earlier items and behind one item of each other owner per turn, so an owner
+    with one item is not held up by another's many (a light tenant's task claimed after a
+    heavy tenant's batch starts next, not after the whole batch)."""
+
+    def __init__(self, limit: int, owner: Callable[[T], object] = id) -> None:
         self._limit = limit
+        self._owner = owner
         self._held: dict[int, T] = {}  # by id(): the items a thread runs
         self._waiting: deque[T] = deque()
         self._lock = threading.Lock()
@@ -89,8 +95,21 @@ class SlotQueue(Generic[T]):
             if len(self._held) < self._limit:
                 self._held[id(item)] = item
                 return True
-            self._waiting.append(item)
+            self._waiting.insert(self._turn_of(item), item)
             return False
+
+    def _turn_of(self, item: T) -> int:
+        """Where ``item`` waits: before the first item of a later turn than its own."""
+        owner = self._owner
+        mine = owner(item)
+        turn = sum(1 for waiting in self._waiting if owner(waiting) == mine)
+        seen: dict[object, int] = {}
+        for position, waiting in enumerate(self._waiting):
+            key = owner(waiting)
+            count = seen[key] = seen.get(key, 0) + 1
+            if count > turn + 1 and key != mine:
+                return position
+        return len(self._waiting)
 
     def next_after(self, item: T) -> T | None:
         """By the thread that ran ``item``: the item to run next on it, or None (the
