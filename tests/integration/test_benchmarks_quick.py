@@ -34,6 +34,7 @@ SCENARIOS = {
     "tenants",
     "dashboard",
     "durability",
+    "cluster",
     "dag_files",
     "dagfire",
 }

@@ -36,6 +36,7 @@ from tests.performance.procs import Launcher
 from tests.performance.report import table, targets, targets_table, write_json
 from tests.performance.scenarios import (
     ceiling,
+    cluster,
     dag,
     dag_files,
     dag_fire,
@@ -139,6 +140,11 @@ SCENARIOS = [
         "durability",
         "durability async vs replicated through Sentinel (a master and a replica)",
         fairque_only=durability.run,
+    ),
+    Scenario(
+        "cluster",
+        "a Valkey Cluster of 1, 2 and 3 masters, one worker process per master",
+        standalone=cluster.run,
     ),
     Scenario(
         "dag_files",
