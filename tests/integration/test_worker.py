@@ -472,6 +472,28 @@ def test_tasks_claimed_ahead_are_started_and_handed_back_unrun_by_a_graceful_sto
     assert [r.attempts for r in records] == [0, 0, 0]  # never ran, no attempt spent
 
 
+def test_a_task_claimed_ahead_is_timed_from_its_start_and_times_out(
+    queue: TaskQueue, start: Callable[..., Running]
+) -> None:
+    worker = start(
+        max_concurrent_tasks=1,
+        prefetch_tasks=1,
+        prefetch_below_seconds=5.0,
+        poll_interval_seconds=5.0,  # only the wake-up can bring the loop in time
+    )
+    _short_tasks_seen(queue, worker)
+    first = queue.push(func_task("sleep_then", 0.5, "first"))["task_id"]
+    wait_until(lambda: state_of(queue, first) is TaskState.STARTED, 5)
+    late = queue.push(func_task("sleep_then", 5, timeout_seconds=0.3, max_retries=0))["task_id"]
+    wait_until(lambda: state_of(queue, late) is TaskState.STARTED, 5, "a claim ahead")
+    wait_until(ended(queue, first), 5)
+    began = time.monotonic()
+    wait_until(ended(queue, late), 5)
+    assert time.monotonic() - began < budget(2.0)  # 0.3 s from its start, not 5 s
+    record = queue.get_task(late)
+    assert record.state is TaskState.FAILED and "timeout" in (record.error or {}).get("message", "")
+
+
 @pytest.mark.slow
 def test_a_task_claimed_ahead_goes_back_when_the_running_one_turns_long(
     queue: TaskQueue, start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch

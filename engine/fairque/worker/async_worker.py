@@ -173,15 +173,19 @@ class AsyncWorker:
                 self._start_job(entry)
 
     def _start_job(self, entry: Running | None) -> None:
+        """Run ``entry`` as a job of its own, from now (its timeout counts from here)."""
         if entry is not None:
+            entry.begin()
             self._jobs[entry.task.task_id] = asyncio.create_task(self._execute(entry))
 
     async def _execute(self, entry: Running) -> None:
-        entry.begin()
         outcome = await run_task_async(self.handler, entry.attempt, entry.log)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
-        self._start_job(self._slots.next_after(entry))
+        following = self._slots.next_after(entry)
+        self._start_job(following)
+        if following is not None and following.deadline is not None:
+            self._inbox.put_nowait(WAKE)  # the loop's wait was set before this timeout
 
     def _abandon(self, entries: list[Running]) -> None:
         """The loop gave these up (timeout, lost lease): cancel them, free their slots."""
