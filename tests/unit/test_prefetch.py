@@ -70,12 +70,24 @@ def test_the_timeout_counts_from_the_start_not_the_claim() -> None:
     assert core.timed_out() == [entry] and "t" not in core.running
 
 
-def test_a_task_claimed_ahead_that_waited_too_long_is_due_back() -> None:
-    core = _core()
-    entry = core.claimed(TaskRecord("t", "u"))
-    assert not core.waited_too_long(entry)
-    entry.started -= runtime.AHEAD_WAIT_SECONDS + 0.1
-    assert core.waited_too_long(entry)
+def test_tasks_claimed_ahead_are_let_go_after_waiting_too_long_or_at_a_stop() -> None:
+    core = _core(max_concurrent_tasks=1)
+    (running,) = core.place([TaskRecord(n, "u") for n in "rayl"])
+    old, young, last = (core.running[n] for n in "ayl")
+    assert running.begun and not any(e.begun for e in (old, young, last))
+    old.started -= runtime.AHEAD_WAIT_SECONDS + 0.1  # claimed long ago, still waiting
+    assert core.let_go_waiting() == [old] and "a" not in core.running
+    core.begin_stop()
+    assert core.let_go_waiting() == [young, last] and set(core.running) == {"r"}
+    assert core.next_after(running) is None  # nothing waits any more
+
+
+def test_a_slot_given_up_passes_to_a_waiting_task_which_begins() -> None:
+    core = _core(max_concurrent_tasks=1)
+    (first,) = core.place([TaskRecord("first", "u"), TaskRecord("second", "u")])
+    second = core.running["second"]
+    assert core.abandon([first]) == [second] and second.begun
+    assert core.next_after(first) is None  # the late thread of ``first`` takes nothing
 
 
 @pytest.mark.parametrize(
@@ -103,3 +115,17 @@ def test_the_worker_command_sets_the_depth_and_a_config_file_keeps_its_own(
     )
     worker = build_config(file, "w", None, None).worker
     assert (worker.claim_ahead, worker.prefetch_below_seconds) == (2, 0.5)
+
+
+def test_a_config_file_or_the_command_line_with_a_bad_depth_is_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fairque.cli.app import app
+    from fairque.core.errors import ConfigError
+
+    file = tmp_path / "fairque_config.yaml"
+    file.write_text("workers: [{id: w, prefetch_tasks: -1}]\n")
+    with pytest.raises(ConfigError, match="prefetch_tasks"):
+        FairQueueConfig.from_yaml(file)
+    result = CliRunner().invoke(app, ["worker", "--prefetch", "-1"])
+    assert result.exit_code == 2 and "--prefetch" in result.output

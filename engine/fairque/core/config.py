@@ -210,7 +210,8 @@ class WorkerConfig:
     Performance section); 0 claims only for free slots."""
     prefetch_below_seconds: float = 0.05
     """Claiming ahead is on while the worker's recent tasks ran shorter than this on
-    average (an exponential mean), so a task claimed ahead waits about that long at most."""
+    average (an exponential mean) and none running now has run longer; a task claimed
+    ahead that still waits a second for a slot goes back to its queue."""
 
     def __post_init__(self) -> None:
         _identifier(self.id, ("id",), "worker id")

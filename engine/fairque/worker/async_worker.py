@@ -60,7 +60,6 @@ class AsyncWorker:
         self.worker_id = self.config.worker.id
         self._inbox: asyncio.Queue[InboxItem] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
-        self._slots = self.core.slot_queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_stop: Stop | None = None
         self._listening = False
@@ -133,7 +132,7 @@ class AsyncWorker:
                         raise ended from e
                     await self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
-            self._slots.take_waiting()  # never run once the loop is over: leases return them
+            self.core.slots.take_waiting()  # never run once the loop is over: leases return them
             self._listening = False  # redis-py may swallow the cancellation of a read
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,10 +143,9 @@ class AsyncWorker:
             logger.info("async worker %s stopped", self.worker_id)
 
     async def _cycle(self) -> None:
-        if self.core.stopping:
-            await self._hand_back_waiting(self._slots.take_waiting())
-            if self.core.grace_over():
-                await self._hand_back()
+        await self._hand_back_waiting()
+        if self.core.stopping and self.core.grace_over():
+            await self._hand_back()
         await self._maintain()
         await self._ship_logs()
         await self._settle(self.core.free_slots())
@@ -167,38 +165,32 @@ class AsyncWorker:
             return
         results, tasks = await self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
-        for task in tasks:
-            entry = self.core.claimed(task)
-            if self._slots.offer(entry):
-                self._start_job(entry)
+        for entry in self.core.place(tasks):
+            self._start_job(entry)
 
-    def _start_job(self, entry: Running | None) -> None:
-        """Run ``entry`` as a job of its own, from now (its timeout counts from here)."""
-        if entry is not None:
-            entry.begin()
-            self._jobs[entry.task.task_id] = asyncio.create_task(self._execute(entry))
+    def _start_job(self, entry: Running) -> None:
+        self._jobs[entry.task.task_id] = asyncio.create_task(self._execute(entry))
 
     async def _execute(self, entry: Running) -> None:
         outcome = await run_task_async(self.handler, entry.attempt, entry.log)
         assert self._inbox is not None
         self._inbox.put_nowait(outcome)
-        following = self._slots.next_after(entry)
-        self._start_job(following)
-        if following is not None and following.deadline is not None:
-            self._inbox.put_nowait(WAKE)  # the loop's wait was set before this timeout
+        following = self.core.next_after(entry)
+        if following is not None:
+            self._start_job(following)
+            if following.deadline is not None:
+                self._inbox.put_nowait(WAKE)  # the loop's wait was set before this timeout
 
     def _abandon(self, entries: list[Running]) -> None:
         """The loop gave these up (timeout, lost lease): cancel them, free their slots."""
         for entry in entries:
             self._cancel_job(entry.task.task_id)
-            self._start_job(self._slots.abandon(entry))
+        for entry in self.core.abandon(entries):
+            self._start_job(entry)
 
-    async def _hand_back_waiting(self, entries: list[Running]) -> None:
-        """Hand tasks claimed ahead back to the front of their queues, unrun. They are
-        let go first: should Redis fail meanwhile, the rest come back with their leases."""
-        for entry in entries:
-            self.core.running.pop(entry.task.task_id, None)
-        for entry in entries:
+    async def _hand_back_waiting(self) -> None:
+        """Hand the tasks claimed ahead that are due back to their queues, unrun."""
+        for entry in self.core.let_go_waiting():
             with contextlib.suppress(LeaseLostError):
                 await self.queue.requeue(entry.task)
 
@@ -226,7 +218,6 @@ class AsyncWorker:
             call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
             self._abandon(core.lease_report(await self.queue.run_script(call)))
         self._abandon(core.timed_out())
-        await self._hand_back_waiting(self._slots.take_waiting(core.waited_too_long))
         if core.maintenance_due():
             promoted = await self.queue.promote_due(core.maintenance_limit)
             requeued, failed = await self.queue.reclaim_expired(core.maintenance_limit)

@@ -142,6 +142,10 @@ class WorkerCore:
         self.calls = QueueCalls(self.config)
         self.max_xcom_bytes = self.config.queue.max_xcom_bytes
         self.logs = LogShipper(self.calls, self.worker.max_log_bytes)
+        self.slots: SlotQueue[Running] = SlotQueue(
+            self.worker.max_concurrent_tasks, owner=_tenant_of
+        )
+        """``max_concurrent_tasks`` tasks run at once; those claimed ahead wait."""
 
     # --- slots -----------------------------------------------------------------------
 
@@ -156,11 +160,6 @@ class WorkerCore:
             room += self.worker.claim_ahead
         return max(0, room - len(self.running))
 
-    def slot_queue(self) -> SlotQueue[Running]:
-        """The worker's slots: ``max_concurrent_tasks`` tasks run at once, the ones
-        claimed ahead wait in turns by tenant."""
-        return SlotQueue(self.worker.max_concurrent_tasks, owner=_tenant_of)
-
     def prefetching(self) -> bool:
         """True while tasks are claimed ahead of free slots: the worker's recent tasks ran
         shorter than ``prefetch_below_seconds`` on average (none yet: no), and none of
@@ -172,18 +171,52 @@ class WorkerCore:
         return all(r.started > since for r in self.running.values() if r.begun)
 
     def claimed(self, task: TaskRecord) -> Running:
-        """Note a claimed task as held; call ``entry.begin()`` as it starts, then run
-        ``entry.attempt`` (``run_task``)."""
+        """Note a claimed task as held (waiting for a slot; see :meth:`place`)."""
         log = self.logs.open(task.task_id, task.attempts)
         entry = Running(task, time.monotonic(), None, Attempt(task), log)
         self.running[task.task_id] = entry
         self._notify(self.observer.claimed, task)
         return entry
 
-    def waited_too_long(self, entry: Running) -> bool:
-        """True for a task claimed ahead that waited for a slot longer than
-        AHEAD_WAIT_SECONDS: it goes back to its queue, for a worker with a free slot."""
-        return time.monotonic() - entry.started > AHEAD_WAIT_SECONDS
+    def place(self, tasks: list[TaskRecord]) -> list[Running]:
+        """Note claimed tasks as held and give each a slot; returns those that start
+        now (begun: run each on a thread or job of its own); the rest wait, in turns
+        by tenant, for a task of this worker to end (:meth:`next_after`)."""
+        started = [entry for entry in map(self.claimed, tasks) if self.slots.offer(entry)]
+        for entry in started:
+            entry.begin()
+        return started
+
+    def next_after(self, entry: Running) -> Running | None:
+        """By the thread or job that ran ``entry``: the waiting task to run next on it
+        (begun), or None."""
+        following = self.slots.next_after(entry)
+        if following is not None:
+            following.begin()
+        return following
+
+    def abandon(self, entries: list[Running]) -> list[Running]:
+        """Tasks given up (timeout, lost lease) free their slots; returns the waiting
+        tasks that take them (begun: start each)."""
+        taking = [f for entry in entries if (f := self.slots.abandon(entry)) is not None]
+        for entry in taking:
+            entry.begin()
+        return taking
+
+    def let_go_waiting(self) -> list[Running]:
+        """The tasks claimed ahead to hand back to the front of their queues, unrun: all
+        of them once stopping, else those that waited for a slot longer than
+        AHEAD_WAIT_SECONDS (the running tasks turned long: a worker with a free slot
+        should have them). They are no longer held from here (nor renewed), so should
+        the hand-back fail, their leases bring them back."""
+        if self.stopping:
+            entries = self.slots.take_waiting()
+        else:
+            due = time.monotonic() - AHEAD_WAIT_SECONDS
+            entries = self.slots.take_waiting(lambda entry: entry.started < due)
+        for entry in entries:
+            self.running.pop(entry.task.task_id, None)
+        return entries
 
     def finished(self, outcome: Outcome) -> bool:
         """Take a run's outcome; False if the task was already given up (timeout, lost)."""

@@ -69,7 +69,6 @@ class Worker:
         self.worker_id = self.config.worker.id
         self._inbox: SimpleQueue[InboxItem] = SimpleQueue()
         self._pool = DaemonPool(f"fairque-{self.worker_id}")
-        self._slots = self.core.slot_queue()
         self._thread: threading.Thread | None = None
         self._sleeping = False  # the loop waits on its sockets: wake it with a byte
         self._wake_out: socket.socket | None = None  # written by other threads
@@ -164,7 +163,7 @@ class Worker:
                         raise ended from e
                     self._wait(self.core.retry_wait(backoff.failed(e)))
         finally:
-            self._slots.take_waiting()  # never run once the loop is over: leases return them
+            self.core.slots.take_waiting()  # never run once the loop is over: leases return them
             self._unsubscribe()
             if not self.core.gave_up:
                 self._retire()
@@ -173,10 +172,9 @@ class Worker:
             logger.info("worker %s stopped", self.worker_id)
 
     def _cycle(self) -> None:
-        if self.core.stopping:
-            self._hand_back_waiting(self._slots.take_waiting())
-            if self.core.grace_over():
-                self._hand_back()
+        self._hand_back_waiting()
+        if self.core.stopping and self.core.grace_over():
+            self._hand_back()
         self._maintain()
         self._ship_logs()
         self._settle(self.core.free_slots())
@@ -196,15 +194,7 @@ class Worker:
             return
         results, tasks = self.queue.run_script(self.core.settle_call(free))
         self.core.settled(results)
-        for task in tasks:
-            entry = self.core.claimed(task)
-            if self._slots.offer(entry):
-                self._start(entry)
-
-    def _start(self, entry: Running | None) -> None:
-        """From the loop: run ``entry`` on a thread of its own, from now."""
-        if entry is not None:
-            entry.begin()
+        for entry in self.core.place(tasks):
             self._pool.run(self._execute, entry)
 
     def _execute(self, entry: Running | None) -> None:
@@ -216,23 +206,18 @@ class Worker:
             except BaseException as e:  # SystemExit or KeyboardInterrupt inside a task
                 outcome = Outcome(entry.task, False, 0.0, error=e)
             self._put(outcome)
-            entry = self._slots.next_after(entry)
-            if entry is not None:
-                entry.begin()
-                if entry.deadline is not None:
-                    self._put(WAKE)
+            entry = self.core.next_after(entry)
+            if entry is not None and entry.deadline is not None:
+                self._put(WAKE)
 
     def _abandon(self, entries: list[Running]) -> None:
         """The loop gave these up (timeout, lost lease): their threads free their slots."""
-        for entry in entries:
-            self._start(self._slots.abandon(entry))
+        for entry in self.core.abandon(entries):
+            self._pool.run(self._execute, entry)
 
-    def _hand_back_waiting(self, entries: list[Running]) -> None:
-        """Hand tasks claimed ahead back to the front of their queues, unrun. They are
-        let go first: should Redis fail meanwhile, the rest come back with their leases."""
-        for entry in entries:
-            self.core.running.pop(entry.task.task_id, None)
-        for entry in entries:
+    def _hand_back_waiting(self) -> None:
+        """Hand the tasks claimed ahead that are due back to their queues, unrun."""
+        for entry in self.core.let_go_waiting():
             with contextlib.suppress(LeaseLostError):
                 self.queue.requeue(entry.task)
 
@@ -302,7 +287,6 @@ class Worker:
             call = core.calls.extend(core.leases(), self.config.worker.lease_seconds)
             self._abandon(core.lease_report(self.queue.run_script(call)))
         self._abandon(core.timed_out())
-        self._hand_back_waiting(self._slots.take_waiting(core.waited_too_long))
         if core.maintenance_due():
             promoted = self.queue.promote_due(core.maintenance_limit)
             requeued, failed = self.queue.reclaim_expired(core.maintenance_limit)

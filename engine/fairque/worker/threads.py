@@ -105,9 +105,9 @@ class SlotQueue(Generic[T]):
         turn = sum(1 for waiting in self._waiting if owner(waiting) == mine)
         seen: dict[object, int] = {}
         for position, waiting in enumerate(self._waiting):
-            key = owner(waiting)
-            count = seen[key] = seen.get(key, 0) + 1
-            if count > turn + 1 and key != mine:
+            key = owner(waiting)  # ``mine`` never counts past ``turn``
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > turn + 1:
                 return position
         return len(self._waiting)
 
@@ -115,11 +115,9 @@ class SlotQueue(Generic[T]):
         """By the thread that ran ``item``: the item to run next on it, or None (the
         thread is done; also when ``item`` was abandoned meanwhile)."""
         with self._lock:
-            if self._held.pop(id(item), None) is None or not self._waiting:
+            if self._held.pop(id(item), None) is None:
                 return None
-            following = self._waiting.popleft()
-            self._held[id(following)] = following
-            return following
+            return self._promote()
 
     def abandon(self, item: T) -> T | None:
         """Give ``item`` up (its thread, if any, no longer counts; a waiting item is
@@ -129,11 +127,15 @@ class SlotQueue(Generic[T]):
             if self._held.pop(id(item), None) is None:
                 self._remove_waiting(lambda waiting: waiting is item)
                 return None
-            if not self._waiting:
-                return None
-            following = self._waiting.popleft()
-            self._held[id(following)] = following
-            return following
+            return self._promote()
+
+    def _promote(self) -> T | None:
+        """The first waiting item, now holding the slot just freed (None: none waits)."""
+        if not self._waiting:
+            return None
+        following = self._waiting.popleft()
+        self._held[id(following)] = following
+        return following
 
     def take_waiting(self, which: Callable[[T], bool] | None = None) -> list[T]:
         """Remove and return the waiting items (those ``which`` accepts)."""
