@@ -26,6 +26,19 @@ from .conftest import QueueFactory
 pytestmark = pytest.mark.both_queues
 
 
+def test_a_record_leaves_its_id_to_its_key_and_reads_back_with_it(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    queue = make_queue()
+    queue.push(Task.create("u", task_id="own-id"))
+    queue.push(Task.create("u", task_id="old-id"))
+    assert b"task_id" not in redis_client.hkeys(queue.keys.task("own-id"))
+    redis_client.hset(queue.keys.task("old-id"), "task_id", "old-id")  # written before
+    assert [t.task_id for t in queue.pop_many(2)] == ["own-id", "old-id"]
+    assert queue.get_task("own-id").task_id == "own-id"
+    assert queue.get_task("old-id").task_id == "old-id"
+
+
 def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:
     queue = make_queue()
     queue.push(Task.create("u", payload={"order": 7}, task_id="t1"))

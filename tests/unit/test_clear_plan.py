@@ -20,14 +20,13 @@ def _run(**tasks: tuple[str, list[str], str | None]) -> RunInfo:
     records: dict[str, TaskRecord | None] = {}
     for name, (state, ups, error) in tasks.items():
         raw = {
-            "task_id": ids[name],
             "user_id": "u",
             "state": state,
             "depends_on": json.dumps([ids[u] for u in ups]),
         }
         if error:
             raw["error"] = error
-        records[name] = TaskRecord.from_hash(raw)
+        records[name] = TaskRecord.from_hash(raw, ids[name])
     return RunInfo(run_id="r", task_ids=ids, tasks=records)
 
 

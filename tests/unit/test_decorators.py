@@ -68,7 +68,7 @@ def test_serialisation_is_that_of_a_plain_task() -> None:
     assert "_function" not in data
     assert set(data) == set(Task(task_id="x", user_id="u").to_dict())
     assert Task.from_dict(data).func == made.func
-    assert Task.from_hash(made.to_hash()).args == [1]
+    assert Task.from_hash(made.to_hash(), made.task_id).args == [1]
     restored = Task.from_json(made.to_json())
     assert restored.to_dict() == data
 

@@ -459,7 +459,7 @@ PUSHED_FIELDS = {
 
 def test_to_hash_writes_only_the_fields_push_owns_as_strings() -> None:
     fields = _full_task().to_hash()
-    assert set(fields) == PUSHED_FIELDS
+    assert set(fields) == PUSHED_FIELDS - {"task_id"}  # the record's key holds the id
     assert all(isinstance(v, str) for v in fields.values())
     assert fields["priority"] == "6"
     assert json.loads(fields["payload"]) == _full_task().payload
@@ -468,14 +468,15 @@ def test_to_hash_writes_only_the_fields_push_owns_as_strings() -> None:
 
 def test_to_hash_omits_unset_optional_fields() -> None:
     fields = Task.create("u", task_id="t").to_hash()
-    assert set(fields) == {"task_id", "user_id", "priority", "created_at"}  # defaults left out
-    assert Task.from_hash(fields) == Task.create("u", task_id="t", created_at=fields_time(fields))
+    assert set(fields) == {"user_id", "priority", "created_at"}  # defaults and the id left out
+    made = Task.create("u", task_id="t", created_at=fields_time(fields))
+    assert Task.from_hash(fields, "t") == made
 
 
 def test_hash_round_trip_of_the_fields_push_writes() -> None:
     full = _full_task()
     pushed = Task(**{name: getattr(full, name) for name in PUSHED_FIELDS})
-    back = Task.from_hash(pushed.to_hash())
+    back = Task.from_hash(pushed.to_hash(), pushed.task_id)
     assert back == pushed
     assert back.priority is Priority.CRITICAL
     assert isinstance(back.max_retries, int) and isinstance(back.execute_after, float)
@@ -485,7 +486,7 @@ def test_hash_round_trip_from_bytes_as_redis_returns_it() -> None:
     full = _full_task()
     pushed = Task(**{name: getattr(full, name) for name in PUSHED_FIELDS})
     raw = {k.encode(): v.encode() for k, v in pushed.to_hash().items()}
-    assert Task.from_hash(raw) == pushed
+    assert Task.from_hash(raw, pushed.task_id) == pushed
 
 
 def test_from_hash_reads_the_fields_the_scripts_write() -> None:
@@ -505,8 +506,8 @@ def test_from_hash_reads_the_fields_the_scripts_write() -> None:
         "cancel_requested": "1",
         "order": "123456",  # kept by the scripts, not a Task field
     }
-    task = TaskRecord.from_hash(record)
-    assert task.state is TaskState.FINISHED
+    task = TaskRecord.from_hash(record, "t")
+    assert task.task_id == "t" and task.state is TaskState.FINISHED
     assert (task.attempts, task.recoveries, task.claim_token) == (2, 1, 3)
     assert (task.enqueued_at, task.started_at, task.finished_at) == (10.0, 11.5, 12.25)
     assert task.duration == 0.75 and task.result == {"ok": True}
@@ -525,9 +526,9 @@ def test_a_claimed_record_decodes_as_from_hash_does_without_the_checks() -> None
         "worker_id": "w1",
         "acked": "0",  # kept by the scripts, not a Task field
     }
-    flat = [item for pair in record.items() for item in pair]
+    flat = ["task_id", full.task_id, *(item for pair in record.items() for item in pair)]
     claimed = TaskRecord.from_claim(flat)
-    assert claimed == TaskRecord.from_hash(record)
+    assert claimed == TaskRecord.from_hash(record, full.task_id)
     assert claimed.priority is Priority.CRITICAL and claimed.claim_token == 7
     bare = TaskRecord.from_claim(["task_id", "t", "user_id", "u"])
     assert bare == TaskRecord(task_id="t", user_id="u", created_at=bare.created_at)

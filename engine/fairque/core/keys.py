@@ -6,7 +6,8 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
     fq:queue:user:{user_id}:normal     ZSet    priority 1-5 tasks, score = order (see ordering.py)
     fq:state:{state}                   ZSet    task ids per state (score: see below)
     fq:task:{task_id}                  Hash    task record: the fields of the field table
-                                               (core/models.py) under their own names;
+                                               (core/models.py) under their own names, but
+                                               task_id (the key holds it; claims answer it);
                                                claim_token is the claim's token (from
                                                fq:claims:token), which finish, fail,
                                                requeue and extend must quote; acked is

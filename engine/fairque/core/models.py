@@ -461,11 +461,11 @@ class Task:
 
     def to_hash(self) -> dict[str, str]:
         """The flat string fields written to the task's Redis hash: every field push owns
-        (not :attr:`Setter.QUEUE`). None, and a ``sparse`` field at its default, are left
-        out to save memory; :meth:`from_hash` and the scripts read a missing field as its
-        default."""
+        (not :attr:`Setter.QUEUE`) but ``task_id``, which the hash's key holds. None, and
+        a ``sparse`` field at its default, are left out to save memory; :meth:`from_hash`
+        and the scripts read a missing field as its default."""
         out: dict[str, str] = {}
-        for spec in _PUSHED:
+        for spec in _STORED:
             value = getattr(self, spec.name)
             if value is None or (spec.sparse and value == spec.default):
                 continue
@@ -475,15 +475,18 @@ class Task:
         return out
 
     @classmethod
-    def from_hash(cls: type[_T], raw: Mapping[str, str] | Mapping[bytes, bytes]) -> _T:
+    def from_hash(
+        cls: type[_T], raw: Mapping[str, str] | Mapping[bytes, bytes], task_id: str
+    ) -> _T:
         """Build a Task (or a TaskRecord) from a Redis hash as returned by HGETALL (bytes
-        or str); fields the class does not have are ignored."""
+        or str) and the id its key names; fields the class does not have are ignored."""
         names = _names_of(cls)
         values: dict[str, Any] = {}
         for key, value in raw.items():
             spec = _BY_NAME.get(_text(key))
             if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(_text(value))
+        values["task_id"] = task_id  # a record written before ids left the hash holds it too
         return cls(**values)
 
     @classmethod
@@ -595,6 +598,7 @@ def task_fields(setter: Setter) -> tuple[FieldSpec, ...]:
 
 _BY_NAME = {spec.name: spec for spec in TASK_FIELDS}
 _PUSHED = tuple(spec for spec in TASK_FIELDS if not spec.setters & Setter.QUEUE)
+_STORED = tuple(spec for spec in _PUSHED if spec.name != "task_id")  # the key holds the id
 _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
 _PUSHED_JSON = tuple(spec.name for spec in _PUSHED if spec.codec is JSON)

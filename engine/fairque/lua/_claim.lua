@@ -12,6 +12,15 @@ local TOKENS, CLAIM = KEYS[12], KEYS[13]
 --!end-per-call
 local MAX_PARKS = 200  -- tenants parked or promoted per call, at most (bounds a call)
 
+-- A claimed task's record as a claim answers it: 'task_id' and the id first (a record
+-- does not store its id: its key holds it), then the hash's fields.
+local function claimed_record(tkey, id)
+  local record = redis.call('HGETALL', tkey)
+  table.insert(record, 1, id)
+  table.insert(record, 1, 'task_id')
+  return record
+end
+
 -- A worker's users from ARGV[at]: a count, then the user ids ('*' = every active user).
 local function read_group(at)
   local count = tonumber(ARGV[at])
@@ -91,8 +100,9 @@ local function recall()
     if r[i] == 'replies' then
       replies = cjson.decode(r[i + 1])
     else
-      local tkey = task_key(string.sub(r[i], 3))
-      if held(tkey, r[i + 1]) then claimed[#claimed + 1] = redis.call('HGETALL', tkey) end
+      local id = string.sub(r[i], 3)
+      local tkey = task_key(id)
+      if held(tkey, r[i + 1]) then claimed[#claimed + 1] = claimed_record(tkey, id) end
     end
   end
   return claimed, replies
@@ -162,8 +172,8 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
         taken[#taken + 1] = token
         set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
         claimed_by(t, tkey, new_score, now)
-        local record = redis.call('HGETALL', tkey)
-        for i = 1, #record, 2 do
+        local record = claimed_record(tkey, id)
+        for i = 3, #record, 2 do
           if record[i] == 'priority' then count_queued(user, record[i + 1], -1, queue) end
         end
         claimed[#claimed + 1] = record

@@ -6,8 +6,8 @@
 -- like any task. When its trigger rule lets it run, release() expands it instead of
 -- queuing it: one instance per element of the list its source (task `id`) returned (the
 -- value under `path` when set), in the step that ended the source (beyond half the
--- step size, the rest in later steps: see map_instances). An
--- instance is the placeholder's record (built by the compiler) with `task_id` and `name`
+-- step size, the rest in later steps: see map_instances). An instance is the
+-- placeholder's record (built by the compiler) under the id `ID[i]`, with `name`
 -- `NAME[i]` and `map_index` i, without `xcom_push_key`; it is queued like any task of the
 -- run's tenant, and added to the run's `task_ids` and active count. The placeholder then
 -- waits for its instances (`map_count` = n, the deps counters count them); when the last
@@ -20,10 +20,11 @@
 -- (map_refusal, called by finish_one; error type MapError).
 
 local MAP_MARK = '__fairque_from__'
--- Fields of the placeholder that its instances do not copy (the run-time state).
-local MAP_RUNTIME = {'state', 'deps_total', 'deps_finished', 'deps_failed', 'deps_canceled',
-  'error', 'upstream_failed', 'xcom_push_key', 'map_count', 'order', 'finished_at', 'result',
-  'map_generation'}
+-- Fields of the placeholder that its instances do not copy (the run-time state, and the
+-- id a record written before records left it to their key may hold).
+local MAP_RUNTIME = {'task_id', 'state', 'deps_total', 'deps_finished', 'deps_failed',
+  'deps_canceled', 'error', 'upstream_failed', 'xcom_push_key', 'map_count', 'order',
+  'finished_at', 'result', 'map_generation'}
 
 -- The reference of a placeholder's `expand` field: {task, path, id}.
 local function map_ref(expand_json)
@@ -147,8 +148,7 @@ map_instances = function(dkey, dep, user, from, n, generation, now)
     redis.call('DEL', ikey, BLOCKED_PREFIX .. iid)
     redis.call('HSET', ikey, unpack(fields))
     redis.call('HDEL', ikey, unpack(MAP_RUNTIME))
-    redis.call('HSET', ikey, 'task_id', iid, 'name', iname, 'map_index', i,
-      'enqueued_at', seconds(now))
+    redis.call('HSET', ikey, 'name', iname, 'map_index', i, 'enqueued_at', seconds(now))
     make_ready(ikey, iid, user, nil, now)
     redis.call('SADD', BLOCKED_PREFIX .. dep, iid)
     redis.call('SADD', WAITING_PREFIX .. iid, dep)

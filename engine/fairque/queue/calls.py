@@ -673,16 +673,14 @@ class QueueCalls:
         record holding only those (the others at their defaults), for summaries."""
         if not fields:
             commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
-            return PipelineCall(
-                commands, lambda r: [TaskRecord.from_hash(raw) if raw else None for raw in r]
-            )
+            return PipelineCall(commands, lambda r: _records(task_ids, r))
         commands = [("HMGET", self.keys.task(i), *fields) for i in task_ids]
 
         def parse(replies: list[Any]) -> list[TaskRecord | None]:
             found = [
                 {f: v for f, v in zip(fields, r, strict=True) if v is not None} for r in replies
             ]
-            return [TaskRecord.from_hash(raw) if raw else None for raw in found]
+            return _records(task_ids, found)
 
         return PipelineCall(commands, parse)
 
@@ -916,7 +914,15 @@ def _parse_task(replies: list[Any], task_id: str) -> TaskRecord:
     record = replies[0]
     if not record:
         raise TaskNotFoundError(task_id)
-    return TaskRecord.from_hash(record)
+    return TaskRecord.from_hash(record, task_id)
+
+
+def _records(task_ids: Sequence[str], hashes: Sequence[Any]) -> list[TaskRecord | None]:
+    """The record of each id from its hash's fields (None where it has none)."""
+    return [
+        TaskRecord.from_hash(raw, i) if raw else None
+        for i, raw in zip(task_ids, hashes, strict=True)
+    ]
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
