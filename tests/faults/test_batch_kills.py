@@ -65,7 +65,7 @@ def test_a_producer_killed_after_its_commit_has_every_task_run_once(
     committed = lambda: any(queue.redis.scan_iter(queue.keys.batch("*:committed")))  # noqa: E731
     wait_until(committed, budget(60), lambda: f"the commit{procs.tails()}")
     producer.kill_group()
-    queued_at_kill = queue.redis.zcard(queue.keys.state(TaskState.QUEUED))
+    queued_at_kill = queue.get_stats()["states"]["queued"]
     started = time.monotonic()
     procs.worker("opener", "--concurrency", "8")
     wait_until(

@@ -285,8 +285,10 @@ class QueueModel(RuleBasedStateMachine):
 
     def snapshot(self, run_id: str) -> tuple[Any, ...]:
         registries = {s: self.redis.zrange(self.keys.state(s), 0, -1) for s in TaskState}
+        index = self.redis.hgetall(self.keys.queued_seconds)
         tasks = {i: self.record(i) for i in self.runs[run_id]}
-        return registries, self.redis.hgetall(self.keys.stats), self.record_of_run(run_id), tasks
+        stats = self.redis.hgetall(self.keys.stats)
+        return registries, index, stats, self.record_of_run(run_id), tasks
 
     def record_of_run(self, run_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(self.keys.run(run_id))
@@ -317,7 +319,7 @@ class QueueModel(RuleBasedStateMachine):
             if task_id in chosen:
                 assert state in ("deferred", "queued", "scheduled", "canceled"), (task_id, state)
             else:
-                assert state == before[3][task_id].get("state"), (task_id, state)
+                assert state == before[4][task_id].get("state"), (task_id, state)
         self.count("clear named" if named else "clear failed")
 
     # --- consuming -------------------------------------------------------------------
@@ -428,11 +430,17 @@ class QueueModel(RuleBasedStateMachine):
     def registries_match_records(self) -> None:
         self.count("checks")
         registries = {
-            s: {_text(m) for m in self.redis.zrange(self.keys.state(s), 0, -1)} for s in TaskState
+            s: {_text(m) for m in self.redis.zrange(self.keys.state(s), 0, -1)}
+            for s in TaskState
+            if s is not TaskState.QUEUED
         }
+        assert not self.redis.exists(self.keys.state(TaskState.QUEUED)), "queued before the index"
         places = Counter(m for members in registries.values() for m in members)
         assert all(n == 1 for n in places.values()), f"in several registries: {places}"
         records = {i: self.record(i) for i in set(self.ids) | set(places)}
+        queued = {i for i, rec in records.items() if rec.get("state") == "queued"}
+        self.check_queued_index(queued, records)
+        registries[TaskState.QUEUED] = queued  # the users' queues must hold them (check_user)
         for task_id, rec in records.items():
             registry = [s.value for s, members in registries.items() if task_id in members]
             if not rec:
@@ -443,6 +451,23 @@ class QueueModel(RuleBasedStateMachine):
             self.check_user(user, registries, records)
         self.check_dependencies(registries, records)
         self.check_runs()
+
+    def check_queued_index(self, queued: set[str], records: dict[str, dict[str, str]]) -> None:
+        """The queued index counts the queued tasks per second of their order stamp, and
+        its seconds are scored by the earliest stamp (ms) that entered them, at most."""
+        stamps = [int(records[i]["order"]) for i in queued]
+        per_second = Counter(str(stamp // 1_000_000) for stamp in stamps)
+        index = {_text(k): int(v) for k, v in self.redis.hgetall(self.keys.queued_seconds).items()}
+        assert index.pop("all", 0) == len(queued), (index, sorted(queued))
+        assert index == dict(per_second), (index, per_second)
+        since = {
+            _text(m): s
+            for m, s in self.redis.zrange(self.keys.queued_since, 0, -1, withscores=True)
+        }
+        assert set(since) == set(per_second), (since, per_second)
+        for second, score in since.items():
+            earliest = min(stamp // 1000 for stamp in stamps if stamp // 1_000_000 == int(second))
+            assert int(second) * 1000 <= score <= earliest, (second, score, earliest)
 
     def check_runs(self) -> None:
         slots = {_text(m) for m in self.redis.smembers(self.keys.run_slots(DAG))}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 
 from fairque import FairQueueConfig, Task, TaskQueue
+from fairque.queue.calls import PipelineCall, parse_state_reads
 from tests.performance.common import WORKER_SLOTS
 from tests.performance.jobs import NOOP_BODY, plain_job, stamped_job
 from tests.performance.procs import Launcher, WorkerProcess
@@ -142,7 +143,6 @@ class FairqueSystem(System):
     def __init__(self, redis_url: str, launcher: Launcher) -> None:
         super().__init__(redis_url, launcher)
         self.queue = TaskQueue(FairQueueConfig.create_default(redis=redis_url))
-        self._states = [self.queue.keys.state("queued"), self.queue.keys.state("started")]
 
     @property
     def version(self) -> str:
@@ -184,10 +184,9 @@ class FairqueSystem(System):
             self.queue.push_batch(tasks)
 
     def remaining(self) -> int:
-        pipe = self.queue.redis.pipeline(transaction=False)
-        for key in self._states:
-            pipe.zcard(key)
-        return sum(pipe.execute())
+        reads = PipelineCall(self.queue.calls.state_reads(), lambda r: parse_state_reads(r, 0)[0])
+        counts = self.queue.run_pipeline(reads)
+        return counts["queued"] + counts["started"]
 
     def worker_argv(self) -> list[str]:
         return python_module(

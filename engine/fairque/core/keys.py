@@ -4,7 +4,13 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
 
     fq:queue:user:{user_id}:critical   List    CRITICAL tasks, FIFO (RPUSH / LPOP)
     fq:queue:user:{user_id}:normal     ZSet    priority 1-5 tasks, score = order (see ordering.py)
-    fq:state:{state}                   ZSet    task ids per state (score: see below)
+    fq:state:{state}                   ZSet    task ids per state (score: see below), but
+                                               queued: only tasks queued before the
+                                               queued index (workers move them into it)
+    fq:queued:seconds                  Hash    the queued index: queued tasks per second
+                                               of their order stamp, and ``all`` of them
+    fq:queued:since                    ZSet    the seconds holding queued tasks, scored by
+                                               the earliest stamp (ms) that entered each
     fq:task:{task_id}                  Hash    task record: the fields of the field table
                                                (core/models.py) under their own names, but
                                                task_id (the key holds it; claims answer it);
@@ -84,7 +90,10 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
 
 State registries are sorted sets so that each can be ranged by time: the score of
 ``started`` is the lease expiry, of ``scheduled`` the due time, of every other state
-the time the task entered it (all in milliseconds on the Redis server's clock).
+the time the task entered it (all in milliseconds on the Redis server's clock). Queued
+tasks are the exception: their users' queues hold them, and an entry each in a registry
+cost ~100 bytes a task, so the queued index only counts them per second (the count, and
+the oldest one's age to within a second; see lua/_common.lua).
 
 Scripts receive fixed keys through KEYS. A script that must reach records it cannot
 name before it runs (pop picks a user and a task id; promote, reclaim and the release of
@@ -252,6 +261,16 @@ class Keys:
     def state(self, state: TaskState | str) -> str:
         """Sorted set of the task ids in ``state``."""
         return self._k("state", TaskState(state).value)
+
+    @property
+    def queued_seconds(self) -> str:
+        """Hash: queued tasks per second of their order stamp, and ``all`` of them."""
+        return self._k("queued", "seconds")
+
+    @property
+    def queued_since(self) -> str:
+        """Sorted set of the seconds holding queued tasks, by the earliest stamp (ms)."""
+        return self._k("queued", "since")
 
     def all_states(self) -> list[str]:
         """Every state registry, in TaskState order (the order scripts take them)."""

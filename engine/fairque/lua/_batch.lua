@@ -54,7 +54,7 @@ local function unstage_batch(batch, budget, now)
     local tkey = task_key(id)
     local r = redis.call('HMGET', tkey, 'state', 'user_id', 'batch')
     if r[3] == batch then
-      redis.call('ZREM', REG[r[1]], id)
+      unregister(tkey, id, r[1])
       redis.call('HINCRBY', STATS, r[1] .. ' ' .. r[2], -1)
       redis.call('DEL', tkey)
       unblock(id)

@@ -2,8 +2,9 @@
 --
 -- Every script receives the same leading KEYS and ARGV (built by fairque/core/keys.py
 -- and fairque/queue/calls.py); its own arguments follow them.
--- KEYS[1..7]  state registries (ZSet) in this order: queued, started, deferred,
---             finished, failed, canceled, scheduled
+-- KEYS[1..7]  state registries (ZSet) in this order: queued (only tasks queued before
+--             the queued index, see set_state), started, deferred, finished, failed,
+--             canceled, scheduled
 -- KEYS[8]     stats (Hash)       KEYS[9]  active users (ZSet, score = virtual time)
 -- KEYS[10]    order clock (String, microseconds)
 -- KEYS[11]    every user (Set)
@@ -33,7 +34,8 @@
 --     the most tasks one call tells of an upstream's end or opens (see release below).
 -- Last in KEYS: the pending steps (List: bounded work left over, see continue.lua),
 -- then the queued tasks per queue (Hash: name -> count, the queues other than the
--- default one).
+-- default one), then the queued index (ZSet and Hash, see set_state below).
+-- KEYS[1], the registry of queued tasks, holds only tasks queued before that index.
 
 --!per-call: set for each call (see fairque/queue/scripts.py)
 local STATES = {'queued', 'started', 'deferred', 'finished', 'failed', 'canceled', 'scheduled'}
@@ -48,6 +50,8 @@ local AGING_US = tonumber(ARGV[8])
 local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
+local QUEUED_SECONDS = table.remove(KEYS)
+local QUEUED_SINCE = table.remove(KEYS)
 local QUEUE_COUNTS = table.remove(KEYS)
 local PENDING_STEPS = table.remove(KEYS)
 local STEP = tonumber(table.remove(ARGV))
@@ -219,18 +223,75 @@ end
 
 --!include _tenants.lua
 
+-- Queued tasks have no registry entry each (one costs ~100 bytes a task; their users'
+-- queues hold them): the queued index counts them per second of their `order` stamp
+-- (QUEUED_SECONDS: second -> count, and 'all') and keeps the seconds that hold some,
+-- scored by the earliest stamp (ms) that entered each (QUEUED_SINCE), which gives the
+-- oldest queued task's age to within a second. A task queued before the index was kept
+-- is in the registry of queued tasks (REG.queued) instead: it leaves that, and
+-- promote.lua moves such tasks into the index.
+
+-- The second (the index's field) and the millisecond of a queued task's `order` stamp.
+local function queued_at(order)
+  local us = tonumber(order)
+  return fmt(math.floor(us / 1000000)), fmt(math.floor(us / 1000))
+end
+
+-- Count a task that became QUEUED at `ms` (its stamp: every path to QUEUED gives one,
+-- or keeps the one it had; else `ms` becomes it, so that leaving finds its second).
+local function index_queued(tkey, ms)
+  local order = redis.call('HGET', tkey, 'order')
+  if not order then
+    order = fmt(ms * 1000)
+    redis.call('HSET', tkey, 'order', order)
+  end
+  local second, since = queued_at(order)
+  redis.call('HINCRBY', QUEUED_SECONDS, 'all', 1)
+  redis.call('HINCRBY', QUEUED_SECONDS, second, 1)
+  redis.call('ZADD', QUEUED_SINCE, 'LT', since, second)
+end
+
+-- Stop counting a task that leaves QUEUED.
+local function unindex_queued(tkey, id)
+  if redis.call('ZREM', REG.queued, id) == 1 then return end  -- queued before the index
+  local second = queued_at(redis.call('HGET', tkey, 'order'))
+  redis.call('HINCRBY', QUEUED_SECONDS, 'all', -1)
+  if redis.call('HINCRBY', QUEUED_SECONDS, second, -1) <= 0 then
+    redis.call('HDEL', QUEUED_SECONDS, second)
+    redis.call('ZREM', QUEUED_SINCE, second)
+  end
+end
+
+-- Enter the registry of `state` (for 'queued', the queued index) with `score`.
+local function register(tkey, id, state, score)
+  if state == 'queued' then
+    index_queued(tkey, score)
+  else
+    redis.call('ZADD', REG[state], fmt(score), id)
+  end
+end
+
+-- Leave the registry of `state` (before the record changes or goes).
+local function unregister(tkey, id, state)
+  if state == 'queued' then
+    unindex_queued(tkey, id)
+  else
+    redis.call('ZREM', REG[state], id)
+  end
+end
+
 -- Move a task between state registries and keep the per-user counters in step.
 -- Counters of active states go up and down; counters of terminal states only go up.
 -- `...`: more field names and values to write to the record with its state.
 local function set_state(tkey, id, user, from, to, score, ...)
   if from then
-    redis.call('ZREM', REG[from], id)
+    unregister(tkey, id, from)
     if ACTIVE_STATE[from] then redis.call('HINCRBY', STATS, from .. ' ' .. user, -1) end
   end
-  redis.call('ZADD', REG[to], fmt(score), id)
   redis.call('HINCRBY', STATS, to .. ' ' .. user, 1)
   if not ACTIVE_STATE[to] then redis.call('HINCRBY', STATS, 'total ' .. to, 1) end
   redis.call('HSET', tkey, 'state', to, ...)
+  register(tkey, id, to, score)
   if from == 'started' then
     slot_freed(user)
     gates_moved(tkey, -1)

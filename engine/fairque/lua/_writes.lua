@@ -116,7 +116,7 @@ end
 -- Returns its key and its trigger rule's verdict.
 local function write_task(doc, now)
   local tkey = task_key(doc.id)
-  if doc.old then redis.call('ZREM', REG[doc.old], doc.id) end
+  if doc.old then unregister(tkey, doc.id, doc.old) end
   redis.call('DEL', tkey, BLOCKED_PREFIX .. doc.id)
   redis.call('HSET', tkey, 'enqueued_at', seconds(now), unpack(doc.fields))
   redis.call('SADD', ALL_USERS, doc.user)

@@ -12,7 +12,7 @@ local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority', 'batch')
 local state, user = r[1], r[2]
 if not state or staged(r[4]) then return {'not_found'} end
 if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
-redis.call('ZREM', REG[state], id)
+unregister(tkey, id, state)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
 if state == 'started' then  -- its tenant's running slot, and its gates'
   slot_freed(user)

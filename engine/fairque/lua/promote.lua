@@ -1,6 +1,7 @@
 -- promote.lua: queue SCHEDULED tasks whose time has come (retries, execute_after), let
--- back the tenants whose rate token came due (see _tenants.lua), and forget registry
--- entries of ended tasks older than the retention period.
+-- back the tenants whose rate token came due (see _tenants.lua), forget registry
+-- entries of ended tasks older than the retention period, and move tasks queued before
+-- the queued index was kept from their registry into it (see set_state in _common.lua).
 --!include _common.lua
 -- ARGV[13] the most tasks to promote in this call
 -- Returns {promoted count, trimmed count}.
@@ -17,6 +18,13 @@ for _, id in ipairs(due) do
   end
 end
 promote_tenants(now, tonumber(ARGV[13]))
+local before = redis.call('ZPOPMIN', REG.queued, tonumber(ARGV[13]))
+for i = 1, #before, 2 do
+  local tkey = task_key(before[i])
+  if redis.call('HGET', tkey, 'state') == 'queued' then
+    index_queued(tkey, tonumber(before[i + 1]))
+  end
+end
 local trimmed = 0
 if RESULT_TTL > 0 then
   local cutoff = now - RESULT_TTL * 1000

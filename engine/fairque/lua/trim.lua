@@ -32,7 +32,7 @@ local function forget(run_id, ids, dag_id)
     local tkey = task_key(id)
     local state = redis.call('HGET', tkey, 'state')
     if state then
-      redis.call('ZREM', REG[state], id)
+      unregister(tkey, id, state)
     else -- the record expired first (result_ttl_seconds): its registry entry may remain
       for _, name in ipairs({'finished', 'failed', 'canceled'}) do redis.call('ZREM', REG[name], id) end
     end

@@ -186,9 +186,9 @@ class QueueCalls:
         self._tenant_keys = [k.tenant_default, k.tenants_parked]
         self._tenant_args: list[Arg] = [q.fairness, k.tenant("")]
         # Last of all (taken off by lua/_common.lua): the queue templates and the step
-        # size; in KEYS the pending steps and the queue counts.
+        # size; in KEYS the pending steps, the queue counts and the queued index.
         self._queue_args: list[Arg] = [*k.queue_templates(), q.step_size]
-        self._last_keys = [k.pending_steps, k.queue_counts]
+        self._last_keys = [k.pending_steps, k.queue_counts, k.queued_since, k.queued_seconds]
         self._queue_turn = 0  # which of the worker's queues a claim tries first
 
     def _worker_scope(self, worker: WorkerConfig) -> list[Arg]:
@@ -713,11 +713,21 @@ class QueueCalls:
         active users, tasks ended in the last minute, the oldest queued task's age, and
         the bounded work left over (see "Large batches" in the README)."""
         k = self.keys
-        commands: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
-        commands += [("HGETALL", k.stats), ("ZCARD", k.active_users), ("TIME",)]
-        commands += [("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES")]
-        commands += [("HGETALL", k.queue_counts), ("LLEN", k.pending_steps), ("ZCARD", k.batches)]
+        commands = [*self.state_reads(), ("HGETALL", k.stats), ("ZCARD", k.active_users)]
+        commands += [("TIME",), ("HGETALL", k.queue_counts), ("LLEN", k.pending_steps)]
+        commands += [("ZCARD", k.batches)]
         return PipelineCall(commands, _parse_stats)
+
+    def state_reads(self) -> list[tuple[Arg, ...]]:
+        """The reads of the count of each state and of the oldest queued task's stamp, in
+        a pipeline's first :data:`STATE_READS` replies (see :func:`parse_state_reads`)."""
+        k = self.keys
+        return [
+            *(("ZCARD", key) for key in k.all_states()),
+            ("HGET", k.queued_seconds, "all"),
+            ("ZRANGE", k.queued_since, 0, 0, "WITHSCORES"),
+            ("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES"),
+        ]
 
     def tenants(
         self, sort: str, descending: bool, search: str, offset: int, size: int
@@ -942,10 +952,29 @@ def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
     return dict(sorted(by_queue.items()))
 
 
-def _parse_stats(replies: list[Any]) -> dict[str, Any]:
+STATE_READS = len(TaskState) + 3
+"""How many replies :meth:`QueueCalls.state_reads` asks for."""
+
+
+def parse_state_reads(replies: Sequence[Any], now: float) -> tuple[dict[str, int], float | None]:
+    """The count of each state and the oldest queued task's age in seconds (None when
+    nothing is queued) from the replies of :meth:`QueueCalls.state_reads`; ``now``: the
+    server's clock. Tasks queued before the queued index count from their registry."""
     states = [s.value for s in TaskState]
-    n = len(states)
-    counts = dict(zip(states, (int(c) for c in replies[:n]), strict=True))
+    counts = dict(zip(states, (int(c) for c in replies[: len(states)]), strict=True))
+    indexed, since, before = replies[len(states) : STATE_READS]
+    counts[TaskState.QUEUED.value] += int(indexed or 0)
+    oldest = [float(found[0][1]) for found in (since, before) if found]
+    if not counts[TaskState.QUEUED.value] or not oldest:
+        return counts, None
+    return counts, max(0.0, now - min(oldest) / 1000)
+
+
+def _parse_stats(replies: list[Any]) -> dict[str, Any]:
+    n = STATE_READS
+    seconds, micros = replies[n + 2]
+    now = int(seconds) + int(micros) / 1_000_000
+    counts, oldest = parse_state_reads(replies, now)
     per_user: dict[str, dict[str, Any]] = {}
     totals: dict[str, int] = {}
     for field, value in replies[n].items():
@@ -957,19 +986,16 @@ def _parse_stats(replies: list[Any]) -> dict[str, Any]:
         elif scope in _PRIORITY_FIELDS and int(value):
             by_priority = per_user.setdefault(name, {}).setdefault("queued_by_priority", {})
             by_priority[scope[1:]] = int(value)
-    seconds, micros = replies[n + 2]
-    now = int(seconds) + int(micros) / 1_000_000
-    oldest = replies[n + 3]
     return {
         "tasks_active": sum(counts[s.value] for s in TaskState if s.is_active),
         "states": counts,
         "totals": totals,
         "users": per_user,
         "active_users": int(replies[n + 1]),
-        "queues": queued_by_queue(counts[TaskState.QUEUED.value], replies[n + 4]),
+        "queues": queued_by_queue(counts[TaskState.QUEUED.value], replies[n + 3]),
         "server_time": now,
-        "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
+        "oldest_queued_age": oldest,
         **{f"tasks_{name}": c for name, c in counts.items()},
-        "pending_steps": int(replies[n + 5]),
-        "batches_staging": int(replies[n + 6]),
+        "pending_steps": int(replies[n + 4]),
+        "batches_staging": int(replies[n + 5]),
     }

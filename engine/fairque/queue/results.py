@@ -53,7 +53,7 @@ class Stats(TypedDict):
     active_users: int  # users with ready tasks (of the default queue)
     queues: dict[str, int]  # queued tasks per queue (queues with none left out)
     server_time: float  # the server's clock, seconds since the epoch
-    oldest_queued_age: float | None  # seconds, None when nothing is queued
+    oldest_queued_age: float | None  # seconds (to within one), None when nothing is queued
     tasks_queued: int
     tasks_started: int
     tasks_deferred: int

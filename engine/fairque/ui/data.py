@@ -17,7 +17,13 @@ from fairque.core.models import TaskRecord, TaskState
 from fairque.core.tenants import ShareTotals
 from fairque.monitoring.documents import run_document, task_document
 from fairque.queue import control
-from fairque.queue.calls import Arg, PipelineCall, queued_by_queue
+from fairque.queue.calls import (
+    STATE_READS,
+    Arg,
+    PipelineCall,
+    parse_state_reads,
+    queued_by_queue,
+)
 from fairque.queue.runs import RunInfo, log_attempt
 from fairque.queue.sync_queue import TaskQueue
 
@@ -94,20 +100,14 @@ def overview(queue: TaskQueue, query: TenantQuery, totals: ShareTotals) -> dict[
     against). A few pipelined reads and one read-only script; only the page's tenants
     travel."""
     k = queue.keys
-    head: list[tuple[Arg, ...]] = [("ZCARD", key) for key in k.all_states()]
-    head += [
-        ("SCARD", k.all_users),
-        ("ZCARD", k.active_users),
-        ("TIME",),
-        ("ZRANGE", k.state(TaskState.QUEUED), 0, 0, "WITHSCORES"),
-        ("HGETALL", k.queue_counts),
-    ]
+    head = queue.calls.state_reads()
+    head += [("SCARD", k.all_users), ("ZCARD", k.active_users), ("TIME",)]
+    head += [("HGETALL", k.queue_counts)]
     replies = queue.run_pipeline(_call(head))
-    n = len(k.all_states())
-    states = {s.value: int(c) for s, c in zip(TaskState, replies[:n], strict=True)}
+    n = STATE_READS
     seconds, micros = replies[n + 2]
     now = int(seconds) + int(micros) / 1_000_000
-    oldest = replies[n + 3]
+    states, oldest = parse_state_reads(replies, now)
     ended = queue.run_pipeline(queue.calls.ended_since(int((now - 60) * 1000)))
     running = states[TaskState.STARTED.value]
     rows, matching = tenant_rows(queue, query, now, running, totals)
@@ -117,10 +117,10 @@ def overview(queue: TaskQueue, query: TenantQuery, totals: ShareTotals) -> dict[
         "tasks_active": sum(states[s.value] for s in TaskState if s.is_active),
         "tenants_total": int(replies[n]),
         "active_users": int(replies[n + 1]),
-        "queues": queued_by_queue(states[TaskState.QUEUED.value], replies[n + 4]),
+        "queues": queued_by_queue(states[TaskState.QUEUED.value], replies[n + 3]),
         "ended_last_minute": ended,
         "throughput_per_second": round(sum(ended.values()) / 60, 3),
-        "oldest_queued_age": max(0.0, now - float(oldest[0][1]) / 1000) if oldest else None,
+        "oldest_queued_age": oldest,
         "fairness": "time" if totals.by_time else "count",
         "jain_index": None if totals.jain is None else round(totals.jain, 4),
         "search": query.search,
