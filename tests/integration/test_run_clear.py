@@ -176,3 +176,24 @@ def test_clear_with_redis_down_raises_and_changes_nothing(
         proxy.restore()
         cut.close()
     assert _states(queue)["b"] is S.FAILED
+
+
+def test_dependents_left_to_a_later_step_wait_for_the_end_of_an_upstream_cleared_meanwhile(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue(step_size=2)  # one dependent told per call, the rest in later steps
+    tasks = [_task("a"), _task("b", "a", trigger_rule="all_done")]
+    queue.enqueue_tasks([*tasks, _task("c", "a", trigger_rule="all_done")], RUN)
+    _end(queue, "a", S.FAILED)
+    told = {n for n in ("b", "c") if _states(queue)[n] is S.QUEUED}
+    (left,) = {"b", "c"} - told  # its step is pending
+    assert _states(queue)[left] is S.DEFERRED and queue.get_stats()["pending_steps"] == 1
+    queue.clear_run(RUN, tasks=["a"], downstream=False)
+    while queue.continue_steps():
+        pass
+    assert _states(queue)[left] is S.DEFERRED  # a runs again: not told of its earlier end
+    _end(queue, "a", S.FINISHED)
+    while queue.continue_steps():
+        pass
+    assert _states(queue)[left] is S.QUEUED
+    assert queue.get_task(f"{RUN}:{left}").error is None

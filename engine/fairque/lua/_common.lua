@@ -602,13 +602,15 @@ local map_refusal, map_expand, map_gather, map_instances, map_continue
 -- costs about two writes of a task). The rest of a waiting set is parked under a key of
 -- its own (so a later life of the id starts afresh) in PENDING_STEPS, and continue.lua
 -- tells them in later calls, TELL_STEP at a time.
-local function park_release(waiting, id, outcome)
+-- The step names the life of `id` that ended (its `enqueued_at`: a push starts a life).
+local function park_release(waiting, id, outcome, life)
   local parked = waiting
   if waiting == WAITING_PREFIX .. id then
     parked = waiting .. '#' .. fmt(next_stamp())
     redis.call('RENAME', waiting, parked)
   end
-  redis.call('RPUSH', PENDING_STEPS, cjson.encode({'release', parked, id, outcome}))
+  life = life or redis.call('HGET', task_key(id), 'enqueued_at') or ''
+  redis.call('RPUSH', PENDING_STEPS, cjson.encode({'release', parked, id, outcome, life}))
 end
 
 -- Take up to `budget` members out of set `waiting`: a small set (a listpack) in the
@@ -628,17 +630,20 @@ local function take_some(waiting, budget)
   return redis.call('SPOP', waiting, budget)
 end
 
--- Release from a work list of {id, outcome[, waiting key]}; `budget` dependents at most.
+-- Release from a work list of {id, outcome[, waiting key, life]}; `budget` dependents at
+-- most.
 local function release_from(work, budget, now)
   local i = 1
   while i <= #work do
-    local id, outcome = work[i][1], work[i][2]
+    local id, outcome, life = work[i][1], work[i][2], work[i][4]
     local waiting = work[i][3] or WAITING_PREFIX .. id
     i = i + 1
     local dependents = {}
     if budget > 0 then dependents = take_some(waiting, budget) end
     budget = budget - #dependents
-    if budget <= 0 and redis.call('EXISTS', waiting) == 1 then park_release(waiting, id, outcome) end
+    if budget <= 0 and redis.call('EXISTS', waiting) == 1 then
+      park_release(waiting, id, outcome, life)
+    end
     for _, dep in ipairs(dependents) do
       local dkey = task_key(dep)
       local r = redis.call('HMGET', dkey, 'state', 'user_id', 'trigger_rule', 'expand',
@@ -670,6 +675,25 @@ local function release_from(work, budget, now)
       end
     end
   end
+end
+
+-- The pending step {'release', parked, id, outcome, life}: tell the dependents left in
+-- the parked set how `id` ended, as it is now. Cleared since (the same life, active
+-- again), it has not ended: they go back to its waiting set, to be told of its next end;
+-- ended again, they are told of that end; gone, or pushed again (another life), of the
+-- end the step carries.
+local function resume_release(parked, id, outcome, life, now)
+  local tkey = task_key(id)
+  local r = redis.call('HMGET', tkey, 'state', 'enqueued_at')
+  if r[1] and life and r[2] == life then
+    if ACTIVE_STATE[r[1]] then
+      redis.call('SUNIONSTORE', WAITING_PREFIX .. id, WAITING_PREFIX .. id, parked)
+      redis.call('DEL', parked)
+      return
+    end
+    outcome = outcome_of(tkey, r[1])
+  end
+  release_from({{id, outcome, parked, life}}, TELL_STEP, now)
 end
 
 local function release(first_id, first_outcome, now)

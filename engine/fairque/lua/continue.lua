@@ -15,7 +15,7 @@ local entry = redis.call('LPOP', PENDING_STEPS)
 if entry then
   local step = cjson.decode(entry)
   if step[1] == 'release' then
-    release_from({{step[3], step[4], step[2]}}, TELL_STEP, now)
+    resume_release(step[2], step[3], step[4], step[5], now)
   elseif step[1] == 'expand' then
     map_continue(step[2], step[3], step[4], now)
   elseif step[1] == 'start' then
