@@ -26,17 +26,26 @@ from .conftest import QueueFactory
 pytestmark = pytest.mark.both_queues
 
 
-def test_a_record_leaves_its_id_to_its_key_and_reads_back_with_it(
+def test_a_record_leaves_its_id_and_a_normal_priority_out_and_reads_back_with_them(
     make_queue: QueueFactory, redis_client: redis.Redis
 ) -> None:
     queue = make_queue()
     queue.push(Task.create("u", task_id="own-id"))
     queue.push(Task.create("u", task_id="old-id"))
-    assert b"task_id" not in redis_client.hkeys(queue.keys.task("own-id"))
-    redis_client.hset(queue.keys.task("old-id"), "task_id", "old-id")  # written before
-    assert [t.task_id for t in queue.pop_many(2)] == ["own-id", "old-id"]
+    fields = redis_client.hkeys(queue.keys.task("own-id"))
+    assert b"task_id" not in fields and b"priority" not in fields  # the key, NORMAL
+    redis_client.hset(queue.keys.task("old-id"), mapping={"task_id": "old-id", "priority": "3"})
+    claimed = queue.pop_many(2)  # written before: with both
+    assert [(t.task_id, t.priority) for t in claimed] == [
+        ("own-id", Priority.NORMAL),
+        ("old-id", Priority.NORMAL),
+    ]
+    assert queue.get_stats()["users"]["u"].get("queued_by_priority") is None  # counted down
+    queue.requeue(claimed[0])
+    queue.cancel("own-id")
+    assert queue.get_stats()["states"]["queued"] == 0
     assert queue.get_task("own-id").task_id == "own-id"
-    assert queue.get_task("old-id").task_id == "old-id"
+    assert queue.get_task("old-id").priority is Priority.NORMAL
 
 
 def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:

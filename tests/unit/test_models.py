@@ -468,7 +468,7 @@ def test_to_hash_writes_only_the_fields_push_owns_as_strings() -> None:
 
 def test_to_hash_omits_unset_optional_fields() -> None:
     fields = Task.create("u", task_id="t").to_hash()
-    assert set(fields) == {"user_id", "priority", "created_at"}  # defaults and the id left out
+    assert set(fields) == {"user_id", "created_at"}  # the defaults (NORMAL too) and the id: out
     made = Task.create("u", task_id="t", created_at=fields_time(fields))
     assert Task.from_hash(fields, "t") == made
 

@@ -299,7 +299,7 @@ class Task:
     task_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
     user_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
     priority: Priority = option(
-        Priority.NORMAL, setters=_RETRY, codec=PRIORITY, check=_check_priority
+        Priority.NORMAL, setters=_RETRY, codec=PRIORITY, check=_check_priority, sparse=True
     )
     payload: dict[str, Any] = option(
         {}, setters=_USER, codec=JSON, check=check_payload, sparse=True

@@ -173,9 +173,11 @@ local function claim(max_claims, lease_ms, worker, groups_at, now)
         set_state(tkey, id, user, 'queued', 'started', now + lease_ms)
         claimed_by(t, tkey, new_score, now)
         local record = claimed_record(tkey, id)
+        local priority = NORMAL
         for i = 3, #record, 2 do
-          if record[i] == 'priority' then count_queued(user, record[i + 1], -1, queue) end
+          if record[i] == 'priority' then priority = record[i + 1] end
         end
+        count_queued(user, priority, -1, queue)
         claimed[#claimed + 1] = record
       end
     end

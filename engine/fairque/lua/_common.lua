@@ -50,6 +50,7 @@ local AGING_US = tonumber(ARGV[8])
 local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
+local NORMAL = '3'  -- a record without 'priority' is NORMAL (Task.to_hash leaves it out)
 local QUEUED_SECONDS = table.remove(KEYS)
 local QUEUED_SINCE = table.remove(KEYS)
 local QUEUE_COUNTS = table.remove(KEYS)
@@ -373,7 +374,7 @@ local function make_ready(tkey, id, user, from, now)
   end
   local stamp = next_stamp()
   set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp))
-  enqueue(id, user, tonumber(r[1]), stamp, false, lane_from(r[3], r[4], r[5]))
+  enqueue(id, user, tonumber(r[1] or NORMAL), stamp, false, lane_from(r[3], r[4], r[5]))
   return 'queued'
 end
 
@@ -803,7 +804,7 @@ local function cancel_task(id, kind, message, now)
     redis.call('HSET', tkey, 'cancel_requested', '1')
     return {'ok', 'requested'}
   end
-  if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
+  if state == 'queued' then dequeue(id, user, tonumber(r[3] or NORMAL), lane_of(tkey)) end
   redis.call('HSET', tkey, 'error', cjson.encode({type = kind, message = message, traceback = ''}))
   finalize(tkey, id, user, state, 'canceled', now)
   return {'ok', 'canceled'}

@@ -11,7 +11,7 @@ local tkey = task_key(id)
 local r = redis.call('HMGET', tkey, 'state', 'user_id', 'priority', 'batch')
 local state, user = r[1], r[2]
 if not state or staged(r[4]) then return {'not_found'} end
-if state == 'queued' then dequeue(id, user, tonumber(r[3]), lane_of(tkey)) end
+if state == 'queued' then dequeue(id, user, tonumber(r[3] or NORMAL), lane_of(tkey)) end
 unregister(tkey, id, state)
 if ACTIVE_STATE[state] then redis.call('HINCRBY', STATS, state .. ' ' .. user, -1) end
 if state == 'started' then  -- its tenant's running slot, and its gates'

@@ -44,7 +44,7 @@ for _, id in ipairs(expired) do
       failed = failed + 1
     else
       set_state(tkey, id, user, 'started', 'queued', now)
-      enqueue(id, user, tonumber(r[2]), tonumber(r[3] or '0'), true, lane_of(tkey))
+      enqueue(id, user, tonumber(r[2] or NORMAL), tonumber(r[3] or '0'), true, lane_of(tkey))
       requeued = requeued + 1
     end
   end

@@ -13,5 +13,5 @@ local now = now_ms()
 charge_actual(tkey, user, nil, now)
 redis.call('HINCRBY', tkey, 'attempts', -1)
 set_state(tkey, id, user, 'started', 'queued', now)
-enqueue(id, user, tonumber(r[1]), tonumber(r[2] or '0'), true, lane_of(tkey))
+enqueue(id, user, tonumber(r[1] or NORMAL), tonumber(r[2] or '0'), true, lane_of(tkey))
 return {'ok', 'queued'}
