@@ -34,6 +34,7 @@ def test_a_record_leaves_its_id_and_a_normal_priority_out_and_reads_back_with_th
     queue.push(Task.create("u", task_id="old-id"))
     fields = redis_client.hkeys(queue.keys.task("own-id"))
     assert b"task_id" not in fields and b"priority" not in fields  # the key, NORMAL
+    assert b"max_retries" not in fields and b"retry_delay_seconds" not in fields  # defaults
     redis_client.hset(queue.keys.task("old-id"), mapping={"task_id": "old-id", "priority": "3"})
     claimed = queue.pop_many(2)  # written before: with both
     assert [(t.task_id, t.priority) for t in claimed] == [
@@ -44,8 +45,20 @@ def test_a_record_leaves_its_id_and_a_normal_priority_out_and_reads_back_with_th
     queue.requeue(claimed[0])
     queue.cancel("own-id")
     assert queue.get_stats()["states"]["queued"] == 0
-    assert queue.get_task("own-id").task_id == "own-id"
+    own = queue.get_task("own-id")
+    assert own.task_id == "own-id" and (own.max_retries, own.retry_delay_seconds) == (3, 1.0)
     assert queue.get_task("old-id").priority is Priority.NORMAL
+
+
+def test_a_queue_default_other_than_the_librarys_is_written_into_the_record(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    queue = make_queue(default_max_retries=5, default_retry_delay_seconds=1.0)
+    queue.push(Task.create("u", task_id="t"))
+    assert redis_client.hget(queue.keys.task("t"), "max_retries") == b"5"
+    assert not redis_client.hexists(queue.keys.task("t"), "retry_delay_seconds")
+    task = queue.get_task("t")
+    assert (task.max_retries, task.retry_delay_seconds) == (5, 1.0)
 
 
 def test_finish_records_result_duration_and_times(make_queue: QueueFactory) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fairque.core.fields import JSON, FieldSpec, Setter
-from fairque.core.models import TASK_FIELDS, Priority, Task, task_fields
+from fairque.core.models import RECORD_DEFAULTS, TASK_FIELDS, Priority, Task, task_fields
 from fairque.dag.model import DEFAULT_ARG_KEYS
 from fairque.tasks.decorators import task, xcom_task
 
@@ -136,3 +136,14 @@ def test_create_accepts_exactly_the_task_rows() -> None:
     assert made.xcom_pulls == ["k"]
     assert {"task_id", "user_id", "created_at"} <= settable
     assert not settable & {spec.name for spec in task_fields(Setter.QUEUE)}
+
+
+def test_the_scripts_read_a_left_out_field_as_the_table_says() -> None:
+    """A record leaves out a NORMAL priority and the library's retry defaults; the
+    scripts' constants for them (lua/_common.lua) must say the same."""
+    common = (Path(__file__).parents[2] / "engine/fairque/lua/_common.lua").read_text("utf-8")
+    assert f"local NORMAL = '{int(Priority.NORMAL)}'" in common
+    retries, delay = RECORD_DEFAULTS["max_retries"], RECORD_DEFAULTS["retry_delay_seconds"]
+    assert f"local MAX_RETRIES, RETRY_DELAY = '{retries}', '{delay}'" in common
+    spec = {s.name: s for s in TASK_FIELDS}
+    assert spec["priority"].sparse and spec["priority"].default is Priority.NORMAL

@@ -16,6 +16,7 @@ from fairque.core.errors import InvalidPriorityError, InvalidUserIdError, Payloa
 from fairque.core.models import (
     ACTIVE_STATES,
     MAX_ID_LENGTH,
+    RECORD_DEFAULTS,
     TERMINAL_STATES,
     Priority,
     Task,
@@ -531,7 +532,8 @@ def test_a_claimed_record_decodes_as_from_hash_does_without_the_checks() -> None
     assert claimed == TaskRecord.from_hash(record, full.task_id)
     assert claimed.priority is Priority.CRITICAL and claimed.claim_token == 7
     bare = TaskRecord.from_claim(["task_id", "t", "user_id", "u"])
-    assert bare == TaskRecord(task_id="t", user_id="u", created_at=bare.created_at)
+    made = TaskRecord(task_id="t", user_id="u", created_at=bare.created_at, **RECORD_DEFAULTS)
+    assert bare == made  # what a record leaves out reads back as its default
     assert bare.args == [] and bare.args is not TaskRecord.from_claim(flat[:4]).args
     with pytest.raises(dataclasses.FrozenInstanceError):
         bare.state = TaskState.FINISHED  # type: ignore[misc]

@@ -33,7 +33,13 @@ from fairque.core.errors import (
 )
 from fairque.core.imports import ALLOWED_MODULES_ENV as ALLOWED_MODULES_ENV
 from fairque.core.imports import default_allowed_modules, module_allowed
-from fairque.core.models import DEFAULT_QUEUE, validate_identifier, validate_queue_name
+from fairque.core.models import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE,
+    DEFAULT_RETRY_DELAY_SECONDS,
+    validate_identifier,
+    validate_queue_name,
+)
 from fairque.core.schemas import did_you_mean, line_of, read_yaml_file, schema_problems
 from fairque.core.urls import parse_redis_url, redact
 
@@ -253,8 +259,8 @@ class QueueConfig:
     """Settings shared by every producer and worker of one queue."""
 
     stats_prefix: str = "fq"
-    default_max_retries: int = 3
-    default_retry_delay_seconds: float = 1.0
+    default_max_retries: int = DEFAULT_MAX_RETRIES
+    default_retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
     retry_backoff_max_seconds: float = 3600.0
     enable_pipeline_optimization: bool = True
     xcom_ttl_seconds: int = 3600

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from enum import Enum, IntEnum
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from fairque.core.errors import (
     InvalidPriorityError,
@@ -204,6 +204,19 @@ def _check_pool(value: Any, name: str) -> Any:
     return None if value is None else validate_queue_name(value, name)
 
 
+DEFAULT_MAX_RETRIES = 3
+"""Retries of a task that sets none, unless the queue's config says otherwise."""
+DEFAULT_RETRY_DELAY_SECONDS = 1.0
+"""First retry delay of a task that sets none, unless the queue's config says otherwise."""
+RECORD_DEFAULTS: dict[str, Any] = {
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "retry_delay_seconds": DEFAULT_RETRY_DELAY_SECONDS,
+}
+"""Fields a task record leaves out when they hold these values, to save memory: push
+writes them only when they differ, and :class:`TaskRecord` and the scripts (MAX_RETRIES
+and RETRY_DELAY in lua/_common.lua) read a missing one as this."""
+
+
 def new_task_id() -> str:
     """A fresh, unique task id (32 hex characters)."""
     return uuid.uuid4().hex
@@ -295,6 +308,8 @@ class Task:
     see :class:`Setter` and :func:`~fairque.core.fields.option`. Adding a task option
     is one declaration here plus its test.
     """
+
+    _LEFT_OUT: ClassVar[Mapping[str, Any]] = {}  # what a stored record omits: see TaskRecord
 
     task_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
     user_id: str = option(setters=_USER | Setter.DECORATOR, check=_check_identifier)
@@ -481,7 +496,7 @@ class Task:
         """Build a Task (or a TaskRecord) from a Redis hash as returned by HGETALL (bytes
         or str) and the id its key names; fields the class does not have are ignored."""
         names = _names_of(cls)
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(cls._LEFT_OUT)
         for key, value in raw.items():
             spec = _BY_NAME.get(_text(key))
             if spec is not None and spec.name in names:
@@ -531,6 +546,8 @@ class TaskRecord(Task):
     the claim). Read-only: the queue changes the record in Redis, never this copy.
     Times are seconds since the epoch on the Redis server's clock.
     """
+
+    _LEFT_OUT: ClassVar[Mapping[str, Any]] = RECORD_DEFAULTS
 
     state: TaskState | None = option(None, setters=Setter.QUEUE, codec=STATE)
     attempts: int = option(0, setters=Setter.QUEUE, codec=INT)
@@ -608,10 +625,12 @@ _DEFAULTS_OF: dict[type, tuple[frozenset[str], dict[str, Any], list[tuple[str, A
 def _defaults_of(
     cls: type[Task],
 ) -> tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]:
-    """The field names of ``cls``, its plain defaults and its default factories (once)."""
+    """The field names of ``cls``, its plain defaults (with what its stored records leave
+    out) and its default factories (once)."""
     found = _DEFAULTS_OF.get(cls)
     if found is None:
         plain = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        plain.update(cls._LEFT_OUT)
         factories = [(f.name, f.default_factory) for f in fields(cls) if f.default is MISSING]
         factories = [(name, factory) for name, factory in factories if factory is not MISSING]
         found = _DEFAULTS_OF[cls] = (_names_of(cls), plain, factories)

@@ -51,6 +51,8 @@ local RESULT_TTL = tonumber(ARGV[9])
 local XCOM_PREFIX, LINEAGE_PREFIX, XCOM_TTL = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local CRITICAL = 6
 local NORMAL = '3'  -- a record without 'priority' is NORMAL (Task.to_hash leaves it out)
+-- What a record without them holds (RECORD_DEFAULTS in fairque/core/models.py).
+local MAX_RETRIES, RETRY_DELAY = '3', '1.0'
 local QUEUED_SECONDS = table.remove(KEYS)
 local QUEUED_SINCE = table.remove(KEYS)
 local QUEUE_COUNTS = table.remove(KEYS)
@@ -571,7 +573,9 @@ end
 -- upstreams it was still blocked by, so that their end cannot reach a later life of the id.
 local function unblock(id)
   local blocked = BLOCKED_PREFIX .. id
-  for _, up in ipairs(redis.call('SMEMBERS', blocked)) do
+  local ups = redis.call('SMEMBERS', blocked)
+  if #ups == 0 then return end  -- a set is never empty: no key to delete either
+  for _, up in ipairs(ups) do
     redis.call('SREM', WAITING_PREFIX .. up, id)
   end
   redis.call('DEL', blocked)
@@ -618,7 +622,9 @@ end
 -- order its members were added, so releases are told in a repeatable order; a large
 -- one at random (SPOP: reading it all on every step would cost what the steps save).
 local function take_some(waiting, budget)
-  if redis.call('SCARD', waiting) <= 128 then
+  local count = redis.call('SCARD', waiting)
+  if count == 0 then return {} end  -- no dependents (no key): nothing to read or delete
+  if count <= 128 then
     local all = redis.call('SMEMBERS', waiting)
     if #all <= budget then
       redis.call('DEL', waiting)

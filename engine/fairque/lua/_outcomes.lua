@@ -46,11 +46,11 @@ local function fail_one(id, claim_token, err, duration, jitter, backoff_max, ret
   charge_actual(tkey, user, duration, now)
   redis.call('HSET', tkey, 'error', err, 'duration', duration)
   local r = redis.call('HMGET', tkey, 'attempts', 'max_retries', 'retry_delay_seconds')
-  local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or '0')
+  local attempts, max_retries = tonumber(r[1]), tonumber(r[2] or MAX_RETRIES)
   local state = end_state(tkey, 'failed')
   record_attempt(tkey, state, duration, err, now)
   if retryable and state == 'failed' and attempts <= max_retries then
-    local backoff = math.min(backoff_max, tonumber(r[3] or '0') * 2 ^ (attempts - 1))
+    local backoff = math.min(backoff_max, tonumber(r[3] or RETRY_DELAY) * 2 ^ (attempts - 1))
     local due = now + math.floor(backoff * (0.5 + jitter / 2) * 1000)
     set_state(tkey, id, user, 'started', 'scheduled', due)
     return {'retry', fmt(due)}

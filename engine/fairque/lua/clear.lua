@@ -63,7 +63,7 @@ for _, doc in ipairs(docs) do
   local r = redis.call('HMGET', tkey, 'state', 'user_id', 'attempts', 'max_retries',
     'declared_max_retries')
   local user = r[2]
-  local declared = tonumber(r[5] or r[4] or '0')
+  local declared = tonumber(r[5] or r[4] or MAX_RETRIES)
   if r[1] ~= 'deferred' then count_active(1) end
   set_state(tkey, id, user, r[1], 'deferred', now)
   redis.call('PERSIST', tkey)

@@ -23,7 +23,7 @@ for _, id in ipairs(expired) do
   else
     charge_actual(tkey, user, nil, now)
     local recoveries = redis.call('HINCRBY', tkey, 'recoveries', 1)
-    local attempts, max_retries = tonumber(r[4] or '1'), tonumber(r[5] or '0')
+    local attempts, max_retries = tonumber(r[4] or '1'), tonumber(r[5] or MAX_RETRIES)
     if r[7] == '0' then
       attempts = redis.call('HINCRBY', tkey, 'attempts', -1)
     else

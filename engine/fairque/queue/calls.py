@@ -38,6 +38,7 @@ from fairque.core.models import (
     DAG_GATE_PREFIX,
     DEFAULT_QUEUE,
     LANE_SEPARATOR,
+    RECORD_DEFAULTS,
     Task,
     TaskRecord,
     TaskState,
@@ -387,6 +388,9 @@ class QueueCalls:
         check_size(task.task_id, fields, q.max_payload_bytes)
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
+        for name, encoded in _LEFT_OUT.items():  # read back as that when missing
+            if fields[name] == encoded:
+                del fields[name]
         if task.expand:  # the scripts read a mapped task's limit (lua/_mapping.lua)
             fields.setdefault("max_map_length", str(task.max_map_length))
         if task.enable_xcom or task.xcom_push_key:
@@ -936,6 +940,7 @@ def _records(task_ids: Sequence[str], hashes: Sequence[Any]) -> list[TaskRecord 
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
+_LEFT_OUT = {name: str(value) for name, value in RECORD_DEFAULTS.items()}  # as pushed
 
 
 def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
