@@ -25,7 +25,7 @@ from fairque.core.models import (
     new_task_id,
 )
 
-HEX32 = re.compile(r"[0-9a-f]{32}")
+NEW_ID = re.compile(r"[0-9A-Za-z]{22}")
 
 
 class _Opaque:
@@ -133,11 +133,12 @@ def test_active_and_terminal_sets_partition_the_states() -> None:
 # --- Task.create ---------------------------------------------------------------------
 
 
-def test_create_generates_unique_hex_task_ids() -> None:
+def test_create_generates_unique_short_task_ids() -> None:
     ids = {Task.create("u").task_id for _ in range(500)}
     assert len(ids) == 500
-    assert all(HEX32.fullmatch(task_id) for task_id in ids)
-    assert HEX32.fullmatch(new_task_id())
+    assert all(NEW_ID.fullmatch(task_id) for task_id in ids)
+    assert NEW_ID.fullmatch(new_task_id())
+    assert len({new_task_id()[0] for _ in range(500)}) > 40  # every digit of them varies
 
 
 def test_create_defaults_and_given_values() -> None:

@@ -217,9 +217,19 @@ writes them only when they differ, and :class:`TaskRecord` and the scripts (MAX_
 and RETRY_DELAY in lua/_common.lua) read a missing one as this."""
 
 
+_ID_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_LENGTH = 22  # 62**22 > 2**128
+
+
 def new_task_id() -> str:
-    """A fresh, unique task id (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh, unique task id: 128 random bits (a UUID4's) in 22 letters and digits, ten
+    characters shorter than hex, which a queued task holds twice (key and queue entry)."""
+    number = uuid.uuid4().int
+    digits = []
+    for _ in range(_ID_LENGTH):
+        number, digit = divmod(number, 62)
+        digits.append(_ID_DIGITS[digit])
+    return "".join(digits)
 
 
 # --- the field table ----------------------------------------------------------------------
