@@ -105,6 +105,27 @@ def test_failure_retries_with_exponential_backoff_then_fails(make_queue: QueueFa
     assert failed.error["message"] == "final" and "ValueError: final" in failed.error["traceback"]
 
 
+def test_enqueued_at_is_when_a_task_was_first_queued_or_pushed_to_wait(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    queue = make_queue()
+    before = time.time()
+    queue.push(Task.create("u", task_id="now", retry_delay_seconds=0.05))
+    queue.push(Task.create("u", task_id="waits", depends_on=["now"]))
+    after = time.time()
+    assert not redis_client.hexists(queue.keys.task("now"), "enqueued_at")  # its stamp says
+    assert redis_client.hexists(queue.keys.task("waits"), "enqueued_at")  # it waited first
+    first = queue.get_task("now").enqueued_at
+    assert first is not None and before - 0.05 <= first <= after + 0.05
+    task = queue.pop()
+    assert task is not None and task.enqueued_at == first
+    queue.fail(task, ValueError("again"))  # a retry queues it again, with a new stamp
+    wait_until(lambda: queue.promote_due() == 1, 5)
+    again = queue.get_task("now")
+    assert again.state is TaskState.QUEUED and again.enqueued_at == first
+    assert queue.get_stats()["users"]["u"]["next_task_age"] >= 0
+
+
 def test_a_non_retryable_failure_ends_at_once(make_queue: QueueFactory) -> None:
     queue = make_queue()
     queue.push(Task.create("u", task_id="t", max_retries=5))

@@ -507,11 +507,16 @@ class Task:
         or str) and the id its key names; fields the class does not have are ignored."""
         names = _names_of(cls)
         values: dict[str, Any] = dict(cls._LEFT_OUT)
+        order = None
         for key, value in raw.items():
-            spec = _BY_NAME.get(_text(key))
+            name = _text(key)
+            spec = _BY_NAME.get(name)
             if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(_text(value))
+            elif name == ORDER_FIELD:
+                order = _text(value)
         values["task_id"] = task_id  # a record written before ids left the hash holds it too
+        _enqueued_from_order(values, order, names)
         return cls(**values)
 
     @classmethod
@@ -521,10 +526,14 @@ class Task:
         (push checked every field; a worker decodes thousands of these a second)."""
         names, plain, factories = _defaults_of(cls)
         values = dict(plain)
+        order = None
         for i in range(0, len(flat), 2):
             spec = _BY_NAME.get(flat[i])
             if spec is not None and spec.name in names:
                 values[spec.name] = spec.codec.decode(flat[i + 1])
+            elif flat[i] == ORDER_FIELD:
+                order = flat[i + 1]
+        _enqueued_from_order(values, order, names)
         for name, factory in factories:
             if name not in values:
                 values[name] = factory()
@@ -630,6 +639,25 @@ _SETTABLE = frozenset(spec.name for spec in task_fields(Setter.TASK))
 _CHECKED = tuple((spec.name, spec.check) for spec in TASK_FIELDS if spec.check is not None)
 _PUSHED_JSON = tuple(spec.name for spec in _PUSHED if spec.codec is JSON)
 _DEFAULTS_OF: dict[type, tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]] = {}
+
+
+ORDER_FIELD = "order"
+"""The record field the scripts keep a queued task's place in (a stamp, µs on the server's
+clock; see lua/_common.lua): not a Task field, but it tells ``enqueued_at``."""
+
+
+def enqueued_time(enqueued_at: str | None, order: str | None) -> float | None:
+    """When a record was enqueued, from its ``enqueued_at`` and ``order`` fields: a task
+    queued at once when pushed leaves ``enqueued_at`` out (the scripts write it only for a
+    task that waited first, or got a new stamp since), and its stamp tells it to the ms."""
+    if enqueued_at is not None:
+        return float(enqueued_at)
+    return None if order is None else int(order) // 1000 / 1000
+
+
+def _enqueued_from_order(values: dict[str, Any], order: str | None, names: frozenset[str]) -> None:
+    if "enqueued_at" in names and values.get("enqueued_at") is None:
+        values["enqueued_at"] = enqueued_time(None, order)
 
 
 def _defaults_of(

@@ -29,13 +29,16 @@ local function open_batch(batch, budget, now)
       redis.call('HDEL', tkey, 'batch')
       local verdict = verdict_of(tkey)
       if verdict == 'run' then unblock(id) end
-      local ended
+      local ended, state
       if verdict == 'run' and r[4] and not r[5] then  -- a mapped task, not an instance
         ended = map_expand(tkey, id, r[2], now)
-      elseif enter(tkey, id, r[2], verdict, run_held(tkey), 'deferred',
-          'its upstreams ended before its batch opened', now) == 'canceled' then
-        ended = 'canceled'
+        state = ended or 'deferred'
+      else
+        state = enter(tkey, id, r[2], verdict, run_held(tkey), 'deferred',
+          'its upstreams ended before its batch opened', now)
+        if state == 'canceled' then ended = state end
       end
+      enqueued(tkey, state, now)
       if ended then canceled[#canceled + 1] = {id, outcome_of(tkey, ended)} end
     end
   end

@@ -240,6 +240,22 @@ local function queued_at(order)
   return fmt(math.floor(us / 1000000)), fmt(math.floor(us / 1000))
 end
 
+-- When a record was enqueued (seconds, text): its `enqueued_at`, which a task queued at
+-- once when it became visible leaves out (its first `order` stamp says it; see
+-- enqueued below), as TaskRecord reads it.
+local function enqueued_at_of(tkey)
+  local r = redis.call('HMGET', tkey, 'enqueued_at', 'order')
+  if r[1] or not r[2] then return r[1] end
+  return seconds(math.floor(tonumber(r[2]) / 1000))
+end
+
+-- A task became visible (pushed, its batch opened, a mapped instance made) in `state`:
+-- it is enqueued now. A QUEUED one's first order stamp says so (a record leaves out what
+-- it can tell); any other state writes `enqueued_at`, which make_ready keeps later.
+local function enqueued(tkey, state, now)
+  if state ~= 'queued' then redis.call('HSET', tkey, 'enqueued_at', seconds(now)) end
+end
+
 -- Count a task that became QUEUED at `ms` (its stamp: every path to QUEUED gives one,
 -- or keeps the one it had; else `ms` becomes it, so that leaving finds its second).
 local function index_queued(tkey, ms)
@@ -368,14 +384,20 @@ end
 
 -- Make a task runnable: SCHEDULED while its execute_after lies ahead, else QUEUED.
 local function make_ready(tkey, id, user, from, now)
-  local r = redis.call('HMGET', tkey, 'priority', 'execute_after', 'queue', 'pool', 'dag_gate')
+  local r = redis.call('HMGET', tkey, 'priority', 'execute_after', 'queue', 'pool', 'dag_gate',
+    'enqueued_at', 'order')
   local due = r[2] and math.floor(tonumber(r[2]) * 1000)
   if due and due > now then
     set_state(tkey, id, user, from, 'scheduled', due)
     return 'scheduled'
   end
   local stamp = next_stamp()
-  set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp))
+  if r[7] and not r[6] then  -- its enqueued_at was its first stamp's: keep it
+    set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp),
+      'enqueued_at', seconds(math.floor(tonumber(r[7]) / 1000)))
+  else
+    set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp))
+  end
   enqueue(id, user, tonumber(r[1] or NORMAL), stamp, false, lane_from(r[3], r[4], r[5]))
   return 'queued'
 end
@@ -607,14 +629,14 @@ local map_refusal, map_expand, map_gather, map_instances, map_continue
 -- costs about two writes of a task). The rest of a waiting set is parked under a key of
 -- its own (so a later life of the id starts afresh) in PENDING_STEPS, and continue.lua
 -- tells them in later calls, TELL_STEP at a time.
--- The step names the life of `id` that ended (its `enqueued_at`: a push starts a life).
+-- The step names the life of `id` that ended (when it was enqueued: a push starts a life).
 local function park_release(waiting, id, outcome, life)
   local parked = waiting
   if waiting == WAITING_PREFIX .. id then
     parked = waiting .. '#' .. fmt(next_stamp())
     redis.call('RENAME', waiting, parked)
   end
-  life = life or redis.call('HGET', task_key(id), 'enqueued_at') or ''
+  life = life or enqueued_at_of(task_key(id)) or ''
   redis.call('RPUSH', PENDING_STEPS, cjson.encode({'release', parked, id, outcome, life}))
 end
 
@@ -691,14 +713,14 @@ end
 -- end the step carries.
 local function resume_release(parked, id, outcome, life, now)
   local tkey = task_key(id)
-  local r = redis.call('HMGET', tkey, 'state', 'enqueued_at')
-  if r[1] and life and r[2] == life then
-    if ACTIVE_STATE[r[1]] then
+  local state = redis.call('HGET', tkey, 'state')
+  if state and life and enqueued_at_of(tkey) == life then
+    if ACTIVE_STATE[state] then
       redis.call('SUNIONSTORE', WAITING_PREFIX .. id, WAITING_PREFIX .. id, parked)
       redis.call('DEL', parked)
       return
     end
-    outcome = outcome_of(tkey, r[1])
+    outcome = outcome_of(tkey, state)
   end
   release_from({{id, outcome, parked, life}}, TELL_STEP, now)
 end

@@ -20,11 +20,11 @@
 -- (map_refusal, called by finish_one; error type MapError).
 
 local MAP_MARK = '__fairque_from__'
--- Fields of the placeholder that its instances do not copy (the run-time state, and the
--- id a record written before records left it to their key may hold).
-local MAP_RUNTIME = {'task_id', 'state', 'deps_total', 'deps_finished', 'deps_failed',
-  'deps_canceled', 'error', 'upstream_failed', 'xcom_push_key', 'map_count', 'order',
-  'finished_at', 'result', 'map_generation'}
+-- Fields of the placeholder that its instances do not copy (the run-time state, when it
+-- was enqueued, and the id a record written before records left it to their key may hold).
+local MAP_RUNTIME = {'task_id', 'enqueued_at', 'state', 'deps_total', 'deps_finished',
+  'deps_failed', 'deps_canceled', 'error', 'upstream_failed', 'xcom_push_key', 'map_count',
+  'order', 'finished_at', 'result', 'map_generation'}
 
 -- The reference of a placeholder's `expand` field: {task, path, id}.
 local function map_ref(expand_json)
@@ -148,8 +148,8 @@ map_instances = function(dkey, dep, user, from, n, generation, now)
     redis.call('DEL', ikey, BLOCKED_PREFIX .. iid)
     redis.call('HSET', ikey, unpack(fields))
     redis.call('HDEL', ikey, unpack(MAP_RUNTIME))
-    redis.call('HSET', ikey, 'name', iname, 'map_index', i, 'enqueued_at', seconds(now))
-    make_ready(ikey, iid, user, nil, now)
+    redis.call('HSET', ikey, 'name', iname, 'map_index', i)
+    enqueued(ikey, make_ready(ikey, iid, user, nil, now), now)
     redis.call('SADD', BLOCKED_PREFIX .. dep, iid)
     redis.call('SADD', WAITING_PREFIX .. iid, dep)
     added[#added + 1] = cjson.encode(iname) .. ':' .. cjson.encode(iid)

@@ -23,6 +23,7 @@ for i, doc in ipairs(docs) do
   local tkey, verdict = write_task(doc, now)
   if verdict == 'run' and #doc.deps > 0 then unblock(doc.id) end  -- e.g. one_success
   states[i] = enter(tkey, doc.id, doc.user, verdict, held, nil, 'its upstreams already ended', now)
+  enqueued(tkey, states[i], now)
   if states[i] ~= 'canceled' then active = active + 1 end
 end
 if run then redis.call('HSET', KEYS[12], 'active_tasks', active) end

@@ -118,7 +118,7 @@ local function write_task(doc, now)
   local tkey = task_key(doc.id)
   if doc.old then unregister(tkey, doc.id, doc.old) end
   redis.call('DEL', tkey, BLOCKED_PREFIX .. doc.id)
-  redis.call('HSET', tkey, 'enqueued_at', seconds(now), unpack(doc.fields))
+  redis.call('HSET', tkey, unpack(doc.fields))
   redis.call('SADD', ALL_USERS, doc.user)
   if #doc.deps == 0 then return tkey, 'run' end
   if field_of(doc.fields, 'expand') then

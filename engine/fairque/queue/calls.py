@@ -38,10 +38,12 @@ from fairque.core.models import (
     DAG_GATE_PREFIX,
     DEFAULT_QUEUE,
     LANE_SEPARATOR,
+    ORDER_FIELD,
     RECORD_DEFAULTS,
     Task,
     TaskRecord,
     TaskState,
+    enqueued_time,
     to_json,
 )
 from fairque.queue.pushable import MakesTask, as_task
@@ -678,6 +680,8 @@ class QueueCalls:
         if not fields:
             commands: list[tuple[Arg, ...]] = [("HGETALL", self.keys.task(i)) for i in task_ids]
             return PipelineCall(commands, lambda r: _records(task_ids, r))
+        if "enqueued_at" in fields:  # which the stamp tells when the record leaves it out
+            fields = [*fields, ORDER_FIELD]
         commands = [("HMGET", self.keys.task(i), *fields) for i in task_ids]
 
         def parse(replies: list[Any]) -> list[TaskRecord | None]:
@@ -772,9 +776,9 @@ class QueueCalls:
     def enqueued_times(self, task_ids: Sequence[str]) -> PipelineCall[list[float | None]]:
         """When each task was queued (server clock, seconds)."""
         commands: list[tuple[Arg, ...]] = [
-            ("HGET", self.keys.task(i), "enqueued_at") for i in task_ids
+            ("HMGET", self.keys.task(i), "enqueued_at", ORDER_FIELD) for i in task_ids
         ]
-        return PipelineCall(commands, lambda r: [None if t is None else float(t) for t in r])
+        return PipelineCall(commands, lambda r: [enqueued_time(*fields) for fields in r])
 
 
 def new_claim_id() -> str:
