@@ -13,7 +13,9 @@ No other module (and no Lua script) spells a key. Layout, with the default prefi
                                                the earliest stamp (ms) that entered each
     fq:task:{task_id}                  Hash    task record: the fields of the field table
                                                (core/models.py) under their own names, but
-                                               task_id (the key holds it; claims answer it);
+                                               task_id (the key holds it; claims answer it),
+                                               fields at their defaults (RECORD_DEFAULTS)
+                                               and an enqueued_at its order tells;
                                                claim_token is the claim's token (from
                                                fq:claims:token), which finish, fail,
                                                requeue and extend must quote; acked is
