@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -26,10 +27,13 @@ def _client(url: str) -> redis.Redis:
 
 
 def record(url: str, key: str, token: str, seconds: float = 0.0) -> str:
-    """Log one execution (RPUSH ``token`` to the list ``key`` on ``url``), then sleep.
+    """Log one execution (RPUSH ``token`` and a mark of this execution to the list ``key``
+    on ``url``), then sleep.
 
     The client retries through a server restart (about 20 s), so an outage does not
-    turn into a failed attempt."""
-    _client(url).rpush(key, token)
+    turn into a failed attempt; an RPUSH that reached the server before the crash ate
+    its reply is sent again, so the mark tells one execution logged twice from two
+    executions (see tests/faults/tally.py)."""
+    _client(url).rpush(key, f"{token} {uuid.uuid4().hex[:12]}")
     time.sleep(seconds)
     return token

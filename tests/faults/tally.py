@@ -1,7 +1,9 @@
 """Tasks that log each execution, and the tally the fault tests check against the records.
 
-A task runs ``tests.faults.jobs:record``, which RPUSHes its id to :data:`EXECUTIONS` on
-the server under test. At the end every task FINISHED, with
+A task runs ``tests.faults.jobs:record``, which RPUSHes its id and a mark of the
+execution to :data:`EXECUTIONS` on the server under test (:func:`executions` counts the
+marks: a push the client sent again across a server crash is one execution). At the end
+every task FINISHED, with
 ``1 <= executions <= 1 + recoveries`` and ``1 <= attempts <= 1 + recoveries``: it ran,
 and every run but the last ended in a reclaim. Executions fall below ``1 + recoveries``
 only for claims whose worker was killed before the task started. A lost run counts as an
@@ -37,6 +39,12 @@ def recording_tasks(
     ]
 
 
+def executions(queue: TaskQueue) -> Counter[str]:
+    """How many times each task ran, from :data:`EXECUTIONS` (distinct marks per id)."""
+    marks = {_text(m) for m in queue.redis.lrange(EXECUTIONS, 0, -1)}
+    return Counter(mark.split(" ")[0] for mark in marks)
+
+
 def push_all(queue: TaskQueue, tasks: list[Task], chunk: int = 500) -> None:
     for start in range(0, len(tasks), chunk):
         queue.push_batch(tasks[start : start + chunk])
@@ -63,7 +71,7 @@ def tally(queue: TaskQueue, tasks: list[Task], runs: Counter[str] | None = None)
     read from :data:`EXECUTIONS`); the problems name the tasks that break a rule (not
     FINISHED, ran twice under one claim, never ran, ...)."""
     if runs is None:
-        runs = Counter(_text(m) for m in queue.redis.lrange(EXECUTIONS, 0, -1))
+        runs = executions(queue)
     pipe = queue.redis.pipeline(transaction=False)
     for task in tasks:
         pipe.hmget(queue.keys.task(task.task_id), "state", "attempts", "recoveries", "result")

@@ -14,7 +14,7 @@ from fairque import TaskQueue
 from fairque.core.models import TaskState
 from tests.faults.conftest import Figures
 from tests.faults.dropper import SETTLE_EMPTY, ReplyDropper
-from tests.faults.tally import EXECUTIONS, push_all, recording_tasks, tally
+from tests.faults.tally import executions, push_all, recording_tasks, tally
 from tests.integration.procs import Procs
 from tests.integration.proxy import CuttableProxy
 from tests.timing import budget, wait_until
@@ -42,7 +42,7 @@ def test_sigterm_during_an_outage_exits_after_the_grace_and_the_lease_brings_the
     options = ("--lease-seconds", str(LEASE), "--shutdown-grace", str(GRACE), *mode)
     worker = procs.worker("term-cut", *options, redis_url=proxy.url)
     push_all(queue, tasks)
-    wait_until(lambda: queue.redis.llen(EXECUTIONS) == 1, 10, procs.tails)
+    wait_until(lambda: executions(queue).total() == 1, 10, procs.tails)
 
     proxy.cut()
     worker.send(signal.SIGTERM)
@@ -94,9 +94,9 @@ def test_a_claim_whose_reply_was_lost_costs_no_attempt(
                 state=record.state,
                 attempts=record.attempts,
                 recoveries=record.recoveries,
-                executions=queue.redis.llen(EXECUTIONS),
+                executions=executions(queue).total(),
                 seconds=time.monotonic() - started,
             )
     assert dropper.dropped == 1
     assert record.state is TaskState.FINISHED, (record.error, worker.tail())
-    assert (record.attempts, queue.redis.llen(EXECUTIONS)) == (1, 1), worker.tail()
+    assert (record.attempts, executions(queue).total()) == (1, 1), worker.tail()
