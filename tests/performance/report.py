@@ -211,23 +211,43 @@ def targets(
     )
     out.append(_dashboard(figures))
     out.append(_stalls(figures))
+    out.append(_clear_stall(figures))
     return out
+
+
+def _stall_pings(figures: Figures, of_clear: bool) -> list[Figure]:
+    """The stalls scenario's worst-PING figures: of clear_run, or of the others."""
+    return [
+        f
+        for f in figures.items
+        if f.system == "fairque"
+        and f.scenario == stalls.SCENARIO
+        and "PING" in f.name
+        and ("clear_run" in f.name) == of_clear
+    ]
 
 
 def _stalls(figures: Figures) -> Target:
     """Item 5: no call keeps another client waiting 20 ms or more."""
     text = f"worst PING of another client < {stalls.TARGET_MS:.0f} ms during big writes/releases"
-    timed = [
-        f
-        for f in figures.items
-        if f.system == "fairque" and f.scenario == stalls.SCENARIO and "PING" in f.name
-    ]
+    timed = _stall_pings(figures, of_clear=False)
     if not timed:
         return Target(text, "-", "n/a")
     worst = max(timed, key=lambda f: f.median)  # medians of the repetitions, as elsewhere
     highest = max(max(f.reps) for f in timed)
     measured = f"worst median {worst.median:.1f} ms ({worst.name}); highest rep {highest:.1f} ms"
     return Target(text, measured, _judge(worst.median < stalls.TARGET_MS))
+
+
+def _clear_stall(figures: Figures) -> Target:
+    """The same bound for clear_run of a large failed run, apart: item 5 names the batch,
+    the release and the DAG run, and clear_run is one call (not bounded yet)."""
+    text = f"worst PING < {stalls.TARGET_MS:.0f} ms during clear_run of a large failed run"
+    timed = _stall_pings(figures, of_clear=True)
+    if not timed:
+        return Target(text, "-", "n/a")
+    worst = max(f.median for f in timed)
+    return Target(text, f"{worst:.1f} ms", _judge(worst < stalls.TARGET_MS))
 
 
 def _processes(figures: Figures, body: str) -> Target:

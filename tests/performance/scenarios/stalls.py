@@ -1,6 +1,7 @@
 """No call stalls the server: the worst PING of another client while fairque writes a
 large batch, releases many dependents and writes a large DAG run whose last task joins
-half of its tasks (issue 18, item 5).
+half of its tasks (issue 18, item 5); and, reported on its own, while ``clear_run`` puts
+a large failed run back to run (one call, not bounded yet: see the perf README).
 
 A separate process (its own GIL) PINGs the server in a loop on its own connection and
 keeps the slowest reply; fairque's big operations run meanwhile, in bounded steps of
@@ -44,6 +45,10 @@ def release_name(count: int) -> str:
 
 def run_name(count: int) -> str:
     return f"worst PING during a {count:,}-task DAG run's write (a join of half of them)"
+
+
+def clear_name(count: int) -> str:
+    return f"worst PING during clear_run of a {count:,}-task failed run"
 
 
 def _ping(url: str, stop: Event, worst: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -143,6 +148,20 @@ def run_once(bench: Bench, queue: TaskQueue) -> None:
     ups = [t.task_id for t in tasks[:half]]
     tasks.append(Task.create("bench", func=NOOP, task_id="run:join", depends_on=ups))
     _add(bench, run_name(len(tasks)), step, lambda: queue.enqueue_tasks(tasks, "run", dag_id="d"))
+    bench.flush()
+    _fail_a_run(queue, "failed", run_size)
+    _add(bench, clear_name(run_size), step, lambda: queue.clear_run("failed"))
+
+
+def _fail_a_run(queue: TaskQueue, run_id: str, size: int) -> None:
+    """A run of ``size`` independent tasks, every one FAILED (for clear_run)."""
+    tasks = [Task.create("bench", func=NOOP, task_id=f"{run_id}:t{i}") for i in range(size)]
+    queue.enqueue_tasks(tasks, run_id)
+    while queue.continue_steps():
+        pass
+    while claimed := queue.pop_many(500):
+        for task in claimed:
+            queue.fail(task, "failed for the clear", retryable=False)
 
 
 def _add(bench: Bench, name: str, step: str, operation: Callable[[], object]) -> None:
