@@ -286,3 +286,19 @@ def test_a_task_with_many_upstreams_is_linked_in_parts(make_queue: QueueFactory)
     assert record.state is S.DEFERRED and record.depends_on == [f"up{i}" for i in range(25)]
     done = _finish_all(queue)
     assert done[-1] == "join" and len(done) == 26  # it waited for all 25
+
+
+def test_a_large_batch_is_enqueued_when_it_opens(
+    make_queue: QueueFactory, redis_client: redis.Redis
+) -> None:
+    queue = make_queue(step_size=STEP)
+    tasks = _tasks(10)
+    tasks.append(Task.create("u", task_id="after", depends_on=["t0"]))
+    before = time.time()
+    queue.push_batch(tasks)
+    after = time.time()
+    times = [queue.get_task(t.task_id).enqueued_at for t in tasks]
+    assert all(t is not None and before - 0.05 <= t <= after + 0.05 for t in times), times
+    # a task queued as its batch opened leaves the field to its stamp; a waiting one has it
+    assert not redis_client.hexists(queue.keys.task("t1"), "enqueued_at")
+    assert redis_client.hexists(queue.keys.task("after"), "enqueued_at")
