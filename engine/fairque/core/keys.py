@@ -261,7 +261,8 @@ class Keys:
 
     # --- registries and global state -------------------------------------------------
     def state(self, state: TaskState | str) -> str:
-        """Sorted set of the task ids in ``state``."""
+        """Sorted set of the task ids in ``state`` (for QUEUED: only tasks queued before
+        the queued index, :attr:`queued_seconds`)."""
         return self._k("state", TaskState(state).value)
 
     @property

@@ -234,10 +234,23 @@ end
 -- is in the registry of queued tasks (REG.queued) instead: it leaves that, and
 -- promote.lua moves such tasks into the index.
 
+-- The millisecond of an `order` stamp (µs), as a number.
+local function stamp_ms(order) return math.floor(tonumber(order) / 1000) end
+
 -- The second (the index's field) and the millisecond of a queued task's `order` stamp.
 local function queued_at(order)
-  local us = tonumber(order)
-  return fmt(math.floor(us / 1000000)), fmt(math.floor(us / 1000))
+  local ms = stamp_ms(order)
+  return fmt(math.floor(ms / 1000)), fmt(ms)
+end
+
+-- Whether the registry of queued tasks still holds tasks queued before the index: asked
+-- once per call (only an earlier version writes it), not once per task leaving QUEUED.
+--!per-call: set for each call (see fairque/queue/scripts.py)
+local legacy_queued
+--!end-per-call
+local function holds_legacy_queued()
+  if legacy_queued == nil then legacy_queued = redis.call('EXISTS', REG.queued) == 1 end
+  return legacy_queued
 end
 
 -- When a record was enqueued (seconds, text): its `enqueued_at`, which a task queued at
@@ -246,7 +259,7 @@ end
 local function enqueued_at_of(tkey)
   local r = redis.call('HMGET', tkey, 'enqueued_at', 'order')
   if r[1] or not r[2] then return r[1] end
-  return seconds(math.floor(tonumber(r[2]) / 1000))
+  return seconds(stamp_ms(r[2]))
 end
 
 -- A task became visible (pushed, its batch opened, a mapped instance made) in `state`:
@@ -272,7 +285,9 @@ end
 
 -- Stop counting a task that leaves QUEUED.
 local function unindex_queued(tkey, id)
-  if redis.call('ZREM', REG.queued, id) == 1 then return end  -- queued before the index
+  if holds_legacy_queued() and redis.call('ZREM', REG.queued, id) == 1 then
+    return  -- queued before the index
+  end
   local second = queued_at(redis.call('HGET', tkey, 'order'))
   redis.call('HINCRBY', QUEUED_SECONDS, 'all', -1)
   if redis.call('HINCRBY', QUEUED_SECONDS, second, -1) <= 0 then
@@ -394,7 +409,7 @@ local function make_ready(tkey, id, user, from, now)
   local stamp = next_stamp()
   if r[7] and not r[6] then  -- its enqueued_at was its first stamp's: keep it
     set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp),
-      'enqueued_at', seconds(math.floor(tonumber(r[7]) / 1000)))
+      'enqueued_at', seconds(stamp_ms(r[7])))
   else
     set_state(tkey, id, user, from, 'queued', now, 'order', fmt(stamp))
   end

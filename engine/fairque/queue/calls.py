@@ -390,7 +390,7 @@ class QueueCalls:
         check_size(task.task_id, fields, q.max_payload_bytes)
         fields.setdefault("max_retries", str(q.default_max_retries))
         fields.setdefault("retry_delay_seconds", str(q.default_retry_delay_seconds))
-        for name, encoded in _LEFT_OUT.items():  # read back as that when missing
+        for name, encoded in _DEFAULT_TEXT.items():  # read back as that when missing
             if fields[name] == encoded:
                 del fields[name]
         if task.expand:  # the scripts read a mapped task's limit (lua/_mapping.lua)
@@ -944,7 +944,7 @@ def _records(task_ids: Sequence[str], hashes: Sequence[Any]) -> list[TaskRecord 
 
 
 _PRIORITY_FIELDS = {f"p{p}" for p in range(1, 7)}
-_LEFT_OUT = {name: str(value) for name, value in RECORD_DEFAULTS.items()}  # as pushed
+_DEFAULT_TEXT = {name: str(value) for name, value in RECORD_DEFAULTS.items()}  # as pushed
 
 
 def queued_by_queue(queued: int, counts: Mapping[str, Any]) -> dict[str, int]:
